@@ -1,0 +1,1 @@
+//! Explorer: see ARCHITECTURE.md.

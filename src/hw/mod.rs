@@ -1,0 +1,2 @@
+//! Hardware model: see ARCHITECTURE.md.
+pub mod profile;

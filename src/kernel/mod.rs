@@ -1,0 +1,2 @@
+//! Kernel model: see ARCHITECTURE.md.
+pub mod variant;

@@ -1,0 +1,1 @@
+//! Scenario files: see ARCHITECTURE.md.

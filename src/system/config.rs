@@ -1,0 +1,175 @@
+//! The validated description of one system to check: what a scenario file
+//! becomes once loaded (see `scenario`), and what the model is built from.
+//!
+//! Addresses are kept as virtual page numbers: `vpn = slot * ptes_per_table
+//! + index`, where `slot` is the pgd index (4 MiB of address space each, as
+//! on 2-level i386) and `index` the pte index inside the slot's page table.
+
+use crate::hw::profile::HwFeatures;
+use crate::kernel::variant::Variant;
+
+/// Hard limits of the compact state representation.  A scenario beyond one
+/// of these is refused by the loader with a clear error.
+pub mod limits {
+    pub const CPUS_MAX: usize = 4;
+    pub const FRAMES_MAX: usize = 24;
+    pub const USER_SLOTS_MAX: usize = 4;
+    pub const PTES_PER_TABLE_MAX: usize = 4;
+    pub const VPNS_MAX: usize = USER_SLOTS_MAX * PTES_PER_TABLE_MAX;
+    pub const PROCESSES_MAX: usize = 3;
+    /// User threads plus named kernel threads (the per-CPU idle tasks are
+    /// extra and not counted).
+    pub const TASKS_MAX: usize = 6;
+    pub const PROGRAM_OPS_MAX: usize = 64;
+    pub const GATHER_BATCH_MAX: usize = 508;
+}
+
+/// Bytes of address space one pgd slot covers (2-level i386: 4 MiB).
+pub const SLOT_BYTES: u64 = 4 << 20;
+/// Bytes of one page.
+pub const PAGE_BYTES: u64 = 4 << 10;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub name: String,
+    pub description: String,
+    pub cpus: u8,
+    /// Physical frames, including the one holding `swapper_pg_dir`.
+    pub frames: u8,
+    /// pgd entries for user space, slot 0 upwards.
+    pub user_slots: u8,
+    pub ptes_per_table: u8,
+    pub hw: HwFeatures,
+    /// The profile number the hardware switches started from, if any (for
+    /// reports; the switches in `hw` are what the model uses).
+    pub profile: Option<u8>,
+    pub variant: Variant,
+    pub quicklist_low: u8,
+    pub quicklist_high: u8,
+    /// `FREE_PTE_NR`: pages an mmu_gather batches before it must flush.
+    pub gather_batch: u16,
+    pub processes: Vec<ProcessCfg>,
+    pub threads: Vec<ThreadCfg>,
+    pub kthreads: Vec<KthreadCfg>,
+    pub properties: Properties,
+    pub bounds: Bounds,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessCfg {
+    pub name: String,
+    /// Mappings that exist when the run starts.
+    pub vmas: Vec<VmaCfg>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmaCfg {
+    pub first_vpn: u8,
+    pub pages: u8,
+    /// Whether every page is already faulted in (page table and data frame
+    /// allocated, pte present) when the run starts.
+    pub populated: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Runs only on this CPU.
+    Pinned(u8),
+    /// Any CPU's scheduler may pick it.
+    Any,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadCfg {
+    pub name: String,
+    pub process: u8,
+    pub placement: Placement,
+    pub program: Vec<Op>,
+}
+
+/// A kernel thread: no mm of its own; it runs lazily on whatever mm its CPU
+/// last had loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KthreadCfg {
+    pub name: String,
+    pub cpu: u8,
+    /// If set, the CPU starts running this kernel thread lazily on that
+    /// process's mm (as if one of its threads had just run there).
+    pub lazy_on: Option<u8>,
+    pub program: Vec<Op>,
+}
+
+/// One step of a thread's program.  Loops are unrolled by the loader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `mmap(addr, pages * 4096, MAP_FIXED | MAP_ANONYMOUS)`.
+    Mmap { vpn: u8, pages: u8 },
+    /// `munmap(addr, pages * 4096)`.
+    Munmap { vpn: u8, pages: u8 },
+    /// A user-mode load from the page.
+    Read { vpn: u8 },
+    /// A user-mode store to the page.
+    Write { vpn: u8 },
+    /// `exit()` of this thread.
+    Exit,
+    /// `sched_yield()`.
+    Yield,
+}
+
+/// The properties of DOMAIN.md section 4 the run checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Properties {
+    /// Bit n set = property n checked (0-8).
+    pub bits: u16,
+}
+
+impl Properties {
+    pub const ALL_DEFAULT: Properties = Properties { bits: 0b1_1111_1110 };
+
+    pub fn has(self, n: u8) -> bool {
+        self.bits & (1 << n) != 0
+    }
+}
+
+/// Bounds that end a run early (exit code 3) with what was learnt so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bounds {
+    pub states_max: Option<u64>,
+    pub depth_max: Option<u32>,
+    pub time_max_s: Option<u64>,
+    pub memory_max_mb: Option<u64>,
+}
+
+impl Config {
+    pub fn vpns(&self) -> u8 {
+        self.user_slots * self.ptes_per_table
+    }
+
+    pub fn slot_of(&self, vpn: u8) -> u8 {
+        vpn / self.ptes_per_table
+    }
+
+    pub fn index_of(&self, vpn: u8) -> u8 {
+        vpn % self.ptes_per_table
+    }
+
+    /// The user virtual address of a page.
+    pub fn address(&self, vpn: u8) -> u64 {
+        self.slot_of(vpn) as u64 * SLOT_BYTES + self.index_of(vpn) as u64 * PAGE_BYTES
+    }
+
+    /// The page of a user virtual address, if it falls inside a modelled
+    /// slot and page (addresses must be page aligned).
+    pub fn vpn_of(&self, address: u64) -> Option<u8> {
+        if address % PAGE_BYTES != 0 {
+            return None;
+        }
+        let slot = address / SLOT_BYTES;
+        let index = (address % SLOT_BYTES) / PAGE_BYTES;
+        if slot < self.user_slots as u64 && index < self.ptes_per_table as u64 {
+            Some((slot * self.ptes_per_table as u64 + index) as u8)
+        } else {
+            None
+        }
+    }
+}

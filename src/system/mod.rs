@@ -1,0 +1,2 @@
+//! System: see ARCHITECTURE.md.
+pub mod config;
