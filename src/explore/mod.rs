@@ -1,1 +1,136 @@
-//! Explorer: see ARCHITECTURE.md.
+//! The explorer: exhaustive breadth-first search over any [`Model`].
+//!
+//! Names no domain type: it sees states, actions and violations only
+//! through the trait.  BFS gives shortest counterexamples; the visited set
+//! makes "no violation" a proof within the stated bounds.
+
+mod bfs;
+pub mod simulate;
+
+pub use bfs::{Options, check};
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::time::Duration;
+
+/// What one action did to a state.
+#[derive(Clone, Debug)]
+pub enum Transition<S, V> {
+    /// The successor state.
+    Next(S),
+    /// The action violated a property; the path ends here.
+    Violation(V),
+    /// The model cannot follow this path within its own limits (e.g. the
+    /// scenario has too few frames); the run is then incomplete.
+    Cut(&'static str),
+}
+
+/// A model the explorer can check.
+pub trait Model {
+    type State: Clone + Eq + Hash + Debug;
+    type Action: Copy + Eq + Debug;
+    type Violation: Clone + Debug;
+
+    fn initial(&self) -> Self::State;
+    /// Appends every action that may be enabled in `s`, in a fixed order.
+    fn candidates(&self, s: &Self::State, out: &mut Vec<Self::Action>);
+    /// Runs `a` from `s`; None if `a` is not enabled in `s`.
+    fn step(&self, s: &Self::State, a: Self::Action)
+    -> Option<Transition<Self::State, Self::Violation>>;
+    /// Whether an enabled `a` counts as progress for deadlock detection.
+    fn is_progress(&self, a: Self::Action) -> bool;
+    /// Properties of a state alone, given whether any progress action is
+    /// enabled in it (deadlock, leaks at quiescence).
+    fn check_state(&self, s: &Self::State, progress: bool) -> Option<Self::Violation>;
+}
+
+/// Which bound ended a run early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    States(u64),
+    Depth(u32),
+    Time(Duration),
+    Memory(u64),
+    Interrupted,
+    /// The model cut a path (its message says why).
+    ModelLimit(&'static str),
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bound::States(n) => write!(f, "state bound ({n} states)"),
+            Bound::Depth(d) => write!(f, "depth bound ({d} steps)"),
+            Bound::Time(t) => write!(f, "time bound ({} s)", t.as_secs()),
+            Bound::Memory(m) => write!(f, "memory bound ({} MiB)", m >> 20),
+            Bound::Interrupted => write!(f, "interrupted"),
+            Bound::ModelLimit(why) => write!(f, "model limit: {why}"),
+        }
+    }
+}
+
+/// Counts of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Distinct states visited.
+    pub states: u64,
+    /// Transitions taken (successor computations that were enabled).
+    pub transitions: u64,
+    /// Deepest BFS level reached.
+    pub depth: u32,
+    /// States discovered but not yet expanded.
+    pub queue: u64,
+    /// Bytes held by the visited set (estimate).
+    pub memory: u64,
+    pub elapsed: Duration,
+}
+
+impl Stats {
+    pub fn states_per_second(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 { self.states as f64 / s } else { 0.0 }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Verdict<A, V> {
+    /// Every reachable state within the bounds was explored.
+    Safe,
+    /// A shortest path to a violation.
+    Violation { trace: Vec<A>, violation: V },
+    /// A bound ended the run before it was complete.
+    Incomplete(Bound),
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome<A, V> {
+    pub verdict: Verdict<A, V>,
+    pub stats: Stats,
+}
+
+/// Re-runs `trace` from the initial state.  Returns the state reached and
+/// the violation the last action (or the final state) produced, or an error
+/// naming the first action that was not enabled.
+pub fn replay<M: Model>(
+    model: &M,
+    trace: &[M::Action],
+) -> Result<(M::State, Option<M::Violation>), usize> {
+    let mut s = model.initial();
+    for (i, &a) in trace.iter().enumerate() {
+        match model.step(&s, a) {
+            None => return Err(i),
+            Some(Transition::Next(n)) => s = n,
+            Some(Transition::Violation(v)) => {
+                return if i + 1 == trace.len() { Ok((s, Some(v))) } else { Err(i + 1) };
+            }
+            Some(Transition::Cut(_)) => return Err(i),
+        }
+    }
+    let mut candidates = Vec::new();
+    model.candidates(&s, &mut candidates);
+    let progress = candidates
+        .iter()
+        .any(|&a| model.is_progress(a) && model.step(&s, a).is_some());
+    let v = model.check_state(&s, progress);
+    Ok((s, v))
+}

@@ -1,2 +1,12 @@
-//! Hardware model: see ARCHITECTURE.md.
+//! The hardware model: a multi-CPU x86 MMU with 2-level paging.
+//!
+//! Knows frames, entries, CR3, TLBs, paging-structure caches and walks;
+//! knows nothing about Linux (no mm, task or allocator type appears here).
+
+pub mod cpu;
+pub mod mem;
 pub mod profile;
+
+pub use cpu::{Mmu, PteRead, TlbEntry, Walk, WalkStart};
+pub use mem::{Entry, Frame, Memory, NO_FRAME, Role};
+pub use profile::{HwFeatures, Profile};

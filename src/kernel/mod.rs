@@ -1,2 +1,6 @@
 //! Kernel model: see ARCHITECTURE.md.
+pub mod machine;
+pub mod state;
 pub mod variant;
+
+pub use machine::{Bug, Event, Events, Machine, Static, TaskKind};

@@ -1,1 +1,224 @@
-//! Scenario files: see ARCHITECTURE.md.
+//! Scenario files: TOML text -> validated [`Config`].
+//!
+//! A scenario describes one small machine, one kernel variant and a few
+//! threads with straight-line programs; the explorer checks every
+//! interleaving of it.  Built-in scenarios live in `scenarios/*.toml` and are
+//! embedded in the binary ([`builtin_names`], [`builtin_text`]);
+//! [`resolve`] accepts a built-in name or a file path.
+//!
+//! # Format
+//!
+//! Every table refuses unknown fields.  Integers may be written in decimal
+//! or TOML hexadecimal (`0x00400000`).
+//!
+//! ```toml
+//! name = "mail-race"                # required
+//! description = "one line"          # required
+//!
+//! [machine]                         # required, every field required
+//! cpus = 2                          # 1..=limits::CPUS_MAX
+//! frames = 8                        # physical frames incl. swapper_pg_dir's; 2..=FRAMES_MAX
+//! user_slots = 3                    # user pgd slots, 4 MiB each; 1..=USER_SLOTS_MAX
+//! ptes_per_table = 2                # pages modelled per slot (its first ones); 1..=PTES_PER_TABLE_MAX
+//!
+//! [hardware]                        # optional
+//! profile = "speculative"           # name or number: atomic (1), split (2), pde-cache (3),
+//!                                   # speculative (4); default "speculative"
+//! # each optional, overriding the profile's switch (see hw::profile::HwFeatures):
+//! split_walks = true
+//! pde_cache = true
+//! speculation = true
+//! spec_walks_per_cpu = 1            # 1..=2
+//! other_allocators = true
+//! other_allocator_frames_max = 1    # 0..=4
+//! eviction = false
+//! interrupt_aborts_walks = false
+//!
+//! [kernel]                          # optional
+//! variant = "2.4.18"                # a preset (2.4.18, 2.4.18+intel, 2.4.18+andrea, 2.4.20, 2.5),
+//!                                   # optionally followed by +patch...; default "2.4.18"
+//! patches = ["pte-free-fast"]       # atoms added on top (kernel::variant::Atom names; _ or -)
+//! quicklist_low = 25                # 0..=250, low <= high; default 25
+//! quicklist_high = 50               # default 50
+//! gather_batch = 508                # 1..=GATHER_BATCH_MAX; default 508
+//!
+//! [[process]]                       # 1..=PROCESSES_MAX of them, unique names
+//! name = "p"
+//! vmas = [ { start = 0x00400000, pages = 2, populated = true } ]   # populated: default false
+//!
+//! [[thread]]                        # at least one; every process needs one
+//! name = "t0"                       # unique among [[thread]] and [[kthread]]
+//! process = "p"                     # must name a [[process]]
+//! cpu = 0                           # a CPU number (pinned) or "any"
+//! program = [
+//!   "munmap 0x00400000 2",          # "mmap ADDR PAGES", "munmap ADDR PAGES",
+//!   "read 0x00400000",              # "read ADDR", "write ADDR", "exit", "yield"
+//!   { repeat = 2, body = ["read 0x00400000", "yield"] },   # unrolled; may nest 8 deep
+//!   "exit",                         # only as the last op
+//! ]
+//!
+//! [[kthread]]                       # optional kernel threads (no mm; run lazily)
+//! name = "kswapd"
+//! cpu = 1                           # pinned: a CPU number
+//! lazy_on = "p"                     # optional: the CPU starts running it lazily on p's mm
+//!                                   # (at most one such kernel thread per CPU)
+//! program = ["yield"]               # optional; only "yield" allowed
+//!
+//! [check]                           # optional
+//! properties = [1, 2, 3, 4, 5, 6, 7, 8]   # DOMAIN.md section 4; default 1-8; 0 = strict
+//! strict = false                    # true adds property 0
+//!
+//! [bounds]                          # optional, each >= 1; default: none
+//! states_max = 10000000
+//! depth_max = 500
+//! time_max_s = 600
+//! memory_max_mb = 4096
+//! ```
+//!
+//! Semantic checks:
+//! - an address (vma start, op argument) must be page aligned and fall in a
+//!   modelled page of a modelled slot ([`Config::vpn_of`]); so must every
+//!   page of an mmap/munmap/vma range;
+//! - the vmas of one process do not overlap;
+//! - the initial state must fit: 1 frame (swapper_pg_dir) + 1 pgd per
+//!   process + 1 page table per (process, slot) with a populated vma + 1 per
+//!   populated page <= frames - 1 (at least one frame stays free);
+//! - a process count <= PROCESSES_MAX, tasks (threads + kthreads) <=
+//!   TASKS_MAX, unrolled programs <= PROGRAM_OPS_MAX ops (`repeat` is
+//!   1..=PROGRAM_OPS_MAX);
+//! - names of processes and of tasks are unique; references name something
+//!   that exists (misspellings get a "did you mean").
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::system::config::Config;
+
+mod build;
+mod error;
+mod op;
+mod raw;
+
+pub use error::ScenarioError;
+
+/// Largest scenario file `load_file` reads.
+const FILE_BYTES_MAX: u64 = 1 << 20;
+
+const BUILTINS: [(&str, &str, &str); 3] = [
+    (
+        "mail-race",
+        "two threads of one process on CPU0/CPU1; t0 munmaps a whole pgd slot then maps and writes another; t1 touches the unmapped pages",
+        include_str!("../../scenarios/mail-race.toml"),
+    ),
+    (
+        "munmap-lazy",
+        "single-threaded munmap while a kernel thread on CPU1 runs lazily on the same mm",
+        include_str!("../../scenarios/munmap-lazy.toml"),
+    ),
+    (
+        "exit",
+        "the last thread of a process exits: exit_mmap frees the page tables on a CPU lazily on the mm",
+        include_str!("../../scenarios/exit.toml"),
+    ),
+];
+
+const BUILTIN_NAMES: [(&str, &str); 3] = [
+    (BUILTINS[0].0, BUILTINS[0].1),
+    (BUILTINS[1].0, BUILTINS[1].1),
+    (BUILTINS[2].0, BUILTINS[2].1),
+];
+
+/// The closest known name to a misspelt one: `kernel::variant::suggest`
+/// (Jaro-Winkler), falling back to an edit distance for short names that
+/// Jaro-Winkler misses (`ayn` -> `any`).
+pub(crate) fn closest<'a>(text: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let known: Vec<&'a str> = known.into_iter().collect();
+    if let Some(s) = crate::kernel::variant::suggest(text, known.iter().copied()) {
+        return Some(s);
+    }
+    let limit = if text.chars().count() <= 4 { 1 } else { 2 };
+    known
+        .into_iter()
+        .map(|k| (strsim::osa_distance(text, k), k))
+        .filter(|(d, k)| *d <= limit && *d < k.chars().count())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Parses and validates scenario text; `file_name` is used in errors.
+pub fn load_str(file_name: &str, text: &str) -> Result<Config, ScenarioError> {
+    build::load(file_name, text)
+}
+
+/// Reads and loads a scenario file.  A file that cannot be read (or is not
+/// UTF-8, or is over 1 MiB) is an error at line 0 (or at the bad byte).
+pub fn load_file(path: &Path) -> Result<Config, ScenarioError> {
+    let file = path.display().to_string();
+    let cannot =
+        |why: String| ScenarioError::unlocated(&file, format!("cannot read {file}: {why}"));
+    let f = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
+    let mut bytes = Vec::new();
+    f.take(FILE_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(e.to_string()))?;
+    if bytes.len() as u64 > FILE_BYTES_MAX {
+        return Err(cannot(format!(
+            "larger than {} KiB; a scenario is a small TOML file",
+            FILE_BYTES_MAX / 1024
+        )));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => load_str(&file, &text),
+        Err(e) => {
+            let good = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let prefix =
+                String::from_utf8_lossy(e.as_bytes().get(..good).unwrap_or(&[])).into_owned();
+            let source: std::sync::Arc<str> = std::sync::Arc::from(text.as_str());
+            Err(ScenarioError::at(
+                &file,
+                &source,
+                prefix.len()..prefix.len() + 1,
+                "the file is not valid UTF-8",
+            )
+            .expected("UTF-8 text"))
+        }
+    }
+}
+
+/// The built-in scenarios, in order: (name, one-line description).
+pub fn builtin_names() -> &'static [(&'static str, &'static str)] {
+    &BUILTIN_NAMES
+}
+
+/// The embedded TOML text of a built-in scenario.
+pub fn builtin_text(name: &str) -> Option<&'static str> {
+    BUILTINS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, t)| *t)
+}
+
+/// A built-in name, else a file path.  A name that is neither gets an error
+/// suggesting the closest built-in.
+pub fn resolve(name_or_path: &str) -> Result<Config, ScenarioError> {
+    if let Some(text) = builtin_text(name_or_path) {
+        return load_str(&format!("scenarios/{name_or_path}.toml"), text);
+    }
+    let path = Path::new(name_or_path);
+    let looks_like_path = name_or_path.contains(['/', '\\']) || name_or_path.ends_with(".toml");
+    if path.exists() || looks_like_path {
+        return load_file(path);
+    }
+    let names = BUILTINS.iter().map(|(n, _, _)| *n);
+    let listed: Vec<String> = names.clone().map(|n| format!("`{n}`")).collect();
+    let mut e = ScenarioError::unlocated(
+        name_or_path,
+        format!("no built-in scenario or file named `{name_or_path}`"),
+    );
+    e.expected = Some(format!(
+        "a built-in scenario ({}) or the path of a scenario file",
+        listed.join(", ")
+    ));
+    Err(e.suggest(closest(name_or_path, names)))
+}

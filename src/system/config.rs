@@ -12,7 +12,7 @@ use crate::kernel::variant::Variant;
 /// of these is refused by the loader with a clear error.
 pub mod limits {
     pub const CPUS_MAX: usize = 4;
-    pub const FRAMES_MAX: usize = 24;
+    pub const FRAMES_MAX: usize = 16;
     pub const USER_SLOTS_MAX: usize = 4;
     pub const PTES_PER_TABLE_MAX: usize = 4;
     pub const VPNS_MAX: usize = USER_SLOTS_MAX * PTES_PER_TABLE_MAX;

@@ -1,2 +1,411 @@
-//! System: see ARCHITECTURE.md.
+//! The system: hardware and kernel composed into one checkable model, and
+//! the properties of DOMAIN.md section 4.
+//!
+//! This is the only layer that knows both what a walk read (hardware) and
+//! whose page table that frame was meant to be (kernel ghost roles), so the
+//! properties live here.  It implements [`crate::explore::Model`].
+
 pub mod config;
+pub mod describe;
+
+use crate::explore::{Model, Transition};
+use crate::hw::cpu::{DEMAND, WALK_SLOTS};
+use crate::hw::{Frame, NO_FRAME, Role};
+use crate::kernel::machine::{Bug, Event, Events, Machine, Static, TaskKind};
+use crate::kernel::state::{NONE, Status};
+use config::Config;
+use serde::{Deserialize, Serialize};
+
+/// One transition of the system.  Every action names the CPU it runs on
+/// (except the other allocators, which are not a modelled CPU).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    /// The current task of `cpu` runs to its next interleaving point.
+    Task { cpu: u8 },
+    /// `schedule()` on `cpu` switches to task `next`.
+    Switch { cpu: u8, next: u8 },
+    /// `cpu` takes its pending flush IPI.
+    Ipi { cpu: u8 },
+    /// The pte read of walk `slot` on `cpu` (slot 0: the demand walk).
+    Walk { cpu: u8, slot: u8 },
+    /// `cpu` starts a speculative walk of page `vpn`.
+    Speculate { cpu: u8, vpn: u8 },
+    /// `cpu`'s TLB spontaneously drops page `vpn`.
+    EvictTlb { cpu: u8, vpn: u8 },
+    /// `cpu`'s PDE cache spontaneously drops `slot`.
+    EvictPde { cpu: u8, slot: u8 },
+    /// Another allocator takes the most recently freed frame and scribbles.
+    Scribble,
+}
+
+/// The property numbers and names of DOMAIN.md section 4.
+pub const PROPERTIES: [(u8, &str); 9] = [
+    (0, "stray walk"),
+    (1, "garbage translation"),
+    (2, "stray write"),
+    (3, "use after free"),
+    (4, "munmap broken"),
+    (5, "kernel BUG"),
+    (6, "deadlock"),
+    (7, "leak"),
+    (8, "wrong address space"),
+];
+
+pub fn property_name(n: u8) -> &'static str {
+    PROPERTIES
+        .iter()
+        .find(|(p, _)| *p == n)
+        .map(|(_, s)| *s)
+        .unwrap_or("unknown")
+}
+
+/// A violated property.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub property: u8,
+    pub cpu: Option<u8>,
+    pub frame: Option<Frame>,
+    pub vpn: Option<u8>,
+    /// One sentence saying what went wrong.
+    pub message: String,
+}
+
+impl Violation {
+    pub fn name(&self) -> &'static str {
+        property_name(self.property)
+    }
+}
+
+/// The checkable system built from a scenario.
+#[derive(Clone, Debug)]
+pub struct System {
+    pub cfg: Config,
+    pub st: Static,
+    init: Machine,
+}
+
+impl System {
+    /// Builds the model.  Fails only if the pre-populated mappings do not
+    /// fit in the frames (the loader normally reports that first).
+    pub fn new(cfg: Config) -> Result<System, String> {
+        let st = Static::new(&cfg);
+        let init = Machine::initial(&cfg, &st)
+            .ok_or_else(|| format!("scenario {}: pre-populated mappings need more frames than the machine's {}", cfg.name, cfg.frames))?;
+        Ok(System { cfg, st, init })
+    }
+
+    fn prop(&self, n: u8) -> bool {
+        self.cfg.properties.has(n)
+    }
+
+    pub fn task_name(&self, t: u8) -> &str {
+        self.st.tasks.get(t as usize).map(|i| i.name.as_str()).unwrap_or("?")
+    }
+
+    /// The user address of a page, as text.
+    pub fn addr(&self, vpn: u8) -> String {
+        format!("{:#010x}", self.cfg.address(vpn))
+    }
+
+    fn process_of(&self, t: u8) -> Option<u8> {
+        match self.st.tasks.get(t as usize)?.kind {
+            TaskKind::User { process, .. } => Some(process),
+            _ => None,
+        }
+    }
+
+    /// Runs one action on a copy of `s`, returning the successor and the
+    /// events of the step; None if the action is not enabled.
+    pub fn apply(&self, s: &Machine, a: Action) -> Option<(Machine, Events)> {
+        let st = &self.st;
+        let mut n = s.clone();
+        let mut ev = Events::default();
+        let enabled = match a {
+            Action::Task { cpu } => cpu < st.cpus && n.task_step(st, cpu, &mut ev),
+            Action::Switch { cpu, next } => {
+                if cpu < st.cpus && (next as usize) < 16 && n.switch_choices(st, cpu) & (1 << next) != 0 {
+                    n.switch_to(st, cpu, next, &mut ev);
+                    true
+                } else {
+                    false
+                }
+            }
+            Action::Ipi { cpu } => {
+                if cpu < st.cpus && n.ipi_deliverable(cpu) {
+                    n.take_ipi(st, cpu, &mut ev);
+                    true
+                } else {
+                    false
+                }
+            }
+            Action::Walk { cpu, slot } => {
+                if cpu < st.cpus && (slot as usize) < WALK_SLOTS && n.mmu[cpu as usize].walks[slot as usize].is_active() {
+                    n.finish_walk(st, cpu, slot as usize, &mut ev);
+                    true
+                } else {
+                    false
+                }
+            }
+            Action::Speculate { cpu, vpn } => {
+                st.hw.speculation && cpu < st.cpus && vpn < st.vpns() && n.speculate(st, cpu, vpn, &mut ev)
+            }
+            Action::EvictTlb { cpu, vpn } => {
+                if st.hw.eviction && cpu < st.cpus && vpn < st.vpns() && n.mmu[cpu as usize].tlb[vpn as usize].is_valid() {
+                    n.mmu[cpu as usize].tlb[vpn as usize] = crate::hw::TlbEntry::EMPTY;
+                    true
+                } else {
+                    false
+                }
+            }
+            Action::EvictPde { cpu, slot } => {
+                if st.hw.eviction && cpu < st.cpus && slot < st.user_slots && n.mmu[cpu as usize].pde[slot as usize] != NO_FRAME {
+                    n.mmu[cpu as usize].pde[slot as usize] = NO_FRAME;
+                    true
+                } else {
+                    false
+                }
+            }
+            Action::Scribble => {
+                st.hw.other_allocators
+                    && n.k.alloc.foreign < st.hw.other_allocator_frames_max
+                    && n.scribble().is_some()
+            }
+        };
+        enabled.then_some((n, ev))
+    }
+
+    /// The first violated property among the events of a step.
+    pub fn check_events(&self, s: &Machine, ev: &Events) -> Result<(), Violation> {
+        for e in ev.iter() {
+            match e {
+                Event::PteRead { cpu, read } => {
+                    let root = s.mmu[cpu as usize].cr3;
+                    let slot = self.st.slot(read.vpn);
+                    let role = s.mem.role(read.table);
+                    if role == (Role::PageTable { root, slot }) {
+                        continue;
+                    }
+                    let what = role.describe();
+                    let addr = self.addr(read.vpn);
+                    let t = read.table;
+                    if read.filled && self.prop(1) {
+                        return Err(Violation {
+                            property: 1,
+                            cpu: Some(cpu),
+                            frame: Some(t),
+                            vpn: Some(read.vpn),
+                            message: format!(
+                                "CPU{cpu} loaded a TLB entry for {addr} from frame {t}, which is no longer its page table but {what}{}",
+                                if read.entry.is_global() { " (the entry is Global: a CR3 reload will not remove it)" } else { "" }
+                            ),
+                        });
+                    }
+                    if read.wrote_flags && self.prop(2) {
+                        return Err(Violation {
+                            property: 2,
+                            cpu: Some(cpu),
+                            frame: Some(t),
+                            vpn: Some(read.vpn),
+                            message: format!("CPU{cpu}'s walk of {addr} set Accessed in frame {t}, which is {what}"),
+                        });
+                    }
+                    if self.prop(0) {
+                        return Err(Violation {
+                            property: 0,
+                            cpu: Some(cpu),
+                            frame: Some(t),
+                            vpn: Some(read.vpn),
+                            message: format!("CPU{cpu}'s walk of {addr} read frame {t}, which is {what}"),
+                        });
+                    }
+                }
+                Event::UserAccess { cpu, task, vpn, frame } => {
+                    let Some(p) = self.process_of(task) else { continue };
+                    let mm = &s.k.mms[p as usize];
+                    let name = self.task_name(task);
+                    let addr = self.addr(vpn);
+                    if self.prop(8) && s.mmu[cpu as usize].cr3 != mm.pgd {
+                        return Err(self.wrong_space(s, cpu, task));
+                    }
+                    if self.prop(4) && mm.unmapped & (1 << vpn) != 0 {
+                        return Err(Violation {
+                            property: 4,
+                            cpu: Some(cpu),
+                            frame: Some(frame),
+                            vpn: Some(vpn),
+                            message: format!("{name} on CPU{cpu} accessed {addr} after munmap of it returned (frame {frame}, {})", s.mem.role(frame).describe()),
+                        });
+                    }
+                    if self.prop(3) && s.mem.role(frame) != (Role::Data { root: mm.pgd, vpn }) {
+                        return Err(Violation {
+                            property: 3,
+                            cpu: Some(cpu),
+                            frame: Some(frame),
+                            vpn: Some(vpn),
+                            message: format!("{name} on CPU{cpu} accessed {addr} through frame {frame}, which is {}", s.mem.role(frame).describe()),
+                        });
+                    }
+                }
+                Event::ReturnToUser { cpu, task } => {
+                    let Some(p) = self.process_of(task) else { continue };
+                    if self.prop(8) && s.mmu[cpu as usize].cr3 != s.k.mms[p as usize].pgd {
+                        return Err(self.wrong_space(s, cpu, task));
+                    }
+                }
+                Event::Bug { cpu, what } => {
+                    if self.prop(5) {
+                        let message = match what {
+                            Bug::LeaveMmNotLazy => format!("BUG() in leave_mm on CPU{cpu}: cpu_tlbstate is TLBSTATE_OK"),
+                            Bug::DoubleFree(f) => format!("CPU{cpu} freed frame {f}, which was already free"),
+                            Bug::MmCountUnderflow => format!("mmdrop on CPU{cpu} of an mm whose mm_count is 0"),
+                        };
+                        let frame = match what {
+                            Bug::DoubleFree(f) => Some(f),
+                            _ => None,
+                        };
+                        return Err(Violation { property: 5, cpu: Some(cpu), frame, vpn: None, message });
+                    }
+                }
+                Event::OutOfFrames { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn wrong_space(&self, s: &Machine, cpu: u8, task: u8) -> Violation {
+        let cr3 = s.mmu[cpu as usize].cr3;
+        let what = if cr3 == crate::kernel::machine::SWAPPER {
+            "swapper_pg_dir".to_string()
+        } else {
+            format!("frame {cr3} ({})", s.mem.role(cr3).describe())
+        };
+        Violation {
+            property: 8,
+            cpu: Some(cpu),
+            frame: Some(cr3),
+            vpn: None,
+            message: format!("{} runs user code on CPU{cpu} with CR3 = {what}, not its own page directory", self.task_name(task)),
+        }
+    }
+}
+
+impl Model for System {
+    type State = Machine;
+    type Action = Action;
+    type Violation = Violation;
+
+    fn initial(&self) -> Machine {
+        self.init.clone()
+    }
+
+    fn candidates(&self, s: &Machine, out: &mut Vec<Action>) {
+        let st = &self.st;
+        for cpu in 0..st.cpus {
+            let c = &s.k.cpus[cpu as usize];
+            if !c.in_schedule {
+                out.push(Action::Task { cpu });
+            }
+            let choices = s.switch_choices(st, cpu);
+            for next in 0..16u8 {
+                if choices & (1 << next) != 0 {
+                    out.push(Action::Switch { cpu, next });
+                }
+            }
+            if c.ipi {
+                out.push(Action::Ipi { cpu });
+            }
+            let mmu = &s.mmu[cpu as usize];
+            for slot in 0..WALK_SLOTS as u8 {
+                if mmu.walks[slot as usize].is_active() {
+                    out.push(Action::Walk { cpu, slot });
+                }
+            }
+            if st.hw.speculation {
+                for vpn in 0..st.vpns() {
+                    let slot = st.slot(vpn) as usize;
+                    if (st.hw.pde_cache && mmu.pde[slot] != NO_FRAME)
+                        || s.mem.read(mmu.cr3, slot as u8).is_present()
+                    {
+                        out.push(Action::Speculate { cpu, vpn });
+                    }
+                }
+            }
+            if st.hw.eviction {
+                for vpn in 0..st.vpns() {
+                    if mmu.tlb[vpn as usize].is_valid() {
+                        out.push(Action::EvictTlb { cpu, vpn });
+                    }
+                }
+                for slot in 0..st.user_slots {
+                    if mmu.pde[slot as usize] != NO_FRAME {
+                        out.push(Action::EvictPde { cpu, slot });
+                    }
+                }
+            }
+        }
+        if st.hw.other_allocators {
+            out.push(Action::Scribble);
+        }
+    }
+
+    fn step(&self, s: &Machine, a: Action) -> Option<Transition<Machine, Violation>> {
+        let (n, ev) = self.apply(s, a)?;
+        if let Err(v) = self.check_events(&n, &ev) {
+            return Some(Transition::Violation(v));
+        }
+        if ev.iter().any(|e| matches!(e, Event::OutOfFrames { .. })) {
+            return Some(Transition::Cut("the page allocator ran out of frames (give the scenario more frames)"));
+        }
+        Some(Transition::Next(n))
+    }
+
+    fn is_progress(&self, a: Action) -> bool {
+        match a {
+            Action::Task { .. } | Action::Switch { .. } | Action::Ipi { .. } => true,
+            Action::Walk { slot, .. } => slot as usize == DEMAND,
+            _ => false,
+        }
+    }
+
+    fn check_state(&self, s: &Machine, progress: bool) -> Option<Violation> {
+        let st = &self.st;
+        let n_tasks = st.tasks.len() as u8;
+        if self.prop(6) && !progress {
+            if let Some(t) = (0..n_tasks).find(|&t| !s.finished(st, t)) {
+                return Some(Violation {
+                    property: 6,
+                    cpu: None,
+                    frame: None,
+                    vpn: None,
+                    message: format!("no task can make progress, and {} has not finished", self.task_name(t)),
+                });
+            }
+        }
+        if self.prop(7) {
+            let all_exited = (0..n_tasks).all(|t| !st.is_user(t) || s.k.tasks[t as usize].status == Status::Dead);
+            let quiet = (0..st.cpus).all(|c| !s.k.cpus[c as usize].in_schedule);
+            if all_exited && quiet && (0..n_tasks).any(|t| st.is_user(t)) {
+                for f in 0..self.cfg.frames {
+                    let role = s.mem.role(f);
+                    let leaked = match role {
+                        Role::Data { .. } | Role::PageTable { .. } | Role::Detached { .. } | Role::Allocating { .. } => true,
+                        Role::PageDir => !s.k.mms.iter().any(|m| m.pgd == f && m.count > 0),
+                        _ => false,
+                    };
+                    if leaked {
+                        return Some(Violation {
+                            property: 7,
+                            cpu: None,
+                            frame: Some(f),
+                            vpn: None,
+                            message: format!("every process has exited but frame {f} is still allocated as {}", role.describe()),
+                        });
+                    }
+                }
+            }
+        }
+        let _ = NONE;
+        None
+    }
+}

@@ -1,0 +1,234 @@
+//! One CPU's MMU: CR3, the TLB, the paging-structure (PDE) cache and the
+//! page walks in flight.
+//!
+//! Follows Intel SDM Vol. 3A chapter 4:
+//! - 4.10.2: a TLB entry is filled only from a walk that found every level
+//!   present, and is never updated by later page-table writes; Global
+//!   entries survive CR3 writes.
+//! - 4.10.3.1: the PDE cache maps a pgd slot to its page-table frame; it
+//!   may be filled even when the page table has no present entry.
+//! - 4.10.4.1: `invlpg` drops that page's TLB entries (global too) and all
+//!   paging-structure-cache entries; a CR3 write drops all non-global TLB
+//!   entries and all paging-structure-cache entries.  Both serialize, so
+//!   they abort the walks in flight (4.10.4.3).
+//! - 4.8: a walk sets Accessed in the entries it uses (Dirty too on a
+//!   write): a write to the frame it reads.
+//!
+//! Left out: large pages, PCIDs, INVPCID, the instruction/data TLB split,
+//! and the U/S and R/W checks (every user mapping is user and writable).
+
+use super::mem::{Entry, Frame, Memory, NO_FRAME};
+use super::profile::HwFeatures;
+use crate::system::config::limits;
+
+/// Walk slots per CPU: slot 0 is the demand walk of the running thread's
+/// access, slots 1.. are speculative walks.
+pub const WALK_SLOTS: usize = 3;
+pub const DEMAND: usize = 0;
+
+/// A TLB entry, packed: 0 = empty, else `(frame + 1) | GLOBAL`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TlbEntry(u8);
+
+impl TlbEntry {
+    const GLOBAL: u8 = 0x80;
+    pub const EMPTY: TlbEntry = TlbEntry(0);
+
+    pub fn new(frame: Frame, global: bool) -> TlbEntry {
+        TlbEntry((frame + 1) | if global { TlbEntry::GLOBAL } else { 0 })
+    }
+    pub fn is_valid(self) -> bool {
+        self.0 != 0
+    }
+    pub fn frame(self) -> Frame {
+        (self.0 & 0x7f) - 1
+    }
+    pub fn is_global(self) -> bool {
+        self.0 & TlbEntry::GLOBAL != 0
+    }
+}
+
+/// A page walk in flight: the pgd entry has been read (or came from the
+/// PDE cache) and named `table`; the pte read is still to come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Walk {
+    pub vpn: u8,
+    pub table: Frame,
+    /// For a demand walk: the access is a write (the walk sets Dirty).
+    pub write: bool,
+}
+
+impl Walk {
+    pub const NONE: Walk = Walk {
+        vpn: 0xff,
+        table: NO_FRAME,
+        write: false,
+    };
+    pub fn is_active(self) -> bool {
+        self.vpn != 0xff
+    }
+}
+
+/// What the pte read of a walk saw and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PteRead {
+    pub vpn: u8,
+    pub table: Frame,
+    pub index: u8,
+    pub entry: Entry,
+    /// The walk wrote Accessed/Dirty into `table` (the entry lacked them).
+    pub wrote_flags: bool,
+    /// The walk filled the TLB (the entry was present).
+    pub filled: bool,
+}
+
+/// What starting a walk led to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalkStart {
+    /// The pgd entry was not present: no translation, nothing cached.
+    PgdNotPresent,
+    /// The pgd entry was read; the pte read is left for a later step.
+    InFlight,
+    /// The walk completed in this step.
+    Done(PteRead),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Mmu {
+    pub cr3: Frame,
+    pub tlb: [TlbEntry; limits::VPNS_MAX],
+    /// slot -> page-table frame, or NO_FRAME.
+    pub pde: [Frame; limits::USER_SLOTS_MAX],
+    pub walks: [Walk; WALK_SLOTS],
+}
+
+impl Mmu {
+    pub fn new(cr3: Frame) -> Mmu {
+        Mmu {
+            cr3,
+            tlb: [TlbEntry::EMPTY; limits::VPNS_MAX],
+            pde: [NO_FRAME; limits::USER_SLOTS_MAX],
+            walks: [Walk::NONE; WALK_SLOTS],
+        }
+    }
+
+    /// `mov %reg, %cr3`: new root; non-global TLB entries, the whole PDE
+    /// cache and every walk in flight are dropped.
+    pub fn write_cr3(&mut self, root: Frame) {
+        self.cr3 = root;
+        for e in self.tlb.iter_mut() {
+            if !e.is_global() {
+                *e = TlbEntry::EMPTY;
+            }
+        }
+        self.pde = [NO_FRAME; limits::USER_SLOTS_MAX];
+        self.walks = [Walk::NONE; WALK_SLOTS];
+    }
+
+    /// `invlpg`: drops the page's TLB entry (global or not), the whole PDE
+    /// cache and every walk in flight.
+    pub fn invlpg(&mut self, vpn: u8) {
+        self.tlb[vpn as usize] = TlbEntry::EMPTY;
+        self.pde = [NO_FRAME; limits::USER_SLOTS_MAX];
+        self.walks = [Walk::NONE; WALK_SLOTS];
+    }
+
+    /// Taking an interrupt, where the profile says that aborts walks.
+    pub fn interrupt(&mut self, features: &HwFeatures) {
+        if features.interrupt_aborts_walks {
+            self.walks = [Walk::NONE; WALK_SLOTS];
+        }
+    }
+
+    /// A demand walk that is interrupted stops belonging to the
+    /// instruction, which will be restarted; the walk itself goes on in the
+    /// background like a speculative one (it can still fill the TLB).
+    pub fn detach_demand_walk(&mut self) {
+        let w = self.walks[DEMAND];
+        self.walks[DEMAND] = Walk::NONE;
+        if w.is_active()
+            && let Some(free) = (1..WALK_SLOTS).find(|&i| !self.walks[i].is_active())
+        {
+            self.walks[free] = Walk { write: false, ..w };
+        }
+    }
+
+    pub fn lookup(&self, vpn: u8) -> Option<TlbEntry> {
+        let e = self.tlb[vpn as usize];
+        e.is_valid().then_some(e)
+    }
+
+    /// Starts a walk of `vpn` (in `slot`, pte `index`) in walk slot `w`.
+    /// Reads the pgd entry under CR3 or uses the PDE cache; with atomic
+    /// walks (or a PDE-cache hit) it also does the pte read now.
+    ///
+    /// A walk that starts from a PDE-cache hit is done in one step: the only
+    /// events that could come between its start and its pte read on this
+    /// CPU (CR3 write, invlpg) abort it anyway, so splitting it would add
+    /// states and no behaviour.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_walk(
+        &mut self,
+        mem: &mut Memory,
+        features: &HwFeatures,
+        w: usize,
+        vpn: u8,
+        slot: u8,
+        index: u8,
+        write: bool,
+    ) -> WalkStart {
+        debug_assert!(!self.walks[w].is_active());
+        let cached = self.pde[slot as usize];
+        let table = if features.pde_cache && cached != NO_FRAME {
+            cached
+        } else {
+            let pgd_entry = mem.read(self.cr3, slot);
+            if !pgd_entry.is_present() {
+                return WalkStart::PgdNotPresent;
+            }
+            if !pgd_entry.accessed() {
+                mem.write(self.cr3, slot, pgd_entry.with_accessed(false));
+            }
+            let table = pgd_entry.frame();
+            if features.pde_cache {
+                self.pde[slot as usize] = table;
+            }
+            if features.split_walks {
+                self.walks[w] = Walk { vpn, table, write };
+                return WalkStart::InFlight;
+            }
+            table
+        };
+        WalkStart::Done(self.read_pte(mem, vpn, table, index, write))
+    }
+
+    /// The pte read of the walk in slot `w`, which ends it.
+    pub fn finish_walk(&mut self, mem: &mut Memory, w: usize, index: u8) -> PteRead {
+        let walk = self.walks[w];
+        assert!(walk.is_active(), "finishing a walk that is not in flight");
+        self.walks[w] = Walk::NONE;
+        self.read_pte(mem, walk.vpn, walk.table, index, walk.write)
+    }
+
+    fn read_pte(&mut self, mem: &mut Memory, vpn: u8, table: Frame, index: u8, write: bool) -> PteRead {
+        let entry = mem.read(table, index);
+        let mut read = PteRead {
+            vpn,
+            table,
+            index,
+            entry,
+            wrote_flags: false,
+            filled: false,
+        };
+        if entry.is_present() {
+            let updated = entry.with_accessed(write);
+            if updated != entry {
+                mem.write(table, index, updated);
+                read.wrote_flags = true;
+            }
+            self.tlb[vpn as usize] = TlbEntry::new(entry.frame(), entry.is_global());
+            read.filled = true;
+        }
+        read
+    }
+}

@@ -1,0 +1,179 @@
+//! Physical memory: frames of page-table entries, and the ghost record of
+//! what each frame currently holds.
+//!
+//! Models the i386 2-level paging structures (Intel SDM Vol. 3A, 4.3): a
+//! frame is an array of 32-bit entries; here only the entries the scenario
+//! uses are kept (`ENTRIES` per frame) and each entry is packed into a byte:
+//! Present, Accessed, Dirty, Global and a 4-bit frame number.  User and
+//! Writable are always set on user mappings in the model and are left out.
+//! A data frame's contents do not matter except when another allocator
+//! scribbles a present-looking word into it, so data frames use the same
+//! representation.
+//!
+//! The ghost roles (`Role`) are not hardware state: they record who owns a
+//! frame so that properties can say "this walk read a frame that is not the
+//! page table of that slot".  They name address spaces by their root frame
+//! (the frame CR3 holds), never by any operating-system object.
+
+use crate::system::config::limits;
+
+pub type Frame = u8;
+pub const NO_FRAME: Frame = 0xff;
+/// Entries kept per frame (max of pgd slots and ptes per table).
+pub const ENTRIES: usize = if limits::USER_SLOTS_MAX > limits::PTES_PER_TABLE_MAX {
+    limits::USER_SLOTS_MAX
+} else {
+    limits::PTES_PER_TABLE_MAX
+};
+pub const FRAMES: usize = limits::FRAMES_MAX;
+
+const _: () = assert!(FRAMES <= 16, "an entry packs its frame number in 4 bits");
+
+/// One page-table entry (or any word of a frame), packed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Entry(pub u8);
+
+impl Entry {
+    pub const NONE: Entry = Entry(0);
+    const P: u8 = 0x10;
+    const A: u8 = 0x20;
+    const D: u8 = 0x40;
+    const G: u8 = 0x80;
+
+    /// A present entry pointing at `frame`, as the kernel writes it
+    /// (`_PAGE_TABLE` for pgd entries and `PAGE_SHARED` for ptes both carry
+    /// Accessed already; data ptes written on a write fault carry Dirty).
+    pub fn present(frame: Frame, dirty: bool) -> Entry {
+        debug_assert!((frame as usize) < FRAMES);
+        let mut e = Entry::P | Entry::A | frame;
+        if dirty {
+            e |= Entry::D;
+        }
+        Entry(e)
+    }
+
+    /// What another allocator's data looks like when read as a pte: a
+    /// present, user, global entry that was never accessed, pointing at
+    /// `frame`.
+    pub fn garbage(frame: Frame) -> Entry {
+        Entry(Entry::P | Entry::G | frame)
+    }
+
+    /// A non-present word with other bits set (a quicklist link: a kernel
+    /// virtual address is page aligned, so bit 0, Present, is clear).
+    pub fn link(next: Frame) -> Entry {
+        Entry(next & 0x0f)
+    }
+
+    pub fn is_present(self) -> bool {
+        self.0 & Entry::P != 0
+    }
+    pub fn is_global(self) -> bool {
+        self.0 & Entry::G != 0
+    }
+    pub fn accessed(self) -> bool {
+        self.0 & Entry::A != 0
+    }
+    pub fn dirty(self) -> bool {
+        self.0 & Entry::D != 0
+    }
+    pub fn frame(self) -> Frame {
+        self.0 & 0x0f
+    }
+    pub fn with_accessed(self, dirty: bool) -> Entry {
+        let mut e = self.0 | Entry::A;
+        if dirty {
+            e |= Entry::D;
+        }
+        Entry(e)
+    }
+}
+
+/// Who owns a frame right now (ghost state).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// In the page allocator.
+    Free,
+    /// The kernel-only page directory (`swapper_pg_dir`); never freed.
+    Swapper,
+    /// The page directory of the address space rooted at this frame.
+    PageDir,
+    /// The page table of `slot` in the address space rooted at `root`.
+    PageTable { root: Frame, slot: u8 },
+    /// A page table unlinked from its slot, not yet freed.
+    Detached { root: Frame, slot: u8 },
+    /// Allocated for a page table or data page, not yet linked.
+    Allocating { root: Frame },
+    /// The data page mapped at `vpn` in the address space rooted at `root`.
+    Data { root: Frame, vpn: u8 },
+    /// Cached free page table on a CPU's free list (Linux: quicklist).
+    Cached { cpu: u8 },
+    /// Taken by some other user of the page allocator.
+    Foreign,
+}
+
+impl Role {
+    pub fn describe(self) -> String {
+        match self {
+            Role::Free => "free".into(),
+            Role::Swapper => "swapper_pg_dir".into(),
+            Role::PageDir => "page directory".into(),
+            Role::PageTable { root, slot } => format!("page table of slot {slot} (pgd {root})"),
+            Role::Detached { root, slot } => {
+                format!("unlinked page table of slot {slot} (pgd {root})")
+            }
+            Role::Allocating { .. } => "being allocated".into(),
+            Role::Data { vpn, root } => format!("data page {vpn} (pgd {root})"),
+            Role::Cached { cpu } => format!("on CPU{cpu}'s quicklist"),
+            Role::Foreign => "taken by another allocator".into(),
+        }
+    }
+}
+
+/// Physical memory plus ghost roles.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Memory {
+    pub words: [[Entry; ENTRIES]; FRAMES],
+    pub roles: [Role; FRAMES],
+}
+
+impl Memory {
+    pub fn new() -> Memory {
+        Memory {
+            words: [[Entry::NONE; ENTRIES]; FRAMES],
+            roles: [Role::Free; FRAMES],
+        }
+    }
+
+    pub fn read(&self, frame: Frame, index: u8) -> Entry {
+        self.words[frame as usize][index as usize]
+    }
+
+    pub fn write(&mut self, frame: Frame, index: u8, entry: Entry) {
+        self.words[frame as usize][index as usize] = entry;
+    }
+
+    /// `clear_page`: zero every word.
+    pub fn clear(&mut self, frame: Frame) {
+        self.words[frame as usize] = [Entry::NONE; ENTRIES];
+    }
+
+    /// Fill every word with the same value (another allocator's data).
+    pub fn fill(&mut self, frame: Frame, entry: Entry) {
+        self.words[frame as usize] = [entry; ENTRIES];
+    }
+
+    pub fn role(&self, frame: Frame) -> Role {
+        self.roles[frame as usize]
+    }
+
+    pub fn set_role(&mut self, frame: Frame, role: Role) {
+        self.roles[frame as usize] = role;
+    }
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory::new()
+    }
+}

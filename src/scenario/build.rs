@@ -1,0 +1,980 @@
+//! From the raw TOML tables to a validated [`Config`]: every range, name,
+//! address and resource check of the scenario format.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::sync::Arc;
+
+use toml::Spanned;
+
+use super::closest as suggest;
+use super::error::ScenarioError;
+use super::op::{self, OpKind};
+use super::raw::{RawItem, RawKthread, RawProcess, RawScenario, RawThread, StrOrInt};
+use crate::hw::profile::Profile;
+use crate::kernel::variant::{Atom, PRESETS, Variant};
+use crate::system::config::{
+    Bounds, Config, KthreadCfg, Op, PAGE_BYTES, Placement, ProcessCfg, Properties, SLOT_BYTES,
+    ThreadCfg, VmaCfg, limits,
+};
+
+type Result<T> = std::result::Result<T, ScenarioError>;
+
+/// How deeply `repeat` loops may nest.
+const REPEAT_NESTING_MAX: usize = 8;
+
+/// Default quicklist marks and gather batch of Linux 2.4.18.
+const QUICKLIST_LOW_DEFAULT: u8 = 25;
+const QUICKLIST_HIGH_DEFAULT: u8 = 50;
+const QUICKLIST_MARK_MAX: i64 = 250;
+
+pub(crate) fn load(file: &str, text: &str) -> Result<Config> {
+    let source: Arc<str> = Arc::from(text);
+    let raw: RawScenario = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => return Err(toml_error(file, &source, &e)),
+    };
+    Loader { file, source }.build(raw)
+}
+
+/// A TOML syntax or shape error, keeping toml's message (which lists the
+/// expected fields) and adding a "did you mean" for unknown fields.
+fn toml_error(file: &str, source: &Arc<str>, e: &toml::de::Error) -> ScenarioError {
+    // serde names the Rust type; say what the file should hold.
+    let message = e
+        .message()
+        .trim_end()
+        .replace("expected i64", "expected an integer");
+    let span = e.span().unwrap_or(0..0);
+    let mut err = ScenarioError::at(file, source, span, message.clone());
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let found = rest.split('`').next().unwrap_or("");
+        let known: Vec<&str> = match rest.split_once("expected ") {
+            Some((_, list)) => list.split('`').skip(1).step_by(2).collect(),
+            None => Vec::new(),
+        };
+        err = err
+            .label("unknown field")
+            .suggest(suggest(found, known.iter().copied()));
+    } else if message.starts_with("missing field") {
+        err = err.label("in this table");
+    }
+    err
+}
+
+fn hex(a: u64) -> String {
+    format!("{a:#010x}")
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Names as a list for "expected one of ...".
+fn one_of<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<String> = names.into_iter().map(|n| format!("`{n}`")).collect();
+    match names.len() {
+        0 => "nothing".to_string(),
+        1 => names.concat(),
+        _ => format!("one of {}", names.join(", ")),
+    }
+}
+
+struct Loader<'a> {
+    file: &'a str,
+    source: Arc<str>,
+}
+
+impl Loader<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::at(self.file, &self.source, span, message)
+    }
+
+    /// An integer in `lo..=hi`.
+    fn int(&self, v: &Spanned<i64>, what: &str, lo: i64, hi: i64) -> Result<i64> {
+        let n = *v.get_ref();
+        if n < lo || n > hi {
+            return Err(self
+                .err(v.span(), format!("{what} = {n} is out of range"))
+                .label(format!("must be {lo}..={hi}"))
+                .expected(format!("an integer in {lo}..={hi}")));
+        }
+        Ok(n)
+    }
+
+    fn name(&self, v: &Spanned<String>, what: &str) -> Result<String> {
+        let s = v.get_ref();
+        if s.trim().is_empty() || s.chars().any(char::is_control) {
+            return Err(self
+                .err(v.span(), format!("{what} {s:?} is not a usable name"))
+                .expected("a non-empty name without control characters"));
+        }
+        Ok(s.clone())
+    }
+
+    fn build(&self, raw: RawScenario) -> Result<Config> {
+        let name = self.name(&raw.name, "scenario name")?;
+        let description = raw.description.get_ref().clone();
+
+        let m = &raw.machine;
+        let cpus = self.int(&m.cpus, "cpus", 1, limits::CPUS_MAX as i64)? as u8;
+        let frames = self.int(&m.frames, "frames", 2, limits::FRAMES_MAX as i64)? as u8;
+        let user_slots = self.int(
+            &m.user_slots,
+            "user_slots",
+            1,
+            limits::USER_SLOTS_MAX as i64,
+        )? as u8;
+        let ptes_per_table = self.int(
+            &m.ptes_per_table,
+            "ptes_per_table",
+            1,
+            limits::PTES_PER_TABLE_MAX as i64,
+        )? as u8;
+
+        let mut cfg = Config {
+            name,
+            description,
+            cpus,
+            frames,
+            user_slots,
+            ptes_per_table,
+            hw: Profile::Speculative.features(),
+            profile: Some(Profile::Speculative.number()),
+            variant: Variant::base(),
+            quicklist_low: QUICKLIST_LOW_DEFAULT,
+            quicklist_high: QUICKLIST_HIGH_DEFAULT,
+            gather_batch: limits::GATHER_BATCH_MAX as u16,
+            processes: Vec::new(),
+            threads: Vec::new(),
+            kthreads: Vec::new(),
+            properties: Properties::ALL_DEFAULT,
+            bounds: Bounds::default(),
+        };
+
+        self.hardware(&raw, &mut cfg)?;
+        self.kernel(&raw, &mut cfg)?;
+        self.processes(&raw.process, &mut cfg)?;
+        self.frames_needed(&raw, &cfg)?;
+        self.tasks(&raw, &mut cfg)?;
+        self.check(&raw, &mut cfg)?;
+        self.bounds(&raw, &mut cfg)?;
+        Ok(cfg)
+    }
+
+    fn hardware(&self, raw: &RawScenario, cfg: &mut Config) -> Result<()> {
+        let Some(h) = &raw.hardware else {
+            return Ok(());
+        };
+        if let Some(p) = &h.profile {
+            let text = match p.get_ref() {
+                StrOrInt::Str(s) => s.clone(),
+                StrOrInt::Int(n) => n.to_string(),
+            };
+            let Some(profile) = Profile::parse(&text) else {
+                let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+                let listed: Vec<String> = Profile::ALL
+                    .iter()
+                    .map(|p| format!("`{}` ({})", p.name(), p.number()))
+                    .collect();
+                return Err(self
+                    .err(p.span(), format!("unknown hardware profile `{text}`"))
+                    .label("unknown profile")
+                    .expected(format!("a profile name or number: {}", listed.join(", ")))
+                    .suggest(suggest(&text, names)));
+            };
+            cfg.hw = profile.features();
+            cfg.profile = Some(profile.number());
+        }
+        let hw = &mut cfg.hw;
+        if let Some(v) = h.split_walks {
+            hw.split_walks = v;
+        }
+        if let Some(v) = h.pde_cache {
+            hw.pde_cache = v;
+        }
+        if let Some(v) = h.speculation {
+            hw.speculation = v;
+        }
+        if let Some(v) = &h.spec_walks_per_cpu {
+            hw.spec_walks_per_cpu = self.int(v, "spec_walks_per_cpu", 1, 2)? as u8;
+        }
+        if let Some(v) = h.other_allocators {
+            hw.other_allocators = v;
+        }
+        if let Some(v) = &h.other_allocator_frames_max {
+            hw.other_allocator_frames_max = self.int(v, "other_allocator_frames_max", 0, 4)? as u8;
+        }
+        if let Some(v) = h.eviction {
+            hw.eviction = v;
+        }
+        if let Some(v) = h.interrupt_aborts_walks {
+            hw.interrupt_aborts_walks = v;
+        }
+        Ok(())
+    }
+
+    fn kernel(&self, raw: &RawScenario, cfg: &mut Config) -> Result<()> {
+        let Some(k) = &raw.kernel else {
+            return Ok(());
+        };
+        if let Some(v) = &k.variant {
+            cfg.variant = self.variant(v)?;
+        }
+        for p in &k.patches {
+            let Some(atom) = Atom::parse(p.get_ref()) else {
+                return Err(self.unknown_patch(p.span(), p.get_ref()));
+            };
+            cfg.variant = cfg.variant.with(atom);
+        }
+        if let Some(v) = &k.quicklist_low {
+            cfg.quicklist_low = self.int(v, "quicklist_low", 0, QUICKLIST_MARK_MAX)? as u8;
+        }
+        if let Some(v) = &k.quicklist_high {
+            cfg.quicklist_high = self.int(v, "quicklist_high", 0, QUICKLIST_MARK_MAX)? as u8;
+        }
+        if cfg.quicklist_low > cfg.quicklist_high {
+            let span = match (&k.quicklist_low, &k.quicklist_high) {
+                (Some(l), _) => l.span(),
+                (None, Some(h)) => h.span(),
+                (None, None) => 0..0,
+            };
+            let mut e = self
+                .err(
+                    span,
+                    format!(
+                        "quicklist_low = {} is above quicklist_high = {}",
+                        cfg.quicklist_low, cfg.quicklist_high
+                    ),
+                )
+                .expected("quicklist_low <= quicklist_high");
+            if let (Some(_), Some(h)) = (&k.quicklist_low, &k.quicklist_high) {
+                e = e.also(h.span(), "the high-water mark");
+            }
+            return Err(e);
+        }
+        if let Some(v) = &k.gather_batch {
+            cfg.gather_batch =
+                self.int(v, "gather_batch", 1, limits::GATHER_BATCH_MAX as i64)? as u16;
+        }
+        Ok(())
+    }
+
+    fn unknown_patch(&self, span: Range<usize>, text: &str) -> ScenarioError {
+        let names = Atom::ALL.iter().map(|a| a.name());
+        self.err(span, format!("unknown patch `{text}`"))
+            .label("unknown patch")
+            .expected(one_of(names.clone()))
+            .suggest(suggest(&text.replace('_', "-"), names))
+    }
+
+    /// A preset name, optionally followed by `+atom` patches (the form
+    /// `Variant::label` prints).
+    fn variant(&self, v: &Spanned<String>) -> Result<Variant> {
+        let text = v.get_ref().as_str();
+        if let Some(variant) = Variant::preset(text) {
+            return Ok(variant);
+        }
+        // The longest preset that is a `+`-prefix of the text.
+        let base = PRESETS
+            .iter()
+            .filter(|(n, _, _)| {
+                text.strip_prefix(n)
+                    .is_some_and(|rest| rest.starts_with('+'))
+            })
+            .max_by_key(|(n, _, _)| n.len());
+        let Some((base_name, _, atoms)) = base else {
+            return Err(self
+                .err(v.span(), format!("unknown kernel variant `{text}`"))
+                .label("unknown variant")
+                .expected(format!(
+                    "a preset, {}, optionally followed by `+patch`",
+                    one_of(Variant::preset_names())
+                ))
+                .suggest(suggest(text, Variant::preset_names())));
+        };
+        let mut variant = Variant::from_atoms(atoms);
+        let rest = text.get(base_name.len() + 1..).unwrap_or("");
+        for a in rest.split('+') {
+            match Atom::parse(a) {
+                Some(atom) => variant = variant.with(atom),
+                None => {
+                    return Err(self
+                        .unknown_patch(v.span(), a)
+                        .note(format!("in kernel variant `{text}`")));
+                }
+            }
+        }
+        Ok(variant)
+    }
+
+    // ---- addresses --------------------------------------------------
+
+    /// The modelled address ranges, for error messages.
+    fn modelled(&self, cfg: &Config) -> String {
+        let ranges: Vec<String> = (0..cfg.user_slots as u64)
+            .map(|s| {
+                let start = s * SLOT_BYTES;
+                let end = start + cfg.ptes_per_table as u64 * PAGE_BYTES - 1;
+                format!("{}-{}", hex(start), hex(end))
+            })
+            .collect();
+        format!(
+            "this machine models slots 0..{} of 4 MiB with {} each ({})",
+            cfg.user_slots,
+            plural(cfg.ptes_per_table as u64, "page", "pages"),
+            ranges.join(", ")
+        )
+    }
+
+    /// Why `addr` is not a modelled page: (message, expected).
+    fn address_problem(&self, cfg: &Config, addr: u64) -> (String, String) {
+        if !addr.is_multiple_of(PAGE_BYTES) {
+            let down = addr - addr % PAGE_BYTES;
+            return (
+                format!(
+                    "address {} is not page aligned (pages are 4 KiB; the page holding it starts at {})",
+                    hex(addr),
+                    hex(down)
+                ),
+                format!(
+                    "a page-aligned address (a multiple of 0x1000) such as {}",
+                    hex(down)
+                ),
+            );
+        }
+        let slot = addr / SLOT_BYTES;
+        let expected = "an address in one of the modelled ranges".to_string();
+        if slot >= cfg.user_slots as u64 {
+            return (
+                format!(
+                    "address {} is outside every slot: {}",
+                    hex(addr),
+                    self.modelled(cfg)
+                ),
+                expected,
+            );
+        }
+        let start = slot * SLOT_BYTES;
+        (
+            format!(
+                "address {} is outside every modelled page: slot {} ({}-{}) models only its first {} ({}-{}); {}",
+                hex(addr),
+                slot,
+                hex(start),
+                hex(start + SLOT_BYTES - 1),
+                plural(cfg.ptes_per_table as u64, "page", "pages"),
+                hex(start),
+                hex(start + cfg.ptes_per_table as u64 * PAGE_BYTES - 1),
+                self.modelled(cfg)
+            ),
+            expected,
+        )
+    }
+
+    fn page(&self, cfg: &Config, addr: u64, span: Range<usize>) -> Result<u8> {
+        match cfg.vpn_of(addr) {
+            Some(vpn) => Ok(vpn),
+            None => {
+                let (message, expected) = self.address_problem(cfg, addr);
+                Err(self
+                    .err(span, message)
+                    .label("not a modelled page")
+                    .expected(expected))
+            }
+        }
+    }
+
+    /// A range of `pages` pages from `addr`: every page must be modelled.
+    fn range(
+        &self,
+        cfg: &Config,
+        addr: u64,
+        addr_span: Range<usize>,
+        pages: u64,
+        pages_span: Range<usize>,
+    ) -> Result<(u8, u8)> {
+        let vpn = self.page(cfg, addr, addr_span)?;
+        if pages == 0 {
+            return Err(self
+                .err(pages_span, "a range of 0 pages")
+                .label("empty range")
+                .expected(format!("1..={} pages", cfg.vpns())));
+        }
+        // At most vpns() + 1 iterations: the range fails by then.
+        for i in 1..pages.min(cfg.vpns() as u64 + 1) {
+            let a = addr + i * PAGE_BYTES;
+            if cfg.vpn_of(a) != Some(vpn.wrapping_add(i as u8)) {
+                let end = addr.saturating_add(pages.saturating_mul(PAGE_BYTES)) - 1;
+                let (why, expected) = self.address_problem(cfg, a);
+                return Err(self
+                    .err(
+                        pages_span,
+                        format!(
+                            "{} from {} run to {}, but page {} of them is not modelled: {}",
+                            plural(pages, "page", "pages"),
+                            hex(addr),
+                            hex(end),
+                            i + 1,
+                            why
+                        ),
+                    )
+                    .label("too many pages")
+                    .expected(format!("a range whose every page is modelled ({expected})")));
+            }
+        }
+        if pages > cfg.vpns() as u64 {
+            // Unreachable: the loop above found an unmodelled page.
+            return Err(self
+                .err(
+                    pages_span,
+                    format!("{pages} pages is more than the machine models"),
+                )
+                .expected(format!("1..={} pages", cfg.vpns())));
+        }
+        Ok((vpn, pages as u8))
+    }
+
+    // ---- processes --------------------------------------------------
+
+    fn processes(&self, raw: &[RawProcess], cfg: &mut Config) -> Result<()> {
+        for (i, p) in raw.iter().enumerate() {
+            let name = self.name(&p.name, "process name")?;
+            if i >= limits::PROCESSES_MAX {
+                return Err(self
+                    .err(
+                        p.name.span(),
+                        format!(
+                            "too many processes: this is process {} and the limit is {}",
+                            i + 1,
+                            limits::PROCESSES_MAX
+                        ),
+                    )
+                    .expected(format!(
+                        "at most {} [[process]] tables",
+                        limits::PROCESSES_MAX
+                    )));
+            }
+            if let Some(prev) = raw
+                .get(..i)
+                .and_then(|r| r.iter().find(|q| *q.name.get_ref() == name))
+            {
+                return Err(self
+                    .err(p.name.span(), format!("a second process named `{name}`"))
+                    .label("duplicate name")
+                    .also(prev.name.span(), "first defined here")
+                    .expected("a unique process name"));
+            }
+            let mut vmas: Vec<(VmaCfg, Range<usize>)> = Vec::new();
+            for v in &p.vmas {
+                let r = v.get_ref();
+                let start = *r.start.get_ref();
+                let pages = *r.pages.get_ref();
+                let (Ok(start), Ok(pages)) = (u64::try_from(start), u64::try_from(pages)) else {
+                    let (span, what) = if start < 0 {
+                        (r.start.span(), format!("vma start {start} is negative"))
+                    } else {
+                        (r.pages.span(), format!("vma pages = {pages} is negative"))
+                    };
+                    return Err(self.err(span, what).expected("a non-negative integer"));
+                };
+                let (first_vpn, pages) =
+                    self.range(cfg, start, r.start.span(), pages, r.pages.span())?;
+                let new = first_vpn..first_vpn + pages;
+                if let Some((old, old_span)) = vmas
+                    .iter()
+                    .find(|(o, _)| o.first_vpn < new.end && new.start < o.first_vpn + o.pages)
+                {
+                    return Err(self
+                        .err(
+                            v.span(),
+                            format!(
+                                "this vma ({}-{}) overlaps another vma of process `{name}` ({}-{})",
+                                hex(start),
+                                hex(start + pages as u64 * PAGE_BYTES - 1),
+                                hex(cfg.address(old.first_vpn)),
+                                hex(cfg.address(old.first_vpn + old.pages - 1) + PAGE_BYTES - 1)
+                            ),
+                        )
+                        .label("overlapping vma")
+                        .also(old_span.clone(), "the other vma")
+                        .expected("disjoint vmas within one process"));
+                }
+                vmas.push((
+                    VmaCfg {
+                        first_vpn,
+                        pages,
+                        populated: r.populated,
+                    },
+                    v.span(),
+                ));
+            }
+            cfg.processes.push(ProcessCfg {
+                name,
+                vmas: vmas.into_iter().map(|(v, _)| v).collect(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Frames the initial state takes: swapper_pg_dir, a pgd per process,
+    /// a page table per (process, slot) with a populated vma, a frame per
+    /// populated page; at least one frame must stay free.
+    fn frames_needed(&self, raw: &RawScenario, cfg: &Config) -> Result<()> {
+        let budget = cfg.frames as usize - 1; // one must stay free
+        let mut used = 1usize; // swapper_pg_dir
+        let (mut pgds, mut tables, mut pages) = (0usize, 0usize, 0usize);
+        let mut culprit: Option<Range<usize>> = None;
+        for (p, rp) in cfg.processes.iter().zip(&raw.process) {
+            pgds += 1;
+            used += 1;
+            if used > budget && culprit.is_none() {
+                culprit = Some(rp.name.span());
+            }
+            let mut slots = BTreeSet::new();
+            for (v, rv) in p.vmas.iter().zip(&rp.vmas) {
+                if !v.populated {
+                    continue;
+                }
+                for vpn in v.first_vpn..v.first_vpn.saturating_add(v.pages) {
+                    if slots.insert(cfg.slot_of(vpn)) {
+                        tables += 1;
+                        used += 1;
+                    }
+                    pages += 1;
+                    used += 1;
+                }
+                if used > budget && culprit.is_none() {
+                    culprit = Some(rv.span());
+                }
+            }
+        }
+        let Some(span) = culprit else {
+            return Ok(());
+        };
+        let what = if pages > 0 {
+            "pre-populated mappings"
+        } else {
+            "the processes' page directories"
+        };
+        Err(self
+            .err(
+                span,
+                format!(
+                    "{what} need {} frames but the machine has {}",
+                    used + 1,
+                    cfg.frames
+                ),
+            )
+            .label("this does not fit")
+            .also(
+                raw.machine.frames.span(),
+                format!("the machine has {} frames", cfg.frames),
+            )
+            .expected(format!("frames >= {} or fewer populated pages", used + 1))
+            .note(format!(
+                "1 swapper_pg_dir + {} + {} + {} + 1 frame that must stay free = {}",
+                plural(pgds as u64, "pgd", "pgds"),
+                plural(tables as u64, "page table", "page tables"),
+                plural(pages as u64, "data page", "data pages"),
+                used + 1
+            )))
+    }
+
+    // ---- threads ----------------------------------------------------
+
+    fn process_ref(&self, cfg: &Config, v: &Spanned<String>, who: &str) -> Result<u8> {
+        let name = v.get_ref();
+        if let Some(i) = cfg.processes.iter().position(|p| p.name == *name) {
+            return Ok(i as u8);
+        }
+        let names: Vec<&str> = cfg.processes.iter().map(|p| p.name.as_str()).collect();
+        let expected = if names.is_empty() {
+            format!("a [[process]] table with name = {name:?}")
+        } else {
+            format!("a process name: {}", one_of(names.iter().copied()))
+        };
+        Err(self
+            .err(
+                v.span(),
+                format!("{who} names process `{name}`, but there is no such [[process]]"),
+            )
+            .label("no such process")
+            .expected(expected)
+            .suggest(suggest(name, names)))
+    }
+
+    fn cpu_range(&self, cfg: &Config) -> String {
+        if cfg.cpus == 1 {
+            "0".to_string()
+        } else {
+            format!("0..={}", cfg.cpus - 1)
+        }
+    }
+
+    fn cpu(&self, cfg: &Config, v: &Spanned<StrOrInt>, kernel: bool) -> Result<Placement> {
+        let expected = if kernel {
+            format!(
+                "a CPU number {} (kernel threads are pinned)",
+                self.cpu_range(cfg)
+            )
+        } else {
+            format!("a CPU number {} or \"any\"", self.cpu_range(cfg))
+        };
+        match v.get_ref() {
+            StrOrInt::Int(n) if *n >= 0 && *n < cfg.cpus as i64 => Ok(Placement::Pinned(*n as u8)),
+            StrOrInt::Int(n) => Err(self
+                .err(
+                    v.span(),
+                    format!(
+                        "cpu {n} is out of range: this machine has {}",
+                        plural(cfg.cpus as u64, "CPU", "CPUs")
+                    ),
+                )
+                .label("no such CPU")
+                .expected(expected)),
+            StrOrInt::Str(s) if s == "any" && !kernel => Ok(Placement::Any),
+            StrOrInt::Str(s) if s == "any" => Err(self
+                .err(v.span(), "a kernel thread cannot have cpu = \"any\"")
+                .label("kernel threads are pinned")
+                .expected(expected)),
+            StrOrInt::Str(s) => {
+                let mut e = self
+                    .err(v.span(), format!("cpu = {s:?} is not a CPU"))
+                    .expected(expected);
+                if !kernel {
+                    e = e.suggest(suggest(s, ["any"]));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn tasks(&self, raw: &RawScenario, cfg: &mut Config) -> Result<()> {
+        if raw.thread.is_empty() {
+            return Err(self
+                .err(0..0, "the scenario has no [[thread]]")
+                .expected("at least one [[thread]] table with name, process, cpu and program"));
+        }
+        let task_names: Vec<&Spanned<String>> = raw
+            .thread
+            .iter()
+            .map(|t| &t.name)
+            .chain(raw.kthread.iter().map(|k| &k.name))
+            .collect();
+        for (i, n) in task_names.iter().enumerate() {
+            let name = self.name(n, "task name")?;
+            if let Some(prev) = task_names
+                .get(..i)
+                .and_then(|p| p.iter().find(|q| *q.get_ref() == name))
+            {
+                return Err(self
+                    .err(n.span(), format!("a second thread named `{name}`"))
+                    .label("duplicate name")
+                    .also(prev.span(), "first defined here")
+                    .expected("a unique name among [[thread]] and [[kthread]] tables"));
+            }
+            if i >= limits::TASKS_MAX {
+                return Err(self
+                    .err(
+                        n.span(),
+                        format!(
+                            "too many threads: `{name}` is task {} and the limit is {} ([[thread]] plus [[kthread]])",
+                            i + 1,
+                            limits::TASKS_MAX
+                        ),
+                    )
+                    .expected(format!("at most {} tasks", limits::TASKS_MAX)));
+            }
+        }
+        for t in &raw.thread {
+            cfg.threads.push(self.thread(cfg, t)?);
+        }
+        for k in &raw.kthread {
+            let kt = self.kthread(cfg, k)?;
+            if kt.lazy_on.is_some()
+                && let Some((other, raw_other)) = cfg
+                    .kthreads
+                    .iter()
+                    .zip(&raw.kthread)
+                    .find(|(o, _)| o.cpu == kt.cpu && o.lazy_on.is_some())
+            {
+                let span_of =
+                    |r: &RawKthread| r.lazy_on.as_ref().map_or(r.name.span(), |l| l.span());
+                return Err(self
+                    .err(
+                        span_of(k),
+                        format!(
+                            "kernel threads `{}` and `{}` both start running lazily on CPU {}",
+                            other.name, kt.name, kt.cpu
+                        ),
+                    )
+                    .label("second lazy start on this CPU")
+                    .also(span_of(raw_other), "the first")
+                    .expected("at most one kernel thread with lazy_on per CPU"));
+            }
+            cfg.kthreads.push(kt);
+        }
+        for (i, (p, rp)) in cfg.processes.iter().zip(&raw.process).enumerate() {
+            if !cfg.threads.iter().any(|t| t.process as usize == i) {
+                return Err(self
+                    .err(
+                        rp.name.span(),
+                        format!("process `{}` has no thread", p.name),
+                    )
+                    .label("no [[thread]] runs in this process")
+                    .expected(format!("a [[thread]] with process = {:?}", p.name)));
+            }
+        }
+        Ok(())
+    }
+
+    fn thread(&self, cfg: &Config, t: &RawThread) -> Result<ThreadCfg> {
+        let name = t.name.get_ref().clone();
+        let process = self.process_ref(cfg, &t.process, &format!("thread `{name}`"))?;
+        let placement = self.cpu(cfg, &t.cpu, false)?;
+        let program = self.program(cfg, &t.program, None)?;
+        Ok(ThreadCfg {
+            name,
+            process,
+            placement,
+            program,
+        })
+    }
+
+    fn kthread(&self, cfg: &Config, k: &RawKthread) -> Result<KthreadCfg> {
+        let name = k.name.get_ref().clone();
+        let cpu = match self.cpu(cfg, &k.cpu, true)? {
+            Placement::Pinned(c) => c,
+            Placement::Any => 0, // refused by `cpu` for kernel threads
+        };
+        let lazy_on = match &k.lazy_on {
+            Some(l) => Some(self.process_ref(cfg, l, &format!("kernel thread `{name}`"))?),
+            None => None,
+        };
+        let program = self.program(cfg, &k.program, Some(&name))?;
+        Ok(KthreadCfg {
+            name,
+            cpu,
+            lazy_on,
+            program,
+        })
+    }
+
+    /// The unrolled program; `kthread` names the kernel thread whose
+    /// program this is (only `yield` allowed).
+    fn program(
+        &self,
+        cfg: &Config,
+        items: &[Spanned<RawItem>],
+        kthread: Option<&str>,
+    ) -> Result<Vec<Op>> {
+        let ops = self.unroll(cfg, items, kthread, 0)?;
+        if let Some(i) = ops.iter().position(|(op, _)| *op == Op::Exit)
+            && let Some((_, after)) = ops.get(i + 1)
+        {
+            let exit_span = ops.get(i).map_or(0..0, |o| o.1.clone());
+            return Err(self
+                .err(after.clone(), "an op after `exit` would never run")
+                .label("after exit")
+                .also(exit_span, "the thread exits here")
+                .expected("`exit` as the last op of a program"));
+        }
+        Ok(ops.into_iter().map(|(op, _)| op).collect())
+    }
+
+    fn unroll(
+        &self,
+        cfg: &Config,
+        items: &[Spanned<RawItem>],
+        kthread: Option<&str>,
+        depth: usize,
+    ) -> Result<Vec<(Op, Range<usize>)>> {
+        let max = limits::PROGRAM_OPS_MAX;
+        let mut out: Vec<(Op, Range<usize>)> = Vec::new();
+        for item in items {
+            match item.get_ref() {
+                RawItem::Op(s) => {
+                    if out.len() >= max {
+                        return Err(self
+                            .err(item.span(), format!("this program has more than {max} ops"))
+                            .label(format!("op {}", out.len() + 1))
+                            .expected(format!("at most {max} ops once loops are unrolled")));
+                    }
+                    let op = self.op(cfg, s, item.span(), kthread)?;
+                    out.push((op, item.span()));
+                }
+                RawItem::Repeat(r) => {
+                    if depth >= REPEAT_NESTING_MAX {
+                        return Err(self
+                            .err(
+                                item.span(),
+                                format!("loops nested more than {REPEAT_NESTING_MAX} deep"),
+                            )
+                            .expected(format!(
+                                "at most {REPEAT_NESTING_MAX} nested repeat loops"
+                            )));
+                    }
+                    let count = self.int(&r.repeat, "repeat", 1, max as i64)? as usize;
+                    if r.body.is_empty() {
+                        return Err(self
+                            .err(item.span(), "a loop with an empty body")
+                            .label("empty body")
+                            .expected("body = [ at least one op ]"));
+                    }
+                    let body = self.unroll(cfg, &r.body, kthread, depth + 1)?;
+                    let total = out.len() + body.len() * count;
+                    if total > max {
+                        return Err(self
+                            .err(
+                                r.repeat.span(),
+                                format!(
+                                    "repeat = {count} of a {}-op body makes {total} ops, more than the limit of {max}",
+                                    body.len()
+                                ),
+                            )
+                            .label("too many repetitions")
+                            .expected(format!(
+                                "at most {max} ops once loops are unrolled (here repeat <= {})",
+                                (max - out.len()) / body.len().max(1)
+                            )));
+                    }
+                    for _ in 0..count {
+                        out.extend(body.iter().cloned());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where the text of the string value at `span` starts, when the TOML
+    /// spelling is the value itself between quotes (no escapes).
+    fn string_body(&self, span: &Range<usize>, value: &str) -> Option<usize> {
+        let raw = self.source.get(span.clone())?;
+        for q in ['"', '\''] {
+            if raw.len() >= 2
+                && raw.starts_with(q)
+                && raw.ends_with(q)
+                && raw.get(1..raw.len() - 1) == Some(value)
+            {
+                return Some(span.start + 1);
+            }
+        }
+        None
+    }
+
+    fn sub_span(&self, span: &Range<usize>, value: &str, rel: &Range<usize>) -> Range<usize> {
+        match self.string_body(span, value) {
+            Some(b) => b + rel.start..b + rel.end,
+            None => span.clone(),
+        }
+    }
+
+    fn op(&self, cfg: &Config, s: &str, span: Range<usize>, kthread: Option<&str>) -> Result<Op> {
+        let parsed = match op::parse_op(s) {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(self
+                    .err(
+                        self.sub_span(&span, s, &e.at),
+                        format!("in op {s:?}: {}", e.message),
+                    )
+                    .expected(e.expected)
+                    .suggest(e.suggestion));
+            }
+        };
+        if let Some(k) = kthread
+            && parsed.kind != OpKind::Yield
+        {
+            return Err(self
+                .err(
+                    span,
+                    format!(
+                        "kernel thread `{k}` cannot `{}`: it has no mm of its own",
+                        parsed.kind.name()
+                    ),
+                )
+                .label("not allowed in a kernel thread")
+                .expected("only \"yield\" in a [[kthread]] program"));
+        }
+        let addr_page = |n: &op::Num| self.page(cfg, n.value, self.sub_span(&span, s, &n.at));
+        let addr_range = |a: &op::Num, p: &op::Num| {
+            self.range(
+                cfg,
+                a.value,
+                self.sub_span(&span, s, &a.at),
+                p.value,
+                self.sub_span(&span, s, &p.at),
+            )
+        };
+        let missing = || self.err(span.clone(), format!("malformed op {s:?}"));
+        Ok(match (parsed.kind, &parsed.addr, &parsed.pages) {
+            (OpKind::Mmap, Some(a), Some(p)) => {
+                let (vpn, pages) = addr_range(a, p)?;
+                Op::Mmap { vpn, pages }
+            }
+            (OpKind::Munmap, Some(a), Some(p)) => {
+                let (vpn, pages) = addr_range(a, p)?;
+                Op::Munmap { vpn, pages }
+            }
+            (OpKind::Read, Some(a), None) => Op::Read { vpn: addr_page(a)? },
+            (OpKind::Write, Some(a), None) => Op::Write { vpn: addr_page(a)? },
+            (OpKind::Exit, None, None) => Op::Exit,
+            (OpKind::Yield, None, None) => Op::Yield,
+            _ => return Err(missing()),
+        })
+    }
+
+    // ---- check and bounds -------------------------------------------
+
+    fn check(&self, raw: &RawScenario, cfg: &mut Config) -> Result<()> {
+        let Some(c) = &raw.check else {
+            return Ok(());
+        };
+        if let Some(props) = &c.properties {
+            let mut bits = 0u16;
+            for p in props {
+                let n = *p.get_ref();
+                if !(0..=8).contains(&n) {
+                    return Err(self
+                        .err(p.span(), format!("there is no property {n}"))
+                        .label("unknown property")
+                        .expected(
+                            "property numbers 0..=8 (DOMAIN.md section 4; 0 is strict mode)",
+                        ));
+                }
+                bits |= 1 << n;
+            }
+            cfg.properties = Properties { bits };
+        }
+        if c.strict == Some(true) {
+            cfg.properties.bits |= 1;
+        }
+        Ok(())
+    }
+
+    fn bounds(&self, raw: &RawScenario, cfg: &mut Config) -> Result<()> {
+        let Some(b) = &raw.bounds else {
+            return Ok(());
+        };
+        let big = |v: &Option<Spanned<i64>>, what: &str| -> Result<Option<u64>> {
+            match v {
+                Some(v) => Ok(Some(self.int(v, what, 1, i64::MAX)? as u64)),
+                None => Ok(None),
+            }
+        };
+        cfg.bounds.states_max = big(&b.states_max, "states_max")?;
+        cfg.bounds.depth_max = match &b.depth_max {
+            Some(v) => Some(self.int(v, "depth_max", 1, u32::MAX as i64)? as u32),
+            None => None,
+        };
+        cfg.bounds.time_max_s = big(&b.time_max_s, "time_max_s")?;
+        cfg.bounds.memory_max_mb = big(&b.memory_max_mb, "memory_max_mb")?;
+        Ok(())
+    }
+}

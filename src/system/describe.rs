@@ -1,0 +1,1 @@
+//! Human descriptions of steps (filled below).
