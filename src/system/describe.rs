@@ -1,1 +1,307 @@
-//! Human descriptions of steps (filled below).
+//! Human-readable descriptions of steps, for counterexample timelines.
+//!
+//! A step is described by the kernel function or hardware event that ran
+//! (from the task's position before the step) and by what it visibly
+//! changed (from a diff of the state before and after): memory words, frame
+//! roles, CR3, locks, IPIs, masks and task states.
+
+use super::{Action, System};
+use crate::hw::cpu::WALK_SLOTS;
+use crate::hw::{Entry, Frame, Role};
+use crate::kernel::machine::{Event, Events, Machine};
+use crate::kernel::state::{Kpc, NONE, Status};
+use crate::system::config::Op;
+use serde::{Deserialize, Serialize};
+
+/// One described step of a trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepInfo {
+    /// 1-based step number.
+    pub step: usize,
+    /// The CPU the step ran on (None for the other allocators).
+    pub cpu: Option<u8>,
+    /// The task running there, if the step is a task's.
+    pub task: Option<String>,
+    /// Kernel function or hardware event.
+    pub what: String,
+    /// What the step changed.
+    pub effects: Vec<String>,
+    /// Frames the step touched (read, written, allocated or freed).
+    pub frames: Vec<Frame>,
+}
+
+impl StepInfo {
+    pub fn line(&self) -> String {
+        let who = match (self.cpu, &self.task) {
+            (Some(c), Some(t)) => format!("CPU{c} {t}"),
+            (Some(c), None) => format!("CPU{c}"),
+            (None, _) => "alloc".to_string(),
+        };
+        if self.effects.is_empty() {
+            format!("{who:<10} {}", self.what)
+        } else {
+            format!("{who:<10} {}: {}", self.what, self.effects.join("; "))
+        }
+    }
+}
+
+impl System {
+    fn op_text(&self, op: Op) -> String {
+        match op {
+            Op::Mmap { vpn, pages } => format!("mmap({}, {pages} pages)", self.addr(vpn)),
+            Op::Munmap { vpn, pages } => format!("munmap({}, {pages} pages)", self.addr(vpn)),
+            Op::Read { vpn } => format!("read {}", self.addr(vpn)),
+            Op::Write { vpn } => format!("write {}", self.addr(vpn)),
+            Op::Exit => "exit()".into(),
+            Op::Yield => "sched_yield()".into(),
+        }
+    }
+
+    /// The kernel function a task step at `at` runs.
+    fn kpc_text(&self, s: &Machine, t: u8, at: Kpc) -> String {
+        let task = &s.k.tasks[t as usize];
+        let program = &self.st.tasks[t as usize].program;
+        let f = match at {
+            Kpc::User => {
+                return match program.get(task.pc as usize) {
+                    Some(&op) => self.op_text(op),
+                    None => "user mode".into(),
+                };
+            }
+            Kpc::WaitWalk => "waits for its page walk",
+            Kpc::FaultFindVma => "do_page_fault: find_vma",
+            Kpc::FaultSegv => "do_page_fault: no VMA, up_read(mmap_sem), SIGSEGV",
+            Kpc::FaultPteAlloc => "handle_mm_fault: pte_alloc",
+            Kpc::FaultAllocTable => "pte_alloc: pte_alloc_one",
+            Kpc::FaultRelock => "pte_alloc: spin_lock(page_table_lock)",
+            Kpc::FaultPopulate => "pte_alloc: pmd_populate",
+            Kpc::FaultPte => "do_anonymous_page",
+            Kpc::FaultUnlock => "handle_mm_fault: spin_unlock(page_table_lock)",
+            Kpc::FaultUpRead => "do_page_fault: up_read(mmap_sem), return to user",
+            Kpc::MunmapDetach => "do_munmap: detach VMAs",
+            Kpc::MunmapFreePgtables => "do_munmap: free_pgtables",
+            Kpc::MunmapFlushPgtables => "free_pgtables: flush_tlb_pgtables",
+            Kpc::MunmapUpWrite => "munmap: up_write(mmap_sem), return to user",
+            Kpc::MmapUpWrite => "mmap: insert VMA, up_write(mmap_sem), return to user",
+            Kpc::ZapLock => "zap_page_range: spin_lock(page_table_lock), tlb_gather_mmu",
+            Kpc::ZapLoop => "zap_pte_range: tlb_remove_page",
+            Kpc::ZapClearAfterFree => "tlb_remove_page (fast): pte_clear",
+            Kpc::ZapFreeAfterClear => "tlb_remove_page (fast): __free_pte",
+            Kpc::ZapUnlock => "zap_page_range: spin_unlock(page_table_lock)",
+            Kpc::FinishFlush => "tlb_finish_mmu",
+            Kpc::FinishFree => "tlb_finish_mmu: free gathered page",
+            Kpc::FlushLocal => "flush_tlb_mm: local flush",
+            Kpc::FlushOthersSend => "flush_tlb_others: lock tlbstate_lock, send IPIs",
+            Kpc::FlushOthersWait => "flush_tlb_others: all acked, unlock",
+            Kpc::CptLock => "clear_page_tables: spin_lock(page_table_lock)",
+            Kpc::CptSlot => "clear_page_tables: free_one_pmd: pmd_clear",
+            Kpc::CptFree => "free_one_pmd: pte_free",
+            Kpc::CptUnlock => "clear_page_tables: spin_unlock(page_table_lock)",
+            Kpc::CptAfterUnlock => "clear_page_tables: flush_tlb_pgtables",
+            Kpc::CptCheckCache => "check_pgt_cache: free quicklist page",
+            Kpc::ExitMm => "do_exit: __exit_mm, mmput",
+            Kpc::ExitMmapDetach => "exit_mmap: detach VMAs",
+            Kpc::ExitMmapZap => "exit_mmap: zap_page_range",
+            Kpc::ExitMmapFlush => "exit_mmap: flush_tlb_mm",
+            Kpc::ExitMmapClear => "exit_mmap: clear_page_tables",
+            Kpc::ExitMmapFlushLast => "exit_mmap: flush_tlb_mm",
+            Kpc::ExitMmdrop => "mmput: mmdrop",
+            Kpc::ExitSchedule => "do_exit: schedule",
+            Kpc::Return => "return",
+        };
+        f.to_string()
+    }
+
+    /// Where a memory word is, named by what its frame held before.
+    fn word_name(&self, s: &Machine, f: Frame, i: u8) -> String {
+        match s.mem.role(f) {
+            Role::PageDir | Role::Swapper => format!("pgd[{i}] (frame {f})"),
+            Role::PageTable { slot, .. } | Role::Detached { slot, .. } => {
+                let vpn = slot * self.cfg.ptes_per_table + i;
+                format!("pte {} (frame {f})", self.addr(vpn))
+            }
+            _ => format!("frame {f} word {i}"),
+        }
+    }
+
+    fn entry_text(e: Entry) -> String {
+        if e.is_present() {
+            format!("-> frame {}{}", e.frame(), if e.is_global() { " G" } else { "" })
+        } else if e == Entry::NONE {
+            "0".into()
+        } else {
+            format!("{:#04x} (not present)", e.0)
+        }
+    }
+
+    /// Describes step `n` (1-based): `a` took `before` to `after` with
+    /// events `ev`.
+    pub fn describe(&self, n: usize, before: &Machine, a: Action, after: &Machine, ev: &Events) -> StepInfo {
+        let mut effects = Vec::new();
+        let mut frames = Vec::new();
+        let (cpu, task, what) = match a {
+            Action::Task { cpu } => {
+                let t = before.k.cpus[cpu as usize].current;
+                let at = before.k.tasks[t as usize].at;
+                (Some(cpu), Some(self.task_name(t).to_string()), self.kpc_text(before, t, at))
+            }
+            Action::Switch { cpu, next } => {
+                let prev = before.k.cpus[cpu as usize].current;
+                let what = if prev == next {
+                    format!("schedule: {} continues", self.task_name(next))
+                } else {
+                    format!("schedule: {} -> {}", self.task_name(prev), self.task_name(next))
+                };
+                (Some(cpu), None, what)
+            }
+            Action::Ipi { cpu } => (Some(cpu), None, "takes flush IPI: smp_invalidate_interrupt".to_string()),
+            Action::Walk { cpu, slot } => {
+                let w = before.mmu[cpu as usize].walks[slot as usize];
+                let kind = if slot == 0 { "demand" } else { "speculative" };
+                (Some(cpu), None, format!("{kind} walk {}: pte read from frame {}", self.addr(w.vpn), w.table))
+            }
+            Action::Speculate { cpu, vpn } => (Some(cpu), None, format!("speculative walk {}", self.addr(vpn))),
+            Action::EvictTlb { cpu, vpn } => (Some(cpu), None, format!("TLB evicts {}", self.addr(vpn))),
+            Action::EvictPde { cpu, slot } => (Some(cpu), None, format!("PDE cache evicts slot {slot}")),
+            Action::Scribble => (None, None, "another allocator takes a freed frame and writes to it".to_string()),
+        };
+
+        // Walks: starts and pte reads.
+        for e in ev.iter() {
+            if let Event::PteRead { read, .. } = e {
+                frames.push(read.table);
+                let result = if read.filled {
+                    format!("TLB[{}] = frame {}{}", self.addr(read.vpn), read.entry.frame(), if read.entry.is_global() { " (Global)" } else { "" })
+                } else {
+                    "not present".to_string()
+                };
+                effects.push(format!(
+                    "walk {} reads pte {} of frame {} = {}: {result}",
+                    self.addr(read.vpn),
+                    read.index,
+                    read.table,
+                    Self::entry_text(read.entry)
+                ));
+            }
+        }
+        for c in 0..self.st.cpus as usize {
+            for w in 0..WALK_SLOTS {
+                let (b, a2) = (before.mmu[c].walks[w], after.mmu[c].walks[w]);
+                if a2.is_active() && b != a2 {
+                    frames.push(a2.table);
+                    effects.push(format!("CPU{c} walk {} read pgd: page table frame {} (pte read pending)", self.addr(a2.vpn), a2.table));
+                }
+            }
+        }
+        // Memory words.
+        for f in 0..self.cfg.frames {
+            for i in 0..crate::hw::mem::ENTRIES as u8 {
+                let (b, a2) = (before.mem.read(f, i), after.mem.read(f, i));
+                if b != a2 && !ev.iter().any(|e| matches!(e, Event::PteRead { read, .. } if read.table == f && read.index == i)) {
+                    if !frames.contains(&f) {
+                        frames.push(f);
+                    }
+                    if matches!(a, Action::Scribble) {
+                        continue;
+                    }
+                    effects.push(format!("{} = {}", self.word_name(before, f, i), Self::entry_text(a2)));
+                }
+            }
+        }
+        // Roles.
+        for f in 0..self.cfg.frames {
+            let (b, a2) = (before.mem.role(f), after.mem.role(f));
+            if b != a2 {
+                if !frames.contains(&f) {
+                    frames.push(f);
+                }
+                effects.push(format!("frame {f}: {} -> {}", b.describe(), a2.describe()));
+            }
+        }
+        // CPUs: CR3, TLB and PDE cache drops, lazy state, IPIs.
+        for c in 0..self.st.cpus as usize {
+            let (bm, am) = (&before.mmu[c], &after.mmu[c]);
+            let dropped_tlb = (0..bm.tlb.len()).filter(|&v| bm.tlb[v].is_valid() && !am.tlb[v].is_valid()).count();
+            let dropped_pde = (0..bm.pde.len()).filter(|&s| bm.pde[s] != am.pde[s] && am.pde[s] == crate::hw::NO_FRAME).count();
+            if bm.cr3 != am.cr3 {
+                let name = if am.cr3 == 0 { "swapper_pg_dir".to_string() } else { format!("frame {}", am.cr3) };
+                effects.push(format!("CPU{c} CR3 = {name}"));
+            }
+            if dropped_tlb + dropped_pde > 0 && !matches!(a, Action::EvictTlb { .. } | Action::EvictPde { .. }) {
+                effects.push(format!("CPU{c} drops {dropped_tlb} TLB and {dropped_pde} PDE-cache entries"));
+            }
+            for s in 0..am.pde.len() {
+                if am.pde[s] != bm.pde[s] && am.pde[s] != crate::hw::NO_FRAME {
+                    effects.push(format!("CPU{c} PDE cache: slot {s} -> frame {}", am.pde[s]));
+                }
+            }
+            let (bk, ak) = (&before.k.cpus[c], &after.k.cpus[c]);
+            if bk.lazy != ak.lazy {
+                effects.push(format!("CPU{c} {}", if ak.lazy { "TLBSTATE_LAZY" } else { "TLBSTATE_OK" }));
+            }
+            if !bk.ipi && ak.ipi {
+                effects.push(format!("IPI -> CPU{c}"));
+            }
+            if bk.ql_len != ak.ql_len {
+                effects.push(format!("CPU{c} quicklist: {} pages", ak.ql_len));
+            }
+        }
+        // Flush protocol globals.
+        if before.k.flush.mask != after.k.flush.mask && after.k.flush.mask < before.k.flush.mask {
+            effects.push(format!("flush_cpumask = {:#b}", after.k.flush.mask));
+        }
+        if before.k.flush.lock != after.k.flush.lock {
+            effects.push(if after.k.flush.lock == NONE { "tlbstate_lock released".into() } else { "tlbstate_lock taken".into() });
+        }
+        // mm_struct fields.
+        for (m, (bm, am)) in before.k.mms.iter().zip(after.k.mms.iter()).enumerate() {
+            let Some(pname) = self.st.process_names.get(m) else { continue };
+            if bm.cpu_vm_mask != am.cpu_vm_mask {
+                effects.push(format!("{pname}.cpu_vm_mask = {:#b}", am.cpu_vm_mask));
+            }
+            if bm.users != am.users {
+                effects.push(format!("{pname}.mm_users = {}", am.users));
+            }
+            if bm.count != am.count {
+                effects.push(format!("{pname}.mm_count = {}", am.count));
+            }
+            if bm.ptl != am.ptl {
+                effects.push(if am.ptl == NONE { format!("{pname}.page_table_lock released") } else { format!("{pname}.page_table_lock taken") });
+            }
+            let (bs, as_) = (&bm.mmap_sem, &am.mmap_sem);
+            if bs.writer != as_.writer || bs.readers != as_.readers {
+                effects.push(format!(
+                    "{pname}.mmap_sem: {}",
+                    if as_.writer != NONE { format!("held for writing by {}", self.task_name(as_.writer)) } else if as_.readers > 0 { format!("{} reader(s)", as_.readers) } else { "free".into() }
+                ));
+            }
+            if bm.vmas != am.vmas {
+                effects.push(format!("{pname} VMAs now cover {} pages", am.vmas.count_ones()));
+            }
+        }
+        // Task states.
+        for t in 0..self.st.tasks.len() {
+            let (bs, as_) = (before.k.tasks[t].status, after.k.tasks[t].status);
+            if bs != as_ && !self.st.is_idle(t as u8) {
+                let name = self.task_name(t as u8);
+                match as_ {
+                    Status::Blocked => effects.push(format!("{name} sleeps on mmap_sem")),
+                    Status::Runnable if bs == Status::Blocked => effects.push(format!("{name} woken")),
+                    Status::Dead => effects.push(format!("{name} exits")),
+                    _ => {}
+                }
+            }
+        }
+        for e in ev.iter() {
+            if let Event::UserAccess { vpn, frame, .. } = e {
+                effects.push(format!("user access {} reaches frame {frame}", self.addr(vpn)));
+                if !frames.contains(&frame) {
+                    frames.push(frame);
+                }
+            }
+        }
+        frames.sort_unstable();
+        frames.dedup();
+        StepInfo { step: n, cpu, task, what, effects, frames }
+    }
+}

@@ -1,0 +1,839 @@
+//! The scenario loader: built-ins, the Config they produce, located errors
+//! for malformed input, and no panics on arbitrary input.
+
+use proptest::prelude::*;
+use shootdown::hw::profile::Profile;
+use shootdown::kernel::variant::{Atom, Variant};
+use shootdown::scenario::{self, ScenarioError};
+use shootdown::system::config::{Config, KthreadCfg, Op, Placement, Properties, VmaCfg, limits};
+
+/// A small scenario with known line numbers (1-based):
+const MINI: &str = r#"name = "mini"
+description = "test"
+
+[machine]
+cpus = 2
+frames = 8
+user_slots = 3
+ptes_per_table = 2
+
+[hardware]
+profile = "speculative"
+
+[kernel]
+variant = "2.4.18"
+patches = []
+
+[[process]]
+name = "p"
+vmas = [{ start = 0x00400000, pages = 2, populated = true }]
+
+[[thread]]
+name = "t0"
+process = "p"
+cpu = 0
+program = ["munmap 0x00400000 2", "read 0x00400000"]
+
+[[thread]]
+name = "t1"
+process = "p"
+cpu = 1
+program = ["read 0x00401000", { repeat = 2, body = ["yield"] }]
+"#;
+
+/// MINI with `from` (which must occur exactly once) replaced by `to`.
+fn mini(from: &str, to: &str) -> String {
+    assert_eq!(
+        MINI.matches(from).count(),
+        1,
+        "{from:?} must occur once in MINI"
+    );
+    MINI.replace(from, to)
+}
+
+fn load(text: &str) -> Result<Config, ScenarioError> {
+    scenario::load_str("mini.toml", text)
+}
+
+/// Loads `text`, expects an error at `line`:`column` whose message contains
+/// `fragment`, and checks the rendering; returns the error.
+#[track_caller]
+fn fails(text: &str, line: usize, column: usize, fragment: &str) -> ScenarioError {
+    let e = match load(text) {
+        Ok(c) => panic!("expected an error containing {fragment:?}, got {c:#?}"),
+        Err(e) => e,
+    };
+    assert_eq!((e.line, e.column), (line, column), "wrong location for {e}");
+    assert!(
+        e.message.contains(fragment),
+        "{:?} lacks {fragment:?}",
+        e.message
+    );
+    assert_eq!(e.file, "mini.toml");
+    let shown = e.to_string();
+    assert!(
+        shown.starts_with(&format!("mini.toml:{line}:{column}: ")),
+        "{shown}"
+    );
+    let rendered = e.render();
+    assert!(rendered.contains(&e.message), "{rendered}");
+    assert!(
+        rendered.contains(&format!("mini.toml:{line}:{column}")),
+        "{rendered}"
+    );
+    assert!(!rendered.contains('\u{1b}'), "ANSI escapes in {rendered}");
+    e
+}
+
+#[track_caller]
+fn suggests(e: &ScenarioError, name: &str) {
+    assert_eq!(e.suggestion(), Some(name), "{e}");
+    let help = format!("did you mean `{name}`?");
+    assert_eq!(e.help.as_deref(), Some(help.as_str()));
+    assert!(e.to_string().ends_with(&format!("; {help}")), "{e}");
+}
+
+// ---- built-ins -------------------------------------------------------
+
+#[test]
+fn builtin_names_in_order() {
+    let names: Vec<&str> = scenario::builtin_names().iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["mail-race", "munmap-lazy", "exit"]);
+}
+
+#[test]
+fn every_builtin_loads_and_matches_its_listing() {
+    for (name, description) in scenario::builtin_names() {
+        let text = scenario::builtin_text(name).expect("embedded text");
+        let from_text = scenario::load_str(name, text).unwrap_or_else(|e| panic!("{}", e.render()));
+        let resolved = scenario::resolve(name).unwrap_or_else(|e| panic!("{}", e.render()));
+        assert_eq!(from_text, resolved);
+        assert_eq!(resolved.name, *name);
+        assert_eq!(resolved.description, *description);
+        // The files on disk are what is embedded.
+        let path = format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(
+            scenario::load_file(std::path::Path::new(&path)).unwrap(),
+            resolved
+        );
+        assert_eq!(scenario::resolve(&path).unwrap(), resolved);
+    }
+    assert_eq!(scenario::builtin_text("nope"), None);
+}
+
+#[test]
+fn mail_race_config() {
+    let c = scenario::resolve("mail-race").unwrap();
+    assert_eq!(
+        (c.cpus, c.frames, c.user_slots, c.ptes_per_table),
+        (2, 8, 3, 2)
+    );
+    let mut hw = Profile::Speculative.features();
+    hw.other_allocators = true;
+    hw.other_allocator_frames_max = 1;
+    assert_eq!(c.hw, hw);
+    assert_eq!(c.profile, Some(4));
+    assert_eq!(c.variant, Variant::preset("2.4.18").unwrap());
+    assert_eq!(
+        (c.quicklist_low, c.quicklist_high, c.gather_batch),
+        (25, 50, 508)
+    );
+    assert_eq!(c.processes.len(), 1);
+    assert_eq!(c.processes[0].name, "p");
+    // 0x00400000 is slot 1, index 0: vpn 2.
+    assert_eq!(
+        c.processes[0].vmas,
+        [VmaCfg {
+            first_vpn: 2,
+            pages: 2,
+            populated: true
+        }]
+    );
+    assert_eq!(c.threads.len(), 2);
+    let (t0, t1) = (&c.threads[0], &c.threads[1]);
+    assert_eq!(
+        (t0.name.as_str(), t0.process, t0.placement),
+        ("t0", 0, Placement::Pinned(0))
+    );
+    assert_eq!(
+        t0.program,
+        [
+            Op::Munmap { vpn: 2, pages: 2 },
+            Op::Mmap { vpn: 4, pages: 1 },
+            Op::Write { vpn: 4 },
+        ]
+    );
+    assert_eq!(
+        (t1.name.as_str(), t1.process, t1.placement),
+        ("t1", 0, Placement::Pinned(1))
+    );
+    assert_eq!(t1.program, [Op::Read { vpn: 2 }, Op::Read { vpn: 3 }]);
+    assert!(c.kthreads.is_empty());
+    assert_eq!(c.properties, Properties::ALL_DEFAULT);
+    assert_eq!(c.bounds, Default::default());
+}
+
+#[test]
+fn munmap_lazy_and_exit_configs() {
+    let c = scenario::resolve("munmap-lazy").unwrap();
+    assert_eq!(c.threads.len(), 1);
+    assert_eq!(
+        c.kthreads,
+        [KthreadCfg {
+            name: "kswapd".into(),
+            cpu: 1,
+            lazy_on: Some(0),
+            program: vec![]
+        }]
+    );
+    let c = scenario::resolve("exit").unwrap();
+    assert_eq!(c.threads[0].program, [Op::Read { vpn: 3 }, Op::Exit]);
+    assert_eq!(c.threads[1].program, [Op::Read { vpn: 2 }, Op::Exit]);
+}
+
+// ---- well-formed variations --------------------------------------------
+
+#[test]
+fn mini_loads_with_defaults_and_unrolls() {
+    let c = load(MINI).unwrap();
+    assert_eq!(
+        c.threads[1].program,
+        [Op::Read { vpn: 3 }, Op::Yield, Op::Yield]
+    );
+
+    let text = mini(
+        r#"{ repeat = 2, body = ["yield"] }"#,
+        r#"{ repeat = 2, body = ["write 0x00000000", { repeat = 3, body = ["yield"] }] }, "exit""#,
+    );
+    let c = load(&text).unwrap();
+    let y = Op::Yield;
+    let w = Op::Write { vpn: 0 };
+    assert_eq!(
+        c.threads[1].program,
+        [Op::Read { vpn: 3 }, w, y, y, y, w, y, y, y, Op::Exit]
+    );
+
+    // No [hardware] / [kernel]: speculative profile, 2.4.18.
+    let bare = MINI
+        .replace("[hardware]\nprofile = \"speculative\"\n", "")
+        .replace("[kernel]\nvariant = \"2.4.18\"\npatches = []\n", "");
+    let c = load(&bare).unwrap();
+    assert_eq!(c.hw, Profile::Speculative.features());
+    assert_eq!(c.profile, Some(4));
+    assert_eq!(c.variant, Variant::base());
+}
+
+#[test]
+fn hardware_kernel_check_and_bounds_options() {
+    let text = mini(
+        "profile = \"speculative\"",
+        "profile = 2\npde_cache = true\nspec_walks_per_cpu = 2\nother_allocators = false\n\
+         other_allocator_frames_max = 0\neviction = true\ninterrupt_aborts_walks = true",
+    )
+    .replace(
+        "patches = []",
+        "patches = [\"pte_free_fast\", \"exit-mmap-flush-last\"]\nquicklist_low = 1\n\
+         quicklist_high = 2\ngather_batch = 3",
+    )
+    .replace(
+        "variant = \"2.4.18\"",
+        "variant = \"2.4.18+intel+no-free-pgtables\"",
+    ) + "\n[check]\nproperties = [1, 3]\nstrict = true\n\n[bounds]\nstates_max = 1000\n\
+           depth_max = 50\ntime_max_s = 10\nmemory_max_mb = 64\n";
+    let c = load(&text).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(c.profile, Some(2));
+    assert!(c.hw.split_walks && c.hw.pde_cache && !c.hw.speculation);
+    assert_eq!(c.hw.spec_walks_per_cpu, 2);
+    assert!(!c.hw.other_allocators && c.hw.eviction && c.hw.interrupt_aborts_walks);
+    assert_eq!(c.hw.other_allocator_frames_max, 0);
+    let want = Variant::preset("2.4.18+intel")
+        .unwrap()
+        .with(Atom::NoFreePgtables)
+        .with(Atom::PteFreeFast)
+        .with(Atom::ExitMmapFlushLast);
+    assert_eq!(c.variant, want);
+    assert_eq!(
+        (c.quicklist_low, c.quicklist_high, c.gather_batch),
+        (1, 2, 3)
+    );
+    assert_eq!(c.properties.bits, 0b1011);
+    assert_eq!(c.bounds.states_max, Some(1000));
+    assert_eq!(c.bounds.depth_max, Some(50));
+    assert_eq!(c.bounds.time_max_s, Some(10));
+    assert_eq!(c.bounds.memory_max_mb, Some(64));
+
+    let any = load(&mini("cpu = 1", "cpu = \"any\"")).unwrap();
+    assert_eq!(any.threads[1].placement, Placement::Any);
+    // A variant label round-trips.
+    for v in [want, Variant::base().with(Atom::LeaveMmCr3)] {
+        let c = load(&mini("variant = \"2.4.18\"", &format!("variant = \"{v}\""))).unwrap();
+        assert_eq!(c.variant, v);
+    }
+}
+
+// ---- malformed input: line, column, message, suggestion ----------------
+
+#[test]
+fn toml_syntax_error() {
+    fails(&mini("[machine]", "[machine"), 4, 9, "unclosed table");
+    fails(&mini("cpus = 2", "cpus = = 2"), 5, 8, "");
+    fails(
+        &mini("cpus = 2", "cpus = \"2\""),
+        5,
+        8,
+        "invalid type: string \"2\", expected an integer",
+    );
+    fails(
+        &mini("[[thread]]\nname = \"t1\"", "[thread]\nname = \"t1\""),
+        27,
+        2,
+        "duplicate key",
+    );
+    fails(
+        &mini("program = [\"munmap", "progrm = [\"munmap"),
+        25,
+        1,
+        "unknown field `progrm`",
+    );
+}
+
+#[test]
+fn unknown_field() {
+    let e = fails(&mini("cpus = 2", "cpuz = 2"), 5, 1, "unknown field `cpuz`");
+    assert!(
+        e.message.contains("`ptes_per_table`"),
+        "lists the fields: {e}"
+    );
+    suggests(&e, "cpus");
+    let e = fails(
+        &mini("[kernel]", "[kernal]"),
+        13,
+        2,
+        "unknown field `kernal`",
+    );
+    suggests(&e, "kernel");
+    let e = fails(
+        &mini("populated = true", "populatd = true"),
+        19,
+        42,
+        "unknown field",
+    );
+    suggests(&e, "populated");
+    fails(
+        &mini("repeat = 2,", "repeat = 2, times = 3,"),
+        31,
+        45,
+        "unknown field `times`",
+    );
+    fails(&mini("name = \"mini\"\n", ""), 1, 1, "missing field `name`");
+}
+
+#[test]
+fn unknown_variant_patch_profile() {
+    let e = fails(
+        &mini("\"2.4.18\"", "\"2.4.81\""),
+        14,
+        11,
+        "unknown kernel variant `2.4.81`",
+    );
+    suggests(&e, "2.4.18");
+    let e = fails(
+        &mini("patches = []", "patches = [\"pte-free-fsat\"]"),
+        15,
+        12,
+        "unknown patch",
+    );
+    suggests(&e, "pte-free-fast");
+    let e = fails(
+        &mini("\"2.4.18\"", "\"2.4.20+leave_mm_cr\""),
+        14,
+        11,
+        "unknown patch `leave_mm_cr`",
+    );
+    suggests(&e, "leave-mm-cr3");
+    let e = fails(
+        &mini("\"speculative\"", "\"specultive\""),
+        11,
+        11,
+        "unknown hardware profile",
+    );
+    suggests(&e, "speculative");
+    assert!(e.expected.as_deref().unwrap().contains("`pde-cache` (3)"));
+    fails(
+        &mini("\"speculative\"", "5"),
+        11,
+        11,
+        "unknown hardware profile `5`",
+    );
+}
+
+#[test]
+fn bad_op_strings() {
+    let line25 = |op: &str| mini("\"read 0x00400000\"]", &format!("{op}]"));
+    let e = fails(&line25("\"raed 0x00400000\""), 25, 36, "unknown op `raed`");
+    suggests(&e, "read");
+    fails(
+        &line25("\"read 0x0040zz00\""),
+        25,
+        41,
+        "`0x0040zz00` is not a number",
+    );
+    fails(
+        &line25("\"read 0x00400000 2\""),
+        25,
+        52,
+        "`read` takes 1 argument, found 2",
+    );
+    fails(
+        &line25("\"mmap 0x00400000\""),
+        25,
+        36,
+        "`mmap` takes 2 arguments, found 1",
+    );
+    fails(&line25("\"  \""), 25, 36, "empty op string");
+    fails(&line25("7"), 25, 35, "invalid type: integer `7`");
+    let e = fails(&line25("\"Yeild\""), 25, 36, "unknown op `Yeild`");
+    suggests(&e, "yield");
+    // An escaped string: located at the string itself.
+    fails(&line25("\"\\u0072aed 0x00400000\""), 25, 35, "unknown op");
+    fails(&line25("\"exit\", \"yield\""), 25, 43, "after `exit`");
+}
+
+#[test]
+fn addresses_outside_the_model() {
+    let line25 = |op: &str| mini("\"read 0x00400000\"]", &format!("{op}]"));
+    let e = fails(
+        &line25("\"read 0x00c00000\""),
+        25,
+        41,
+        "address 0x00c00000 is outside every slot",
+    );
+    assert!(
+        e.message.contains("slots 0..3 of 4 MiB with 2 pages each"),
+        "{e}"
+    );
+    assert!(e.message.contains("0x00800000-0x00801fff"), "{e}");
+    fails(
+        &line25("\"write 0x00402000\""),
+        25,
+        42,
+        "outside every modelled page",
+    );
+    fails(&line25("\"read 0x00400800\""), 25, 41, "not page aligned");
+    // decimal, one page past the slot's modelled pages
+    fails(&line25("\"read 4202496\""), 25, 41, "address 0x00402000");
+    fails(
+        &line25("\"munmap 0x00400000 3\""),
+        25,
+        54,
+        "3 pages from 0x00400000",
+    );
+    fails(&line25("\"mmap 0x00400000 0\""), 25, 52, "0 pages");
+    // vma starts and ranges
+    fails(
+        &mini("start = 0x00400000", "start = 0x01000000"),
+        19,
+        19,
+        "outside every slot",
+    );
+    fails(
+        &mini("pages = 2", "pages = 3"),
+        19,
+        39,
+        "page 3 of them is not modelled",
+    );
+    fails(&mini("pages = 2", "pages = -1"), 19, 39, "negative");
+}
+
+#[test]
+fn resources_and_limits() {
+    let e = fails(
+        &mini("frames = 8", "frames = 5"),
+        19,
+        9,
+        "pre-populated mappings need 6 frames but the machine has 5",
+    );
+    assert!(
+        e.render().contains("the machine has 5 frames"),
+        "{}",
+        e.render()
+    );
+    fails(
+        &mini("frames = 8", "frames = 2"),
+        18,
+        8,
+        "need 6 frames but the machine has 2",
+    );
+    fails(
+        &mini("frames = 8", "frames = 25"),
+        6,
+        10,
+        "frames = 25 is out of range",
+    );
+    fails(
+        &mini("cpus = 2", "cpus = 0"),
+        5,
+        8,
+        "cpus = 0 is out of range",
+    );
+    fails(
+        &mini("user_slots = 3", "user_slots = 5"),
+        7,
+        14,
+        "out of range",
+    );
+    // repeat bounds: the count itself, and the unrolled length.
+    fails(
+        &mini("repeat = 2", "repeat = 65"),
+        31,
+        42,
+        "repeat = 65 is out of range",
+    );
+    fails(
+        &mini("repeat = 2", "repeat = 64"),
+        31,
+        42,
+        "more than the limit of 64",
+    );
+    fails(&mini("repeat = 2", "repeat = -1"), 31, 42, "out of range");
+    fails(
+        &mini(
+            r#"body = ["yield"]"#,
+            r#"body = [{ repeat = 40, body = ["yield"] }]"#,
+        ),
+        31,
+        42,
+        "repeat = 2 of a 40-op body makes 81 ops",
+    );
+    fails(
+        &mini(r#"body = ["yield"]"#, "body = []"),
+        31,
+        31,
+        "empty body",
+    );
+    let deep = (0..20).fold("\"yield\"".to_string(), |b, _| {
+        format!("{{ repeat = 1, body = [{b}] }}")
+    });
+    assert!(load(&mini(r#"{ repeat = 2, body = ["yield"] }"#, &deep)).is_err());
+    let long = format!("program = [{}]", vec!["\"yield\""; 65].join(", "));
+    fails(
+        &mini(
+            r#"program = ["read 0x00401000", { repeat = 2, body = ["yield"] }]"#,
+            &long,
+        ),
+        31,
+        588,
+        "more than 64 ops",
+    );
+    assert_eq!(limits::PROGRAM_OPS_MAX, 64);
+}
+
+#[test]
+fn names_and_references() {
+    fails(
+        &mini("process = \"p\"\ncpu = 1", "process = \"q\"\ncpu = 1"),
+        29,
+        11,
+        "no such [[process]]",
+    );
+    let text = MINI.replace("\"p\"", "\"worker\"").replacen(
+        "process = \"worker\"",
+        "process = \"wroker\"",
+        1,
+    );
+    let e = fails(&text, 23, 11, "thread `t0` names process `wroker`");
+    suggests(&e, "worker");
+    fails(
+        &mini("cpu = 1", "cpu = 2"),
+        30,
+        7,
+        "cpu 2 is out of range: this machine has 2 CPUs",
+    );
+    let e = fails(&mini("cpu = 1", "cpu = \"ayn\""), 30, 7, "not a CPU");
+    suggests(&e, "any");
+    fails(
+        &mini("name = \"t1\"", "name = \"t0\""),
+        28,
+        8,
+        "a second thread named `t0`",
+    );
+    fails(
+        &(MINI.to_string() + "\n[[process]]\nname = \"p\"\n"),
+        34,
+        8,
+        "a second process named `p`",
+    );
+    fails(
+        &(MINI.to_string() + "\n[[process]]\nname = \"q\"\n"),
+        34,
+        8,
+        "process `q` has no thread",
+    );
+    fails(
+        &mini("vmas = [", "vmas = [{ start = 0x00401000, pages = 1 }, "),
+        19,
+        44,
+        "overlaps",
+    );
+    // Too many processes / tasks.
+    let mut text = MINI.to_string();
+    for i in 0..3 {
+        text += &format!("\n[[process]]\nname = \"x{i}\"\n");
+    }
+    fails(&text, 40, 8, "too many processes");
+    let mut text = MINI.to_string();
+    for i in 0..5 {
+        text += &format!("\n[[kthread]]\nname = \"k{i}\"\ncpu = 0\n");
+    }
+    fails(&text, 50, 8, "too many threads");
+    let no_threads = MINI.split("[[thread]]").next().unwrap().to_string();
+    fails(&no_threads, 1, 1, "no [[thread]]");
+}
+
+#[test]
+fn kernel_threads() {
+    let k = |body: &str| format!("{MINI}\n[[kthread]]\nname = \"k\"\n{body}\n");
+    let c = load(&k(
+        "cpu = 1\nlazy_on = \"p\"\nprogram = [\"yield\", { repeat = 2, body = [\"yield\"] }]",
+    ))
+    .unwrap();
+    assert_eq!(c.kthreads[0].program, [Op::Yield; 3]);
+    fails(&k("cpu = \"any\""), 35, 7, "cannot have cpu = \"any\"");
+    fails(&k("cpu = 3"), 35, 7, "cpu 3 is out of range");
+    fails(
+        &k("cpu = 1\nprogram = [\"read 0x00400000\"]"),
+        36,
+        12,
+        "kernel thread `k` cannot `read`",
+    );
+    let e = fails(
+        &k("cpu = 1\nlazy_on = \"pp\""),
+        36,
+        11,
+        "no such [[process]]",
+    );
+    suggests(&e, "p");
+    let two =
+        k("cpu = 1\nlazy_on = \"p\"") + "\n[[kthread]]\nname = \"k2\"\ncpu = 1\nlazy_on = \"p\"\n";
+    fails(&two, 41, 11, "both start running lazily on CPU 1");
+}
+
+#[test]
+fn check_and_bounds_errors() {
+    let add = |s: &str| format!("{MINI}\n{s}\n");
+    fails(
+        &add("[check]\nproperties = [1, 9]"),
+        34,
+        18,
+        "there is no property 9",
+    );
+    fails(&add("[check]\nstrict = 1"), 34, 10, "invalid type");
+    fails(
+        &add("[bounds]\ndepth_max = 0"),
+        34,
+        13,
+        "depth_max = 0 is out of range",
+    );
+    fails(
+        &add("[bounds]\nstates = 5"),
+        34,
+        1,
+        "unknown field `states`",
+    );
+    fails(
+        &mini("patches = []", "quicklist_low = 9\nquicklist_high = 8"),
+        15,
+        17,
+        "above quicklist_high",
+    );
+    fails(
+        &mini("patches = []", "gather_batch = 509"),
+        15,
+        16,
+        "out of range",
+    );
+    fails(
+        &mini("\"speculative\"", "\"split\"\nspec_walks_per_cpu = 3"),
+        12,
+        22,
+        "out of range",
+    );
+}
+
+#[test]
+fn resolve_and_load_file_errors() {
+    let e = scenario::resolve("mail-rase").unwrap_err();
+    assert_eq!((e.line, e.column), (0, 0));
+    assert!(
+        e.message
+            .contains("no built-in scenario or file named `mail-rase`")
+    );
+    suggests(&e, "mail-race");
+    assert!(e.render().contains("mail-rase"));
+    let e = scenario::resolve("no/such/file.toml").unwrap_err();
+    assert_eq!(
+        (e.file.as_str(), e.line, e.column),
+        ("no/such/file.toml", 0, 0)
+    );
+    assert!(e.message.contains("cannot read"), "{e}");
+    let e = scenario::load_file(std::path::Path::new("/nonexistent/x.toml")).unwrap_err();
+    assert_eq!(e.line, 0);
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/x.toml:0:0: cannot read")
+    );
+}
+
+#[test]
+fn display_and_render_format() {
+    let e = load(&mini("\"2.4.18\"", "\"2.4.81\"")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "mini.toml:14:11: unknown kernel variant `2.4.81` (expected a preset, one of `2.4.18`, \
+         `2.4.18+intel`, `2.4.18+andrea`, `2.4.20`, `2.5`, optionally followed by `+patch`); \
+         did you mean `2.4.18`?"
+    );
+    expect_test::expect![[r#"
+        error: unknown kernel variant `2.4.81`
+           ┌─ mini.toml:14:11
+           │
+        14 │ variant = "2.4.81"
+           │           ^^^^^^^^ unknown variant
+           │
+           = expected: a preset, one of `2.4.18`, `2.4.18+intel`, `2.4.18+andrea`, `2.4.20`, `2.5`, optionally followed by `+patch`
+           = help: did you mean `2.4.18`?
+
+    "#]]
+    .assert_eq(&e.render());
+    let _: &dyn std::error::Error = &e;
+}
+
+#[test]
+fn line_column_count_characters() {
+    // Non-ASCII before the error: the column counts characters.
+    let text = mini("description = \"test\"", "description = \"tést\" ; x");
+    fails(&text, 2, 22, "");
+}
+
+// ---- no panics on arbitrary input ---------------------------------------
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Flip(usize, u8),
+    Truncate(usize),
+    DeleteLine(usize),
+    DuplicateLine(usize),
+    Insert(usize, &'static str),
+}
+
+const FRAGMENTS: &[&str] = &[
+    "[",
+    "]",
+    "{",
+    "}",
+    "\"",
+    "=",
+    ",",
+    "\n",
+    "#",
+    "0x",
+    "-1",
+    "9999999999999999999999",
+    "repeat = 64, body = [",
+    "[[thread]]\nname = \"z\"\nprocess = \"p\"\ncpu = 0\nprogram = []\n",
+    "[[process]]\nname = \"q\"\n",
+    "\"exit\", ",
+    "\"mmap 0x00800000 2\", ",
+    "populated = true",
+    "\u{e9}",
+    "\u{1F600}",
+    "\r\n",
+    "\t",
+    "'",
+    "\"\"\"",
+];
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
+        any::<usize>().prop_map(Mutation::Truncate),
+        any::<usize>().prop_map(Mutation::DeleteLine),
+        any::<usize>().prop_map(Mutation::DuplicateLine),
+        (any::<usize>(), prop::sample::select(FRAGMENTS)).prop_map(|(i, f)| Mutation::Insert(i, f)),
+    ]
+}
+
+fn apply(text: &str, muts: &[Mutation]) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for m in muts {
+        let len = bytes.len().max(1);
+        match *m {
+            Mutation::Flip(i, b) => {
+                if let Some(x) = bytes.get_mut(i % len) {
+                    *x ^= b;
+                }
+            }
+            Mutation::Truncate(i) => bytes.truncate(i % len),
+            Mutation::DeleteLine(i) | Mutation::DuplicateLine(i) => {
+                let mut lines: Vec<Vec<u8>> =
+                    bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+                let k = i % lines.len();
+                if matches!(m, Mutation::DeleteLine(_)) {
+                    lines.remove(k);
+                } else {
+                    let l = lines[k].clone();
+                    lines.insert(k, l);
+                }
+                bytes = lines.join(&b'\n');
+            }
+            Mutation::Insert(i, f) => {
+                let at = i % (bytes.len() + 1);
+                bytes.splice(at..at, f.bytes());
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn exercise(text: &str) {
+    match scenario::load_str("fuzz.toml", text) {
+        Ok(c) => {
+            assert!(
+                c.threads
+                    .iter()
+                    .all(|t| t.program.len() <= limits::PROGRAM_OPS_MAX)
+            );
+            assert!(
+                c.kthreads
+                    .iter()
+                    .all(|t| t.program.len() <= limits::PROGRAM_OPS_MAX)
+            );
+        }
+        Err(e) => {
+            assert!(e.line >= 1, "{e}");
+            let _ = e.to_string();
+            let _ = e.render();
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_strings_never_panic(text in ".{0,300}") {
+        exercise(&text);
+    }
+
+    #[test]
+    fn mutated_scenarios_never_panic(
+        which in 0..4usize,
+        muts in prop::collection::vec(mutation(), 1..6),
+    ) {
+        let base = match scenario::builtin_names().get(which) {
+            Some((name, _)) => scenario::builtin_text(name).unwrap_or(MINI),
+            None => MINI,
+        };
+        exercise(&apply(base, &muts));
+    }
+}
