@@ -134,6 +134,9 @@ pub enum Bug {
 pub struct Events {
     list: [Option<Event>; 4],
     n: usize,
+    /// For a task step: the kernel position at which its visible effect
+    /// happened (after any local work folded into it).
+    pub at: Option<Kpc>,
 }
 
 impl Events {
@@ -147,6 +150,7 @@ impl Events {
     }
     pub fn clear(&mut self) {
         self.n = 0;
+        self.at = None;
     }
 }
 
@@ -678,6 +682,7 @@ impl Machine {
             return false;
         }
         loop {
+            ev.at = Some(self.k.tasks[t as usize].at);
             let flow = self.kernel_step(st, cpu, t, ev);
             match flow {
                 Flow::Step => {

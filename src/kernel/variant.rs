@@ -200,15 +200,25 @@ impl Variant {
         Atom::ALL.into_iter().filter(move |a| self.has(*a))
     }
 
-    /// The shortest description: a preset name if one matches exactly,
-    /// else `2.4.18+atom+atom`.
+    /// The shortest description: the largest preset whose atoms it has,
+    /// followed by `+atom` for each other atom (`2.4.18+andrea+leave-mm-cr3`).
     pub fn label(self) -> String {
-        if let Some((n, _, _)) = PRESETS
+        let (name, base) = PRESETS
             .iter()
-            .find(|(_, _, atoms)| Variant::from_atoms(atoms) == self)
-        {
-            return (*n).to_string();
+            .map(|(n, _, atoms)| (*n, Variant::from_atoms(atoms)))
+            .filter(|(_, v)| v.bits & !self.bits == 0)
+            .max_by_key(|(_, v)| v.bits.count_ones())
+            .expect("2.4.18 has no atoms, so it always fits");
+        let mut s = name.to_string();
+        for a in self.atoms().filter(|a| !base.has(*a)) {
+            s.push('+');
+            s.push_str(a.name());
         }
+        s
+    }
+
+    /// `2.4.18+atom+atom`: the atoms spelt out, no preset names.
+    pub fn atoms_label(self) -> String {
         let mut s = String::from("2.4.18");
         for a in self.atoms() {
             s.push('+');
@@ -232,4 +242,47 @@ pub fn suggest<'a>(text: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
         .filter(|(score, _)| *score > 0.7)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k)
+}
+
+impl Variant {
+    /// Parses a preset name optionally followed by `+atom` patches (the
+    /// form [`Variant::label`] prints).  The error says what was wrong and
+    /// suggests the closest known name.
+    pub fn parse_label(text: &str) -> Result<Variant, String> {
+        if let Some(v) = Variant::preset(text) {
+            return Ok(v);
+        }
+        let base = PRESETS
+            .iter()
+            .filter(|(n, _, _)| text.strip_prefix(n).is_some_and(|r| r.starts_with('+')))
+            .max_by_key(|(n, _, _)| n.len());
+        let Some((name, _, atoms)) = base else {
+            let hint = suggest(text, Variant::preset_names())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            let names: Vec<&str> = Variant::preset_names().collect();
+            return Err(format!(
+                "unknown kernel variant `{text}` (expected one of {}, optionally followed by +patch){hint}",
+                names.join(", ")
+            ));
+        };
+        let mut v = Variant::from_atoms(atoms);
+        for a in text[name.len() + 1..].split('+') {
+            v = v.with(Atom::parse_or_explain(a)?);
+        }
+        Ok(v)
+    }
+}
+
+impl Atom {
+    /// [`Atom::parse`], or an error naming the known atoms and the closest.
+    pub fn parse_or_explain(text: &str) -> Result<Atom, String> {
+        Atom::parse(text).ok_or_else(|| {
+            let names: Vec<&str> = Atom::ALL.iter().map(|a| a.name()).collect();
+            let hint = suggest(&text.replace('_', "-"), names.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            format!("unknown patch `{text}` (expected one of {}){hint}", names.join(", "))
+        })
+    }
 }

@@ -1,1 +1,174 @@
-//! Reports: see ARCHITECTURE.md.
+//! Reports: counterexample timelines and verdict matrices as text,
+//! Markdown and JSON.
+//!
+//! Names no domain type: it formats steps (actor, what, effects, frames)
+//! and cells (verdict, counts) that the system layer fills in.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// One step of a counterexample, described for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceStep {
+    /// 1-based step number.
+    pub step: usize,
+    /// The CPU the step ran on (None for actors outside the CPUs).
+    pub cpu: Option<u8>,
+    /// The task running there, if the step is a task's.
+    pub task: Option<String>,
+    /// Kernel function or hardware event.
+    pub what: String,
+    /// What the step changed.
+    pub effects: Vec<String>,
+    /// Frames the step touched (read, written, allocated or freed).
+    pub frames: Vec<u8>,
+}
+
+impl TraceStep {
+    pub fn actor(&self) -> String {
+        match (self.cpu, &self.task) {
+            (Some(c), Some(t)) => format!("CPU{c} {t}"),
+            (Some(c), None) => format!("CPU{c}"),
+            (None, _) => "other".to_string(),
+        }
+    }
+}
+
+/// A numbered timeline, one step per line (effects indented below when
+/// they do not fit), `highlight` marking the racing steps.
+pub fn timeline_text(steps: &[TraceStep], highlight: &[usize]) -> String {
+    let mut out = String::new();
+    for s in steps {
+        let mark = if highlight.contains(&s.step) { '*' } else { ' ' };
+        let _ = writeln!(out, "{mark}{:>3}  {:<9} {}", s.step, s.actor(), s.what);
+        for e in &s.effects {
+            let _ = writeln!(out, "{:>16}{e}", "");
+        }
+    }
+    out
+}
+
+/// The verdict of one matrix cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum CellVerdict {
+    Safe { states: u64 },
+    Violation { property: u8, name: String, steps: usize, states: u64 },
+    Incomplete { bound: String, states: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub verdict: CellVerdict,
+    pub seconds: f64,
+    pub states_per_second: f64,
+    /// Index of the counterexample (in the matrix's list) for racy cells.
+    pub trace: Option<usize>,
+}
+
+impl Cell {
+    pub fn short(&self) -> String {
+        match &self.verdict {
+            CellVerdict::Safe { states } => format!("safe ({states} states)"),
+            CellVerdict::Violation { property, steps, .. } => format!("P{property} in {steps} steps"),
+            CellVerdict::Incomplete { states, .. } => format!("incomplete ({states} states)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatrixRow {
+    pub label: String,
+    pub description: String,
+    pub cells: Vec<Cell>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Matrix {
+    pub title: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<MatrixRow>,
+    /// Legend lines (e.g. property numbers).
+    pub legend: Vec<String>,
+}
+
+fn pad(s: &str, w: usize) -> String {
+    format!("{s:<w$}")
+}
+
+/// The matrix as an aligned text table.
+pub fn matrix_text(m: &Matrix) -> String {
+    let label_w = m.rows.iter().map(|r| r.label.len()).max().unwrap_or(0).max(7);
+    let cells: Vec<Vec<String>> = m
+        .rows
+        .iter()
+        .map(|r| {
+            r.cells
+                .iter()
+                .map(|c| match c.trace {
+                    Some(i) => format!("{} [{}]", c.short(), i + 1),
+                    None => c.short(),
+                })
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = m.columns.iter().map(|c| c.len()).collect();
+    for row in &cells {
+        for (i, c) in row.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", m.title);
+    let _ = writeln!(out);
+    let mut header = pad("variant", label_w);
+    for (c, w) in m.columns.iter().zip(&widths) {
+        header += "  ";
+        header += &pad(c, *w);
+    }
+    let _ = writeln!(out, "{}", header.trim_end());
+    let rule: usize = label_w + widths.iter().map(|w| w + 2).sum::<usize>();
+    let _ = writeln!(out, "{}", "-".repeat(rule));
+    for (r, row) in m.rows.iter().zip(&cells) {
+        let mut line = pad(&r.label, label_w);
+        for (c, w) in row.iter().zip(&widths) {
+            line += "  ";
+            line += &pad(c, *w);
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    if !m.legend.is_empty() {
+        let _ = writeln!(out);
+        for l in &m.legend {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    out
+}
+
+/// The matrix as a Markdown table.
+pub fn matrix_markdown(m: &Matrix) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "**{}**", m.title);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| variant | {} |", m.columns.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(m.columns.len()));
+    for r in &m.rows {
+        let cells: Vec<String> = r
+            .cells
+            .iter()
+            .map(|c| match c.verdict {
+                CellVerdict::Violation { .. } => format!("**{}**", c.short()),
+                _ => c.short(),
+            })
+            .collect();
+        let _ = writeln!(out, "| `{}` | {} |", r.label, cells.join(" | "));
+    }
+    if !m.legend.is_empty() {
+        let _ = writeln!(out);
+        for l in &m.legend {
+            let _ = writeln!(out, "{l}  ");
+        }
+    }
+    out
+}

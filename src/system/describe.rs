@@ -11,48 +11,16 @@ use crate::hw::{Entry, Frame, Role};
 use crate::kernel::machine::{Event, Events, Machine};
 use crate::kernel::state::{Kpc, NONE, Status};
 use crate::system::config::Op;
-use serde::{Deserialize, Serialize};
-
-/// One described step of a trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepInfo {
-    /// 1-based step number.
-    pub step: usize,
-    /// The CPU the step ran on (None for the other allocators).
-    pub cpu: Option<u8>,
-    /// The task running there, if the step is a task's.
-    pub task: Option<String>,
-    /// Kernel function or hardware event.
-    pub what: String,
-    /// What the step changed.
-    pub effects: Vec<String>,
-    /// Frames the step touched (read, written, allocated or freed).
-    pub frames: Vec<Frame>,
-}
-
-impl StepInfo {
-    pub fn line(&self) -> String {
-        let who = match (self.cpu, &self.task) {
-            (Some(c), Some(t)) => format!("CPU{c} {t}"),
-            (Some(c), None) => format!("CPU{c}"),
-            (None, _) => "alloc".to_string(),
-        };
-        if self.effects.is_empty() {
-            format!("{who:<10} {}", self.what)
-        } else {
-            format!("{who:<10} {}: {}", self.what, self.effects.join("; "))
-        }
-    }
-}
+pub use crate::report::TraceStep as StepInfo;
 
 impl System {
     fn op_text(&self, op: Op) -> String {
         match op {
-            Op::Mmap { vpn, pages } => format!("mmap({}, {pages} pages)", self.addr(vpn)),
-            Op::Munmap { vpn, pages } => format!("munmap({}, {pages} pages)", self.addr(vpn)),
+            Op::Mmap { vpn, pages } => format!("mmap({}, {pages} pages): down_write(mmap_sem)", self.addr(vpn)),
+            Op::Munmap { vpn, pages } => format!("munmap({}, {pages} pages): down_write(mmap_sem)", self.addr(vpn)),
             Op::Read { vpn } => format!("read {}", self.addr(vpn)),
             Op::Write { vpn } => format!("write {}", self.addr(vpn)),
-            Op::Exit => "exit()".into(),
+            Op::Exit => "exit(): __exit_mm, mmput".into(),
             Op::Yield => "sched_yield()".into(),
         }
     }
@@ -90,7 +58,7 @@ impl System {
             Kpc::ZapUnlock => "zap_page_range: spin_unlock(page_table_lock)",
             Kpc::FinishFlush => "tlb_finish_mmu",
             Kpc::FinishFree => "tlb_finish_mmu: free gathered page",
-            Kpc::FlushLocal => "flush_tlb_mm: local flush",
+            Kpc::FlushLocal => "flush_tlb_mm: read cpu_vm_mask, local_flush_tlb or leave_mm",
             Kpc::FlushOthersSend => "flush_tlb_others: lock tlbstate_lock, send IPIs",
             Kpc::FlushOthersWait => "flush_tlb_others: all acked, unlock",
             Kpc::CptLock => "clear_page_tables: spin_lock(page_table_lock)",
@@ -142,7 +110,7 @@ impl System {
         let (cpu, task, what) = match a {
             Action::Task { cpu } => {
                 let t = before.k.cpus[cpu as usize].current;
-                let at = before.k.tasks[t as usize].at;
+                let at = ev.at.unwrap_or(before.k.tasks[t as usize].at);
                 (Some(cpu), Some(self.task_name(t).to_string()), self.kpc_text(before, t, at))
             }
             Action::Switch { cpu, next } => {

@@ -6,6 +6,8 @@
 //! properties live here.  It implements [`crate::explore::Model`].
 
 pub mod config;
+pub mod counterexample;
+pub mod matrix;
 pub mod describe;
 
 use crate::explore::{Model, Transition};

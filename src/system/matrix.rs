@@ -1,0 +1,204 @@
+//! The verdict matrix: kernel variants x hardware profiles for one
+//! scenario, every cell an exhaustive check.
+
+use super::counterexample::Counterexample;
+use super::{System, config::Config};
+use crate::explore::{self, Options, Stats, Verdict};
+use crate::hw::Profile;
+use crate::kernel::variant::{Atom, PRESETS, Variant};
+use crate::report::{Cell, CellVerdict, Matrix, MatrixRow};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The mail's four quoted changes (Intel's patch minus pte_free_fast).
+pub const MAIL_FOUR: [Atom; 4] = [
+    Atom::LeaveMmCr3,
+    Atom::SwitchMmCr3,
+    Atom::RemovePageReorder,
+    Atom::FlushPgtablesInClear,
+];
+
+/// The matrix rows: each preset, each atom alone on 2.4.18, the mail's
+/// four quoted changes together, and Andrea's proposal with the CR3 loads.
+pub fn rows() -> Vec<(String, String, Variant)> {
+    let mut rows = Vec::new();
+    for (name, desc, atoms) in PRESETS {
+        rows.push((name.to_string(), desc.to_string(), Variant::from_atoms(atoms)));
+    }
+    for a in Atom::ALL {
+        let v = Variant::base().with(a);
+        rows.push((v.atoms_label(), a.describe().to_string(), v));
+    }
+    let four = Variant::from_atoms(&MAIL_FOUR);
+    rows.push((
+        four.atoms_label(),
+        "the four changes the mail quotes, still with pte_free_slow".to_string(),
+        four,
+    ));
+    let andrea = Variant::preset("2.4.18+andrea")
+        .expect("preset exists")
+        .with(Atom::LeaveMmCr3)
+        .with(Atom::SwitchMmCr3);
+    rows.push((
+        andrea.label(),
+        "Andrea's proposal plus leave_mm and switch_mm loading CR3".to_string(),
+        andrea,
+    ));
+    rows
+}
+
+/// One checked cell.
+#[derive(Clone, Debug)]
+pub struct CellResult {
+    pub variant: Variant,
+    pub profile: Profile,
+    pub cell: Cell,
+    pub stats: Stats,
+    pub counterexample: Option<Counterexample>,
+}
+
+/// The configuration of one cell: the scenario with its profile and
+/// variant replaced (other hardware switches keep the scenario's values
+/// where the profile does not set them).
+pub fn cell_config(base: &Config, variant: Variant, profile: Profile) -> Config {
+    let mut cfg = base.clone();
+    let mut hw = profile.features();
+    hw.other_allocators = base.hw.other_allocators;
+    hw.other_allocator_frames_max = base.hw.other_allocator_frames_max;
+    hw.spec_walks_per_cpu = base.hw.spec_walks_per_cpu;
+    hw.eviction = base.hw.eviction;
+    hw.interrupt_aborts_walks = base.hw.interrupt_aborts_walks;
+    cfg.hw = hw;
+    cfg.profile = Some(profile.number());
+    cfg.variant = variant;
+    cfg
+}
+
+/// Checks one cell exhaustively.
+pub fn check_cell(base: &Config, variant: Variant, profile: Profile, stop: Option<Arc<AtomicBool>>) -> CellResult {
+    let cfg = cell_config(base, variant, profile);
+    let bounds = cfg.bounds;
+    let sys = System::new(cfg).expect("the loader checked the frames");
+    let out = explore::check(
+        &sys,
+        Options {
+            states_max: bounds.states_max,
+            depth_max: bounds.depth_max,
+            time_max: bounds.time_max_s.map(Duration::from_secs),
+            memory_max_bytes: bounds.memory_max_mb.map(|m| m << 20),
+            stop,
+            ..Options::default()
+        },
+    );
+    let stats = out.stats;
+    let (verdict, counterexample) = match &out.verdict {
+        Verdict::Safe => (CellVerdict::Safe { states: stats.states }, None),
+        Verdict::Violation { trace, violation } => {
+            let cx = sys.counterexample(trace, violation);
+            (
+                CellVerdict::Violation {
+                    property: violation.property,
+                    name: violation.name().to_string(),
+                    steps: trace.len(),
+                    states: stats.states,
+                },
+                Some(cx),
+            )
+        }
+        Verdict::Incomplete(b) => (
+            CellVerdict::Incomplete {
+                bound: b.to_string(),
+                states: stats.states,
+            },
+            None,
+        ),
+    };
+    CellResult {
+        variant,
+        profile,
+        cell: Cell {
+            verdict,
+            seconds: stats.elapsed.as_secs_f64(),
+            states_per_second: stats.states_per_second(),
+            trace: None,
+        },
+        stats,
+        counterexample,
+    }
+}
+
+/// Checks every cell, on up to `jobs` threads; results come back in row
+/// order whatever the thread count.
+pub fn run(base: &Config, jobs: usize, stop: Option<Arc<AtomicBool>>, on_cell: &(dyn Fn(&CellResult) + Sync)) -> (Matrix, Vec<CellResult>) {
+    let rows = rows();
+    let work: Vec<(usize, Variant, Profile)> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(r, (_, _, v))| Profile::ALL.into_iter().map(move |p| (r, *v, p)))
+        .collect();
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<CellResult>>> = Mutex::new(vec![None; work.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = {
+                        let mut n = next.lock().expect("no panics while held");
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    if i >= work.len() || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                        break;
+                    }
+                    let (_, v, p) = work[i];
+                    let res = check_cell(base, v, p, stop.clone());
+                    on_cell(&res);
+                    results.lock().expect("no panics while held")[i] = Some(res);
+                }
+            });
+        }
+    });
+    let mut results: Vec<Option<CellResult>> = results.into_inner().expect("no panics while held");
+    let mut matrix = Matrix {
+        title: format!("{}: kernel variant x hardware profile ({})", base.name, base.description),
+        columns: Profile::ALL.iter().map(|p| format!("{} {}", p.number(), p.name())).collect(),
+        rows: Vec::new(),
+        legend: Vec::new(),
+    };
+    let mut traces = 0usize;
+    for (r, (label, desc, _)) in rows.iter().enumerate() {
+        let mut cells = Vec::new();
+        for res in results.iter_mut().skip(r * Profile::ALL.len()).take(Profile::ALL.len()) {
+            match res {
+                Some(res) => {
+                    if res.counterexample.is_some() {
+                        res.cell.trace = Some(traces);
+                        traces += 1;
+                    }
+                    cells.push(res.cell.clone());
+                }
+                None => cells.push(Cell {
+                    verdict: CellVerdict::Incomplete { bound: "interrupted".into(), states: 0 },
+                    seconds: 0.0,
+                    states_per_second: 0.0,
+                    trace: None,
+                }),
+            }
+        }
+        matrix.rows.push(MatrixRow {
+            label: label.clone(),
+            description: desc.clone(),
+            cells,
+        });
+    }
+    let results: Vec<CellResult> = results.into_iter().flatten().collect();
+    matrix.legend = Profile::ALL
+        .iter()
+        .map(|p| format!("profile {} {}: {}", p.number(), p.name(), p.describe()))
+        .chain(super::PROPERTIES.iter().map(|(n, s)| format!("P{n}: {s}")))
+        .collect();
+    (matrix, results)
+}
