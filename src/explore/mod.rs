@@ -42,6 +42,11 @@ pub trait Model {
     /// Properties of a state alone, given whether any progress action is
     /// enabled in it (deadlock, leaks at quiescence).
     fn check_state(&self, s: &Self::State, progress: bool) -> Option<Self::Violation>;
+    /// Which actor (thread of control) runs `a`, for schedulers that
+    /// prioritise actors (random simulation's PCT mode).  Default: one.
+    fn actor(&self, _a: Self::Action) -> usize {
+        0
+    }
 }
 
 /// Which bound ended a run early.

@@ -1,5 +1,14 @@
 //! Random simulation: seeded random walks through the model, for
 //! configurations too large to exhaust.  Finds violations, proves nothing.
+//!
+//! Walks alternate between two schedulers:
+//! - uniform: every enabled action equally likely;
+//! - PCT (probabilistic concurrency testing, Burckhardt et al., ASPLOS
+//!   2010): each actor gets a random priority, the highest-priority actor
+//!   with an enabled action runs, and at a few random steps the running
+//!   actor drops to the lowest priority.  Races that need one actor to run
+//!   long stretches while another waits at exactly the wrong point (the
+//!   page-table race is one) are found far more often than uniformly.
 
 use super::{Model, Transition};
 
@@ -33,8 +42,13 @@ pub struct SimOutcome<A, V> {
     pub violation: Option<(Vec<A>, V)>,
 }
 
+/// Priority changes per PCT walk (the bug depth it targets, minus one).
+const PCT_CHANGES: usize = 3;
+/// Actors PCT keeps priorities for; more share the lowest.
+const ACTORS_MAX: usize = 16;
+
 /// Runs `walks` random walks of at most `depth_max` steps from the initial
-/// state, choosing uniformly among enabled actions.
+/// state (even walks uniform, odd walks PCT).
 pub fn simulate<M: Model>(model: &M, seed: u64, walks: u64, depth_max: u32) -> SimOutcome<M::Action, M::Violation> {
     let mut rng = Rng::new(seed);
     let mut out = SimOutcome {
@@ -44,11 +58,24 @@ pub fn simulate<M: Model>(model: &M, seed: u64, walks: u64, depth_max: u32) -> S
     };
     let mut candidates = Vec::new();
     let mut enabled = Vec::new();
-    for _ in 0..walks {
+    // PCT places its priority changes within the length walks have had so
+    // far (most walks end well before depth_max).
+    let mut length_hint: u32 = 16;
+    for walk in 0..walks {
         out.walks += 1;
+        let pct = walk % 2 == 1;
+        let mut priority = [0u64; ACTORS_MAX];
+        for p in priority.iter_mut() {
+            *p = rng.next_u64() | 1 << 63;
+        }
+        let mut changes = [0u32; PCT_CHANGES];
+        for c in changes.iter_mut() {
+            *c = rng.below(length_hint.clamp(1, depth_max.max(1)) as usize) as u32;
+        }
+        let mut lowest = 1u64 << 62;
         let mut s = model.initial();
         let mut trace = Vec::new();
-        for _ in 0..depth_max {
+        for depth in 0..depth_max {
             candidates.clear();
             model.candidates(&s, &mut candidates);
             enabled.clear();
@@ -64,9 +91,22 @@ pub fn simulate<M: Model>(model: &M, seed: u64, walks: u64, depth_max: u32) -> S
                 return out;
             }
             if enabled.is_empty() {
+                length_hint = length_hint.max(depth);
                 break;
             }
-            let (a, t) = enabled.swap_remove(rng.below(enabled.len()));
+            let pick = if pct {
+                let prio = |a: M::Action| priority[model.actor(a).min(ACTORS_MAX - 1)];
+                let top = enabled.iter().map(|(a, _)| prio(*a)).max().expect("non-empty");
+                let best: Vec<usize> = (0..enabled.len()).filter(|&i| prio(enabled[i].0) == top).collect();
+                best[rng.below(best.len())]
+            } else {
+                rng.below(enabled.len())
+            };
+            let (a, t) = enabled.swap_remove(pick);
+            if pct && changes.contains(&depth) {
+                priority[model.actor(a).min(ACTORS_MAX - 1)] = lowest;
+                lowest -= 1;
+            }
             out.steps += 1;
             trace.push(a);
             match t {
@@ -78,6 +118,7 @@ pub fn simulate<M: Model>(model: &M, seed: u64, walks: u64, depth_max: u32) -> S
                 Transition::Cut(_) => break,
             }
         }
+        length_hint = length_hint.max(trace.len() as u32);
     }
     out
 }

@@ -104,7 +104,7 @@ pub use error::ScenarioError;
 /// Largest scenario file `load_file` reads.
 const FILE_BYTES_MAX: u64 = 1 << 20;
 
-const BUILTINS: [(&str, &str, &str); 3] = [
+const BUILTINS: [(&str, &str, &str); 4] = [
     (
         "mail-race",
         "two threads of one process on CPU0/CPU1; t0 munmaps a whole pgd slot then maps and writes another; t1 touches the unmapped pages",
@@ -120,12 +120,18 @@ const BUILTINS: [(&str, &str, &str); 3] = [
         "the last thread of a process exits: exit_mmap frees the page tables on a CPU lazily on the mm",
         include_str!("../../scenarios/exit.toml"),
     ),
+    (
+        "quicklist-trim",
+        "the mail's race with the quicklist at its high-water mark: check_pgt_cache frees before 2.4.20's flush",
+        include_str!("../../scenarios/quicklist-trim.toml"),
+    ),
 ];
 
-const BUILTIN_NAMES: [(&str, &str); 3] = [
+const BUILTIN_NAMES: [(&str, &str); 4] = [
     (BUILTINS[0].0, BUILTINS[0].1),
     (BUILTINS[1].0, BUILTINS[1].1),
     (BUILTINS[2].0, BUILTINS[2].1),
+    (BUILTINS[3].0, BUILTINS[3].1),
 ];
 
 /// The closest known name to a misspelt one: `kernel::variant::suggest`

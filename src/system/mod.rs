@@ -362,6 +362,19 @@ impl Model for System {
         Some(Transition::Next(n))
     }
 
+    /// Actors: each CPU's tasks, each CPU's MMU, the other allocators.
+    fn actor(&self, a: Action) -> usize {
+        match a {
+            Action::Task { cpu } | Action::Switch { cpu, .. } | Action::Ipi { cpu } => 2 * cpu as usize,
+            Action::Walk { cpu, slot } if slot as usize == DEMAND => 2 * cpu as usize,
+            Action::Walk { cpu, .. }
+            | Action::Speculate { cpu, .. }
+            | Action::EvictTlb { cpu, .. }
+            | Action::EvictPde { cpu, .. } => 2 * cpu as usize + 1,
+            Action::Scribble => 2 * config::limits::CPUS_MAX,
+        }
+    }
+
     fn is_progress(&self, a: Action) -> bool {
         match a {
             Action::Task { .. } | Action::Switch { .. } | Action::Ipi { .. } => true,

@@ -1,0 +1,170 @@
+//! The command line end to end: exit codes, output, bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn shootdown(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shootdown"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shootdown-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path
+}
+
+#[test]
+fn violation_exits_1_with_a_replayed_counterexample() {
+    let o = shootdown(&["check", "mail-race", "--hw", "split"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("VIOLATION of property 1 (garbage translation)"), "{out}");
+    assert!(out.contains("clear_page_tables"), "{out}");
+    assert!(out.contains("replay: confirmed"), "{out}");
+    assert!(out.contains("history of the frame at fault"), "{out}");
+    // No progress noise when stderr is not a terminal.
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn safe_exits_0_with_the_state_count() {
+    let o = shootdown(&["check", "mail-race", "--hw", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("SAFE: no checked property is violated in any of the"));
+}
+
+#[test]
+fn a_bound_exits_3_and_says_what_was_covered() {
+    let o = shootdown(&["check", "mail-race", "--variant", "2.4.18+intel", "--states-max", "100"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("INCOMPLETE: state bound"), "{out}");
+    assert!(out.contains("not a proof"), "{out}");
+}
+
+#[test]
+fn json_report_parses() {
+    let o = shootdown(&["check", "mail-race", "--hw", "pde-cache", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    assert_eq!(v["verdict"], "violation");
+    assert_eq!(v["counterexample"]["property"], 1);
+    assert_eq!(v["counterexample"]["replay_confirmed"], true);
+    assert!(v["stats"]["states"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn patches_combine_on_the_command_line() {
+    let o = shootdown(&["check", "mail-race", "--hw", "4", "--variant", "2.4.18+andrea", "--patch", "leave-mm-cr3", "--patch", "switch_mm_cr3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("kernel: 2.4.18+andrea+leave-mm-cr3+switch-mm-cr3"));
+}
+
+#[test]
+fn unknown_names_exit_2_with_a_suggestion() {
+    for (args, want) in [
+        (vec!["check", "mail-race", "--variant", "2.4.81"], "did you mean `2.4.18`"),
+        (vec!["check", "mail-race", "--patch", "leave-mm-cr4"], "did you mean `leave-mm-cr3`"),
+        (vec!["check", "mail-race", "--hw", "speculativ"], "did you mean `speculative`"),
+        (vec!["check", "mail-rase"], "mail-race"),
+        (vec!["scenario", "show", "exitt"], "did you mean `exit`"),
+        (vec!["check", "mail-race", "--property", "9"], "unknown property 9"),
+    ] {
+        let o = shootdown(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    let o = shootdown(&["chekc"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn malformed_scenarios_exit_2_naming_file_line_and_column() {
+    let good = shootdown(&["scenario", "show", "mail-race"]);
+    let text = stdout(&good);
+    let cases = [
+        ("syntax.toml", text.replacen("cpus = 2", "cpus = = 2", 1), "syntax.toml:"),
+        ("field.toml", text.replacen("cpus = 2", "cpuz = 2", 1), "cpuz"),
+        ("variant.toml", text.replacen("variant = \"2.4.18\"", "variant = \"2.4.81\"", 1), "2.4.18"),
+        ("address.toml", text.replacen("read 0x00401000", "read 0x00c00000", 1), "outside every slot"),
+        ("frames.toml", text.replacen("frames = 8", "frames = 4", 1), "frames"),
+    ];
+    for (name, body, want) in cases {
+        assert_ne!(body, text, "{name}: the mutation applied");
+        let path = temp_file(name, &body);
+        let o = shootdown(&["check", path.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+        // file:line:column
+        assert!(err.contains(&format!("{name}:")), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn exported_scenario_checks_like_the_builtin() {
+    let text = stdout(&shootdown(&["scenario", "show", "mail-race"]));
+    let path = temp_file("mine.toml", &text);
+    let a = shootdown(&["check", path.to_str().unwrap(), "--hw", "2"]);
+    let b = shootdown(&["check", "mail-race", "--hw", "2"]);
+    assert_eq!(a.status.code(), b.status.code());
+    assert_eq!(stdout(&a), stdout(&b).replace("scenarios/mail-race.toml", path.to_str().unwrap()));
+}
+
+#[test]
+fn list_names_every_preset_atom_profile_and_scenario() {
+    let out = stdout(&shootdown(&["list"]));
+    for name in [
+        "2.4.18+intel",
+        "2.4.18+andrea",
+        "2.4.20",
+        "2.5",
+        "pte-free-fast",
+        "flush-pgtables-in-clear",
+        "flush-pgtables-in-free",
+        "leave-mm-cr3",
+        "switch-mm-cr3",
+        "remove-page-reorder",
+        "pte-free-tlb",
+        "no-free-pgtables",
+        "fast-mode-one-cpu",
+        "exit-mmap-flush-last",
+        "speculative",
+        "mail-race",
+        "munmap-lazy",
+        "garbage translation",
+    ] {
+        assert!(out.contains(name), "list lacks {name}");
+    }
+}
+
+#[test]
+fn matrix_markdown_has_every_row() {
+    let o = shootdown(&["matrix", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("| `2.4.18+intel` | safe"), "{out}");
+    assert!(out.contains("**P1 in 17 steps**"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("| `")).count(), 18);
+}
+
+#[test]
+fn simulate_finds_the_race_from_a_seed() {
+    let o = shootdown(&["simulate", "mail-race", "--hw", "2", "--seed", "7", "--walks", "20000"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("replay: confirmed"));
+}

@@ -1,0 +1,198 @@
+//! The verdict matrix of the mail's scenario, cell by cell, from real
+//! explorations (issue 2's acceptance list).  Every counterexample must
+//! replay to the same violation.
+
+use shootdown::hw::Profile;
+use shootdown::kernel::variant::{Atom, Variant};
+use shootdown::report::CellVerdict;
+use shootdown::scenario;
+use shootdown::system::config::Config;
+use shootdown::system::matrix::{self, CellResult, MAIL_FOUR};
+
+fn mail_race() -> Config {
+    scenario::resolve("mail-race").expect("built-in loads")
+}
+
+fn cell(variant: Variant, profile: Profile) -> CellResult {
+    cell_in(&mail_race(), variant, profile)
+}
+
+fn cell_in(cfg: &Config, variant: Variant, profile: Profile) -> CellResult {
+    let r = matrix::check_cell(cfg, variant, profile, None);
+    if let Some(cx) = &r.counterexample {
+        assert!(
+            cx.replay_confirmed,
+            "{} on {}: counterexample does not replay",
+            variant.label(),
+            profile.name()
+        );
+    }
+    r
+}
+
+/// Which property (if any) a cell violates.
+fn verdict(r: &CellResult) -> Option<u8> {
+    match &r.cell.verdict {
+        CellVerdict::Safe { .. } => None,
+        CellVerdict::Violation { property, .. } => Some(*property),
+        CellVerdict::Incomplete { bound, .. } => panic!("incomplete: {bound}"),
+    }
+}
+
+fn p(n: u8) -> Profile {
+    Profile::parse(&n.to_string()).expect("profile number")
+}
+
+fn base() -> Variant {
+    Variant::base()
+}
+
+fn preset(name: &str) -> Variant {
+    Variant::preset(name).expect("preset exists")
+}
+
+/// Asserts safe on the `safe` profiles and a violation (any property) on
+/// the others.
+fn expect(variant: Variant, safe: &[u8], racy: &[u8]) {
+    for &n in safe {
+        let r = cell(variant, p(n));
+        assert_eq!(verdict(&r), None, "{} should be safe on profile {n}", variant.label());
+    }
+    for &n in racy {
+        let r = cell(variant, p(n));
+        assert!(verdict(&r).is_some(), "{} should race on profile {n}", variant.label());
+    }
+}
+
+#[test]
+fn linux_2_4_18_is_safe_only_with_atomic_walks() {
+    expect(base(), &[1], &[2, 3, 4]);
+    for n in 2..=4 {
+        assert_eq!(verdict(&cell(base(), p(n))), Some(1), "garbage translation on profile {n}");
+    }
+}
+
+#[test]
+fn each_quoted_change_alone_still_races() {
+    // The mail calls these no-ops while pte_free stays pte_free_slow.
+    for atom in [
+        Atom::LeaveMmCr3,
+        Atom::SwitchMmCr3,
+        Atom::RemovePageReorder,
+        Atom::FlushPgtablesInClear,
+        Atom::FlushPgtablesInFree,
+    ] {
+        expect(base().with(atom), &[], &[2, 3, 4]);
+    }
+}
+
+#[test]
+fn leave_mm_cr3_alone_returns_to_user_on_swapper_pg_dir() {
+    // t1 sleeps on mmap_sem, leave_mm loads swapper_pg_dir, and the
+    // same-mm switch_mm path only reloads the current CR3.
+    let r = cell(base().with(Atom::LeaveMmCr3), p(1));
+    assert_eq!(verdict(&r), Some(8));
+    let cx = r.counterexample.expect("violation has a trace");
+    assert!(cx.message.contains("swapper_pg_dir"), "{}", cx.message);
+}
+
+#[test]
+fn the_four_quoted_changes_together_still_race_with_pte_free_slow() {
+    let four = Variant::from_atoms(&MAIL_FOUR);
+    expect(four, &[1], &[2, 3, 4]);
+    let four_free = base()
+        .with(Atom::LeaveMmCr3)
+        .with(Atom::SwitchMmCr3)
+        .with(Atom::RemovePageReorder)
+        .with(Atom::FlushPgtablesInFree);
+    expect(four_free, &[1], &[2, 3, 4]);
+}
+
+#[test]
+fn pte_free_fast_alone_reuses_the_page_table_without_a_flush() {
+    expect(base().with(Atom::PteFreeFast), &[], &[2, 3, 4]);
+    let cx = cell(base().with(Atom::PteFreeFast), p(2)).counterexample.expect("races");
+    assert!(
+        cx.frame_history.iter().any(|h| h.contains("quicklist")),
+        "the page table goes through the quicklist: {:?}",
+        cx.frame_history
+    );
+}
+
+#[test]
+fn intel_patch_is_safe_everywhere() {
+    expect(preset("2.4.18+intel"), &[1, 2, 3, 4], &[]);
+}
+
+#[test]
+fn andrea_proposal_races_only_with_speculation_through_a_lazy_cpu() {
+    let andrea = preset("2.4.18+andrea");
+    expect(andrea, &[1, 2, 3], &[4]);
+    let cx = cell(andrea, p(4)).counterexample.expect("races on profile 4");
+    assert_eq!(cx.property, 1);
+    let text: Vec<String> = cx.steps.iter().map(|s| format!("{} {} {:?}", s.actor(), s.what, s.effects)).collect();
+    let text = text.join("\n");
+    assert!(text.contains("t1 sleeps on mmap_sem"), "{text}");
+    assert!(text.contains("TLBSTATE_LAZY"), "{text}");
+    assert!(text.contains("speculative walk"), "{text}");
+}
+
+#[test]
+fn andrea_proposal_with_cr3_loads_is_safe_everywhere() {
+    let v = preset("2.4.18+andrea").with(Atom::LeaveMmCr3).with(Atom::SwitchMmCr3);
+    expect(v, &[1, 2, 3, 4], &[]);
+}
+
+#[test]
+fn no_free_pgtables_and_2_5_are_safe_everywhere() {
+    expect(base().with(Atom::NoFreePgtables), &[1, 2, 3, 4], &[]);
+    expect(preset("2.5"), &[1, 2, 3, 4], &[]);
+}
+
+#[test]
+fn shipped_2_4_20_is_safe_on_the_mail_race() {
+    expect(preset("2.4.20"), &[1, 2, 3, 4], &[]);
+}
+
+#[test]
+fn shipped_2_4_20_races_once_check_pgt_cache_trims_before_the_flush() {
+    // Research notes 2.2: in 2.4.20 check_pgt_cache runs inside
+    // clear_page_tables, before free_pgtables' flush; above the high-water
+    // mark it frees the just-queued page table.  Intel's placement does not.
+    let cfg = scenario::resolve("quicklist-trim").expect("built-in loads");
+    for n in 2..=4 {
+        assert_eq!(verdict(&cell_in(&cfg, preset("2.4.20"), p(n))), Some(1));
+        assert_eq!(verdict(&cell_in(&cfg, preset("2.4.18+intel"), p(n))), None);
+    }
+}
+
+#[test]
+fn every_counterexample_of_the_matrix_replays() {
+    let (_, results) = matrix::run(&mail_race(), 2, None, &|_| {});
+    assert_eq!(results.len(), matrix::rows().len() * 4);
+    let mut racy = 0;
+    for r in &results {
+        if let Some(cx) = &r.counterexample {
+            racy += 1;
+            assert!(cx.replay_confirmed, "{} on {}", r.variant.label(), r.profile.name());
+            assert_eq!(cx.steps.len(), cx.actions.len());
+        }
+    }
+    assert!(racy > 0);
+}
+
+#[test]
+fn matrix_tripwire() {
+    // Golden verdicts and state counts: a change to the model that moves
+    // any of them must be deliberate (UPDATE_EXPECT=1 cargo test).
+    let (m, _) = matrix::run(&mail_race(), 2, None, &|_| {});
+    let table: String = m
+        .rows
+        .iter()
+        .map(|r| {
+            let cells: Vec<String> = r.cells.iter().map(|c| c.short()).collect();
+            format!("{:<46} {}\n", r.label, cells.join(" | "))
+        })
+        .collect();
+    expect_test::expect_file!["golden/mail-race-matrix.txt"].assert_eq(&table);
+}
