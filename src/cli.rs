@@ -164,7 +164,11 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { EXIT_SAFE };
+            let code = if e.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_SAFE
+            };
             let text = e.render().to_string();
             if e.use_stderr() {
                 let _ = write!(io.err, "{text}");
@@ -203,7 +207,10 @@ pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<(), String> {
             let hint = crate::kernel::variant::suggest(hw, names.iter().copied())
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
-            format!("unknown hardware profile `{hw}` (expected one of {} or 1-4){hint}", names.join(", "))
+            format!(
+                "unknown hardware profile `{hw}` (expected one of {} or 1-4){hint}",
+                names.join(", ")
+            )
         })?;
         *cfg = matrix::cell_config(cfg, cfg.variant, p);
     }
@@ -236,7 +243,9 @@ pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<(), String> {
 
 fn profile_text(cfg: &Config) -> String {
     match cfg.profile.and_then(|n| Profile::parse(&n.to_string())) {
-        Some(p) if p.features() == cfg.hw || matrix::cell_config(cfg, cfg.variant, p).hw == cfg.hw => {
+        Some(p)
+            if p.features() == cfg.hw || matrix::cell_config(cfg, cfg.variant, p).hw == cfg.hw =>
+        {
             format!("{} (profile {})", p.name(), p.number())
         }
         _ => format!("custom ({:?})", cfg.hw),
@@ -353,8 +362,15 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
     }
     let o = &mut io.out;
     let _ = writeln!(o, "scenario {}: {}", cfg.name, cfg.description);
-    let _ = writeln!(o, "hardware: {}   kernel: {}", report.hardware, report.variant);
-    let props: Vec<String> = (0..=8u8).filter(|&p| cfg.properties.has(p)).map(|p| p.to_string()).collect();
+    let _ = writeln!(
+        o,
+        "hardware: {}   kernel: {}",
+        report.hardware, report.variant
+    );
+    let props: Vec<String> = (0..=8u8)
+        .filter(|&p| cfg.properties.has(p))
+        .map(|p| p.to_string())
+        .collect();
     let _ = writeln!(o, "properties checked: {}", props.join(", "));
     let _ = writeln!(o);
     match &out.verdict {
@@ -421,7 +437,11 @@ fn write_counterexample(o: &mut dyn Write, cx: &Counterexample, stats: &Stats) {
 
 fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
     let cfg = load(&a.scenario)?;
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs = a.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let total = matrix::rows().len() * Profile::ALL.len();
     let pb = if io.progress && !a.json {
         let pb = indicatif::ProgressBar::new(total as u64);
@@ -432,7 +452,12 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
     };
     let on_cell = |r: &matrix::CellResult| {
         if let Some(pb) = &pb {
-            pb.set_message(format!("{} on {}: {}", r.variant.label(), r.profile.name(), r.cell.short()));
+            pb.set_message(format!(
+                "{} on {}: {}",
+                r.variant.label(),
+                r.profile.name(),
+                r.cell.short()
+            ));
             pb.inc(1);
         }
     };
@@ -443,8 +468,15 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
     }
     let interrupted = results.len() < total;
     let any_violation = results.iter().any(|r| r.counterexample.is_some());
-    let any_incomplete = interrupted || results.iter().any(|r| matches!(r.cell.verdict, report::CellVerdict::Incomplete { .. }));
-    let code = if any_incomplete { EXIT_INCOMPLETE } else { EXIT_SAFE };
+    let any_incomplete = interrupted
+        || results
+            .iter()
+            .any(|r| matches!(r.cell.verdict, report::CellVerdict::Incomplete { .. }));
+    let code = if any_incomplete {
+        EXIT_INCOMPLETE
+    } else {
+        EXIT_SAFE
+    };
     if a.json {
         #[derive(Serialize)]
         struct MatrixReport<'a> {
@@ -456,10 +488,17 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
         let rep = MatrixReport {
             version: 1,
             matrix: &m,
-            counterexamples: results.iter().filter_map(|r| r.counterexample.as_ref()).collect(),
+            counterexamples: results
+                .iter()
+                .filter_map(|r| r.counterexample.as_ref())
+                .collect(),
             seconds: started.elapsed().as_secs_f64(),
         };
-        let _ = writeln!(io.out, "{}", serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?);
+        let _ = writeln!(
+            io.out,
+            "{}",
+            serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?
+        );
         return Ok(code);
     }
     if a.markdown {
@@ -476,25 +515,54 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
         states,
         started.elapsed().as_secs_f64(),
         jobs,
-        if interrupted { "; INTERRUPTED: cells not run are marked incomplete" } else { "" }
+        if interrupted {
+            "; INTERRUPTED: cells not run are marked incomplete"
+        } else {
+            ""
+        }
     );
     if !a.no_traces && any_violation {
-        let _ = writeln!(o, "\nCounterexamples (each replayed and confirmed; identical ones are shown once):");
+        let _ = writeln!(
+            o,
+            "\nCounterexamples (each replayed and confirmed; identical ones are shown once):"
+        );
         let mut shown: Vec<(String, String)> = Vec::new();
         let mut n = 0;
         for r in &results {
-            let Some(cx) = &r.counterexample else { continue };
+            let Some(cx) = &r.counterexample else {
+                continue;
+            };
             n += 1;
             let body = report::timeline_text(&cx.steps, &cx.racing_steps);
-            let head = format!("[{n}] {} on {} (profile {})", r.variant.label(), r.profile.name(), r.profile.number());
-            let _ = writeln!(o, "\n{head}: P{} {}, {} steps", cx.property, cx.property_name, cx.steps.len());
+            let head = format!(
+                "[{n}] {} on {} (profile {})",
+                r.variant.label(),
+                r.profile.name(),
+                r.profile.number()
+            );
+            let _ = writeln!(
+                o,
+                "\n{head}: P{} {}, {} steps",
+                cx.property,
+                cx.property_name,
+                cx.steps.len()
+            );
             if let Some((first, _)) = shown.iter().find(|(_, b)| *b == body) {
                 let _ = writeln!(o, "    same trace as {first}");
             } else {
                 let _ = write!(o, "{body}");
                 shown.push((format!("[{n}]"), body));
             }
-            let _ = writeln!(o, "  => {}{}", cx.explanation, if cx.replay_confirmed { "" } else { " (REPLAY NOT CONFIRMED)" });
+            let _ = writeln!(
+                o,
+                "  => {}{}",
+                cx.explanation,
+                if cx.replay_confirmed {
+                    ""
+                } else {
+                    " (REPLAY NOT CONFIRMED)"
+                }
+            );
         }
     }
     let _ = any_violation;
@@ -503,11 +571,17 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
 
 fn cmd_list(io: &mut Io<'_>) -> Result<i32, String> {
     let o = &mut io.out;
-    let _ = writeln!(o, "Kernel variants (presets; use with --variant, add patches with +atom or --patch):");
+    let _ = writeln!(
+        o,
+        "Kernel variants (presets; use with --variant, add patches with +atom or --patch):"
+    );
     for (name, desc, _) in PRESETS {
         let _ = writeln!(o, "  {name:<22} {desc}");
     }
-    let _ = writeln!(o, "\nPatches (atoms; each applies to 2.4.18 or on top of a preset):");
+    let _ = writeln!(
+        o,
+        "\nPatches (atoms; each applies to 2.4.18 or on top of a preset):"
+    );
     for a in Atom::ALL {
         let _ = writeln!(o, "  {:<26} {}", a.name(), a.describe());
     }
@@ -519,7 +593,10 @@ fn cmd_list(io: &mut Io<'_>) -> Result<i32, String> {
     for (n, name) in PROPERTIES {
         let _ = writeln!(o, "  {n} {name}");
     }
-    let _ = writeln!(o, "\nBuilt-in scenarios (scenario show NAME prints the TOML):");
+    let _ = writeln!(
+        o,
+        "\nBuilt-in scenarios (scenario show NAME prints the TOML):"
+    );
     for (name, desc) in scenario::builtin_names() {
         let _ = writeln!(o, "  {name:<14} {desc}");
     }
@@ -538,7 +615,10 @@ fn cmd_scenario(cmd: ScenarioCmd, io: &mut Io<'_>) -> Result<i32, String> {
                 let hint = crate::kernel::variant::suggest(&name, names.iter().copied())
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
-                Err(format!("no built-in scenario `{name}` (expected one of {}){hint}", names.join(", ")))
+                Err(format!(
+                    "no built-in scenario `{name}` (expected one of {}){hint}",
+                    names.join(", ")
+                ))
             }
         },
         ScenarioCmd::List => {
@@ -558,12 +638,27 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
     let out = explore::simulate::simulate(&sys, a.seed, a.walks, a.depth);
     let secs = started.elapsed().as_secs_f64();
     let o = &mut io.out;
-    let _ = writeln!(o, "scenario {} · hardware {} · kernel {} · seed {}", cfg.name, profile_text(&cfg), cfg.variant.label(), a.seed);
+    let _ = writeln!(
+        o,
+        "scenario {} · hardware {} · kernel {} · seed {}",
+        cfg.name,
+        profile_text(&cfg),
+        cfg.variant.label(),
+        a.seed
+    );
     match out.violation {
         Some((trace, v)) => {
             let cx = sys.counterexample(&trace, &v);
-            let stats = Stats { states: out.steps, elapsed: started.elapsed(), ..Stats::default() };
-            let _ = writeln!(o, "random walk {} found a violation ({} steps simulated in {secs:.2} s)", out.walks, out.steps);
+            let stats = Stats {
+                states: out.steps,
+                elapsed: started.elapsed(),
+                ..Stats::default()
+            };
+            let _ = writeln!(
+                o,
+                "random walk {} found a violation ({} steps simulated in {secs:.2} s)",
+                out.walks, out.steps
+            );
             write_counterexample(*o, &cx, &stats);
             Ok(EXIT_VIOLATION)
         }
@@ -581,19 +676,31 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
 fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, String> {
     let cfg = load(&a.scenario)?;
     let o = &mut io.out;
-    let _ = writeln!(o, "bench: the {} matrix, single-threaded, {} run(s)", cfg.name, a.repeat);
+    let _ = writeln!(
+        o,
+        "bench: the {} matrix, single-threaded, {} run(s)",
+        cfg.name, a.repeat
+    );
     let mut best: Option<(f64, u64)> = None;
     for run in 1..=a.repeat.max(1) {
         let started = std::time::Instant::now();
         let (_, results) = matrix::run(&cfg, 1, Some(io.stop.clone()), &|_| {});
         let secs = started.elapsed().as_secs_f64();
         let states: u64 = results.iter().map(|r| r.stats.states).sum();
-        let _ = writeln!(o, "run {run}: {} cells, {states} states, {secs:.3} s, {:.0} states/s", results.len(), states as f64 / secs);
+        let _ = writeln!(
+            o,
+            "run {run}: {} cells, {states} states, {secs:.3} s, {:.0} states/s",
+            results.len(),
+            states as f64 / secs
+        );
         if best.is_none_or(|(b, _)| secs < b) {
             best = Some((secs, states));
         }
         if run == a.repeat.max(1) {
-            let _ = writeln!(o, "\nper cell (last run): variant, profile, verdict, states, seconds, states/s");
+            let _ = writeln!(
+                o,
+                "\nper cell (last run): variant, profile, verdict, states, seconds, states/s"
+            );
             for r in &results {
                 let _ = writeln!(
                     o,
@@ -609,7 +716,11 @@ fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, String> {
         }
     }
     if let Some((secs, states)) = best {
-        let _ = writeln!(o, "\nbest: {states} states in {secs:.3} s = {:.0} states/s", states as f64 / secs);
+        let _ = writeln!(
+            o,
+            "\nbest: {states} states in {secs:.3} s = {:.0} states/s",
+            states as f64 / secs
+        );
     }
     Ok(EXIT_SAFE)
 }

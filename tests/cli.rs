@@ -31,7 +31,10 @@ fn violation_exits_1_with_a_replayed_counterexample() {
     let o = shootdown(&["check", "mail-race", "--hw", "split"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("VIOLATION of property 1 (garbage translation)"), "{out}");
+    assert!(
+        out.contains("VIOLATION of property 1 (garbage translation)"),
+        "{out}"
+    );
     assert!(out.contains("clear_page_tables"), "{out}");
     assert!(out.contains("replay: confirmed"), "{out}");
     assert!(out.contains("history of the frame at fault"), "{out}");
@@ -48,7 +51,14 @@ fn safe_exits_0_with_the_state_count() {
 
 #[test]
 fn a_bound_exits_3_and_says_what_was_covered() {
-    let o = shootdown(&["check", "mail-race", "--variant", "2.4.18+intel", "--states-max", "100"]);
+    let o = shootdown(&[
+        "check",
+        "mail-race",
+        "--variant",
+        "2.4.18+intel",
+        "--states-max",
+        "100",
+    ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("INCOMPLETE: state bound"), "{out}");
@@ -68,7 +78,18 @@ fn json_report_parses() {
 
 #[test]
 fn patches_combine_on_the_command_line() {
-    let o = shootdown(&["check", "mail-race", "--hw", "4", "--variant", "2.4.18+andrea", "--patch", "leave-mm-cr3", "--patch", "switch_mm_cr3"]);
+    let o = shootdown(&[
+        "check",
+        "mail-race",
+        "--hw",
+        "4",
+        "--variant",
+        "2.4.18+andrea",
+        "--patch",
+        "leave-mm-cr3",
+        "--patch",
+        "switch_mm_cr3",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).contains("kernel: 2.4.18+andrea+leave-mm-cr3+switch-mm-cr3"));
 }
@@ -76,12 +97,24 @@ fn patches_combine_on_the_command_line() {
 #[test]
 fn unknown_names_exit_2_with_a_suggestion() {
     for (args, want) in [
-        (vec!["check", "mail-race", "--variant", "2.4.81"], "did you mean `2.4.18`"),
-        (vec!["check", "mail-race", "--patch", "leave-mm-cr4"], "did you mean `leave-mm-cr3`"),
-        (vec!["check", "mail-race", "--hw", "speculativ"], "did you mean `speculative`"),
+        (
+            vec!["check", "mail-race", "--variant", "2.4.81"],
+            "did you mean `2.4.18`",
+        ),
+        (
+            vec!["check", "mail-race", "--patch", "leave-mm-cr4"],
+            "did you mean `leave-mm-cr3`",
+        ),
+        (
+            vec!["check", "mail-race", "--hw", "speculativ"],
+            "did you mean `speculative`",
+        ),
         (vec!["check", "mail-rase"], "mail-race"),
         (vec!["scenario", "show", "exitt"], "did you mean `exit`"),
-        (vec!["check", "mail-race", "--property", "9"], "unknown property 9"),
+        (
+            vec!["check", "mail-race", "--property", "9"],
+            "unknown property 9",
+        ),
     ] {
         let o = shootdown(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
@@ -96,11 +129,31 @@ fn malformed_scenarios_exit_2_naming_file_line_and_column() {
     let good = shootdown(&["scenario", "show", "mail-race"]);
     let text = stdout(&good);
     let cases = [
-        ("syntax.toml", text.replacen("cpus = 2", "cpus = = 2", 1), "syntax.toml:"),
-        ("field.toml", text.replacen("cpus = 2", "cpuz = 2", 1), "cpuz"),
-        ("variant.toml", text.replacen("variant = \"2.4.18\"", "variant = \"2.4.81\"", 1), "2.4.18"),
-        ("address.toml", text.replacen("read 0x00401000", "read 0x00c00000", 1), "outside every slot"),
-        ("frames.toml", text.replacen("frames = 8", "frames = 4", 1), "frames"),
+        (
+            "syntax.toml",
+            text.replacen("cpus = 2", "cpus = = 2", 1),
+            "syntax.toml:",
+        ),
+        (
+            "field.toml",
+            text.replacen("cpus = 2", "cpuz = 2", 1),
+            "cpuz",
+        ),
+        (
+            "variant.toml",
+            text.replacen("variant = \"2.4.18\"", "variant = \"2.4.81\"", 1),
+            "2.4.18",
+        ),
+        (
+            "address.toml",
+            text.replacen("read 0x00401000", "read 0x00c00000", 1),
+            "outside every slot",
+        ),
+        (
+            "frames.toml",
+            text.replacen("frames = 8", "frames = 4", 1),
+            "frames",
+        ),
     ];
     for (name, body, want) in cases {
         assert_ne!(body, text, "{name}: the mutation applied");
@@ -122,7 +175,10 @@ fn exported_scenario_checks_like_the_builtin() {
     let a = shootdown(&["check", path.to_str().unwrap(), "--hw", "2"]);
     let b = shootdown(&["check", "mail-race", "--hw", "2"]);
     assert_eq!(a.status.code(), b.status.code());
-    assert_eq!(stdout(&a), stdout(&b).replace("scenarios/mail-race.toml", path.to_str().unwrap()));
+    assert_eq!(
+        stdout(&a),
+        stdout(&b).replace("scenarios/mail-race.toml", path.to_str().unwrap())
+    );
 }
 
 #[test]
@@ -164,7 +220,16 @@ fn matrix_markdown_has_every_row() {
 
 #[test]
 fn simulate_finds_the_race_from_a_seed() {
-    let o = shootdown(&["simulate", "mail-race", "--hw", "2", "--seed", "7", "--walks", "20000"]);
+    let o = shootdown(&[
+        "simulate",
+        "mail-race",
+        "--hw",
+        "2",
+        "--seed",
+        "7",
+        "--walks",
+        "20000",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("replay: confirmed"));
 }

@@ -56,11 +56,20 @@ fn preset(name: &str) -> Variant {
 fn expect(variant: Variant, safe: &[u8], racy: &[u8]) {
     for &n in safe {
         let r = cell(variant, p(n));
-        assert_eq!(verdict(&r), None, "{} should be safe on profile {n}", variant.label());
+        assert_eq!(
+            verdict(&r),
+            None,
+            "{} should be safe on profile {n}",
+            variant.label()
+        );
     }
     for &n in racy {
         let r = cell(variant, p(n));
-        assert!(verdict(&r).is_some(), "{} should race on profile {n}", variant.label());
+        assert!(
+            verdict(&r).is_some(),
+            "{} should race on profile {n}",
+            variant.label()
+        );
     }
 }
 
@@ -68,7 +77,11 @@ fn expect(variant: Variant, safe: &[u8], racy: &[u8]) {
 fn linux_2_4_18_is_safe_only_with_atomic_walks() {
     expect(base(), &[1], &[2, 3, 4]);
     for n in 2..=4 {
-        assert_eq!(verdict(&cell(base(), p(n))), Some(1), "garbage translation on profile {n}");
+        assert_eq!(
+            verdict(&cell(base(), p(n))),
+            Some(1),
+            "garbage translation on profile {n}"
+        );
     }
 }
 
@@ -111,7 +124,9 @@ fn the_four_quoted_changes_together_still_race_with_pte_free_slow() {
 #[test]
 fn pte_free_fast_alone_reuses_the_page_table_without_a_flush() {
     expect(base().with(Atom::PteFreeFast), &[], &[2, 3, 4]);
-    let cx = cell(base().with(Atom::PteFreeFast), p(2)).counterexample.expect("races");
+    let cx = cell(base().with(Atom::PteFreeFast), p(2))
+        .counterexample
+        .expect("races");
     assert!(
         cx.frame_history.iter().any(|h| h.contains("quicklist")),
         "the page table goes through the quicklist: {:?}",
@@ -128,9 +143,15 @@ fn intel_patch_is_safe_everywhere() {
 fn andrea_proposal_races_only_with_speculation_through_a_lazy_cpu() {
     let andrea = preset("2.4.18+andrea");
     expect(andrea, &[1, 2, 3], &[4]);
-    let cx = cell(andrea, p(4)).counterexample.expect("races on profile 4");
+    let cx = cell(andrea, p(4))
+        .counterexample
+        .expect("races on profile 4");
     assert_eq!(cx.property, 1);
-    let text: Vec<String> = cx.steps.iter().map(|s| format!("{} {} {:?}", s.actor(), s.what, s.effects)).collect();
+    let text: Vec<String> = cx
+        .steps
+        .iter()
+        .map(|s| format!("{} {} {:?}", s.actor(), s.what, s.effects))
+        .collect();
     let text = text.join("\n");
     assert!(text.contains("t1 sleeps on mmap_sem"), "{text}");
     assert!(text.contains("TLBSTATE_LAZY"), "{text}");
@@ -139,7 +160,9 @@ fn andrea_proposal_races_only_with_speculation_through_a_lazy_cpu() {
 
 #[test]
 fn andrea_proposal_with_cr3_loads_is_safe_everywhere() {
-    let v = preset("2.4.18+andrea").with(Atom::LeaveMmCr3).with(Atom::SwitchMmCr3);
+    let v = preset("2.4.18+andrea")
+        .with(Atom::LeaveMmCr3)
+        .with(Atom::SwitchMmCr3);
     expect(v, &[1, 2, 3, 4], &[]);
 }
 
@@ -174,7 +197,12 @@ fn every_counterexample_of_the_matrix_replays() {
     for r in &results {
         if let Some(cx) = &r.counterexample {
             racy += 1;
-            assert!(cx.replay_confirmed, "{} on {}", r.variant.label(), r.profile.name());
+            assert!(
+                cx.replay_confirmed,
+                "{} on {}",
+                r.variant.label(),
+                r.profile.name()
+            );
             assert_eq!(cx.steps.len(), cx.actions.len());
         }
     }

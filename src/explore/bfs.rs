@@ -67,7 +67,8 @@ pub fn check<M: Model>(model: &M, mut opts: Options<'_>) -> Outcome<M::Action, M
     let mut cursor = 0usize;
     let mut candidates = Vec::new();
     let mut last_report = Instant::now();
-    let state_bytes = std::mem::size_of::<M::State>() + std::mem::size_of::<(u32, Option<M::Action>)>();
+    let state_bytes =
+        std::mem::size_of::<M::State>() + std::mem::size_of::<(u32, Option<M::Action>)>();
 
     let trace_to = |parent: &Vec<(u32, Option<M::Action>)>, mut i: usize| {
         let mut trace = Vec::new();
@@ -101,9 +102,13 @@ pub fn check<M: Model>(model: &M, mut opts: Options<'_>) -> Outcome<M::Action, M
             }
         }
         // Bounds and progress, checked every 1024 expansions.
-        if cursor % 1024 == 0 {
+        if cursor.is_multiple_of(1024) {
             stats.memory = (arena.capacity() * state_bytes + table.capacity() * 5) as u64;
-            let bound = if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            let bound = if opts
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+            {
                 Some(Bound::Interrupted)
             } else if let Some(t) = opts.time_max.filter(|&t| start.elapsed() > t) {
                 Some(Bound::Time(t))
@@ -155,7 +160,10 @@ pub fn check<M: Model>(model: &M, mut opts: Options<'_>) -> Outcome<M::Action, M
                     trace.push(a);
                     finish(&mut stats, arena.len(), cursor, depth + 1);
                     return Outcome {
-                        verdict: Verdict::Violation { trace, violation: v },
+                        verdict: Verdict::Violation {
+                            trace,
+                            violation: v,
+                        },
                         stats,
                     };
                 }
@@ -168,7 +176,10 @@ pub fn check<M: Model>(model: &M, mut opts: Options<'_>) -> Outcome<M::Action, M
             let trace = trace_to(&parent, cursor);
             finish(&mut stats, arena.len(), cursor, depth);
             return Outcome {
-                verdict: Verdict::Violation { trace, violation: v },
+                verdict: Verdict::Violation {
+                    trace,
+                    violation: v,
+                },
                 stats,
             };
         }

@@ -35,8 +35,11 @@ pub trait Model {
     /// Appends every action that may be enabled in `s`, in a fixed order.
     fn candidates(&self, s: &Self::State, out: &mut Vec<Self::Action>);
     /// Runs `a` from `s`; None if `a` is not enabled in `s`.
-    fn step(&self, s: &Self::State, a: Self::Action)
-    -> Option<Transition<Self::State, Self::Violation>>;
+    fn step(
+        &self,
+        s: &Self::State,
+        a: Self::Action,
+    ) -> Option<Transition<Self::State, Self::Violation>>;
     /// Whether an enabled `a` counts as progress for deadlock detection.
     fn is_progress(&self, a: Self::Action) -> bool;
     /// Properties of a state alone, given whether any progress action is
@@ -126,7 +129,11 @@ pub fn replay<M: Model>(
             None => return Err(i),
             Some(Transition::Next(n)) => s = n,
             Some(Transition::Violation(v)) => {
-                return if i + 1 == trace.len() { Ok((s, Some(v))) } else { Err(i + 1) };
+                return if i + 1 == trace.len() {
+                    Ok((s, Some(v)))
+                } else {
+                    Err(i + 1)
+                };
             }
             Some(Transition::Cut(_)) => return Err(i),
         }
@@ -139,3 +146,5 @@ pub fn replay<M: Model>(
     let v = model.check_state(&s, progress);
     Ok((s, v))
 }
+#[cfg(test)]
+mod tests;

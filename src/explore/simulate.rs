@@ -49,7 +49,12 @@ const ACTORS_MAX: usize = 16;
 
 /// Runs `walks` random walks of at most `depth_max` steps from the initial
 /// state (even walks uniform, odd walks PCT).
-pub fn simulate<M: Model>(model: &M, seed: u64, walks: u64, depth_max: u32) -> SimOutcome<M::Action, M::Violation> {
+pub fn simulate<M: Model>(
+    model: &M,
+    seed: u64,
+    walks: u64,
+    depth_max: u32,
+) -> SimOutcome<M::Action, M::Violation> {
     let mut rng = Rng::new(seed);
     let mut out = SimOutcome {
         walks: 0,
@@ -96,8 +101,14 @@ pub fn simulate<M: Model>(model: &M, seed: u64, walks: u64, depth_max: u32) -> S
             }
             let pick = if pct {
                 let prio = |a: M::Action| priority[model.actor(a).min(ACTORS_MAX - 1)];
-                let top = enabled.iter().map(|(a, _)| prio(*a)).max().expect("non-empty");
-                let best: Vec<usize> = (0..enabled.len()).filter(|&i| prio(enabled[i].0) == top).collect();
+                let top = enabled
+                    .iter()
+                    .map(|(a, _)| prio(*a))
+                    .max()
+                    .expect("non-empty");
+                let best: Vec<usize> = (0..enabled.len())
+                    .filter(|&i| prio(enabled[i].0) == top)
+                    .collect();
                 best[rng.below(best.len())]
             } else {
                 rng.below(enabled.len())

@@ -210,7 +210,14 @@ impl Mmu {
         self.read_pte(mem, walk.vpn, walk.table, index, walk.write)
     }
 
-    fn read_pte(&mut self, mem: &mut Memory, vpn: u8, table: Frame, index: u8, write: bool) -> PteRead {
+    fn read_pte(
+        &mut self,
+        mem: &mut Memory,
+        vpn: u8,
+        table: Frame,
+        index: u8,
+        write: bool,
+    ) -> PteRead {
         let entry = mem.read(table, index);
         let mut read = PteRead {
             vpn,

@@ -110,7 +110,12 @@ pub enum Event {
     /// A walk's pte read on `cpu`.
     PteRead { cpu: u8, read: PteRead },
     /// A user-mode load or store reached `frame`.
-    UserAccess { cpu: u8, task: u8, vpn: u8, frame: Frame },
+    UserAccess {
+        cpu: u8,
+        task: u8,
+        vpn: u8,
+        frame: Frame,
+    },
     /// A thread returned to (or resumed) user mode on `cpu`.
     ReturnToUser { cpu: u8, task: u8 },
     /// A kernel `BUG()` condition.
@@ -200,7 +205,10 @@ impl Static {
                 program: Vec::new(),
             });
         }
-        assert!(tasks.len() <= TASK_SLOTS, "loader must bound the task count");
+        assert!(
+            tasks.len() <= TASK_SLOTS,
+            "loader must bound the task count"
+        );
         Static {
             cpus: cfg.cpus,
             user_slots: cfg.user_slots,
@@ -248,7 +256,11 @@ impl Machine {
             let pgd = take(&mut mem, Role::PageDir)?;
             let mm = &mut mms[p];
             mm.pgd = pgd;
-            mm.users = cfg.threads.iter().filter(|t| t.process as usize == p).count() as u8;
+            mm.users = cfg
+                .threads
+                .iter()
+                .filter(|t| t.process as usize == p)
+                .count() as u8;
             mm.count = 1;
             for vma in &proc_cfg.vmas {
                 for vpn in vma.first_vpn..vma.first_vpn + vma.pages {
@@ -311,9 +323,13 @@ impl Machine {
                 })
                 .or_else(|| {
                     (0..st.tasks.len() as u8).find(|&t| {
-                        matches!(st.tasks[t as usize].kind,
-                            TaskKind::User { placement: Placement::Any, .. })
-                            && tasks[t as usize].status == Status::Runnable
+                        matches!(
+                            st.tasks[t as usize].kind,
+                            TaskKind::User {
+                                placement: Placement::Any,
+                                ..
+                            }
+                        ) && tasks[t as usize].status == Status::Runnable
                     })
                 })
                 .unwrap_or_else(|| st.idle_task(cpu));
@@ -631,7 +647,11 @@ impl Machine {
         ev.push(Event::PteRead { cpu, read });
         if w == DEMAND {
             let t = self.k.cpus[cpu as usize].current;
-            assert_eq!(self.k.tasks[t as usize].at, Kpc::WaitWalk, "demand walk without waiter");
+            assert_eq!(
+                self.k.tasks[t as usize].at,
+                Kpc::WaitWalk,
+                "demand walk without waiter"
+            );
             if read.filled {
                 ev.push(Event::UserAccess {
                     cpu,
@@ -658,7 +678,15 @@ impl Machine {
         else {
             return false;
         };
-        match mmu.start_walk(&mut self.mem, &st.hw, w, vpn, st.slot(vpn), st.index(vpn), false) {
+        match mmu.start_walk(
+            &mut self.mem,
+            &st.hw,
+            w,
+            vpn,
+            st.slot(vpn),
+            st.index(vpn),
+            false,
+        ) {
             WalkStart::PgdNotPresent => false,
             WalkStart::InFlight => true,
             WalkStart::Done(read) => {
@@ -799,7 +827,11 @@ impl Machine {
                     c.ql_len -= 1;
                     let f = c.quicklist[c.ql_len as usize];
                     c.quicklist[c.ql_len as usize] = NO_FRAME;
-                    let word1 = if st.ptes_per_table > 1 { self.mem.read(f, 1) } else { Entry::NONE };
+                    let word1 = if st.ptes_per_table > 1 {
+                        self.mem.read(f, 1)
+                    } else {
+                        Entry::NONE
+                    };
                     self.mem.write(f, 0, word1);
                     self.mem.set_role(f, Role::PageTable { root: pgd, slot });
                     self.mem.write(pgd, slot, Entry::present(f, true));
@@ -853,7 +885,8 @@ impl Machine {
                     return Flow::Continue;
                 }
                 if let Some(d) = self.alloc_page(cpu, Role::Data { root: pgd, vpn }, ev) {
-                    self.mem.write(table, st.index(vpn), Entry::present(d, write));
+                    self.mem
+                        .write(table, st.index(vpn), Entry::present(d, write));
                     self.goto(t, Kpc::FaultUnlock);
                 }
                 Flow::Step
@@ -1014,7 +1047,11 @@ impl Machine {
                 }
                 let task = self.task(t);
                 task.flush_mask = mask;
-                task.at = if mask == 0 { Kpc::Return } else { Kpc::FlushOthersSend };
+                task.at = if mask == 0 {
+                    Kpc::Return
+                } else {
+                    Kpc::FlushOthersSend
+                };
                 Flow::Step
             }
             Kpc::FlushOthersSend => {
@@ -1321,7 +1358,15 @@ impl Machine {
     }
 
     /// A user load or store: TLB hit, or a demand walk, or a page fault.
-    fn access(&mut self, st: &Static, cpu: u8, t: u8, vpn: u8, write: bool, ev: &mut Events) -> Flow {
+    fn access(
+        &mut self,
+        st: &Static,
+        cpu: u8,
+        t: u8,
+        vpn: u8,
+        write: bool,
+        ev: &mut Events,
+    ) -> Flow {
         if let Some(e) = self.mmu[cpu as usize].lookup(vpn) {
             ev.push(Event::UserAccess {
                 cpu,
@@ -1368,6 +1413,10 @@ pub fn range_mask(lo: u8, hi: u8) -> u16 {
     if hi <= lo {
         return 0;
     }
-    let ones = if hi - lo >= 16 { u16::MAX } else { (1u16 << (hi - lo)) - 1 };
+    let ones = if hi - lo >= 16 {
+        u16::MAX
+    } else {
+        (1u16 << (hi - lo)) - 1
+    };
     ones << lo
 }

@@ -102,7 +102,10 @@ impl RwSem {
     }
 
     pub fn up_write(&mut self, task: u8) -> u16 {
-        assert_eq!(self.writer, task, "up_write by a task that does not hold it");
+        assert_eq!(
+            self.writer, task,
+            "up_write by a task that does not hold it"
+        );
         self.writer = NONE;
         self.wake()
     }

@@ -282,7 +282,10 @@ impl Atom {
             let hint = suggest(&text.replace('_', "-"), names.iter().copied())
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
-            format!("unknown patch `{text}` (expected one of {}){hint}", names.join(", "))
+            format!(
+                "unknown patch `{text}` (expected one of {}){hint}",
+                names.join(", ")
+            )
         })
     }
 }

@@ -39,7 +39,11 @@ impl TraceStep {
 pub fn timeline_text(steps: &[TraceStep], highlight: &[usize]) -> String {
     let mut out = String::new();
     for s in steps {
-        let mark = if highlight.contains(&s.step) { '*' } else { ' ' };
+        let mark = if highlight.contains(&s.step) {
+            '*'
+        } else {
+            ' '
+        };
         let _ = writeln!(out, "{mark}{:>3}  {:<9} {}", s.step, s.actor(), s.what);
         for e in &s.effects {
             let _ = writeln!(out, "{:>16}{e}", "");
@@ -52,9 +56,19 @@ pub fn timeline_text(steps: &[TraceStep], highlight: &[usize]) -> String {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum CellVerdict {
-    Safe { states: u64 },
-    Violation { property: u8, name: String, steps: usize, states: u64 },
-    Incomplete { bound: String, states: u64 },
+    Safe {
+        states: u64,
+    },
+    Violation {
+        property: u8,
+        name: String,
+        steps: usize,
+        states: u64,
+    },
+    Incomplete {
+        bound: String,
+        states: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,7 +84,9 @@ impl Cell {
     pub fn short(&self) -> String {
         match &self.verdict {
             CellVerdict::Safe { states } => format!("safe ({states} states)"),
-            CellVerdict::Violation { property, steps, .. } => format!("P{property} in {steps} steps"),
+            CellVerdict::Violation {
+                property, steps, ..
+            } => format!("P{property} in {steps} steps"),
             CellVerdict::Incomplete { states, .. } => format!("incomplete ({states} states)"),
         }
     }
@@ -98,7 +114,13 @@ fn pad(s: &str, w: usize) -> String {
 
 /// The matrix as an aligned text table.
 pub fn matrix_text(m: &Matrix) -> String {
-    let label_w = m.rows.iter().map(|r| r.label.len()).max().unwrap_or(0).max(7);
+    let label_w = m
+        .rows
+        .iter()
+        .map(|r| r.label.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
     let cells: Vec<Vec<String>> = m
         .rows
         .iter()

@@ -124,7 +124,9 @@ pub struct Properties {
 }
 
 impl Properties {
-    pub const ALL_DEFAULT: Properties = Properties { bits: 0b1_1111_1110 };
+    pub const ALL_DEFAULT: Properties = Properties {
+        bits: 0b1_1111_1110,
+    };
 
     pub fn has(self, n: u8) -> bool {
         self.bits & (1 << n) != 0
@@ -161,7 +163,7 @@ impl Config {
     /// The page of a user virtual address, if it falls inside a modelled
     /// slot and page (addresses must be page aligned).
     pub fn vpn_of(&self, address: u64) -> Option<u8> {
-        if address % PAGE_BYTES != 0 {
+        if !address.is_multiple_of(PAGE_BYTES) {
             return None;
         }
         let slot = address / SLOT_BYTES;

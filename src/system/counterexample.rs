@@ -55,11 +55,20 @@ impl System {
             if frame != NO_FRAME {
                 let (b, r) = (s.mem.role(frame), next.mem.role(frame));
                 if b != r {
-                    history.push(format!("step {n}: {} -> {} ({} {})", b.describe(), r.describe(), info.actor(), info.what));
+                    history.push(format!(
+                        "step {n}: {} -> {} ({} {})",
+                        b.describe(),
+                        r.describe(),
+                        info.actor(),
+                        info.what
+                    ));
                     match r {
                         Role::Detached { .. } => unlinked_at = Some(n),
                         Role::Free | Role::Cached { .. } => freed_at = Some(n),
-                        Role::Foreign | Role::PageTable { .. } | Role::Data { .. } | Role::Allocating { .. }
+                        Role::Foreign
+                        | Role::PageTable { .. }
+                        | Role::Data { .. }
+                        | Role::Allocating { .. }
                             if freed_at.is_some() =>
                         {
                             reused = Some((n, r))
@@ -69,11 +78,14 @@ impl System {
                 }
                 if let Some(c) = violation.cpu {
                     let (bm, am) = (&s.mmu[c as usize], &next.mmu[c as usize]);
-                    if am.walks.iter().any(|w| w.is_active() && w.table == frame) && !bm.walks.iter().any(|w| w.is_active() && w.table == frame) {
+                    if am.walks.iter().any(|w| w.is_active() && w.table == frame)
+                        && !bm.walks.iter().any(|w| w.is_active() && w.table == frame)
+                    {
                         reached = Some((n, format!("a walk in flight since step {n}")));
                     }
                     if am.pde.contains(&frame) && !bm.pde.contains(&frame) {
-                        reached = Some((n, format!("its paging-structure cache, filled at step {n}")));
+                        reached =
+                            Some((n, format!("its paging-structure cache, filled at step {n}")));
                     }
                 }
                 if info.frames.contains(&frame) {
@@ -83,7 +95,8 @@ impl System {
             steps.push(info);
             s = next;
         }
-        let replay_confirmed = matches!(crate::explore::replay(self, trace), Ok((_, Some(ref v))) if v == violation);
+        let replay_confirmed =
+            matches!(crate::explore::replay(self, trace), Ok((_, Some(ref v))) if v == violation);
         let explanation = explain(violation, frame, unlinked_at, freed_at, reused, reached);
         Counterexample {
             property: violation.property,
@@ -119,7 +132,10 @@ fn explain(
             parts.push(format!("reused as {} at step {r}", role.describe()));
         }
         if let Some((_, how)) = reached {
-            parts.push(format!("yet CPU{} still reached it through {how}", v.cpu.unwrap_or(0)));
+            parts.push(format!(
+                "yet CPU{} still reached it through {how}",
+                v.cpu.unwrap_or(0)
+            ));
         }
     }
     if parts.is_empty() {

@@ -10,14 +10,20 @@ use crate::hw::cpu::WALK_SLOTS;
 use crate::hw::{Entry, Frame, Role};
 use crate::kernel::machine::{Event, Events, Machine};
 use crate::kernel::state::{Kpc, NONE, Status};
-use crate::system::config::Op;
 pub use crate::report::TraceStep as StepInfo;
+use crate::system::config::Op;
 
 impl System {
     fn op_text(&self, op: Op) -> String {
         match op {
-            Op::Mmap { vpn, pages } => format!("mmap({}, {pages} pages): down_write(mmap_sem)", self.addr(vpn)),
-            Op::Munmap { vpn, pages } => format!("munmap({}, {pages} pages): down_write(mmap_sem)", self.addr(vpn)),
+            Op::Mmap { vpn, pages } => format!(
+                "mmap({}, {pages} pages): down_write(mmap_sem)",
+                self.addr(vpn)
+            ),
+            Op::Munmap { vpn, pages } => format!(
+                "munmap({}, {pages} pages): down_write(mmap_sem)",
+                self.addr(vpn)
+            ),
             Op::Read { vpn } => format!("read {}", self.addr(vpn)),
             Op::Write { vpn } => format!("write {}", self.addr(vpn)),
             Op::Exit => "exit(): __exit_mm, mmput".into(),
@@ -94,7 +100,11 @@ impl System {
 
     fn entry_text(e: Entry) -> String {
         if e.is_present() {
-            format!("-> frame {}{}", e.frame(), if e.is_global() { " G" } else { "" })
+            format!(
+                "-> frame {}{}",
+                e.frame(),
+                if e.is_global() { " G" } else { "" }
+            )
         } else if e == Entry::NONE {
             "0".into()
         } else {
@@ -104,34 +114,73 @@ impl System {
 
     /// Describes step `n` (1-based): `a` took `before` to `after` with
     /// events `ev`.
-    pub fn describe(&self, n: usize, before: &Machine, a: Action, after: &Machine, ev: &Events) -> StepInfo {
+    pub fn describe(
+        &self,
+        n: usize,
+        before: &Machine,
+        a: Action,
+        after: &Machine,
+        ev: &Events,
+    ) -> StepInfo {
         let mut effects = Vec::new();
         let mut frames = Vec::new();
         let (cpu, task, what) = match a {
             Action::Task { cpu } => {
                 let t = before.k.cpus[cpu as usize].current;
                 let at = ev.at.unwrap_or(before.k.tasks[t as usize].at);
-                (Some(cpu), Some(self.task_name(t).to_string()), self.kpc_text(before, t, at))
+                (
+                    Some(cpu),
+                    Some(self.task_name(t).to_string()),
+                    self.kpc_text(before, t, at),
+                )
             }
             Action::Switch { cpu, next } => {
                 let prev = before.k.cpus[cpu as usize].current;
                 let what = if prev == next {
                     format!("schedule: {} continues", self.task_name(next))
                 } else {
-                    format!("schedule: {} -> {}", self.task_name(prev), self.task_name(next))
+                    format!(
+                        "schedule: {} -> {}",
+                        self.task_name(prev),
+                        self.task_name(next)
+                    )
                 };
                 (Some(cpu), None, what)
             }
-            Action::Ipi { cpu } => (Some(cpu), None, "takes flush IPI: smp_invalidate_interrupt".to_string()),
+            Action::Ipi { cpu } => (
+                Some(cpu),
+                None,
+                "takes flush IPI: smp_invalidate_interrupt".to_string(),
+            ),
             Action::Walk { cpu, slot } => {
                 let w = before.mmu[cpu as usize].walks[slot as usize];
                 let kind = if slot == 0 { "demand" } else { "speculative" };
-                (Some(cpu), None, format!("{kind} walk {}: pte read from frame {}", self.addr(w.vpn), w.table))
+                (
+                    Some(cpu),
+                    None,
+                    format!(
+                        "{kind} walk {}: pte read from frame {}",
+                        self.addr(w.vpn),
+                        w.table
+                    ),
+                )
             }
-            Action::Speculate { cpu, vpn } => (Some(cpu), None, format!("speculative walk {}", self.addr(vpn))),
-            Action::EvictTlb { cpu, vpn } => (Some(cpu), None, format!("TLB evicts {}", self.addr(vpn))),
-            Action::EvictPde { cpu, slot } => (Some(cpu), None, format!("PDE cache evicts slot {slot}")),
-            Action::Scribble => (None, None, "another allocator takes a freed frame and writes to it".to_string()),
+            Action::Speculate { cpu, vpn } => (
+                Some(cpu),
+                None,
+                format!("speculative walk {}", self.addr(vpn)),
+            ),
+            Action::EvictTlb { cpu, vpn } => {
+                (Some(cpu), None, format!("TLB evicts {}", self.addr(vpn)))
+            }
+            Action::EvictPde { cpu, slot } => {
+                (Some(cpu), None, format!("PDE cache evicts slot {slot}"))
+            }
+            Action::Scribble => (
+                None,
+                None,
+                "another allocator takes a freed frame and writes to it".to_string(),
+            ),
         };
 
         // Walks: starts and pte reads.
@@ -139,7 +188,16 @@ impl System {
             if let Event::PteRead { read, .. } = e {
                 frames.push(read.table);
                 let result = if read.filled {
-                    format!("TLB[{}] = frame {}{}", self.addr(read.vpn), read.entry.frame(), if read.entry.is_global() { " (Global)" } else { "" })
+                    format!(
+                        "TLB[{}] = frame {}{}",
+                        self.addr(read.vpn),
+                        read.entry.frame(),
+                        if read.entry.is_global() {
+                            " (Global)"
+                        } else {
+                            ""
+                        }
+                    )
                 } else {
                     "not present".to_string()
                 };
@@ -157,7 +215,11 @@ impl System {
                 let (b, a2) = (before.mmu[c].walks[w], after.mmu[c].walks[w]);
                 if a2.is_active() && b != a2 {
                     frames.push(a2.table);
-                    effects.push(format!("CPU{c} walk {} read pgd: page table frame {} (pte read pending)", self.addr(a2.vpn), a2.table));
+                    effects.push(format!(
+                        "CPU{c} walk {} read pgd: page table frame {} (pte read pending)",
+                        self.addr(a2.vpn),
+                        a2.table
+                    ));
                 }
             }
         }
@@ -189,14 +251,26 @@ impl System {
         // CPUs: CR3, TLB and PDE cache drops, lazy state, IPIs.
         for c in 0..self.st.cpus as usize {
             let (bm, am) = (&before.mmu[c], &after.mmu[c]);
-            let dropped_tlb = (0..bm.tlb.len()).filter(|&v| bm.tlb[v].is_valid() && !am.tlb[v].is_valid()).count();
-            let dropped_pde = (0..bm.pde.len()).filter(|&s| bm.pde[s] != am.pde[s] && am.pde[s] == crate::hw::NO_FRAME).count();
+            let dropped_tlb = (0..bm.tlb.len())
+                .filter(|&v| bm.tlb[v].is_valid() && !am.tlb[v].is_valid())
+                .count();
+            let dropped_pde = (0..bm.pde.len())
+                .filter(|&s| bm.pde[s] != am.pde[s] && am.pde[s] == crate::hw::NO_FRAME)
+                .count();
             if bm.cr3 != am.cr3 {
-                let name = if am.cr3 == 0 { "swapper_pg_dir".to_string() } else { format!("frame {}", am.cr3) };
+                let name = if am.cr3 == 0 {
+                    "swapper_pg_dir".to_string()
+                } else {
+                    format!("frame {}", am.cr3)
+                };
                 effects.push(format!("CPU{c} CR3 = {name}"));
             }
-            if dropped_tlb + dropped_pde > 0 && !matches!(a, Action::EvictTlb { .. } | Action::EvictPde { .. }) {
-                effects.push(format!("CPU{c} drops {dropped_tlb} TLB and {dropped_pde} PDE-cache entries"));
+            if dropped_tlb + dropped_pde > 0
+                && !matches!(a, Action::EvictTlb { .. } | Action::EvictPde { .. })
+            {
+                effects.push(format!(
+                    "CPU{c} drops {dropped_tlb} TLB and {dropped_pde} PDE-cache entries"
+                ));
             }
             for s in 0..am.pde.len() {
                 if am.pde[s] != bm.pde[s] && am.pde[s] != crate::hw::NO_FRAME {
@@ -205,7 +279,14 @@ impl System {
             }
             let (bk, ak) = (&before.k.cpus[c], &after.k.cpus[c]);
             if bk.lazy != ak.lazy {
-                effects.push(format!("CPU{c} {}", if ak.lazy { "TLBSTATE_LAZY" } else { "TLBSTATE_OK" }));
+                effects.push(format!(
+                    "CPU{c} {}",
+                    if ak.lazy {
+                        "TLBSTATE_LAZY"
+                    } else {
+                        "TLBSTATE_OK"
+                    }
+                ));
             }
             if !bk.ipi && ak.ipi {
                 effects.push(format!("IPI -> CPU{c}"));
@@ -219,11 +300,17 @@ impl System {
             effects.push(format!("flush_cpumask = {:#b}", after.k.flush.mask));
         }
         if before.k.flush.lock != after.k.flush.lock {
-            effects.push(if after.k.flush.lock == NONE { "tlbstate_lock released".into() } else { "tlbstate_lock taken".into() });
+            effects.push(if after.k.flush.lock == NONE {
+                "tlbstate_lock released".into()
+            } else {
+                "tlbstate_lock taken".into()
+            });
         }
         // mm_struct fields.
         for (m, (bm, am)) in before.k.mms.iter().zip(after.k.mms.iter()).enumerate() {
-            let Some(pname) = self.st.process_names.get(m) else { continue };
+            let Some(pname) = self.st.process_names.get(m) else {
+                continue;
+            };
             if bm.cpu_vm_mask != am.cpu_vm_mask {
                 effects.push(format!("{pname}.cpu_vm_mask = {:#b}", am.cpu_vm_mask));
             }
@@ -234,17 +321,30 @@ impl System {
                 effects.push(format!("{pname}.mm_count = {}", am.count));
             }
             if bm.ptl != am.ptl {
-                effects.push(if am.ptl == NONE { format!("{pname}.page_table_lock released") } else { format!("{pname}.page_table_lock taken") });
+                effects.push(if am.ptl == NONE {
+                    format!("{pname}.page_table_lock released")
+                } else {
+                    format!("{pname}.page_table_lock taken")
+                });
             }
             let (bs, as_) = (&bm.mmap_sem, &am.mmap_sem);
             if bs.writer != as_.writer || bs.readers != as_.readers {
                 effects.push(format!(
                     "{pname}.mmap_sem: {}",
-                    if as_.writer != NONE { format!("held for writing by {}", self.task_name(as_.writer)) } else if as_.readers > 0 { format!("{} reader(s)", as_.readers) } else { "free".into() }
+                    if as_.writer != NONE {
+                        format!("held for writing by {}", self.task_name(as_.writer))
+                    } else if as_.readers > 0 {
+                        format!("{} reader(s)", as_.readers)
+                    } else {
+                        "free".into()
+                    }
                 ));
             }
             if bm.vmas != am.vmas {
-                effects.push(format!("{pname} VMAs now cover {} pages", am.vmas.count_ones()));
+                effects.push(format!(
+                    "{pname} VMAs now cover {} pages",
+                    am.vmas.count_ones()
+                ));
             }
         }
         // Task states.
@@ -254,7 +354,9 @@ impl System {
                 let name = self.task_name(t as u8);
                 match as_ {
                     Status::Blocked => effects.push(format!("{name} sleeps on mmap_sem")),
-                    Status::Runnable if bs == Status::Blocked => effects.push(format!("{name} woken")),
+                    Status::Runnable if bs == Status::Blocked => {
+                        effects.push(format!("{name} woken"))
+                    }
                     Status::Dead => effects.push(format!("{name} exits")),
                     _ => {}
                 }
@@ -262,7 +364,10 @@ impl System {
         }
         for e in ev.iter() {
             if let Event::UserAccess { vpn, frame, .. } = e {
-                effects.push(format!("user access {} reaches frame {frame}", self.addr(vpn)));
+                effects.push(format!(
+                    "user access {} reaches frame {frame}",
+                    self.addr(vpn)
+                ));
                 if !frames.contains(&frame) {
                     frames.push(frame);
                 }
@@ -270,6 +375,13 @@ impl System {
         }
         frames.sort_unstable();
         frames.dedup();
-        StepInfo { step: n, cpu, task, what, effects, frames }
+        StepInfo {
+            step: n,
+            cpu,
+            task,
+            what,
+            effects,
+            frames,
+        }
     }
 }

@@ -25,7 +25,11 @@ pub const MAIL_FOUR: [Atom; 4] = [
 pub fn rows() -> Vec<(String, String, Variant)> {
     let mut rows = Vec::new();
     for (name, desc, atoms) in PRESETS {
-        rows.push((name.to_string(), desc.to_string(), Variant::from_atoms(atoms)));
+        rows.push((
+            name.to_string(),
+            desc.to_string(),
+            Variant::from_atoms(atoms),
+        ));
     }
     for a in Atom::ALL {
         let v = Variant::base().with(a);
@@ -77,7 +81,12 @@ pub fn cell_config(base: &Config, variant: Variant, profile: Profile) -> Config 
 }
 
 /// Checks one cell exhaustively.
-pub fn check_cell(base: &Config, variant: Variant, profile: Profile, stop: Option<Arc<AtomicBool>>) -> CellResult {
+pub fn check_cell(
+    base: &Config,
+    variant: Variant,
+    profile: Profile,
+    stop: Option<Arc<AtomicBool>>,
+) -> CellResult {
     let cfg = cell_config(base, variant, profile);
     let bounds = cfg.bounds;
     let sys = System::new(cfg).expect("the loader checked the frames");
@@ -94,7 +103,12 @@ pub fn check_cell(base: &Config, variant: Variant, profile: Profile, stop: Optio
     );
     let stats = out.stats;
     let (verdict, counterexample) = match &out.verdict {
-        Verdict::Safe => (CellVerdict::Safe { states: stats.states }, None),
+        Verdict::Safe => (
+            CellVerdict::Safe {
+                states: stats.states,
+            },
+            None,
+        ),
         Verdict::Violation { trace, violation } => {
             let cx = sys.counterexample(trace, violation);
             (
@@ -131,7 +145,12 @@ pub fn check_cell(base: &Config, variant: Variant, profile: Profile, stop: Optio
 
 /// Checks every cell, on up to `jobs` threads; results come back in row
 /// order whatever the thread count.
-pub fn run(base: &Config, jobs: usize, stop: Option<Arc<AtomicBool>>, on_cell: &(dyn Fn(&CellResult) + Sync)) -> (Matrix, Vec<CellResult>) {
+pub fn run(
+    base: &Config,
+    jobs: usize,
+    stop: Option<Arc<AtomicBool>>,
+    on_cell: &(dyn Fn(&CellResult) + Sync),
+) -> (Matrix, Vec<CellResult>) {
     let rows = rows();
     let work: Vec<(usize, Variant, Profile)> = rows
         .iter()
@@ -163,15 +182,25 @@ pub fn run(base: &Config, jobs: usize, stop: Option<Arc<AtomicBool>>, on_cell: &
     });
     let mut results: Vec<Option<CellResult>> = results.into_inner().expect("no panics while held");
     let mut matrix = Matrix {
-        title: format!("{}: kernel variant x hardware profile ({})", base.name, base.description),
-        columns: Profile::ALL.iter().map(|p| format!("{} {}", p.number(), p.name())).collect(),
+        title: format!(
+            "{}: kernel variant x hardware profile ({})",
+            base.name, base.description
+        ),
+        columns: Profile::ALL
+            .iter()
+            .map(|p| format!("{} {}", p.number(), p.name()))
+            .collect(),
         rows: Vec::new(),
         legend: Vec::new(),
     };
     let mut traces = 0usize;
     for (r, (label, desc, _)) in rows.iter().enumerate() {
         let mut cells = Vec::new();
-        for res in results.iter_mut().skip(r * Profile::ALL.len()).take(Profile::ALL.len()) {
+        for res in results
+            .iter_mut()
+            .skip(r * Profile::ALL.len())
+            .take(Profile::ALL.len())
+        {
             match res {
                 Some(res) => {
                     if res.counterexample.is_some() {
@@ -181,7 +210,10 @@ pub fn run(base: &Config, jobs: usize, stop: Option<Arc<AtomicBool>>, on_cell: &
                     cells.push(res.cell.clone());
                 }
                 None => cells.push(Cell {
-                    verdict: CellVerdict::Incomplete { bound: "interrupted".into(), states: 0 },
+                    verdict: CellVerdict::Incomplete {
+                        bound: "interrupted".into(),
+                        states: 0,
+                    },
                     seconds: 0.0,
                     states_per_second: 0.0,
                     trace: None,

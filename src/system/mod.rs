@@ -7,14 +7,14 @@
 
 pub mod config;
 pub mod counterexample;
-pub mod matrix;
 pub mod describe;
+pub mod matrix;
 
 use crate::explore::{Model, Transition};
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};
 use crate::hw::{Frame, NO_FRAME, Role};
 use crate::kernel::machine::{Bug, Event, Events, Machine, Static, TaskKind};
-use crate::kernel::state::{NONE, Status};
+use crate::kernel::state::Status;
 use config::Config;
 use serde::{Deserialize, Serialize};
 
@@ -92,8 +92,12 @@ impl System {
     /// fit in the frames (the loader normally reports that first).
     pub fn new(cfg: Config) -> Result<System, String> {
         let st = Static::new(&cfg);
-        let init = Machine::initial(&cfg, &st)
-            .ok_or_else(|| format!("scenario {}: pre-populated mappings need more frames than the machine's {}", cfg.name, cfg.frames))?;
+        let init = Machine::initial(&cfg, &st).ok_or_else(|| {
+            format!(
+                "scenario {}: pre-populated mappings need more frames than the machine's {}",
+                cfg.name, cfg.frames
+            )
+        })?;
         Ok(System { cfg, st, init })
     }
 
@@ -102,7 +106,11 @@ impl System {
     }
 
     pub fn task_name(&self, t: u8) -> &str {
-        self.st.tasks.get(t as usize).map(|i| i.name.as_str()).unwrap_or("?")
+        self.st
+            .tasks
+            .get(t as usize)
+            .map(|i| i.name.as_str())
+            .unwrap_or("?")
     }
 
     /// The user address of a page, as text.
@@ -126,7 +134,10 @@ impl System {
         let enabled = match a {
             Action::Task { cpu } => cpu < st.cpus && n.task_step(st, cpu, &mut ev),
             Action::Switch { cpu, next } => {
-                if cpu < st.cpus && (next as usize) < 16 && n.switch_choices(st, cpu) & (1 << next) != 0 {
+                if cpu < st.cpus
+                    && (next as usize) < 16
+                    && n.switch_choices(st, cpu) & (1 << next) != 0
+                {
                     n.switch_to(st, cpu, next, &mut ev);
                     true
                 } else {
@@ -142,7 +153,10 @@ impl System {
                 }
             }
             Action::Walk { cpu, slot } => {
-                if cpu < st.cpus && (slot as usize) < WALK_SLOTS && n.mmu[cpu as usize].walks[slot as usize].is_active() {
+                if cpu < st.cpus
+                    && (slot as usize) < WALK_SLOTS
+                    && n.mmu[cpu as usize].walks[slot as usize].is_active()
+                {
                     n.finish_walk(st, cpu, slot as usize, &mut ev);
                     true
                 } else {
@@ -150,10 +164,17 @@ impl System {
                 }
             }
             Action::Speculate { cpu, vpn } => {
-                st.hw.speculation && cpu < st.cpus && vpn < st.vpns() && n.speculate(st, cpu, vpn, &mut ev)
+                st.hw.speculation
+                    && cpu < st.cpus
+                    && vpn < st.vpns()
+                    && n.speculate(st, cpu, vpn, &mut ev)
             }
             Action::EvictTlb { cpu, vpn } => {
-                if st.hw.eviction && cpu < st.cpus && vpn < st.vpns() && n.mmu[cpu as usize].tlb[vpn as usize].is_valid() {
+                if st.hw.eviction
+                    && cpu < st.cpus
+                    && vpn < st.vpns()
+                    && n.mmu[cpu as usize].tlb[vpn as usize].is_valid()
+                {
                     n.mmu[cpu as usize].tlb[vpn as usize] = crate::hw::TlbEntry::EMPTY;
                     true
                 } else {
@@ -161,7 +182,11 @@ impl System {
                 }
             }
             Action::EvictPde { cpu, slot } => {
-                if st.hw.eviction && cpu < st.cpus && slot < st.user_slots && n.mmu[cpu as usize].pde[slot as usize] != NO_FRAME {
+                if st.hw.eviction
+                    && cpu < st.cpus
+                    && slot < st.user_slots
+                    && n.mmu[cpu as usize].pde[slot as usize] != NO_FRAME
+                {
                     n.mmu[cpu as usize].pde[slot as usize] = NO_FRAME;
                     true
                 } else {
@@ -199,7 +224,11 @@ impl System {
                             vpn: Some(read.vpn),
                             message: format!(
                                 "CPU{cpu} loaded a TLB entry for {addr} from frame {t}, which is no longer its page table but {what}{}",
-                                if read.entry.is_global() { " (the entry is Global: a CR3 reload will not remove it)" } else { "" }
+                                if read.entry.is_global() {
+                                    " (the entry is Global: a CR3 reload will not remove it)"
+                                } else {
+                                    ""
+                                }
                             ),
                         });
                     }
@@ -209,7 +238,9 @@ impl System {
                             cpu: Some(cpu),
                             frame: Some(t),
                             vpn: Some(read.vpn),
-                            message: format!("CPU{cpu}'s walk of {addr} set Accessed in frame {t}, which is {what}"),
+                            message: format!(
+                                "CPU{cpu}'s walk of {addr} set Accessed in frame {t}, which is {what}"
+                            ),
                         });
                     }
                     if self.prop(0) {
@@ -218,12 +249,21 @@ impl System {
                             cpu: Some(cpu),
                             frame: Some(t),
                             vpn: Some(read.vpn),
-                            message: format!("CPU{cpu}'s walk of {addr} read frame {t}, which is {what}"),
+                            message: format!(
+                                "CPU{cpu}'s walk of {addr} read frame {t}, which is {what}"
+                            ),
                         });
                     }
                 }
-                Event::UserAccess { cpu, task, vpn, frame } => {
-                    let Some(p) = self.process_of(task) else { continue };
+                Event::UserAccess {
+                    cpu,
+                    task,
+                    vpn,
+                    frame,
+                } => {
+                    let Some(p) = self.process_of(task) else {
+                        continue;
+                    };
                     let mm = &s.k.mms[p as usize];
                     let name = self.task_name(task);
                     let addr = self.addr(vpn);
@@ -236,7 +276,10 @@ impl System {
                             cpu: Some(cpu),
                             frame: Some(frame),
                             vpn: Some(vpn),
-                            message: format!("{name} on CPU{cpu} accessed {addr} after munmap of it returned (frame {frame}, {})", s.mem.role(frame).describe()),
+                            message: format!(
+                                "{name} on CPU{cpu} accessed {addr} after munmap of it returned (frame {frame}, {})",
+                                s.mem.role(frame).describe()
+                            ),
                         });
                     }
                     if self.prop(3) && s.mem.role(frame) != (Role::Data { root: mm.pgd, vpn }) {
@@ -245,12 +288,17 @@ impl System {
                             cpu: Some(cpu),
                             frame: Some(frame),
                             vpn: Some(vpn),
-                            message: format!("{name} on CPU{cpu} accessed {addr} through frame {frame}, which is {}", s.mem.role(frame).describe()),
+                            message: format!(
+                                "{name} on CPU{cpu} accessed {addr} through frame {frame}, which is {}",
+                                s.mem.role(frame).describe()
+                            ),
                         });
                     }
                 }
                 Event::ReturnToUser { cpu, task } => {
-                    let Some(p) = self.process_of(task) else { continue };
+                    let Some(p) = self.process_of(task) else {
+                        continue;
+                    };
                     if self.prop(8) && s.mmu[cpu as usize].cr3 != s.k.mms[p as usize].pgd {
                         return Err(self.wrong_space(s, cpu, task));
                     }
@@ -258,15 +306,27 @@ impl System {
                 Event::Bug { cpu, what } => {
                     if self.prop(5) {
                         let message = match what {
-                            Bug::LeaveMmNotLazy => format!("BUG() in leave_mm on CPU{cpu}: cpu_tlbstate is TLBSTATE_OK"),
-                            Bug::DoubleFree(f) => format!("CPU{cpu} freed frame {f}, which was already free"),
-                            Bug::MmCountUnderflow => format!("mmdrop on CPU{cpu} of an mm whose mm_count is 0"),
+                            Bug::LeaveMmNotLazy => format!(
+                                "BUG() in leave_mm on CPU{cpu}: cpu_tlbstate is TLBSTATE_OK"
+                            ),
+                            Bug::DoubleFree(f) => {
+                                format!("CPU{cpu} freed frame {f}, which was already free")
+                            }
+                            Bug::MmCountUnderflow => {
+                                format!("mmdrop on CPU{cpu} of an mm whose mm_count is 0")
+                            }
                         };
                         let frame = match what {
                             Bug::DoubleFree(f) => Some(f),
                             _ => None,
                         };
-                        return Err(Violation { property: 5, cpu: Some(cpu), frame, vpn: None, message });
+                        return Err(Violation {
+                            property: 5,
+                            cpu: Some(cpu),
+                            frame,
+                            vpn: None,
+                            message,
+                        });
                     }
                 }
                 Event::OutOfFrames { .. } => {}
@@ -287,7 +347,10 @@ impl System {
             cpu: Some(cpu),
             frame: Some(cr3),
             vpn: None,
-            message: format!("{} runs user code on CPU{cpu} with CR3 = {what}, not its own page directory", self.task_name(task)),
+            message: format!(
+                "{} runs user code on CPU{cpu} with CR3 = {what}, not its own page directory",
+                self.task_name(task)
+            ),
         }
     }
 }
@@ -357,7 +420,9 @@ impl Model for System {
             return Some(Transition::Violation(v));
         }
         if ev.iter().any(|e| matches!(e, Event::OutOfFrames { .. })) {
-            return Some(Transition::Cut("the page allocator ran out of frames (give the scenario more frames)"));
+            return Some(Transition::Cut(
+                "the page allocator ran out of frames (give the scenario more frames)",
+            ));
         }
         Some(Transition::Next(n))
     }
@@ -365,7 +430,9 @@ impl Model for System {
     /// Actors: each CPU's tasks, each CPU's MMU, the other allocators.
     fn actor(&self, a: Action) -> usize {
         match a {
-            Action::Task { cpu } | Action::Switch { cpu, .. } | Action::Ipi { cpu } => 2 * cpu as usize,
+            Action::Task { cpu } | Action::Switch { cpu, .. } | Action::Ipi { cpu } => {
+                2 * cpu as usize
+            }
             Action::Walk { cpu, slot } if slot as usize == DEMAND => 2 * cpu as usize,
             Action::Walk { cpu, .. }
             | Action::Speculate { cpu, .. }
@@ -386,25 +453,33 @@ impl Model for System {
     fn check_state(&self, s: &Machine, progress: bool) -> Option<Violation> {
         let st = &self.st;
         let n_tasks = st.tasks.len() as u8;
-        if self.prop(6) && !progress {
-            if let Some(t) = (0..n_tasks).find(|&t| !s.finished(st, t)) {
-                return Some(Violation {
-                    property: 6,
-                    cpu: None,
-                    frame: None,
-                    vpn: None,
-                    message: format!("no task can make progress, and {} has not finished", self.task_name(t)),
-                });
-            }
+        if self.prop(6)
+            && !progress
+            && let Some(t) = (0..n_tasks).find(|&t| !s.finished(st, t))
+        {
+            return Some(Violation {
+                property: 6,
+                cpu: None,
+                frame: None,
+                vpn: None,
+                message: format!(
+                    "no task can make progress, and {} has not finished",
+                    self.task_name(t)
+                ),
+            });
         }
         if self.prop(7) {
-            let all_exited = (0..n_tasks).all(|t| !st.is_user(t) || s.k.tasks[t as usize].status == Status::Dead);
+            let all_exited = (0..n_tasks)
+                .all(|t| !st.is_user(t) || s.k.tasks[t as usize].status == Status::Dead);
             let quiet = (0..st.cpus).all(|c| !s.k.cpus[c as usize].in_schedule);
             if all_exited && quiet && (0..n_tasks).any(|t| st.is_user(t)) {
                 for f in 0..self.cfg.frames {
                     let role = s.mem.role(f);
                     let leaked = match role {
-                        Role::Data { .. } | Role::PageTable { .. } | Role::Detached { .. } | Role::Allocating { .. } => true,
+                        Role::Data { .. }
+                        | Role::PageTable { .. }
+                        | Role::Detached { .. }
+                        | Role::Allocating { .. } => true,
                         Role::PageDir => !s.k.mms.iter().any(|m| m.pgd == f && m.count > 0),
                         _ => false,
                     };
@@ -414,13 +489,15 @@ impl Model for System {
                             cpu: None,
                             frame: Some(f),
                             vpn: None,
-                            message: format!("every process has exited but frame {f} is still allocated as {}", role.describe()),
+                            message: format!(
+                                "every process has exited but frame {f} is still allocated as {}",
+                                role.describe()
+                            ),
                         });
                     }
                 }
             }
         }
-        let _ = NONE;
         None
     }
 }
