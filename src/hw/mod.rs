@@ -10,3 +10,5 @@ pub mod profile;
 pub use cpu::{Mmu, PteRead, TlbEntry, Walk, WalkStart};
 pub use mem::{Entry, Frame, Memory, NO_FRAME, Role};
 pub use profile::{HwFeatures, Profile};
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,444 @@
+//! Direct unit tests of the explorer (BFS, replay, simulation) on toy
+//! models defined here: a 2-counter grid, an explicit graph and a binary
+//! tree of choices.
+
+use super::simulate::simulate;
+use super::*;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Bad {
+    /// A transition into a bad state (the label names which).
+    Step(&'static str),
+    /// No progress action enabled in a non-terminal state.
+    Deadlock(u32),
+}
+
+// ----- a grid of two counters --------------------------------------------
+
+/// Two counters in 0..=max; each action increments one.  Stepping into
+/// `bad` is a violation.
+struct Counters {
+    max: u8,
+    bad: Option<(u8, u8)>,
+}
+
+impl Model for Counters {
+    type State = (u8, u8);
+    type Action = u8;
+    type Violation = Bad;
+
+    fn initial(&self) -> (u8, u8) {
+        (0, 0)
+    }
+    fn candidates(&self, _: &(u8, u8), out: &mut Vec<u8>) {
+        out.extend([0, 1]);
+    }
+    fn step(&self, s: &(u8, u8), a: u8) -> Option<Transition<(u8, u8), Bad>> {
+        let mut n = *s;
+        let c = if a == 0 { &mut n.0 } else { &mut n.1 };
+        if *c == self.max {
+            return None;
+        }
+        *c += 1;
+        Some(if self.bad == Some(n) {
+            Transition::Violation(Bad::Step("counters"))
+        } else {
+            Transition::Next(n)
+        })
+    }
+    fn is_progress(&self, _: u8) -> bool {
+        true
+    }
+    fn check_state(&self, _: &(u8, u8), _: bool) -> Option<Bad> {
+        None
+    }
+}
+
+// ----- an explicit graph ---------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum To {
+    Node(u32),
+    Bad(&'static str),
+    Cut(&'static str),
+}
+
+/// Nodes are u32s; action `i` is edge `i`, enabled only in its source node.
+/// A node with no progress edge is a deadlock unless it is terminal.
+struct Graph {
+    edges: Vec<(u32, To, bool)>,
+    terminal: Vec<u32>,
+}
+
+impl Graph {
+    /// Progress edges only; every node without outgoing edges is terminal.
+    fn new(edges: &[(u32, To)]) -> Graph {
+        let edges: Vec<(u32, To, bool)> = edges.iter().map(|&(f, t)| (f, t, true)).collect();
+        let terminal = (0..64).filter(|n| !edges.iter().any(|e| e.0 == *n)).collect();
+        Graph { edges, terminal }
+    }
+}
+
+impl Model for Graph {
+    type State = u32;
+    type Action = usize;
+    type Violation = Bad;
+
+    fn initial(&self) -> u32 {
+        0
+    }
+    fn candidates(&self, _: &u32, out: &mut Vec<usize>) {
+        // Every edge "may be enabled": step filters by source.
+        out.extend(0..self.edges.len());
+    }
+    fn step(&self, s: &u32, a: usize) -> Option<Transition<u32, Bad>> {
+        let &(from, to, _) = self.edges.get(a)?;
+        if from != *s {
+            return None;
+        }
+        Some(match to {
+            To::Node(n) => Transition::Next(n),
+            To::Bad(why) => Transition::Violation(Bad::Step(why)),
+            To::Cut(why) => Transition::Cut(why),
+        })
+    }
+    fn is_progress(&self, a: usize) -> bool {
+        self.edges[a].2
+    }
+    fn check_state(&self, s: &u32, progress: bool) -> Option<Bad> {
+        (!progress && !self.terminal.contains(s)).then_some(Bad::Deadlock(*s))
+    }
+}
+
+// ----- a binary tree of choices --------------------------------------------
+
+/// Four binary choices; reaching leaf `bad` (the choices as bits, first
+/// choice highest) is a violation.
+struct Bits {
+    bad: Option<u8>,
+}
+
+impl Model for Bits {
+    type State = (u8, u8);
+    type Action = u8;
+    type Violation = Bad;
+
+    fn initial(&self) -> (u8, u8) {
+        (0, 0)
+    }
+    fn candidates(&self, _: &(u8, u8), out: &mut Vec<u8>) {
+        out.extend([0, 1]);
+    }
+    fn step(&self, &(depth, value): &(u8, u8), a: u8) -> Option<Transition<(u8, u8), Bad>> {
+        if depth == 4 {
+            return None;
+        }
+        let n = (depth + 1, value << 1 | a);
+        Some(if n.0 == 4 && self.bad == Some(n.1) {
+            Transition::Violation(Bad::Step("leaf"))
+        } else {
+            Transition::Next(n)
+        })
+    }
+    fn is_progress(&self, _: u8) -> bool {
+        true
+    }
+    fn check_state(&self, _: &(u8, u8), _: bool) -> Option<Bad> {
+        None
+    }
+}
+
+fn bfs<M: Model>(m: &M) -> Outcome<M::Action, M::Violation> {
+    check(m, Options::default())
+}
+
+/// A graph with a 5-step and a 3-step path to a violation; the long path's
+/// edges come first in candidate order.
+fn long_and_short() -> Graph {
+    Graph::new(&[
+        (0, To::Node(1)),
+        (1, To::Node(2)),
+        (2, To::Node(3)),
+        (3, To::Node(4)),
+        (4, To::Bad("long")),
+        (0, To::Node(10)),
+        (10, To::Node(11)),
+        (11, To::Bad("short")),
+    ])
+}
+
+// BFS with a visited set: Safe iff every reachable state was expanded, and
+// stats.states counts each distinct state once.
+#[test]
+fn bfs_safe_counts_exactly_the_reachable_states() {
+    let out = bfs(&Counters { max: 3, bad: None });
+    assert!(matches!(out.verdict, Verdict::Safe), "{:?}", out.verdict);
+    assert_eq!(out.stats.states, 16);
+    assert_eq!(out.stats.transitions, 2 * 3 * 4, "every enabled increment");
+    assert_eq!(out.stats.depth, 6, "(3,3) is 6 steps away");
+    assert_eq!(out.stats.queue, 0);
+
+    let tree = bfs(&Bits { bad: None });
+    assert!(matches!(tree.verdict, Verdict::Safe));
+    assert_eq!(tree.stats.states, 1 + 2 + 4 + 8 + 16);
+    assert_eq!(tree.stats.transitions, 30);
+}
+
+// BFS order: the first violation found is on a shortest path.
+#[test]
+fn bfs_violation_trace_is_a_shortest_path() {
+    let g = long_and_short();
+    let out = bfs(&g);
+    let Verdict::Violation { trace, violation } = out.verdict else {
+        panic!("expected a violation, got {:?}", out.verdict);
+    };
+    assert_eq!(violation, Bad::Step("short"));
+    assert_eq!(trace, vec![5, 6, 7]);
+    assert_eq!(out.stats.depth, 3);
+}
+
+// replay: re-running the trace from the initial state reproduces the
+// violation on its last action.
+#[test]
+fn replay_reproduces_a_bfs_violation() {
+    let g = long_and_short();
+    let Verdict::Violation { trace, violation } = bfs(&g).verdict else {
+        panic!("expected a violation");
+    };
+    let (state, v) = replay(&g, &trace).expect("the trace replays");
+    assert_eq!(state, 11, "the state the violating action ran from");
+    assert_eq!(v, Some(violation));
+
+    let c = Counters {
+        max: 3,
+        bad: Some((2, 1)),
+    };
+    let Verdict::Violation { trace, violation } = bfs(&c).verdict else {
+        panic!("expected a violation");
+    };
+    assert_eq!(trace.len(), 3);
+    assert_eq!(replay(&c, &trace).map(|(_, v)| v), Ok(Some(violation)));
+}
+
+// replay: an action that is not enabled, one after the violation, or one the
+// model cuts is an error naming its index.
+#[test]
+fn replay_rejects_a_trace_that_does_not_run() {
+    let g = long_and_short();
+    assert_eq!(replay(&g, &[5, 1]), Err(1), "edge 1 starts at node 1, not 10");
+    assert_eq!(replay(&g, &[5, 6, 7, 0]), Err(3), "nothing runs after a violation");
+    let cut = Graph::new(&[(0, To::Node(1)), (1, To::Cut("limit"))]);
+    assert_eq!(replay(&cut, &[0, 1]), Err(1));
+    assert_eq!(replay(&g, &[5, 6]), Ok((11, None)), "a prefix reaches its state");
+}
+
+// Model::check_state with progress=false: a non-terminal state where no
+// progress action is enabled is reported (deadlock), with the trace to it.
+#[test]
+fn bfs_reports_deadlock_when_only_non_progress_actions_are_enabled() {
+    let mut g = Graph::new(&[
+        (0, To::Node(2)),
+        (0, To::Node(1)),
+        (1, To::Node(1)), // a spin that is not progress
+    ]);
+    g.edges[2].2 = false;
+    let out = bfs(&g);
+    let Verdict::Violation { trace, violation } = out.verdict else {
+        panic!("expected a deadlock, got {:?}", out.verdict);
+    };
+    assert_eq!(violation, Bad::Deadlock(1));
+    assert_eq!(trace, vec![1]);
+    assert_eq!(replay(&g, &trace), Ok((1, Some(Bad::Deadlock(1)))));
+
+    // The same spin counted as progress: no deadlock (node 2 is terminal).
+    g.edges[2].2 = true;
+    assert!(matches!(bfs(&g).verdict, Verdict::Safe));
+}
+
+// Model::check_state is also called on a state with no enabled action at all.
+#[test]
+fn bfs_reports_deadlock_in_a_non_terminal_state_without_successors() {
+    let mut g = Graph::new(&[(0, To::Node(1)), (1, To::Node(2))]);
+    g.terminal.retain(|&n| n != 2);
+    let out = bfs(&g);
+    let Verdict::Violation { trace, violation } = out.verdict else {
+        panic!("expected a deadlock, got {:?}", out.verdict);
+    };
+    assert_eq!(violation, Bad::Deadlock(2));
+    assert_eq!(trace, vec![0, 1]);
+}
+
+// Options::states_max: a run that exceeds the bound ends Incomplete(States)
+// (the bound is checked every 1024 expansions, so the count may overshoot).
+#[test]
+fn bfs_states_bound_returns_incomplete_states() {
+    let m = Counters { max: 63, bad: None };
+    let out = check(
+        &m,
+        Options {
+            states_max: Some(100),
+            ..Options::default()
+        },
+    );
+    assert!(
+        matches!(out.verdict, Verdict::Incomplete(Bound::States(100))),
+        "{:?}",
+        out.verdict
+    );
+    assert!(out.stats.states > 100 && out.stats.states < 64 * 64);
+
+    // A bound above the reachable count does not fire.
+    let out = check(
+        &m,
+        Options {
+            states_max: Some(64 * 64),
+            ..Options::default()
+        },
+    );
+    assert!(matches!(out.verdict, Verdict::Safe));
+    assert_eq!(out.stats.states, 64 * 64);
+}
+
+// Options::depth_max: states deeper than the bound are not expanded; a bound
+// equal to the deepest level is a complete run.
+#[test]
+fn bfs_depth_bound_returns_incomplete_depth() {
+    let m = Counters { max: 3, bad: None };
+    let out = check(
+        &m,
+        Options {
+            depth_max: Some(2),
+            ..Options::default()
+        },
+    );
+    assert!(
+        matches!(out.verdict, Verdict::Incomplete(Bound::Depth(2))),
+        "{:?}",
+        out.verdict
+    );
+    assert_eq!(out.stats.depth, 2);
+    assert_eq!(out.stats.states, 1 + 2 + 3 + 4, "levels 0-2 expanded, level 3 queued");
+    assert_eq!(out.stats.queue, 4);
+
+    let out = check(
+        &m,
+        Options {
+            depth_max: Some(5),
+            ..Options::default()
+        },
+    );
+    assert!(matches!(out.verdict, Verdict::Incomplete(Bound::Depth(5))));
+
+    let out = check(
+        &m,
+        Options {
+            depth_max: Some(6),
+            ..Options::default()
+        },
+    );
+    assert!(matches!(out.verdict, Verdict::Safe), "{:?}", out.verdict);
+    assert_eq!(out.stats.states, 16);
+}
+
+// Options::stop (Ctrl-C): a stop flag already set ends the run at once.
+#[test]
+fn bfs_preset_stop_flag_returns_interrupted() {
+    let out = check(
+        &Counters { max: 3, bad: None },
+        Options {
+            stop: Some(Arc::new(AtomicBool::new(true))),
+            ..Options::default()
+        },
+    );
+    assert!(
+        matches!(out.verdict, Verdict::Incomplete(Bound::Interrupted)),
+        "{:?}",
+        out.verdict
+    );
+    assert_eq!(out.stats.states, 1);
+}
+
+// Transition::Cut: a path the model cannot follow makes a run without a
+// violation incomplete, never Safe; a violation elsewhere still wins.
+#[test]
+fn bfs_cut_yields_model_limit_unless_a_violation_is_found() {
+    let g = Graph::new(&[(0, To::Node(1)), (1, To::Cut("too few frames")), (0, To::Node(2))]);
+    let out = bfs(&g);
+    assert!(
+        matches!(out.verdict, Verdict::Incomplete(Bound::ModelLimit("too few frames"))),
+        "{:?}",
+        out.verdict
+    );
+    assert_eq!(out.stats.states, 3, "the rest of the space is still explored");
+
+    let g = Graph::new(&[
+        (0, To::Node(1)),
+        (1, To::Cut("too few frames")),
+        (0, To::Node(2)),
+        (2, To::Node(3)),
+        (3, To::Bad("after the cut")),
+    ]);
+    let Verdict::Violation { violation, .. } = bfs(&g).verdict else {
+        panic!("a violation beats a cut");
+    };
+    assert_eq!(violation, Bad::Step("after the cut"));
+}
+
+// Fixed-seed hashing and a fixed action order: two runs agree exactly.
+#[test]
+fn bfs_is_deterministic_across_runs() {
+    let m = Counters {
+        max: 5,
+        bad: Some((4, 3)),
+    };
+    let a = bfs(&m);
+    let b = bfs(&m);
+    assert_eq!(a.stats.states, b.stats.states);
+    assert_eq!(a.stats.transitions, b.stats.transitions);
+    let (Verdict::Violation { trace: ta, .. }, Verdict::Violation { trace: tb, .. }) =
+        (a.verdict, b.verdict)
+    else {
+        panic!("expected violations");
+    };
+    assert_eq!(ta, tb);
+    assert_eq!(ta.len(), 7, "a shortest path to (4, 3)");
+}
+
+// simulate: SplitMix64 from the seed, so the same seed gives the same walks;
+// it finds a violation reachable by a random choice.
+#[test]
+fn simulate_with_fixed_seed_is_deterministic_and_finds_the_violation() {
+    let m = Bits { bad: Some(0b1011) };
+    let a = simulate(&m, 42, 1000, 10);
+    let b = simulate(&m, 42, 1000, 10);
+    let (trace, v) = a.violation.clone().expect("1000 walks reach one leaf of 16");
+    assert_eq!(v, Bad::Step("leaf"));
+    assert_eq!(trace, vec![1, 0, 1, 1]);
+    assert_eq!((a.walks, a.steps), (b.walks, b.steps));
+    assert_eq!(b.violation.map(|(t, _)| t), Some(trace.clone()));
+    assert_eq!(a.steps, 4 * a.walks, "every walk runs to a leaf");
+    assert_eq!(replay(&m, &trace).map(|(_, v)| v), Ok(Some(v)));
+}
+
+// simulate: a check_state violation (deadlock) is found with its trace; a safe
+// model runs every walk to its end and reports nothing.
+#[test]
+fn simulate_finds_deadlocks_and_runs_all_walks_on_a_safe_model() {
+    let mut g = Graph::new(&[(0, To::Node(1)), (1, To::Node(2))]);
+    g.terminal.retain(|&n| n != 2);
+    let out = simulate(&g, 7, 10, 10);
+    let (trace, v) = out.violation.expect("the only path deadlocks");
+    assert_eq!(v, Bad::Deadlock(2));
+    assert_eq!(trace, vec![0, 1]);
+    assert_eq!(out.walks, 1);
+
+    let out = simulate(&Bits { bad: None }, 7, 25, 10);
+    assert!(out.violation.is_none());
+    assert_eq!(out.walks, 25);
+    assert_eq!(out.steps, 25 * 4);
+
+    let out = simulate(&Counters { max: 3, bad: None }, 7, 3, 2);
+    assert_eq!(out.steps, 3 * 2, "depth_max caps each walk");
+}
