@@ -68,8 +68,7 @@ fn pde_empty(mmu: &Mmu) -> bool {
     mmu.pde.iter().all(|&f| f == NO_FRAME)
 }
 
-// SDM 4.10.4.1: a CR3 write invalidates non-global TLB entries and all
-// paging-structure-cache entries; it serializes, so walks in flight abort.
+// SDM 4.10.4.1: MOV to CR3 drops non-global TLB entries and all PDE-cache entries, and serializes.
 #[test]
 fn write_cr3_drops_non_global_tlb_keeps_global_and_clears_pde_cache_and_walks() {
     let mut mmu = busy_mmu();
@@ -84,8 +83,7 @@ fn write_cr3_drops_non_global_tlb_keeps_global_and_clears_pde_cache_and_walks() 
     assert!(no_walks(&mmu));
 }
 
-// SDM 4.10.4.1: writing the same value back into CR3 (local_flush_tlb) is
-// still a CR3 write with the same invalidations.
+// SDM 4.10.4.1 (local_flush_tlb): rewriting the same CR3 value invalidates just the same.
 #[test]
 fn write_cr3_with_same_root_still_flushes() {
     let mut mmu = busy_mmu();
@@ -97,8 +95,7 @@ fn write_cr3_with_same_root_still_flushes() {
     assert!(no_walks(&mmu));
 }
 
-// SDM 4.10.4.1: invlpg drops that page's TLB entries (Global ones too) and
-// all paging-structure-cache entries; it serializes (4.10.4.3).
+// SDM 4.10.4.1: INVLPG drops the page's TLB entry (even Global) and all PDE-cache entries.
 #[test]
 fn invlpg_drops_the_page_even_if_global_keeps_other_pages_clears_pde_cache_and_walks() {
     let mut mmu = busy_mmu();
@@ -114,8 +111,7 @@ fn invlpg_drops_the_page_even_if_global_keeps_other_pages_clears_pde_cache_and_w
     assert!(no_walks(&mmu));
 }
 
-// SDM 4.10.2: no TLB entry (and nothing cached) from a walk whose pgd entry
-// is not present.
+// SDM 4.10.2.1: a walk that meets a not-present pgd entry caches nothing and writes nothing.
 #[test]
 fn split_walk_with_pgd_not_present_faults_and_caches_nothing() {
     let mut mem = Memory::new();
@@ -137,9 +133,7 @@ fn split_walk_with_pgd_not_present_faults_and_caches_nothing() {
     assert_eq!(mem, before, "a failed walk writes nothing");
 }
 
-// SDM 4.8 / 4.10.3.1: a walk that reads a present pgd entry sets its
-// Accessed bit and may cache it in the PDE cache; with split walks the pte
-// read is a later step.
+// SDM 4.8 + 4.10.3.1: a pgd read sets Accessed and fills the PDE cache; the pte read comes later.
 #[test]
 fn split_walk_with_present_pgd_is_in_flight_fills_pde_cache_and_sets_pgd_accessed() {
     let mut mem = mapped_memory();
@@ -191,8 +185,7 @@ fn split_walk_without_pde_cache_leaves_pde_cache_empty() {
     assert!(pde_empty(&mmu));
 }
 
-// SDM 4.10.2 (and DOMAIN.md 2 "walks"): the pte is read when the walk reaches
-// it, so a write between the pgd read and the pte read is what it sees.
+// DOMAIN.md 2 "Walks": the pgd and pte reads are separate, so the pte is read at finish time.
 #[test]
 fn finish_walk_reads_the_pte_at_finish_time() {
     let mut mem = mapped_memory();
@@ -218,8 +211,7 @@ fn finish_walk_reads_the_pte_at_finish_time() {
     assert!(!mmu.walks[DEMAND].is_active(), "the pte read ends the walk");
 }
 
-// SDM 4.10.2: a TLB entry is filled only from a walk that found every level
-// present; a not-present pte fills nothing and writes nothing.
+// SDM 4.10.2.1: a TLB entry is filled only from a walk that found every level present.
 #[test]
 fn finish_walk_with_not_present_pte_fills_nothing() {
     let mut mem = mapped_memory();
@@ -282,8 +274,7 @@ fn finish_walk_with_present_pte_fills_tlb_with_frame_and_global_bit() {
     }
 }
 
-// SDM 4.8: the walker sets Accessed (and Dirty on a write) in the pte it
-// uses, a write to the frame only when a bit is missing.
+// SDM 4.8: the walker sets Accessed (Dirty on a write) in the pte, only when a bit is missing.
 #[test]
 fn walk_writes_accessed_and_dirty_back_only_when_missing() {
     // (pte before, write access, expected pte after, expected wrote_flags)
@@ -329,8 +320,7 @@ fn walk_writes_accessed_and_dirty_back_only_when_missing() {
     }
 }
 
-// DOMAIN.md profile 1 (atomic walks): the pgd and pte reads happen in one
-// step, so start_walk completes the walk.
+// DOMAIN.md 2 profile 1 (atomic walks): start_walk does the pgd and pte reads in one step.
 #[test]
 fn atomic_walk_completes_in_start_walk() {
     let mut mem = mapped_memory();
@@ -356,9 +346,7 @@ fn atomic_walk_completes_in_start_walk() {
     assert_eq!(mmu.lookup(VPN).map(|e| e.frame()), Some(DATA));
 }
 
-// SDM 4.10.3.2: a walk that hits the PDE cache skips the pgd read, so it still
-// reaches the cached table after the pgd entry was cleared (the race's stale
-// paging-structure cache).
+// SDM 4.10.3.2: a PDE-cache hit skips the pgd read, so the cached table is reached after pmd_clear.
 #[test]
 fn pde_cache_hit_completes_in_one_step_without_reading_the_pgd() {
     let mut mem = mapped_memory();
@@ -388,8 +376,7 @@ fn pde_cache_hit_completes_in_one_step_without_reading_the_pgd() {
     assert_eq!(mmu.lookup(VPN).map(|e| e.frame()), Some(DATA));
 }
 
-// SDM 4.10.3.1: the PDE cache may be filled from a pgd entry whose table has
-// no present entry.
+// SDM 4.10.3.1: the PDE cache may be filled even when the table has no present entry.
 #[test]
 fn pde_cache_is_filled_even_when_the_pte_is_not_present() {
     let mut mem = mapped_memory();
@@ -409,8 +396,7 @@ fn pde_cache_is_filled_even_when_the_pte_is_not_present() {
     assert_eq!(mmu.pde[SLOT as usize], TABLE);
 }
 
-// DOMAIN.md 2 "Invalidation": per Intel an interrupt does not abort walks;
-// the `interrupt_aborts_walks` switch gives the other reading.
+// DOMAIN.md 2 "Invalidation": an interrupt aborts walks only with interrupt_aborts_walks on.
 #[test]
 fn interrupt_aborts_walks_only_when_the_switch_is_on() {
     let mut f = features(true, true);
@@ -428,8 +414,7 @@ fn interrupt_aborts_walks_only_when_the_switch_is_on() {
     assert_eq!(mmu.pde, before.pde, "nor the PDE cache");
 }
 
-// SDM 4.10.2.3: an interrupted instruction is restarted, but its walk may go on
-// and fill the TLB like a speculative one.
+// SDM 4.10.2.3: an interrupted access's walk may go on and fill the TLB like a speculative one.
 #[test]
 fn detach_demand_walk_moves_it_to_a_free_speculative_slot_as_a_read() {
     let mut mmu = Mmu::new(ROOT);
@@ -450,8 +435,7 @@ fn detach_demand_walk_moves_it_to_a_free_speculative_slot_as_a_read() {
     );
 }
 
-// SDM 4.3 (Figure 4-4, PTE format): Present, Accessed, Dirty, Global and the
-// frame number pack and unpack independently.
+// SDM 4.3 (Figure 4-4): Present, Accessed, Dirty, Global and the frame pack independently.
 #[test]
 fn entry_packing_round_trips() {
     for frame in 0..FRAMES as Frame {
@@ -479,8 +463,7 @@ fn entry_packing_round_trips() {
     assert!(!TlbEntry::EMPTY.is_valid());
 }
 
-// Linux pgalloc.h pte_free_fast: the quicklist link is a page-aligned kernel
-// address, so bit 0 (Present) is clear.
+// pgalloc.h pte_free_fast: the quicklist link is a page-aligned address, so Present is clear.
 #[test]
 fn quicklist_link_is_not_present() {
     for next in 0..FRAMES as Frame {
@@ -491,9 +474,7 @@ fn quicklist_link_is_not_present() {
     }
 }
 
-// DOMAIN.md section 2: (1) atomic walks, no PDE cache, no speculation;
-// (2) split walks; (3) 2 + PDE cache; (4) 3 + speculative walks; other
-// allocators on by default; interrupts do not abort walks (Intel).
+// DOMAIN.md 2 profiles: (1) atomic, (2) split, (3) 2 + PDE cache, (4) 3 + speculation.
 #[test]
 fn profile_features_match_domain_definitions() {
     let expect = [

@@ -4,3 +4,5 @@ pub mod state;
 pub mod variant;
 
 pub use machine::{Bug, Event, Events, Machine, Static, TaskKind};
+#[cfg(test)]
+mod tests;
