@@ -98,7 +98,7 @@ fn suggests(e: &ScenarioError, name: &str) {
 #[test]
 fn builtin_names_in_order() {
     let names: Vec<&str> = scenario::builtin_names().iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["mail-race", "munmap-lazy", "exit"]);
+    assert_eq!(names, ["mail-race", "munmap-lazy", "exit", "quicklist-trim"]);
 }
 
 #[test]

@@ -87,7 +87,21 @@ pub fn check<M: Model>(model: &M, mut opts: Options<'_>) -> Outcome<M::Action, M
         stats.elapsed = start.elapsed();
     };
 
+    // A transition violation from a state at level L has length L + 1; a
+    // state violation of a later state of the same level L is shorter, so
+    // the first transition violation waits until the level is finished.
+    let mut pending: Option<(Vec<M::Action>, M::Violation)> = None;
+
     while cursor < arena.len() {
+        if cursor == level_end
+            && let Some((trace, violation)) = pending.take()
+        {
+            finish(&mut stats, arena.len(), cursor, depth + 1);
+            return Outcome {
+                verdict: Verdict::Violation { trace, violation },
+                stats,
+            };
+        }
         if cursor == level_end {
             level_end = arena.len();
             depth += 1;
@@ -146,6 +160,9 @@ pub fn check<M: Model>(model: &M, mut opts: Options<'_>) -> Outcome<M::Action, M
             progress |= model.is_progress(a);
             match tr {
                 Transition::Next(next) => {
+                    if pending.is_some() {
+                        continue;
+                    }
                     let h = hash_of(&next);
                     let found = table.find(h, |&i| arena[i as usize] == next).is_some();
                     if !found {
@@ -156,16 +173,11 @@ pub fn check<M: Model>(model: &M, mut opts: Options<'_>) -> Outcome<M::Action, M
                     }
                 }
                 Transition::Violation(v) => {
-                    let mut trace = trace_to(&parent, cursor);
-                    trace.push(a);
-                    finish(&mut stats, arena.len(), cursor, depth + 1);
-                    return Outcome {
-                        verdict: Verdict::Violation {
-                            trace,
-                            violation: v,
-                        },
-                        stats,
-                    };
+                    if pending.is_none() {
+                        let mut trace = trace_to(&parent, cursor);
+                        trace.push(a);
+                        pending = Some((trace, v));
+                    }
                 }
                 Transition::Cut(why) => {
                     cut.get_or_insert(why);
@@ -184,6 +196,13 @@ pub fn check<M: Model>(model: &M, mut opts: Options<'_>) -> Outcome<M::Action, M
             };
         }
         cursor += 1;
+    }
+    if let Some((trace, violation)) = pending {
+        finish(&mut stats, arena.len(), cursor, depth + 1);
+        return Outcome {
+            verdict: Verdict::Violation { trace, violation },
+            stats,
+        };
     }
     finish(&mut stats, arena.len(), cursor, depth);
     stats.memory = (arena.capacity() * state_bytes + table.capacity() * 5) as u64;

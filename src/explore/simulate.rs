@@ -128,6 +128,18 @@ pub fn simulate<M: Model>(
                 }
                 Transition::Cut(_) => break,
             }
+            if depth + 1 == depth_max {
+                // The state the last allowed step reached is checked too.
+                candidates.clear();
+                model.candidates(&s, &mut candidates);
+                let progress = candidates
+                    .iter()
+                    .any(|&a| model.is_progress(a) && model.step(&s, a).is_some());
+                if let Some(v) = model.check_state(&s, progress) {
+                    out.violation = Some((trace, v));
+                    return out;
+                }
+            }
         }
         length_hint = length_hint.max(trace.len() as u32);
     }

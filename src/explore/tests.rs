@@ -467,7 +467,6 @@ fn simulate_finds_deadlocks_and_runs_all_walks_on_a_safe_model() {
 
 // Verdict::Violation is "a shortest path": a 1-step state violation beats a 2-step transition one.
 #[test]
-#[ignore = "model bug: BFS runs check_state after expanding the state, so a longer transition violation of an earlier same-level state wins"]
 fn bfs_state_violation_is_not_beaten_by_a_longer_transition_violation() {
     let mut g = Graph::new(&[
         (0, To::Node(1)),
@@ -484,7 +483,6 @@ fn bfs_state_violation_is_not_beaten_by_a_longer_transition_violation() {
 
 // simulate: the state reached by the depth_max-th step is checked, as BFS with that depth_max does.
 #[test]
-#[ignore = "model bug: simulate never calls check_state on the state reached by the depth_max-th step"]
 fn simulate_checks_the_state_reached_by_the_last_allowed_step() {
     let mut g = Graph::new(&[(0, To::Node(1)), (1, To::Node(2))]);
     g.terminal.retain(|&n| n != 2);

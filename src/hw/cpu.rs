@@ -26,25 +26,39 @@ use crate::system::config::limits;
 pub const WALK_SLOTS: usize = 3;
 pub const DEMAND: usize = 0;
 
-/// A TLB entry, packed: 0 = empty, else `(frame + 1) | GLOBAL`.
+/// A TLB entry, packed: 0 = empty, else `(frame + 1) | DIRTY | GLOBAL`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TlbEntry(u8);
 
 impl TlbEntry {
     const GLOBAL: u8 = 0x80;
+    const DIRTY: u8 = 0x40;
     pub const EMPTY: TlbEntry = TlbEntry(0);
 
     pub fn new(frame: Frame, global: bool) -> TlbEntry {
-        TlbEntry((frame + 1) | if global { TlbEntry::GLOBAL } else { 0 })
+        TlbEntry::with_dirty(frame, global, false)
+    }
+    pub fn with_dirty(frame: Frame, global: bool, dirty: bool) -> TlbEntry {
+        debug_assert!(frame < 0x3f);
+        TlbEntry(
+            (frame + 1)
+                | if global { TlbEntry::GLOBAL } else { 0 }
+                | if dirty { TlbEntry::DIRTY } else { 0 },
+        )
     }
     pub fn is_valid(self) -> bool {
         self.0 != 0
     }
     pub fn frame(self) -> Frame {
-        (self.0 & 0x7f) - 1
+        (self.0 & 0x3f) - 1
     }
     pub fn is_global(self) -> bool {
         self.0 & TlbEntry::GLOBAL != 0
+    }
+    /// The entry was filled with the pte's Dirty bit set: stores may use it
+    /// without a walk.
+    pub fn is_dirty(self) -> bool {
+        self.0 & TlbEntry::DIRTY != 0
     }
 }
 
@@ -140,19 +154,6 @@ impl Mmu {
         }
     }
 
-    /// A demand walk that is interrupted stops belonging to the
-    /// instruction, which will be restarted; the walk itself goes on in the
-    /// background like a speculative one (it can still fill the TLB).
-    pub fn detach_demand_walk(&mut self) {
-        let w = self.walks[DEMAND];
-        self.walks[DEMAND] = Walk::NONE;
-        if w.is_active()
-            && let Some(free) = (1..WALK_SLOTS).find(|&i| !self.walks[i].is_active())
-        {
-            self.walks[free] = Walk { write: false, ..w };
-        }
-    }
-
     pub fn lookup(&self, vpn: u8) -> Option<TlbEntry> {
         let e = self.tlb[vpn as usize];
         e.is_valid().then_some(e)
@@ -233,7 +234,7 @@ impl Mmu {
                 mem.write(table, index, updated);
                 read.wrote_flags = true;
             }
-            self.tlb[vpn as usize] = TlbEntry::new(entry.frame(), entry.is_global());
+            self.tlb[vpn as usize] = TlbEntry::with_dirty(entry.frame(), entry.is_global(), updated.dirty());
             read.filled = true;
         }
         read

@@ -416,27 +416,6 @@ fn interrupt_aborts_walks_only_when_the_switch_is_on() {
 
 // SDM 4.10.2.3: an interrupted access's walk may go on and fill the TLB like a speculative one.
 #[test]
-fn detach_demand_walk_moves_it_to_a_free_speculative_slot_as_a_read() {
-    let mut mmu = Mmu::new(ROOT);
-    mmu.walks[DEMAND] = Walk {
-        vpn: VPN,
-        table: TABLE,
-        write: true,
-    };
-    mmu.detach_demand_walk();
-    assert!(!mmu.walks[DEMAND].is_active());
-    assert_eq!(
-        mmu.walks[1],
-        Walk {
-            vpn: VPN,
-            table: TABLE,
-            write: false
-        }
-    );
-}
-
-// SDM 4.3 (Figure 4-4): Present, Accessed, Dirty, Global and the frame pack independently.
-#[test]
 fn entry_packing_round_trips() {
     for frame in 0..FRAMES as Frame {
         for dirty in [false, true] {

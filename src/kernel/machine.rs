@@ -307,13 +307,21 @@ impl Machine {
             ql_len: 0,
         });
         for cpu in 0..st.cpus {
-            // Who runs first: a thread pinned here, a kernel thread of this
-            // CPU, an unplaced free thread, else the idle task.
-            let pick = (0..st.tasks.len() as u8)
-                .find(|&t| {
-                    matches!(st.tasks[t as usize].kind,
-                        TaskKind::User { placement: Placement::Pinned(c), .. } if c == cpu)
-                        && tasks[t as usize].status == Status::Runnable
+            // Who runs first: a kernel thread told to start lazily here, a
+            // thread pinned here, a kernel thread of this CPU, an unplaced
+            // free thread, else the idle task.
+            let lazy_kthread = cfg
+                .kthreads
+                .iter()
+                .position(|k| k.cpu == cpu && k.lazy_on.is_some())
+                .map(|k| (cfg.threads.len() + k) as u8);
+            let pick = lazy_kthread
+                .or_else(|| {
+                    (0..st.tasks.len() as u8).find(|&t| {
+                        matches!(st.tasks[t as usize].kind,
+                            TaskKind::User { placement: Placement::Pinned(c), .. } if c == cpu)
+                            && tasks[t as usize].status == Status::Runnable
+                    })
                 })
                 .or_else(|| {
                     (0..st.tasks.len() as u8).find(|&t| {
@@ -323,13 +331,9 @@ impl Machine {
                 })
                 .or_else(|| {
                     (0..st.tasks.len() as u8).find(|&t| {
-                        matches!(
-                            st.tasks[t as usize].kind,
-                            TaskKind::User {
-                                placement: Placement::Any,
-                                ..
-                            }
-                        ) && tasks[t as usize].status == Status::Runnable
+                        matches!(st.tasks[t as usize].kind,
+                            TaskKind::User { placement: Placement::Any, .. })
+                            && tasks[t as usize].status == Status::Runnable
                     })
                 })
                 .unwrap_or_else(|| st.idle_task(cpu));
@@ -341,11 +345,8 @@ impl Machine {
                     c.lazy = false;
                     Some(*process)
                 }
-                TaskKind::Kthread { .. } => cfg
-                    .kthreads
-                    .iter()
-                    .find(|k| k.cpu == cpu)
-                    .and_then(|k| k.lazy_on)
+                TaskKind::Kthread { .. } => cfg.kthreads[pick as usize - cfg.threads.len()]
+                    .lazy_on
                     .inspect(|&p| mms[p as usize].count += 1),
                 TaskKind::Idle { .. } => None,
             };
@@ -920,7 +921,7 @@ impl Machine {
                 let task = &self.k.tasks[t as usize];
                 let (mm, lo, hi) = (task.kmm, task.lo, task.hi);
                 if st.has(Atom::NoFreePgtables) {
-                    self.goto(t, Kpc::MunmapUpWrite);
+                    self.goto(t, Kpc::MunmapDone);
                     return Flow::Continue;
                 }
                 // free_pgtables: the slots the range touches that no VMA
@@ -934,7 +935,7 @@ impl Machine {
                     }
                 }
                 if slots == 0 {
-                    self.goto(t, Kpc::MunmapUpWrite);
+                    self.goto(t, Kpc::MunmapDone);
                     return Flow::Continue;
                 }
                 self.task(t).slots = slots;
@@ -943,10 +944,17 @@ impl Machine {
             }
             Kpc::MunmapFlushPgtables => {
                 if st.has(Atom::FlushPgtablesInFree) {
-                    self.call(t, Kpc::FlushLocal, Kpc::MunmapUpWrite);
+                    self.call(t, Kpc::FlushLocal, Kpc::MunmapDone);
                 } else {
-                    self.goto(t, Kpc::MunmapUpWrite);
+                    self.goto(t, Kpc::MunmapDone);
                 }
+                Flow::Continue
+            }
+            Kpc::MunmapDone => {
+                // do_munmap returns: to mmap's "clear old maps" if it was
+                // called from there, else munmap returns to user mode.
+                let next = if self.k.tasks[t as usize].sp > 0 { Kpc::Return } else { Kpc::MunmapUpWrite };
+                self.goto(t, next);
                 Flow::Continue
             }
             Kpc::MunmapUpWrite => {
@@ -962,6 +970,12 @@ impl Machine {
             Kpc::MmapUpWrite => {
                 let task = &self.k.tasks[t as usize];
                 let (mm, lo, hi) = (task.kmm, task.lo, task.hi);
+                if self.k.mms[mm as usize].vmas & range_mask(lo, hi) != 0 {
+                    // do_mmap_pgoff's "clear old maps": a MAP_FIXED mapping
+                    // over existing pages munmaps them first.
+                    self.call(t, Kpc::MunmapDetach, Kpc::MmapUpWrite);
+                    return Flow::Continue;
+                }
                 let m = &mut self.k.mms[mm as usize];
                 m.vmas |= range_mask(lo, hi);
                 m.unmapped &= !range_mask(lo, hi);
@@ -1367,7 +1381,9 @@ impl Machine {
         write: bool,
         ev: &mut Events,
     ) -> Flow {
-        if let Some(e) = self.mmu[cpu as usize].lookup(vpn) {
+        // A store through a TLB entry whose Dirty bit is clear cannot use
+        // it: the CPU walks again to set Dirty in the pte (SDM 4.8).
+        if let Some(e) = self.mmu[cpu as usize].lookup(vpn).filter(|e| !write || e.is_dirty()) {
             ev.push(Event::UserAccess {
                 cpu,
                 task: t,

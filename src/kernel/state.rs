@@ -189,6 +189,8 @@ pub enum Kpc {
     MunmapFreePgtables,
     /// After free_pgtables: flush_tlb_pgtables in free_pgtables (2.4.20).
     MunmapFlushPgtables,
+    /// do_munmap is done: return to its caller (mmap) or to user mode.
+    MunmapDone,
     MunmapUpWrite,
     MmapUpWrite,
     // zap_page_range.

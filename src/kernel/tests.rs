@@ -659,7 +659,6 @@ fn slow_mode_full_batch_flushes_and_frees_before_the_next_pte() {
 
 // do_mmap_pgoff (mm/mmap.c "Clear old maps"): MAP_FIXED over a mapping do_munmaps it first.
 #[test]
-#[ignore = "model bug: mmap over an existing mapping does not do_munmap it; old ptes and data frames survive"]
 fn mmap_fixed_over_a_mapping_unmaps_the_old_pages_first() {
     let text = replaced(
         QUICKLIST,
@@ -902,7 +901,6 @@ fn lazy_on_kthread_starts_lazily_on_the_mm() {
 
 // scenario [[kthread]] lazy_on (as above), with another kthread of that CPU listed first.
 #[test]
-#[ignore = "model bug: Machine::initial starts a CPU's first kthread, so a later kthread's lazy_on is silently ignored"]
 fn lazy_on_kthread_starts_even_when_not_first_on_its_cpu() {
     let (_, m) = with_variant(&lazy_second_kthread(), Variant::base());
     assert_eq!(
@@ -916,7 +914,6 @@ fn lazy_on_kthread_starts_even_when_not_first_on_its_cpu() {
 
 // scenario [[kthread]] lazy_on (as above), with a user thread pinned to that CPU.
 #[test]
-#[ignore = "model bug: Machine::initial prefers a pinned user thread, so lazy_on on that CPU is silently ignored"]
 fn lazy_on_kthread_starts_even_with_a_thread_pinned_to_its_cpu() {
     let text = replaced(LAZY, "cpu = \"any\"", "cpu = 1");
     let (_, m) = with_variant(&text, Variant::base());
@@ -930,7 +927,6 @@ fn lazy_on_kthread_starts_even_with_a_thread_pinned_to_its_cpu() {
 
 // SDM 4.8: a write sets Dirty in the pte if clear, also when it hits a read-filled TLB entry.
 #[test]
-#[ignore = "model bug: a write that hits a read-filled TLB entry never sets Dirty in the pte (TlbEntry has no D bit)"]
 fn write_hitting_a_clean_tlb_entry_sets_dirty_in_the_pte() {
     let text = replaced(QUICKLIST, "profile = \"split\"", "profile = \"atomic\"");
     let program = r#"program = ["read 0x00400000", "write 0x00400000"]"#;

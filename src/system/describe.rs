@@ -55,6 +55,7 @@ impl System {
             Kpc::MunmapDetach => "do_munmap: detach VMAs",
             Kpc::MunmapFreePgtables => "do_munmap: free_pgtables",
             Kpc::MunmapFlushPgtables => "free_pgtables: flush_tlb_pgtables",
+            Kpc::MunmapDone => "do_munmap: return",
             Kpc::MunmapUpWrite => "munmap: up_write(mmap_sem), return to user",
             Kpc::MmapUpWrite => "mmap: insert VMA, up_write(mmap_sem), return to user",
             Kpc::ZapLock => "zap_page_range: spin_lock(page_table_lock), tlb_gather_mmu",
