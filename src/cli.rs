@@ -242,14 +242,7 @@ pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<(), String> {
 }
 
 fn profile_text(cfg: &Config) -> String {
-    match cfg.profile.and_then(|n| Profile::parse(&n.to_string())) {
-        Some(p)
-            if p.features() == cfg.hw || matrix::cell_config(cfg, cfg.variant, p).hw == cfg.hw =>
-        {
-            format!("{} (profile {})", p.name(), p.number())
-        }
-        _ => format!("custom ({:?})", cfg.hw),
-    }
+    cfg.hw.label(cfg.profile)
 }
 
 /// The JSON form of a check.
@@ -404,9 +397,19 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
 }
 
 fn write_counterexample(o: &mut dyn Write, cx: &Counterexample, stats: &Stats) {
+    let also: Vec<String> = cx
+        .also
+        .iter()
+        .map(|&p| format!("{p} ({})", crate::system::property_name(p)))
+        .collect();
+    let also = if also.is_empty() {
+        String::new()
+    } else {
+        format!(", and property {} in the same step", also.join(", "))
+    };
     let _ = writeln!(
         o,
-        "VIOLATION of property {} ({}): shortest counterexample, {} steps (found after {} states in {:.2} s)",
+        "VIOLATION of property {} ({}){also}: shortest counterexample, {} steps (found after {} states in {:.2} s)",
         cx.property,
         cx.property_name,
         cx.steps.len(),

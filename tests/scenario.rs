@@ -98,7 +98,10 @@ fn suggests(e: &ScenarioError, name: &str) {
 #[test]
 fn builtin_names_in_order() {
     let names: Vec<&str> = scenario::builtin_names().iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["mail-race", "munmap-lazy", "exit", "quicklist-trim"]);
+    assert_eq!(
+        names,
+        ["mail-race", "munmap-lazy", "exit", "exec", "quicklist-trim"]
+    );
 }
 
 #[test]

@@ -224,3 +224,82 @@ fn matrix_tripwire() {
         .collect();
     expect_test::expect_file!["golden/mail-race-matrix.txt"].assert_eq(&table);
 }
+
+#[test]
+fn andreas_literal_mm_count_condition_misses_threads() {
+    // Threads raise mm_users, not mm_count: the mail's literal test leaves
+    // the two-thread munmap in the racy pte_free_slow path.
+    expect(base().with(Atom::PteFreeTlbCount), &[1], &[2, 3, 4]);
+}
+
+#[test]
+fn leave_mm_cr3_is_what_protects_a_lazy_cpu() {
+    // Linus [L4]: after its one flush IPI a lazy CPU gets no more, and its
+    // CR3 still points at page tables that are then freed.
+    let cfg = scenario::resolve("munmap-lazy").expect("built-in loads");
+    let intel = preset("2.4.18+intel");
+    let without: Vec<Atom> = intel.atoms().filter(|&a| a != Atom::LeaveMmCr3).collect();
+    assert_eq!(verdict(&cell_in(&cfg, intel, p(4))), None);
+    assert_eq!(
+        verdict(&cell_in(&cfg, Variant::from_atoms(&without), p(4))),
+        Some(1)
+    );
+}
+
+#[test]
+fn exec_runs_exit_mmap_on_a_live_mm_where_leave_mm_does_not_help() {
+    let cfg = scenario::resolve("exec").expect("built-in loads");
+    assert_eq!(verdict(&cell_in(&cfg, base(), p(4))), Some(1));
+    assert_eq!(
+        verdict(&cell_in(&cfg, base().with(Atom::LeaveMmCr3), p(4))),
+        Some(1)
+    );
+    for v in ["2.4.18+intel", "2.4.20", "2.5"] {
+        assert_eq!(verdict(&cell_in(&cfg, preset(v), p(4))), None, "{v}");
+    }
+    // Without speculation the exec path is safe.
+    for n in 1..=3 {
+        assert_eq!(verdict(&cell_in(&cfg, base(), p(n))), None);
+    }
+}
+
+#[test]
+fn a_fault_drops_the_pde_cache_entry_it_used() {
+    // SDM 4.10.4.1: a page fault invalidates the paging-structure-cache
+    // entries used for the faulting address, so with atomic walks and no
+    // speculation a PDE cache alone cannot keep a freed page table alive.
+    let mut cfg = mail_race();
+    cfg = matrix::cell_config(&cfg, base(), p(1));
+    cfg.hw.pde_cache = true;
+    let sys = shootdown::system::System::new(cfg).expect("builds");
+    let out = shootdown::explore::check(&sys, shootdown::explore::Options::default());
+    assert!(
+        matches!(out.verdict, shootdown::explore::Verdict::Safe),
+        "{:?}",
+        out.verdict
+    );
+}
+
+#[test]
+fn the_other_allocator_is_an_interrupt_when_interrupts_abort_walks() {
+    // Research 6.3, last row: if interrupts serialize walks, a one-CPU
+    // machine whose allocator runs in an interrupt is safe without a PDE
+    // cache; with the switch off the same machine races.
+    let text = scenario::builtin_text("exec").expect("built-in");
+    let up = text.replace("cpus = 2", "cpus = 1").replace(
+        "profile = \"speculative\"",
+        "profile = \"speculative\"\npde_cache = false",
+    );
+    let mut cfg = scenario::load_str("up.toml", &up).unwrap_or_else(|e| panic!("{}", e.render()));
+    cfg.variant = preset("2.5");
+    let run = |cfg: &Config| {
+        let sys = shootdown::system::System::new(cfg.clone()).expect("builds");
+        shootdown::explore::check(&sys, shootdown::explore::Options::default()).verdict
+    };
+    assert!(matches!(
+        run(&cfg),
+        shootdown::explore::Verdict::Violation { .. }
+    ));
+    cfg.hw.interrupt_aborts_walks = true;
+    assert!(matches!(run(&cfg), shootdown::explore::Verdict::Safe));
+}

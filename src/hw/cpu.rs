@@ -234,7 +234,8 @@ impl Mmu {
                 mem.write(table, index, updated);
                 read.wrote_flags = true;
             }
-            self.tlb[vpn as usize] = TlbEntry::with_dirty(entry.frame(), entry.is_global(), updated.dirty());
+            self.tlb[vpn as usize] =
+                TlbEntry::with_dirty(entry.frame(), entry.is_global(), updated.dirty());
             read.filled = true;
         }
         read

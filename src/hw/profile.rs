@@ -112,3 +112,59 @@ impl fmt::Display for Profile {
         write!(f, "{}", self.name())
     }
 }
+
+impl HwFeatures {
+    /// Each switch as `name = value`, in a fixed order.
+    pub fn switches(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("split_walks", self.split_walks.to_string()),
+            ("pde_cache", self.pde_cache.to_string()),
+            ("speculation", self.speculation.to_string()),
+            ("spec_walks_per_cpu", self.spec_walks_per_cpu.to_string()),
+            ("other_allocators", self.other_allocators.to_string()),
+            (
+                "other_allocator_frames_max",
+                self.other_allocator_frames_max.to_string(),
+            ),
+            ("eviction", self.eviction.to_string()),
+            (
+                "interrupt_aborts_walks",
+                self.interrupt_aborts_walks.to_string(),
+            ),
+        ]
+    }
+
+    /// The switches that differ from `base`, as `name = value`.
+    pub fn differences(&self, base: &HwFeatures) -> Vec<String> {
+        self.switches()
+            .into_iter()
+            .zip(base.switches())
+            .filter(|(a, b)| a.1 != b.1)
+            .map(|(a, _)| format!("{} = {}", a.0, a.1))
+            .collect()
+    }
+
+    /// The profile these switches start from (by `profile` number, else
+    /// the closest), and what differs from it.
+    pub fn label(&self, profile: Option<u8>) -> String {
+        let p = profile
+            .and_then(|n| Profile::parse(&n.to_string()))
+            .unwrap_or_else(|| {
+                *Profile::ALL
+                    .iter()
+                    .min_by_key(|p| self.differences(&p.features()).len())
+                    .expect("four profiles")
+            });
+        let diffs = self.differences(&p.features());
+        if diffs.is_empty() {
+            format!("{} (profile {})", p.name(), p.number())
+        } else {
+            format!(
+                "{} (profile {}) with {}",
+                p.name(),
+                p.number(),
+                diffs.join(", ")
+            )
+        }
+    }
+}

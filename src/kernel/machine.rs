@@ -120,8 +120,9 @@ pub enum Event {
     ReturnToUser { cpu: u8, task: u8 },
     /// A kernel `BUG()` condition.
     Bug { cpu: u8, what: Bug },
-    /// The page allocator had no frame: the scenario needs more frames.
-    OutOfFrames { cpu: u8 },
+    /// The step needs something the model does not have (more frames than
+    /// the scenario gives, an exec of a multi-threaded process).
+    Limit { cpu: u8, why: &'static str },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -331,9 +332,13 @@ impl Machine {
                 })
                 .or_else(|| {
                     (0..st.tasks.len() as u8).find(|&t| {
-                        matches!(st.tasks[t as usize].kind,
-                            TaskKind::User { placement: Placement::Any, .. })
-                            && tasks[t as usize].status == Status::Runnable
+                        matches!(
+                            st.tasks[t as usize].kind,
+                            TaskKind::User {
+                                placement: Placement::Any,
+                                ..
+                            }
+                        ) && tasks[t as usize].status == Status::Runnable
                     })
                 })
                 .unwrap_or_else(|| st.idle_task(cpu));
@@ -553,7 +558,10 @@ impl Machine {
                 Some(f)
             }
             None => {
-                ev.push(Event::OutOfFrames { cpu });
+                ev.push(Event::Limit {
+                    cpu,
+                    why: "the page allocator ran out of frames (give the scenario more frames)",
+                });
                 None
             }
         }
@@ -606,12 +614,17 @@ impl Machine {
         }
     }
 
-    /// Whether `cpu` can take its pending flush IPI now: interrupts are
-    /// taken between instructions, so not while the running thread's
-    /// access waits for its demand walk.
-    pub fn ipi_deliverable(&self, cpu: u8) -> bool {
+    /// Whether `cpu` is at an instruction boundary, where interrupts are
+    /// taken: not while the running thread's access waits for its demand
+    /// walk.
+    pub fn interruptible(&self, cpu: u8) -> bool {
         let c = &self.k.cpus[cpu as usize];
-        c.ipi && self.k.tasks[c.current as usize].at != Kpc::WaitWalk
+        self.k.tasks[c.current as usize].at != Kpc::WaitWalk
+    }
+
+    /// Whether `cpu` can take its pending flush IPI now.
+    pub fn ipi_deliverable(&self, cpu: u8) -> bool {
+        self.k.cpus[cpu as usize].ipi && self.interruptible(cpu)
     }
 
     /// `smp_invalidate_interrupt` on `cpu`.
@@ -664,7 +677,7 @@ impl Machine {
                 task.at = Kpc::User;
                 task.pc += 1;
             } else {
-                self.page_fault(cpu, t, walk.vpn, walk.write);
+                self.page_fault(st, cpu, t, walk.vpn, walk.write);
             }
         }
     }
@@ -757,7 +770,12 @@ impl Machine {
     }
 
     /// Entry to `do_page_fault`: take mmap_sem for reading.
-    fn page_fault(&mut self, cpu: u8, t: u8, vpn: u8, write: bool) {
+    fn page_fault(&mut self, st: &Static, cpu: u8, t: u8, vpn: u8, write: bool) {
+        // The fault itself invalidates the TLB and paging-structure-cache
+        // entries used for the faulting address (SDM 4.10.4.1).
+        let mmu = &mut self.mmu[cpu as usize];
+        mmu.tlb[vpn as usize] = crate::hw::TlbEntry::EMPTY;
+        mmu.pde[st.slot(vpn) as usize] = NO_FRAME;
         let mm = self.k.tasks[t as usize].mm;
         let task = self.task(t);
         task.cursor = vpn;
@@ -953,7 +971,11 @@ impl Machine {
             Kpc::MunmapDone => {
                 // do_munmap returns: to mmap's "clear old maps" if it was
                 // called from there, else munmap returns to user mode.
-                let next = if self.k.tasks[t as usize].sp > 0 { Kpc::Return } else { Kpc::MunmapUpWrite };
+                let next = if self.k.tasks[t as usize].sp > 0 {
+                    Kpc::Return
+                } else {
+                    Kpc::MunmapUpWrite
+                };
                 self.goto(t, next);
                 Flow::Continue
             }
@@ -1107,11 +1129,13 @@ impl Machine {
                 }
                 let m = &self.k.mms[mm as usize];
                 let tlb_tables = st.has(Atom::PteFreeTlbAlways)
-                    || (st.has(Atom::PteFreeTlbShared) && (m.users > 1 || m.count > 1));
+                    || (st.has(Atom::PteFreeTlbShared) && (m.users > 1 || m.count > 1))
+                    || (st.has(Atom::PteFreeTlbCount) && m.count > 1);
                 // Andrea's proposal enforces the slow (ordered) mode; 2.5's
                 // pte_free_tlb follows tlb_gather_mmu's mode.
                 let fast = st.has(Atom::PteFreeTlbAlways)
                     && !st.has(Atom::PteFreeTlbShared)
+                    && !st.has(Atom::PteFreeTlbCount)
                     && self.fast_mode(st, mm);
                 let task = self.task(t);
                 task.tlb_tables = tlb_tables;
@@ -1261,6 +1285,13 @@ impl Machine {
                 }
                 Flow::Continue
             }
+            Kpc::ExitMmdrop if self.k.tasks[t as usize].mm != NONE => {
+                // exec: exit_mmap is done; back to user mode on the empty mm.
+                let m = &mut self.k.mms[self.k.tasks[t as usize].mm as usize];
+                m.unmapped = range_mask(0, st.vpns());
+                self.return_to_user(cpu, t, true, ev);
+                Flow::Step
+            }
             Kpc::ExitMmdrop => {
                 let mm = self.k.tasks[t as usize].kmm;
                 self.mmdrop(cpu, mm, ev);
@@ -1363,6 +1394,20 @@ impl Machine {
                 self.goto(t, Kpc::ExitMm);
                 Flow::Continue
             }
+            Op::Exec => {
+                // exec_mmap: with mm_users == 1 the old mm is emptied by
+                // exit_mmap while it is still current->mm and loaded.
+                if self.k.mms[mm as usize].users != 1 {
+                    ev.push(Event::Limit {
+                        cpu,
+                        why: "exec of a process with several threads (exec_mmap allocates a new mm) is not modelled",
+                    });
+                    return Flow::Step;
+                }
+                self.task(t).kmm = mm;
+                self.goto(t, Kpc::ExitMmapDetach);
+                Flow::Continue
+            }
             Op::Yield => {
                 self.task(t).pc += 1;
                 self.k.cpus[cpu as usize].in_schedule = true;
@@ -1383,7 +1428,10 @@ impl Machine {
     ) -> Flow {
         // A store through a TLB entry whose Dirty bit is clear cannot use
         // it: the CPU walks again to set Dirty in the pte (SDM 4.8).
-        if let Some(e) = self.mmu[cpu as usize].lookup(vpn).filter(|e| !write || e.is_dirty()) {
+        if let Some(e) = self.mmu[cpu as usize]
+            .lookup(vpn)
+            .filter(|e| !write || e.is_dirty())
+        {
             ev.push(Event::UserAccess {
                 cpu,
                 task: t,
@@ -1403,7 +1451,7 @@ impl Machine {
             write,
         );
         match started {
-            WalkStart::PgdNotPresent => self.page_fault(cpu, t, vpn, write),
+            WalkStart::PgdNotPresent => self.page_fault(st, cpu, t, vpn, write),
             WalkStart::InFlight => self.goto(t, Kpc::WaitWalk),
             WalkStart::Done(read) => {
                 ev.push(Event::PteRead { cpu, read });
@@ -1416,7 +1464,7 @@ impl Machine {
                     });
                     self.task(t).pc += 1;
                 } else {
-                    self.page_fault(cpu, t, vpn, write);
+                    self.page_fault(st, cpu, t, vpn, write);
                 }
             }
         }

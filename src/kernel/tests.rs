@@ -36,7 +36,7 @@ fn step(m: &mut Machine, st: &Static, cpu: u8) -> Kpc {
     assert!(m.task_step(st, cpu, &mut ev), "CPU{cpu}'s task cannot move");
     assert!(
         !ev.iter()
-            .any(|e| matches!(e, Event::Bug { .. } | Event::OutOfFrames { .. })),
+            .any(|e| matches!(e, Event::Bug { .. } | Event::Limit { .. })),
         "unexpected event: {:?}",
         events(&ev)
     );

@@ -41,10 +41,13 @@ pub enum Atom {
     /// `exit_mmap` flushes after `clear_page_tables` instead of before
     /// (2.4.20).
     ExitMmapFlushLast = 10,
+    /// As `pte-free-tlb`, with the mail's literal condition `mm_count > 1`
+    /// (in 2.4 threads raise `mm_users`, not `mm_count`).
+    PteFreeTlbCount = 11,
 }
 
 impl Atom {
-    pub const ALL: [Atom; 11] = [
+    pub const ALL: [Atom; 12] = [
         Atom::PteFreeFast,
         Atom::FlushPgtablesInClear,
         Atom::FlushPgtablesInFree,
@@ -53,6 +56,7 @@ impl Atom {
         Atom::RemovePageReorder,
         Atom::PteFreeTlbShared,
         Atom::PteFreeTlbAlways,
+        Atom::PteFreeTlbCount,
         Atom::NoFreePgtables,
         Atom::FastModeOneCpu,
         Atom::ExitMmapFlushLast,
@@ -68,6 +72,7 @@ impl Atom {
             Atom::RemovePageReorder => "remove-page-reorder",
             Atom::PteFreeTlbShared => "pte-free-tlb",
             Atom::PteFreeTlbAlways => "pte-free-tlb-always",
+            Atom::PteFreeTlbCount => "pte-free-tlb-count",
             Atom::NoFreePgtables => "no-free-pgtables",
             Atom::FastModeOneCpu => "fast-mode-one-cpu",
             Atom::ExitMmapFlushLast => "exit-mmap-flush-last",
@@ -90,6 +95,9 @@ impl Atom {
                 "page tables freed through the mmu_gather, after its flush, when mm_users > 1 or mm_count > 1"
             }
             Atom::PteFreeTlbAlways => "page tables always freed through the mmu_gather",
+            Atom::PteFreeTlbCount => {
+                "page tables freed through the mmu_gather when mm_count > 1 (the mail's literal condition)"
+            }
             Atom::NoFreePgtables => "munmap never frees page tables; only exit does",
             Atom::FastModeOneCpu => "mmu_gather fast mode iff one CPU is online (2.5)",
             Atom::ExitMmapFlushLast => "exit_mmap flushes after clear_page_tables (2.4.20)",

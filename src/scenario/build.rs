@@ -924,6 +924,7 @@ impl Loader<'_> {
             }
             (OpKind::Read, Some(a), None) => Op::Read { vpn: addr_page(a)? },
             (OpKind::Write, Some(a), None) => Op::Write { vpn: addr_page(a)? },
+            (OpKind::Exec, None, None) => Op::Exec,
             (OpKind::Exit, None, None) => Op::Exit,
             (OpKind::Yield, None, None) => Op::Yield,
             _ => return Err(missing()),

@@ -52,7 +52,7 @@
 //! cpu = 0                           # a CPU number (pinned) or "any"
 //! program = [
 //!   "munmap 0x00400000 2",          # "mmap ADDR PAGES", "munmap ADDR PAGES",
-//!   "read 0x00400000",              # "read ADDR", "write ADDR", "exit", "yield"
+//!   "read 0x00400000",              # "read ADDR", "write ADDR", "exec", "exit", "yield"
 //!   { repeat = 2, body = ["read 0x00400000", "yield"] },   # unrolled; may nest 8 deep
 //!   "exit",                         # only as the last op
 //! ]
@@ -104,7 +104,7 @@ pub use error::ScenarioError;
 /// Largest scenario file `load_file` reads.
 const FILE_BYTES_MAX: u64 = 1 << 20;
 
-const BUILTINS: [(&str, &str, &str); 4] = [
+const BUILTINS: [(&str, &str, &str); 5] = [
     (
         "mail-race",
         "two threads of one process on CPU0/CPU1; t0 munmaps a whole pgd slot then maps and writes another; t1 touches the unmapped pages",
@@ -121,17 +121,23 @@ const BUILTINS: [(&str, &str, &str); 4] = [
         include_str!("../../scenarios/exit.toml"),
     ),
     (
+        "exec",
+        "a single-threaded process execs: exit_mmap frees the page tables of the live mm, then the new image faults",
+        include_str!("../../scenarios/exec.toml"),
+    ),
+    (
         "quicklist-trim",
         "the mail's race with the quicklist at its high-water mark: check_pgt_cache frees before 2.4.20's flush",
         include_str!("../../scenarios/quicklist-trim.toml"),
     ),
 ];
 
-const BUILTIN_NAMES: [(&str, &str); 4] = [
+const BUILTIN_NAMES: [(&str, &str); 5] = [
     (BUILTINS[0].0, BUILTINS[0].1),
     (BUILTINS[1].0, BUILTINS[1].1),
     (BUILTINS[2].0, BUILTINS[2].1),
     (BUILTINS[3].0, BUILTINS[3].1),
+    (BUILTINS[4].0, BUILTINS[4].1),
 ];
 
 /// The closest known name to a misspelt one: `kernel::variant::suggest`

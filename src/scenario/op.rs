@@ -1,5 +1,5 @@
 //! Op strings: `"mmap ADDR PAGES"`, `"munmap ADDR PAGES"`, `"read ADDR"`,
-//! `"write ADDR"`, `"exit"`, `"yield"`.  Tokens are separated by whitespace;
+//! `"write ADDR"`, `"exec"`, `"exit"`, `"yield"`.  Tokens are separated by whitespace;
 //! numbers are decimal or `0x` hexadecimal, `_` allowed between digits.
 //!
 //! Parsing here is purely syntactic; byte ranges are relative to the op
@@ -13,12 +13,13 @@ pub(crate) enum OpKind {
     Munmap,
     Read,
     Write,
+    Exec,
     Exit,
     Yield,
 }
 
 /// The op names, in the order the format documents them.
-pub(crate) const OP_NAMES: [&str; 6] = ["mmap", "munmap", "read", "write", "exit", "yield"];
+pub(crate) const OP_NAMES: [&str; 7] = ["mmap", "munmap", "read", "write", "exec", "exit", "yield"];
 
 impl OpKind {
     fn parse(name: &str) -> Option<OpKind> {
@@ -27,6 +28,7 @@ impl OpKind {
             "munmap" => OpKind::Munmap,
             "read" => OpKind::Read,
             "write" => OpKind::Write,
+            "exec" => OpKind::Exec,
             "exit" => OpKind::Exit,
             "yield" => OpKind::Yield,
             _ => return None,
@@ -39,6 +41,7 @@ impl OpKind {
             OpKind::Munmap => "munmap",
             OpKind::Read => "read",
             OpKind::Write => "write",
+            OpKind::Exec => "exec",
             OpKind::Exit => "exit",
             OpKind::Yield => "yield",
         }
@@ -50,6 +53,7 @@ impl OpKind {
             OpKind::Munmap => "\"munmap ADDR PAGES\"",
             OpKind::Read => "\"read ADDR\"",
             OpKind::Write => "\"write ADDR\"",
+            OpKind::Exec => "\"exec\"",
             OpKind::Exit => "\"exit\"",
             OpKind::Yield => "\"yield\"",
         }
@@ -59,7 +63,7 @@ impl OpKind {
         match self {
             OpKind::Mmap | OpKind::Munmap => 2,
             OpKind::Read | OpKind::Write => 1,
-            OpKind::Exit | OpKind::Yield => 0,
+            OpKind::Exec | OpKind::Exit | OpKind::Yield => 0,
         }
     }
 }

@@ -102,7 +102,8 @@ pub struct KthreadCfg {
 /// One step of a thread's program.  Loops are unrolled by the loader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// `mmap(addr, pages * 4096, MAP_FIXED | MAP_ANONYMOUS)`.
+    /// `mmap(addr, pages * 4096, MAP_FIXED | MAP_ANONYMOUS)`: pages already
+    /// mapped there are munmapped first (do_mmap_pgoff's "clear old maps").
     Mmap { vpn: u8, pages: u8 },
     /// `munmap(addr, pages * 4096)`.
     Munmap { vpn: u8, pages: u8 },
@@ -110,6 +111,10 @@ pub enum Op {
     Read { vpn: u8 },
     /// A user-mode store to the page.
     Write { vpn: u8 },
+    /// `execve()` of a single-threaded process: `exec_mmap` finds
+    /// `mm_users == 1` and runs `exit_mmap` on the live mm, which the thread
+    /// keeps using (with no mappings left).
+    Exec,
     /// `exit()` of this thread.
     Exit,
     /// `sched_yield()`.

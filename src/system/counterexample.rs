@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub struct Counterexample {
     pub property: u8,
     pub property_name: String,
+    /// Other properties the last step violated too.
+    #[serde(default)]
+    pub also: Vec<u8>,
     pub message: String,
     /// One sentence: what happened, in order.
     pub explanation: String,
@@ -38,7 +41,10 @@ impl System {
         let mut history = Vec::new();
         let frame = violation.frame.unwrap_or(NO_FRAME);
         let mut racing = Vec::new();
-        let mut reached: Option<(usize, String)> = None; // how the violating CPU got to the frame
+        // How the violating CPU got to the frame: a walk in flight, or its
+        // paging-structure cache (the step each began).
+        let mut walk_since: Option<usize> = None;
+        let mut pde_since: Option<usize> = None;
         let mut freed_at = None;
         let mut unlinked_at = None;
         let mut reused: Option<(usize, Role)> = None;
@@ -78,14 +84,14 @@ impl System {
                 }
                 if let Some(c) = violation.cpu {
                     let (bm, am) = (&s.mmu[c as usize], &next.mmu[c as usize]);
-                    if am.walks.iter().any(|w| w.is_active() && w.table == frame)
-                        && !bm.walks.iter().any(|w| w.is_active() && w.table == frame)
-                    {
-                        reached = Some((n, format!("a walk in flight since step {n}")));
+                    let walking = |m: &crate::hw::Mmu| {
+                        m.walks.iter().any(|w| w.is_active() && w.table == frame)
+                    };
+                    if walking(am) && !walking(bm) {
+                        walk_since = Some(n);
                     }
                     if am.pde.contains(&frame) && !bm.pde.contains(&frame) {
-                        reached =
-                            Some((n, format!("its paging-structure cache, filled at step {n}")));
+                        pde_since = Some(n);
                     }
                 }
                 if info.frames.contains(&frame) {
@@ -97,10 +103,22 @@ impl System {
         }
         let replay_confirmed =
             matches!(crate::explore::replay(self, trace), Ok((_, Some(ref v))) if v == violation);
+        // The last action says which route the violating walk took: the pte
+        // read of a walk in flight, or a walk that started from the PDE cache.
+        let reached = match trace.last() {
+            Some(Action::Walk { .. }) => {
+                walk_since.map(|n| (n, format!("a walk in flight since step {n}")))
+            }
+            Some(_) => {
+                pde_since.map(|n| (n, format!("its paging-structure cache, filled at step {n}")))
+            }
+            None => None,
+        };
         let explanation = explain(violation, frame, unlinked_at, freed_at, reused, reached);
         Counterexample {
             property: violation.property,
             property_name: violation.name().to_string(),
+            also: violation.also.clone(),
             message: violation.message.clone(),
             explanation,
             steps,

@@ -26,6 +26,7 @@ impl System {
             ),
             Op::Read { vpn } => format!("read {}", self.addr(vpn)),
             Op::Write { vpn } => format!("write {}", self.addr(vpn)),
+            Op::Exec => "execve(): exec_mmap, exit_mmap on the live mm".into(),
             Op::Exit => "exit(): __exit_mm, mmput".into(),
             Op::Yield => "sched_yield()".into(),
         }
@@ -177,10 +178,10 @@ impl System {
             Action::EvictPde { cpu, slot } => {
                 (Some(cpu), None, format!("PDE cache evicts slot {slot}"))
             }
-            Action::Scribble => (
+            Action::Scribble { cpu } => (
+                Some(cpu),
                 None,
-                None,
-                "another allocator takes a freed frame and writes to it".to_string(),
+                "interrupt: another allocator takes the last freed frame, writes to it".to_string(),
             ),
         };
 
@@ -232,7 +233,7 @@ impl System {
                     if !frames.contains(&f) {
                         frames.push(f);
                     }
-                    if matches!(a, Action::Scribble) {
+                    if matches!(a, Action::Scribble { .. }) {
                         continue;
                     }
                     effects.push(format!("{} = {}", self.word_name(before, f, i), Self::entry_text(a2)));

@@ -41,6 +41,19 @@ pub fn rows() -> Vec<(String, String, Variant)> {
         "the four changes the mail quotes, still with pte_free_slow".to_string(),
         four,
     ));
+    let intel = Variant::preset("2.4.18+intel").expect("preset exists");
+    let no_leave = Variant::from_atoms(
+        &intel
+            .atoms()
+            .filter(|&a| a != Atom::LeaveMmCr3)
+            .collect::<Vec<_>>(),
+    );
+    rows.push((
+        no_leave.atoms_label(),
+        "Intel's patch without leave_mm loading CR3 (the change the mail calls superfluous)"
+            .to_string(),
+        no_leave,
+    ));
     let andrea = Variant::preset("2.4.18+andrea")
         .expect("preset exists")
         .with(Atom::LeaveMmCr3)
@@ -182,10 +195,20 @@ pub fn run(
     });
     let mut results: Vec<Option<CellResult>> = results.into_inner().expect("no panics while held");
     let mut matrix = Matrix {
-        title: format!(
-            "{}: kernel variant x hardware profile ({})",
-            base.name, base.description
-        ),
+        title: {
+            let all = cell_config(base, base.variant, Profile::Speculative).hw;
+            let extra = all.differences(&Profile::Speculative.features());
+            format!(
+                "{}: kernel variant x hardware profile ({}){}",
+                base.name,
+                base.description,
+                if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!("; every column with {}", extra.join(", "))
+                }
+            )
+        },
         columns: Profile::ALL
             .iter()
             .map(|p| format!("{} {}", p.number(), p.name()))

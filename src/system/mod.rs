@@ -37,8 +37,9 @@ pub enum Action {
     EvictTlb { cpu: u8, vpn: u8 },
     /// `cpu`'s PDE cache spontaneously drops `slot`.
     EvictPde { cpu: u8, slot: u8 },
-    /// Another allocator takes the most recently freed frame and scribbles.
-    Scribble,
+    /// An interrupt on `cpu` runs another user of the page allocator: it
+    /// takes the most recently freed frame and writes its own data into it.
+    Scribble { cpu: u8 },
 }
 
 /// The property numbers and names of DOMAIN.md section 4.
@@ -71,6 +72,9 @@ pub struct Violation {
     pub vpn: Option<u8>,
     /// One sentence saying what went wrong.
     pub message: String,
+    /// Other properties the same step violated.
+    #[serde(default)]
+    pub also: Vec<u8>,
 }
 
 impl Violation {
@@ -193,17 +197,47 @@ impl System {
                     false
                 }
             }
-            Action::Scribble => {
-                st.hw.other_allocators
+            Action::Scribble { cpu } => {
+                if cpu < st.cpus
+                    && st.hw.other_allocators
                     && n.k.alloc.foreign < st.hw.other_allocator_frames_max
+                    && n.interruptible(cpu)
                     && n.scribble().is_some()
+                {
+                    n.mmu[cpu as usize].interrupt(&st.hw);
+                    true
+                } else {
+                    false
+                }
             }
         };
         enabled.then_some((n, ev))
     }
 
     /// The first violated property among the events of a step.
+    /// The properties a step violated (its events checked against the
+    /// state after it).  The primary violation is the lowest-numbered
+    /// property (0, the strict one, last); the others are listed in `also`.
     pub fn check_events(&self, s: &Machine, ev: &Events) -> Result<(), Violation> {
+        let mut found = Vec::new();
+        self.violations(s, ev, &mut found);
+        let rank = |v: &Violation| if v.property == 0 { 9 } else { v.property };
+        let Some(first) = found.iter().min_by_key(|v| rank(v)) else {
+            return Ok(());
+        };
+        let mut primary = first.clone();
+        let mut also: Vec<u8> = found
+            .iter()
+            .map(|v| v.property)
+            .filter(|&p| p != primary.property)
+            .collect();
+        also.sort_unstable();
+        also.dedup();
+        primary.also = also;
+        Err(primary)
+    }
+
+    fn violations(&self, s: &Machine, ev: &Events, found: &mut Vec<Violation>) {
         for e in ev.iter() {
             match e {
                 Event::PteRead { cpu, read } => {
@@ -217,7 +251,8 @@ impl System {
                     let addr = self.addr(read.vpn);
                     let t = read.table;
                     if read.filled && self.prop(1) {
-                        return Err(Violation {
+                        found.push(Violation {
+                            also: Vec::new(),
                             property: 1,
                             cpu: Some(cpu),
                             frame: Some(t),
@@ -233,7 +268,8 @@ impl System {
                         });
                     }
                     if read.wrote_flags && self.prop(2) {
-                        return Err(Violation {
+                        found.push(Violation {
+                            also: Vec::new(),
                             property: 2,
                             cpu: Some(cpu),
                             frame: Some(t),
@@ -244,7 +280,8 @@ impl System {
                         });
                     }
                     if self.prop(0) {
-                        return Err(Violation {
+                        found.push(Violation {
+                            also: Vec::new(),
                             property: 0,
                             cpu: Some(cpu),
                             frame: Some(t),
@@ -268,10 +305,11 @@ impl System {
                     let name = self.task_name(task);
                     let addr = self.addr(vpn);
                     if self.prop(8) && s.mmu[cpu as usize].cr3 != mm.pgd {
-                        return Err(self.wrong_space(s, cpu, task));
+                        found.push(self.wrong_space(s, cpu, task));
                     }
                     if self.prop(4) && mm.unmapped & (1 << vpn) != 0 {
-                        return Err(Violation {
+                        found.push(Violation {
+                            also: Vec::new(),
                             property: 4,
                             cpu: Some(cpu),
                             frame: Some(frame),
@@ -283,7 +321,8 @@ impl System {
                         });
                     }
                     if self.prop(3) && s.mem.role(frame) != (Role::Data { root: mm.pgd, vpn }) {
-                        return Err(Violation {
+                        found.push(Violation {
+                            also: Vec::new(),
                             property: 3,
                             cpu: Some(cpu),
                             frame: Some(frame),
@@ -300,7 +339,7 @@ impl System {
                         continue;
                     };
                     if self.prop(8) && s.mmu[cpu as usize].cr3 != s.k.mms[p as usize].pgd {
-                        return Err(self.wrong_space(s, cpu, task));
+                        found.push(self.wrong_space(s, cpu, task));
                     }
                 }
                 Event::Bug { cpu, what } => {
@@ -320,7 +359,8 @@ impl System {
                             Bug::DoubleFree(f) => Some(f),
                             _ => None,
                         };
-                        return Err(Violation {
+                        found.push(Violation {
+                            also: Vec::new(),
                             property: 5,
                             cpu: Some(cpu),
                             frame,
@@ -329,10 +369,9 @@ impl System {
                         });
                     }
                 }
-                Event::OutOfFrames { .. } => {}
+                Event::Limit { .. } => {}
             }
         }
-        Ok(())
     }
 
     fn wrong_space(&self, s: &Machine, cpu: u8, task: u8) -> Violation {
@@ -343,6 +382,7 @@ impl System {
             format!("frame {cr3} ({})", s.mem.role(cr3).describe())
         };
         Violation {
+            also: Vec::new(),
             property: 8,
             cpu: Some(cpu),
             frame: Some(cr3),
@@ -409,8 +449,13 @@ impl Model for System {
                 }
             }
         }
-        if st.hw.other_allocators {
-            out.push(Action::Scribble);
+        if st.hw.other_allocators
+            && s.k.alloc.foreign < st.hw.other_allocator_frames_max
+            && s.k.alloc.len > 0
+        {
+            for cpu in 0..st.cpus {
+                out.push(Action::Scribble { cpu });
+            }
         }
     }
 
@@ -419,10 +464,11 @@ impl Model for System {
         if let Err(v) = self.check_events(&n, &ev) {
             return Some(Transition::Violation(v));
         }
-        if ev.iter().any(|e| matches!(e, Event::OutOfFrames { .. })) {
-            return Some(Transition::Cut(
-                "the page allocator ran out of frames (give the scenario more frames)",
-            ));
+        if let Some(why) = ev.iter().find_map(|e| match e {
+            Event::Limit { why, .. } => Some(why),
+            _ => None,
+        }) {
+            return Some(Transition::Cut(why));
         }
         Some(Transition::Next(n))
     }
@@ -438,7 +484,7 @@ impl Model for System {
             | Action::Speculate { cpu, .. }
             | Action::EvictTlb { cpu, .. }
             | Action::EvictPde { cpu, .. } => 2 * cpu as usize + 1,
-            Action::Scribble => 2 * config::limits::CPUS_MAX,
+            Action::Scribble { cpu } => 2 * config::limits::CPUS_MAX + cpu as usize,
         }
     }
 
@@ -458,6 +504,7 @@ impl Model for System {
             && let Some(t) = (0..n_tasks).find(|&t| !s.finished(st, t))
         {
             return Some(Violation {
+                also: Vec::new(),
                 property: 6,
                 cpu: None,
                 frame: None,
@@ -485,6 +532,7 @@ impl Model for System {
                     };
                     if leaked {
                         return Some(Violation {
+                            also: Vec::new(),
                             property: 7,
                             cpu: None,
                             frame: Some(f),
