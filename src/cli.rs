@@ -412,12 +412,16 @@ fn write_counterexample(o: &mut dyn Write, cx: &Counterexample, stats: &Stats) {
         "VIOLATION of property {} ({}){also}: shortest counterexample, {} steps (found after {} states in {:.2} s)",
         cx.property,
         cx.property_name,
-        cx.steps.len(),
+        cx.doc.steps.len(),
         stats.states,
         stats.elapsed.as_secs_f64()
     );
     let _ = writeln!(o);
-    let _ = write!(o, "{}", report::timeline_text(&cx.steps, &cx.racing_steps));
+    let _ = write!(
+        o,
+        "{}",
+        report::timeline_text(&cx.doc.steps, &cx.doc.racing)
+    );
     if !cx.frame_history.is_empty() {
         let _ = writeln!(o);
         let _ = writeln!(o, "history of the frame at fault:");
@@ -536,7 +540,7 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
                 continue;
             };
             n += 1;
-            let body = report::timeline_text(&cx.steps, &cx.racing_steps);
+            let body = report::timeline_text(&cx.doc.steps, &cx.doc.racing);
             let head = format!(
                 "[{n}] {} on {} (profile {})",
                 r.variant.label(),
@@ -548,7 +552,7 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
                 "\n{head}: P{} {}, {} steps",
                 cx.property,
                 cx.property_name,
-                cx.steps.len()
+                cx.doc.steps.len()
             );
             if let Some((first, _)) = shown.iter().find(|(_, b)| *b == body) {
                 let _ = writeln!(o, "    same trace as {first}");

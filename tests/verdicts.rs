@@ -148,6 +148,7 @@ fn andrea_proposal_races_only_with_speculation_through_a_lazy_cpu() {
         .expect("races on profile 4");
     assert_eq!(cx.property, 1);
     let text: Vec<String> = cx
+        .doc
         .steps
         .iter()
         .map(|s| format!("{} {} {:?}", s.actor(), s.what, s.effects))
@@ -203,7 +204,7 @@ fn every_counterexample_of_the_matrix_replays() {
                 r.variant.label(),
                 r.profile.name()
             );
-            assert_eq!(cx.steps.len(), cx.actions.len());
+            assert_eq!(cx.doc.steps.len(), cx.actions.len());
         }
     }
     assert!(racy > 0);

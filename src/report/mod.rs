@@ -194,3 +194,51 @@ pub fn matrix_markdown(m: &Matrix) -> String {
     }
     out
 }
+
+/// An arrow between two steps (an IPI and its handler, an acknowledgment
+/// and the wait it ends).  Steps are 1-based.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arrow {
+    pub from: usize,
+    pub to: usize,
+    pub label: String,
+}
+
+/// What a frame held from step `from` up to (not including) step `to`;
+/// step 0 is the initial state.  `kind` is a short class name for
+/// colouring; `label` says it in words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub from: usize,
+    pub to: usize,
+    pub kind: String,
+    pub label: String,
+}
+
+/// One frame's life over the trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameTrack {
+    pub frame: u8,
+    pub spans: Vec<Span>,
+}
+
+/// Everything a renderer needs to draw a counterexample: one lane per CPU,
+/// the steps, arrows between them, and what every frame held over time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceDoc {
+    /// E.g. "mail-race: P1 garbage translation".
+    pub title: String,
+    /// E.g. "kernel 2.4.18 on split (profile 2)".
+    pub subtitle: String,
+    /// The one-sentence explanation.
+    pub explanation: String,
+    /// Lane names; a step's lane is its `cpu`.
+    pub lanes: Vec<String>,
+    pub steps: Vec<TraceStep>,
+    /// Steps that touched the frame at fault.
+    pub racing: Vec<usize>,
+    pub arrows: Vec<Arrow>,
+    pub frames: Vec<FrameTrack>,
+    /// The frame the violation is about, if any.
+    pub fault_frame: Option<u8>,
+}

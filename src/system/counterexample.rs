@@ -8,7 +8,7 @@
 use super::{Action, System, Violation};
 use crate::explore::Model;
 use crate::hw::{Frame, NO_FRAME, Role};
-use crate::report::TraceStep;
+use crate::report::{Arrow, FrameTrack, Span, TraceDoc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,15 +21,30 @@ pub struct Counterexample {
     pub message: String,
     /// One sentence: what happened, in order.
     pub explanation: String,
-    pub steps: Vec<TraceStep>,
-    /// The frame at fault's life during the trace.
+    /// The frame at fault's life during the trace, in words.
     pub frame_history: Vec<String>,
-    /// Steps that touched the frame at fault (the race).
-    pub racing_steps: Vec<usize>,
     /// The recorded actions, replayable.
     pub actions: Vec<Action>,
     /// The replay reached the same violation.
     pub replay_confirmed: bool,
+    /// The described steps, lanes, arrows and frame tracks.
+    pub doc: TraceDoc,
+}
+
+/// A frame role as a colour class and a label.
+fn role_kind(role: Role) -> (&'static str, String) {
+    let kind = match role {
+        Role::Free => "free",
+        Role::Swapper => "swapper",
+        Role::PageDir => "pgd",
+        Role::PageTable { .. } => "page-table",
+        Role::Detached { .. } => "unlinked",
+        Role::Allocating { .. } => "allocating",
+        Role::Data { .. } => "data",
+        Role::Cached { .. } => "quicklist",
+        Role::Foreign => "foreign",
+    };
+    (kind, role.describe())
 }
 
 impl System {
@@ -51,6 +66,13 @@ impl System {
         if frame != NO_FRAME {
             history.push(format!("at the start: {}", s.mem.role(frame).describe()));
         }
+        let frames = self.cfg.frames;
+        let mut roles: Vec<Vec<Role>> = vec![(0..frames).map(|f| s.mem.role(f)).collect()];
+        let mut arrows = Vec::new();
+        // Per target CPU: the step that sent it a flush IPI; per sender: the
+        // last acknowledgment it is waiting on.
+        let mut sent: Vec<Option<usize>> = vec![None; self.st.cpus as usize];
+        let mut acks: Vec<Vec<usize>> = vec![Vec::new(); self.st.cpus as usize];
         for (i, &a) in trace.iter().enumerate() {
             let n = i + 1;
             let Some((next, ev)) = self.apply(&s, a) else {
@@ -58,6 +80,36 @@ impl System {
                 break;
             };
             let info = self.describe(n, &s, a, &next, &ev);
+            for c in 0..self.st.cpus as usize {
+                if !s.k.cpus[c].ipi && next.k.cpus[c].ipi {
+                    sent[c] = Some(n);
+                }
+            }
+            if let Action::Ipi { cpu } = a {
+                if let Some(from) = sent[cpu as usize].take() {
+                    arrows.push(Arrow {
+                        from,
+                        to: n,
+                        label: "flush IPI".into(),
+                    });
+                }
+                let sender = s.k.flush.lock;
+                if (sender as usize) < acks.len() && s.k.flush.mask & (1 << cpu) != 0 {
+                    acks[sender as usize].push(n);
+                }
+            }
+            if let Action::Task { cpu } = a
+                && ev.at == Some(crate::kernel::state::Kpc::FlushOthersWait)
+            {
+                for from in acks[cpu as usize].drain(..) {
+                    arrows.push(Arrow {
+                        from,
+                        to: n,
+                        label: "ack".into(),
+                    });
+                }
+            }
+            roles.push((0..frames).map(|f| next.mem.role(f)).collect());
             if frame != NO_FRAME {
                 let (b, r) = (s.mem.role(frame), next.mem.role(frame));
                 if b != r {
@@ -115,17 +167,54 @@ impl System {
             None => None,
         };
         let explanation = explain(violation, frame, unlinked_at, freed_at, reused, reached);
+        let tracks = (0..frames)
+            .map(|f| {
+                let mut spans: Vec<Span> = Vec::new();
+                for (i, r) in roles.iter().enumerate() {
+                    let (kind, label) = role_kind(r[f as usize]);
+                    match spans.last_mut() {
+                        Some(last) if last.label == label => last.to = i + 1,
+                        _ => spans.push(Span {
+                            from: i,
+                            to: i + 1,
+                            kind: kind.into(),
+                            label,
+                        }),
+                    }
+                }
+                FrameTrack { frame: f, spans }
+            })
+            .collect();
+        let doc = TraceDoc {
+            title: format!(
+                "{}: P{} {}",
+                self.cfg.name,
+                violation.property,
+                violation.name()
+            ),
+            subtitle: format!(
+                "kernel {} on {}",
+                self.cfg.variant.label(),
+                self.cfg.hw.label(self.cfg.profile)
+            ),
+            explanation: explanation.clone(),
+            lanes: (0..self.st.cpus).map(|c| format!("CPU{c}")).collect(),
+            steps,
+            racing,
+            arrows,
+            frames: tracks,
+            fault_frame: (frame != NO_FRAME).then_some(frame),
+        };
         Counterexample {
             property: violation.property,
             property_name: violation.name().to_string(),
             also: violation.also.clone(),
             message: violation.message.clone(),
             explanation,
-            steps,
             frame_history: history,
-            racing_steps: racing,
             actions: trace.to_vec(),
             replay_confirmed,
+            doc,
         }
     }
 }
