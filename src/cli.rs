@@ -11,6 +11,7 @@ use crate::scenario;
 use crate::system::config::Config;
 use crate::system::counterexample::Counterexample;
 use crate::system::matrix;
+use crate::system::trace::{ScenarioSource, TraceFile};
 use crate::system::{PROPERTIES, System};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -56,6 +57,17 @@ pub enum Cmd {
     Simulate(SimulateArgs),
     /// Measure exploration speed: the whole matrix, single-threaded.
     Bench(BenchArgs),
+    /// Re-execute a trace file from its scenario and confirm or refute its
+    /// violation with the replay's own checks.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// A trace written by `check --trace`.
+    pub trace: std::path::PathBuf,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -102,9 +114,27 @@ pub struct CheckArgs {
     pub scenario: String,
     #[command(flatten)]
     pub overrides: Overrides,
+    #[command(flatten)]
+    pub trace: TraceArgs,
     /// Print a JSON report instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What to do with a counterexample.
+#[derive(Args, Debug, Default)]
+pub struct TraceArgs {
+    /// Write the counterexample as a replayable trace file (JSON).
+    #[arg(long = "trace", value_name = "FILE")]
+    pub trace_out: Option<std::path::PathBuf>,
+    /// Drop the steps the violation does not need (delta debugging; BFS
+    /// traces are already shortest, random-walk traces are not).
+    #[arg(long)]
+    pub minimize: bool,
+    /// Show only these CPUs' steps (e.g. cpu0,cpu1); display only, the
+    /// trace file keeps every step.
+    #[arg(long, value_name = "CPUS", value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -129,6 +159,8 @@ pub struct SimulateArgs {
     pub scenario: String,
     #[command(flatten)]
     pub overrides: Overrides,
+    #[command(flatten)]
+    pub trace: TraceArgs,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[arg(long, default_value_t = 10_000)]
@@ -185,6 +217,7 @@ where
         Cmd::Scenario { cmd } => cmd_scenario(cmd, io),
         Cmd::Simulate(a) => cmd_simulate(a, io),
         Cmd::Bench(a) => cmd_bench(a, io),
+        Cmd::Replay(a) => cmd_replay(a, io),
     };
     match result {
         Ok(code) => code,
@@ -333,7 +366,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
     let (verdict, bound, cx, code) = match &out.verdict {
         Verdict::Safe => ("safe", None, None, EXIT_SAFE),
         Verdict::Violation { trace, violation } => {
-            let cx = sys.counterexample(trace, violation);
+            let cx = finish_violation(&sys, &a.scenario, trace, violation, &a.trace)?;
             ("violation", None, Some(cx), EXIT_VIOLATION)
         }
         Verdict::Incomplete(b) => ("incomplete", Some(b.to_string()), None, EXIT_INCOMPLETE),
@@ -390,13 +423,25 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
         }
         Verdict::Violation { .. } => {
             let cx = report.counterexample.as_ref().expect("set for violations");
-            write_counterexample(o, cx, &stats);
+            write_counterexample(
+                o,
+                cx,
+                &stats,
+                &parse_only(&a.trace.only)?,
+                "shortest counterexample",
+            );
         }
     }
     Ok(code)
 }
 
-fn write_counterexample(o: &mut dyn Write, cx: &Counterexample, stats: &Stats) {
+fn write_counterexample(
+    o: &mut dyn Write,
+    cx: &Counterexample,
+    stats: &Stats,
+    only: &[u8],
+    kind: &str,
+) {
     let also: Vec<String> = cx
         .also
         .iter()
@@ -409,7 +454,7 @@ fn write_counterexample(o: &mut dyn Write, cx: &Counterexample, stats: &Stats) {
     };
     let _ = writeln!(
         o,
-        "VIOLATION of property {} ({}){also}: shortest counterexample, {} steps (found after {} states in {:.2} s)",
+        "VIOLATION of property {} ({}){also}: {kind}, {} steps (found after {} states in {:.2} s)",
         cx.property,
         cx.property_name,
         cx.doc.steps.len(),
@@ -417,11 +462,24 @@ fn write_counterexample(o: &mut dyn Write, cx: &Counterexample, stats: &Stats) {
         stats.elapsed.as_secs_f64()
     );
     let _ = writeln!(o);
-    let _ = write!(
-        o,
-        "{}",
-        report::timeline_text(&cx.doc.steps, &cx.doc.racing)
-    );
+    let shown: Vec<report::TraceStep> = cx
+        .doc
+        .steps
+        .iter()
+        .filter(|s| only.is_empty() || s.cpu.is_some_and(|c| only.contains(&c)))
+        .cloned()
+        .collect();
+    if !only.is_empty() {
+        let names: Vec<String> = only.iter().map(|c| format!("CPU{c}")).collect();
+        let _ = writeln!(
+            o,
+            "(showing only {}: {} of {} steps)",
+            names.join(", "),
+            shown.len(),
+            cx.doc.steps.len()
+        );
+    }
+    let _ = write!(o, "{}", report::timeline_text(&shown, &cx.doc.racing));
     if !cx.frame_history.is_empty() {
         let _ = writeln!(o);
         let _ = writeln!(o, "history of the frame at fault:");
@@ -440,6 +498,114 @@ fn write_counterexample(o: &mut dyn Write, cx: &Counterexample, stats: &Stats) {
             "NOT CONFIRMED: re-running the recorded actions did not reproduce it (a model bug: please report)"
         }
     );
+}
+
+/// `--only cpu0,cpu1` (or `0,1`) as CPU numbers.
+fn parse_only(only: &[String]) -> Result<Vec<u8>, String> {
+    only.iter()
+        .map(|c| {
+            let t = c.trim().to_ascii_lowercase();
+            t.strip_prefix("cpu")
+                .unwrap_or(&t)
+                .parse::<u8>()
+                .map_err(|_| format!("--only: `{c}` is not a CPU (expected e.g. cpu0,cpu1)"))
+        })
+        .collect()
+}
+
+/// The scenario text a trace embeds: a built-in's, or the file's.
+fn scenario_source(arg: &str, cfg: &Config) -> Result<ScenarioSource, String> {
+    if let Some(text) = scenario::builtin_text(arg) {
+        return Ok(ScenarioSource {
+            name: cfg.name.clone(),
+            file: format!("scenarios/{arg}.toml"),
+            text: text.to_string(),
+        });
+    }
+    let text = std::fs::read_to_string(arg).map_err(|e| format!("{arg}: cannot read: {e}"))?;
+    Ok(ScenarioSource {
+        name: cfg.name.clone(),
+        file: arg.to_string(),
+        text,
+    })
+}
+
+/// Minimizes (if asked), describes and replays a violating trace, and
+/// writes the trace file (if asked).
+fn finish_violation(
+    sys: &System,
+    scenario_arg: &str,
+    trace: &[crate::system::Action],
+    violation: &crate::system::Violation,
+    opts: &TraceArgs,
+) -> Result<Counterexample, String> {
+    let (trace, violation) = if opts.minimize {
+        let p = violation.property;
+        let small = explore::minimize(sys, trace, &|v: &crate::system::Violation| v.property == p);
+        match explore::replay(sys, &small) {
+            Ok((_, Some(v))) => (small, v),
+            _ => (trace.to_vec(), violation.clone()),
+        }
+    } else {
+        (trace.to_vec(), violation.clone())
+    };
+    let cx = sys.counterexample(&trace, &violation);
+    if let Some(path) = &opts.trace_out {
+        let source = scenario_source(scenario_arg, &sys.cfg)?;
+        let file = TraceFile::new(&sys.cfg, source, &violation, &cx);
+        std::fs::write(path, file.to_json())
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    }
+    Ok(cx)
+}
+
+fn cmd_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<i32, String> {
+    let file = TraceFile::load(&a.trace)?;
+    let rep = file.replay()?;
+    if a.json {
+        let _ = writeln!(
+            io.out,
+            "{}",
+            serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?
+        );
+    } else {
+        let o = &mut io.out;
+        let _ = writeln!(
+            o,
+            "trace {}: scenario {}, kernel {}, {}; claims property {} ({}) in {} steps",
+            a.trace.display(),
+            file.scenario.name,
+            file.variant,
+            file.hardware.label(file.profile),
+            file.violation.property,
+            file.violation.name(),
+            file.counterexample.actions.len()
+        );
+        match rep.outcome {
+            "confirmed" => {
+                let _ = writeln!(o, "CONFIRMED: {}", rep.message);
+                if rep.property != Some(file.violation.property) {
+                    let _ = writeln!(
+                        o,
+                        "(the trace claimed property {}; replay found property {} first)",
+                        file.violation.property,
+                        rep.property.unwrap_or(0)
+                    );
+                }
+            }
+            "refuted" => {
+                let _ = writeln!(o, "NO VIOLATION: {}", rep.message);
+            }
+            _ => {
+                let _ = writeln!(o, "DOES NOT RUN: {}", rep.message);
+            }
+        }
+    }
+    Ok(match rep.outcome {
+        "confirmed" => EXIT_VIOLATION,
+        "refuted" => EXIT_SAFE,
+        _ => EXIT_BAD_INPUT,
+    })
 }
 
 fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
@@ -655,7 +821,7 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
     );
     match out.violation {
         Some((trace, v)) => {
-            let cx = sys.counterexample(&trace, &v);
+            let cx = finish_violation(&sys, &a.scenario, &trace, &v, &a.trace)?;
             let stats = Stats {
                 states: out.steps,
                 elapsed: started.elapsed(),
@@ -666,7 +832,17 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
                 "random walk {} found a violation ({} steps simulated in {secs:.2} s)",
                 out.walks, out.steps
             );
-            write_counterexample(*o, &cx, &stats);
+            write_counterexample(
+                *o,
+                &cx,
+                &stats,
+                &parse_only(&a.trace.only)?,
+                if a.trace.minimize {
+                    "random-walk counterexample, minimized"
+                } else {
+                    "random-walk counterexample (not shortest; --minimize shrinks it)"
+                },
+            );
             Ok(EXIT_VIOLATION)
         }
         None => {

@@ -148,3 +148,73 @@ pub fn replay<M: Model>(
 }
 #[cfg(test)]
 mod tests;
+
+/// Runs `trace` and returns the length of the prefix that reaches a
+/// violation accepted by `keep` (a transition violation at its last
+/// action, or a state violation after it), if any.
+fn violating_prefix<M: Model>(
+    model: &M,
+    trace: &[M::Action],
+    keep: &dyn Fn(&M::Violation) -> bool,
+) -> Option<usize> {
+    let mut s = model.initial();
+    let mut candidates = Vec::new();
+    for (i, &a) in trace.iter().enumerate() {
+        match model.step(&s, a)? {
+            Transition::Next(n) => s = n,
+            Transition::Violation(v) => return keep(&v).then_some(i + 1),
+            Transition::Cut(_) => return None,
+        }
+        candidates.clear();
+        model.candidates(&s, &mut candidates);
+        let progress = candidates
+            .iter()
+            .any(|&c| model.is_progress(c) && model.step(&s, c).is_some());
+        if let Some(v) = model.check_state(&s, progress)
+            && keep(&v)
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Removes actions a violating trace does not need: repeatedly drops
+/// chunks (halving their size down to single actions, as in delta
+/// debugging) while the rest still runs and reaches a violation that `keep`
+/// accepts.  The result is 1-minimal: removing any single action loses the
+/// violation.  (BFS traces are already shortest, so this matters for
+/// random-walk traces.)
+pub fn minimize<M: Model>(
+    model: &M,
+    trace: &[M::Action],
+    keep: &dyn Fn(&M::Violation) -> bool,
+) -> Vec<M::Action> {
+    let Some(len) = violating_prefix(model, trace, keep) else {
+        return trace.to_vec();
+    };
+    let mut cur: Vec<M::Action> = trace[..len].to_vec();
+    let mut chunk = cur.len().div_ceil(2).max(1);
+    loop {
+        let mut removed = false;
+        let mut start = 0;
+        while start < cur.len() {
+            let end = (start + chunk).min(cur.len());
+            let mut cand = cur[..start].to_vec();
+            cand.extend_from_slice(&cur[end..]);
+            if let Some(l) = violating_prefix(model, &cand, keep) {
+                cand.truncate(l);
+                cur = cand;
+                removed = true;
+            } else {
+                start += chunk;
+            }
+        }
+        if chunk == 1 && !removed {
+            return cur;
+        }
+        if !removed {
+            chunk = chunk.div_ceil(2);
+        }
+    }
+}

@@ -4,11 +4,13 @@
 //! bundle of switches, numbered as in DOMAIN.md section 2 so that verdicts can
 //! be read against the record ("profile 1" = atomic walks, ...).
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The MMU behaviours the model may exhibit.  Every field is a switch a
 /// scenario or the command line can flip independently of the profile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HwFeatures {
     /// A walk reads the pgd entry and the pte in two separate steps, with
     /// other CPUs' steps in between (P4 walks stalled for ~2000 cycles).

@@ -9,6 +9,8 @@ pub mod config;
 pub mod counterexample;
 pub mod describe;
 pub mod matrix;
+pub mod oracle;
+pub mod trace;
 
 use crate::explore::{Model, Transition};
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};

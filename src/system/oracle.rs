@@ -1,0 +1,234 @@
+//! An independent check of a replayed step: the replay's own judgement of
+//! properties 0-4 and 8, derived from the states before and after a step
+//! and the hardware rules, not from the events the kernel model reports.
+//!
+//! The explorer's checks (`System::check_events`) look at what the model
+//! says happened (a walk read this frame, a user access reached that one).
+//! The oracle instead recomputes it: which TLB entries appeared, which
+//! table a walk on that CPU must have read to produce them (the walk in
+//! flight, the PDE cache, or the pgd under CR3, by the SDM's rules), which
+//! paging-structure words changed, which thread's program counter moved
+//! past a load or store and through which TLB entry.  Both use the ghost
+//! frame roles as the specification of ownership.
+
+use super::Action;
+use super::System;
+use super::config::Op;
+use crate::hw::{Frame, NO_FRAME, Role};
+use crate::kernel::machine::{Machine, SWAPPER, TaskKind};
+use crate::kernel::state::Kpc;
+
+/// One property the oracle found violated by a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub property: u8,
+    pub cpu: u8,
+    pub frame: Option<Frame>,
+    pub what: String,
+}
+
+impl System {
+    /// The table a walk that produced a new TLB entry for `vpn` on `cpu`
+    /// read its pte from, reconstructed from the state before the step.
+    fn walk_table(&self, before: &Machine, a: Action, cpu: u8, vpn: u8) -> Option<Frame> {
+        let mmu = &before.mmu[cpu as usize];
+        let slot = self.st.slot(vpn);
+        if let Action::Walk { slot: w, .. } = a {
+            let walk = mmu.walks[w as usize];
+            return walk.is_active().then_some(walk.table);
+        }
+        if self.st.hw.pde_cache && mmu.pde[slot as usize] != NO_FRAME {
+            return Some(mmu.pde[slot as usize]);
+        }
+        let pde = before.mem.read(mmu.cr3, slot);
+        pde.is_present().then(|| pde.frame())
+    }
+
+    /// Properties 0-4 and 8 as the oracle sees the step `before -a-> after`.
+    pub fn oracle(&self, before: &Machine, a: Action, after: &Machine) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let cpu = match a {
+            Action::Task { cpu }
+            | Action::Switch { cpu, .. }
+            | Action::Ipi { cpu }
+            | Action::Walk { cpu, .. }
+            | Action::Speculate { cpu, .. }
+            | Action::EvictTlb { cpu, .. }
+            | Action::EvictPde { cpu, .. }
+            | Action::Scribble { cpu } => cpu,
+        };
+        let (bm, am) = (&before.mmu[cpu as usize], &after.mmu[cpu as usize]);
+        let root = bm.cr3;
+        let walks_here = matches!(
+            a,
+            Action::Walk { .. } | Action::Speculate { .. } | Action::Task { .. }
+        );
+        // New translations: garbage if the table they came from is not the
+        // page table of that slot in the address space CR3 names.
+        if walks_here && am.cr3 == root {
+            for vpn in 0..self.st.vpns() {
+                let (b, n) = (bm.tlb[vpn as usize], am.tlb[vpn as usize]);
+                if !n.is_valid() || b == n {
+                    continue;
+                }
+                let Some(table) = self.walk_table(before, a, cpu, vpn) else {
+                    continue;
+                };
+                let want = Role::PageTable {
+                    root,
+                    slot: self.st.slot(vpn),
+                };
+                if before.mem.role(table) != want {
+                    out.push(Finding {
+                        property: 1,
+                        cpu,
+                        frame: Some(table),
+                        what: format!(
+                            "CPU{cpu}'s TLB gained {} -> frame {} from frame {table}, which was {}",
+                            self.addr(vpn),
+                            n.frame(),
+                            before.mem.role(table).describe()
+                        ),
+                    });
+                }
+            }
+        }
+        // Walker writes (Accessed/Dirty) into frames that are not paging
+        // structures of this address space.
+        if walks_here {
+            for f in 0..self.cfg.frames {
+                for i in 0..crate::hw::mem::ENTRIES as u8 {
+                    let (b, n) = (before.mem.read(f, i), after.mem.read(f, i));
+                    // Only flag-setting writes: same frame number and
+                    // presence, more of Accessed/Dirty.
+                    let flags_only =
+                        b.is_present() && n.frame() == b.frame() && n.0 != b.0 && n.0 & b.0 == b.0;
+                    if !flags_only
+                        || !matches!(
+                            a,
+                            Action::Walk { .. } | Action::Speculate { .. } | Action::Task { .. }
+                        )
+                    {
+                        continue;
+                    }
+                    let ok = match before.mem.role(f) {
+                        Role::PageDir => f == root,
+                        Role::PageTable { root: r, .. } => r == root,
+                        _ => false,
+                    };
+                    if !ok {
+                        out.push(Finding {
+                            property: 2,
+                            cpu,
+                            frame: Some(f),
+                            what: format!(
+                                "a walk on CPU{cpu} set Accessed/Dirty in frame {f}, which was {}",
+                                before.mem.role(f).describe()
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        // Strict: a pte read from a frame that is not a live page table.
+        if let Action::Walk { slot: w, .. } = a {
+            let walk = bm.walks[w as usize];
+            if walk.is_active()
+                && before.mem.role(walk.table)
+                    != (Role::PageTable {
+                        root,
+                        slot: self.st.slot(walk.vpn),
+                    })
+            {
+                out.push(Finding {
+                    property: 0,
+                    cpu,
+                    frame: Some(walk.table),
+                    what: format!(
+                        "CPU{cpu}'s walk of {} read frame {}, which was {}",
+                        self.addr(walk.vpn),
+                        walk.table,
+                        before.mem.role(walk.table).describe()
+                    ),
+                });
+            }
+        }
+        // User accesses: a thread's program counter moved past a load or
+        // store on this CPU.
+        let t = after.k.cpus[cpu as usize].current;
+        if let TaskKind::User { process, .. } = self.st.tasks[t as usize].kind {
+            let (bt, at) = (&before.k.tasks[t as usize], &after.k.tasks[t as usize]);
+            let was_current = before.k.cpus[cpu as usize].current == t;
+            let op = self.st.tasks[t as usize]
+                .program
+                .get(bt.pc as usize)
+                .copied();
+            if was_current
+                && at.pc == bt.pc + 1
+                && at.at == Kpc::User
+                && matches!(bt.at, Kpc::User | Kpc::WaitWalk)
+            {
+                if let Some(Op::Read { vpn } | Op::Write { vpn }) = op {
+                    let mm = &after.k.mms[process as usize];
+                    let entry = am.tlb[vpn as usize];
+                    if am.cr3 != mm.pgd {
+                        out.push(self.finding_wrong_space(cpu, t, am.cr3));
+                    }
+                    if entry.is_valid() {
+                        let frame = entry.frame();
+                        if before.k.mms[process as usize].unmapped & (1 << vpn) != 0 {
+                            out.push(Finding {
+                                property: 4,
+                                cpu,
+                                frame: Some(frame),
+                                what: format!(
+                                    "{} reached {} after munmap of it returned",
+                                    self.task_name(t),
+                                    self.addr(vpn)
+                                ),
+                            });
+                        }
+                        if after.mem.role(frame) != (Role::Data { root: mm.pgd, vpn }) {
+                            out.push(Finding {
+                                property: 3,
+                                cpu,
+                                frame: Some(frame),
+                                what: format!(
+                                    "{} accessed {} through frame {frame}, which is {}",
+                                    self.task_name(t),
+                                    self.addr(vpn),
+                                    after.mem.role(frame).describe()
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+            // Entering user mode (return from the kernel, or being switched
+            // in at user level) on the wrong page directory.
+            let enters_user =
+                at.at == Kpc::User && (!was_current || !matches!(bt.at, Kpc::User | Kpc::WaitWalk));
+            if enters_user && am.cr3 != after.k.mms[process as usize].pgd {
+                out.push(self.finding_wrong_space(cpu, t, am.cr3));
+            }
+        }
+        out
+    }
+
+    fn finding_wrong_space(&self, cpu: u8, t: u8, cr3: Frame) -> Finding {
+        Finding {
+            property: 8,
+            cpu,
+            frame: Some(cr3),
+            what: format!(
+                "{} runs user code on CPU{cpu} with CR3 = {}",
+                self.task_name(t),
+                if cr3 == SWAPPER {
+                    "swapper_pg_dir".to_string()
+                } else {
+                    format!("frame {cr3}")
+                }
+            ),
+        }
+    }
+}

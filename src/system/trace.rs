@@ -1,0 +1,250 @@
+//! Trace files: a counterexample as a versioned JSON document that can be
+//! shared, re-rendered and replayed.
+//!
+//! A trace embeds the scenario's TOML text, so `replay` re-executes it from
+//! the scenario alone: it rebuilds the model from that text, the variant
+//! and the hardware switches, runs the recorded actions one by one, and
+//! judges each step with its own oracle (`oracle.rs`), not with the
+//! explorer's verdict.  A trace from another tool version is refused: the
+//! meaning of an action may have changed.
+
+use super::counterexample::Counterexample;
+use super::{Action, System, Violation, property_name};
+use crate::explore::Model;
+use crate::hw::HwFeatures;
+use crate::kernel::variant::Variant;
+use crate::scenario;
+use crate::system::config::Config;
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT: &str = "shootdown-trace";
+pub const VERSION: u32 = 1;
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Largest trace file `load` reads.
+const TRACE_BYTES_MAX: u64 = 16 << 20;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSource {
+    pub name: String,
+    /// Where it was loaded from (a built-in's path or the user's file).
+    pub file: String,
+    /// The scenario's TOML text, verbatim.
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceFile {
+    pub format: String,
+    pub version: u32,
+    pub tool_version: String,
+    pub scenario: ScenarioSource,
+    /// The variant label (`2.4.18+andrea+leave-mm-cr3`).
+    pub variant: String,
+    pub profile: Option<u8>,
+    pub hardware: HwFeatures,
+    /// Properties checked (0-8).
+    pub properties: Vec<u8>,
+    pub violation: Violation,
+    pub counterexample: Counterexample,
+}
+
+/// What replaying a trace found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplayReport {
+    /// "confirmed", "refuted" or "does-not-run".
+    pub outcome: &'static str,
+    /// The step (1-based) that violated a property, or that could not run.
+    pub step: Option<usize>,
+    pub property: Option<u8>,
+    pub message: String,
+    /// What the model's own checks said at that step, for comparison.
+    pub model_says: Option<String>,
+}
+
+impl TraceFile {
+    pub fn new(
+        cfg: &Config,
+        source: ScenarioSource,
+        v: &Violation,
+        cx: &Counterexample,
+    ) -> TraceFile {
+        TraceFile {
+            format: FORMAT.into(),
+            version: VERSION,
+            tool_version: TOOL_VERSION.into(),
+            scenario: source,
+            variant: cfg.variant.label(),
+            profile: cfg.profile,
+            hardware: cfg.hw,
+            properties: (0..=8).filter(|&p| cfg.properties.has(p)).collect(),
+            violation: v.clone(),
+            counterexample: cx.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a trace serializes")
+    }
+
+    /// Parses a trace, refusing other formats and versions with a clear
+    /// message.
+    pub fn from_json(file: &str, text: &str) -> Result<TraceFile, String> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| format!("{file}:{}:{}: not valid JSON: {e}", e.line(), e.column()))?;
+        if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(format!(
+                "{file}: not a shootdown trace (expected \"format\": \"{FORMAT}\")"
+            ));
+        }
+        let version = v.get("version").and_then(|x| x.as_u64());
+        if version != Some(VERSION as u64) {
+            return Err(format!(
+                "{file}: trace format version {} is not supported (this shootdown reads version {VERSION})",
+                version
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "(missing)".into())
+            ));
+        }
+        let tool = v
+            .get("tool_version")
+            .and_then(|x| x.as_str())
+            .unwrap_or("(missing)");
+        if tool != TOOL_VERSION {
+            return Err(format!(
+                "{file}: trace written by shootdown {tool}; this is shootdown {TOOL_VERSION}, whose model may differ: re-run `shootdown check --trace` to regenerate it"
+            ));
+        }
+        serde_json::from_value(v).map_err(|e| format!("{file}: malformed trace: {e}"))
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<TraceFile, String> {
+        let name = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
+        if meta.len() > TRACE_BYTES_MAX {
+            return Err(format!(
+                "{name}: {} bytes is larger than a trace can be ({} MiB)",
+                meta.len(),
+                TRACE_BYTES_MAX >> 20
+            ));
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
+        TraceFile::from_json(&name, &text)
+    }
+
+    /// The configuration the trace was recorded under, rebuilt from the
+    /// embedded scenario text.
+    pub fn config(&self) -> Result<Config, String> {
+        let mut cfg =
+            scenario::load_str(&self.scenario.file, &self.scenario.text).map_err(|e| e.render())?;
+        cfg.variant = Variant::parse_label(&self.variant)?;
+        cfg.hw = self.hardware;
+        cfg.profile = self.profile;
+        let mut bits = 0u16;
+        for &p in &self.properties {
+            if p > 8 {
+                return Err(format!("unknown property {p} in the trace"));
+            }
+            bits |= 1 << p;
+        }
+        cfg.properties.bits = bits;
+        Ok(cfg)
+    }
+
+    /// Re-executes the trace and judges it with the oracle.
+    pub fn replay(&self) -> Result<ReplayReport, String> {
+        let cfg = self.config()?;
+        let sys = System::new(cfg)?;
+        Ok(sys.replay_actions(&self.counterexample.actions, self.violation.property))
+    }
+}
+
+impl System {
+    /// Runs `actions` from the initial state, judging every step with the
+    /// oracle (properties 0-4 and 8) and the model's own checks for the
+    /// others (5 BUG, 6 deadlock, 7 leak), and reports the first checked
+    /// property violated.  `expected` is the property the trace claims.
+    pub fn replay_actions(&self, actions: &[Action], expected: u8) -> ReplayReport {
+        let oracle_props = [0u8, 1, 2, 3, 4, 8];
+        let mut s = self.initial();
+        for (i, &a) in actions.iter().enumerate() {
+            let n = i + 1;
+            let Some((next, ev)) = self.apply(&s, a) else {
+                return ReplayReport {
+                    outcome: "does-not-run",
+                    step: Some(n),
+                    property: None,
+                    message: format!(
+                        "step {n} ({a:?}) is not enabled in this scenario: the trace does not run"
+                    ),
+                    model_says: None,
+                };
+            };
+            let model = self.check_events(&next, &ev).err();
+            let mut found: Vec<(u8, String)> = self
+                .oracle(&s, a, &next)
+                .into_iter()
+                .filter(|f| self.cfg.properties.has(f.property))
+                .map(|f| (f.property, f.what))
+                .collect();
+            if let Some(v) = &model
+                && !oracle_props.contains(&v.property)
+            {
+                found.push((v.property, v.message.clone()));
+            }
+            found.sort_by_key(|(p, _)| if *p == 0 { 9 } else { *p });
+            if let Some((p, what)) = found
+                .iter()
+                .find(|(p, _)| *p == expected)
+                .or(found.first())
+                .cloned()
+            {
+                return ReplayReport {
+                    outcome: "confirmed",
+                    step: Some(n),
+                    property: Some(p),
+                    message: format!(
+                        "step {n} violates property {p} ({}): {what}",
+                        property_name(p)
+                    ),
+                    model_says: model
+                        .map(|v| format!("property {} ({}): {}", v.property, v.name(), v.message)),
+                };
+            }
+            s = next;
+        }
+        // State properties of the last state (deadlock, leak).
+        let mut cands = Vec::new();
+        self.candidates(&s, &mut cands);
+        let progress = cands
+            .iter()
+            .any(|&a| self.is_progress(a) && self.step(&s, a).is_some());
+        if let Some(v) = self.check_state(&s, progress) {
+            return ReplayReport {
+                outcome: "confirmed",
+                step: Some(actions.len()),
+                property: Some(v.property),
+                message: format!(
+                    "the state after step {} violates property {} ({}): {}",
+                    actions.len(),
+                    v.property,
+                    v.name(),
+                    v.message
+                ),
+                model_says: None,
+            };
+        }
+        ReplayReport {
+            outcome: "refuted",
+            step: None,
+            property: None,
+            message: format!(
+                "all {} steps ran and no checked property was violated",
+                actions.len()
+            ),
+            model_says: None,
+        }
+    }
+}
