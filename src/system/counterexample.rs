@@ -80,9 +80,9 @@ impl System {
                 break;
             };
             let info = self.describe(n, &s, a, &next, &ev);
-            for c in 0..self.st.cpus as usize {
+            for (c, slot) in sent.iter_mut().enumerate() {
                 if !s.k.cpus[c].ipi && next.k.cpus[c].ipi {
-                    sent[c] = Some(n);
+                    *slot = Some(n);
                 }
             }
             if let Action::Ipi { cpu } = a {

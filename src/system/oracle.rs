@@ -167,8 +167,9 @@ impl System {
                 && at.pc == bt.pc + 1
                 && at.at == Kpc::User
                 && matches!(bt.at, Kpc::User | Kpc::WaitWalk)
+                && let Some(Op::Read { vpn } | Op::Write { vpn }) = op
             {
-                if let Some(Op::Read { vpn } | Op::Write { vpn }) = op {
+                {
                     let mm = &after.k.mms[process as usize];
                     let entry = am.tlb[vpn as usize];
                     if am.cr3 != mm.pgd {
