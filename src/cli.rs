@@ -60,6 +60,27 @@ pub enum Cmd {
     /// Re-execute a trace file from its scenario and confirm or refute its
     /// violation with the replay's own checks.
     Replay(ReplayArgs),
+    /// Render a trace file: swim-lane HTML page, text lanes or timeline.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A trace written by `check --trace`.
+    pub trace: std::path::PathBuf,
+    /// Write a self-contained HTML page (swim lanes, IPI arrows, frame
+    /// tracks) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
+    /// Text output (when no --html): timeline or lanes.
+    #[arg(long, value_enum, default_value_t = Format::Lanes)]
+    pub format: Format,
+    /// Show only these CPUs (e.g. cpu0,cpu1).
+    #[arg(long, value_name = "CPUS", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Columns for --format lanes.
+    #[arg(long, default_value_t = 100)]
+    pub width: usize,
 }
 
 #[derive(Args, Debug)]
@@ -116,6 +137,13 @@ pub struct CheckArgs {
     pub overrides: Overrides,
     #[command(flatten)]
     pub trace: TraceArgs,
+    /// Keep the search in DIR so that a stopped run (Ctrl-C, a bound)
+    /// resumes where it stopped when the same command is run again.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// Seconds between checkpoint saves while running.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub checkpoint_every: u64,
     /// Print a JSON report instead of text.
     #[arg(long)]
     pub json: bool,
@@ -135,6 +163,20 @@ pub struct TraceArgs {
     /// trace file keeps every step.
     #[arg(long, value_name = "CPUS", value_delimiter = ',')]
     pub only: Vec<String>,
+    /// How to print the counterexample: a numbered timeline, or swim lanes
+    /// (one column per CPU, fits --width columns: good for email).
+    #[arg(long, value_enum, default_value_t = Format::Timeline)]
+    pub format: Format,
+    /// Columns for --format lanes.
+    #[arg(long, default_value_t = 100)]
+    pub width: usize,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Timeline,
+    Lanes,
 }
 
 #[derive(Args, Debug)]
@@ -146,6 +188,10 @@ pub struct MatrixArgs {
     pub json: bool,
     #[arg(long)]
     pub markdown: bool,
+    /// Also write the matrix as a self-contained HTML page, every racy cell
+    /// linked to its counterexample's swim lanes.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
     /// Print only the table, not the counterexamples.
     #[arg(long)]
     pub no_traces: bool,
@@ -218,6 +264,7 @@ where
         Cmd::Simulate(a) => cmd_simulate(a, io),
         Cmd::Bench(a) => cmd_bench(a, io),
         Cmd::Replay(a) => cmd_replay(a, io),
+        Cmd::Report(a) => cmd_report(a, io),
     };
     match result {
         Ok(code) => code,
@@ -289,6 +336,7 @@ pub struct CheckReport {
     pub bound: Option<String>,
     pub stats: StatsReport,
     pub counterexample: Option<Counterexample>,
+    pub checkpoint: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -347,18 +395,42 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
         }
     };
     let b = cfg.bounds;
-    let out = explore::check(
-        &sys,
-        Options {
-            states_max: b.states_max,
-            depth_max: b.depth_max,
-            time_max: b.time_max_s.map(Duration::from_secs),
-            memory_max_bytes: b.memory_max_mb.map(|m| m << 20),
-            stop: Some(io.stop.clone()),
-            progress: Some(&mut on_progress),
-            progress_every: Duration::from_secs(1),
-        },
-    );
+    let opts = Options {
+        states_max: b.states_max,
+        depth_max: b.depth_max,
+        time_max: b.time_max_s.map(Duration::from_secs),
+        memory_max_bytes: b.memory_max_mb.map(|m| m << 20),
+        stop: Some(io.stop.clone()),
+        progress: Some(&mut on_progress),
+        progress_every: Duration::from_secs(1),
+    };
+    let mut checkpoint_note = None;
+    let out = match &a.checkpoint {
+        None => explore::check(&sys, opts),
+        Some(dir) => {
+            let ck = explore::checkpoint::Checkpoint {
+                dir: dir.clone(),
+                fingerprint: sys.fingerprint(),
+                every: Duration::from_secs(a.checkpoint_every.max(1)),
+            };
+            let r = explore::checkpoint::check_resumable(&sys, opts, &ck)?;
+            checkpoint_note = Some(match (r.resumed_states, r.saved) {
+                (0, true) => format!(
+                    "checkpoint saved in {}: run the same command again to resume",
+                    dir.display()
+                ),
+                (n, true) => format!(
+                    "resumed from {n} states; checkpoint saved again in {}: run the same command again to resume",
+                    dir.display()
+                ),
+                (0, false) => "search complete; no checkpoint kept".to_string(),
+                (n, false) => format!(
+                    "resumed from a checkpoint of {n} states; search complete, checkpoint removed"
+                ),
+            });
+            r.outcome
+        }
+    };
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
@@ -380,6 +452,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
         bound,
         stats: StatsReport::from(&stats),
         counterexample: cx,
+        checkpoint: checkpoint_note.clone(),
     };
     if a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
@@ -423,14 +496,11 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
         }
         Verdict::Violation { .. } => {
             let cx = report.counterexample.as_ref().expect("set for violations");
-            write_counterexample(
-                o,
-                cx,
-                &stats,
-                &parse_only(&a.trace.only)?,
-                "shortest counterexample",
-            );
+            write_counterexample(o, cx, &stats, &a.trace, "shortest counterexample")?;
         }
+    }
+    if let Some(note) = &checkpoint_note {
+        let _ = writeln!(io.out, "{note}");
     }
     Ok(code)
 }
@@ -439,9 +509,11 @@ fn write_counterexample(
     o: &mut dyn Write,
     cx: &Counterexample,
     stats: &Stats,
-    only: &[u8],
+    view: &TraceArgs,
     kind: &str,
-) {
+) -> Result<(), String> {
+    let only = parse_only(&view.only)?;
+    let only = only.as_slice();
     let also: Vec<String> = cx
         .also
         .iter()
@@ -479,7 +551,20 @@ fn write_counterexample(
             cx.doc.steps.len()
         );
     }
-    let _ = write!(o, "{}", report::timeline_text(&shown, &cx.doc.racing));
+    if view.format == Format::Lanes {
+        let lanes: Vec<usize> = only.iter().map(|&c| c as usize).collect();
+        let _ = write!(
+            o,
+            "{}",
+            report::lanes::render_lanes(
+                &cx.doc,
+                view.width.max(40),
+                (!lanes.is_empty()).then_some(lanes.as_slice())
+            )
+        );
+    } else {
+        let _ = write!(o, "{}", report::timeline_text(&shown, &cx.doc.racing));
+    }
     if !cx.frame_history.is_empty() {
         let _ = writeln!(o);
         let _ = writeln!(o, "history of the frame at fault:");
@@ -498,6 +583,7 @@ fn write_counterexample(
             "NOT CONFIRMED: re-running the recorded actions did not reproduce it (a model bug: please report)"
         }
     );
+    Ok(())
 }
 
 /// `--only cpu0,cpu1` (or `0,1`) as CPU numbers.
@@ -557,6 +643,35 @@ fn finish_violation(
             .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
     }
     Ok(cx)
+}
+
+fn cmd_report(a: ReportArgs, io: &mut Io<'_>) -> Result<i32, String> {
+    let file = TraceFile::load(&a.trace)?;
+    let doc = &file.counterexample.doc;
+    if let Some(path) = &a.html {
+        std::fs::write(path, report::html::render_trace(doc))
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        let _ = writeln!(io.out, "wrote {}", path.display());
+        return Ok(EXIT_SAFE);
+    }
+    let only = parse_only(&a.only)?;
+    let view = TraceArgs {
+        only: a.only.clone(),
+        format: a.format,
+        width: a.width,
+        ..TraceArgs::default()
+    };
+    let _ = only;
+    let stats = Stats::default();
+    let _ = writeln!(io.out, "{}  ({})", doc.title, doc.subtitle);
+    write_counterexample(
+        io.out,
+        &file.counterexample,
+        &stats,
+        &view,
+        "recorded counterexample",
+    )?;
+    Ok(EXIT_SAFE)
 }
 
 fn cmd_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<i32, String> {
@@ -650,6 +765,14 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
     } else {
         EXIT_SAFE
     };
+    if let Some(path) = &a.html {
+        let traces: Vec<report::TraceDoc> = results
+            .iter()
+            .filter_map(|r| r.counterexample.as_ref().map(|c| c.doc.clone()))
+            .collect();
+        std::fs::write(path, report::html::render_matrix(&m, &traces))
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    }
     if a.json {
         #[derive(Serialize)]
         struct MatrixReport<'a> {
@@ -836,13 +959,13 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
                 *o,
                 &cx,
                 &stats,
-                &parse_only(&a.trace.only)?,
+                &a.trace,
                 if a.trace.minimize {
                     "random-walk counterexample, minimized"
                 } else {
                     "random-walk counterexample (not shortest; --minimize shrinks it)"
                 },
-            );
+            )?;
             Ok(EXIT_VIOLATION)
         }
         None => {

@@ -6,10 +6,15 @@
 //! visited set is a `hashbrown::HashTable` of arena indices hashed with a
 //! fixed-seed FxHasher, so runs are deterministic and a state is stored
 //! once, not twice.
+//!
+//! A search can be saved to a checkpoint file and resumed (`checkpoint.rs`):
+//! its whole progress is the arena, the parent links and a few counters;
+//! the visited set is rebuilt from the arena.
 
 use super::{Bound, Model, Outcome, Stats, Transition, Verdict};
 use hashbrown::HashTable;
 use rustc_hash::FxHasher;
+use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,169 +53,254 @@ fn hash_of<S: Hash>(s: &S) -> u64 {
     h.finish()
 }
 
-/// Checks `model` exhaustively (within the bounds) by BFS.
-pub fn check<M: Model>(model: &M, mut opts: Options<'_>) -> Outcome<M::Action, M::Violation> {
-    let start = Instant::now();
-    let mut arena: Vec<M::State> = Vec::new();
-    let mut parent: Vec<(u32, Option<M::Action>)> = Vec::new();
-    let mut table: HashTable<u32> = HashTable::new();
-    let mut stats = Stats::default();
-    let mut cut: Option<&'static str> = None;
+/// Everything a search has learnt so far: what a checkpoint holds.
+#[derive(Serialize, Deserialize)]
+pub struct Progress<S, A, V> {
+    /// Visited states in BFS order.
+    pub arena: Vec<S>,
+    /// Per state: its parent's index and the action from it.
+    pub parent: Vec<(u32, Option<A>)>,
+    /// Next state to expand.
+    pub cursor: usize,
+    /// Arena index where the next BFS level starts.
+    pub level_end: usize,
+    pub depth: u32,
+    pub transitions: u64,
+    /// A transition violation waiting for its level to finish.
+    pub pending: Option<(Vec<A>, V)>,
+    /// Why the model cut a path, if it did.
+    pub cut: Option<String>,
+    /// Time spent in earlier sessions of this search.
+    pub elapsed_before: Duration,
+}
 
-    let init = model.initial();
-    table.insert_unique(hash_of(&init), 0, |_| unreachable!("empty table"));
-    arena.push(init);
-    parent.push((u32::MAX, None));
+/// A breadth-first search in progress.
+pub struct Search<'m, M: Model> {
+    model: &'m M,
+    p: Progress<M::State, M::Action, M::Violation>,
+    /// Visited set: (hash, arena index).  The hash is stored so that
+    /// growing the table never hashes a state again.
+    table: HashTable<(u64, u32)>,
+}
 
-    let mut level_end = 1usize; // arena index where the next BFS level starts
-    let mut depth = 0u32;
-    let mut cursor = 0usize;
-    let mut candidates = Vec::new();
-    let mut last_report = Instant::now();
-    let state_bytes =
-        std::mem::size_of::<M::State>() + std::mem::size_of::<(u32, Option<M::Action>)>();
+impl<'m, M: Model> Search<'m, M> {
+    pub fn new(model: &'m M) -> Self {
+        let init = model.initial();
+        let mut table = HashTable::new();
+        let h = hash_of(&init);
+        table.insert_unique(h, (h, 0), |_| unreachable!("empty table"));
+        Search {
+            model,
+            p: Progress {
+                arena: vec![init],
+                parent: vec![(u32::MAX, None)],
+                cursor: 0,
+                level_end: 1,
+                depth: 0,
+                transitions: 0,
+                pending: None,
+                cut: None,
+                elapsed_before: Duration::ZERO,
+            },
+            table,
+        }
+    }
 
-    let trace_to = |parent: &Vec<(u32, Option<M::Action>)>, mut i: usize| {
+    /// Resumes from saved progress (the visited set is rebuilt).
+    pub fn resume(model: &'m M, p: Progress<M::State, M::Action, M::Violation>) -> Self {
+        let mut table = HashTable::with_capacity(p.arena.len());
+        for (i, s) in p.arena.iter().enumerate() {
+            let h = hash_of(s);
+            table.insert_unique(h, (h, i as u32), |&(h, _)| h);
+        }
+        Search { model, p, table }
+    }
+
+    pub fn progress(&self) -> &Progress<M::State, M::Action, M::Violation> {
+        &self.p
+    }
+
+    fn trace_to(&self, mut i: usize) -> Vec<M::Action> {
         let mut trace = Vec::new();
-        while let (p, Some(a)) = parent[i] {
+        while let (p, Some(a)) = self.p.parent[i] {
             trace.push(a);
             i = p as usize;
         }
         trace.reverse();
         trace
-    };
+    }
 
-    let finish = |stats: &mut Stats, arena_len: usize, cursor: usize, depth: u32| {
-        stats.states = arena_len as u64;
-        stats.queue = (arena_len - cursor) as u64;
-        stats.depth = depth;
-        stats.elapsed = start.elapsed();
-    };
+    fn memory(&self) -> u64 {
+        let per_state =
+            std::mem::size_of::<M::State>() + std::mem::size_of::<(u32, Option<M::Action>)>();
+        (self.p.arena.capacity() * per_state + self.table.capacity() * 17) as u64
+    }
 
-    // A transition violation from a state at level L has length L + 1; a
-    // state violation of a later state of the same level L is shorter, so
-    // the first transition violation waits until the level is finished.
-    let mut pending: Option<(Vec<M::Action>, M::Violation)> = None;
-
-    while cursor < arena.len() {
-        if cursor == level_end
-            && let Some((trace, violation)) = pending.take()
-        {
-            finish(&mut stats, arena.len(), cursor, depth + 1);
-            return Outcome {
-                verdict: Verdict::Violation { trace, violation },
-                stats,
-            };
+    fn stats(&self, start: Instant, depth: u32) -> Stats {
+        Stats {
+            states: self.p.arena.len() as u64,
+            transitions: self.p.transitions,
+            depth,
+            queue: (self.p.arena.len() - self.p.cursor) as u64,
+            memory: self.memory(),
+            elapsed: self.p.elapsed_before + start.elapsed(),
         }
-        if cursor == level_end {
-            level_end = arena.len();
-            depth += 1;
-            if let Some(d) = opts.depth_max
-                && depth > d
+    }
+
+    /// Runs until the search is complete, a violation is found or a bound
+    /// is hit.  `save` is called with the search about every `save_every`
+    /// (if given) and when a bound stops it, so a checkpoint can be kept.
+    pub fn run(
+        &mut self,
+        mut opts: Options<'_>,
+        save_every: Option<Duration>,
+        save: &mut dyn FnMut(&Self),
+    ) -> Outcome<M::Action, M::Violation> {
+        let start = Instant::now();
+        let mut last_report = Instant::now();
+        let mut last_save = Instant::now();
+        let mut candidates = Vec::new();
+        let model = self.model;
+        loop {
+            if self.p.cursor == self.p.level_end
+                && let Some((trace, violation)) = self.p.pending.take()
             {
-                finish(&mut stats, arena.len(), cursor, depth - 1);
                 return Outcome {
-                    verdict: Verdict::Incomplete(Bound::Depth(d)),
-                    stats,
+                    stats: self.stats(start, self.p.depth + 1),
+                    verdict: Verdict::Violation { trace, violation },
                 };
             }
-        }
-        // Bounds and progress, checked every 1024 expansions.
-        if cursor.is_multiple_of(1024) {
-            stats.memory = (arena.capacity() * state_bytes + table.capacity() * 5) as u64;
-            let bound = if opts
-                .stop
-                .as_ref()
-                .is_some_and(|s| s.load(Ordering::Relaxed))
-            {
-                Some(Bound::Interrupted)
-            } else if let Some(t) = opts.time_max.filter(|&t| start.elapsed() > t) {
-                Some(Bound::Time(t))
-            } else if let Some(m) = opts.memory_max_bytes.filter(|&m| stats.memory > m) {
-                Some(Bound::Memory(m))
-            } else {
-                opts.states_max
-                    .filter(|&n| arena.len() as u64 > n)
-                    .map(Bound::States)
-            };
-            if let Some(b) = bound {
-                finish(&mut stats, arena.len(), cursor, depth);
+            if self.p.cursor >= self.p.arena.len() {
+                break;
+            }
+            if self.p.cursor == self.p.level_end {
+                self.p.level_end = self.p.arena.len();
+                self.p.depth += 1;
+                if let Some(d) = opts.depth_max
+                    && self.p.depth > d
+                {
+                    self.p.depth -= 1;
+                    self.p.level_end = self.p.cursor;
+                    save(self);
+                    return Outcome {
+                        stats: self.stats(start, self.p.depth),
+                        verdict: Verdict::Incomplete(Bound::Depth(d)),
+                    };
+                }
+            }
+            // Bounds, progress and checkpoints, every 1024 expansions.
+            if self.p.cursor.is_multiple_of(1024) {
+                let elapsed = self.p.elapsed_before + start.elapsed();
+                let bound = if opts
+                    .stop
+                    .as_ref()
+                    .is_some_and(|s| s.load(Ordering::Relaxed))
+                {
+                    Some(Bound::Interrupted)
+                } else if let Some(t) = opts.time_max.filter(|&t| elapsed > t) {
+                    Some(Bound::Time(t))
+                } else if let Some(m) = opts.memory_max_bytes.filter(|&m| self.memory() > m) {
+                    Some(Bound::Memory(m))
+                } else {
+                    opts.states_max
+                        .filter(|&n| self.p.arena.len() as u64 > n)
+                        .map(Bound::States)
+                };
+                if let Some(b) = bound {
+                    save(self);
+                    return Outcome {
+                        stats: self.stats(start, self.p.depth),
+                        verdict: Verdict::Incomplete(b),
+                    };
+                }
+                if last_report.elapsed() >= opts.progress_every
+                    && let Some(p) = opts.progress.as_mut()
+                {
+                    p(&self.stats(start, self.p.depth));
+                    last_report = Instant::now();
+                }
+                if save_every.is_some_and(|e| last_save.elapsed() >= e) {
+                    let before = self.p.elapsed_before;
+                    self.p.elapsed_before = before + start.elapsed();
+                    save(self);
+                    self.p.elapsed_before = before;
+                    last_save = Instant::now();
+                }
+            }
+            let progress = self.expand(&mut candidates);
+            if let Some(v) = model.check_state(&self.p.arena[self.p.cursor], progress) {
+                // Shorter than any pending transition violation.
                 return Outcome {
-                    verdict: Verdict::Incomplete(b),
-                    stats,
+                    stats: self.stats(start, self.p.depth),
+                    verdict: Verdict::Violation {
+                        trace: self.trace_to(self.p.cursor),
+                        violation: v,
+                    },
                 };
             }
-            if last_report.elapsed() >= opts.progress_every
-                && let Some(p) = opts.progress.as_mut()
-            {
-                finish(&mut stats, arena.len(), cursor, depth);
-                p(&stats);
-                last_report = Instant::now();
-            }
+            self.p.cursor += 1;
         }
+        let stats = self.stats(start, self.p.depth);
+        Outcome {
+            verdict: match self.p.cut.take() {
+                Some(why) => {
+                    Verdict::Incomplete(Bound::ModelLimit(Box::leak(why.into_boxed_str())))
+                }
+                None => Verdict::Safe,
+            },
+            stats,
+        }
+    }
 
+    /// Computes the successors of the state at the cursor; returns whether
+    /// a progress action was enabled in it.
+    fn expand(&mut self, candidates: &mut Vec<M::Action>) -> bool {
+        let model = self.model;
+        let cursor = self.p.cursor;
         candidates.clear();
-        model.candidates(&arena[cursor], &mut candidates);
+        model.candidates(&self.p.arena[cursor], candidates);
         let mut progress = false;
-        for &a in &candidates {
-            let Some(tr) = model.step(&arena[cursor], a) else {
+        for &a in candidates.iter() {
+            let Some(tr) = model.step(&self.p.arena[cursor], a) else {
                 continue;
             };
-            stats.transitions += 1;
+            self.p.transitions += 1;
             progress |= model.is_progress(a);
             match tr {
                 Transition::Next(next) => {
-                    if pending.is_some() {
+                    if self.p.pending.is_some() {
                         continue;
                     }
                     let h = hash_of(&next);
-                    let found = table.find(h, |&i| arena[i as usize] == next).is_some();
-                    if !found {
+                    let arena = &self.p.arena;
+                    if self
+                        .table
+                        .find(h, |&(eh, i)| eh == h && arena[i as usize] == next)
+                        .is_none()
+                    {
                         let idx = arena.len() as u32;
-                        table.insert_unique(h, idx, |&i| hash_of(&arena[i as usize]));
-                        arena.push(next);
-                        parent.push((cursor as u32, Some(a)));
+                        self.table.insert_unique(h, (h, idx), |&(eh, _)| eh);
+                        self.p.arena.push(next);
+                        self.p.parent.push((cursor as u32, Some(a)));
                     }
                 }
                 Transition::Violation(v) => {
-                    if pending.is_none() {
-                        let mut trace = trace_to(&parent, cursor);
+                    if self.p.pending.is_none() {
+                        let mut trace = self.trace_to(cursor);
                         trace.push(a);
-                        pending = Some((trace, v));
+                        self.p.pending = Some((trace, v));
                     }
                 }
                 Transition::Cut(why) => {
-                    cut.get_or_insert(why);
+                    self.p.cut.get_or_insert_with(|| why.to_string());
                 }
             }
         }
-        if let Some(v) = model.check_state(&arena[cursor], progress) {
-            let trace = trace_to(&parent, cursor);
-            finish(&mut stats, arena.len(), cursor, depth);
-            return Outcome {
-                verdict: Verdict::Violation {
-                    trace,
-                    violation: v,
-                },
-                stats,
-            };
-        }
-        cursor += 1;
+        progress
     }
-    if let Some((trace, violation)) = pending {
-        finish(&mut stats, arena.len(), cursor, depth + 1);
-        return Outcome {
-            verdict: Verdict::Violation { trace, violation },
-            stats,
-        };
-    }
-    finish(&mut stats, arena.len(), cursor, depth);
-    stats.memory = (arena.capacity() * state_bytes + table.capacity() * 5) as u64;
-    Outcome {
-        verdict: match cut {
-            Some(why) => Verdict::Incomplete(Bound::ModelLimit(why)),
-            None => Verdict::Safe,
-        },
-        stats,
-    }
+}
+
+/// Checks `model` exhaustively (within the bounds) by BFS.
+pub fn check<M: Model>(model: &M, opts: Options<'_>) -> Outcome<M::Action, M::Violation> {
+    Search::new(model).run(opts, None, &mut |_| {})
 }

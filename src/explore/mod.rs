@@ -5,9 +5,10 @@
 //! makes "no violation" a proof within the stated bounds.
 
 mod bfs;
+pub mod checkpoint;
 pub mod simulate;
 
-pub use bfs::{Options, check};
+pub use bfs::{Options, Progress, Search, check};
 
 use std::fmt::Debug;
 use std::hash::Hash;

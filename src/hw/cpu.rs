@@ -27,7 +27,9 @@ pub const WALK_SLOTS: usize = 3;
 pub const DEMAND: usize = 0;
 
 /// A TLB entry, packed: 0 = empty, else `(frame + 1) | DIRTY | GLOBAL`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct TlbEntry(u8);
 
 impl TlbEntry {
@@ -49,6 +51,10 @@ impl TlbEntry {
     pub fn is_valid(self) -> bool {
         self.0 != 0
     }
+    /// The packed byte (for hashing).
+    pub fn raw(self) -> u8 {
+        self.0
+    }
     pub fn frame(self) -> Frame {
         (self.0 & 0x3f) - 1
     }
@@ -64,7 +70,7 @@ impl TlbEntry {
 
 /// A page walk in flight: the pgd entry has been read (or came from the
 /// PDE cache) and named `table`; the pte read is still to come.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Walk {
     pub vpn: u8,
     pub table: Frame,
@@ -107,7 +113,7 @@ pub enum WalkStart {
     Done(PteRead),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Mmu {
     pub cr3: Frame,
     pub tlb: [TlbEntry; limits::VPNS_MAX],

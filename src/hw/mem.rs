@@ -30,7 +30,19 @@ pub const FRAMES: usize = limits::FRAMES_MAX;
 const _: () = assert!(FRAMES <= 16, "an entry packs its frame number in 4 bits");
 
 /// One page-table entry (or any word of a frame), packed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Entry(pub u8);
 
 impl Entry {
@@ -90,7 +102,9 @@ impl Entry {
 }
 
 /// Who owns a frame right now (ghost state).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Role {
     /// In the page allocator.
     Free,
@@ -131,7 +145,7 @@ impl Role {
 }
 
 /// Physical memory plus ghost roles.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Memory {
     pub words: [[Entry; ENTRIES]; FRAMES],
     pub roles: [Role; FRAMES],

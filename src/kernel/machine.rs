@@ -162,11 +162,143 @@ impl Events {
 
 /// The whole system: memory, MMUs and kernel state.  This is the model's
 /// state; it is plain data.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Machine {
     pub mem: Memory,
     pub mmu: [Mmu; limits::CPUS_MAX],
     pub k: KernelState,
+}
+
+/// Hashing is the explorer's hottest path: instead of the derived
+/// field-by-field hash (hundreds of small hasher calls), every field is
+/// packed into one byte buffer that is hashed in one call.  Equality stays
+/// derived, so a field missing here could only cost collisions, never a
+/// wrong verdict.
+impl std::hash::Hash for Machine {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut buf = [0u8; 768];
+        let mut n = 0;
+        let mut put = |b: u8| {
+            buf[n] = b;
+            n += 1;
+        };
+        for frame in &self.mem.words {
+            for e in frame {
+                put(e.0);
+            }
+        }
+        for r in &self.mem.roles {
+            let (tag, a, b) = match *r {
+                Role::Free => (0, 0, 0),
+                Role::Swapper => (1, 0, 0),
+                Role::PageDir => (2, 0, 0),
+                Role::PageTable { root, slot } => (3, root, slot),
+                Role::Detached { root, slot } => (4, root, slot),
+                Role::Allocating { root } => (5, root, 0),
+                Role::Data { root, vpn } => (6, root, vpn),
+                Role::Cached { cpu } => (7, cpu, 0),
+                Role::Foreign => (8, 0, 0),
+            };
+            put(tag);
+            put(a);
+            put(b);
+        }
+        for m in &self.mmu {
+            put(m.cr3);
+            for e in &m.tlb {
+                put(e.raw());
+            }
+            for &f in &m.pde {
+                put(f);
+            }
+            for w in &m.walks {
+                put(w.vpn);
+                put(w.table);
+                put(w.write as u8);
+            }
+        }
+        let k = &self.k;
+        for m in &k.mms {
+            for b in [
+                m.pgd,
+                m.users,
+                m.count,
+                m.cpu_vm_mask,
+                m.ptl,
+                m.mmap_sem.writer,
+                m.mmap_sem.readers,
+                m.mmap_sem.nwait,
+            ] {
+                put(b);
+            }
+            for b in m
+                .vmas
+                .to_le_bytes()
+                .into_iter()
+                .chain(m.unmapped.to_le_bytes())
+            {
+                put(b);
+            }
+            for &w in &m.mmap_sem.waiters {
+                put(w);
+            }
+        }
+        for c in &k.cpus {
+            for b in [
+                c.current,
+                c.active_mm,
+                c.lazy as u8,
+                c.in_schedule as u8,
+                c.ipi as u8,
+                c.ql_len,
+            ] {
+                put(b);
+            }
+            for &f in &c.quicklist {
+                put(f);
+            }
+        }
+        for t in &k.tasks {
+            for b in [
+                t.status as u8,
+                t.mm,
+                t.pc,
+                t.at as u8,
+                t.sp,
+                t.kmm,
+                t.lo,
+                t.hi,
+                t.cursor,
+                t.slots,
+                t.fast as u8,
+                t.tlb_tables as u8,
+                t.frame,
+                t.flush_mask,
+            ] {
+                put(b);
+            }
+            for &p in &t.stack {
+                put(p as u8);
+            }
+            for b in t.batch.to_le_bytes().into_iter().chain(t.nr.to_le_bytes()) {
+                put(b);
+            }
+        }
+        for b in [
+            k.flush.lock,
+            k.flush.mm,
+            k.flush.va,
+            k.flush.mask,
+            k.alloc.len,
+            k.alloc.foreign,
+        ] {
+            put(b);
+        }
+        for &f in &k.alloc.free {
+            put(f);
+        }
+        state.write(&buf[..n]);
+    }
 }
 
 /// How a kernel handler ended.

@@ -17,7 +17,7 @@ pub const QUICKLIST_MAX: usize = limits::FRAMES_MAX;
 
 /// A read-write semaphore (`mmap_sem`), with FIFO hand-off to waiters as in
 /// 2.4's lib/rwsem.c: `up_*` grants the lock to the waiters it wakes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RwSem {
     /// Task holding it for writing, or NONE.
     pub writer: u8,
@@ -118,7 +118,7 @@ impl Default for RwSem {
 }
 
 /// `struct mm_struct`, the parts that matter here.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct MmState {
     pub pgd: Frame,
     /// `mm_users`: threads using the address space.
@@ -137,7 +137,7 @@ pub struct MmState {
 }
 
 /// `cpu_tlbstate[cpu]` plus the CPU's scheduler and quicklist state.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PerCpu {
     pub current: u8,
     /// `cpu_tlbstate.active_mm`, or NONE (only before anything ran).
@@ -156,7 +156,7 @@ pub struct PerCpu {
 
 /// Where a task is: user mode at its program counter, or a position in a
 /// kernel path.  Each variant is one interleaving point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Kpc {
     /// User mode, about to run program op `pc`.
     User,
@@ -233,7 +233,7 @@ pub const STACK_MAX: usize = 4;
 
 /// A task's kernel context: its position and the locals of the paths it
 /// is in.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Task {
     pub status: Status,
     /// `current->mm`, or NONE (kernel threads, and after `__exit_mm`).
@@ -267,7 +267,7 @@ pub struct Task {
     pub flush_mask: u8,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     Running,
     Runnable,
@@ -300,7 +300,7 @@ impl Task {
 }
 
 /// Globals of arch/i386/kernel/smp.c used by flush_tlb_others.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FlushState {
     /// `tlbstate_lock` holder (CPU), or NONE.
     pub lock: u8,
@@ -314,7 +314,7 @@ pub struct FlushState {
 /// The page allocator: a LIFO of free frames (the buddy allocator's hot
 /// per-CPU lists hand back the most recently freed page first, which is
 /// the reuse the race needs).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PageAlloc {
     pub free: [Frame; limits::FRAMES_MAX],
     pub len: u8,
@@ -341,7 +341,7 @@ impl PageAlloc {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct KernelState {
     pub mms: [MmState; limits::PROCESSES_MAX],
     pub cpus: [PerCpu; limits::CPUS_MAX],

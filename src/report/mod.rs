@@ -4,6 +4,9 @@
 //! Names no domain type: it formats steps (actor, what, effects, frames)
 //! and cells (verdict, counts) that the system layer fills in.
 
+pub mod html;
+pub mod lanes;
+
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 /// One transition of the system.  Every action names the CPU it runs on
 /// (except the other allocators, which are not a modelled CPU).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// The current task of `cpu` runs to its next interleaving point.
     Task { cpu: u8 },
@@ -105,6 +105,18 @@ impl System {
             )
         })?;
         Ok(System { cfg, st, init })
+    }
+
+    /// Identifies this model for checkpoints: the whole configuration
+    /// (bounds excepted) and the tool version.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut cfg = self.cfg.clone();
+        cfg.bounds = config::Bounds::default();
+        let mut h = rustc_hash::FxHasher::default();
+        format!("{cfg:?}").hash(&mut h);
+        env!("CARGO_PKG_VERSION").hash(&mut h);
+        h.finish()
     }
 
     fn prop(&self, n: u8) -> bool {
@@ -428,7 +440,10 @@ impl Model for System {
                     out.push(Action::Walk { cpu, slot });
                 }
             }
-            if st.hw.speculation {
+            let spec_slot_free = (1..=st.hw.spec_walks_per_cpu as usize)
+                .take_while(|&w| w < WALK_SLOTS)
+                .any(|w| !mmu.walks[w].is_active());
+            if st.hw.speculation && spec_slot_free {
                 for vpn in 0..st.vpns() {
                     let slot = st.slot(vpn) as usize;
                     if (st.hw.pde_cache && mmu.pde[slot] != NO_FRAME)
