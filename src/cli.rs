@@ -301,14 +301,7 @@ pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<(), String> {
         cfg.variant = cfg.variant.with(Atom::parse_or_explain(p)?);
     }
     if !o.properties.is_empty() {
-        let mut bits = 0u16;
-        for &p in &o.properties {
-            if p > 8 {
-                return Err(format!("unknown property {p} (expected 0-8)"));
-            }
-            bits |= 1 << p;
-        }
-        cfg.properties.bits = bits;
+        cfg.properties = crate::system::config::Properties::from_list(&o.properties)?;
     }
     if o.strict {
         cfg.properties.bits |= 1;

@@ -136,6 +136,23 @@ impl Properties {
     pub fn has(self, n: u8) -> bool {
         self.bits & (1 << n) != 0
     }
+
+    /// The set of the listed property numbers, each 0-8.
+    pub fn from_list(list: &[u8]) -> Result<Properties, String> {
+        let mut bits = 0u16;
+        for &p in list {
+            if p > 8 {
+                return Err(format!("unknown property {p} (expected 0-8)"));
+            }
+            bits |= 1 << p;
+        }
+        Ok(Properties { bits })
+    }
+
+    /// The property numbers in the set, ascending.
+    pub fn list(self) -> Vec<u8> {
+        (0..=8).filter(|&p| self.has(p)).collect()
+    }
 }
 
 /// Bounds that end a run early (exit code 3) with what was learnt so far.

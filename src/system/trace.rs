@@ -78,7 +78,7 @@ impl TraceFile {
             variant: cfg.variant.label(),
             profile: cfg.profile,
             hardware: cfg.hw,
-            properties: (0..=8).filter(|&p| cfg.properties.has(p)).collect(),
+            properties: cfg.properties.list(),
             violation: v.clone(),
             counterexample: cx.clone(),
         }
@@ -142,14 +142,8 @@ impl TraceFile {
         cfg.variant = Variant::parse_label(&self.variant)?;
         cfg.hw = self.hardware;
         cfg.profile = self.profile;
-        let mut bits = 0u16;
-        for &p in &self.properties {
-            if p > 8 {
-                return Err(format!("unknown property {p} in the trace"));
-            }
-            bits |= 1 << p;
-        }
-        cfg.properties.bits = bits;
+        cfg.properties = crate::system::config::Properties::from_list(&self.properties)
+            .map_err(|e| format!("{}: {e}", self.scenario.file))?;
         Ok(cfg)
     }
 
