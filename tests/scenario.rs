@@ -840,3 +840,25 @@ proptest! {
         exercise(&apply(base, &muts));
     }
 }
+
+// ---- corpus --------------------------------------------------------------
+
+/// Every file in tests/corpus/scenarios (inputs that once were, or could
+/// be, trouble) loads to a result, never a panic; rejected ones name a line.
+#[test]
+fn corpus_never_panics() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus dir") {
+        let path = entry.expect("entry").path();
+        n += 1;
+        match scenario::load_file(&path) {
+            Ok(cfg) => assert!(cfg.cpus >= 1, "{}", path.display()),
+            Err(e) => {
+                assert!(e.file.ends_with(".toml"), "{}: {e}", path.display());
+                assert!(!e.render().is_empty());
+            }
+        }
+    }
+    assert!(n >= 8, "corpus has {n} files");
+}
