@@ -144,6 +144,10 @@ pub struct CheckArgs {
     /// Seconds between checkpoint saves while running.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub checkpoint_every: u64,
+    /// Worker threads (default: the number of CPUs).  The verdict, state
+    /// count and counterexample are the same for any number.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Print a JSON report instead of text.
     #[arg(long)]
     pub json: bool,
@@ -396,6 +400,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
         stop: Some(io.stop.clone()),
         progress: Some(&mut on_progress),
         progress_every: Duration::from_secs(1),
+        jobs: a.jobs.unwrap_or_else(available_jobs).max(1),
     };
     let mut checkpoint_note = None;
     let out = match &a.checkpoint {
@@ -579,6 +584,12 @@ fn write_counterexample(
     Ok(())
 }
 
+fn available_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
 /// `--only cpu0,cpu1` (or `0,1`) as CPU numbers.
 fn parse_only(only: &[String]) -> Result<Vec<u8>, String> {
     only.iter()
@@ -718,11 +729,7 @@ fn cmd_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<i32, String> {
 
 fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
     let cfg = load(&a.scenario)?;
-    let jobs = a.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let jobs = a.jobs.unwrap_or_else(available_jobs);
     let total = matrix::rows().len() * Profile::ALL.len();
     let pb = if io.progress && !a.json {
         let pb = indicatif::ProgressBar::new(total as u64);

@@ -304,3 +304,47 @@ fn the_other_allocator_is_an_interrupt_when_interrupts_abort_walks() {
     cfg.hw.interrupt_aborts_walks = true;
     assert!(matches!(run(&cfg), shootdown::explore::Verdict::Safe));
 }
+
+#[test]
+fn parallel_bfs_gives_the_same_result_as_sequential() {
+    // Every built-in scenario, every matrix cell: same verdict, state and
+    // transition counts, and the same counterexample for 1 and 3 workers.
+    use shootdown::explore::{Options, Verdict, check};
+    for (name, _) in scenario::builtin_names() {
+        let base = scenario::resolve(name).expect("loads");
+        for (_, _, v) in matrix::rows() {
+            for profile in Profile::ALL {
+                let sys = shootdown::system::System::new(matrix::cell_config(&base, v, profile))
+                    .expect("builds");
+                let one = check(&sys, Options::default());
+                let three = check(
+                    &sys,
+                    Options {
+                        jobs: 3,
+                        ..Options::default()
+                    },
+                );
+                let what = format!("{name} {} {}", v.label(), profile.name());
+                assert_eq!(one.stats.states, three.stats.states, "{what}");
+                assert_eq!(one.stats.transitions, three.stats.transitions, "{what}");
+                match (&one.verdict, &three.verdict) {
+                    (Verdict::Safe, Verdict::Safe) => {}
+                    (
+                        Verdict::Violation {
+                            trace: a,
+                            violation: va,
+                        },
+                        Verdict::Violation {
+                            trace: b,
+                            violation: vb,
+                        },
+                    ) => {
+                        assert_eq!(a, b, "{what}");
+                        assert_eq!(va, vb, "{what}");
+                    }
+                    (a, b) => panic!("{what}: {a:?} vs {b:?}"),
+                }
+            }
+        }
+    }
+}

@@ -31,6 +31,9 @@ pub struct Options<'a> {
     /// Called about every `progress_every` with the counts so far.
     pub progress: Option<&'a mut dyn FnMut(&Stats)>,
     pub progress_every: Duration,
+    /// Worker threads for successor generation (1 = sequential).  The
+    /// result (states, transitions, trace) is the same for any count.
+    pub jobs: usize,
 }
 
 impl Default for Options<'_> {
@@ -43,6 +46,7 @@ impl Default for Options<'_> {
             stop: None,
             progress: None,
             progress_every: Duration::from_millis(500),
+            jobs: 1,
         }
     }
 }
@@ -161,6 +165,7 @@ impl<'m, M: Model> Search<'m, M> {
         let mut last_save = Instant::now();
         let mut candidates = Vec::new();
         let model = self.model;
+        let mut next_check = self.p.cursor;
         loop {
             if self.p.cursor == self.p.level_end
                 && let Some((trace, violation)) = self.p.pending.take()
@@ -189,7 +194,8 @@ impl<'m, M: Model> Search<'m, M> {
                 }
             }
             // Bounds, progress and checkpoints, every 1024 expansions.
-            if self.p.cursor.is_multiple_of(1024) {
+            if self.p.cursor >= next_check {
+                next_check = self.p.cursor + 1024;
                 let elapsed = self.p.elapsed_before + start.elapsed();
                 let bound = if opts
                     .stop
@@ -227,6 +233,13 @@ impl<'m, M: Model> Search<'m, M> {
                     last_save = Instant::now();
                 }
             }
+            if opts.jobs > 1 {
+                let end = self.p.level_end.min(self.p.cursor + CHUNK);
+                if let Some(outcome) = self.parallel_chunk(end, opts.jobs, start) {
+                    return outcome;
+                }
+                continue;
+            }
             let progress = self.expand(&mut candidates);
             if let Some(v) = model.check_state(&self.p.arena[self.p.cursor], progress) {
                 // Shorter than any pending transition violation.
@@ -250,6 +263,150 @@ impl<'m, M: Model> Search<'m, M> {
             },
             stats,
         }
+    }
+
+    /// Expands the states [cursor, end) of the current level on `jobs`
+    /// threads, then records their successors in order, exactly as the
+    /// sequential loop would (same arena order, counts and traces).
+    ///
+    /// Phase 1 (parallel): each worker steps its share of the states,
+    /// hashes the successors and drops those already visited (the visited
+    /// set is only read).  Phase 2 (sequential): the survivors are inserted
+    /// in parent order, which removes the duplicates within the chunk.
+    fn parallel_chunk(
+        &mut self,
+        end: usize,
+        jobs: usize,
+        start: Instant,
+    ) -> Option<Outcome<M::Action, M::Violation>> {
+        let model = self.model;
+        let first = self.p.cursor;
+        let n = end - first;
+        let share = n.div_ceil(jobs).max(1);
+        let arena = &self.p.arena;
+        let table = &self.table;
+        let pending_set = self.p.pending.is_some();
+        let parts: Vec<Vec<Item<M>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..jobs)
+                .map(|w| {
+                    let lo = first + w * share;
+                    let hi = (lo + share).min(end);
+                    scope.spawn(move || {
+                        let mut items = Vec::new();
+                        let mut candidates = Vec::new();
+                        for i in lo..hi {
+                            candidates.clear();
+                            model.candidates(&arena[i], &mut candidates);
+                            let mut progress = false;
+                            let mut transitions = 0u32;
+                            for &a in &candidates {
+                                let Some(tr) = model.step(&arena[i], a) else {
+                                    continue;
+                                };
+                                transitions += 1;
+                                progress |= model.is_progress(a);
+                                match tr {
+                                    Transition::Next(next) => {
+                                        if pending_set {
+                                            continue;
+                                        }
+                                        let h = hash_of(&next);
+                                        if table
+                                            .find(h, |&(eh, j)| {
+                                                eh == h && arena[j as usize] == next
+                                            })
+                                            .is_none()
+                                        {
+                                            items.push(Item::New {
+                                                parent: i,
+                                                action: a,
+                                                hash: h,
+                                                state: next,
+                                            });
+                                        }
+                                    }
+                                    Transition::Violation(v) => items.push(Item::Violation {
+                                        parent: i,
+                                        action: a,
+                                        violation: v,
+                                    }),
+                                    Transition::Cut(why) => items.push(Item::Cut(why)),
+                                }
+                            }
+                            let violation = model.check_state(&arena[i], progress);
+                            items.push(Item::Done {
+                                parent: i,
+                                transitions,
+                                violation,
+                            });
+                        }
+                        items
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("worker panicked"))
+                .collect()
+        });
+        for item in parts.into_iter().flatten() {
+            match item {
+                Item::New {
+                    parent,
+                    action,
+                    hash,
+                    state,
+                } => {
+                    if self.p.pending.is_some() {
+                        continue;
+                    }
+                    let arena = &self.p.arena;
+                    if self
+                        .table
+                        .find(hash, |&(eh, j)| eh == hash && arena[j as usize] == state)
+                        .is_none()
+                    {
+                        let idx = arena.len() as u32;
+                        self.table.insert_unique(hash, (hash, idx), |&(eh, _)| eh);
+                        self.p.arena.push(state);
+                        self.p.parent.push((parent as u32, Some(action)));
+                    }
+                }
+                Item::Violation {
+                    parent,
+                    action,
+                    violation,
+                } => {
+                    if self.p.pending.is_none() {
+                        let mut trace = self.trace_to(parent);
+                        trace.push(action);
+                        self.p.pending = Some((trace, violation));
+                    }
+                }
+                Item::Cut(why) => {
+                    self.p.cut.get_or_insert_with(|| why.to_string());
+                }
+                Item::Done {
+                    parent,
+                    transitions,
+                    violation,
+                } => {
+                    self.p.transitions += transitions as u64;
+                    self.p.cursor = parent;
+                    if let Some(v) = violation {
+                        return Some(Outcome {
+                            stats: self.stats(start, self.p.depth),
+                            verdict: Verdict::Violation {
+                                trace: self.trace_to(parent),
+                                violation: v,
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        self.p.cursor = end;
+        None
     }
 
     /// Computes the successors of the state at the cursor; returns whether
@@ -298,6 +455,31 @@ impl<'m, M: Model> Search<'m, M> {
         }
         progress
     }
+}
+
+/// States expanded per parallel chunk (bounds and progress are checked
+/// between chunks).
+const CHUNK: usize = 4096;
+
+/// What a parallel worker found for one state, in order.
+enum Item<M: Model> {
+    New {
+        parent: usize,
+        action: M::Action,
+        hash: u64,
+        state: M::State,
+    },
+    Violation {
+        parent: usize,
+        action: M::Action,
+        violation: M::Violation,
+    },
+    Cut(&'static str),
+    Done {
+        parent: usize,
+        transitions: u32,
+        violation: Option<M::Violation>,
+    },
 }
 
 /// Checks `model` exhaustively (within the bounds) by BFS.

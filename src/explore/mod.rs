@@ -27,10 +27,10 @@ pub enum Transition<S, V> {
 }
 
 /// A model the explorer can check.
-pub trait Model {
-    type State: Clone + Eq + Hash + Debug;
-    type Action: Copy + Eq + Debug;
-    type Violation: Clone + Debug;
+pub trait Model: Sync {
+    type State: Clone + Eq + Hash + Debug + Send + Sync;
+    type Action: Copy + Eq + Debug + Send + Sync;
+    type Violation: Clone + Debug + Send + Sync;
 
     fn initial(&self) -> Self::State;
     /// Appends every action that may be enabled in `s`, in a fixed order.
