@@ -544,11 +544,15 @@ impl Machine {
         let cur = c.current;
         let curt = &self.k.tasks[cur as usize];
         let mut runnable = 0u16;
+        // A task woken while it is still some CPU's current (that CPU is
+        // in schedule()) is not free to run elsewhere yet.
+        let running_somewhere = |t: u8| (0..st.cpus).any(|o| self.k.cpus[o as usize].current == t);
         for t in 0..st.tasks.len() as u8 {
             if t != cur
                 && self.k.tasks[t as usize].status == Status::Runnable
                 && !st.is_idle(t)
                 && st.allowed(t, cpu)
+                && !running_somewhere(t)
             {
                 runnable |= 1 << t;
             }
