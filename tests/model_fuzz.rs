@@ -81,7 +81,7 @@ fn scenario_text(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
     fn random_scenarios_never_break_the_model(
@@ -91,12 +91,22 @@ proptest! {
         programs in prop::collection::vec((program(), 0u8..3, any::<bool>()), 1..4),
         kthread in any::<bool>(),
         populated in any::<bool>(),
+        eviction in any::<bool>(),
+        interrupts_abort in any::<bool>(),
+        two_spec_walks in any::<bool>(),
+        strict in any::<bool>(),
     ) {
         let text = scenario_text(cpus, profile, variant, &programs, kthread, populated);
-        let cfg = match scenario::load_str("fuzz.toml", &text) {
+        let mut cfg = match scenario::load_str("fuzz.toml", &text) {
             Ok(c) => c,
             Err(_) => return Ok(()), // e.g. an op after exit: the loader said why
         };
+        cfg.hw.eviction = eviction;
+        cfg.hw.interrupt_aborts_walks = interrupts_abort;
+        cfg.hw.spec_walks_per_cpu = if two_spec_walks { 2 } else { 1 };
+        if strict {
+            cfg.properties.bits |= 1;
+        }
         let sys = System::new(cfg).expect("the loader checked the frames");
         let out = explore::check(&sys, Options { states_max: Some(20_000), ..Options::default() });
         if let Verdict::Violation { trace, violation } = &out.verdict {
