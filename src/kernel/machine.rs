@@ -1399,7 +1399,6 @@ impl Machine {
                 self.call(t, Kpc::ZapLock, Kpc::ExitMmapFlush);
                 Flow::Step
             }
-            Kpc::ExitMmapZap => unreachable!("folded into ExitMmapDetach"),
             Kpc::ExitMmapFlush => {
                 if st.has(Atom::ExitMmapFlushLast) {
                     self.goto(t, Kpc::ExitMmapClear);
@@ -1435,7 +1434,6 @@ impl Machine {
                 self.k.cpus[cpu as usize].in_schedule = true;
                 Flow::Step
             }
-            Kpc::ExitSchedule => unreachable!("folded into ExitMm / ExitMmdrop"),
         }
     }
 

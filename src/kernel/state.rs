@@ -219,12 +219,10 @@ pub enum Kpc {
     // exit.
     ExitMm,
     ExitMmapDetach,
-    ExitMmapZap,
     ExitMmapFlush,
     ExitMmapClear,
     ExitMmapFlushLast,
     ExitMmdrop,
-    ExitSchedule,
     /// Return from a subroutine: pop the return stack.
     Return,
 }
@@ -248,11 +246,11 @@ pub struct Task {
     /// Range being unmapped or zapped: [lo, hi) in vpns.
     pub lo: u8,
     pub hi: u8,
-    /// Loop cursor (vpn or slot).
+    /// Loop cursor (vpn or slot); in the fault path, the faulting vpn.
     pub cursor: u8,
     /// Slots clear_page_tables frees (bitmask).
     pub slots: u8,
-    /// mmu_gather: fast mode.
+    /// mmu_gather: fast mode; in the fault path, the access is a write.
     pub fast: bool,
     /// mmu_gather batch: frames to free after the flush (bitmask).
     pub batch: u16,

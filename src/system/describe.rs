@@ -77,12 +77,10 @@ impl System {
             Kpc::CptCheckCache => "check_pgt_cache: free quicklist page",
             Kpc::ExitMm => "do_exit: __exit_mm, mmput",
             Kpc::ExitMmapDetach => "exit_mmap: detach VMAs",
-            Kpc::ExitMmapZap => "exit_mmap: zap_page_range",
             Kpc::ExitMmapFlush => "exit_mmap: flush_tlb_mm",
             Kpc::ExitMmapClear => "exit_mmap: clear_page_tables",
             Kpc::ExitMmapFlushLast => "exit_mmap: flush_tlb_mm",
             Kpc::ExitMmdrop => "mmput: mmdrop",
-            Kpc::ExitSchedule => "do_exit: schedule",
             Kpc::Return => "return",
         };
         f.to_string()
