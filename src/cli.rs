@@ -273,7 +273,13 @@ where
     match result {
         Ok(code) => code,
         Err(msg) => {
-            let _ = writeln!(io.err, "error: {msg}");
+            // Scenario diagnostics are already rendered with their own
+            // "error:" heading.
+            if msg.starts_with("error") {
+                let _ = writeln!(io.err, "{msg}");
+            } else {
+                let _ = writeln!(io.err, "error: {msg}");
+            }
             EXIT_BAD_INPUT
         }
     }
@@ -494,7 +500,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
         }
         Verdict::Violation { .. } => {
             let cx = report.counterexample.as_ref().expect("set for violations");
-            write_counterexample(o, cx, &stats, &a.trace, "shortest counterexample")?;
+            write_counterexample(o, cx, Some(&stats), &a.trace, "shortest counterexample")?;
         }
     }
     if let Some(note) = &checkpoint_note {
@@ -506,7 +512,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
 fn write_counterexample(
     o: &mut dyn Write,
     cx: &Counterexample,
-    stats: &Stats,
+    stats: Option<&Stats>,
     view: &TraceArgs,
     kind: &str,
 ) -> Result<(), String> {
@@ -522,14 +528,20 @@ fn write_counterexample(
     } else {
         format!(", and property {} in the same step", also.join(", "))
     };
+    let found = match stats {
+        Some(st) => format!(
+            " (found after {} states in {:.2} s)",
+            st.states,
+            st.elapsed.as_secs_f64()
+        ),
+        None => String::new(),
+    };
     let _ = writeln!(
         o,
-        "VIOLATION of property {} ({}){also}: {kind}, {} steps (found after {} states in {:.2} s)",
+        "VIOLATION of property {} ({}){also}: {kind}, {} steps{found}",
         cx.property,
         cx.property_name,
-        cx.doc.steps.len(),
-        stats.states,
-        stats.elapsed.as_secs_f64()
+        cx.doc.steps.len()
     );
     let _ = writeln!(o);
     let shown: Vec<report::TraceStep> = cx
@@ -570,8 +582,11 @@ fn write_counterexample(
             let _ = writeln!(o, "  {h}");
         }
     }
-    let _ = writeln!(o);
-    let _ = writeln!(o, "=> {}", cx.explanation);
+    if view.format != Format::Lanes {
+        // The lanes view ends with the explanation already.
+        let _ = writeln!(o);
+        let _ = writeln!(o, "=> {}", cx.explanation);
+    }
     let _ = writeln!(
         o,
         "replay: {}",
@@ -645,6 +660,11 @@ fn finish_violation(
         let file = TraceFile::new(&sys.cfg, source, &violation, &cx);
         std::fs::write(path, file.to_json())
             .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        eprintln!(
+            "wrote trace {} (replay it with `shootdown replay {}`)",
+            path.display(),
+            path.display()
+        );
     }
     Ok(cx)
 }
@@ -666,12 +686,11 @@ fn cmd_report(a: ReportArgs, io: &mut Io<'_>) -> Result<i32, String> {
         ..TraceArgs::default()
     };
     let _ = only;
-    let stats = Stats::default();
     let _ = writeln!(io.out, "{}  ({})", doc.title, doc.subtitle);
     write_counterexample(
         io.out,
         &file.counterexample,
-        &stats,
+        None,
         &view,
         "recorded counterexample",
     )?;
@@ -958,7 +977,7 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
             write_counterexample(
                 *o,
                 &cx,
-                &stats,
+                Some(&stats),
                 &a.trace,
                 if a.trace.minimize {
                     "random-walk counterexample, minimized"
@@ -1007,11 +1026,12 @@ fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, String> {
                 o,
                 "\nper cell (last run): variant, profile, verdict, states, seconds, states/s"
             );
+            let w = results.iter().map(|r| r.label.len()).max().unwrap_or(10);
             for r in &results {
                 let _ = writeln!(
                     o,
-                    "  {:<44} {:<12} {:<26} {:>8} {:>8.4} {:>10.0}",
-                    r.variant.label(),
+                    "  {:<w$} {:<12} {:<22} {:>8} {:>8.4} {:>10.0}",
+                    r.label,
                     r.profile.name(),
                     r.cell.short(),
                     r.stats.states,

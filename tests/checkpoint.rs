@@ -121,7 +121,7 @@ fn ctrl_c_then_resume_matches_an_uninterrupted_run() {
         "Ctrl-C ends the run with exit code 3"
     );
     assert_eq!(v["verdict"], "incomplete");
-    assert_eq!(v["bound"], "interrupted");
+    assert_eq!(v["bound"], "an interruption (Ctrl-C)");
     let part = v["stats"]["states"].as_u64().unwrap();
     assert!(part > 0 && part < full, "{part} of {full}");
     let (code, resumed, verdict, note) = check_json(&[REMAP, "--checkpoint", d]);

@@ -121,7 +121,10 @@ fn a_trace_that_no_longer_runs_says_which_step() {
 fn traces_from_other_versions_are_refused() {
     let json = trace_of("mail-race", "2.4.18", Profile::Split).to_json();
     let older = json.replace(
-        &format!("\"tool_version\": \"{}\"", env!("CARGO_PKG_VERSION")),
+        &format!(
+            "\"tool_version\": \"{}\"",
+            shootdown::system::trace::TOOL_VERSION
+        ),
         "\"tool_version\": \"0.0.1\"",
     );
     assert_ne!(older, json);

@@ -193,6 +193,17 @@ impl<'m, M: Model> Search<'m, M> {
                     };
                 }
             }
+            // The state bound is checked at every expansion (a cheap
+            // comparison); the others every 1024 expansions.
+            if let Some(n) = opts.states_max
+                && self.p.arena.len() as u64 > n
+            {
+                save(self);
+                return Outcome {
+                    stats: self.stats(start, self.p.depth),
+                    verdict: Verdict::Incomplete(Bound::States(n)),
+                };
+            }
             // Bounds, progress and checkpoints, every 1024 expansions.
             if self.p.cursor >= next_check {
                 next_check = self.p.cursor + 1024;
@@ -205,12 +216,10 @@ impl<'m, M: Model> Search<'m, M> {
                     Some(Bound::Interrupted)
                 } else if let Some(t) = opts.time_max.filter(|&t| elapsed > t) {
                     Some(Bound::Time(t))
-                } else if let Some(m) = opts.memory_max_bytes.filter(|&m| self.memory() > m) {
-                    Some(Bound::Memory(m))
                 } else {
-                    opts.states_max
-                        .filter(|&n| self.p.arena.len() as u64 > n)
-                        .map(Bound::States)
+                    opts.memory_max_bytes
+                        .filter(|&m| self.memory() > m)
+                        .map(Bound::Memory)
                 };
                 if let Some(b) = bound {
                     save(self);

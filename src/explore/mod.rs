@@ -72,7 +72,7 @@ impl std::fmt::Display for Bound {
             Bound::Depth(d) => write!(f, "depth bound ({d} steps)"),
             Bound::Time(t) => write!(f, "time bound ({} s)", t.as_secs()),
             Bound::Memory(m) => write!(f, "memory bound ({} MiB)", m >> 20),
-            Bound::Interrupted => write!(f, "interrupted"),
+            Bound::Interrupted => write!(f, "an interruption (Ctrl-C)"),
             Bound::ModelLimit(why) => write!(f, "model limit: {why}"),
         }
     }

@@ -46,6 +46,11 @@ pub struct SimOutcome<A, V> {
 const PCT_CHANGES: usize = 3;
 /// Actors PCT keeps priorities for; more share the lowest.
 const ACTORS_MAX: usize = 16;
+/// Steps a walk may still take once no progress action is enabled (only
+/// background activity such as speculation is left): enough for such
+/// activity to expose what the run left behind, without walking to
+/// `depth_max` every time.
+const QUIET_STEPS_MAX: u32 = 16;
 
 /// Runs `walks` random walks of at most `depth_max` steps from the initial
 /// state (even walks uniform, odd walks PCT).
@@ -80,6 +85,7 @@ pub fn simulate<M: Model>(
         let mut lowest = 1u64 << 62;
         let mut s = model.initial();
         let mut trace = Vec::new();
+        let mut quiet = 0u32;
         for depth in 0..depth_max {
             candidates.clear();
             model.candidates(&s, &mut candidates);
@@ -95,7 +101,8 @@ pub fn simulate<M: Model>(
                 out.violation = Some((trace, v));
                 return out;
             }
-            if enabled.is_empty() {
+            quiet = if progress { 0 } else { quiet + 1 };
+            if enabled.is_empty() || quiet > QUIET_STEPS_MAX {
                 length_hint = length_hint.max(depth);
                 break;
             }

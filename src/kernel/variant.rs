@@ -276,7 +276,18 @@ impl Variant {
         };
         let mut v = Variant::from_atoms(atoms);
         for a in text[name.len() + 1..].split('+') {
-            v = v.with(Atom::parse_or_explain(a)?);
+            match Atom::parse_or_explain(a) {
+                Ok(atom) => v = v.with(atom),
+                Err(e) => {
+                    // "2.4.18+andera": a misspelt preset, not a patch.
+                    return Err(match suggest(text, Variant::preset_names()) {
+                        Some(p) if !text.starts_with(&format!("{p}+")) => {
+                            format!("{e}; or did you mean the preset `{p}`?")
+                        }
+                        _ => e,
+                    });
+                }
+            }
         }
         Ok(v)
     }

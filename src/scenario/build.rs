@@ -303,9 +303,16 @@ impl Loader<'_> {
             match Atom::parse(a) {
                 Some(atom) => variant = variant.with(atom),
                 None => {
-                    return Err(self
+                    let mut e = self
                         .unknown_patch(v.span(), a)
-                        .note(format!("in kernel variant `{text}`")));
+                        .note(format!("in kernel variant `{text}`"));
+                    // "2.4.18+andera": a misspelt preset, not a patch.
+                    if let Some(p) = suggest(text, Variant::preset_names())
+                        && !text.starts_with(&format!("{p}+"))
+                    {
+                        e = e.note(format!("or did you mean the preset `{p}`?"));
+                    }
+                    return Err(e);
                 }
             }
         }

@@ -101,9 +101,9 @@ impl System {
     fn entry_text(e: Entry) -> String {
         if e.is_present() {
             format!(
-                "-> frame {}{}",
+                "present, frame {}{}",
                 e.frame(),
-                if e.is_global() { " G" } else { "" }
+                if e.is_global() { ", Global" } else { "" }
             )
         } else if e == Entry::NONE {
             "0".into()

@@ -69,6 +69,8 @@ pub fn rows() -> Vec<(String, String, Variant)> {
 /// One checked cell.
 #[derive(Clone, Debug)]
 pub struct CellResult {
+    /// The matrix row's label (a preset name, or `2.4.18+atom...`).
+    pub label: String,
     pub variant: Variant,
     pub profile: Profile,
     pub cell: Cell,
@@ -143,6 +145,7 @@ pub fn check_cell(
         ),
     };
     CellResult {
+        label: variant.label(),
         variant,
         profile,
         cell: Cell {
@@ -185,8 +188,9 @@ pub fn run(
                     if i >= work.len() || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
                         break;
                     }
-                    let (_, v, p) = work[i];
-                    let res = check_cell(base, v, p, stop.clone());
+                    let (r, v, p) = work[i];
+                    let mut res = check_cell(base, v, p, stop.clone());
+                    res.label = rows[r].0.clone();
                     on_cell(&res);
                     results.lock().expect("no panics while held")[i] = Some(res);
                 }

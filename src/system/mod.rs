@@ -44,6 +44,23 @@ pub enum Action {
     Scribble { cpu: u8 },
 }
 
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Action::Task { cpu } => write!(f, "CPU{cpu}'s task runs its next step"),
+            Action::Switch { cpu, next } => write!(f, "CPU{cpu} switches to task {next}"),
+            Action::Ipi { cpu } => write!(f, "CPU{cpu} takes its flush IPI"),
+            Action::Walk { cpu, slot } => write!(f, "CPU{cpu} finishes walk {slot}"),
+            Action::Speculate { cpu, vpn } => write!(f, "CPU{cpu} walks page {vpn} speculatively"),
+            Action::EvictTlb { cpu, vpn } => write!(f, "CPU{cpu}'s TLB evicts page {vpn}"),
+            Action::EvictPde { cpu, slot } => write!(f, "CPU{cpu}'s PDE cache evicts slot {slot}"),
+            Action::Scribble { cpu } => {
+                write!(f, "an interrupt on CPU{cpu} reuses the last freed frame")
+            }
+        }
+    }
+}
+
 /// The property numbers and names of DOMAIN.md section 4.
 pub const PROPERTIES: [(u8, &str); 9] = [
     (0, "stray walk"),
@@ -115,7 +132,7 @@ impl System {
         cfg.bounds = config::Bounds::default();
         let mut h = rustc_hash::FxHasher::default();
         format!("{cfg:?}").hash(&mut h);
-        env!("CARGO_PKG_VERSION").hash(&mut h);
+        trace::TOOL_VERSION.hash(&mut h);
         h.finish()
     }
 

@@ -19,7 +19,13 @@ use serde::{Deserialize, Serialize};
 
 pub const FORMAT: &str = "shootdown-trace";
 pub const VERSION: u32 = 1;
-pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The package version and a hash of the model's source (see build.rs):
+/// a trace's actions only mean the same to the same model.
+pub const TOOL_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "+model.",
+    env!("SHOOTDOWN_MODEL_HASH")
+);
 /// Largest trace file `load` reads.
 const TRACE_BYTES_MAX: u64 = 16 << 20;
 
