@@ -95,6 +95,7 @@ proptest! {
         interrupts_abort in any::<bool>(),
         two_spec_walks in any::<bool>(),
         strict in any::<bool>(),
+        spec_accessed in any::<bool>(),
     ) {
         let text = scenario_text(cpus, profile, variant, &programs, kthread, populated);
         let mut cfg = match scenario::load_str("fuzz.toml", &text) {
@@ -104,6 +105,7 @@ proptest! {
         cfg.hw.eviction = eviction;
         cfg.hw.interrupt_aborts_walks = interrupts_abort;
         cfg.hw.spec_walks_per_cpu = if two_spec_walks { 2 } else { 1 };
+        cfg.hw.speculative_accessed_writes = spec_accessed;
         if strict {
             cfg.properties.bits |= 1;
         }

@@ -348,3 +348,17 @@ fn parallel_bfs_gives_the_same_result_as_sequential() {
         }
     }
 }
+
+#[test]
+fn andreas_race_does_not_depend_on_speculative_accessed_writes() {
+    // Research section 5 leaves open whether a speculative walk writes
+    // Accessed.  If it may not, it caches only entries already Accessed;
+    // another allocator's data may have that bit set, and the lazy-TLB race
+    // remains.
+    let mut cfg = mail_race();
+    cfg.hw.speculative_accessed_writes = false;
+    let r = cell_in(&cfg, preset("2.4.18+andrea"), p(4));
+    assert_eq!(verdict(&r), Some(1));
+    let r = cell_in(&cfg, preset("2.4.18+intel"), p(4));
+    assert_eq!(verdict(&r), None);
+}

@@ -206,20 +206,37 @@ impl Mmu {
             }
             table
         };
-        WalkStart::Done(self.read_pte(mem, vpn, table, index, write))
+        WalkStart::Done(self.read_pte(mem, features, w != DEMAND, vpn, table, index, write))
     }
 
     /// The pte read of the walk in slot `w`, which ends it.
-    pub fn finish_walk(&mut self, mem: &mut Memory, w: usize, index: u8) -> PteRead {
+    pub fn finish_walk(
+        &mut self,
+        mem: &mut Memory,
+        features: &HwFeatures,
+        w: usize,
+        index: u8,
+    ) -> PteRead {
         let walk = self.walks[w];
         assert!(walk.is_active(), "finishing a walk that is not in flight");
         self.walks[w] = Walk::NONE;
-        self.read_pte(mem, walk.vpn, walk.table, index, walk.write)
+        self.read_pte(
+            mem,
+            features,
+            w != DEMAND,
+            walk.vpn,
+            walk.table,
+            index,
+            walk.write,
+        )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn read_pte(
         &mut self,
         mem: &mut Memory,
+        features: &HwFeatures,
+        speculative: bool,
         vpn: u8,
         table: Frame,
         index: u8,
@@ -236,6 +253,11 @@ impl Mmu {
         };
         if entry.is_present() {
             let updated = entry.with_accessed(write);
+            if speculative && !features.speculative_accessed_writes && updated != entry {
+                // It may not set Accessed, so it may not cache (SDM 4.10.2.3:
+                // the processor sets Accessed before caching).
+                return read;
+            }
             if updated != entry {
                 mem.write(table, index, updated);
                 read.wrote_flags = true;

@@ -71,6 +71,12 @@ impl Entry {
         Entry(Entry::P | Entry::G | frame)
     }
 
+    /// The same garbage with Accessed already set (another allocator's
+    /// data is arbitrary: bit 5 may well be 1).
+    pub fn garbage_accessed(frame: Frame) -> Entry {
+        Entry(Entry::P | Entry::G | Entry::A | frame)
+    }
+
     /// A non-present word with other bits set (a quicklist link: a kernel
     /// virtual address is page aligned, so bit 0, Present, is clear).
     pub fn link(next: Frame) -> Entry {

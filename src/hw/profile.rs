@@ -34,6 +34,16 @@ pub struct HwFeatures {
     /// Taking an interrupt aborts the walks in flight on that CPU (the
     /// Andrea/Dalecki reading; Intel says only invlpg and CR3 writes do).
     pub interrupt_aborts_walks: bool,
+    /// A speculative walk may write Accessed (so it can cache a pte whose
+    /// Accessed bit is clear, such as another allocator's garbage).  Off:
+    /// it caches only entries already marked Accessed and never writes
+    /// (research section 5 leaves this UNCONFIRMED; hence a switch).
+    #[serde(default = "yes")]
+    pub speculative_accessed_writes: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The four named profiles of DOMAIN.md section 2.
@@ -105,6 +115,7 @@ impl Profile {
             other_allocator_frames_max: 1,
             eviction: false,
             interrupt_aborts_walks: false,
+            speculative_accessed_writes: true,
         }
     }
 }

@@ -26,6 +26,7 @@ fn features(split_walks: bool, pde_cache: bool) -> HwFeatures {
         other_allocator_frames_max: 0,
         eviction: false,
         interrupt_aborts_walks: false,
+        speculative_accessed_writes: true,
     }
 }
 
@@ -203,7 +204,7 @@ fn finish_walk_reads_the_pte_at_finish_time() {
     // Another CPU rewrites the pte (and even the pgd entry) meanwhile.
     mem.write(TABLE, INDEX, Entry::present(OTHER_DATA, false));
     mem.write(ROOT, SLOT, Entry::NONE);
-    let read = mmu.finish_walk(&mut mem, DEMAND, INDEX);
+    let read = mmu.finish_walk(&mut mem, &features(true, false), DEMAND, INDEX);
     assert_eq!(read.entry, Entry::present(OTHER_DATA, false));
     assert_eq!(read.table, TABLE, "the table named by the earlier pgd read");
     assert!(read.filled);
@@ -226,7 +227,7 @@ fn finish_walk_with_not_present_pte_fills_nothing() {
         true,
     );
     mem.write(TABLE, INDEX, Entry::link(9));
-    let read = mmu.finish_walk(&mut mem, DEMAND, INDEX);
+    let read = mmu.finish_walk(&mut mem, &features(true, false), DEMAND, INDEX);
     assert!(!read.filled);
     assert!(!read.wrote_flags);
     assert_eq!(read.entry, Entry::link(9));
@@ -260,7 +261,7 @@ fn finish_walk_with_present_pte_fills_tlb_with_frame_and_global_bit() {
             INDEX,
             false,
         );
-        let read = mmu.finish_walk(&mut mem, DEMAND, INDEX);
+        let read = mmu.finish_walk(&mut mem, &features(true, false), DEMAND, INDEX);
         assert!(read.filled);
         let e = mmu.lookup(VPN).expect("filled");
         assert_eq!(e.frame(), OTHER_DATA);
@@ -312,7 +313,7 @@ fn walk_writes_accessed_and_dirty_back_only_when_missing() {
             INDEX,
             write,
         );
-        let read = mmu.finish_walk(&mut mem, DEMAND, INDEX);
+        let read = mmu.finish_walk(&mut mem, &features(true, false), DEMAND, INDEX);
         assert_eq!(read.wrote_flags, wrote, "{before:?} write={write}");
         assert_eq!(read.entry, before, "the read reports the entry as found");
         assert_eq!(mem.read(TABLE, INDEX), after, "{before:?} write={write}");
@@ -356,7 +357,7 @@ fn pde_cache_hit_completes_in_one_step_without_reading_the_pgd() {
         mmu.start_walk(&mut mem, &f, 1, VPN, SLOT, INDEX, false),
         WalkStart::InFlight
     );
-    mmu.finish_walk(&mut mem, 1, INDEX);
+    mmu.finish_walk(&mut mem, &features(true, false), 1, INDEX);
     assert_eq!(mmu.pde[SLOT as usize], TABLE);
     // pmd_clear on another CPU; this CPU was not flushed.
     mem.write(ROOT, SLOT, Entry::NONE);
@@ -391,7 +392,7 @@ fn pde_cache_is_filled_even_when_the_pte_is_not_present() {
         INDEX,
         false,
     );
-    let read = mmu.finish_walk(&mut mem, DEMAND, INDEX);
+    let read = mmu.finish_walk(&mut mem, &features(true, false), DEMAND, INDEX);
     assert!(!read.filled);
     assert_eq!(mmu.pde[SLOT as usize], TABLE);
 }
@@ -490,4 +491,41 @@ fn profile_parse_accepts_names_and_numbers() {
     for bad in ["", "0", "5", "fast", "speculative "] {
         assert_eq!(Profile::parse(bad), None, "{bad:?}");
     }
+}
+
+/// Research section 5 (UNCONFIRMED): whether a speculative walk writes
+/// Accessed.  With the switch off it caches only entries already Accessed,
+/// so another allocator's garbage (Accessed clear) is never loaded; demand
+/// walks still write it.
+#[test]
+fn speculative_walks_without_accessed_writes_cache_only_accessed_entries() {
+    let mut f = features(true, false);
+    f.speculative_accessed_writes = false;
+    let mut mem = mapped_memory();
+    mem.write(TABLE, INDEX, Entry::garbage(DATA));
+    let mut mmu = Mmu::new(ROOT);
+    assert_eq!(
+        mmu.start_walk(&mut mem, &f, 1, VPN, SLOT, INDEX, false),
+        WalkStart::InFlight
+    );
+    let read = mmu.finish_walk(&mut mem, &f, 1, INDEX);
+    assert!(!read.filled && !read.wrote_flags);
+    assert!(!mmu.tlb[VPN as usize].is_valid());
+    assert_eq!(
+        mem.read(TABLE, INDEX),
+        Entry::garbage(DATA),
+        "nothing written"
+    );
+    // A demand walk still sets Accessed and fills.
+    assert_eq!(
+        mmu.start_walk(&mut mem, &f, DEMAND, VPN, SLOT, INDEX, false),
+        WalkStart::InFlight
+    );
+    let read = mmu.finish_walk(&mut mem, &f, DEMAND, INDEX);
+    assert!(read.filled && read.wrote_flags);
+    // An entry already Accessed is cached by a speculative walk too.
+    let mut mem = mapped_memory();
+    let mut mmu = Mmu::new(ROOT);
+    mmu.start_walk(&mut mem, &f, 1, VPN, SLOT, INDEX, false);
+    assert!(mmu.finish_walk(&mut mem, &f, 1, INDEX).filled);
 }

@@ -724,10 +724,21 @@ impl Machine {
     /// Another kernel user of the page allocator takes the most recently
     /// freed frame and fills it with data that reads as a present, user,
     /// global pte.
-    pub fn scribble(&mut self) -> Option<Frame> {
+    ///
+    /// Which garbage: with Accessed clear, a walk that loads it also writes
+    /// Accessed into the new owner's page (a stray write on top of the
+    /// garbage translation), the worse case whenever walks may write
+    /// Accessed.  When speculative walks may not, Accessed-set garbage is
+    /// the worse case (they could not cache the other), so that is used.
+    pub fn scribble(&mut self, st: &Static) -> Option<Frame> {
         let f = self.k.alloc.pop()?;
         self.mem.set_role(f, Role::Foreign);
-        self.mem.fill(f, Entry::garbage(f));
+        let word = if st.hw.speculative_accessed_writes {
+            Entry::garbage(f)
+        } else {
+            Entry::garbage_accessed(f)
+        };
+        self.mem.fill(f, word);
         self.k.alloc.foreign += 1;
         Some(f)
     }
@@ -793,7 +804,7 @@ impl Machine {
     /// also completes (or faults) the running thread's access.
     pub fn finish_walk(&mut self, st: &Static, cpu: u8, w: usize, ev: &mut Events) {
         let walk = self.mmu[cpu as usize].walks[w];
-        let read = self.mmu[cpu as usize].finish_walk(&mut self.mem, w, st.index(walk.vpn));
+        let read = self.mmu[cpu as usize].finish_walk(&mut self.mem, &st.hw, w, st.index(walk.vpn));
         ev.push(Event::PteRead { cpu, read });
         if w == DEMAND {
             let t = self.k.cpus[cpu as usize].current;

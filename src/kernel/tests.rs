@@ -856,7 +856,7 @@ fn scribble_takes_most_recently_freed_frame_and_fills_it_with_garbage() {
     let data = m.mem.read(table, 0).frame();
     step_until(&mut m, &st, 0, |m| m.mem.role(data) == Role::Free);
     let free = m.k.alloc.len;
-    assert_eq!(m.scribble(), Some(data));
+    assert_eq!(m.scribble(&st), Some(data));
     assert_eq!(m.mem.role(data), Role::Foreign);
     assert!(
         m.mem.words[data as usize]
@@ -869,7 +869,7 @@ fn scribble_takes_most_recently_freed_frame_and_fills_it_with_garbage() {
     assert_eq!(m.k.alloc.len, free - 1);
 
     while m.k.alloc.pop().is_some() {}
-    assert_eq!(m.scribble(), None, "nothing free, nothing to take");
+    assert_eq!(m.scribble(&st), None, "nothing free, nothing to take");
     assert_eq!(m.k.alloc.foreign, 1);
 }
 

@@ -215,6 +215,9 @@ impl Loader<'_> {
         if let Some(v) = h.interrupt_aborts_walks {
             hw.interrupt_aborts_walks = v;
         }
+        if let Some(v) = h.speculative_accessed_writes {
+            hw.speculative_accessed_writes = v;
+        }
         Ok(())
     }
 

@@ -33,6 +33,8 @@
 //! other_allocator_frames_max = 1    # 0..=4
 //! eviction = false
 //! interrupt_aborts_walks = false
+//! speculative_accessed_writes = true   # false: speculative walks never set Accessed,
+//!                                   # so they cache only entries already marked Accessed
 //!
 //! [kernel]                          # optional
 //! variant = "2.4.18"                # a preset (2.4.18, 2.4.18+intel, 2.4.18+andrea, 2.4.20, 2.5),

@@ -59,6 +59,8 @@ pub(crate) struct RawHardware {
     pub eviction: Option<bool>,
     #[serde(default)]
     pub interrupt_aborts_walks: Option<bool>,
+    #[serde(default)]
+    pub speculative_accessed_writes: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

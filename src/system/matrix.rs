@@ -89,6 +89,7 @@ pub fn cell_config(base: &Config, variant: Variant, profile: Profile) -> Config 
     hw.spec_walks_per_cpu = base.hw.spec_walks_per_cpu;
     hw.eviction = base.hw.eviction;
     hw.interrupt_aborts_walks = base.hw.interrupt_aborts_walks;
+    hw.speculative_accessed_writes = base.hw.speculative_accessed_writes;
     cfg.hw = hw;
     cfg.profile = Some(profile.number());
     cfg.variant = variant;

@@ -233,7 +233,7 @@ impl System {
                     && st.hw.other_allocators
                     && n.k.alloc.foreign < st.hw.other_allocator_frames_max
                     && n.interruptible(cpu)
-                    && n.scribble().is_some()
+                    && n.scribble(st).is_some()
                 {
                     n.mmu[cpu as usize].interrupt(&st.hw);
                     true
