@@ -950,7 +950,7 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
     apply_overrides(&mut cfg, &a.overrides)?;
     let sys = System::new(cfg.clone())?;
     let started = std::time::Instant::now();
-    let out = explore::simulate::simulate(&sys, a.seed, a.walks, a.depth);
+    let out = explore::simulate::simulate_until(&sys, a.seed, a.walks, a.depth, &io.stop);
     let secs = started.elapsed().as_secs_f64();
     let o = &mut io.out;
     let _ = writeln!(
@@ -990,8 +990,14 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
         None => {
             let _ = writeln!(
                 o,
-                "NO VIOLATION FOUND in {} random walks ({} steps, {secs:.2} s); random simulation proves nothing: use `check` for a proof.",
-                out.walks, out.steps
+                "NO VIOLATION FOUND in {} random walks ({} steps, {secs:.2} s){}; random simulation proves nothing: use `check` for a proof.",
+                out.walks,
+                out.steps,
+                if out.interrupted {
+                    ", stopped by Ctrl-C"
+                } else {
+                    ""
+                }
             );
             Ok(EXIT_INCOMPLETE)
         }

@@ -11,6 +11,7 @@
 //!   page-table race is one) are found far more often than uniformly.
 
 use super::{Model, Transition};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A small deterministic PRNG (SplitMix64): every run is replayable from
 /// its seed.
@@ -40,6 +41,8 @@ pub struct SimOutcome<A, V> {
     pub steps: u64,
     /// The first violation found, with the walk that led to it.
     pub violation: Option<(Vec<A>, V)>,
+    /// The stop flag ended the run before all walks were done.
+    pub interrupted: bool,
 }
 
 /// Priority changes per PCT walk (the bug depth it targets, minus one).
@@ -60,11 +63,23 @@ pub fn simulate<M: Model>(
     walks: u64,
     depth_max: u32,
 ) -> SimOutcome<M::Action, M::Violation> {
+    simulate_until(model, seed, walks, depth_max, &AtomicBool::new(false))
+}
+
+/// [`simulate`], stopping cleanly (between walks) when `stop` is set.
+pub fn simulate_until<M: Model>(
+    model: &M,
+    seed: u64,
+    walks: u64,
+    depth_max: u32,
+    stop: &AtomicBool,
+) -> SimOutcome<M::Action, M::Violation> {
     let mut rng = Rng::new(seed);
     let mut out = SimOutcome {
         walks: 0,
         steps: 0,
         violation: None,
+        interrupted: false,
     };
     let mut candidates = Vec::new();
     let mut enabled = Vec::new();
@@ -72,6 +87,10 @@ pub fn simulate<M: Model>(
     // far (most walks end well before depth_max).
     let mut length_hint: u32 = 16;
     for walk in 0..walks {
+        if stop.load(Ordering::Relaxed) {
+            out.interrupted = true;
+            break;
+        }
         out.walks += 1;
         let pct = walk % 2 == 1;
         let mut priority = [0u64; ACTORS_MAX];
