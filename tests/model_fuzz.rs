@@ -109,8 +109,13 @@ proptest! {
         if strict {
             cfg.properties.bits |= 1;
         }
-        let sys = System::new(cfg).expect("the loader checked the frames");
+        let mut sys = System::new(cfg).expect("the loader checked the frames");
         let out = explore::check(&sys, Options { states_max: Some(20_000), ..Options::default() });
+        // Packed and unpacked visited sets see the same states.
+        sys.packed = false;
+        let plain = explore::check(&sys, Options { states_max: Some(20_000), ..Options::default() });
+        sys.packed = true;
+        prop_assert_eq!(out.stats.states, plain.stats.states, "{}", text);
         if let Verdict::Violation { trace, violation } = &out.verdict {
             let cx = sys.counterexample(trace, violation);
             prop_assert!(cx.replay_confirmed, "{text}\n{violation:?}");

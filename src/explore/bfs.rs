@@ -1,6 +1,7 @@
 //! Breadth-first search with a visited set.
 //!
-//! States live once, in BFS order, in one arena (`Vec<S>`); the queue is a
+//! States live once, in BFS order, in one arena (`Vec<S>`, or one byte
+//! vector of packed states when the model packs them); the queue is a
 //! cursor into it, and each state records its parent and the action that
 //! reached it, so a counterexample is rebuilt by walking parents.  The
 //! visited set is a `hashbrown::HashTable` of arena indices hashed with a
@@ -57,11 +58,22 @@ fn hash_of<S: Hash>(s: &S) -> u64 {
     h.finish()
 }
 
+fn hash_bytes(b: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(b);
+    h.finish()
+}
+
 /// Everything a search has learnt so far: what a checkpoint holds.
 #[derive(Serialize, Deserialize)]
 pub struct Progress<S, A, V> {
-    /// Visited states in BFS order.
+    /// Visited states in BFS order (empty when they are packed).
     pub arena: Vec<S>,
+    /// Packed visited states, `stride` bytes each, when the model packs.
+    #[serde(default)]
+    pub packed: Vec<u8>,
+    #[serde(default)]
+    pub stride: usize,
     /// Per state: its parent's index and the action from it.
     pub parent: Vec<(u32, Option<A>)>,
     /// Next state to expand.
@@ -87,17 +99,31 @@ pub struct Search<'m, M: Model> {
     table: HashTable<(u64, u32)>,
 }
 
+impl<S, A, V> Progress<S, A, V> {
+    /// States visited.
+    pub fn len(&self) -> usize {
+        self.packed
+            .len()
+            .checked_div(self.stride)
+            .unwrap_or(self.arena.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl<'m, M: Model> Search<'m, M> {
     pub fn new(model: &'m M) -> Self {
         let init = model.initial();
-        let mut table = HashTable::new();
-        let h = hash_of(&init);
-        table.insert_unique(h, (h, 0), |_| unreachable!("empty table"));
-        Search {
+        let stride = model.packed_len();
+        let mut search = Search {
             model,
             p: Progress {
-                arena: vec![init],
-                parent: vec![(u32::MAX, None)],
+                arena: Vec::new(),
+                packed: Vec::new(),
+                stride,
+                parent: Vec::new(),
                 cursor: 0,
                 level_end: 1,
                 depth: 0,
@@ -106,16 +132,90 @@ impl<'m, M: Model> Search<'m, M> {
                 cut: None,
                 elapsed_before: Duration::ZERO,
             },
-            table,
+            table: HashTable::new(),
+        };
+        let mut buf = Vec::new();
+        let (h, _) = search.lookup(&init, &mut buf);
+        search
+            .table
+            .insert_unique(h, (h, 0), |_| unreachable!("empty table"));
+        if stride > 0 {
+            search.p.packed.extend_from_slice(&buf);
+        } else {
+            search.p.arena.push(init);
         }
+        search.p.parent.push((u32::MAX, None));
+        search
+    }
+
+    /// States visited so far.
+    fn len(&self) -> usize {
+        self.p.len()
+    }
+
+    /// The `i`th visited state.
+    fn state(&self, i: usize) -> M::State {
+        let st = self.p.stride;
+        if st > 0 {
+            self.model.unpack(&self.p.packed[i * st..(i + 1) * st])
+        } else {
+            self.p.arena[i].clone()
+        }
+    }
+
+    /// `s`'s hash and whether it was visited; `buf` gets its packed form.
+    fn lookup(&self, s: &M::State, buf: &mut Vec<u8>) -> (u64, bool) {
+        let st = self.p.stride;
+        if st > 0 {
+            buf.clear();
+            buf.resize(st, 0);
+            self.model.pack(s, buf);
+            let h = hash_bytes(buf);
+            let packed = &self.p.packed;
+            let seen = self
+                .table
+                .find(h, |&(eh, j)| {
+                    let j = j as usize;
+                    eh == h && packed[j * st..(j + 1) * st] == buf[..]
+                })
+                .is_some();
+            (h, seen)
+        } else {
+            let h = hash_of(s);
+            let arena = &self.p.arena;
+            let seen = self
+                .table
+                .find(h, |&(eh, j)| eh == h && arena[j as usize] == *s)
+                .is_some();
+            (h, seen)
+        }
+    }
+
+    /// Records a new state (not yet visited: see `lookup`).
+    fn insert(&mut self, s: M::State, h: u64, buf: &[u8], parent: usize, a: M::Action) {
+        let idx = self.len() as u32;
+        self.table.insert_unique(h, (h, idx), |&(eh, _)| eh);
+        if self.p.stride > 0 {
+            self.p.packed.extend_from_slice(buf);
+        } else {
+            self.p.arena.push(s);
+        }
+        self.p.parent.push((parent as u32, Some(a)));
     }
 
     /// Resumes from saved progress (the visited set is rebuilt).
     pub fn resume(model: &'m M, p: Progress<M::State, M::Action, M::Violation>) -> Self {
-        let mut table = HashTable::with_capacity(p.arena.len());
-        for (i, s) in p.arena.iter().enumerate() {
-            let h = hash_of(s);
-            table.insert_unique(h, (h, i as u32), |&(h, _)| h);
+        let mut table = HashTable::with_capacity(p.len());
+        if p.stride > 0 {
+            for (i, b) in p.packed.chunks_exact(p.stride).enumerate() {
+                let h = hash_bytes(b);
+                table.insert_unique(h, (h, i as u32), |&(h, _)| h);
+            }
+        } else {
+            for (i, s) in p.arena.iter().enumerate() {
+                let h = hash_of(s);
+                table.insert_unique(h, (h, i as u32), |&(h, _)| h);
+            }
         }
         Search { model, p, table }
     }
@@ -135,17 +235,21 @@ impl<'m, M: Model> Search<'m, M> {
     }
 
     fn memory(&self) -> u64 {
-        let per_state =
-            std::mem::size_of::<M::State>() + std::mem::size_of::<(u32, Option<M::Action>)>();
-        (self.p.arena.capacity() * per_state + self.table.capacity() * 17) as u64
+        let states = if self.p.stride > 0 {
+            self.p.packed.capacity()
+        } else {
+            self.p.arena.capacity() * std::mem::size_of::<M::State>()
+        };
+        let parents = self.p.parent.capacity() * std::mem::size_of::<(u32, Option<M::Action>)>();
+        (states + parents + self.table.capacity() * 17) as u64
     }
 
     fn stats(&self, start: Instant, depth: u32) -> Stats {
         Stats {
-            states: self.p.arena.len() as u64,
+            states: self.len() as u64,
             transitions: self.p.transitions,
             depth,
-            queue: (self.p.arena.len() - self.p.cursor) as u64,
+            queue: (self.len() - self.p.cursor) as u64,
             memory: self.memory(),
             elapsed: self.p.elapsed_before + start.elapsed(),
         }
@@ -164,6 +268,7 @@ impl<'m, M: Model> Search<'m, M> {
         let mut last_report = Instant::now();
         let mut last_save = Instant::now();
         let mut candidates = Vec::new();
+        let mut buf = Vec::new();
         let model = self.model;
         let mut next_check = self.p.cursor;
         loop {
@@ -175,11 +280,11 @@ impl<'m, M: Model> Search<'m, M> {
                     verdict: Verdict::Violation { trace, violation },
                 };
             }
-            if self.p.cursor >= self.p.arena.len() {
+            if self.p.cursor >= self.len() {
                 break;
             }
             if self.p.cursor == self.p.level_end {
-                self.p.level_end = self.p.arena.len();
+                self.p.level_end = self.len();
                 self.p.depth += 1;
                 if let Some(d) = opts.depth_max
                     && self.p.depth > d
@@ -196,7 +301,7 @@ impl<'m, M: Model> Search<'m, M> {
             // The state bound is checked at every expansion (a cheap
             // comparison); the others every 1024 expansions.
             if let Some(n) = opts.states_max
-                && self.p.arena.len() as u64 > n
+                && self.len() as u64 > n
             {
                 save(self);
                 return Outcome {
@@ -249,8 +354,9 @@ impl<'m, M: Model> Search<'m, M> {
                 }
                 continue;
             }
-            let progress = self.expand(&mut candidates);
-            if let Some(v) = model.check_state(&self.p.arena[self.p.cursor], progress) {
+            let here = self.state(self.p.cursor);
+            let progress = self.expand(&here, &mut candidates, &mut buf);
+            if let Some(v) = model.check_state(&here, progress) {
                 // Shorter than any pending transition violation.
                 return Outcome {
                     stats: self.stats(start, self.p.depth),
@@ -292,8 +398,7 @@ impl<'m, M: Model> Search<'m, M> {
         let first = self.p.cursor;
         let n = end - first;
         let share = n.div_ceil(jobs).max(1);
-        let arena = &self.p.arena;
-        let table = &self.table;
+        let this = &*self;
         let pending_set = self.p.pending.is_some();
         let parts: Vec<Vec<Item<M>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..jobs)
@@ -303,13 +408,15 @@ impl<'m, M: Model> Search<'m, M> {
                     scope.spawn(move || {
                         let mut items = Vec::new();
                         let mut candidates = Vec::new();
+                        let mut buf = Vec::new();
                         for i in lo..hi {
+                            let here = this.state(i);
                             candidates.clear();
-                            model.candidates(&arena[i], &mut candidates);
+                            model.candidates(&here, &mut candidates);
                             let mut progress = false;
                             let mut transitions = 0u32;
                             for &a in &candidates {
-                                let Some(tr) = model.step(&arena[i], a) else {
+                                let Some(tr) = model.step(&here, a) else {
                                     continue;
                                 };
                                 transitions += 1;
@@ -319,17 +426,11 @@ impl<'m, M: Model> Search<'m, M> {
                                         if pending_set {
                                             continue;
                                         }
-                                        let h = hash_of(&next);
-                                        if table
-                                            .find(h, |&(eh, j)| {
-                                                eh == h && arena[j as usize] == next
-                                            })
-                                            .is_none()
-                                        {
+                                        let (_, seen) = this.lookup(&next, &mut buf);
+                                        if !seen {
                                             items.push(Item::New {
                                                 parent: i,
                                                 action: a,
-                                                hash: h,
                                                 state: next,
                                             });
                                         }
@@ -342,7 +443,7 @@ impl<'m, M: Model> Search<'m, M> {
                                     Transition::Cut(why) => items.push(Item::Cut(why)),
                                 }
                             }
-                            let violation = model.check_state(&arena[i], progress);
+                            let violation = model.check_state(&here, progress);
                             items.push(Item::Done {
                                 parent: i,
                                 transitions,
@@ -358,27 +459,22 @@ impl<'m, M: Model> Search<'m, M> {
                 .map(|h| h.join().expect("worker panicked"))
                 .collect()
         });
+        let mut buf = Vec::new();
         for item in parts.into_iter().flatten() {
             match item {
                 Item::New {
                     parent,
                     action,
-                    hash,
                     state,
                 } => {
                     if self.p.pending.is_some() {
                         continue;
                     }
-                    let arena = &self.p.arena;
-                    if self
-                        .table
-                        .find(hash, |&(eh, j)| eh == hash && arena[j as usize] == state)
-                        .is_none()
-                    {
-                        let idx = arena.len() as u32;
-                        self.table.insert_unique(hash, (hash, idx), |&(eh, _)| eh);
-                        self.p.arena.push(state);
-                        self.p.parent.push((parent as u32, Some(action)));
+                    // Again: an earlier item of this chunk may have been
+                    // the same state.
+                    let (h, seen) = self.lookup(&state, &mut buf);
+                    if !seen {
+                        self.insert(state, h, &buf, parent, action);
                     }
                 }
                 Item::Violation {
@@ -420,14 +516,19 @@ impl<'m, M: Model> Search<'m, M> {
 
     /// Computes the successors of the state at the cursor; returns whether
     /// a progress action was enabled in it.
-    fn expand(&mut self, candidates: &mut Vec<M::Action>) -> bool {
+    fn expand(
+        &mut self,
+        here: &M::State,
+        candidates: &mut Vec<M::Action>,
+        buf: &mut Vec<u8>,
+    ) -> bool {
         let model = self.model;
         let cursor = self.p.cursor;
         candidates.clear();
-        model.candidates(&self.p.arena[cursor], candidates);
+        model.candidates(here, candidates);
         let mut progress = false;
         for &a in candidates.iter() {
-            let Some(tr) = model.step(&self.p.arena[cursor], a) else {
+            let Some(tr) = model.step(here, a) else {
                 continue;
             };
             self.p.transitions += 1;
@@ -437,17 +538,9 @@ impl<'m, M: Model> Search<'m, M> {
                     if self.p.pending.is_some() {
                         continue;
                     }
-                    let h = hash_of(&next);
-                    let arena = &self.p.arena;
-                    if self
-                        .table
-                        .find(h, |&(eh, i)| eh == h && arena[i as usize] == next)
-                        .is_none()
-                    {
-                        let idx = arena.len() as u32;
-                        self.table.insert_unique(h, (h, idx), |&(eh, _)| eh);
-                        self.p.arena.push(next);
-                        self.p.parent.push((cursor as u32, Some(a)));
+                    let (h, seen) = self.lookup(&next, buf);
+                    if !seen {
+                        self.insert(next, h, buf, cursor, a);
                     }
                 }
                 Transition::Violation(v) => {
@@ -475,7 +568,6 @@ enum Item<M: Model> {
     New {
         parent: usize,
         action: M::Action,
-        hash: u64,
         state: M::State,
     },
     Violation {

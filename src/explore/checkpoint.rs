@@ -112,7 +112,7 @@ where
 {
     let (mut search, resumed_states) = match ck.load()? {
         Some(p) => {
-            let n = p.arena.len() as u64;
+            let n = p.len() as u64;
             (Search::resume(model, p), n)
         }
         None => (Search::new(model), 0),

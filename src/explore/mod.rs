@@ -51,6 +51,20 @@ pub trait Model: Sync {
     fn actor(&self, _a: Self::Action) -> usize {
         0
     }
+    /// Bytes of a packed state, or 0 if the model does not pack states.
+    /// A packing model's visited states are stored in that many bytes each
+    /// instead of a whole `State`, and hashed and compared as bytes.
+    /// `unpack(pack(s)) == s` must hold for every reachable state.
+    fn packed_len(&self) -> usize {
+        0
+    }
+    /// Writes `s` into `out` (exactly `packed_len()` bytes).
+    fn pack(&self, _s: &Self::State, _out: &mut [u8]) {
+        unreachable!("a model with packed_len() == 0 is never packed")
+    }
+    fn unpack(&self, _bytes: &[u8]) -> Self::State {
+        unreachable!("a model with packed_len() == 0 is never packed")
+    }
 }
 
 /// Which bound ended a run early.

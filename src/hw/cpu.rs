@@ -51,9 +51,12 @@ impl TlbEntry {
     pub fn is_valid(self) -> bool {
         self.0 != 0
     }
-    /// The packed byte (for hashing).
+    /// The packed byte (for hashing and state packing).
     pub fn raw(self) -> u8 {
         self.0
+    }
+    pub fn from_raw(b: u8) -> TlbEntry {
+        TlbEntry(b)
     }
     pub fn frame(self) -> Frame {
         (self.0 & 0x3f) - 1

@@ -227,6 +227,56 @@ pub enum Kpc {
     Return,
 }
 
+impl Kpc {
+    /// Every position, in declaration order (`ALL[k as usize] == k`).
+    pub const ALL: [Kpc; 40] = [
+        Kpc::User,
+        Kpc::WaitWalk,
+        Kpc::FaultFindVma,
+        Kpc::FaultPteAlloc,
+        Kpc::FaultAllocTable,
+        Kpc::FaultRelock,
+        Kpc::FaultPopulate,
+        Kpc::FaultPte,
+        Kpc::FaultUnlock,
+        Kpc::FaultUpRead,
+        Kpc::FaultSegv,
+        Kpc::MunmapDetach,
+        Kpc::MunmapFreePgtables,
+        Kpc::MunmapFlushPgtables,
+        Kpc::MunmapDone,
+        Kpc::MunmapUpWrite,
+        Kpc::MmapUpWrite,
+        Kpc::ZapLock,
+        Kpc::ZapLoop,
+        Kpc::ZapClearAfterFree,
+        Kpc::ZapFreeAfterClear,
+        Kpc::ZapUnlock,
+        Kpc::FinishFlush,
+        Kpc::FinishFree,
+        Kpc::FlushLocal,
+        Kpc::FlushOthersSend,
+        Kpc::FlushOthersWait,
+        Kpc::CptLock,
+        Kpc::CptSlot,
+        Kpc::CptFree,
+        Kpc::CptUnlock,
+        Kpc::CptAfterUnlock,
+        Kpc::CptCheckCache,
+        Kpc::ExitMm,
+        Kpc::ExitMmapDetach,
+        Kpc::ExitMmapFlush,
+        Kpc::ExitMmapClear,
+        Kpc::ExitMmapFlushLast,
+        Kpc::ExitMmdrop,
+        Kpc::Return,
+    ];
+
+    pub fn from_u8(b: u8) -> Option<Kpc> {
+        Kpc::ALL.get(b as usize).copied()
+    }
+}
+
 pub const STACK_MAX: usize = 4;
 
 /// A task's kernel context: its position and the locals of the paths it
@@ -271,6 +321,19 @@ pub enum Status {
     Runnable,
     Blocked,
     Dead,
+}
+
+impl Status {
+    pub fn from_u8(b: u8) -> Option<Status> {
+        [
+            Status::Running,
+            Status::Runnable,
+            Status::Blocked,
+            Status::Dead,
+        ]
+        .get(b as usize)
+        .copied()
+    }
 }
 
 impl Task {

@@ -10,6 +10,7 @@ pub mod counterexample;
 pub mod describe;
 pub mod matrix;
 pub mod oracle;
+pub mod pack;
 pub mod trace;
 
 use crate::explore::{Model, Transition};
@@ -108,6 +109,8 @@ pub struct System {
     pub cfg: Config,
     pub st: Static,
     init: Machine,
+    /// The explorer stores this model's states packed (see `pack.rs`).
+    pub packed: bool,
 }
 
 impl System {
@@ -121,7 +124,12 @@ impl System {
                 cfg.name, cfg.frames
             )
         })?;
-        Ok(System { cfg, st, init })
+        Ok(System {
+            cfg,
+            st,
+            init,
+            packed: true,
+        })
     }
 
     /// Identifies this model for checkpoints: the whole configuration
@@ -134,6 +142,11 @@ impl System {
         format!("{cfg:?}").hash(&mut h);
         trace::TOOL_VERSION.hash(&mut h);
         h.finish()
+    }
+
+    /// The initial state (also the template packed states unpack onto).
+    pub fn initial_state(&self) -> &Machine {
+        &self.init
     }
 
     fn prop(&self, n: u8) -> bool {
@@ -520,6 +533,18 @@ impl Model for System {
             | Action::EvictPde { cpu, .. } => 2 * cpu as usize + 1,
             Action::Scribble { cpu } => 2 * config::limits::CPUS_MAX + cpu as usize,
         }
+    }
+
+    fn packed_len(&self) -> usize {
+        if self.packed { self.packed_bytes() } else { 0 }
+    }
+
+    fn pack(&self, s: &Machine, out: &mut [u8]) {
+        self.pack_into(s, out);
+    }
+
+    fn unpack(&self, bytes: &[u8]) -> Machine {
+        self.unpack_from(bytes)
     }
 
     fn is_progress(&self, a: Action) -> bool {

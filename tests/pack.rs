@@ -1,0 +1,78 @@
+//! Packed states: `unpack(pack(s)) == s` for every reachable state of every
+//! built-in scenario and matrix cell, and packing changes no count or trace.
+
+use shootdown::explore::{self, Model, Options, Transition, Verdict};
+use shootdown::hw::Profile;
+use shootdown::kernel::Machine;
+use shootdown::scenario;
+use shootdown::system::{Action, System, Violation, matrix};
+
+/// The system, unpacked, checking the round trip of every successor.
+struct RoundTrip<'a>(&'a System);
+
+impl Model for RoundTrip<'_> {
+    type State = Machine;
+    type Action = Action;
+    type Violation = Violation;
+    fn initial(&self) -> Machine {
+        self.0.initial()
+    }
+    fn candidates(&self, s: &Machine, out: &mut Vec<Action>) {
+        self.0.candidates(s, out)
+    }
+    fn step(&self, s: &Machine, a: Action) -> Option<Transition<Machine, Violation>> {
+        let t = self.0.step(s, a)?;
+        if let Transition::Next(n) = &t {
+            let mut buf = vec![0u8; self.0.packed_bytes()];
+            self.0.pack_into(n, &mut buf);
+            assert_eq!(&self.0.unpack_from(&buf), n, "round trip after {a:?}");
+        }
+        Some(t)
+    }
+    fn is_progress(&self, a: Action) -> bool {
+        self.0.is_progress(a)
+    }
+    fn check_state(&self, s: &Machine, progress: bool) -> Option<Violation> {
+        self.0.check_state(s, progress)
+    }
+}
+
+#[test]
+fn every_reachable_state_round_trips_and_packing_changes_nothing() {
+    let mut cells = 0;
+    for (name, _) in scenario::builtin_names() {
+        let base = scenario::resolve(name).expect("loads");
+        for (_, _, v) in matrix::rows() {
+            for profile in Profile::ALL {
+                let sys = System::new(matrix::cell_config(&base, v, profile)).expect("builds");
+                let plain = explore::check(&RoundTrip(&sys), Options::default());
+                let packed = explore::check(&sys, Options::default());
+                let what = format!("{name} {} {}", v.label(), profile.name());
+                assert_eq!(plain.stats.states, packed.stats.states, "{what}");
+                assert_eq!(plain.stats.transitions, packed.stats.transitions, "{what}");
+                match (&plain.verdict, &packed.verdict) {
+                    (Verdict::Safe, Verdict::Safe) => {}
+                    (Verdict::Violation { trace: a, .. }, Verdict::Violation { trace: b, .. }) => {
+                        assert_eq!(a, b, "{what}")
+                    }
+                    (a, b) => panic!("{what}: {a:?} vs {b:?}"),
+                }
+                cells += 1;
+            }
+        }
+    }
+    assert_eq!(
+        cells,
+        scenario::builtin_names().len() * matrix::rows().len() * 4
+    );
+}
+
+#[test]
+fn packed_states_are_smaller() {
+    let sys = System::new(scenario::resolve("mail-race").expect("loads")).expect("builds");
+    assert!(
+        sys.packed_bytes() * 2 < std::mem::size_of::<Machine>(),
+        "{}",
+        sys.packed_bytes()
+    );
+}
