@@ -144,9 +144,9 @@ pub struct CheckArgs {
     /// Seconds between checkpoint saves while running.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub checkpoint_every: u64,
-    /// Worker threads for successor generation (default 1).  The verdict,
-    /// state count and counterexample are the same for any number; on two
-    /// cores the sequential search is as fast, more cores may help.
+    /// Worker threads for successor generation (default: the number of
+    /// CPUs).  The verdict, state count and counterexample are the same for
+    /// any number.
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Print a JSON report instead of text.
@@ -407,7 +407,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
         stop: Some(io.stop.clone()),
         progress: Some(&mut on_progress),
         progress_every: Duration::from_secs(1),
-        jobs: a.jobs.unwrap_or(1).max(1),
+        jobs: a.jobs.unwrap_or_else(available_jobs).max(1),
     };
     let mut checkpoint_note = None;
     let out = match &a.checkpoint {

@@ -191,6 +191,25 @@ impl<'m, M: Model> Search<'m, M> {
         }
     }
 
+    /// Whether packed state `b` (with hash `h`) was visited.
+    fn seen_packed(&self, b: &[u8], h: u64) -> bool {
+        let st = self.p.stride;
+        let packed = &self.p.packed;
+        self.table
+            .find(h, |&(eh, j)| {
+                let j = j as usize;
+                eh == h && packed[j * st..(j + 1) * st] == *b
+            })
+            .is_some()
+    }
+
+    fn insert_packed(&mut self, b: &[u8], h: u64, parent: usize, a: M::Action) {
+        let idx = self.len() as u32;
+        self.table.insert_unique(h, (h, idx), |&(eh, _)| eh);
+        self.p.packed.extend_from_slice(b);
+        self.p.parent.push((parent as u32, Some(a)));
+    }
+
     /// Records a new state (not yet visited: see `lookup`).
     fn insert(&mut self, s: M::State, h: u64, buf: &[u8], parent: usize, a: M::Action) {
         let idx = self.len() as u32;
@@ -399,14 +418,16 @@ impl<'m, M: Model> Search<'m, M> {
         let n = end - first;
         let share = n.div_ceil(jobs).max(1);
         let this = &*self;
+        let stride = self.p.stride;
         let pending_set = self.p.pending.is_some();
-        let parts: Vec<Vec<Item<M>>> = std::thread::scope(|scope| {
+        let parts: Vec<(Vec<Item<M>>, Vec<u8>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..jobs)
                 .map(|w| {
                     let lo = first + w * share;
                     let hi = (lo + share).min(end);
                     scope.spawn(move || {
                         let mut items = Vec::new();
+                        let mut bytes = Vec::new();
                         let mut candidates = Vec::new();
                         let mut buf = Vec::new();
                         for i in lo..hi {
@@ -426,12 +447,22 @@ impl<'m, M: Model> Search<'m, M> {
                                         if pending_set {
                                             continue;
                                         }
-                                        let (_, seen) = this.lookup(&next, &mut buf);
+                                        let (hash, seen) = this.lookup(&next, &mut buf);
                                         if !seen {
+                                            // Packed: hand the bytes on, not the state.
+                                            let at = bytes.len();
+                                            let state = if stride > 0 {
+                                                bytes.extend_from_slice(&buf);
+                                                None
+                                            } else {
+                                                Some(next)
+                                            };
                                             items.push(Item::New {
                                                 parent: i,
                                                 action: a,
-                                                state: next,
+                                                state,
+                                                hash,
+                                                at,
                                             });
                                         }
                                     }
@@ -450,7 +481,7 @@ impl<'m, M: Model> Search<'m, M> {
                                 violation,
                             });
                         }
-                        items
+                        (items, bytes)
                     })
                 })
                 .collect();
@@ -460,52 +491,66 @@ impl<'m, M: Model> Search<'m, M> {
                 .collect()
         });
         let mut buf = Vec::new();
-        for item in parts.into_iter().flatten() {
-            match item {
-                Item::New {
-                    parent,
-                    action,
-                    state,
-                } => {
-                    if self.p.pending.is_some() {
-                        continue;
+        for (items, bytes) in parts {
+            for item in items {
+                match item {
+                    Item::New {
+                        parent,
+                        action,
+                        state,
+                        hash,
+                        at,
+                    } => {
+                        if self.p.pending.is_some() {
+                            continue;
+                        }
+                        // Again: an earlier item of this chunk may have
+                        // been the same state.
+                        match state {
+                            None => {
+                                let b = &bytes[at..at + stride];
+                                if !self.seen_packed(b, hash) {
+                                    self.insert_packed(b, hash, parent, action);
+                                }
+                            }
+                            Some(state) => {
+                                let (h, seen) = self.lookup(&state, &mut buf);
+                                if !seen {
+                                    self.insert(state, h, &buf, parent, action);
+                                }
+                            }
+                        }
                     }
-                    // Again: an earlier item of this chunk may have been
-                    // the same state.
-                    let (h, seen) = self.lookup(&state, &mut buf);
-                    if !seen {
-                        self.insert(state, h, &buf, parent, action);
+                    Item::Violation {
+                        parent,
+                        action,
+                        violation,
+                    } => {
+                        if self.p.pending.is_none() {
+                            let mut trace = self.trace_to(parent);
+                            trace.push(action);
+                            self.p.pending = Some((trace, violation));
+                        }
                     }
-                }
-                Item::Violation {
-                    parent,
-                    action,
-                    violation,
-                } => {
-                    if self.p.pending.is_none() {
-                        let mut trace = self.trace_to(parent);
-                        trace.push(action);
-                        self.p.pending = Some((trace, violation));
+                    Item::Cut(why) => {
+                        self.p.cut.get_or_insert_with(|| why.to_string());
                     }
-                }
-                Item::Cut(why) => {
-                    self.p.cut.get_or_insert_with(|| why.to_string());
-                }
-                Item::Done {
-                    parent,
-                    transitions,
-                    violation,
-                } => {
-                    self.p.transitions += transitions as u64;
-                    self.p.cursor = parent;
-                    if let Some(v) = violation {
-                        return Some(Outcome {
-                            stats: self.stats(start, self.p.depth),
-                            verdict: Verdict::Violation {
-                                trace: self.trace_to(parent),
-                                violation: v,
-                            },
-                        });
+                    Item::Done {
+                        parent,
+                        transitions,
+                        violation,
+                    } => {
+                        self.p.transitions += transitions as u64;
+                        self.p.cursor = parent;
+                        if let Some(v) = violation {
+                            return Some(Outcome {
+                                stats: self.stats(start, self.p.depth),
+                                verdict: Verdict::Violation {
+                                    trace: self.trace_to(parent),
+                                    violation: v,
+                                },
+                            });
+                        }
                     }
                 }
             }
@@ -565,10 +610,15 @@ const CHUNK: usize = 4096;
 
 /// What a parallel worker found for one state, in order.
 enum Item<M: Model> {
+    /// A successor not visited before the chunk: the state itself, or
+    /// (packed) its bytes at `at` in the worker's byte buffer, with their
+    /// hash.
     New {
         parent: usize,
         action: M::Action,
-        state: M::State,
+        state: Option<M::State>,
+        hash: u64,
+        at: usize,
     },
     Violation {
         parent: usize,
