@@ -6,6 +6,7 @@ pub mod cli;
 pub mod explore;
 pub mod hw;
 pub mod kernel;
+pub mod limits;
 pub mod report;
 pub mod scenario;
 pub mod system;

@@ -19,7 +19,7 @@
 
 use super::mem::{Entry, Frame, Memory, NO_FRAME};
 use super::profile::HwFeatures;
-use crate::system::config::limits;
+use crate::limits;
 
 /// Walk slots per CPU: slot 0 is the demand walk of the running thread's
 /// access, slots 1.. are speculative walks.

@@ -15,7 +15,7 @@
 //! page table of that slot".  They name address spaces by their root frame
 //! (the frame CR3 holds), never by any operating-system object.
 
-use crate::system::config::limits;
+use crate::limits;
 
 pub type Frame = u8;
 pub const NO_FRAME: Frame = 0xff;

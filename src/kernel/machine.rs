@@ -28,11 +28,12 @@
 //! preemption in kernel mode (2.4 is not preemptible).  exit_mmap zaps the
 //! whole user range in one `zap_page_range` instead of one per VMA.
 
+use super::program::{Op, Placement};
 use super::state::*;
 use super::variant::{Atom, Variant};
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};
 use crate::hw::{Entry, Frame, HwFeatures, Memory, Mmu, NO_FRAME, PteRead, Role, WalkStart};
-use crate::system::config::{Config, Op, Placement, limits};
+use crate::limits;
 
 /// The frame holding `swapper_pg_dir`.
 pub const SWAPPER: Frame = 0;
@@ -50,12 +51,32 @@ pub struct TaskInfo {
     pub name: String,
     pub kind: TaskKind,
     pub program: Vec<Op>,
+    /// A kernel thread that starts running lazily on this process's mm.
+    pub lazy_on: Option<u8>,
 }
 
-/// Everything about a run that does not change: built once from a Config.
+/// A mapping that exists when the run starts.
+#[derive(Clone, Debug)]
+pub struct VmaInit {
+    pub first_vpn: u8,
+    pub pages: u8,
+    /// Every page already faulted in.
+    pub populated: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProcessInit {
+    pub name: String,
+    pub vmas: Vec<VmaInit>,
+}
+
+/// Everything about a run that does not change (built once from a
+/// scenario's configuration by the system layer).
 #[derive(Clone, Debug)]
 pub struct Static {
     pub cpus: u8,
+    /// Physical frames, including swapper_pg_dir's.
+    pub frames: u8,
     pub user_slots: u8,
     pub ptes_per_table: u8,
     pub hw: HwFeatures,
@@ -64,7 +85,7 @@ pub struct Static {
     pub quicklist_high: u8,
     pub gather_batch: u16,
     pub tasks: Vec<TaskInfo>,
-    pub process_names: Vec<String>,
+    pub processes: Vec<ProcessInit>,
 }
 
 impl Static {
@@ -179,62 +200,16 @@ enum Flow {
     Disabled,
 }
 
-impl Static {
-    pub fn new(cfg: &Config) -> Static {
-        let mut tasks = Vec::new();
-        for t in &cfg.threads {
-            tasks.push(TaskInfo {
-                name: t.name.clone(),
-                kind: TaskKind::User {
-                    process: t.process,
-                    placement: t.placement,
-                },
-                program: t.program.clone(),
-            });
-        }
-        for k in &cfg.kthreads {
-            tasks.push(TaskInfo {
-                name: k.name.clone(),
-                kind: TaskKind::Kthread { cpu: k.cpu },
-                program: k.program.clone(),
-            });
-        }
-        for cpu in 0..cfg.cpus {
-            tasks.push(TaskInfo {
-                name: format!("idle{cpu}"),
-                kind: TaskKind::Idle { cpu },
-                program: Vec::new(),
-            });
-        }
-        assert!(
-            tasks.len() <= TASK_SLOTS,
-            "loader must bound the task count"
-        );
-        Static {
-            cpus: cfg.cpus,
-            user_slots: cfg.user_slots,
-            ptes_per_table: cfg.ptes_per_table,
-            hw: cfg.hw,
-            variant: cfg.variant,
-            quicklist_low: cfg.quicklist_low,
-            quicklist_high: cfg.quicklist_high,
-            gather_batch: cfg.gather_batch,
-            tasks,
-            process_names: cfg.processes.iter().map(|p| p.name.clone()).collect(),
-        }
-    }
-}
-
 impl Machine {
-    /// The initial state a Config describes.  Returns None when the
-    /// pre-populated mappings need more frames than the machine has (the
-    /// loader reports that before it gets here).
-    pub fn initial(cfg: &Config, st: &Static) -> Option<Machine> {
+    /// The initial state.  Returns None when the pre-populated mappings
+    /// need more frames than the machine has (the loader reports that
+    /// before it gets here).
+    pub fn initial(st: &Static) -> Option<Machine> {
         let mut mem = Memory::new();
         mem.set_role(SWAPPER, Role::Swapper);
         let mut next: Frame = 1;
         let mut take = |mem: &mut Memory, role: Role| -> Option<Frame> {
-            if next as usize >= cfg.frames as usize {
+            if next as usize >= st.frames as usize {
                 return None;
             }
             let f = next;
@@ -253,14 +228,16 @@ impl Machine {
             ptl: NONE,
         };
         let mut mms: [MmState; limits::PROCESSES_MAX] = std::array::from_fn(|_| empty_mm.clone());
-        for (p, proc_cfg) in cfg.processes.iter().enumerate() {
+        for (p, proc_cfg) in st.processes.iter().enumerate() {
             let pgd = take(&mut mem, Role::PageDir)?;
             let mm = &mut mms[p];
             mm.pgd = pgd;
-            mm.users = cfg
-                .threads
+            mm.users = st
+                .tasks
                 .iter()
-                .filter(|t| t.process as usize == p)
+                .filter(
+                    |t| matches!(t.kind, TaskKind::User { process, .. } if process as usize == p),
+                )
                 .count() as u8;
             mm.count = 1;
             for vma in &proc_cfg.vmas {
@@ -286,7 +263,7 @@ impl Machine {
             len: 0,
             foreign: 0,
         };
-        for f in (next..cfg.frames).rev() {
+        for f in (next..st.frames).rev() {
             alloc.push(f);
         }
         let mut tasks: [Task; TASK_SLOTS] = std::array::from_fn(|_| Task::new(NONE, Status::Dead));
@@ -311,11 +288,10 @@ impl Machine {
             // Who runs first: a kernel thread told to start lazily here, a
             // thread pinned here, a kernel thread of this CPU, an unplaced
             // free thread, else the idle task.
-            let lazy_kthread = cfg
-                .kthreads
-                .iter()
-                .position(|k| k.cpu == cpu && k.lazy_on.is_some())
-                .map(|k| (cfg.threads.len() + k) as u8);
+            let lazy_kthread = (0..st.tasks.len() as u8).find(|&t| {
+                st.tasks[t as usize].kind == TaskKind::Kthread { cpu }
+                    && st.tasks[t as usize].lazy_on.is_some()
+            });
             let pick = lazy_kthread
                 .or_else(|| {
                     (0..st.tasks.len() as u8).find(|&t| {
@@ -350,7 +326,7 @@ impl Machine {
                     c.lazy = false;
                     Some(*process)
                 }
-                TaskKind::Kthread { .. } => cfg.kthreads[pick as usize - cfg.threads.len()]
+                TaskKind::Kthread { .. } => st.tasks[pick as usize]
                     .lazy_on
                     .inspect(|&p| mms[p as usize].count += 1),
                 TaskKind::Idle { .. } => None,

@@ -1,5 +1,6 @@
 //! Kernel model: see ARCHITECTURE.md.
 pub mod machine;
+pub mod program;
 pub mod state;
 pub mod variant;
 

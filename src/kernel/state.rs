@@ -6,7 +6,7 @@
 //! state is one flat value: cheap to copy, hash and compare.
 
 use crate::hw::{Frame, NO_FRAME};
-use crate::system::config::limits;
+use crate::limits;
 
 pub const NONE: u8 = 0xff;
 /// `flush_va == FLUSH_ALL`.

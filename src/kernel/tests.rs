@@ -15,8 +15,8 @@ use crate::system::config::Config;
 fn build(text: &str, edit: impl FnOnce(&mut Config)) -> (Static, Machine) {
     let mut cfg = crate::scenario::load_str("test.toml", text).expect("test scenario loads");
     edit(&mut cfg);
-    let st = Static::new(&cfg);
-    let m = Machine::initial(&cfg, &st).expect("test scenario fits its frames");
+    let st = crate::system::static_of(&cfg);
+    let m = Machine::initial(&st).expect("test scenario fits its frames");
     (st, m)
 }
 

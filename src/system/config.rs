@@ -6,23 +6,11 @@
 //! on 2-level i386) and `index` the pte index inside the slot's page table.
 
 use crate::hw::profile::HwFeatures;
+pub use crate::kernel::program::{Op, Placement};
 use crate::kernel::variant::Variant;
 
-/// Hard limits of the compact state representation.  A scenario beyond one
-/// of these is refused by the loader with a clear error.
-pub mod limits {
-    pub const CPUS_MAX: usize = 4;
-    pub const FRAMES_MAX: usize = 16;
-    pub const USER_SLOTS_MAX: usize = 4;
-    pub const PTES_PER_TABLE_MAX: usize = 4;
-    pub const VPNS_MAX: usize = USER_SLOTS_MAX * PTES_PER_TABLE_MAX;
-    pub const PROCESSES_MAX: usize = 3;
-    /// User threads plus named kernel threads (the per-CPU idle tasks are
-    /// extra and not counted).
-    pub const TASKS_MAX: usize = 6;
-    pub const PROGRAM_OPS_MAX: usize = 64;
-    pub const GATHER_BATCH_MAX: usize = 508;
-}
+/// Hard limits of the compact state representation (see `crate::limits`).
+pub use crate::limits;
 
 /// Bytes of address space one pgd slot covers (2-level i386: 4 MiB).
 pub const SLOT_BYTES: u64 = 4 << 20;
@@ -71,14 +59,6 @@ pub struct VmaCfg {
     pub populated: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Placement {
-    /// Runs only on this CPU.
-    Pinned(u8),
-    /// Any CPU's scheduler may pick it.
-    Any,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThreadCfg {
     pub name: String,
@@ -97,28 +77,6 @@ pub struct KthreadCfg {
     /// process's mm (as if one of its threads had just run there).
     pub lazy_on: Option<u8>,
     pub program: Vec<Op>,
-}
-
-/// One step of a thread's program.  Loops are unrolled by the loader.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Op {
-    /// `mmap(addr, pages * 4096, MAP_FIXED | MAP_ANONYMOUS)`: pages already
-    /// mapped there are munmapped first (do_mmap_pgoff's "clear old maps").
-    Mmap { vpn: u8, pages: u8 },
-    /// `munmap(addr, pages * 4096)`.
-    Munmap { vpn: u8, pages: u8 },
-    /// A user-mode load from the page.
-    Read { vpn: u8 },
-    /// A user-mode store to the page.
-    Write { vpn: u8 },
-    /// `execve()` of a single-threaded process: `exec_mmap` finds
-    /// `mm_users == 1` and runs `exit_mmap` on the live mm, which the thread
-    /// keeps using (with no mappings left).
-    Exec,
-    /// `exit()` of this thread.
-    Exit,
-    /// `sched_yield()`.
-    Yield,
 }
 
 /// The properties of DOMAIN.md section 4 the run checks.

@@ -308,7 +308,7 @@ impl System {
         }
         // mm_struct fields.
         for (m, (bm, am)) in before.k.mms.iter().zip(after.k.mms.iter()).enumerate() {
-            let Some(pname) = self.st.process_names.get(m) else {
+            let Some(pname) = self.st.processes.get(m).map(|p| &p.name) else {
                 continue;
             };
             if bm.cpu_vm_mask != am.cpu_vm_mask {

@@ -103,6 +103,72 @@ impl Violation {
     }
 }
 
+/// The kernel's unchanging description of a run, from a scenario's
+/// configuration.
+pub fn static_of(cfg: &Config) -> Static {
+    use crate::kernel::machine::{ProcessInit, TaskInfo, VmaInit};
+    let mut tasks = Vec::new();
+    for t in &cfg.threads {
+        tasks.push(TaskInfo {
+            name: t.name.clone(),
+            kind: TaskKind::User {
+                process: t.process,
+                placement: t.placement,
+            },
+            program: t.program.clone(),
+            lazy_on: None,
+        });
+    }
+    for k in &cfg.kthreads {
+        tasks.push(TaskInfo {
+            name: k.name.clone(),
+            kind: TaskKind::Kthread { cpu: k.cpu },
+            program: k.program.clone(),
+            lazy_on: k.lazy_on,
+        });
+    }
+    for cpu in 0..cfg.cpus {
+        tasks.push(TaskInfo {
+            name: format!("idle{cpu}"),
+            kind: TaskKind::Idle { cpu },
+            program: Vec::new(),
+            lazy_on: None,
+        });
+    }
+    assert!(
+        tasks.len() <= crate::kernel::state::TASK_SLOTS,
+        "the loader bounds the task count"
+    );
+    Static {
+        cpus: cfg.cpus,
+        frames: cfg.frames,
+        user_slots: cfg.user_slots,
+        ptes_per_table: cfg.ptes_per_table,
+        hw: cfg.hw,
+        variant: cfg.variant,
+        quicklist_low: cfg.quicklist_low,
+        quicklist_high: cfg.quicklist_high,
+        gather_batch: cfg.gather_batch,
+        tasks,
+        processes: cfg
+            .processes
+            .iter()
+            .map(|p| ProcessInit {
+                name: p.name.clone(),
+                vmas: p
+                    .vmas
+                    .iter()
+                    .map(|v| VmaInit {
+                        first_vpn: v.first_vpn,
+                        pages: v.pages,
+                        populated: v.populated,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
 /// The checkable system built from a scenario.
 #[derive(Clone, Debug)]
 pub struct System {
@@ -117,8 +183,8 @@ impl System {
     /// Builds the model.  Fails only if the pre-populated mappings do not
     /// fit in the frames (the loader normally reports that first).
     pub fn new(cfg: Config) -> Result<System, String> {
-        let st = Static::new(&cfg);
-        let init = Machine::initial(&cfg, &st).ok_or_else(|| {
+        let st = static_of(&cfg);
+        let init = Machine::initial(&st).ok_or_else(|| {
             format!(
                 "scenario {}: pre-populated mappings need more frames than the machine's {}",
                 cfg.name, cfg.frames
