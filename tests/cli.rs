@@ -245,3 +245,24 @@ fn simulate_finds_the_race_from_a_seed() {
 fn matrix_rows() -> usize {
     shootdown::system::matrix::rows().len()
 }
+
+#[test]
+fn each_property_reports_every_violated_property() {
+    // On speculative hardware leave_mm loading CR3 alone breaks both the
+    // page-table freeing (P1) and the return to user mode (P8); a normal
+    // check stops at the first.
+    let o = shootdown(&[
+        "check",
+        "mail-race",
+        "--hw",
+        "4",
+        "--variant",
+        "2.4.18+leave-mm-cr3",
+        "--each-property",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("P1 garbage translation  VIOLATED"), "{out}");
+    assert!(out.contains("P8 wrong address space  VIOLATED"), "{out}");
+    assert!(out.contains("P5 kernel BUG           holds"), "{out}");
+}
