@@ -753,14 +753,12 @@ fn cmd_report(a: ReportArgs, io: &mut Io<'_>) -> Result<i32, String> {
         let _ = writeln!(io.out, "wrote {}", path.display());
         return Ok(EXIT_SAFE);
     }
-    let only = parse_only(&a.only)?;
     let view = TraceArgs {
         only: a.only.clone(),
         format: a.format,
         width: a.width,
         ..TraceArgs::default()
     };
-    let _ = only;
     let _ = writeln!(io.out, "{}  ({})", doc.title, doc.subtitle);
     write_counterexample(
         io.out,
@@ -955,7 +953,6 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
             );
         }
     }
-    let _ = any_violation;
     Ok(code)
 }
 
