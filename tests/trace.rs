@@ -201,3 +201,62 @@ proptest! {
         let _ = t.replay();
     }
 }
+
+/// The replay oracle and the model's own checks judge every transition of
+/// every built-in cell alike (properties 0-4 and 8, strict mode on).
+#[test]
+fn oracle_agrees_with_the_model_on_every_transition() {
+    use shootdown::explore::{Model, Options, Transition, check};
+    use shootdown::kernel::Machine;
+    use shootdown::system::Violation;
+    struct Agree<'a>(&'a System);
+    impl Model for Agree<'_> {
+        type State = Machine;
+        type Action = Action;
+        type Violation = Violation;
+        fn initial(&self) -> Machine {
+            self.0.initial()
+        }
+        fn candidates(&self, s: &Machine, out: &mut Vec<Action>) {
+            self.0.candidates(s, out)
+        }
+        fn step(&self, s: &Machine, a: Action) -> Option<Transition<Machine, Violation>> {
+            let (n, ev) = self.0.apply(s, a)?;
+            let judged = [0u8, 1, 2, 3, 4, 8];
+            let mut model: Vec<u8> = match self.0.check_events(&n, &ev) {
+                Ok(()) => vec![],
+                Err(v) => std::iter::once(v.property).chain(v.also).collect(),
+            };
+            model.retain(|p| judged.contains(p));
+            model.sort_unstable();
+            model.dedup();
+            let mut oracle: Vec<u8> = self
+                .0
+                .oracle(s, a, &n)
+                .into_iter()
+                .map(|f| f.property)
+                .collect();
+            oracle.sort_unstable();
+            oracle.dedup();
+            assert_eq!(model, oracle, "{a:?} from {s:?}");
+            self.0.step(s, a)
+        }
+        fn is_progress(&self, a: Action) -> bool {
+            self.0.is_progress(a)
+        }
+        fn check_state(&self, s: &Machine, progress: bool) -> Option<Violation> {
+            self.0.check_state(s, progress)
+        }
+    }
+    for (name, _) in scenario::builtin_names() {
+        let base = scenario::resolve(name).expect("loads");
+        for (_, _, v) in matrix::rows() {
+            for profile in Profile::ALL {
+                let mut cfg = matrix::cell_config(&base, v, profile);
+                cfg.properties.bits = 0b1_1111_1111;
+                let sys = System::new(cfg).expect("builds");
+                let _ = check(&Agree(&sys), Options::default());
+            }
+        }
+    }
+}

@@ -362,3 +362,36 @@ fn andreas_race_does_not_depend_on_speculative_accessed_writes() {
     let r = cell_in(&cfg, preset("2.4.18+intel"), p(4));
     assert_eq!(verdict(&r), None);
 }
+
+#[test]
+fn parallel_bfs_stops_at_a_state_bound_where_sequential_does() {
+    use shootdown::explore::{Bound, Options, Verdict, check};
+    for (name, _) in scenario::builtin_names() {
+        let base = scenario::resolve(name).expect("loads");
+        let sys = shootdown::system::System::new(base).expect("builds");
+        for bound in [10u64, 100, 1000, 5700] {
+            let opts = |jobs| Options {
+                states_max: Some(bound),
+                jobs,
+                ..Options::default()
+            };
+            let one = check(&sys, opts(1));
+            let three = check(&sys, opts(3));
+            assert_eq!(one.stats.states, three.stats.states, "{name} {bound}");
+            assert_eq!(
+                one.stats.transitions, three.stats.transitions,
+                "{name} {bound}"
+            );
+            match (&one.verdict, &three.verdict) {
+                (Verdict::Incomplete(Bound::States(a)), Verdict::Incomplete(Bound::States(b))) => {
+                    assert_eq!(a, b)
+                }
+                (Verdict::Violation { trace: a, .. }, Verdict::Violation { trace: b, .. }) => {
+                    assert_eq!(a, b)
+                }
+                (Verdict::Safe, Verdict::Safe) => {}
+                (a, b) => panic!("{name} {bound}: {a:?} vs {b:?}"),
+            }
+        }
+    }
+}

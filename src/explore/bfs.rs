@@ -148,6 +148,13 @@ impl<'m, M: Model> Search<'m, M> {
         search
     }
 
+    /// Adds this session's time so far to `elapsed_before` (before a save)
+    /// and restarts the session clock.
+    fn bank_time(&mut self, start: &mut Instant) {
+        self.p.elapsed_before += start.elapsed();
+        *start = Instant::now();
+    }
+
     /// States visited so far.
     fn len(&self) -> usize {
         self.p.len()
@@ -283,7 +290,7 @@ impl<'m, M: Model> Search<'m, M> {
         save_every: Option<Duration>,
         save: &mut dyn FnMut(&Self),
     ) -> Outcome<M::Action, M::Violation> {
-        let start = Instant::now();
+        let mut start = Instant::now();
         let mut last_report = Instant::now();
         let mut last_save = Instant::now();
         let mut candidates = Vec::new();
@@ -310,6 +317,7 @@ impl<'m, M: Model> Search<'m, M> {
                 {
                     self.p.depth -= 1;
                     self.p.level_end = self.p.cursor;
+                    self.bank_time(&mut start);
                     save(self);
                     return Outcome {
                         stats: self.stats(start, self.p.depth),
@@ -322,6 +330,7 @@ impl<'m, M: Model> Search<'m, M> {
             if let Some(n) = opts.states_max
                 && self.len() as u64 > n
             {
+                self.bank_time(&mut start);
                 save(self);
                 return Outcome {
                     stats: self.stats(start, self.p.depth),
@@ -346,6 +355,7 @@ impl<'m, M: Model> Search<'m, M> {
                         .map(Bound::Memory)
                 };
                 if let Some(b) = bound {
+                    self.bank_time(&mut start);
                     save(self);
                     return Outcome {
                         stats: self.stats(start, self.p.depth),
@@ -359,16 +369,18 @@ impl<'m, M: Model> Search<'m, M> {
                     last_report = Instant::now();
                 }
                 if save_every.is_some_and(|e| last_save.elapsed() >= e) {
-                    let before = self.p.elapsed_before;
-                    self.p.elapsed_before = before + start.elapsed();
+                    self.bank_time(&mut start);
                     save(self);
-                    self.p.elapsed_before = before;
                     last_save = Instant::now();
                 }
             }
             if opts.jobs > 1 {
                 let end = self.p.level_end.min(self.p.cursor + CHUNK);
-                if let Some(outcome) = self.parallel_chunk(end, opts.jobs, start) {
+                if let Some(outcome) = self.parallel_chunk(end, opts.jobs, start, opts.states_max) {
+                    if matches!(outcome.verdict, Verdict::Incomplete(Bound::States(_))) {
+                        self.bank_time(&mut start);
+                        save(self);
+                    }
                     return outcome;
                 }
                 continue;
@@ -412,6 +424,7 @@ impl<'m, M: Model> Search<'m, M> {
         end: usize,
         jobs: usize,
         start: Instant,
+        states_max: Option<u64>,
     ) -> Option<Outcome<M::Action, M::Violation>> {
         let model = self.model;
         let first = self.p.cursor;
@@ -471,7 +484,9 @@ impl<'m, M: Model> Search<'m, M> {
                                         action: a,
                                         violation: v,
                                     }),
-                                    Transition::Cut(why) => items.push(Item::Cut(why)),
+                                    Transition::Cut(why) => {
+                                        items.push(Item::Cut { parent: i, why })
+                                    }
                                 }
                             }
                             let violation = model.check_state(&here, progress);
@@ -491,8 +506,25 @@ impl<'m, M: Model> Search<'m, M> {
                 .collect()
         });
         let mut buf = Vec::new();
+        let mut last_parent = usize::MAX;
         for (items, bytes) in parts {
             for item in items {
+                // The sequential loop checks the state bound before it
+                // expands each state: so does the merge, at each parent's
+                // first item.
+                let parent = item.parent();
+                if parent != last_parent {
+                    last_parent = parent;
+                    if let Some(n) = states_max
+                        && self.len() as u64 > n
+                    {
+                        self.p.cursor = parent;
+                        return Some(Outcome {
+                            stats: self.stats(start, self.p.depth),
+                            verdict: Verdict::Incomplete(Bound::States(n)),
+                        });
+                    }
+                }
                 match item {
                     Item::New {
                         parent,
@@ -532,7 +564,7 @@ impl<'m, M: Model> Search<'m, M> {
                             self.p.pending = Some((trace, violation));
                         }
                     }
-                    Item::Cut(why) => {
+                    Item::Cut { why, .. } => {
                         self.p.cut.get_or_insert_with(|| why.to_string());
                     }
                     Item::Done {
@@ -625,12 +657,26 @@ enum Item<M: Model> {
         action: M::Action,
         violation: M::Violation,
     },
-    Cut(&'static str),
+    Cut {
+        parent: usize,
+        why: &'static str,
+    },
     Done {
         parent: usize,
         transitions: u32,
         violation: Option<M::Violation>,
     },
+}
+
+impl<M: Model> Item<M> {
+    fn parent(&self) -> usize {
+        match *self {
+            Item::New { parent, .. }
+            | Item::Violation { parent, .. }
+            | Item::Cut { parent, .. }
+            | Item::Done { parent, .. } => parent,
+        }
+    }
 }
 
 /// Checks `model` exhaustively (within the bounds) by BFS.

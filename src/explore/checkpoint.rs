@@ -112,6 +112,18 @@ where
 {
     let (mut search, resumed_states) = match ck.load()? {
         Some(p) => {
+            let p: Progress<M::State, M::Action, M::Violation> = p;
+            let consistent = p.stride == model.packed_len()
+                && (p.stride == 0 || p.packed.len() % p.stride == 0)
+                && p.parent.len() == p.len()
+                && p.cursor <= p.len()
+                && p.level_end <= p.len();
+            if !consistent {
+                return Err(format!(
+                    "{}: the checkpoint does not fit this model (damaged, or from another build); remove it",
+                    ck.path().display()
+                ));
+            }
             let n = p.len() as u64;
             (Search::resume(model, p), n)
         }

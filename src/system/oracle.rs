@@ -14,6 +14,7 @@
 use super::Action;
 use super::System;
 use super::config::Op;
+use crate::hw::cpu::{DEMAND, WALK_SLOTS};
 use crate::hw::{Frame, NO_FRAME, Role};
 use crate::kernel::machine::{Machine, SWAPPER, TaskKind};
 use crate::kernel::state::Kpc;
@@ -44,6 +45,59 @@ impl System {
         pde.is_present().then(|| pde.frame())
     }
 
+    /// The pte read the step `before -a-> after` did on `cpu`: (vpn,
+    /// table, speculative, write), or None if it read no pte (no walk, a
+    /// TLB hit, or a walk that only read the pgd entry and is in flight).
+    fn pte_read(
+        &self,
+        before: &Machine,
+        a: Action,
+        after: &Machine,
+        cpu: u8,
+    ) -> Option<(u8, Frame, bool, bool)> {
+        let (bm, am) = (&before.mmu[cpu as usize], &after.mmu[cpu as usize]);
+        let started_in_flight = |lo: usize, hi: usize| {
+            (lo..hi).any(|w| am.walks[w].is_active() && !bm.walks[w].is_active())
+        };
+        match a {
+            Action::Walk { slot, .. } => {
+                let w = bm.walks[slot as usize];
+                w.is_active()
+                    .then_some((w.vpn, w.table, slot as usize != DEMAND, w.write))
+            }
+            Action::Speculate { vpn, .. } => {
+                if started_in_flight(1, WALK_SLOTS) {
+                    return None;
+                }
+                self.walk_table(before, a, cpu, vpn)
+                    .map(|t| (vpn, t, true, false))
+            }
+            Action::Task { .. } => {
+                let c = &before.k.cpus[cpu as usize];
+                let t = c.current;
+                let task = &before.k.tasks[t as usize];
+                if c.in_schedule || task.at != Kpc::User || !self.st.is_user(t) {
+                    return None;
+                }
+                let (vpn, write) = match self.st.tasks[t as usize].program.get(task.pc as usize) {
+                    Some(Op::Read { vpn }) => (*vpn, false),
+                    Some(Op::Write { vpn }) => (*vpn, true),
+                    _ => return None,
+                };
+                let e = bm.tlb[vpn as usize];
+                if e.is_valid() && (!write || e.is_dirty()) {
+                    return None;
+                }
+                if started_in_flight(DEMAND, DEMAND + 1) {
+                    return None;
+                }
+                self.walk_table(before, a, cpu, vpn)
+                    .map(|t| (vpn, t, false, write))
+            }
+            _ => None,
+        }
+    }
+
     /// Properties 0-4 and 8 as the oracle sees the step `before -a-> after`.
     pub fn oracle(&self, before: &Machine, a: Action, after: &Machine) -> Vec<Finding> {
         let mut out = Vec::new();
@@ -63,34 +117,44 @@ impl System {
             a,
             Action::Walk { .. } | Action::Speculate { .. } | Action::Task { .. }
         );
-        // New translations: garbage if the table they came from is not the
-        // page table of that slot in the address space CR3 names.
-        if walks_here && am.cr3 == root {
-            for vpn in 0..self.st.vpns() {
-                let (b, n) = (bm.tlb[vpn as usize], am.tlb[vpn as usize]);
-                if !n.is_valid() || b == n {
-                    continue;
-                }
-                let Some(table) = self.walk_table(before, a, cpu, vpn) else {
-                    continue;
-                };
-                let want = Role::PageTable {
-                    root,
-                    slot: self.st.slot(vpn),
-                };
-                if before.mem.role(table) != want {
+        // The pte read this step did, if any, reconstructed from the
+        // state before it: garbage if its table is not the page table of
+        // that slot in the address space CR3 names (P1 when the entry was
+        // cached, P0 in any case).
+        if let Some((vpn, table, speculative, write)) = self.pte_read(before, a, after, cpu) {
+            let want = Role::PageTable {
+                root,
+                slot: self.st.slot(vpn),
+            };
+            let role = before.mem.role(table);
+            if role != want {
+                let entry = before.mem.read(table, self.st.index(vpn));
+                let needs_write = !entry.accessed() || (write && !entry.dirty());
+                let cached = entry.is_present()
+                    && !(speculative && !self.st.hw.speculative_accessed_writes && needs_write);
+                if cached {
                     out.push(Finding {
                         property: 1,
                         cpu,
                         frame: Some(table),
                         what: format!(
-                            "CPU{cpu}'s TLB gained {} -> frame {} from frame {table}, which was {}",
+                            "CPU{cpu} cached {} -> frame {} read from frame {table}, which was {}",
                             self.addr(vpn),
-                            n.frame(),
-                            before.mem.role(table).describe()
+                            entry.frame(),
+                            role.describe()
                         ),
                     });
                 }
+                out.push(Finding {
+                    property: 0,
+                    cpu,
+                    frame: Some(table),
+                    what: format!(
+                        "CPU{cpu}'s walk of {} read frame {table}, which was {}",
+                        self.addr(vpn),
+                        role.describe()
+                    ),
+                });
             }
         }
         // Walker writes (Accessed/Dirty) into frames that are not paging
@@ -128,29 +192,6 @@ impl System {
                         });
                     }
                 }
-            }
-        }
-        // Strict: a pte read from a frame that is not a live page table.
-        if let Action::Walk { slot: w, .. } = a {
-            let walk = bm.walks[w as usize];
-            if walk.is_active()
-                && before.mem.role(walk.table)
-                    != (Role::PageTable {
-                        root,
-                        slot: self.st.slot(walk.vpn),
-                    })
-            {
-                out.push(Finding {
-                    property: 0,
-                    cpu,
-                    frame: Some(walk.table),
-                    what: format!(
-                        "CPU{cpu}'s walk of {} read frame {}, which was {}",
-                        self.addr(walk.vpn),
-                        walk.table,
-                        before.mem.role(walk.table).describe()
-                    ),
-                });
             }
         }
         // User accesses: a thread's program counter moved past a load or
