@@ -406,16 +406,12 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
             pb.tick();
         }
     };
-    let b = cfg.bounds;
     let opts = Options {
-        states_max: b.states_max,
-        depth_max: b.depth_max,
-        time_max: b.time_max_s.map(Duration::from_secs),
-        memory_max_bytes: b.memory_max_mb.map(|m| m << 20),
         stop: Some(io.stop.clone()),
         progress: Some(&mut on_progress),
         progress_every: Duration::from_secs(1),
         jobs: a.jobs.unwrap_or_else(available_jobs).max(1),
+        ..cfg.bounds.options()
     };
     let mut checkpoint_note = None;
     let out = match &a.checkpoint {
@@ -534,17 +530,12 @@ fn check_each_property(cfg: &Config, a: &CheckArgs, io: &mut Io<'_>) -> Result<i
         let mut one = cfg.clone();
         one.properties = crate::system::config::Properties::from_list(&[p])?;
         let sys = System::new(one)?;
-        let b = cfg.bounds;
         let out = explore::check(
             &sys,
             Options {
-                states_max: b.states_max,
-                depth_max: b.depth_max,
-                time_max: b.time_max_s.map(Duration::from_secs),
-                memory_max_bytes: b.memory_max_mb.map(|m| m << 20),
                 stop: Some(io.stop.clone()),
                 jobs: a.jobs.unwrap_or_else(available_jobs).max(1),
-                ..Options::default()
+                ..cfg.bounds.options()
             },
         );
         let name = crate::system::property_name(p);

@@ -122,6 +122,20 @@ pub struct Bounds {
     pub memory_max_mb: Option<u64>,
 }
 
+impl Bounds {
+    /// The explorer's options for these bounds (stop flag, progress and
+    /// threads are the caller's to add).
+    pub fn options<'a>(&self) -> crate::explore::Options<'a> {
+        crate::explore::Options {
+            states_max: self.states_max,
+            depth_max: self.depth_max,
+            time_max: self.time_max_s.map(std::time::Duration::from_secs),
+            memory_max_bytes: self.memory_max_mb.map(|m| m << 20),
+            ..crate::explore::Options::default()
+        }
+    }
+}
+
 impl Config {
     pub fn vpns(&self) -> u8 {
         self.user_slots * self.ptes_per_table

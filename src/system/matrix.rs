@@ -10,7 +10,6 @@ use crate::report::{Cell, CellVerdict, Matrix, MatrixRow};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// The mail's four quoted changes (Intel's patch minus pte_free_fast).
 pub const MAIL_FOUR: [Atom; 4] = [
@@ -109,12 +108,8 @@ pub fn check_cell(
     let out = explore::check(
         &sys,
         Options {
-            states_max: bounds.states_max,
-            depth_max: bounds.depth_max,
-            time_max: bounds.time_max_s.map(Duration::from_secs),
-            memory_max_bytes: bounds.memory_max_mb.map(|m| m << 20),
             stop,
-            ..Options::default()
+            ..bounds.options()
         },
     );
     let stats = out.stats;

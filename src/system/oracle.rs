@@ -167,12 +167,7 @@ impl System {
                     // presence, more of Accessed/Dirty.
                     let flags_only =
                         b.is_present() && n.frame() == b.frame() && n.0 != b.0 && n.0 & b.0 == b.0;
-                    if !flags_only
-                        || !matches!(
-                            a,
-                            Action::Walk { .. } | Action::Speculate { .. } | Action::Task { .. }
-                        )
-                    {
+                    if !flags_only {
                         continue;
                     }
                     let ok = match before.mem.role(f) {
