@@ -243,6 +243,61 @@ pub struct Io<'a> {
     pub stop: Arc<AtomicBool>,
 }
 
+/// A writer that remembers its first error instead of returning it, so a
+/// report is written whole or not at all without `?` on every line; the
+/// caller asks for the error at the end.  A closed pipe (`| head`) is not
+/// an error: output simply stops.
+pub struct CheckedWriter<W: Write> {
+    inner: W,
+    error: Option<std::io::Error>,
+    closed: bool,
+}
+
+impl<W: Write> CheckedWriter<W> {
+    pub fn new(inner: W) -> Self {
+        CheckedWriter {
+            inner,
+            error: None,
+            closed: false,
+        }
+    }
+
+    /// The first write error other than a closed pipe.
+    pub fn error(&self) -> Option<&std::io::Error> {
+        self.error.as_ref()
+    }
+
+    fn record(&mut self, e: std::io::Error) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            self.closed = true;
+        } else {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+impl<W: Write> Write for CheckedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.error.is_none()
+            && !self.closed
+            && let Err(e) = self.inner.write_all(buf)
+        {
+            self.record(e);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.error.is_none()
+            && !self.closed
+            && let Err(e) = self.inner.flush()
+        {
+            self.record(e);
+        }
+        Ok(())
+    }
+}
+
 /// Runs the command line; returns the exit code.
 pub fn run<I, T>(args: I, io: &mut Io<'_>) -> i32
 where

@@ -1,4 +1,5 @@
-use shootdown::cli::{self, Io};
+use shootdown::cli::{self, CheckedWriter, Io};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,17 +13,25 @@ fn main() {
             std::process::exit(130);
         }
     });
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let mut out = stdout.lock();
-    let mut err = stderr.lock();
+    // Unlocked handles: each write takes the lock for that write only.
+    // Holding `stderr().lock()` for the whole run deadlocked every progress
+    // bar drawn from a worker thread (the v0 `matrix` hang in a terminal).
+    let mut out = CheckedWriter::new(std::io::stdout());
+    let mut err = std::io::stderr();
     let mut io = Io {
         out: &mut out,
         err: &mut err,
         progress: cli::stderr_is_terminal(),
         stop,
     };
-    let code = cli::run(std::env::args_os(), &mut io);
+    let mut code = cli::run(std::env::args_os(), &mut io);
     drop(io);
+    let _ = out.flush();
+    if let Some(e) = out.error() {
+        // A failed write to stdout (a full disk, /dev/full) is an error; a
+        // closed pipe (`| head`) is not.
+        let _ = writeln!(err, "error: cannot write to standard output: {e}");
+        code = cli::EXIT_BAD_INPUT;
+    }
     std::process::exit(code);
 }
