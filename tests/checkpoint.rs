@@ -149,3 +149,137 @@ fn killed_between_saves_resumes_from_the_last_save() {
     assert_eq!((code, verdict.as_str(), resumed), (0, "safe", full));
     assert!(note.unwrap().contains("resumed"));
 }
+
+/// A scenario too big to finish in a few seconds (millions of states):
+/// three CPUs, each with a busy thread of one process.
+const BIG: &str = r#"
+name = "big3"
+description = "three CPUs, three busy threads: millions of states"
+[machine]
+cpus = 3
+frames = 12
+user_slots = 3
+ptes_per_table = 2
+[hardware]
+profile = "speculative"
+[kernel]
+variant = "2.4.18+intel"
+[[process]]
+name = "p"
+vmas = [{ start = 0x00400000, pages = 2, populated = true }, { start = 0x00800000, pages = 1, populated = true }]
+[[thread]]
+name = "t0"
+process = "p"
+cpu = 0
+program = ["munmap 0x00400000 2", "mmap 0x00400000 1", "write 0x00400000"]
+[[thread]]
+name = "t1"
+process = "p"
+cpu = 1
+program = ["read 0x00400000", "read 0x00401000", "write 0x00800000"]
+[[thread]]
+name = "t2"
+process = "p"
+cpu = 2
+program = ["read 0x00800000", "write 0x00401000", "read 0x00400000"]
+"#;
+
+/// Defect 10: `--states-max N` visits exactly N states, sequential or
+/// parallel, and the stopped run resumes to the uninterrupted result.
+#[test]
+fn states_max_is_exact() {
+    let (code, full, verdict, _) = check_json(&["mail-race", "--variant", "2.4.18+intel"]);
+    assert_eq!((code, verdict.as_str()), (0, "safe"));
+    for n in ["1000", "5000"] {
+        for jobs in ["1", "2"] {
+            let (code, states, verdict, _) = check_json(&[
+                "mail-race",
+                "--variant",
+                "2.4.18+intel",
+                "--states-max",
+                n,
+                "--jobs",
+                jobs,
+            ]);
+            assert_eq!((code, verdict.as_str()), (3, "incomplete"), "{n} {jobs}");
+            assert_eq!(states.to_string(), n, "--states-max {n} --jobs {jobs}");
+        }
+    }
+    let dir = temp_dir("exact");
+    let d = dir.to_str().unwrap();
+    let (code, states, ..) = check_json(&[
+        "mail-race",
+        "--variant",
+        "2.4.18+intel",
+        "--states-max",
+        "1000",
+        "--jobs",
+        "2",
+        "--checkpoint",
+        d,
+    ]);
+    assert_eq!((code, states), (3, 1000));
+    let (code, resumed, verdict, _) = check_json(&[
+        "mail-race",
+        "--variant",
+        "2.4.18+intel",
+        "--jobs",
+        "1",
+        "--checkpoint",
+        d,
+    ]);
+    assert_eq!((code, verdict.as_str(), resumed), (0, "safe", full));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Defect 7: the time bound counts from the start of each session, so a
+/// run stopped by it and started again makes progress every time.
+#[test]
+fn time_bound_resumes_progress() {
+    let dir = temp_dir("time");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("big3.toml");
+    std::fs::write(&scenario, BIG).unwrap();
+    let ck = dir.join("ck");
+    let (s, d) = (scenario.to_str().unwrap(), ck.to_str().unwrap());
+    let mut last = 0;
+    for run in 0..3 {
+        let (code, states, verdict, note) = check_json(&[s, "--time-max", "1", "--checkpoint", d]);
+        assert_eq!((code, verdict.as_str()), (3, "incomplete"), "run {run}");
+        assert!(states > last, "run {run}: {states} states after {last}");
+        assert!(note.unwrap().contains("checkpoint saved"), "run {run}");
+        last = states;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Defect 3a: a checkpoint with flipped bytes is refused as damaged, not
+/// resumed.
+#[test]
+fn flipped_checkpoint_bytes_are_refused() {
+    let dir = temp_dir("flip");
+    let d = dir.to_str().unwrap();
+    let args = [
+        "mail-race",
+        "--variant",
+        "2.4.18+intel",
+        "--states-max",
+        "1000",
+        "--checkpoint",
+        d,
+    ];
+    let (code, ..) = check_json(&args);
+    assert_eq!(code, 3);
+    let path = dir.join("search.ckpt");
+    let good = std::fs::read(&path).unwrap();
+    for at in [good.len() / 3, good.len() / 2, good.len() - 1] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x04;
+        std::fs::write(&path, &bad).unwrap();
+        let o = bin().arg("check").args(args).output().expect("runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "byte {at}: {err}");
+        assert!(err.contains("damaged checkpoint"), "byte {at}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

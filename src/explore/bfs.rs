@@ -15,17 +15,61 @@
 use super::{Bound, Model, Outcome, Stats, Transition, Verdict};
 use hashbrown::HashTable;
 use rustc_hash::FxHasher;
-use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Bounds and hooks of one run.
+///
+/// A bound that stops the run makes its verdict `Incomplete` with that
+/// bound, unless a violation was found first.  Every bound is checked the
+/// same way for any number of `jobs` (the state and depth bounds stop at
+/// exactly the same state, so the counts are identical; the time and
+/// memory bounds depend on the machine).  A search resumed from a
+/// checkpoint (`checkpoint.rs`) keeps its states, transitions, depth and
+/// elapsed time:
+///
+/// - `states_max: Some(n)`: at most `n` distinct states are visited.  The
+///   run stops when it finds a new state that would be the `n + 1`st, in
+///   the middle of expanding the state that reached it: then
+///   `Stats::states == n` exactly, and the half-expanded state is left
+///   unexpanded (its transitions are not counted; a resumed run expands
+///   it again, and the visited set drops the successors already kept).
+///   A search with at most `n` reachable states is never stopped by it.
+///   It counts every state of a resumed search, not only this session's;
+///   one resumed with more than `n` states stops at once.  (The initial
+///   state is always visited: `Some(0)` stops at once, with one state.)
+/// - `depth_max: Some(d)`: states more than `d` steps from the initial
+///   state are kept but never expanded: the run stops when level `d` is
+///   done and a deeper state exists.  A total, like `states_max`.
+/// - `time_max: Some(t)`: the run stops once this session has searched for
+///   longer than `t` (periodic checkpoint saves included, loading the
+///   checkpoint not).  Counted from the start of this session, not of the
+///   search: a resumed run gets a fresh `t` and so always makes progress,
+///   while `Stats::elapsed` stays the total over all sessions.
+/// - `memory_max_bytes: Some(m)`: the run stops once the larger of the
+///   explorer's estimate of its tables (`Stats::memory`) and the process's
+///   measured resident set size (`Stats::rss`, where the system reports
+///   it) exceeds `m`.  The RSS covers the whole process (the model, the
+///   program, the allocator's slack), so `m` bounds what the machine gives
+///   the process, not only the visited set.  A total: a resumed search
+///   holds everything it found before.
+/// - `stop`: a raised flag stops the run with `Bound::Interrupted`.
+///
+/// The time, memory and stop checks (and progress reports and periodic
+/// saves) happen between expansions, every 1024 states (in parallel mode,
+/// between chunks of up to 4096 states), so a run overshoots those bounds
+/// by at most that much work; the RSS is only read then.
 pub struct Options<'a> {
+    /// At most this many distinct states (see above).
     pub states_max: Option<u64>,
+    /// Expand no state deeper than this many steps (see above).
     pub depth_max: Option<u32>,
+    /// Search for at most this long in this session (see above).
     pub time_max: Option<Duration>,
+    /// Stop once max(table estimate, resident set size) exceeds this
+    /// (see above).
     pub memory_max_bytes: Option<u64>,
     /// Set (e.g. by Ctrl-C) to stop the run cleanly.
     pub stop: Option<Arc<AtomicBool>>,
@@ -65,18 +109,16 @@ fn hash_bytes(b: &[u8]) -> u64 {
 }
 
 /// Everything a search has learnt so far: what a checkpoint holds.
-#[derive(Serialize, Deserialize)]
 pub struct Progress<S, A, V> {
     /// Visited states in BFS order (empty when they are packed).
     pub arena: Vec<S>,
     /// Packed visited states, `stride` bytes each, when the model packs.
-    #[serde(default)]
     pub packed: Vec<u8>,
-    #[serde(default)]
     pub stride: usize,
     /// Per state: its parent's index and the action from it.
     pub parent: Vec<(u32, Option<A>)>,
-    /// Next state to expand.
+    /// Next state to expand (a run stopped by the state bound leaves it at
+    /// the state it was expanding: that state is expanded again).
     pub cursor: usize,
     /// Arena index where the next BFS level starts.
     pub level_end: usize,
@@ -86,7 +128,7 @@ pub struct Progress<S, A, V> {
     pub pending: Option<(Vec<A>, V)>,
     /// Why the model cut a path, if it did.
     pub cut: Option<String>,
-    /// Time spent in earlier sessions of this search.
+    /// Time spent searching in earlier sessions of this search.
     pub elapsed_before: Duration,
 }
 
@@ -277,8 +319,33 @@ impl<'m, M: Model> Search<'m, M> {
             depth,
             queue: (self.len() - self.p.cursor) as u64,
             memory: self.memory(),
+            rss: super::resident_set_bytes(),
             elapsed: self.p.elapsed_before + start.elapsed(),
         }
+    }
+
+    /// Ends the run at bound `b`: saves (with this session's time banked)
+    /// and reports it.
+    fn stop(
+        &mut self,
+        b: Bound,
+        start: &mut Instant,
+        save: &mut dyn FnMut(&Self),
+    ) -> Outcome<M::Action, M::Violation> {
+        self.bank_time(start);
+        // The counts before the save: the elapsed time is the one saved.
+        let stats = self.stats(*start, self.p.depth);
+        save(self);
+        Outcome {
+            stats,
+            verdict: Verdict::Incomplete(b),
+        }
+    }
+
+    /// What the memory bound compares: the larger of the tables' estimate
+    /// and the measured resident set size.
+    fn memory_used(&self) -> u64 {
+        self.memory().max(super::resident_set_bytes().unwrap_or(0))
     }
 
     /// Runs until the search is complete, a violation is found or a bound
@@ -290,13 +357,20 @@ impl<'m, M: Model> Search<'m, M> {
         save_every: Option<Duration>,
         save: &mut dyn FnMut(&Self),
     ) -> Outcome<M::Action, M::Violation> {
-        let mut start = Instant::now();
+        // `start` is banked into `elapsed_before` at each save; `session`
+        // is when this session began, for the time bound.
+        let session = Instant::now();
+        let mut start = session;
         let mut last_report = Instant::now();
         let mut last_save = Instant::now();
         let mut candidates = Vec::new();
         let mut buf = Vec::new();
         let model = self.model;
         let mut next_check = self.p.cursor;
+        // The arena may hold this many states (see `Options::states_max`).
+        let limit = opts
+            .states_max
+            .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
         loop {
             if self.p.cursor == self.p.level_end
                 && let Some((trace, violation)) = self.p.pending.take()
@@ -317,50 +391,35 @@ impl<'m, M: Model> Search<'m, M> {
                 {
                     self.p.depth -= 1;
                     self.p.level_end = self.p.cursor;
-                    self.bank_time(&mut start);
-                    save(self);
-                    return Outcome {
-                        stats: self.stats(start, self.p.depth),
-                        verdict: Verdict::Incomplete(Bound::Depth(d)),
-                    };
+                    return self.stop(Bound::Depth(d), &mut start, save);
                 }
             }
-            // The state bound is checked at every expansion (a cheap
-            // comparison); the others every 1024 expansions.
+            // Only a search resumed with a lower bound than its state
+            // count gets here over the bound; otherwise the expansion
+            // stops at the state that would exceed it.
             if let Some(n) = opts.states_max
-                && self.len() as u64 > n
+                && self.len() > limit
             {
-                self.bank_time(&mut start);
-                save(self);
-                return Outcome {
-                    stats: self.stats(start, self.p.depth),
-                    verdict: Verdict::Incomplete(Bound::States(n)),
-                };
+                return self.stop(Bound::States(n), &mut start, save);
             }
             // Bounds, progress and checkpoints, every 1024 expansions.
             if self.p.cursor >= next_check {
                 next_check = self.p.cursor + 1024;
-                let elapsed = self.p.elapsed_before + start.elapsed();
                 let bound = if opts
                     .stop
                     .as_ref()
                     .is_some_and(|s| s.load(Ordering::Relaxed))
                 {
                     Some(Bound::Interrupted)
-                } else if let Some(t) = opts.time_max.filter(|&t| elapsed > t) {
+                } else if let Some(t) = opts.time_max.filter(|&t| session.elapsed() > t) {
                     Some(Bound::Time(t))
                 } else {
                     opts.memory_max_bytes
-                        .filter(|&m| self.memory() > m)
+                        .filter(|&m| self.memory_used() > m)
                         .map(Bound::Memory)
                 };
                 if let Some(b) = bound {
-                    self.bank_time(&mut start);
-                    save(self);
-                    return Outcome {
-                        stats: self.stats(start, self.p.depth),
-                        verdict: Verdict::Incomplete(b),
-                    };
+                    return self.stop(b, &mut start, save);
                 }
                 if last_report.elapsed() >= opts.progress_every
                     && let Some(p) = opts.progress.as_mut()
@@ -376,17 +435,20 @@ impl<'m, M: Model> Search<'m, M> {
             }
             if opts.jobs > 1 {
                 let end = self.p.level_end.min(self.p.cursor + CHUNK);
-                if let Some(outcome) = self.parallel_chunk(end, opts.jobs, start, opts.states_max) {
-                    if matches!(outcome.verdict, Verdict::Incomplete(Bound::States(_))) {
-                        self.bank_time(&mut start);
-                        save(self);
+                match self.parallel_chunk(end, opts.jobs, start, limit) {
+                    Chunk::Done => continue,
+                    Chunk::Full => {
+                        let n = opts.states_max.expect("only a state bound fills the arena");
+                        return self.stop(Bound::States(n), &mut start, save);
                     }
-                    return outcome;
+                    Chunk::Violation(outcome) => return outcome,
                 }
-                continue;
             }
             let here = self.state(self.p.cursor);
-            let progress = self.expand(&here, &mut candidates, &mut buf);
+            let Some(progress) = self.expand(&here, &mut candidates, &mut buf, limit) else {
+                let n = opts.states_max.expect("only a state bound fills the arena");
+                return self.stop(Bound::States(n), &mut start, save);
+            };
             if let Some(v) = model.check_state(&here, progress) {
                 // Shorter than any pending transition violation.
                 return Outcome {
@@ -419,13 +481,15 @@ impl<'m, M: Model> Search<'m, M> {
     /// hashes the successors and drops those already visited (the visited
     /// set is only read).  Phase 2 (sequential): the survivors are inserted
     /// in parent order, which removes the duplicates within the chunk.
+    /// A new state that would make the arena hold more than `limit` states
+    /// ends the chunk at its parent, as `expand` does.
     fn parallel_chunk(
         &mut self,
         end: usize,
         jobs: usize,
         start: Instant,
-        states_max: Option<u64>,
-    ) -> Option<Outcome<M::Action, M::Violation>> {
+        limit: usize,
+    ) -> Chunk<M::Action, M::Violation> {
         let model = self.model;
         let first = self.p.cursor;
         let n = end - first;
@@ -484,9 +548,7 @@ impl<'m, M: Model> Search<'m, M> {
                                         action: a,
                                         violation: v,
                                     }),
-                                    Transition::Cut(why) => {
-                                        items.push(Item::Cut { parent: i, why })
-                                    }
+                                    Transition::Cut(why) => items.push(Item::Cut { why }),
                                 }
                             }
                             let violation = model.check_state(&here, progress);
@@ -506,25 +568,8 @@ impl<'m, M: Model> Search<'m, M> {
                 .collect()
         });
         let mut buf = Vec::new();
-        let mut last_parent = usize::MAX;
         for (items, bytes) in parts {
             for item in items {
-                // The sequential loop checks the state bound before it
-                // expands each state: so does the merge, at each parent's
-                // first item.
-                let parent = item.parent();
-                if parent != last_parent {
-                    last_parent = parent;
-                    if let Some(n) = states_max
-                        && self.len() as u64 > n
-                    {
-                        self.p.cursor = parent;
-                        return Some(Outcome {
-                            stats: self.stats(start, self.p.depth),
-                            verdict: Verdict::Incomplete(Bound::States(n)),
-                        });
-                    }
-                }
                 match item {
                     Item::New {
                         parent,
@@ -537,17 +582,27 @@ impl<'m, M: Model> Search<'m, M> {
                             continue;
                         }
                         // Again: an earlier item of this chunk may have
-                        // been the same state.
+                        // been the same state.  The parent's transitions
+                        // are only counted at its `Done`: a stop here
+                        // leaves them uncounted, as `expand` does.
                         match state {
                             None => {
                                 let b = &bytes[at..at + stride];
                                 if !self.seen_packed(b, hash) {
+                                    if self.len() >= limit {
+                                        self.p.cursor = parent;
+                                        return Chunk::Full;
+                                    }
                                     self.insert_packed(b, hash, parent, action);
                                 }
                             }
                             Some(state) => {
                                 let (h, seen) = self.lookup(&state, &mut buf);
                                 if !seen {
+                                    if self.len() >= limit {
+                                        self.p.cursor = parent;
+                                        return Chunk::Full;
+                                    }
                                     self.insert(state, h, &buf, parent, action);
                                 }
                             }
@@ -564,7 +619,7 @@ impl<'m, M: Model> Search<'m, M> {
                             self.p.pending = Some((trace, violation));
                         }
                     }
-                    Item::Cut { why, .. } => {
+                    Item::Cut { why } => {
                         self.p.cut.get_or_insert_with(|| why.to_string());
                     }
                     Item::Done {
@@ -575,7 +630,7 @@ impl<'m, M: Model> Search<'m, M> {
                         self.p.transitions += transitions as u64;
                         self.p.cursor = parent;
                         if let Some(v) = violation {
-                            return Some(Outcome {
+                            return Chunk::Violation(Outcome {
                                 stats: self.stats(start, self.p.depth),
                                 verdict: Verdict::Violation {
                                     trace: self.trace_to(parent),
@@ -588,19 +643,24 @@ impl<'m, M: Model> Search<'m, M> {
             }
         }
         self.p.cursor = end;
-        None
+        Chunk::Done
     }
 
     /// Computes the successors of the state at the cursor; returns whether
-    /// a progress action was enabled in it.
+    /// a progress action was enabled in it.  None if a new successor would
+    /// make the arena hold more than `limit` states: the expansion stops
+    /// there, uncounted (the successors kept so far stay; expanding the
+    /// state again finds them visited and goes on from there).
     fn expand(
         &mut self,
         here: &M::State,
         candidates: &mut Vec<M::Action>,
         buf: &mut Vec<u8>,
-    ) -> bool {
+        limit: usize,
+    ) -> Option<bool> {
         let model = self.model;
         let cursor = self.p.cursor;
+        let transitions_before = self.p.transitions;
         candidates.clear();
         model.candidates(here, candidates);
         let mut progress = false;
@@ -617,6 +677,10 @@ impl<'m, M: Model> Search<'m, M> {
                     }
                     let (h, seen) = self.lookup(&next, buf);
                     if !seen {
+                        if self.len() >= limit {
+                            self.p.transitions = transitions_before;
+                            return None;
+                        }
                         self.insert(next, h, buf, cursor, a);
                     }
                 }
@@ -632,8 +696,18 @@ impl<'m, M: Model> Search<'m, M> {
                 }
             }
         }
-        progress
+        Some(progress)
     }
+}
+
+/// How a parallel chunk ended.
+enum Chunk<A, V> {
+    /// Every state of the chunk was expanded.
+    Done,
+    /// The state bound stopped it at the cursor's state (see `expand`).
+    Full,
+    /// A state violation.
+    Violation(Outcome<A, V>),
 }
 
 /// States expanded per parallel chunk (bounds and progress are checked
@@ -658,7 +732,6 @@ enum Item<M: Model> {
         violation: M::Violation,
     },
     Cut {
-        parent: usize,
         why: &'static str,
     },
     Done {
@@ -666,17 +739,6 @@ enum Item<M: Model> {
         transitions: u32,
         violation: Option<M::Violation>,
     },
-}
-
-impl<M: Model> Item<M> {
-    fn parent(&self) -> usize {
-        match *self {
-            Item::New { parent, .. }
-            | Item::Violation { parent, .. }
-            | Item::Cut { parent, .. }
-            | Item::Done { parent, .. } => parent,
-        }
-    }
 }
 
 /// Checks `model` exhaustively (within the bounds) by BFS.

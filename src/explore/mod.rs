@@ -84,7 +84,8 @@ impl std::fmt::Display for Bound {
         match self {
             Bound::States(n) => write!(f, "state bound ({n} states)"),
             Bound::Depth(d) => write!(f, "depth bound ({d} steps)"),
-            Bound::Time(t) => write!(f, "time bound ({} s)", t.as_secs()),
+            // Whole seconds print as before ("3 s"); fractions as given.
+            Bound::Time(t) => write!(f, "time bound ({} s)", t.as_secs_f64()),
             Bound::Memory(m) => write!(f, "memory bound ({} MiB)", m >> 20),
             Bound::Interrupted => write!(f, "an interruption (Ctrl-C)"),
             Bound::ModelLimit(why) => write!(f, "model limit: {why}"),
@@ -95,16 +96,27 @@ impl std::fmt::Display for Bound {
 /// Counts of a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
-    /// Distinct states visited.
+    /// Distinct states visited (for a resumed search: in all its sessions).
     pub states: u64,
     /// Transitions taken (successor computations that were enabled).
     pub transitions: u64,
     /// Deepest BFS level reached.
     pub depth: u32,
-    /// States discovered but not yet expanded.
+    /// States discovered but not yet expanded (a run stopped by the state
+    /// bound counts the state it was expanding among them).
     pub queue: u64,
-    /// Bytes held by the visited set (estimate).
+    /// The explorer's own estimate of its tables, in bytes: the allocated
+    /// capacity of the state arena, the parent links and the visited set.
+    /// It leaves out everything else the process holds (the model, the
+    /// program, allocator overhead): see `rss`.
     pub memory: u64,
+    /// The process's resident set size in bytes, as the operating system
+    /// measured it when these counts were taken (Linux: `/proc/self/statm`);
+    /// None where it cannot be measured.  Not deterministic, like `elapsed`.
+    pub rss: Option<u64>,
+    /// Time spent searching, summed over every session of a resumed search
+    /// (periodic checkpoint saves included; loading a checkpoint and the
+    /// save at a bound left out).
     pub elapsed: Duration,
 }
 
@@ -113,6 +125,40 @@ impl Stats {
         let s = self.elapsed.as_secs_f64();
         if s > 0.0 { self.states as f64 / s } else { 0.0 }
     }
+}
+
+/// The resident set size of this process in bytes, as the kernel counts it
+/// (Linux: the second field of `/proc/self/statm`, in pages); None on
+/// other systems or if it cannot be read.  One small read of a proc file:
+/// cheap, but not something to call per state.
+pub fn resident_set_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages.saturating_mul(page_size()))
+}
+
+/// The page size, from the auxiliary vector the kernel hands every process
+/// (`AT_PAGESZ` in `/proc/self/auxv`: pairs of native words), read once;
+/// 4096 if that cannot be read.
+fn page_size() -> u64 {
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        const AT_NULL: usize = 0;
+        const AT_PAGESZ: usize = 6;
+        const W: usize = std::mem::size_of::<usize>();
+        let word = |b: &[u8]| usize::from_ne_bytes(b.try_into().expect("one word"));
+        std::fs::read("/proc/self/auxv")
+            .ok()
+            .and_then(|auxv| {
+                auxv.chunks_exact(2 * W)
+                    .map(|pair| (word(&pair[..W]), word(&pair[W..])))
+                    .take_while(|&(key, _)| key != AT_NULL)
+                    .find(|&(key, _)| key == AT_PAGESZ)
+                    .map(|(_, size)| size as u64)
+            })
+            .filter(|&size| size.is_power_of_two())
+            .unwrap_or(4096)
+    })
 }
 
 #[derive(Clone, Debug)]

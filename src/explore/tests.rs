@@ -280,7 +280,7 @@ fn bfs_reports_deadlock_in_a_non_terminal_state_without_successors() {
     assert_eq!(trace, vec![0, 1]);
 }
 
-// Options::states_max: exceeding it (checked every 1024 expansions) ends Incomplete(States).
+// Options::states_max: a new state beyond it ends Incomplete(States) with exactly the bound's count.
 #[test]
 fn bfs_states_bound_returns_incomplete_states() {
     let m = Counters { max: 63, bad: None };
@@ -296,7 +296,7 @@ fn bfs_states_bound_returns_incomplete_states() {
         "{:?}",
         out.verdict
     );
-    assert!(out.stats.states > 100 && out.stats.states < 64 * 64);
+    assert_eq!(out.stats.states, 100);
 
     // A bound above the reachable count does not fire.
     let out = check(
@@ -499,4 +499,408 @@ fn simulate_checks_the_state_reached_by_the_last_allowed_step() {
     );
     let out = simulate(&g, 7, 1, 2);
     assert_eq!(out.violation.map(|(_, v)| v), Some(Bad::Deadlock(2)));
+}
+
+// ----- a grid of three counters, checkpointable -----------------------------
+
+/// Three counters in 0..=max; action `i` increments counter `i`; reaching
+/// `bad` is a violation.  Its types are serde types, so its searches can
+/// be checkpointed; it packs a state into its three bytes when `packed`.
+/// Most successors are reached many times (a lattice), so a partly
+/// expanded state has both new and visited successors.
+struct Grid {
+    max: u8,
+    bad: Option<[u8; 3]>,
+    packed: bool,
+}
+
+impl Model for Grid {
+    type State = [u8; 3];
+    type Action = u8;
+    type Violation = String;
+
+    fn initial(&self) -> [u8; 3] {
+        [0; 3]
+    }
+    fn candidates(&self, _: &[u8; 3], out: &mut Vec<u8>) {
+        out.extend([0, 1, 2]);
+    }
+    fn step(&self, s: &[u8; 3], a: u8) -> Option<Transition<[u8; 3], String>> {
+        let mut n = *s;
+        let c = &mut n[a as usize];
+        if *c == self.max {
+            return None;
+        }
+        *c += 1;
+        Some(if self.bad == Some(n) {
+            Transition::Violation(format!("reached {n:?}"))
+        } else {
+            Transition::Next(n)
+        })
+    }
+    fn is_progress(&self, _: u8) -> bool {
+        true
+    }
+    fn check_state(&self, _: &[u8; 3], _: bool) -> Option<String> {
+        None
+    }
+    fn packed_len(&self) -> usize {
+        if self.packed { 3 } else { 0 }
+    }
+    fn pack(&self, s: &[u8; 3], out: &mut [u8]) {
+        out.copy_from_slice(s);
+    }
+    fn unpack(&self, bytes: &[u8]) -> [u8; 3] {
+        bytes.try_into().expect("three bytes")
+    }
+}
+
+use super::checkpoint::{Checkpoint, Resumed, check_resumable};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A checkpoint in a fresh temporary directory.
+fn temp_checkpoint(name: &str) -> Checkpoint {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("shootdown-explore-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Checkpoint {
+        dir,
+        fingerprint: 0x5eed,
+        every: Duration::from_secs(3600),
+    }
+}
+
+fn bounded(states_max: Option<u64>, jobs: usize) -> Options<'static> {
+    Options {
+        states_max,
+        jobs,
+        ..Options::default()
+    }
+}
+
+fn resumable(m: &Grid, ck: &Checkpoint, opts: Options<'_>) -> Resumed<u8, String> {
+    let r = check_resumable(m, opts, ck).expect("the checkpoint loads");
+    assert_eq!(r.save_error, None);
+    r
+}
+
+/// (states, transitions, queue, depth) of an outcome.
+fn counts<A, V>(o: &Outcome<A, V>) -> (u64, u64, u64, u32) {
+    (
+        o.stats.states,
+        o.stats.transitions,
+        o.stats.queue,
+        o.stats.depth,
+    )
+}
+
+// Defect 10: `states_max: Some(n)` visits exactly n states, for any jobs
+// count, and a checkpoint of the stopped run resumes to the uninterrupted
+// run's states, transitions and verdict (the half-expanded state is
+// expanded again, its kept successors dropped as visited).
+#[test]
+fn states_max_is_exact() {
+    for packed in [false, true] {
+        for bad in [None, Some([4, 4, 4])] {
+            let m = Grid {
+                max: 9,
+                bad,
+                packed,
+            };
+            let full = bfs(&m);
+            let full_states = full.stats.states;
+            match (&full.verdict, bad) {
+                (Verdict::Safe, None) => assert_eq!(full_states, 1000),
+                (Verdict::Violation { trace, .. }, Some(_)) => assert_eq!(trace.len(), 12),
+                (v, _) => panic!("{v:?}"),
+            }
+            for n in [1, 2, 3, 4, 10, 57, 100, 201, 500, 999, 1000, 1001] {
+                let mut seen = None;
+                for jobs in [1, 2, 3] {
+                    let out = check(&m, bounded(Some(n), jobs));
+                    if n < full_states {
+                        assert!(
+                            matches!(out.verdict, Verdict::Incomplete(Bound::States(b)) if b == n),
+                            "{n} {jobs}: {:?}",
+                            out.verdict
+                        );
+                        assert_eq!(
+                            out.stats.states, n,
+                            "bad {bad:?} packed {packed} jobs {jobs}"
+                        );
+                    } else {
+                        assert_eq!(counts(&out), counts(&full), "a bound that is not reached");
+                    }
+                    let c = counts(&out);
+                    assert_eq!(*seen.get_or_insert(c), c, "{n}: jobs {jobs} differs");
+                }
+                if n >= full_states {
+                    continue;
+                }
+                // Stop at n, resume (with another jobs count) to the end.
+                for (first, second) in [(1, 3), (3, 1)] {
+                    let ck = temp_checkpoint(&format!("exact-{packed}-{n}-{first}"));
+                    let r = resumable(&m, &ck, bounded(Some(n), first));
+                    assert!(r.saved);
+                    assert_eq!(r.outcome.stats.states, n);
+                    let r = resumable(&m, &ck, bounded(None, second));
+                    assert_eq!(r.resumed_states, n);
+                    assert_eq!(counts(&r.outcome), counts(&full), "{n} {first}/{second}");
+                    match (&r.outcome.verdict, &full.verdict) {
+                        (Verdict::Safe, Verdict::Safe) => {}
+                        (
+                            Verdict::Violation { trace: a, .. },
+                            Verdict::Violation { trace: b, .. },
+                        ) => assert_eq!(a, b),
+                        (a, b) => panic!("{a:?} vs {b:?}"),
+                    }
+                    assert!(!ck.path().exists(), "removed when complete");
+                    let _ = std::fs::remove_dir_all(&ck.dir);
+                }
+            }
+            // A chain of sessions, each allowed 137 states more.
+            let ck = temp_checkpoint(&format!("chain-{packed}"));
+            let mut bound = 0;
+            let last = loop {
+                bound += 137;
+                let r = resumable(&m, &ck, bounded(Some(bound), 1 + bound as usize % 3));
+                if !matches!(r.outcome.verdict, Verdict::Incomplete(_)) {
+                    break r.outcome;
+                }
+                assert_eq!(r.outcome.stats.states, bound);
+            };
+            assert_eq!(counts(&last), counts(&full));
+            let _ = std::fs::remove_dir_all(&ck.dir);
+        }
+    }
+}
+
+// Options::memory_max_bytes compares the larger of the tables' estimate and
+// the measured resident set size: a bound above the estimate but below the
+// process's RSS stops the run.
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_bound_counts_the_resident_set() {
+    let m = Grid {
+        max: 9,
+        bad: None,
+        packed: true,
+    };
+    let full = bfs(&m);
+    let rss = full.stats.rss.expect("Linux reports the RSS");
+    assert!(rss > 1 << 20, "a test process holds more than 1 MiB: {rss}");
+    assert!(full.stats.memory < 1 << 20, "{}", full.stats.memory);
+    let out = check(
+        &m,
+        Options {
+            memory_max_bytes: Some(1 << 20),
+            ..Options::default()
+        },
+    );
+    assert!(
+        matches!(out.verdict, Verdict::Incomplete(Bound::Memory(m)) if m == 1 << 20),
+        "{:?}",
+        out.verdict
+    );
+    let out = check(
+        &m,
+        Options {
+            memory_max_bytes: Some(1 << 40),
+            ..Options::default()
+        },
+    );
+    assert!(matches!(out.verdict, Verdict::Safe));
+}
+
+// Options::time_max counts this session only: a search resumed after long
+// earlier sessions still runs, and its elapsed time stays cumulative.
+#[test]
+fn time_bound_counts_from_this_session() {
+    let m = Grid {
+        max: 9,
+        bad: None,
+        packed: false,
+    };
+    let earlier = Duration::from_secs(10 * 3600);
+    let p = Progress {
+        arena: vec![m.initial()],
+        packed: Vec::new(),
+        stride: 0,
+        parent: vec![(u32::MAX, None)],
+        cursor: 0,
+        level_end: 1,
+        depth: 0,
+        transitions: 0,
+        pending: None,
+        cut: None,
+        elapsed_before: earlier,
+    };
+    let opts = Options {
+        time_max: Some(Duration::from_secs(60)),
+        ..Options::default()
+    };
+    let out = Search::resume(&m, p).run(opts, None, &mut |_| {});
+    assert!(matches!(out.verdict, Verdict::Safe), "{:?}", out.verdict);
+    assert_eq!(out.stats.states, 1000);
+    assert!(out.stats.elapsed >= earlier);
+
+    // A bound already spent in this session stops it at the first check.
+    let out = check(
+        &m,
+        Options {
+            time_max: Some(Duration::ZERO),
+            ..Options::default()
+        },
+    );
+    assert!(matches!(out.verdict, Verdict::Incomplete(Bound::Time(_))));
+}
+
+// Checkpoint (defect 3a): every single flipped bit, a truncation or an
+// appended byte is refused as a damaged checkpoint, never loaded.
+#[test]
+fn flipped_checkpoint_bytes_are_refused() {
+    for packed in [false, true] {
+        let m = Grid {
+            max: 9,
+            bad: Some([4, 4, 4]),
+            packed,
+        };
+        let ck = temp_checkpoint(&format!("flip-{packed}"));
+        let r = resumable(&m, &ck, bounded(Some(100), 1));
+        assert!(r.saved);
+        let good = std::fs::read(ck.path()).expect("saved");
+        let refused = |bytes: &[u8], what: &str| {
+            std::fs::write(ck.path(), bytes).expect("writes");
+            match check_resumable(&m, bounded(Some(100), 1), &ck) {
+                Err(e) => assert!(e.contains("damaged checkpoint"), "{what}: {e}"),
+                Ok(r) => panic!("{what}: loaded, {:?}", r.outcome.verdict),
+            }
+        };
+        for i in 0..good.len() {
+            let bit = 1 << (i % 8);
+            let mut bad = good.clone();
+            bad[i] ^= bit;
+            refused(&bad, &format!("byte {i} of {} ^ {bit:#x}", good.len()));
+        }
+        refused(&good[..good.len() - 1], "truncated");
+        refused(&good[..good.len() / 2], "half");
+        refused(&[good.as_slice(), &[0]].concat(), "a byte appended");
+        refused(&[], "empty");
+        // A checkpoint of format v1 (no checksum) is another version's.
+        let v1 = [
+            postcard::to_stdvec(&("shootdown-checkpoint-v1", 0x5eed_u64)).unwrap(),
+            vec![0; 64],
+        ]
+        .concat();
+        std::fs::write(ck.path(), v1).expect("writes");
+        let e = check_resumable(&m, bounded(None, 1), &ck)
+            .err()
+            .expect("refused");
+        assert!(e.contains("another version"), "{e}");
+        // The intact file still resumes to the uninterrupted result.
+        std::fs::write(ck.path(), &good).expect("writes");
+        let r = resumable(&m, &ck, bounded(None, 2));
+        assert_eq!(counts(&r.outcome), counts(&bfs(&m)));
+        let _ = std::fs::remove_dir_all(&ck.dir);
+    }
+}
+
+// Checkpoint (defect 3c): a save that fails (here: the temporary file's
+// name is taken by a directory) neither aborts the search nor replaces its
+// verdict; the error comes back next to the outcome.
+#[test]
+fn a_failing_save_keeps_the_verdict() {
+    let m = Grid {
+        max: 9,
+        bad: None,
+        packed: true,
+    };
+    let full = bfs(&m);
+    let mut ck = temp_checkpoint("failing-save");
+    ck.every = Duration::ZERO; // a periodic save at the first check
+    std::fs::create_dir_all(ck.dir.join("search.ckpt.tmp")).expect("mkdir");
+
+    let r = check_resumable(&m, Options::default(), &ck).expect("runs");
+    assert!(
+        matches!(r.outcome.verdict, Verdict::Safe),
+        "{:?}",
+        r.outcome.verdict
+    );
+    assert_eq!(counts(&r.outcome), counts(&full));
+    let e = r.save_error.expect("the periodic save failed");
+    assert!(e.contains("search.ckpt.tmp"), "{e}");
+    assert!(!r.saved);
+
+    // The final save of a bounded run fails too: still its own verdict.
+    let r = check_resumable(&m, bounded(Some(500), 2), &ck).expect("runs");
+    assert!(matches!(
+        r.outcome.verdict,
+        Verdict::Incomplete(Bound::States(500))
+    ));
+    assert_eq!(r.outcome.stats.states, 500);
+    assert!(r.save_error.is_some());
+    assert!(!r.saved);
+    assert!(!ck.path().exists());
+    assert!(
+        ck.dir.join("search.ckpt.tmp").is_dir(),
+        "not ours to remove"
+    );
+    let _ = std::fs::remove_dir_all(&ck.dir);
+}
+
+// Checkpoint (defect 3c): a save that fails while writing (a full disk)
+// leaves no temporary file behind, and a later save that works clears the
+// error.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failing_save_leaves_no_temporary_file() {
+    let m = Grid {
+        max: 9,
+        bad: None,
+        packed: false,
+    };
+    let ck = temp_checkpoint("full-disk");
+    std::fs::create_dir_all(&ck.dir).expect("mkdir");
+    let tmp = ck.dir.join("search.ckpt.tmp");
+    std::os::unix::fs::symlink("/dev/full", &tmp).expect("symlink");
+    let r = check_resumable(&m, bounded(Some(500), 1), &ck).expect("runs");
+    assert!(matches!(
+        r.outcome.verdict,
+        Verdict::Incomplete(Bound::States(500))
+    ));
+    let e = r.save_error.expect("/dev/full is full");
+    assert!(e.contains("search.ckpt.tmp"), "{e}");
+    assert!(
+        tmp.symlink_metadata().is_err(),
+        "the temporary file is removed"
+    );
+    assert!(!ck.path().exists());
+    // Nothing in the way now: the next run saves.
+    let r = check_resumable(&m, bounded(Some(500), 1), &ck).expect("runs");
+    assert_eq!(r.save_error, None);
+    assert!(r.saved && ck.path().exists());
+    let _ = std::fs::remove_dir_all(&ck.dir);
+}
+
+// Checkpoint::probe (defect 3d): refuses a directory that cannot be made
+// or written, before any search; leaves nothing behind in a good one.
+#[test]
+fn checkpoint_probe_refuses_an_unwritable_directory() {
+    let bad = Checkpoint {
+        dir: PathBuf::from("/proc/shootdown-test/ck"),
+        fingerprint: 0,
+        every: Duration::from_secs(60),
+    };
+    let e = bad
+        .probe()
+        .expect_err("/proc takes no directories, even from root");
+    assert!(e.contains("/proc/shootdown-test/ck"), "{e}");
+
+    let ck = temp_checkpoint("probe");
+    ck.probe().expect("a temporary directory is writable");
+    assert!(ck.dir.is_dir());
+    let left: Vec<_> = std::fs::read_dir(&ck.dir).expect("lists").collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(&ck.dir);
 }
