@@ -1,6 +1,8 @@
 //! The scenario loader: built-ins, the Config they produce, located errors
 //! for malformed input, and no panics on arbitrary input.
 
+use std::io::Read as _;
+
 use proptest::prelude::*;
 use shootdown::hw::profile::Profile;
 use shootdown::kernel::variant::{Atom, Variant};
@@ -91,6 +93,31 @@ fn suggests(e: &ScenarioError, name: &str) {
     let help = format!("did you mean `{name}`?");
     assert_eq!(e.help.as_deref(), Some(help.as_str()));
     assert!(e.to_string().ends_with(&format!("; {help}")), "{e}");
+}
+
+/// Panics unless `shown` is safe to print on a terminal: no C0 control
+/// but newline, no DEL, no C1 control.
+#[track_caller]
+fn assert_no_controls(shown: &str) {
+    if let Some(c) = shown
+        .chars()
+        .find(|&c| (c < ' ' && c != '\n') || ('\u{7f}'..='\u{9f}').contains(&c))
+    {
+        panic!("control character {c:?} in {shown:?}");
+    }
+}
+
+/// Every text of `e` a program may print, checked with
+/// [`assert_no_controls`].
+#[track_caller]
+fn assert_error_is_clean(e: &ScenarioError) {
+    assert_no_controls(&e.render());
+    assert_no_controls(&e.to_string());
+    assert_no_controls(&e.file);
+    assert_no_controls(&e.message);
+    for t in e.expected.iter().chain(&e.help).chain(e.notes()) {
+        assert_no_controls(t);
+    }
 }
 
 // ---- built-ins -------------------------------------------------------
@@ -262,7 +289,7 @@ fn hardware_kernel_check_and_bounds_options() {
     assert_eq!(c.properties.bits, 0b1011);
     assert_eq!(c.bounds.states_max, Some(1000));
     assert_eq!(c.bounds.depth_max, Some(50));
-    assert_eq!(c.bounds.time_max_s, Some(10));
+    assert_eq!(c.bounds.time_max, Some(std::time::Duration::from_secs(10)));
     assert_eq!(c.bounds.memory_max_mb, Some(64));
 
     let any = load(&mini("cpu = 1", "cpu = \"any\"")).unwrap();
@@ -718,6 +745,426 @@ fn line_column_count_characters() {
     fails(&text, 2, 22, "");
 }
 
+// ---- the front door: hostile and odd input ----------------------------------
+
+const OSC_TITLE: &str = "\u{1b}]0;pwned\u{7}";
+const CLEAR: &str = "\u{1b}[2J";
+
+/// Scenarios that put terminal escapes where a loader error quotes them:
+/// as TOML escapes in strings (the value holds the control character) and
+/// raw in the text (a TOML syntax error whose line is shown).
+fn hostile_scenarios() -> Vec<String> {
+    let esc = |s: &str| s.replace('\u{1b}', "\\u001b").replace('\u{7}', "\\u0007");
+    let osc = esc(OSC_TITLE);
+    let clear = esc(CLEAR);
+    let line25 = |op: &str| mini("\"read 0x00400000\"]", &format!("{op}]"));
+    vec![
+        // names and the description
+        mini("name = \"mini\"", &format!("name = \"{osc}\"")),
+        mini(
+            "description = \"test\"",
+            &format!("description = \"{clear}{osc}\""),
+        ),
+        mini(
+            "description = \"test\"",
+            "description = \"\\u009b2J\\u007f\"",
+        ),
+        mini("name = \"p\"", &format!("name = \"p{clear}\"")),
+        mini("name = \"t1\"", &format!("name = \"{osc}\"")),
+        // references, op strings, values
+        mini(
+            "process = \"p\"\ncpu = 1",
+            &format!("process = \"{osc}\"\ncpu = 1"),
+        ),
+        line25(&format!("\"{clear} 0x00400000\"")),
+        line25(&format!("\"read {osc}\"")),
+        line25(&format!("\"read 0x00400000 {clear}\"")),
+        line25("\"\\u009b2J\""),
+        line25(&format!("\"mmap 0x00400000 1 {osc}\"")),
+        mini("cpu = 1", &format!("cpu = \"{clear}\"")),
+        mini("\"2.4.18\"", &format!("\"{osc}\"")),
+        mini("\"2.4.18\"", &format!("\"2.4.18+{clear}\"")),
+        mini("patches = []", &format!("patches = [\"{osc}\"]")),
+        mini("\"speculative\"", &format!("\"{clear}\"")),
+        // unknown keys and tables, and wrong types quoting the value
+        mini("cpus = 2", &format!("cpus = 2\n\"{osc}\" = 1")),
+        mini("[hardware]", &format!("[\"{clear}\"]")),
+        mini("frames = 8", &format!("frames = \"{osc}\"")),
+        mini(
+            "[[thread]]\nname = \"t1\"",
+            &format!("[[thread]]\nname = \"t1\"\n\"{clear}{osc}\" = true"),
+        ),
+        // raw control characters in the text
+        mini("name = \"mini\"", &format!("name = \"{OSC_TITLE}\"")),
+        mini("cpus = 2", &format!("cpus = 2 # {CLEAR}")),
+        mini("cpus = 2", &format!("cpus = 9 {OSC_TITLE}")),
+        mini(
+            "description = \"test\"",
+            &format!("description = \"{CLEAR}\"\r\r\u{9b}31m"),
+        ),
+        format!("{CLEAR}{OSC_TITLE}\u{7f}\u{85}\u{9b}\r\n\u{0}\u{8}"),
+        mini("[kernel]", "[kernel]\u{1b}\u{9d}0;x\u{9c}"),
+    ]
+}
+
+#[test]
+fn control_characters_never_reach_the_terminal() {
+    for text in hostile_scenarios() {
+        let e = load(&text).expect_err(&text);
+        assert_error_is_clean(&e);
+        let shown = e.render() + &e.to_string();
+        assert!(
+            ["\\x1b", "\\u{1b}", "\\u{9b}", "\\x07"]
+                .iter()
+                .any(|x| shown.contains(x)),
+            "the escape is not shown visibly:\n{shown}"
+        );
+        assert!(e.line >= 1, "{e}");
+    }
+    // The caret stays under the escaped text: the op's unknown name.
+    let e = load(&mini("\"read 0x00400000\"]", "\"\\u001b[2J 0x00400000\"]")).unwrap_err();
+    assert_eq!((e.line, e.column), (25, 35), "{e}");
+    assert!(e.message.contains("unknown op `\\x1b[2J`"), "{e}");
+    let rendered = e.render();
+    assert_no_controls(&rendered);
+    // A name given on the command line, and a file name.
+    let e = scenario::resolve(&format!("nope{OSC_TITLE}")).unwrap_err();
+    assert_error_is_clean(&e);
+    assert!(
+        e.render().contains("nope\\x1b]0;pwned\\x07"),
+        "{}",
+        e.render()
+    );
+    let e = scenario::load_file(std::path::Path::new(&format!("/nonexistent/{CLEAR}.toml")))
+        .unwrap_err();
+    assert_error_is_clean(&e);
+    // Bytes that are not UTF-8, next to escapes.
+    let mut bytes = b"name = \"\x1b]0;x\x07\xff\x9b\"\n".to_vec();
+    bytes.extend_from_slice(CLEAR.as_bytes());
+    let e = scenario::load_reader("hostile.toml", &bytes[..]).unwrap_err();
+    assert_eq!((e.line, e.column), (1, 15), "{e}");
+    assert_error_is_clean(&e);
+}
+
+#[test]
+fn long_lines_are_windowed() {
+    // An error at the far end of a 1,000,000-character line.
+    let mut patches = String::from("patches = [");
+    while patches.len() < 1_000_000 {
+        patches.push_str("\"pte-free-fast\", ");
+    }
+    let column = patches.chars().count() + 1;
+    patches.push_str("\"pte-free-fsat\"]");
+    let e = load(&mini("patches = []", &patches)).unwrap_err();
+    assert_eq!((e.line, e.column), (15, column), "{e}");
+    let rendered = e.render();
+    assert!(rendered.len() < 2_000, "{} bytes", rendered.len());
+    assert!(
+        rendered.contains(&format!("mini.toml:15:{column}")),
+        "{rendered}"
+    );
+    assert_windowed(&rendered, "\"pte-free-fsat\"");
+
+    // At the start of a long line, and in the middle.
+    let long = format!("cpus = 9{}", " ".repeat(1_000_000));
+    let e = load(&mini("cpus = 2", &long)).unwrap_err();
+    assert_eq!((e.line, e.column), (5, 8));
+    assert_windowed(&e.render(), "9");
+    let long = format!(
+        "cpus = 2 #{}\nframes = 99 #{}",
+        "x".repeat(500_000),
+        "y".repeat(500_000)
+    );
+    let e = load(&mini("cpus = 2\nframes = 8", &long)).unwrap_err();
+    assert_eq!((e.line, e.column), (6, 10));
+    assert_windowed(&e.render(), "99");
+
+    // Wide characters and escapes count by what they show.
+    let long = format!("name = \"{}\u{1b}\"", "\u{1F600}".repeat(300_000));
+    let e = load(&mini("name = \"mini\"", &long)).unwrap_err();
+    assert_error_is_clean(&e);
+    assert_narrow(&e.render());
+
+    // User text quoted in a message is capped: a 100,000-character op.
+    let op = format!("\"{} 0x00400000\"]", "r".repeat(100_000));
+    let e = load(&mini("\"read 0x00400000\"]", &op)).unwrap_err();
+    assert!(e.message.len() < 300, "{} bytes", e.message.len());
+    assert!(e.message.contains("unknown op `rrrr"), "{}", e.message);
+    assert!(e.render().len() < 2_000, "{}", e.render());
+    let op = format!("\"read 0x00400000 {}\"]", "9".repeat(100_000));
+    let e = load(&mini("\"read 0x00400000\"]", &op)).unwrap_err();
+    assert!(e.message.contains("(100016 characters)"), "{}", e.message);
+    assert!(e.to_string().len() < 1_000);
+    // ... and so is a key or value that TOML's own messages quote.
+    let key = "k".repeat(100_000);
+    let e = load(&mini("cpus = 2", &format!("cpus = 2\n{key} = 1"))).unwrap_err();
+    assert!(e.message.starts_with("unknown field `kkk"), "{}", e.message);
+    assert!(e.message.len() < 500, "{}", e.message);
+    let e = load(&mini("cpus = 2", &format!("cpus = \"{key}\""))).unwrap_err();
+    assert!(e.message.len() < 500, "{}", e.message);
+    assert!(e.render().len() < 2_000, "{}", e.render());
+
+    // A label over many lines shows its ends, not every line.
+    let text = mini(
+        "[machine]\n",
+        &format!("[machine]\n{}", "\n".repeat(200_000)),
+    )
+    .replace("ptes_per_table = 2\n", "");
+    let e = load(&text).unwrap_err();
+    assert!(e.message.contains("missing field"), "{e}");
+    assert!(e.render().lines().count() < 30, "{}", e.render());
+}
+
+/// Each source line `rendered` shows takes at most 120 columns after its
+/// gutter; caret lines a few dozen more, for their label.  (The notes are
+/// the loader's own text.)
+#[track_caller]
+fn assert_narrow(rendered: &str) {
+    for l in rendered.lines().filter(|l| l.contains('│')) {
+        let n = l.chars().count();
+        let source = l
+            .split_once(" │ ")
+            .is_some_and(|(g, _)| g.trim().parse::<usize>().is_ok());
+        let max = if source { 8 + 120 } else { 8 + 120 + 40 };
+        assert!(n <= max, "{n} columns: {l}");
+    }
+}
+
+/// `rendered` shows each source line in at most about 120 columns, and its
+/// first caret line puts the first `^` under `under` on the line above.
+#[track_caller]
+fn assert_windowed(rendered: &str, under: &str) {
+    assert_no_controls(rendered);
+    assert_narrow(rendered);
+    let lines: Vec<&str> = rendered.lines().collect();
+    let caret = lines
+        .iter()
+        .position(|l| l.contains('^'))
+        .unwrap_or_else(|| panic!("no caret in {rendered}"));
+    let source = lines[caret - 1];
+    let at = |l: &str, pat: &str| l.find(pat).map(|b| l[..b].chars().count());
+    assert!(source.contains('…'), "not windowed: {source}");
+    assert_eq!(
+        at(lines[caret], "^"),
+        at(source, under),
+        "caret not under {under:?}:\n{rendered}"
+    );
+}
+
+#[test]
+fn description_with_control_characters_is_refused() {
+    // A TOML escape: the whole string is located.
+    let e = fails(
+        &mini("description = \"test\"", "description = \"te\\u001b[2Jst\""),
+        2,
+        15,
+        "the description \"te\\u{1b}[2Jst\" holds the control character `\\x1b`",
+    );
+    assert!(
+        e.expected
+            .as_deref()
+            .unwrap()
+            .contains("without control characters")
+    );
+    assert_error_is_clean(&e);
+    // A raw tab (TOML allows it in a string): located at the tab.
+    fails(
+        &mini("description = \"test\"", "description = \"te\tst\""),
+        2,
+        18,
+        "control character `\\t` (character 3)",
+    );
+    // A newline, escaped or in a multi-line string; C1, DEL.
+    fails(
+        &mini("description = \"test\"", "description = \"one\\ntwo\""),
+        2,
+        15,
+        "`\\n`",
+    );
+    fails(
+        &mini(
+            "description = \"test\"",
+            "description = \"\"\"one\ntwo\"\"\"",
+        ),
+        2,
+        15,
+        "`\\n`",
+    );
+    fails(
+        &mini("description = \"test\"", "description = \"\\u009b\""),
+        2,
+        15,
+        "`\\u{9b}`",
+    );
+    fails(
+        &mini("description = \"test\"", "description = \"x\\u007f\""),
+        2,
+        15,
+        "`\\x7f`",
+    );
+    // Bidirectional overrides reorder what the terminal shows.
+    fails(
+        &mini("description = \"test\"", "description = \"a\u{202e}b\""),
+        2,
+        17,
+        "`\\u{202e}`",
+    );
+    fails(
+        &mini("name = \"p\"", "name = \"p\u{2067}\""),
+        18,
+        8,
+        "process name",
+    );
+    // What stays allowed.
+    let c = load(&mini(
+        "description = \"test\"",
+        "description = \"tést — ünïcode ok\"",
+    ))
+    .unwrap();
+    assert_eq!(c.description, "tést — ünïcode ok");
+    let c = load(&mini("description = \"test\"", "description = \"\"")).unwrap();
+    assert_eq!(c.description, "");
+}
+
+#[test]
+fn stdin_scenario() {
+    let c = scenario::load_reader(scenario::STDIN_NAME, MINI.as_bytes()).unwrap();
+    assert_eq!(c, load(MINI).unwrap());
+    // The text alone, for a caller that embeds it in a trace.
+    assert_eq!(
+        scenario::read_text("<stdin>", MINI.as_bytes()).unwrap(),
+        MINI
+    );
+    assert_eq!(scenario::STDIN_NAME, "<stdin>");
+    // Errors name the file given.
+    let text = mini("cpus = 2", "cpus = 0");
+    let e = scenario::load_reader("<stdin>", text.as_bytes()).unwrap_err();
+    assert_eq!((e.file.as_str(), e.line, e.column), ("<stdin>", 5, 8));
+    assert!(e.to_string().starts_with("<stdin>:5:8: cpus = 0"), "{e}");
+    assert!(e.render().contains("┌─ <stdin>:5:8"), "{}", e.render());
+    // The same 1 MiB limit as a file.
+    let big = std::io::repeat(b'#').take(2 << 20);
+    let e = scenario::load_reader("<stdin>", big).unwrap_err();
+    assert_eq!((e.file.as_str(), e.line), ("<stdin>", 0));
+    assert!(e.message.contains("larger than 1024 KiB"), "{e}");
+    let just = format!("{MINI}{}", "#".repeat((1 << 20) - MINI.len()));
+    assert!(scenario::load_reader("<stdin>", just.as_bytes()).is_ok());
+    // The same UTF-8 handling: located at the bad byte.
+    let mut bytes = MINI.as_bytes().to_vec();
+    bytes.splice(14..14, [b'\xc3', b'(']);
+    let e = scenario::load_reader("<stdin>", &bytes[..]).unwrap_err();
+    assert_eq!((e.file.as_str(), e.line, e.column), ("<stdin>", 2, 1));
+    assert!(e.message.contains("not valid UTF-8"), "{e}");
+    // A read error.
+    struct Broken;
+    impl std::io::Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("pipe broke"))
+        }
+    }
+    let e = scenario::load_reader("<stdin>", Broken).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("<stdin>:0:0: cannot read <stdin>: pipe broke"),
+        "{e}"
+    );
+}
+
+/// Set in the child process [`file_named_like_a_builtin`] starts in a
+/// scratch directory.
+const SHADOW_CHILD: &str = "SHOOTDOWN_TEST_SHADOW_CHILD";
+
+#[test]
+fn file_named_like_a_builtin() {
+    assert_eq!(scenario::shadowed_file("no-such-builtin"), None);
+    assert_eq!(scenario::shadowed_file(""), None);
+    // In a scratch directory holding a file `mail-race`, a directory `exit`
+    // (the current directory is the process's: a child test runs there).
+    let dir = std::env::temp_dir().join(format!("shootdown-shadow-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("exit")).unwrap();
+    std::fs::write(dir.join("mail-race"), MINI).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "file_named_like_a_builtin_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(SHADOW_CHILD, "1")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("1 passed"), "{log}");
+}
+
+#[test]
+#[ignore = "run by file_named_like_a_builtin in a scratch directory"]
+fn file_named_like_a_builtin_child() {
+    if std::env::var_os(SHADOW_CHILD).is_none() {
+        return;
+    }
+    let shadowed = scenario::shadowed_file("mail-race").expect("the file is hidden");
+    assert_eq!(shadowed, std::path::Path::new("./mail-race"));
+    // resolve keeps the built-in; the path it suggests reads the file.
+    assert_eq!(scenario::resolve("mail-race").unwrap().name, "mail-race");
+    let file = scenario::resolve(shadowed.to_str().unwrap()).unwrap();
+    assert_eq!(file.name, "mini");
+    // A directory is not a scenario file; other built-ins hide nothing.
+    assert_eq!(scenario::shadowed_file("exit"), None);
+    assert_eq!(scenario::shadowed_file("exec"), None);
+    assert_eq!(scenario::shadowed_file("./mail-race"), None);
+}
+
+#[test]
+fn scenario_where_nothing_runs_warns() {
+    for (name, _) in scenario::builtin_names() {
+        let c = scenario::resolve(name).unwrap();
+        assert_eq!(scenario::lint(&c), Vec::<String>::new(), "{name}");
+    }
+    assert!(scenario::lint(&load(MINI).unwrap()).is_empty());
+    let empty = mini(
+        "program = [\"munmap 0x00400000 2\", \"read 0x00400000\"]",
+        "program = []",
+    )
+    .replace(
+        "program = [\"read 0x00401000\", { repeat = 2, body = [\"yield\"] }]",
+        "program = []",
+    );
+    let c = load(&empty).unwrap();
+    let w = scenario::lint(&c);
+    assert_eq!(
+        w,
+        ["every thread's program is empty: nothing runs, so a SAFE verdict says nothing"]
+    );
+    // Kernel threads with empty programs run nothing either.
+    let idle = format!("{empty}\n[[kthread]]\nname = \"k\"\ncpu = 1\nlazy_on = \"p\"\n");
+    assert_eq!(scenario::lint(&load(&idle).unwrap()), w);
+    // Kernel threads that only yield.
+    let yields = format!("{idle}program = [\"yield\"]\n");
+    let w = scenario::lint(&load(&yields).unwrap());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("only kernel threads run"), "{w:?}");
+    // One thread with work: nothing to say.
+    let one = mini(
+        "program = [\"read 0x00401000\", { repeat = 2, body = [\"yield\"] }]",
+        "program = []",
+    );
+    assert!(scenario::lint(&load(&one).unwrap()).is_empty());
+    // No property checked.
+    let c = load(&format!("{MINI}\n[check]\nproperties = []\n")).unwrap();
+    let w = scenario::lint(&c);
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("no property is checked"), "{w:?}");
+    assert!(
+        w.iter()
+            .all(|w| !w.ends_with('.') && !w.starts_with("warning"))
+    );
+}
+
 // ---- no panics on arbitrary input ---------------------------------------
 
 #[derive(Clone, Debug)]
@@ -754,6 +1201,14 @@ const FRAGMENTS: &[&str] = &[
     "\t",
     "'",
     "\"\"\"",
+    "\u{1b}]0;pwned\u{7}",
+    "\u{1b}[2J",
+    "\\u001b[2J",
+    "\u{9b}31m",
+    "\u{7f}",
+    "\u{202e}",
+    "\r",
+    "\u{0}",
 ];
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -814,8 +1269,7 @@ fn exercise(text: &str) {
         }
         Err(e) => {
             assert!(e.line >= 1, "{e}");
-            let _ = e.to_string();
-            let _ = e.render();
+            assert_error_is_clean(&e);
         }
     }
 }
@@ -825,6 +1279,34 @@ proptest! {
 
     #[test]
     fn arbitrary_strings_never_panic(text in ".{0,300}") {
+        exercise(&text);
+    }
+
+    #[test]
+    fn control_characters_in_values_stay_escaped(
+        value in "[\\x00-\\x1f\\x7f-\\x9f\u{202e}a-z0-9 .+;\\[\\]]{0,40}",
+        slot in 0..8usize,
+    ) {
+        // The value as a TOML basic string.
+        let mut toml = String::from("\"");
+        for c in value.chars() {
+            match c {
+                '"' | '\\' => { toml.push('\\'); toml.push(c); }
+                c if c.is_control() => toml.push_str(&format!("\\u{:04x}", c as u32)),
+                c => toml.push(c),
+            }
+        }
+        toml.push('"');
+        let text = match slot {
+            0 => mini("\"mini\"", &toml),
+            1 => mini("\"test\"", &toml),
+            2 => mini("process = \"p\"\ncpu = 1", &format!("process = {toml}\ncpu = 1")),
+            3 => mini("\"read 0x00400000\"]", &format!("{toml}]")),
+            4 => mini("cpu = 1", &format!("cpu = {toml}")),
+            5 => mini("\"2.4.18\"", &toml),
+            6 => mini("patches = []", &format!("patches = [{toml}]")),
+            _ => mini("cpus = 2", &format!("cpus = 2\n{toml} = 1")),
+        };
         exercise(&text);
     }
 
@@ -857,6 +1339,8 @@ fn corpus_never_panics() {
             Err(e) => {
                 assert!(e.file.ends_with(".toml"), "{}: {e}", path.display());
                 assert!(!e.render().is_empty());
+                assert_error_is_clean(&e);
+                assert_narrow(&e.render());
             }
         }
     }

@@ -11,6 +11,7 @@ use super::closest as suggest;
 use super::error::ScenarioError;
 use super::op::{self, OpKind};
 use super::raw::{RawItem, RawKthread, RawProcess, RawScenario, RawThread, StrOrInt};
+use super::text::{self, quoted, ticked};
 use crate::hw::profile::Profile;
 use crate::kernel::variant::{Atom, PRESETS, Variant};
 use crate::system::config::{
@@ -40,11 +41,14 @@ pub(crate) fn load(file: &str, text: &str) -> Result<Config> {
 /// A TOML syntax or shape error, keeping toml's message (which lists the
 /// expected fields) and adding a "did you mean" for unknown fields.
 fn toml_error(file: &str, source: &Arc<str>, e: &toml::de::Error) -> ScenarioError {
-    // serde names the Rust type; say what the file should hold.
-    let message = e
-        .message()
-        .trim_end()
-        .replace("expected i64", "expected an integer");
+    // serde names the Rust type; say what the file should hold.  The
+    // message may quote the user's text (an unknown key, a string value):
+    // shortened and escaped.
+    let message = text::shorten_quotes(
+        &e.message()
+            .trim_end()
+            .replace("expected i64", "expected an integer"),
+    );
     let span = e.span().unwrap_or(0..0);
     let mut err = ScenarioError::at(file, source, span, message.clone());
     if let Some(rest) = message.strip_prefix("unknown field `") {
@@ -76,7 +80,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 /// Names as a list for "expected one of ...".
 fn one_of<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
-    let names: Vec<String> = names.into_iter().map(|n| format!("`{n}`")).collect();
+    let names: Vec<String> = names.into_iter().map(ticked).collect();
     match names.len() {
         0 => "nothing".to_string(),
         1 => names.concat(),
@@ -106,19 +110,52 @@ impl Loader<'_> {
         Ok(n)
     }
 
+    /// A name: not blank, and no control character or bidirectional
+    /// override (names are printed as they are).
     fn name(&self, v: &Spanned<String>, what: &str) -> Result<String> {
         let s = v.get_ref();
-        if s.trim().is_empty() || s.chars().any(char::is_control) {
+        if s.trim().is_empty() || s.chars().any(text::is_hostile) {
             return Err(self
-                .err(v.span(), format!("{what} {s:?} is not a usable name"))
+                .err(
+                    v.span(),
+                    format!("{what} {} is not a usable name", quoted(s)),
+                )
                 .expected("a non-empty name without control characters"));
+        }
+        Ok(s.clone())
+    }
+
+    /// The one-line description (printed as it is by `check`): no control
+    /// character or bidirectional override, newlines and tabs included.
+    fn description(&self, v: &Spanned<String>) -> Result<String> {
+        let s = v.get_ref();
+        if let Some((i, c)) = s.chars().enumerate().find(|(_, c)| text::is_hostile(*c)) {
+            let span = match self.string_body(&v.span(), s) {
+                Some(b) => {
+                    let at = s.char_indices().nth(i).map_or(0, |(at, _)| at);
+                    b + at..b + at + c.len_utf8()
+                }
+                None => v.span(),
+            };
+            return Err(self
+                .err(
+                    span,
+                    format!(
+                        "the description {} holds the control character {} (character {})",
+                        quoted(s),
+                        ticked(&c.to_string()),
+                        i + 1
+                    ),
+                )
+                .label("control character")
+                .expected("a one-line description without control characters"));
         }
         Ok(s.clone())
     }
 
     fn build(&self, raw: RawScenario) -> Result<Config> {
         let name = self.name(&raw.name, "scenario name")?;
-        let description = raw.description.get_ref().clone();
+        let description = self.description(&raw.description)?;
 
         let m = &raw.machine;
         let cpus = self.int(&m.cpus, "cpus", 1, limits::CPUS_MAX as i64)? as u8;
@@ -182,7 +219,10 @@ impl Loader<'_> {
                     .map(|p| format!("`{}` ({})", p.name(), p.number()))
                     .collect();
                 return Err(self
-                    .err(p.span(), format!("unknown hardware profile `{text}`"))
+                    .err(
+                        p.span(),
+                        format!("unknown hardware profile {}", ticked(&text)),
+                    )
                     .label("unknown profile")
                     .expected(format!("a profile name or number: {}", listed.join(", ")))
                     .suggest(suggest(&text, names)));
@@ -269,7 +309,7 @@ impl Loader<'_> {
 
     fn unknown_patch(&self, span: Range<usize>, text: &str) -> ScenarioError {
         let names = Atom::ALL.iter().map(|a| a.name());
-        self.err(span, format!("unknown patch `{text}`"))
+        self.err(span, format!("unknown patch {}", ticked(text)))
             .label("unknown patch")
             .expected(one_of(names.clone()))
             .suggest(suggest(&text.replace('_', "-"), names))
@@ -292,7 +332,7 @@ impl Loader<'_> {
             .max_by_key(|(n, _, _)| n.len());
         let Some((base_name, _, atoms)) = base else {
             return Err(self
-                .err(v.span(), format!("unknown kernel variant `{text}`"))
+                .err(v.span(), format!("unknown kernel variant {}", ticked(text)))
                 .label("unknown variant")
                 .expected(format!(
                     "a preset, {}, optionally followed by `+patch`",
@@ -308,7 +348,7 @@ impl Loader<'_> {
                 None => {
                     let mut e = self
                         .unknown_patch(v.span(), a)
-                        .note(format!("in kernel variant `{text}`"));
+                        .note(format!("in kernel variant {}", ticked(text)));
                     // "2.4.18+andera": a misspelt preset, not a patch.
                     if let Some(p) = suggest(text, Variant::preset_names())
                         && !text.starts_with(&format!("{p}+"))
@@ -474,7 +514,10 @@ impl Loader<'_> {
                 .and_then(|r| r.iter().find(|q| *q.name.get_ref() == name))
             {
                 return Err(self
-                    .err(p.name.span(), format!("a second process named `{name}`"))
+                    .err(
+                        p.name.span(),
+                        format!("a second process named {}", ticked(&name)),
+                    )
                     .label("duplicate name")
                     .also(prev.name.span(), "first defined here")
                     .expected("a unique process name"));
@@ -503,9 +546,10 @@ impl Loader<'_> {
                         .err(
                             v.span(),
                             format!(
-                                "this vma ({}-{}) overlaps another vma of process `{name}` ({}-{})",
+                                "this vma ({}-{}) overlaps another vma of process {} ({}-{})",
                                 hex(start),
                                 hex(start + pages as u64 * PAGE_BYTES - 1),
+                                ticked(&name),
                                 hex(cfg.address(old.first_vpn)),
                                 hex(cfg.address(old.first_vpn + old.pages - 1) + PAGE_BYTES - 1)
                             ),
@@ -604,14 +648,17 @@ impl Loader<'_> {
         }
         let names: Vec<&str> = cfg.processes.iter().map(|p| p.name.as_str()).collect();
         let expected = if names.is_empty() {
-            format!("a [[process]] table with name = {name:?}")
+            format!("a [[process]] table with name = {}", quoted(name))
         } else {
             format!("a process name: {}", one_of(names.iter().copied()))
         };
         Err(self
             .err(
                 v.span(),
-                format!("{who} names process `{name}`, but there is no such [[process]]"),
+                format!(
+                    "{who} names process {}, but there is no such [[process]]",
+                    ticked(name)
+                ),
             )
             .label("no such process")
             .expected(expected)
@@ -654,7 +701,7 @@ impl Loader<'_> {
                 .expected(expected)),
             StrOrInt::Str(s) => {
                 let mut e = self
-                    .err(v.span(), format!("cpu = {s:?} is not a CPU"))
+                    .err(v.span(), format!("cpu = {} is not a CPU", quoted(s)))
                     .expected(expected);
                 if !kernel {
                     e = e.suggest(suggest(s, ["any"]));
@@ -683,7 +730,7 @@ impl Loader<'_> {
                 .and_then(|p| p.iter().find(|q| *q.get_ref() == name))
             {
                 return Err(self
-                    .err(n.span(), format!("a second thread named `{name}`"))
+                    .err(n.span(), format!("a second thread named {}", ticked(&name)))
                     .label("duplicate name")
                     .also(prev.span(), "first defined here")
                     .expected("a unique name among [[thread]] and [[kthread]] tables"));
@@ -693,7 +740,8 @@ impl Loader<'_> {
                     .err(
                         n.span(),
                         format!(
-                            "too many threads: `{name}` is task {} and the limit is {} ([[thread]] plus [[kthread]])",
+                            "too many threads: {} is task {} and the limit is {} ([[thread]] plus [[kthread]])",
+                            ticked(&name),
                             i + 1,
                             limits::TASKS_MAX
                         ),
@@ -719,8 +767,10 @@ impl Loader<'_> {
                     .err(
                         span_of(k),
                         format!(
-                            "kernel threads `{}` and `{}` both start running lazily on CPU {}",
-                            other.name, kt.name, kt.cpu
+                            "kernel threads {} and {} both start running lazily on CPU {}",
+                            ticked(&other.name),
+                            ticked(&kt.name),
+                            kt.cpu
                         ),
                     )
                     .label("second lazy start on this CPU")
@@ -734,10 +784,10 @@ impl Loader<'_> {
                 return Err(self
                     .err(
                         rp.name.span(),
-                        format!("process `{}` has no thread", p.name),
+                        format!("process {} has no thread", ticked(&p.name)),
                     )
                     .label("no [[thread]] runs in this process")
-                    .expected(format!("a [[thread]] with process = {:?}", p.name)));
+                    .expected(format!("a [[thread]] with process = {}", quoted(&p.name))));
             }
         }
         Ok(())
@@ -745,7 +795,7 @@ impl Loader<'_> {
 
     fn thread(&self, cfg: &Config, t: &RawThread) -> Result<ThreadCfg> {
         let name = t.name.get_ref().clone();
-        let process = self.process_ref(cfg, &t.process, &format!("thread `{name}`"))?;
+        let process = self.process_ref(cfg, &t.process, &format!("thread {}", ticked(&name)))?;
         let placement = self.cpu(cfg, &t.cpu, false)?;
         let program = self.program(cfg, &t.program, None)?;
         Ok(ThreadCfg {
@@ -763,7 +813,9 @@ impl Loader<'_> {
             Placement::Any => 0, // refused by `cpu` for kernel threads
         };
         let lazy_on = match &k.lazy_on {
-            Some(l) => Some(self.process_ref(cfg, l, &format!("kernel thread `{name}`"))?),
+            Some(l) => {
+                Some(self.process_ref(cfg, l, &format!("kernel thread {}", ticked(&name)))?)
+            }
             None => None,
         };
         let program = self.program(cfg, &k.program, Some(&name))?;
@@ -892,7 +944,7 @@ impl Loader<'_> {
                 return Err(self
                     .err(
                         self.sub_span(&span, s, &e.at),
-                        format!("in op {s:?}: {}", e.message),
+                        format!("in op {}: {}", quoted(s), e.message),
                     )
                     .expected(e.expected)
                     .suggest(e.suggestion));
@@ -905,7 +957,8 @@ impl Loader<'_> {
                 .err(
                     span,
                     format!(
-                        "kernel thread `{k}` cannot `{}`: it has no mm of its own",
+                        "kernel thread {} cannot `{}`: it has no mm of its own",
+                        ticked(k),
                         parsed.kind.name()
                     ),
                 )
@@ -922,7 +975,7 @@ impl Loader<'_> {
                 self.sub_span(&span, s, &p.at),
             )
         };
-        let missing = || self.err(span.clone(), format!("malformed op {s:?}"));
+        let missing = || self.err(span.clone(), format!("malformed op {}", quoted(s)));
         Ok(match (parsed.kind, &parsed.addr, &parsed.pages) {
             (OpKind::Mmap, Some(a), Some(p)) => {
                 let (vpn, pages) = addr_range(a, p)?;
@@ -984,7 +1037,7 @@ impl Loader<'_> {
             Some(v) => Some(self.int(v, "depth_max", 1, u32::MAX as i64)? as u32),
             None => None,
         };
-        cfg.bounds.time_max_s = big(&b.time_max_s, "time_max_s")?;
+        cfg.bounds.time_max = big(&b.time_max_s, "time_max_s")?.map(std::time::Duration::from_secs);
         cfg.bounds.memory_max_mb = big(&b.memory_max_mb, "memory_max_mb")?;
         Ok(())
     }

@@ -6,14 +6,23 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use codespan_reporting::diagnostic::{Diagnostic, Label};
-use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term;
+
+use super::snippet::Snippet;
+use super::text;
 
 /// A problem found while loading a scenario.
 ///
 /// `line` and `column` are 1-based (column counts characters); both are 0
 /// when the problem is not inside the text (the file could not be read, or a
 /// name given on the command line is neither a built-in nor a file).
+///
+/// Nothing it shows can drive a terminal: `file`, `message`, `expected`,
+/// `help` and the notes and labels hold no control character (newlines
+/// aside) but as a visible escape (`\x1b`, `\u{9b}`, see `text`), and quote
+/// at most a few dozen characters of the user's text; `render` shows the
+/// source lines escaped too, each cut to a window of at most 120 columns
+/// around the error.
 #[derive(Clone, Debug)]
 pub struct ScenarioError {
     pub file: String,
@@ -46,10 +55,10 @@ impl ScenarioError {
     /// An error that is not located in any text (line and column 0).
     pub(crate) fn unlocated(file: &str, message: impl Into<String>) -> ScenarioError {
         ScenarioError {
-            file: file.to_string(),
+            file: text::file_name(file),
             line: 0,
             column: 0,
-            message: message.into(),
+            message: text::field(&message.into()),
             expected: None,
             help: None,
             detail: Box::default(),
@@ -66,10 +75,10 @@ impl ScenarioError {
         let span = clamp_span(source, span);
         let (line, column) = line_col(source, span.start);
         ScenarioError {
-            file: file.to_string(),
+            file: text::file_name(file),
             line,
             column,
-            message: message.into(),
+            message: text::field(&message.into()),
             expected: None,
             help: None,
             detail: Box::new(Detail {
@@ -81,27 +90,30 @@ impl ScenarioError {
     }
 
     pub(crate) fn expected(mut self, expected: impl Into<String>) -> Self {
-        self.expected = Some(expected.into());
+        self.expected = Some(text::field(&expected.into()));
         self
     }
 
     /// Adds "did you mean `name`?" when there is a close name.
     pub(crate) fn suggest(mut self, name: Option<&str>) -> Self {
         if let Some(name) = name {
-            self.help = Some(format!("did you mean `{name}`?"));
+            self.help = Some(text::field(&format!(
+                "did you mean {}?",
+                text::ticked(name)
+            )));
             self.detail.suggestion = Some(name.to_string());
         }
         self
     }
 
     pub(crate) fn note(mut self, note: impl Into<String>) -> Self {
-        self.detail.notes.push(note.into());
+        self.detail.notes.push(text::field(&note.into()));
         self
     }
 
     /// The text under the primary caret.
     pub(crate) fn label(mut self, label: impl Into<String>) -> Self {
-        self.detail.label = Some(label.into());
+        self.detail.label = Some(text::field(&label.into()));
         self
     }
 
@@ -109,7 +121,9 @@ impl ScenarioError {
     pub(crate) fn also(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
         if let Some(source) = &self.detail.source {
             let span = clamp_span(source, span);
-            self.detail.secondary.push((span, label.into()));
+            self.detail
+                .secondary
+                .push((span, text::field(&label.into())));
         }
         self
     }
@@ -132,44 +146,52 @@ impl ScenarioError {
 
     /// A codespan-style report: the message, the source lines with carets
     /// under the offending text, then what was expected and any hint.  No
-    /// terminal colours.
+    /// terminal colours, no control characters but newlines; each source
+    /// line shown is cut to a window around the error.
     pub fn render(&self) -> String {
         let mut notes = Vec::new();
         if let Some(e) = &self.expected {
-            notes.push(format!("expected: {e}"));
+            notes.push(format!("expected: {}", text::field(e)));
         }
         if let Some(h) = &self.help {
-            notes.push(format!("help: {h}"));
+            notes.push(format!("help: {}", text::field(h)));
         }
-        notes.extend(self.detail.notes.iter().cloned());
-        let config = term::Config::default();
+        notes.extend(self.detail.notes.iter().map(|n| text::field(n)));
+        let file = text::file_name(&self.file);
+        let message = text::field(&self.message);
+        let config = Snippet::config();
         if let (Some(source), Some(span)) = (&self.detail.source, &self.detail.span) {
-            let file = SimpleFile::new(self.file.as_str(), &**source);
+            let mut spans = vec![span.clone()];
+            spans.extend(self.detail.secondary.iter().map(|(s, _)| s.clone()));
+            let (snippet, spans) = Snippet::new(&file, source, &spans);
+            let mut spans = spans.into_iter();
             let mut labels = vec![
-                Label::primary((), span.clone())
-                    .with_message(self.detail.label.clone().unwrap_or_default()),
+                Label::primary((), spans.next().unwrap_or(0..0)).with_message(
+                    self.detail
+                        .label
+                        .as_deref()
+                        .map(text::field)
+                        .unwrap_or_default(),
+                ),
             ];
-            for (s, l) in &self.detail.secondary {
-                labels.push(Label::secondary((), s.clone()).with_message(l.clone()));
+            for ((_, l), s) in self.detail.secondary.iter().zip(spans) {
+                labels.push(Label::secondary((), s).with_message(text::field(l)));
             }
             let diagnostic = Diagnostic::error()
-                .with_message(self.message.clone())
+                .with_message(message.clone())
                 .with_labels(labels)
                 .with_notes(notes.clone());
-            if let Ok(text) = term::emit_into_string(&config, &file, &diagnostic) {
+            if let Ok(text) = term::emit_into_string(&config, &snippet, &diagnostic) {
                 return text;
             }
         }
         // Not located in a text (or codespan refused the span): header,
         // location, notes.
-        let mut out = format!("error: {}\n", self.message);
+        let mut out = format!("error: {message}\n");
         if self.line > 0 {
-            out.push_str(&format!(
-                "  --> {}:{}:{}\n",
-                self.file, self.line, self.column
-            ));
+            out.push_str(&format!("  --> {}:{}:{}\n", file, self.line, self.column));
         } else {
-            out.push_str(&format!("  --> {}\n", self.file));
+            out.push_str(&format!("  --> {file}\n"));
         }
         for n in notes {
             out.push_str(&format!("  = {n}\n"));
@@ -183,13 +205,16 @@ impl fmt::Display for ScenarioError {
         write!(
             f,
             "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
+            text::file_name(&self.file),
+            self.line,
+            self.column,
+            text::field(&self.message)
         )?;
         if let Some(e) = &self.expected {
-            write!(f, " (expected {e})")?;
+            write!(f, " (expected {})", text::field(e))?;
         }
         if let Some(h) = &self.help {
-            write!(f, "; {h}")?;
+            write!(f, "; {}", text::field(h))?;
         }
         Ok(())
     }

@@ -4,7 +4,15 @@
 //! threads with straight-line programs; the explorer checks every
 //! interleaving of it.  Built-in scenarios live in `scenarios/*.toml` and are
 //! embedded in the binary ([`builtin_names`], [`builtin_text`]);
-//! [`resolve`] accepts a built-in name or a file path.
+//! [`resolve`] accepts a built-in name, a file path, or `-` for standard
+//! input ([`load_reader`], [`read_text`]); [`shadowed_file`] tells when a built-in name
+//! hides a file of that name.  [`lint`] warns about scenarios that load but
+//! cannot mean much (nothing runs).
+//!
+//! Scenario text is untrusted: errors show it with control characters
+//! escaped and long lines cut to a window (see [`ScenarioError`]), and the
+//! `name`, `description` and every process and thread name refuse control
+//! characters.
 //!
 //! # Format
 //!
@@ -12,8 +20,8 @@
 //! or TOML hexadecimal (`0x00400000`).
 //!
 //! ```toml
-//! name = "mail-race"                # required
-//! description = "one line"          # required
+//! name = "mail-race"                # required; no control characters
+//! description = "one line"          # required; no control characters
 //!
 //! [machine]                         # required, every field required
 //! cpus = 2                          # 1..=limits::CPUS_MAX
@@ -92,7 +100,7 @@
 //!   that exists (misspellings get a "did you mean").
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::system::config::Config;
 
@@ -100,6 +108,8 @@ mod build;
 mod error;
 mod op;
 mod raw;
+mod snippet;
+mod text;
 
 pub use error::ScenarioError;
 
@@ -168,36 +178,55 @@ pub fn load_str(file_name: &str, text: &str) -> Result<Config, ScenarioError> {
 /// UTF-8, or is over 1 MiB) is an error at line 0 (or at the bad byte).
 pub fn load_file(path: &Path) -> Result<Config, ScenarioError> {
     let file = path.display().to_string();
-    let cannot =
-        |why: String| ScenarioError::unlocated(&file, format!("cannot read {file}: {why}"));
-    let f = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
+    match std::fs::File::open(path) {
+        Ok(f) => load_reader(&file, f),
+        Err(e) => Err(cannot_read(&file, &e.to_string())),
+    }
+}
+
+/// The name [`resolve`] gives standard input in errors.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Reads and loads a scenario from `r` (standard input, for `-`), like
+/// [`load_file`]: at most 1 MiB of UTF-8; `name` is the file errors name.
+pub fn load_reader(name: &str, r: impl Read) -> Result<Config, ScenarioError> {
+    load_str(name, &read_text(name, r)?)
+}
+
+/// The text [`load_reader`] loads: at most 1 MiB, UTF-8 (else an error
+/// at the first bad byte).  For a caller that needs the text as well (a
+/// trace embeds it): `read_text` then [`load_str`] reads a pipe only once.
+pub fn read_text(name: &str, r: impl Read) -> Result<String, ScenarioError> {
     let mut bytes = Vec::new();
-    f.take(FILE_BYTES_MAX + 1)
+    r.take(FILE_BYTES_MAX + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| cannot(e.to_string()))?;
+        .map_err(|e| cannot_read(name, &e.to_string()))?;
     if bytes.len() as u64 > FILE_BYTES_MAX {
-        return Err(cannot(format!(
-            "larger than {} KiB; a scenario is a small TOML file",
-            FILE_BYTES_MAX / 1024
-        )));
+        return Err(cannot_read(
+            name,
+            &format!(
+                "larger than {} KiB; a scenario is a small TOML file",
+                FILE_BYTES_MAX / 1024
+            ),
+        ));
     }
-    match String::from_utf8(bytes) {
-        Ok(text) => load_str(&file, &text),
-        Err(e) => {
-            let good = e.utf8_error().valid_up_to();
-            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let prefix =
-                String::from_utf8_lossy(e.as_bytes().get(..good).unwrap_or(&[])).into_owned();
-            let source: std::sync::Arc<str> = std::sync::Arc::from(text.as_str());
-            Err(ScenarioError::at(
-                &file,
-                &source,
-                prefix.len()..prefix.len() + 1,
-                "the file is not valid UTF-8",
-            )
-            .expected("UTF-8 text"))
-        }
-    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let prefix = String::from_utf8_lossy(e.as_bytes().get(..good).unwrap_or(&[])).into_owned();
+        let source: std::sync::Arc<str> = std::sync::Arc::from(text.as_str());
+        ScenarioError::at(
+            name,
+            &source,
+            prefix.len()..prefix.len() + 1,
+            "the file is not valid UTF-8",
+        )
+        .expected("UTF-8 text")
+    })
+}
+
+fn cannot_read(file: &str, why: &str) -> ScenarioError {
+    ScenarioError::unlocated(file, format!("cannot read {file}: {why}"))
 }
 
 /// The built-in scenarios, in order: (name, one-line description).
@@ -213,9 +242,14 @@ pub fn builtin_text(name: &str) -> Option<&'static str> {
         .map(|(_, _, t)| *t)
 }
 
-/// A built-in name, else a file path.  A name that is neither gets an error
-/// suggesting the closest built-in.
+/// A built-in name, else a file path; `-` is standard input (named
+/// `<stdin>` in errors).  A name that is neither gets an error suggesting
+/// the closest built-in.  A built-in wins over a file of the same name
+/// ([`shadowed_file`] tells when that happens).
 pub fn resolve(name_or_path: &str) -> Result<Config, ScenarioError> {
+    if name_or_path == "-" {
+        return load_reader(STDIN_NAME, std::io::stdin().lock());
+    }
     if let Some(text) = builtin_text(name_or_path) {
         return load_str(&format!("scenarios/{name_or_path}.toml"), text);
     }
@@ -228,11 +262,48 @@ pub fn resolve(name_or_path: &str) -> Result<Config, ScenarioError> {
     let listed: Vec<String> = names.clone().map(|n| format!("`{n}`")).collect();
     let mut e = ScenarioError::unlocated(
         name_or_path,
-        format!("no built-in scenario or file named `{name_or_path}`"),
+        format!(
+            "no built-in scenario or file named {}",
+            text::ticked(name_or_path)
+        ),
     );
     e.expected = Some(format!(
         "a built-in scenario ({}) or the path of a scenario file",
         listed.join(", ")
     ));
     Err(e.suggest(closest(name_or_path, names)))
+}
+
+/// When `name` is a built-in and also names an existing file, which
+/// [`resolve`] leaves unread: the path that reads the file instead
+/// (`./name`).  `None` when `name` is not a built-in or no such file exists.
+pub fn shadowed_file(name: &str) -> Option<PathBuf> {
+    builtin_text(name)?;
+    let path = Path::new(".").join(name);
+    path.is_file().then_some(path)
+}
+
+/// Warnings about a scenario that loads but cannot mean much, as
+/// sentences (the command line prints them as `warning: ...`).  Empty for
+/// every built-in.
+pub fn lint(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let user_empty = cfg.threads.iter().all(|t| t.program.is_empty());
+    let kernel_empty = cfg.kthreads.iter().all(|k| k.program.is_empty());
+    if user_empty && kernel_empty {
+        out.push(
+            "every thread's program is empty: nothing runs, so a SAFE verdict says nothing"
+                .to_string(),
+        );
+    } else if user_empty {
+        out.push(
+            "every [[thread]]'s program is empty: only kernel threads run, and they only yield, \
+             so no mapping changes and a SAFE verdict says little"
+                .to_string(),
+        );
+    }
+    if cfg.properties.bits == 0 {
+        out.push("no property is checked (properties = []): every run is SAFE".to_string());
+    }
+    out
 }

@@ -151,7 +151,7 @@ pub(crate) fn parse_op(s: &str) -> Result<ParsedOp, OpError> {
         let suggestion = super::closest(&lower, OP_NAMES);
         return Err(OpError {
             at: name_at,
-            message: format!("unknown op `{name}`"),
+            message: format!("unknown op {}", super::text::ticked(name)),
             expected: expected_ops(),
             suggestion,
         });
@@ -193,7 +193,7 @@ pub(crate) fn parse_op(s: &str) -> Result<ParsedOp, OpError> {
             None => {
                 return Err(OpError {
                     at: at.clone(),
-                    message: format!("`{t}` is not a number"),
+                    message: format!("{} is not a number", super::text::ticked(t)),
                     expected: format!("{what} (decimal or 0x hexadecimal), in {}", kind.usage()),
                     suggestion: None,
                 });
