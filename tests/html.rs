@@ -1,15 +1,19 @@
 //! The HTML and text swim-lane renderings of counterexamples and matrices:
 //! structure checks on the generated pages, line widths of the text view,
-//! and a headless-Chromium screenshot of the mail's race (kept as
-//! `target/test-artifacts/mail-race-report.png`; a reviewed copy is kept in
+//! where text may wrap, walks in flight, lane filters, and headless-Chromium
+//! screenshots of the mail's race and of a long trace (kept in
+//! `target/test-artifacts/`; a reviewed copy of the mail's race is kept in
 //! `docs/mail-race-report.png`).
+//!
+//! The Chromium tests never skip: without Chromium they fail and say what
+//! to install (Debian's `chromium`, or `SHOOTDOWN_CHROMIUM`).
 
 use shootdown::hw::Profile;
 use shootdown::kernel::variant::Variant;
-use shootdown::report::html::{render_matrix, render_trace};
+use shootdown::report::html::{render_matrix, render_trace, render_trace_only};
 use shootdown::report::lanes::render_lanes;
 use shootdown::report::{
-    Arrow, Cell, CellVerdict, FrameTrack, Matrix, MatrixRow, Span, TraceDoc, TraceStep,
+    Arrow, Cell, CellVerdict, FrameTrack, Matrix, MatrixRow, Span, TraceDoc, TraceStep, WalkSpan,
 };
 use shootdown::scenario;
 use shootdown::system::matrix::check_cell;
@@ -51,7 +55,7 @@ fn span(from: usize, to: usize, kind: &str) -> Span {
 }
 
 /// Three CPUs, two IPIs and their acks, long function names, an actor
-/// outside the CPUs, and text that needs escaping.
+/// outside the CPUs, two overlapping walks, and text that needs escaping.
 fn three_cpu_doc() -> TraceDoc {
     TraceDoc {
         title: "synthetic: <three> CPUs & an \"IPI\" storm".to_string(),
@@ -145,6 +149,20 @@ fn three_cpu_doc() -> TraceDoc {
             },
         ],
         fault_frame: Some(5),
+        walks: vec![
+            WalkSpan {
+                lane: 2,
+                from: 4,
+                to: 8,
+                label: "walk of 0x00400000 via frame 5 <&>".into(),
+            },
+            WalkSpan {
+                lane: 2,
+                from: 5,
+                to: 8,
+                label: "speculative walk of 0x00401000 via frame 5 (aborted)".into(),
+            },
+        ],
     }
 }
 
@@ -273,8 +291,25 @@ fn pages_are_self_contained() {
     for html in &pages {
         let without_xmlns = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
         assert!(!without_xmlns.contains("http"), "a URL in the page");
-        for bad in ["<script", "<link", "@import", "url(http", "src=\""] {
+        for bad in [
+            "<link", "@import", "url(http", "url(file", "src=", "<iframe", "<img",
+        ] {
             assert!(!html.contains(bad), "{bad} in the page");
+        }
+        // One inline script, which loads nothing.
+        assert_eq!(html.matches("<script").count(), 1, "one script");
+        let script = &html[html.find("<script>").expect("inline script")..];
+        let script = &script[..script.find("</script>").expect("script closes")];
+        for bad in [
+            "fetch",
+            "XMLHttpRequest",
+            "import",
+            "src",
+            "href",
+            "eval",
+            "document.write",
+        ] {
+            assert!(!script.contains(bad), "{bad} in the script");
         }
     }
 }
@@ -291,6 +326,10 @@ fn text_is_escaped() {
     assert_eq!(html.matches("class=\"arrow ").count(), 4);
     assert!(has_element(&html, "data-frame=\"5\"", &["fault"]));
     assert!(!has_element(&html, "data-frame=\"6\"", &["fault"]));
+    // Overlapping walks take two rows of CPU2's lane; labels are escaped.
+    let bars = tags_with(&html, "class=\"walk\"");
+    assert_eq!(bars.len(), 2);
+    assert!(html.contains("via frame 5 &lt;&amp;&gt;"));
 }
 
 fn small_matrix() -> Matrix {
@@ -467,15 +506,39 @@ fn lanes_only_keeps_the_chosen_cpus() {
     assert!(three.contains("IPI->CPU2"), "{three}");
 }
 
-fn find_chromium() -> Option<PathBuf> {
+/// What to do when Chromium is missing.
+const INSTALL_CHROMIUM: &str = "install Debian's `chromium` package (apt-get install chromium) \
+                                or set SHOOTDOWN_CHROMIUM to a Chromium binary";
+
+/// The Chromium to drive: `SHOOTDOWN_CHROMIUM`, else /usr/bin/chromium,
+/// else `chromium` or `chromium-browser` on PATH.  Never skips: without
+/// one the calling test fails and says what to install.
+fn chromium_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("SHOOTDOWN_CHROMIUM") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "SHOOTDOWN_CHROMIUM={} is not a file: {INSTALL_CHROMIUM}",
+            p.display()
+        );
+        return p;
+    }
     let fixed = Path::new("/usr/bin/chromium");
     if fixed.is_file() {
-        return Some(fixed.to_path_buf());
+        return fixed.to_path_buf();
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|d| ["chromium", "chromium-browser"].map(|n| d.join(n)))
-        .find(|p| p.is_file())
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .flat_map(|d| ["chromium", "chromium-browser"].map(|n| d.join(n)))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "Chromium not found (no SHOOTDOWN_CHROMIUM, no /usr/bin/chromium, no chromium \
+                 or chromium-browser on PATH): {INSTALL_CHROMIUM}"
+            )
+        })
 }
 
 /// Runs `cmd` with stdout to `stdout`, killing it after `limit`.
@@ -486,7 +549,7 @@ fn run_with_timeout(mut cmd: Command, stdout: &Path, limit: Duration) -> std::pr
         .stderr(Stdio::null())
         .stdin(Stdio::null())
         .spawn()
-        .expect("chromium starts");
+        .unwrap_or_else(|e| panic!("chromium does not start ({e}): {INSTALL_CHROMIUM}"));
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -514,46 +577,39 @@ fn chromium(bin: &Path, dir: &Path, profile: &str, args: &[String]) -> Command {
         "--disable-sync",
         "--hide-scrollbars",
         "--force-device-scale-factor=1",
+        "--window-size=1600,1000",
     ]);
     cmd.arg(format!("--user-data-dir={}", dir.join(profile).display()));
     cmd.args(args);
     cmd
 }
 
-#[test]
-fn chromium_renders_the_mail_race() {
-    let Some(bin) = find_chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "chromium not found (neither /usr/bin/chromium nor chromium on PATH): \
-                 CI must install it (.ci/run does: apt-get install chromium)"
-            );
-        }
-        eprintln!("note: chromium not found; skipping the screenshot test");
-        return;
-    };
+/// Opens `html` in headless Chromium at 1600x1000: a screenshot (checked
+/// to be a PNG, copied to `target/test-artifacts/<name>.png`) and the DOM
+/// after the page's script ran.
+fn open_in_chromium(html: &str, name: &str) -> String {
+    let bin = chromium_bin();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("shootdown-html-{}-{nanos}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "shootdown-html-{name}-{}-{nanos}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let page = dir.join("mail-race.html");
-    std::fs::write(&page, render_trace(mail_doc())).expect("write page");
+    let page = dir.join(format!("{name}.html"));
+    std::fs::write(&page, html).expect("write page");
     let url = format!("file://{}", page.display());
     let limit = Duration::from_secs(60);
 
-    let png = dir.join("mail-race.png");
+    let png = dir.join(format!("{name}.png"));
     let status = run_with_timeout(
         chromium(
             &bin,
             &dir,
             "profile-shot",
-            &[
-                "--window-size=1600,1000".to_string(),
-                format!("--screenshot={}", png.display()),
-                url.clone(),
-            ],
+            &[format!("--screenshot={}", png.display()), url.clone()],
         ),
         &dir.join("shot.out"),
         limit,
@@ -566,9 +622,12 @@ fn chromium_renders_the_mail_race() {
         bytes.len()
     );
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    // 1600x1000: the PNG's IHDR width and height.
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    assert_eq!((be(&bytes[16..20]), be(&bytes[20..24])), (1600, 1000));
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
-    std::fs::copy(&png, artifacts.join("mail-race-report.png")).expect("copy screenshot");
+    std::fs::copy(&png, artifacts.join(format!("{name}.png"))).expect("copy screenshot");
 
     let dom = dir.join("dom.html");
     let status = run_with_timeout(
@@ -579,6 +638,448 @@ fn chromium_renders_the_mail_race() {
     assert!(status.success(), "chromium --dump-dom: {status}");
     let dom = std::fs::read_to_string(&dom).expect("dumped DOM");
     assert!(dom.contains("<svg"), "no SVG in the DOM:\n{dom}");
-    assert_mail_structure(&dom);
     let _ = std::fs::remove_dir_all(&dir);
+    dom
+}
+
+/// The value of attribute `name` in an opening tag.
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!(" {name}=\"");
+    let i = tag.find(&key)? + key.len();
+    let rest = &tag[i..];
+    Some(&rest[..rest.find('"')?])
+}
+
+fn num(tag: &str, name: &str) -> f64 {
+    attr(tag, name)
+        .unwrap_or_else(|| panic!("no {name} in {tag}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{name} in {tag}: {e}"))
+}
+
+/// The opening tag of step `n`'s group, and where it starts in `html`.
+fn step_group(html: &str, n: usize) -> (usize, &str) {
+    let attr = format!("data-step=\"{n}\"");
+    let tag = tags_with(html, &attr)
+        .into_iter()
+        .find(|t| t.starts_with("<g ") && classes(t).contains(&"step"))
+        .unwrap_or_else(|| panic!("no box for step {n}"));
+    let at = tag.as_ptr() as usize - html.as_ptr() as usize;
+    (at, tag)
+}
+
+/// The box of step `n` (its first `<rect>`): x, y, width, height.
+fn step_rect(html: &str, n: usize) -> (f64, f64, f64, f64) {
+    let (at, _) = step_group(html, n);
+    let rest = &html[at..];
+    let r = &rest[rest.find("<rect").expect("box rect")..];
+    let r = &r[..=r.find('>').expect("rect closes")];
+    (num(r, "x"), num(r, "y"), num(r, "width"), num(r, "height"))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The lines of `what` in step `n`'s box, unescaped.
+fn what_lines(html: &str, n: usize) -> Vec<String> {
+    let (at, _) = step_group(html, n);
+    let group = &html[at..];
+    let group = &group[..group.find("</g>").expect("group closes")];
+    let mut out = Vec::new();
+    let mut rest = group;
+    while let Some(i) = rest.find("<text class=\"what\"") {
+        let t = &rest[i..];
+        let open = t.find('>').expect("tag closes") + 1;
+        let close = t.find("</text>").expect("text closes");
+        out.push(unescape(&t[open..close]));
+        rest = &t[close..];
+    }
+    out
+}
+
+/// `lines` are `what` broken only at spaces and after `_`, `+`, `(` or
+/// `,`: never inside an identifier or a number (the last may end in `…`
+/// where the box has no more room).
+fn assert_breaks_between_words(what: &str, lines: &[String]) {
+    let mut rest = what.trim_start();
+    for (i, line) in lines.iter().enumerate() {
+        // A box of too many lines ends in an ellipsis.
+        if i + 1 == lines.len()
+            && let Some(cut) = line.strip_suffix('…')
+        {
+            assert!(rest.starts_with(cut), "{what:?}: {lines:?}");
+            return;
+        }
+        assert!(
+            rest.starts_with(line.as_str()),
+            "line {i} {line:?} is not the next part of {what:?} ({lines:?})"
+        );
+        rest = &rest[line.len()..];
+        if i + 1 < lines.len() {
+            let at_space = rest.starts_with(' ');
+            let after = line.ends_with(['_', '+', '(', ',']);
+            assert!(
+                at_space || after,
+                "{what:?} broken inside a word after {line:?}: {lines:?}"
+            );
+            rest = rest.trim_start();
+        }
+    }
+    assert!(rest.trim().is_empty(), "{what:?} cut short: {lines:?}");
+}
+
+#[test]
+fn chromium_renders_the_mail_race() {
+    let dom = open_in_chromium(&render_trace(mail_doc()), "mail-race-report");
+    assert_mail_structure(&dom);
+    // The walk in flight, drawn in CPU1's lane.
+    assert!(
+        dom.contains("class=\"walk\" data-lane=\"CPU1\" data-from=\"13\" data-to=\"17\""),
+        "walk bar in the DOM"
+    );
+    // The whole race fits the window: nothing to scroll.
+    let wrap = tags_with(&dom, "data-scroll-left=")
+        .into_iter()
+        .next()
+        .expect("the page's script ran");
+    assert_eq!(num(wrap, "data-scroll-left"), 0.0, "{wrap}");
+}
+
+/// A 120-step trace whose race is at the end: steps alternate between
+/// two CPUs, the racing ones touch frame 2, a walk on CPU1 spans the race.
+fn long_doc() -> TraceDoc {
+    let n = 120;
+    let racing = vec![108, 111, 114, 117, 120];
+    let steps = (1..=n)
+        .map(|i| {
+            let cpu = (i % 2) as u8;
+            let frames: &[u8] = if racing.contains(&i) { &[2] } else { &[] };
+            step(
+                i,
+                Some(cpu),
+                Some(&format!("t{cpu}")),
+                &format!("step {i}: clear_page_tables work_{i}"),
+                frames,
+            )
+        })
+        .collect();
+    TraceDoc {
+        title: "synthetic: a long trace".to_string(),
+        subtitle: "kernel test on nowhere".to_string(),
+        explanation: "The race is at the end.".to_string(),
+        lanes: vec!["CPU0".into(), "CPU1".into()],
+        steps,
+        racing: racing.clone(),
+        arrows: vec![Arrow {
+            from: 110,
+            to: 113,
+            label: "flush IPI".into(),
+        }],
+        frames: vec![FrameTrack {
+            frame: 2,
+            spans: vec![
+                span(0, 108, "page-table"),
+                span(108, 114, "free"),
+                span(114, 121, "foreign"),
+            ],
+        }],
+        fault_frame: Some(2),
+        walks: vec![WalkSpan {
+            lane: 1,
+            from: 105,
+            to: 120,
+            label: "walk of 0x00400000 via frame 2".into(),
+        }],
+    }
+}
+
+#[test]
+fn long_trace_keeps_the_racing_steps_in_view() {
+    let doc = long_doc();
+    let html = render_trace(&doc);
+    let dom = open_in_chromium(&html, "long-trace");
+    // What the page's script did, recorded on the scrolling container.
+    let wrap = tags_with(&dom, "data-scroll-left=")
+        .into_iter()
+        .next()
+        .expect("the page's script ran");
+    assert!(classes(wrap).contains(&"svgwrap"), "{wrap}");
+    let scroll = num(wrap, "data-scroll-left");
+    let view = num(wrap, "data-view-width");
+    let scale = num(wrap, "data-scale");
+    assert!(view > 1400.0 && view <= 1600.0, "{wrap}");
+    assert!(scale > 0.5 && scale <= 1.0, "{wrap}");
+    assert!(scroll > 0.0, "the lanes were scrolled: {wrap}");
+    let svg = tags_with(&dom, "data-label-width=")[0];
+    let width = num(svg, "width");
+    assert!(width * scale > view, "the trace is wider than the window");
+    // Every racing step's box is inside the visible part of the lanes, right
+    // of the pinned label column; the first steps are scrolled away.
+    let label = num(svg, "data-label-width") * scale;
+    let visible = |n: usize| {
+        let (x, _, w, _) = step_rect(&dom, n);
+        let (l, r) = (x * scale, (x + w) * scale);
+        (l >= scroll + label - 0.5, r <= scroll + view + 0.5)
+    };
+    for &n in &doc.racing {
+        assert_eq!(
+            visible(n),
+            (true, true),
+            "racing step {n} at {:?} outside [{}, {}]",
+            step_rect(&dom, n),
+            scroll + label,
+            scroll + view
+        );
+    }
+    assert!(!visible(1).0, "step 1 is scrolled away");
+    // The label column moved along.
+    let pin = tags_with(&dom, "class=\"pin\"")[0];
+    let shift: f64 = attr(pin, "transform")
+        .and_then(|t| t.strip_prefix("translate("))
+        .and_then(|t| t.split(',').next())
+        .expect("pin translated")
+        .parse()
+        .expect("a number");
+    assert!((shift * scale - scroll).abs() < 1.0, "{pin} vs {scroll}");
+    // Without the script, the same page draws the same boxes.
+    assert_eq!(step_rect(&html, 120), step_rect(&dom, 120));
+}
+
+#[test]
+fn identifiers_wrap_only_between_words() {
+    let mut three = three_cpu_doc();
+    three.steps[0].what =
+        "exit_mmap: clear_page_tables(mm, first+nr, last_pgd_index) supercalifragilisticexpialidocious"
+            .to_string();
+    for doc in [mail_doc().clone(), three, long_doc()] {
+        let html = render_trace(&doc);
+        for s in &doc.steps {
+            let lines = what_lines(&html, s.step);
+            assert!(!lines.is_empty(), "step {} has text", s.step);
+            assert_breaks_between_words(&s.what, &lines);
+            for l in &lines {
+                assert!(
+                    !l.contains("clear_page") || l.contains("clear_page_") || l.ends_with("clear_"),
+                    "{l:?}"
+                );
+            }
+        }
+        // The page's CSS never breaks inside a word.
+        for bad in [
+            "break-all",
+            "break-word",
+            "anywhere",
+            "hyphens: auto",
+            "word-wrap",
+        ] {
+            assert!(!html.contains(bad), "{bad} in the page");
+        }
+        assert!(html.contains("overflow-wrap: normal; word-break: normal;"));
+    }
+    let mut three = three_cpu_doc();
+    three.steps[0].what =
+        "exit_mmap: clear_page_tables(mm, first+nr, last_pgd_index) supercalifragilisticexpialidocious"
+            .to_string();
+    let html = render_trace(&three);
+    // A word with nowhere to break keeps its line, squeezed to the box.
+    let lines = what_lines(&html, 1);
+    assert!(
+        lines.contains(&"supercalifragilisticexpialidocious".to_string()),
+        "{lines:?}"
+    );
+    assert!(html.contains("lengthAdjust=\"spacingAndGlyphs\">supercalifragilisticexpialidocious<"));
+    assert!(lines.contains(&"clear_page_".to_string()), "{lines:?}");
+    // The table and the explanation may break after `_` and `+` only.
+    assert!(html.contains(
+        "<td class=\"what\">exit_<wbr>mmap: clear_<wbr>page_<wbr>tables(mm, first+<wbr>nr, \
+         last_<wbr>pgd_<wbr>index) supercalifragilisticexpialidocious</td>"
+    ));
+    let mail = render_trace(mail_doc());
+    assert!(
+        mail.contains("clear_<wbr>page_<wbr>tables: spin_<wbr>lock(page_<wbr>table_<wbr>lock)")
+    );
+}
+
+#[test]
+fn mail_race_walk_in_flight_spans_the_race() {
+    let doc = mail_doc();
+    assert_eq!(
+        doc.walks,
+        vec![WalkSpan {
+            lane: 1,
+            from: 13,
+            to: 17,
+            label: "walk of 0x00400000 via frame 2".to_string(),
+        }]
+    );
+    let w = &doc.walks[0];
+    // It covers the race: from its start, every racing step (the unlink,
+    // the free, the reuse and the pte read) falls inside it.
+    let inside: Vec<usize> = doc
+        .racing
+        .iter()
+        .copied()
+        .filter(|&r| r >= w.from)
+        .collect();
+    assert_eq!(inside, vec![13, 14, 15, 16, 17]);
+    assert!(inside.iter().all(|&r| w.from <= r && r <= w.to));
+    // The HTML bar: in CPU1's lane, under its boxes, from step 13's box to
+    // step 17's.
+    let html = render_trace(doc);
+    let bars = tags_with(&html, "class=\"walk\"");
+    assert_eq!(bars.len(), 1, "{bars:?}");
+    assert_eq!(attr(bars[0], "data-lane"), Some("CPU1"));
+    assert_eq!(attr(bars[0], "data-from"), Some("13"));
+    assert_eq!(attr(bars[0], "data-to"), Some("17"));
+    let at = bars[0].as_ptr() as usize - html.as_ptr() as usize;
+    let rest = &html[at..];
+    let r = &rest[rest.find("<rect").expect("bar")..];
+    let (bx, by, bw) = (num(r, "x"), num(r, "y"), num(r, "width"));
+    let (x13, y13, _, h13) = step_rect(&html, 13);
+    let (x17, _, w17, _) = step_rect(&html, 17);
+    assert!(
+        bx <= x13 + 0.1 && bx + bw >= x17 + w17 - 0.1,
+        "bar {bx}+{bw}"
+    );
+    assert!(by >= y13 + h13, "bar below CPU1's boxes");
+    assert!(html.contains("walk of 0x00400000 via frame 2</text>"));
+    assert!(html.contains("page walk in flight"), "legend");
+    // The text lanes: begins at 13, ":" while CPU0 races, ends at 17.
+    let text = render_lanes(doc, 100, None);
+    assert_fits(&text, 100);
+    let rows: Vec<&str> = text.lines().collect();
+    let at = |n: usize| {
+        rows.iter()
+            .position(|l| l.get(1..4).is_some_and(|s| s.trim() == n.to_string()))
+            .unwrap_or_else(|| panic!("row {n}:\n{text}"))
+    };
+    let col = |line: &str, i: usize| {
+        let c = line.split(" | ").nth(i).unwrap_or("");
+        c.trim().trim_end_matches('|').trim().to_string()
+    };
+    let block = |n: usize| -> Vec<String> {
+        let from = at(n);
+        let to = rows[from + 1..]
+            .iter()
+            .position(|l| !l.starts_with("    "))
+            .map(|k| from + 1 + k)
+            .unwrap_or(rows.len());
+        rows[from..to].iter().map(|l| col(l, 2)).collect()
+    };
+    assert!(
+        block(13)
+            .iter()
+            .any(|c| c.starts_with(">> walk of 0x00400000")),
+        "{text}"
+    );
+    for n in [14, 15, 16] {
+        assert_eq!(block(n)[0], ":", "row {n}:\n{text}");
+    }
+    assert!(block(17).iter().any(|c| c == "<< walk ends"), "{text}");
+    // CPU0 alone: the walk is CPU1's, so it is not shown.
+    let only0 = render_lanes(doc, 100, Some(&[0]));
+    assert!(!only0.contains(">> walk"), "{only0}");
+}
+
+#[test]
+fn trace_docs_without_walks_still_load() {
+    let mut v = serde_json::to_value(mail_doc()).expect("serializes");
+    assert!(v.get("walks").is_some());
+    v.as_object_mut().expect("an object").remove("walks");
+    let doc: TraceDoc = serde_json::from_value(v).expect("loads without walks");
+    assert!(doc.walks.is_empty());
+    assert_eq!(doc.steps, mail_doc().steps);
+    // And draws without bars.
+    assert!(!render_trace(&doc).contains("class=\"walk\""));
+}
+
+#[test]
+fn html_only_draws_the_chosen_lanes_and_keeps_the_race_visible() {
+    let doc = mail_doc();
+    assert_eq!(render_trace_only(doc, None), render_trace(doc));
+    let html = render_trace_only(doc, Some(&[1]));
+    assert_mail_structure_only(&html);
+    assert!(has_element(&html, "data-lane=\"CPU1\"", &["lane", "cpu"]));
+    assert!(
+        !tags_with(&html, "data-lane=\"CPU0\"")
+            .iter()
+            .any(|t| classes(t).contains(&"lane")),
+        "no CPU0 lane"
+    );
+    assert!(has_element(
+        &html,
+        "data-lane=\"others\"",
+        &["lane", "cpu", "folded"]
+    ));
+    assert!(html.contains("showing only CPU1"));
+    // Every step keeps its box and number: CPU1's in its lane at full
+    // strength, CPU0's folded and dimmed unless racing (or the violation).
+    for s in &doc.steps {
+        let (_, tag) = step_group(&html, s.step);
+        let c = classes(tag);
+        let racing = doc.racing.contains(&s.step);
+        if s.cpu == Some(1) {
+            assert_eq!(attr(tag, "data-lane"), Some("CPU1"), "{tag}");
+            assert!(!c.contains(&"dim"), "{tag}");
+        } else {
+            assert_eq!(attr(tag, "data-lane"), Some("others"), "{tag}");
+            assert_eq!(c.contains(&"dim"), !racing, "{tag}");
+            assert_eq!(tag.contains("opacity="), !racing, "{tag}");
+        }
+        assert_eq!(c.contains(&"racing"), racing, "{tag}");
+    }
+    // The racing steps of CPU0 (the unlink, the free, the reuse) are drawn
+    // in full, with their touches of frame 2; the walk bar is CPU1's.
+    for n in [14, 15, 16] {
+        assert!(
+            html.contains(&format!("data-step=\"{n}\" data-frame=\"2\"")),
+            "touch {n}"
+        );
+    }
+    assert!(html.contains("class=\"walk\" data-lane=\"CPU1\""));
+    // Only CPU0: the walk (CPU1's) is not drawn, CPU1's racing steps are.
+    let html0 = render_trace_only(doc, Some(&[0]));
+    assert!(!html0.contains("class=\"walk\""));
+    for n in [13, 17] {
+        let (_, tag) = step_group(&html0, n);
+        assert_eq!(attr(tag, "data-lane"), Some("others"));
+        assert!(classes(tag).contains(&"racing") && !classes(tag).contains(&"dim"));
+    }
+    // Three CPUs, keep 0 and 2: CPU1 and the actor outside the CPUs fold.
+    let three = three_cpu_doc();
+    let html = render_trace_only(&three, Some(&[0, 2]));
+    assert!(has_element(&html, "data-lane=\"CPU0\"", &["lane"]));
+    assert!(has_element(&html, "data-lane=\"CPU2\"", &["lane"]));
+    assert!(!has_element(&html, "data-lane=\"CPU1\"", &["lane"]));
+    assert!(!has_element(&html, "data-lane=\"other\"", &["lane"]));
+    for (n, lane, dim) in [
+        (3, "others", true),
+        (7, "others", false),
+        (8, "CPU2", false),
+    ] {
+        let (_, tag) = step_group(&html, n);
+        assert_eq!(attr(tag, "data-lane"), Some(lane), "{tag}");
+        assert_eq!(classes(tag).contains(&"dim"), dim, "{tag}");
+    }
+    assert_eq!(html.matches("class=\"arrow ").count(), 4);
+}
+
+/// The racing steps of the mail's race are drawn, whatever the lanes.
+fn assert_mail_structure_only(html: &str) {
+    for s in [13, 14, 15, 16, 17] {
+        assert!(
+            has_element(html, &format!("data-step=\"{s}\""), &["step", "racing"]),
+            "step {s} racing"
+        );
+    }
+    assert!(has_element(
+        html,
+        "data-frame=\"2\"",
+        &["lane", "frame", "fault"]
+    ));
 }

@@ -10,7 +10,15 @@
 //!      | IPI->CPU1               |                         |
 //!    7 |                         | takes flush IPI: ...    |
 //!      |                         | <-IPI CPU0              |
+//!   13 |                         | read 0x00400000         |
+//!      |                         | >> walk of 0x00400000   |
+//!      |                         | via frame 2             |
+//!   14 | clear_page_tables: ...  | :                       | f2:unlinked
 //! ```
+//!
+//! A walk in flight (`TraceDoc::walks`) shows as `>> label` where it
+//! begins, `:` in its CPU's empty rows while it is in flight, and
+//! `<< walk ends` where it ends.
 //!
 //! Every line fits in the width asked for (counted in characters).
 
@@ -21,8 +29,16 @@ use std::fmt::Write;
 /// in lanes narrower than 20 characters).
 const MAX_WHAT_LINES: usize = 3;
 
-/// Greedy word wrap to `width` characters; words longer than a line are
-/// split.  Never returns an empty vector.
+/// Where a word may be cut when it is longer than a line: after these.
+fn is_break(c: char) -> bool {
+    matches!(c, '_' | '+' | '(' | ',' | ':' | '.' | '-' | '/' | '[')
+}
+
+/// Greedy word wrap to `width` characters.  A word longer than a line is
+/// cut after `_`, `+` or other punctuation ("zap_page_|range:"), on a line
+/// of its own when the current one has no room for a good piece; only a
+/// word with no such place within a whole line is cut elsewhere.  Never
+/// returns an empty vector.
 pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines = Vec::new();
@@ -38,20 +54,31 @@ pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
             } else {
                 width.saturating_sub(len + 1)
             };
-            if room == 0 || (len > 0 && room < 4) {
-                lines.push(std::mem::take(&mut line));
-                len = 0;
-                continue;
-            }
+            // A cut that keeps at least half the room, else (on a fresh
+            // line) any cut at a break.
+            let half = room.div_ceil(2).max(1);
+            let at_break = |r: std::ops::RangeInclusive<usize>| {
+                r.rev().find(|&i| i >= 1 && is_break(chars[i - 1]))
+            };
+            let cut = at_break(half..=room).or_else(|| {
+                if len == 0 {
+                    at_break(1..=half.saturating_sub(1))
+                } else {
+                    None
+                }
+            });
+            let cut = match cut {
+                Some(c) => c,
+                None if len > 0 => {
+                    lines.push(std::mem::take(&mut line));
+                    len = 0;
+                    continue;
+                }
+                None => room,
+            };
             if len > 0 {
                 line.push(' ');
             }
-            // Prefer to cut after punctuation inside the word
-            // ("zap_page_|range:") when that keeps at least half the room.
-            let cut = (room.div_ceil(2).max(1)..=room)
-                .rev()
-                .find(|&i| matches!(chars[i - 1], '_' | '(' | ',' | ':' | '.' | '-' | '/' | '['))
-                .unwrap_or(room);
             line.extend(chars.drain(..cut));
             lines.push(std::mem::take(&mut line));
             len = 0;
@@ -286,9 +313,10 @@ pub fn render_lanes(doc: &TraceDoc, width: usize, only: Option<&[usize]>) -> Str
         if lane.is_none() && mem.is_empty() {
             continue;
         }
-        let mut cell: Vec<String> = Vec::new();
-        if lane.is_some() {
-            cell = clip(wrap(&s.what, cw), max_lines, cw, "...");
+        let mut cells: Vec<Vec<String>> = vec![Vec::new(); lanes.len()];
+        if let Some(li) = lane {
+            let cell = &mut cells[li];
+            *cell = clip(wrap(&s.what, cw), max_lines, cw, "...");
             for a in &doc.arrows {
                 let short = arrow_short(&a.label);
                 let lane_of = |step: usize| {
@@ -307,12 +335,35 @@ pub fn render_lanes(doc: &TraceDoc, width: usize, only: Option<&[usize]>) -> Str
                 }
             }
         }
+        // Walks in flight: ">> label" where one begins, "<< walk ends"
+        // where it ends, ":" in the lane's empty rows in between.
+        for (li, k) in lanes.iter().enumerate() {
+            let Some(c) = *k else { continue };
+            for w in doc.walks.iter().filter(|w| w.lane == c) {
+                let (from, to) = (w.from.min(w.to), w.from.max(w.to));
+                if from == s.step {
+                    let begin = wrap(&format!(">> {}", w.label), cw);
+                    cells[li].extend(clip(begin, 2, cw, "..."));
+                }
+                if to == s.step && to > from {
+                    cells[li].push(fit("<< walk ends", cw));
+                } else if from < s.step && s.step < to && cells[li].is_empty() {
+                    cells[li].push(":".to_string());
+                }
+            }
+        }
         let mem_lines = if mw > 0 && !mem.is_empty() {
             wrap(&mem.join(" "), mw)
         } else {
             Vec::new()
         };
-        let height = cell.len().max(mem_lines.len()).max(1);
+        let height = cells
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .max(mem_lines.len())
+            .max(1);
         let mark = if doc.racing.contains(&s.step) {
             '*'
         } else {
@@ -324,17 +375,12 @@ pub fn render_lanes(doc: &TraceDoc, width: usize, only: Option<&[usize]>) -> Str
             } else {
                 String::new()
             };
-            let cells: Vec<String> = (0..lanes.len())
-                .map(|l| {
-                    if Some(l) == lane {
-                        cell.get(i).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
+            let row: Vec<String> = cells
+                .iter()
+                .map(|c| c.get(i).cloned().unwrap_or_default())
                 .collect();
             let m = mem_lines.get(i).map(String::as_str).unwrap_or("");
-            rows.push(sep_line(&cells, m, &first));
+            rows.push(sep_line(&row, m, &first));
         }
     }
 
@@ -366,6 +412,9 @@ pub fn render_lanes(doc: &TraceDoc, width: usize, only: Option<&[usize]>) -> Str
         legend.push(')');
     }
     legend.push_str("; fN:kind = frame N holds kind from this step on");
+    if doc.walks.iter().any(|w| lanes.contains(&Some(w.lane))) {
+        legend.push_str("; >> ... << = a page walk in flight (: while it is)");
+    }
     if only.is_some() {
         legend.push_str("; only some CPUs shown");
     }
@@ -398,6 +447,22 @@ mod tests {
                 assert!(l.chars().count() <= w, "{w}: {l:?}");
             }
         }
+    }
+
+    #[test]
+    fn wrap_cuts_long_words_at_underscores_and_pluses() {
+        assert_eq!(
+            wrap("exit_mmap: clear_page_tables", 12),
+            vec!["exit_mmap:", "clear_page_", "tables"]
+        );
+        assert_eq!(wrap("base+flush+ipi", 10), vec!["base+", "flush+ipi"]);
+        // Rather a new line than a cut inside a word.
+        assert_eq!(
+            wrap("ab clear_page_tables", 8),
+            vec!["ab", "clear_", "page_", "tables"]
+        );
+        // A word with no break at all is cut where it must be.
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
     }
 
     #[test]

@@ -225,8 +225,23 @@ pub struct FrameTrack {
     pub spans: Vec<Span>,
 }
 
+/// Something a lane was doing across several steps (a page walk in
+/// flight): it began at step `from` and ended at step `to` (both 1-based
+/// and inclusive; `to` is the last step when it was still going at the
+/// end).  `label` says it in words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkSpan {
+    /// The CPU lane (an index into `TraceDoc::lanes`).
+    pub lane: usize,
+    pub from: usize,
+    pub to: usize,
+    /// E.g. "walk of 0x00400000 via frame 2".
+    pub label: String,
+}
+
 /// Everything a renderer needs to draw a counterexample: one lane per CPU,
-/// the steps, arrows between them, and what every frame held over time.
+/// the steps, arrows between them, what every frame held over time, and
+/// the walks in flight.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceDoc {
     /// E.g. "mail-race: P1 garbage translation".
@@ -244,4 +259,8 @@ pub struct TraceDoc {
     pub frames: Vec<FrameTrack>,
     /// The frame the violation is about, if any.
     pub fault_frame: Option<u8>,
+    /// Walks in flight across steps, in the order they began (absent in
+    /// documents written before they were recorded).
+    #[serde(default)]
+    pub walks: Vec<WalkSpan>,
 }

@@ -8,7 +8,7 @@
 use super::{Action, System, Violation};
 use crate::explore::Model;
 use crate::hw::{Frame, NO_FRAME, Role};
-use crate::report::{Arrow, FrameTrack, Span, TraceDoc};
+use crate::report::{Arrow, FrameTrack, Span, TraceDoc, WalkSpan};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,10 +51,33 @@ impl System {
     /// Replays `trace` and describes it.  `violation` is what the explorer
     /// reported; the replay must reproduce it for `replay_confirmed`.
     pub fn counterexample(&self, trace: &[Action], violation: &Violation) -> Counterexample {
+        let story = self.story(trace, Some(violation));
+        Counterexample {
+            property: violation.property,
+            property_name: violation.name().to_string(),
+            also: violation.also.clone(),
+            message: violation.message.clone(),
+            explanation: story.explanation,
+            frame_history: story.history,
+            actions: trace.to_vec(),
+            replay_confirmed: story.replay_confirmed,
+            doc: story.doc,
+        }
+    }
+
+    /// The document of a trace that reaches no violation: its replayed
+    /// steps, drawn like a counterexample's.
+    pub fn replayed_doc(&self, trace: &[Action]) -> TraceDoc {
+        self.story(trace, None).doc
+    }
+
+    /// Replays `trace` and describes it, around the frame at fault of
+    /// `violation` if there is one.
+    fn story(&self, trace: &[Action], violation: Option<&Violation>) -> Story {
         let mut s = self.initial();
         let mut steps = Vec::new();
         let mut history = Vec::new();
-        let frame = violation.frame.unwrap_or(NO_FRAME);
+        let frame = violation.and_then(|v| v.frame).unwrap_or(NO_FRAME);
         let mut racing = Vec::new();
         // How the violating CPU got to the frame: a walk in flight, or its
         // paging-structure cache (the step each began).
@@ -73,6 +96,7 @@ impl System {
         // last acknowledgment it is waiting on.
         let mut sent: Vec<Option<usize>> = vec![None; self.st.cpus as usize];
         let mut acks: Vec<Vec<usize>> = vec![Vec::new(); self.st.cpus as usize];
+        let mut walks = WalkSpans::default();
         for (i, &a) in trace.iter().enumerate() {
             let n = i + 1;
             let Some((next, ev)) = self.apply(&s, a) else {
@@ -110,6 +134,7 @@ impl System {
                 }
             }
             roles.push((0..frames).map(|f| next.mem.role(f)).collect());
+            walks.step(self, n, a, &s, &next);
             if frame != NO_FRAME {
                 let (b, r) = (s.mem.role(frame), next.mem.role(frame));
                 if b != r {
@@ -134,7 +159,7 @@ impl System {
                         _ => {}
                     }
                 }
-                if let Some(c) = violation.cpu {
+                if let Some(c) = violation.and_then(|v| v.cpu) {
                     let (bm, am) = (&s.mmu[c as usize], &next.mmu[c as usize]);
                     let walking = |m: &crate::hw::Mmu| {
                         m.walks.iter().any(|w| w.is_active() && w.table == frame)
@@ -153,8 +178,9 @@ impl System {
             steps.push(info);
             s = next;
         }
-        let replay_confirmed =
-            matches!(crate::explore::replay(self, trace), Ok((_, Some(ref v))) if v == violation);
+        let replay_confirmed = violation.is_some_and(|violation| {
+            matches!(crate::explore::replay(self, trace), Ok((_, Some(ref v))) if v == violation)
+        });
         // The last action says which route the violating walk took: the pte
         // read of a walk in flight, or a walk that started from the PDE cache.
         let reached = match trace.last() {
@@ -166,7 +192,13 @@ impl System {
             }
             None => None,
         };
-        let explanation = explain(violation, frame, unlinked_at, freed_at, reused, reached);
+        let explanation = match violation {
+            Some(v) => explain(v, frame, unlinked_at, freed_at, reused, reached),
+            None => format!(
+                "all {} steps ran and no checked property was violated.",
+                trace.len()
+            ),
+        };
         let tracks = (0..frames)
             .map(|f| {
                 let mut spans: Vec<Span> = Vec::new();
@@ -186,12 +218,10 @@ impl System {
             })
             .collect();
         let doc = TraceDoc {
-            title: format!(
-                "{}: P{} {}",
-                self.cfg.name,
-                violation.property,
-                violation.name()
-            ),
+            title: match violation {
+                Some(v) => format!("{}: P{} {}", self.cfg.name, v.property, v.name()),
+                None => format!("{}: no violation", self.cfg.name),
+            },
             subtitle: format!(
                 "kernel {} on {}",
                 self.cfg.variant.label(),
@@ -204,18 +234,98 @@ impl System {
             arrows,
             frames: tracks,
             fault_frame: (frame != NO_FRAME).then_some(frame),
+            walks: walks.finish(self),
         };
-        Counterexample {
-            property: violation.property,
-            property_name: violation.name().to_string(),
-            also: violation.also.clone(),
-            message: violation.message.clone(),
-            explanation,
-            frame_history: history,
-            actions: trace.to_vec(),
-            replay_confirmed,
+        Story {
             doc,
+            history,
+            explanation,
+            replay_confirmed,
         }
+    }
+}
+
+/// A replayed trace, described.
+struct Story {
+    doc: TraceDoc,
+    history: Vec<String>,
+    explanation: String,
+    replay_confirmed: bool,
+}
+
+/// The walks in flight of a replay, as spans: a walk slot that becomes
+/// active at one step and ends (its pte read, or an abort) at a later one.
+#[derive(Default)]
+struct WalkSpans {
+    /// Walks still open: (cpu, slot, the walk, the step it began).
+    open: Vec<(usize, usize, crate::hw::Walk, usize)>,
+    done: Vec<WalkSpan>,
+    last: usize,
+}
+
+impl WalkSpans {
+    fn step(
+        &mut self,
+        sys: &System,
+        n: usize,
+        a: Action,
+        s: &crate::kernel::machine::Machine,
+        next: &crate::kernel::machine::Machine,
+    ) {
+        self.last = n;
+        for (c, (bm, am)) in s.mmu.iter().zip(&next.mmu).enumerate() {
+            for (w, (b, after)) in bm.walks.iter().zip(&am.walks).enumerate() {
+                if b == after {
+                    continue;
+                }
+                if let Some(i) = self.open.iter().position(|o| o.0 == c && o.1 == w) {
+                    let (_, _, walk, from) = self.open.remove(i);
+                    let finished = a
+                        == Action::Walk {
+                            cpu: c as u8,
+                            slot: w as u8,
+                        };
+                    let end = if finished { "" } else { " (aborted)" };
+                    self.done.push(Self::span(sys, c, w, walk, from, n, end));
+                }
+                if after.is_active() {
+                    self.open.push((c, w, *after, n));
+                }
+            }
+        }
+    }
+
+    fn span(
+        sys: &System,
+        c: usize,
+        w: usize,
+        walk: crate::hw::Walk,
+        from: usize,
+        to: usize,
+        end: &str,
+    ) -> WalkSpan {
+        WalkSpan {
+            lane: c,
+            from,
+            to,
+            label: format!(
+                "{}walk of {} via frame {}{end}",
+                if w == 0 { "" } else { "speculative " },
+                sys.addr(walk.vpn),
+                walk.table
+            ),
+        }
+    }
+
+    /// The spans in the order they began; walks still in flight at the end
+    /// run to the last step.
+    fn finish(mut self, sys: &System) -> Vec<WalkSpan> {
+        for (c, w, walk, from) in std::mem::take(&mut self.open) {
+            let span = Self::span(sys, c, w, walk, from, self.last, " (in flight at the end)");
+            self.done.push(span);
+        }
+        self.done.sort_by_key(|s| (s.from, s.lane));
+        self.done
     }
 }
 
