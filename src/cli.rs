@@ -3,7 +3,7 @@
 //! codes: 0 no violation, 1 violation, 2 bad input, 3 a bound ended the
 //! run before it was complete.
 
-use crate::explore::{self, Options, Stats, Verdict};
+use crate::explore::{self, Bound, Options, Stats, Verdict};
 use crate::hw::Profile;
 use crate::kernel::variant::{Atom, PRESETS, Variant};
 use crate::report;
@@ -25,12 +25,26 @@ pub const EXIT_VIOLATION: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_INCOMPLETE: i32 = 3;
 
+/// The largest `--states-max`: the explorer numbers states with 32 bits.
+pub const STATES_MAX_LIMIT: u64 = 4_000_000_000;
+/// The largest `--depth-max`.
+pub const DEPTH_MAX_LIMIT: u32 = 1_000_000;
+/// The largest `--time-max` (a year, in seconds).
+pub const TIME_MAX_LIMIT_S: u64 = 365 * 24 * 3600;
+/// The largest `--memory-max` (16 TiB, in MiB).
+pub const MEMORY_MAX_LIMIT_MIB: u64 = 16 << 20;
+/// The largest `--jobs`.
+pub const JOBS_LIMIT: u64 = 1024;
+/// `--width` of text lanes.
+pub const WIDTH_MIN: u64 = 40;
+pub const WIDTH_MAX: u64 = 1000;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "shootdown",
     version,
     about = "Finds races between unmapping, TLB shootdown and page-table freeing in SMP kernels",
-    after_help = "Exit codes: 0 no violation, 1 violation found, 2 bad input, 3 a bound ended the run early."
+    after_help = "Exit codes: 0 no violation, 1 violation found, 2 bad input (or an output that cannot be written), 3 a bound or Ctrl-C ended the run before it was complete."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,11 +56,12 @@ pub enum Cmd {
     /// Check one scenario exhaustively: a shortest counterexample, or the
     /// number of states that prove there is none.
     Check(CheckArgs),
-    /// The verdict matrix: every kernel variant on every hardware profile.
+    /// The verdict matrix: kernel variants x hardware profiles, every cell
+    /// an exhaustive check.
     Matrix(MatrixArgs),
     /// List kernel variants (presets and patches), hardware profiles,
     /// properties and built-in scenarios.
-    List,
+    List(ListArgs),
     /// Built-in scenarios.
     Scenario {
         #[command(subcommand)]
@@ -60,8 +75,16 @@ pub enum Cmd {
     /// Re-execute a trace file from its scenario and confirm or refute its
     /// violation with the replay's own checks.
     Replay(ReplayArgs),
-    /// Render a trace file: swim-lane HTML page, text lanes or timeline.
+    /// Re-execute a trace file and render what the replay shows: swim-lane
+    /// HTML page, text lanes or timeline.
     Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Print the lists as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -75,18 +98,19 @@ pub struct ReportArgs {
     /// Text output (when no --html): timeline or lanes.
     #[arg(long, value_enum, default_value_t = Format::Lanes)]
     pub format: Format,
-    /// Show only these CPUs (e.g. cpu0,cpu1).
+    /// Show only these CPUs (e.g. cpu0,cpu1), in text and HTML.
     #[arg(long, value_name = "CPUS", value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Columns for --format lanes.
-    #[arg(long, default_value_t = 100)]
-    pub width: usize,
+    /// Columns for --format lanes (40-1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(WIDTH_MIN..=WIDTH_MAX))]
+    pub width: u64,
 }
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
     /// A trace written by `check --trace`.
     pub trace: std::path::PathBuf,
+    /// Print the replay's finding as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -94,9 +118,34 @@ pub struct ReplayArgs {
 #[derive(Subcommand, Debug)]
 pub enum ScenarioCmd {
     /// Print a built-in scenario's TOML (to edit and check as a file).
-    Show { name: String },
+    Show {
+        /// The built-in scenario's name (`shootdown scenario list`).
+        name: String,
+    },
     /// List the built-in scenarios.
     List,
+}
+
+/// Bounds that end a run early (exit 3) with what was learnt so far; each
+/// overrides the scenario's `[bounds]`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct BoundArgs {
+    /// Stop after exactly N distinct states (1-4000000000; a total over
+    /// resumed runs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=STATES_MAX_LIMIT))]
+    pub states_max: Option<u64>,
+    /// Explore paths of at most N steps (1-1000000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=DEPTH_MAX_LIMIT as i64))]
+    pub depth_max: Option<u32>,
+    /// Stop after SECS seconds (0.001-31536000, e.g. 1.5).  With
+    /// --checkpoint a resumed run gets SECS more.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub time_max: Option<Duration>,
+    /// Stop once memory passes MIB mebibytes (1-16777216): the larger of
+    /// the process's resident set (where the OS reports it) and the
+    /// explorer's count of its tables.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=MEMORY_MAX_LIMIT_MIB))]
+    pub memory_max: Option<u64>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -111,47 +160,39 @@ pub struct Overrides {
     #[arg(long = "patch", value_name = "ATOM")]
     pub patches: Vec<String>,
     /// Check only these properties (0-8); repeatable.
-    #[arg(long = "property", value_name = "N")]
+    #[arg(long = "property", value_name = "N", value_parser = clap::value_parser!(u8).range(0..=8))]
     pub properties: Vec<u8>,
     /// Also check property 0: any walk through a frame that is not a live
     /// page table.
     #[arg(long)]
     pub strict: bool,
-    #[arg(long, value_name = "N")]
-    pub states_max: Option<u64>,
-    #[arg(long, value_name = "N")]
-    pub depth_max: Option<u32>,
-    /// Seconds.
-    #[arg(long, value_name = "SECS")]
-    pub time_max: Option<u64>,
-    /// MiB.
-    #[arg(long, value_name = "MIB")]
-    pub memory_max: Option<u64>,
+    #[command(flatten)]
+    pub bounds: BoundArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// A built-in scenario name or a TOML file.
+    /// A built-in scenario name, a TOML file, or - for standard input.
     pub scenario: String,
     #[command(flatten)]
     pub overrides: Overrides,
     #[command(flatten)]
     pub trace: TraceArgs,
     /// Keep the search in DIR so that a stopped run (Ctrl-C, a bound)
-    /// resumes where it stopped when the same command is run again.
+    /// resumes where it stopped when the command is run again.
     #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<std::path::PathBuf>,
-    /// Seconds between checkpoint saves while running.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    /// Seconds between checkpoint saves while running (1-86400).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub checkpoint_every: u64,
-    /// Worker threads for successor generation (default: the number of
-    /// CPUs).  The verdict, state count and counterexample are the same for
-    /// any number.
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
+    /// Worker threads for successor generation (1-1024; default: 1).  The
+    /// verdict, state count and counterexample are the same for any number.
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=JOBS_LIMIT))]
+    pub jobs: Option<u64>,
     /// Search each checked property separately and summarise: every
     /// property the scenario violates, each with its own shortest
     /// counterexample (a normal check stops at the first one found).
+    /// With --trace, one trace file per violated property (NAME.P1.json).
     #[arg(long, conflicts_with_all = ["checkpoint", "json"])]
     pub each_property: bool,
     /// Print a JSON report instead of text.
@@ -177,9 +218,9 @@ pub struct TraceArgs {
     /// (one column per CPU, fits --width columns: good for email).
     #[arg(long, value_enum, default_value_t = Format::Timeline)]
     pub format: Format,
-    /// Columns for --format lanes.
-    #[arg(long, default_value_t = 100)]
-    pub width: usize,
+    /// Columns for --format lanes (40-1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(WIDTH_MIN..=WIDTH_MAX))]
+    pub width: u64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -191,11 +232,23 @@ pub enum Format {
 
 #[derive(Args, Debug)]
 pub struct MatrixArgs {
-    /// A built-in scenario name or a TOML file.
+    /// A built-in scenario name, a TOML file, or - for standard input.
     #[arg(default_value = "mail-race")]
     pub scenario: String,
+    /// Only these hardware profiles (names or numbers, e.g. 2,speculative);
+    /// default: all four.
+    #[arg(long = "hw", value_name = "PROFILES", value_delimiter = ',')]
+    pub hw: Vec<String>,
+    /// Only these kernel variants (a preset optionally +patch; repeatable);
+    /// default: the built-in rows.
+    #[arg(long = "variant", value_name = "VARIANT")]
+    pub variants: Vec<String>,
+    #[command(flatten)]
+    pub bounds: BoundArgs,
+    /// Print the matrix and counterexamples as JSON.
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
+    /// Print the matrix as a Markdown table.
     #[arg(long)]
     pub markdown: bool,
     /// Also write the matrix as a self-contained HTML page, every racy cell
@@ -205,32 +258,40 @@ pub struct MatrixArgs {
     /// Print only the table, not the counterexamples.
     #[arg(long)]
     pub no_traces: bool,
-    /// Worker threads (default: the number of CPUs).
-    #[arg(long)]
-    pub jobs: Option<usize>,
+    /// Cells checked at once (1-1024; default: the number of CPUs).
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=JOBS_LIMIT))]
+    pub jobs: Option<u64>,
 }
 
 #[derive(Args, Debug)]
 pub struct SimulateArgs {
+    /// A built-in scenario name, a TOML file, or - for standard input.
     pub scenario: String,
     #[command(flatten)]
     pub overrides: Overrides,
     #[command(flatten)]
     pub trace: TraceArgs,
+    /// Seed of the random walks: the same seed gives the same walks.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    #[arg(long, default_value_t = 10_000)]
+    /// How many random walks to run (1-1000000000000).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
     pub walks: u64,
-    #[arg(long, default_value_t = 500)]
+    /// Steps per walk at most (1-100000).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub depth: u32,
+    /// Print a JSON report instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
+    /// A built-in scenario name, a TOML file, or - for standard input.
     #[arg(default_value = "mail-race")]
     pub scenario: String,
-    /// How many times to run the whole matrix.
-    #[arg(long, default_value_t = 3)]
+    /// How many times to run the whole matrix (1-100).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
 }
 
@@ -324,7 +385,7 @@ where
     let result = match cli.cmd {
         Cmd::Check(a) => cmd_check(a, io),
         Cmd::Matrix(a) => cmd_matrix(a, io),
-        Cmd::List => cmd_list(io),
+        Cmd::List(a) => cmd_list(a, io),
         Cmd::Scenario { cmd } => cmd_scenario(cmd, io),
         Cmd::Simulate(a) => cmd_simulate(a, io),
         Cmd::Bench(a) => cmd_bench(a, io),
@@ -346,30 +407,155 @@ where
     }
 }
 
-fn load(name: &str) -> Result<Config, String> {
-    scenario::resolve(name).map_err(|e| e.render())
+/// Text from an input file, made safe to print on a terminal: control
+/// characters (escape sequences, bells, carriage returns) are shown
+/// escaped, never sent raw.
+pub fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A loaded scenario and the text it came from (a trace embeds the text).
+struct Loaded {
+    cfg: Config,
+    source: ScenarioSource,
+}
+
+/// Loads a built-in, a file, or standard input (`-`), once; notes on
+/// stderr when a built-in hides a file of the same name, and the loader's
+/// warnings about a scenario that cannot mean much.
+fn load(arg: &str, io: &mut Io<'_>) -> Result<Loaded, String> {
+    let (file, text) = if arg == "-" {
+        let text = scenario::read_text(scenario::STDIN_NAME, std::io::stdin().lock())
+            .map_err(|e| e.render())?;
+        (scenario::STDIN_NAME.to_string(), text)
+    } else if let Some(text) = scenario::builtin_text(arg) {
+        if let Some(path) = scenario::shadowed_file(arg) {
+            let _ = writeln!(
+                io.err,
+                "note: `{arg}` is a built-in scenario; the file of that name is not read (write {} to check the file)",
+                path.display()
+            );
+        }
+        (format!("scenarios/{arg}.toml"), text.to_string())
+    } else {
+        // A file (or a misspelt name: resolve says which built-in it is
+        // closest to).
+        let cfg = scenario::resolve(arg).map_err(|e| e.render())?;
+        let f =
+            std::fs::File::open(arg).map_err(|e| format!("{}: cannot read: {e}", shown(arg)))?;
+        let text = scenario::read_text(arg, f).map_err(|e| e.render())?;
+        let source = ScenarioSource {
+            name: cfg.name.clone(),
+            file: arg.to_string(),
+            text,
+        };
+        return Ok(Loaded { cfg, source });
+    };
+    let cfg = scenario::load_str(&file, &text).map_err(|e| e.render())?;
+    let source = ScenarioSource {
+        name: cfg.name.clone(),
+        file,
+        text,
+    };
+    Ok(Loaded { cfg, source })
+}
+
+/// The loader's warnings about a scenario that cannot mean much (after the
+/// command line's overrides, which may change what is checked).
+fn warn(cfg: &Config, io: &mut Io<'_>) {
+    for w in scenario::lint(cfg) {
+        let _ = writeln!(io.err, "warning: {w}");
+    }
+}
+
+/// The variant as the user asked for it, and the preset it equals when
+/// that reads differently (`2.4.18+pte-free-tlb (= 2.4.18+andrea)`).
+fn variant_text(asked: Option<&str>, v: Variant) -> String {
+    let label = v.label();
+    match asked {
+        Some(t) if t != label => format!("{t} (= {label})"),
+        _ => label,
+    }
+}
+
+/// What the command line asked the variant to be, as a label: the preset
+/// it named, then each patch by its canonical name.
+fn asked_variant(o: &Overrides) -> Option<String> {
+    if o.variant.is_none() && o.patches.is_empty() {
+        return None;
+    }
+    let text = o.variant.as_deref().unwrap_or("2.4.18");
+    let preset = PRESETS
+        .iter()
+        .map(|(n, _, _)| *n)
+        .filter(|n| text == *n || text.strip_prefix(n).is_some_and(|r| r.starts_with('+')))
+        .max_by_key(|n| n.len())
+        .unwrap_or(text);
+    let mut t = preset.to_string();
+    let rest = text[preset.len()..].split('+').filter(|p| !p.is_empty());
+    for p in rest.chain(o.patches.iter().map(String::as_str)) {
+        t.push('+');
+        t.push_str(Atom::parse(p).map(Atom::name).unwrap_or(p));
+    }
+    Some(shown(&t))
+}
+
+fn parse_profile(hw: &str) -> Result<Profile, String> {
+    Profile::parse(hw).ok_or_else(|| {
+        let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+        let hint = crate::kernel::variant::suggest(hw, names.iter().copied())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        format!(
+            "unknown hardware profile `{}` (expected one of {} or 1-4){hint}",
+            shown(hw),
+            names.join(", ")
+        )
+    })
+}
+
+/// `--time-max`: seconds, fractions allowed, within 0.001 s and a year.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{}` is not a number of seconds", shown(text)))?;
+    if !(0.001..=TIME_MAX_LIMIT_S as f64).contains(&secs) {
+        return Err(format!("{secs} is not in 0.001..={TIME_MAX_LIMIT_S}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Applies the command-line bounds to a scenario's.
+fn apply_bounds(cfg: &mut Config, b: &BoundArgs) {
+    let c = &mut cfg.bounds;
+    c.states_max = b.states_max.or(c.states_max);
+    c.depth_max = b.depth_max.or(c.depth_max);
+    c.time_max = b.time_max.or(c.time_max);
+    c.memory_max_mb = b.memory_max.or(c.memory_max_mb);
 }
 
 /// Applies the command-line overrides to a loaded scenario.
 pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<(), String> {
     if let Some(hw) = &o.hw {
-        let p = Profile::parse(hw).ok_or_else(|| {
-            let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
-            let hint = crate::kernel::variant::suggest(hw, names.iter().copied())
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            format!(
-                "unknown hardware profile `{hw}` (expected one of {} or 1-4){hint}",
-                names.join(", ")
-            )
-        })?;
+        let p = parse_profile(hw)?;
         *cfg = matrix::cell_config(cfg, cfg.variant, p);
     }
     if let Some(v) = &o.variant {
-        cfg.variant = Variant::parse_label(v)?;
+        cfg.variant = Variant::parse_label(v).map_err(|e| shown(&e))?;
     }
     for p in &o.patches {
-        cfg.variant = cfg.variant.with(Atom::parse_or_explain(p)?);
+        cfg.variant = cfg
+            .variant
+            .with(Atom::parse_or_explain(p).map_err(|e| shown(&e))?);
     }
     if !o.properties.is_empty() {
         cfg.properties = crate::system::config::Properties::from_list(&o.properties)?;
@@ -377,11 +563,7 @@ pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<(), String> {
     if o.strict {
         cfg.properties.bits |= 1;
     }
-    let b = &mut cfg.bounds;
-    b.states_max = o.states_max.or(b.states_max);
-    b.depth_max = o.depth_max.or(b.depth_max);
-    b.time_max_s = o.time_max.or(b.time_max_s);
-    b.memory_max_mb = o.memory_max.or(b.memory_max_mb);
+    apply_bounds(cfg, &o.bounds);
     Ok(())
 }
 
@@ -394,7 +576,10 @@ fn profile_text(cfg: &Config) -> String {
 pub struct CheckReport {
     pub version: u32,
     pub scenario: String,
+    /// The variant's canonical label.
     pub variant: String,
+    /// The variant as the command line spelt it, when it differs.
+    pub variant_asked: Option<String>,
     pub hardware: String,
     pub verdict: &'static str,
     pub bound: Option<String>,
@@ -410,7 +595,10 @@ pub struct StatsReport {
     pub depth: u32,
     pub seconds: f64,
     pub states_per_second: f64,
+    /// The explorer's own count of its tables.
     pub memory_bytes: u64,
+    /// The process's resident set, where the OS reports it.
+    pub rss_bytes: Option<u64>,
 }
 
 impl From<&Stats> for StatsReport {
@@ -422,6 +610,7 @@ impl From<&Stats> for StatsReport {
             seconds: s.elapsed.as_secs_f64(),
             states_per_second: s.states_per_second(),
             memory_bytes: s.memory,
+            rss_bytes: s.rss,
         }
     }
 }
@@ -442,18 +631,88 @@ fn progress_line(s: &Stats) -> String {
         s.states_per_second(),
         s.depth,
         s.queue,
-        s.memory >> 20,
+        s.memory.max(s.rss.unwrap_or(0)) >> 20,
         s.elapsed.as_secs_f64()
     )
 }
 
+/// Proves before a long search that `path` can be written, so a search is
+/// never thrown away for an output path that was wrong from the start.  An
+/// existing file is opened for appending (not changed); a new one is
+/// created and removed again.
+fn probe_file(path: &std::path::Path) -> Result<(), String> {
+    let cannot = |e: std::io::Error| format!("{}: cannot write: {e}", path.display());
+    if path.is_dir() {
+        return Err(format!(
+            "{}: is a directory, not a file to write",
+            path.display()
+        ));
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(cannot)?;
+    } else {
+        std::fs::File::create(path).map_err(cannot)?;
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Writes a whole file; the error names the path.
+fn write_file(path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))
+}
+
+/// The note that ends a run kept in a checkpoint: how to go on.
+fn resume_note(dir: &std::path::Path, resumed: u64, bound: Option<&Bound>) -> String {
+    let how = match bound {
+        Some(Bound::States(n)) => {
+            format!("raise --states-max above {n} (or drop it) and run the command again to resume")
+        }
+        Some(Bound::Depth(d)) => {
+            format!("raise --depth-max above {d} (or drop it) and run the command again to resume")
+        }
+        Some(Bound::Memory(m)) => format!(
+            "raise --memory-max above {} MiB (or drop it) and run the command again to resume",
+            m >> 20
+        ),
+        _ => "run the same command again to resume".to_string(),
+    };
+    if resumed == 0 {
+        format!("checkpoint saved in {}: {how}", dir.display())
+    } else {
+        format!(
+            "resumed from {resumed} states; checkpoint saved again in {}: {how}",
+            dir.display()
+        )
+    }
+}
+
 fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
-    let mut cfg = load(&a.scenario)?;
+    let Loaded { mut cfg, source } = load(&a.scenario, io)?;
     apply_overrides(&mut cfg, &a.overrides)?;
+    warn(&cfg, io);
+    let only = parse_only(&a.trace.only, cfg.cpus)?;
+    if let Some(path) = &a.trace.trace_out {
+        probe_file(path)?;
+    }
     if a.each_property {
-        return check_each_property(&cfg, &a, io);
+        return check_each_property(&cfg, &a, &source, io);
     }
     let sys = System::new(cfg.clone())?;
+    let checkpoint = a
+        .checkpoint
+        .as_ref()
+        .map(|dir| explore::checkpoint::Checkpoint {
+            dir: dir.clone(),
+            fingerprint: sys.fingerprint(),
+            every: Duration::from_secs(a.checkpoint_every),
+        });
+    if let Some(ck) = &checkpoint {
+        ck.probe()?;
+    }
     let pb = progress_bar(io.progress && !a.json);
     let mut on_progress = |s: &Stats| {
         if let Some(pb) = &pb {
@@ -465,30 +724,39 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
         stop: Some(io.stop.clone()),
         progress: Some(&mut on_progress),
         progress_every: Duration::from_secs(1),
-        jobs: a.jobs.unwrap_or_else(available_jobs).max(1),
+        jobs: a.jobs.unwrap_or(1) as usize,
         ..cfg.bounds.options()
     };
     let mut checkpoint_note = None;
-    let out = match &a.checkpoint {
+    let mut late_error = None;
+    let out = match &checkpoint {
         None => explore::check(&sys, opts),
-        Some(dir) => {
-            let ck = explore::checkpoint::Checkpoint {
-                dir: dir.clone(),
-                fingerprint: sys.fingerprint(),
-                every: Duration::from_secs(a.checkpoint_every.max(1)),
+        Some(ck) => {
+            let dir = &ck.dir;
+            let r = explore::checkpoint::check_resumable(&sys, opts, ck)?;
+            let incomplete = matches!(r.outcome.verdict, Verdict::Incomplete(_));
+            if let Some(e) = &r.save_error {
+                if incomplete {
+                    late_error = Some(format!("the checkpoint was not saved: {e}"));
+                } else {
+                    // The search finished: nothing needs resuming.
+                    let _ = writeln!(
+                        io.err,
+                        "warning: a checkpoint save failed during the run: {e}"
+                    );
+                }
+            }
+            let bound = match &r.outcome.verdict {
+                Verdict::Incomplete(b) => Some(b),
+                _ => None,
             };
-            let r = explore::checkpoint::check_resumable(&sys, opts, &ck)?;
-            checkpoint_note = Some(match (r.resumed_states, r.saved) {
-                (0, true) => format!(
-                    "checkpoint saved in {}: run the same command again to resume",
-                    dir.display()
-                ),
-                (n, true) => format!(
-                    "resumed from {n} states; checkpoint saved again in {}: run the same command again to resume",
-                    dir.display()
-                ),
-                (0, false) => "search complete; no checkpoint kept".to_string(),
-                (n, false) => format!(
+            checkpoint_note = Some(match (r.resumed_states, r.saved, incomplete) {
+                (n, true, _) => resume_note(dir, n, bound),
+                (_, false, true) => {
+                    "the checkpoint could not be saved: this run cannot be resumed".to_string()
+                }
+                (0, false, false) => "search complete; no checkpoint kept".to_string(),
+                (n, false, false) => format!(
                     "resumed from a checkpoint of {n} states; search complete, checkpoint removed"
                 ),
             });
@@ -499,88 +767,163 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
         pb.finish_and_clear();
     }
     let stats = out.stats;
-    let (verdict, bound, cx, code) = match &out.verdict {
+    let (verdict, bound, found, code) = match &out.verdict {
         Verdict::Safe => ("safe", None, None, EXIT_SAFE),
         Verdict::Violation { trace, violation } => {
-            let cx = finish_violation(&sys, &a.scenario, trace, violation, &a.trace)?;
-            ("violation", None, Some(cx), EXIT_VIOLATION)
+            let found = finish_violation(&sys, trace, violation, a.trace.minimize);
+            ("violation", None, Some(found), EXIT_VIOLATION)
         }
         Verdict::Incomplete(b) => ("incomplete", Some(b.to_string()), None, EXIT_INCOMPLETE),
     };
+    let asked = asked_variant(&a.overrides);
     let report = CheckReport {
         version: 1,
         scenario: cfg.name.clone(),
         variant: cfg.variant.label(),
+        variant_asked: asked.clone().filter(|t| *t != cfg.variant.label()),
         hardware: profile_text(&cfg),
         verdict,
         bound,
         stats: StatsReport::from(&stats),
-        counterexample: cx,
+        counterexample: found.as_ref().map(|f| f.cx.clone()),
         checkpoint: checkpoint_note.clone(),
     };
+    // The report comes first; writing the trace file after it can fail
+    // without losing what the search found.
+    if let (Some(path), Some(found)) = (&a.trace.trace_out, &found)
+        && let Err(e) = write_trace(&sys, &source, found, path, io)
+    {
+        late_error.get_or_insert(e);
+    }
     if a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         let _ = writeln!(io.out, "{text}");
-        return Ok(code);
+    } else {
+        let o = &mut io.out;
+        let _ = writeln!(
+            o,
+            "scenario {}: {}",
+            shown(&cfg.name),
+            shown(&cfg.description)
+        );
+        let _ = writeln!(
+            o,
+            "hardware: {}   kernel: {}",
+            report.hardware,
+            variant_text(asked.as_deref(), cfg.variant)
+        );
+        let props: Vec<String> = cfg
+            .properties
+            .list()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let _ = writeln!(o, "properties checked: {}", props.join(", "));
+        let _ = writeln!(o);
+        match &out.verdict {
+            Verdict::Safe => {
+                let _ = writeln!(
+                    o,
+                    "SAFE: no checked property is violated in any of the {} reachable states ({} transitions, depth {}); explored exhaustively in {:.2} s ({:.0} states/s).",
+                    stats.states,
+                    stats.transitions,
+                    stats.depth,
+                    stats.elapsed.as_secs_f64(),
+                    stats.states_per_second()
+                );
+            }
+            Verdict::Incomplete(b) => {
+                let _ = writeln!(
+                    o,
+                    "INCOMPLETE: {b} ended the run after {} states ({} transitions, depth {}) in {:.2} s; no violation among the states explored, but this is not a proof.",
+                    stats.states,
+                    stats.transitions,
+                    stats.depth,
+                    stats.elapsed.as_secs_f64()
+                );
+            }
+            Verdict::Violation { .. } => {
+                let cx = report.counterexample.as_ref().expect("set for violations");
+                write_counterexample(
+                    *o,
+                    cx,
+                    Some(&stats),
+                    &a.trace,
+                    &only,
+                    "shortest counterexample",
+                );
+            }
+        }
+        if let Some(note) = &checkpoint_note {
+            let _ = writeln!(io.out, "{note}");
+        }
     }
-    let o = &mut io.out;
-    let _ = writeln!(o, "scenario {}: {}", cfg.name, cfg.description);
+    match late_error {
+        Some(e) => Err(e),
+        None => Ok(code),
+    }
+}
+
+/// Writes a counterexample's trace file and says so on stderr.
+fn write_trace(
+    sys: &System,
+    source: &ScenarioSource,
+    found: &Found,
+    path: &std::path::Path,
+    io: &mut Io<'_>,
+) -> Result<(), String> {
+    let file = TraceFile::new(&sys.cfg, source.clone(), &found.violation, &found.cx);
+    write_file(path, &file.to_json())?;
     let _ = writeln!(
-        o,
-        "hardware: {}   kernel: {}",
-        report.hardware, report.variant
+        io.err,
+        "wrote trace {} (replay it with `shootdown replay {}`)",
+        path.display(),
+        path.display()
     );
-    let props: Vec<String> = (0..=8u8)
-        .filter(|&p| cfg.properties.has(p))
-        .map(|p| p.to_string())
-        .collect();
-    let _ = writeln!(o, "properties checked: {}", props.join(", "));
-    let _ = writeln!(o);
-    match &out.verdict {
-        Verdict::Safe => {
-            let _ = writeln!(
-                o,
-                "SAFE: no checked property is violated in any of the {} reachable states ({} transitions, depth {}); explored exhaustively in {:.2} s ({:.0} states/s).",
-                stats.states,
-                stats.transitions,
-                stats.depth,
-                stats.elapsed.as_secs_f64(),
-                stats.states_per_second()
-            );
-        }
-        Verdict::Incomplete(b) => {
-            let _ = writeln!(
-                o,
-                "INCOMPLETE: {b} ended the run after {} states ({} transitions, depth {}) in {:.2} s; no violation among the states explored, but this is not a proof.",
-                stats.states,
-                stats.transitions,
-                stats.depth,
-                stats.elapsed.as_secs_f64()
-            );
-        }
-        Verdict::Violation { .. } => {
-            let cx = report.counterexample.as_ref().expect("set for violations");
-            write_counterexample(o, cx, Some(&stats), &a.trace, "shortest counterexample")?;
-        }
-    }
-    if let Some(note) = &checkpoint_note {
-        let _ = writeln!(io.out, "{note}");
-    }
-    Ok(code)
+    Ok(())
+}
+
+/// `race.json` -> `race.P1.json`: one trace file per property.
+fn path_for_property(path: &std::path::Path, p: u8) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.P{p}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.P{p}"),
+    };
+    path.with_file_name(name)
 }
 
 /// `check --each-property`: one exhaustive search per checked property.
-fn check_each_property(cfg: &Config, a: &CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
-    let o = &mut io.out;
-    let _ = writeln!(o, "scenario {}: {}", cfg.name, cfg.description);
-    let _ = writeln!(
-        o,
-        "hardware: {}   kernel: {}",
-        profile_text(cfg),
-        cfg.variant.label()
-    );
-    let _ = writeln!(o);
+fn check_each_property(
+    cfg: &Config,
+    a: &CheckArgs,
+    source: &ScenarioSource,
+    io: &mut Io<'_>,
+) -> Result<i32, String> {
+    let only = parse_only(&a.trace.only, cfg.cpus)?;
+    let show_traces = a.trace.format == Format::Lanes || !only.is_empty();
+    let asked = asked_variant(&a.overrides);
+    {
+        let o = &mut io.out;
+        let _ = writeln!(
+            o,
+            "scenario {}: {}",
+            shown(&cfg.name),
+            shown(&cfg.description)
+        );
+        let _ = writeln!(
+            o,
+            "hardware: {}   kernel: {}",
+            profile_text(cfg),
+            variant_text(asked.as_deref(), cfg.variant)
+        );
+        let _ = writeln!(o);
+    }
     let mut code = EXIT_SAFE;
+    let mut late_error = None;
     for p in cfg.properties.list() {
         let mut one = cfg.clone();
         one.properties = crate::system::config::Properties::from_list(&[p])?;
@@ -589,30 +932,37 @@ fn check_each_property(cfg: &Config, a: &CheckArgs, io: &mut Io<'_>) -> Result<i
             &sys,
             Options {
                 stop: Some(io.stop.clone()),
-                jobs: a.jobs.unwrap_or_else(available_jobs).max(1),
+                jobs: a.jobs.unwrap_or(1) as usize,
                 ..cfg.bounds.options()
             },
         );
         let name = crate::system::property_name(p);
         match &out.verdict {
             Verdict::Safe => {
-                let _ = writeln!(o, "P{p} {name:<20} holds ({} states)", out.stats.states);
+                let _ = writeln!(
+                    io.out,
+                    "P{p} {name:<20} holds ({} states)",
+                    out.stats.states
+                );
             }
             Verdict::Incomplete(bound) => {
                 code = code.max(EXIT_INCOMPLETE);
                 let _ = writeln!(
-                    o,
+                    io.out,
                     "P{p} {name:<20} not decided: {bound} after {} states",
                     out.stats.states
                 );
             }
             Verdict::Violation { trace, violation } => {
-                code = EXIT_VIOLATION;
-                let cx = sys.counterexample(trace, violation);
+                if code != EXIT_INCOMPLETE {
+                    code = EXIT_VIOLATION;
+                }
+                let found = finish_violation(&sys, trace, violation, a.trace.minimize);
+                let cx = &found.cx;
                 let _ = writeln!(
-                    o,
+                    io.out,
                     "P{p} {name:<20} VIOLATED in {} steps{}: {}",
-                    trace.len(),
+                    cx.actions.len(),
                     if cx.replay_confirmed {
                         ""
                     } else {
@@ -620,14 +970,42 @@ fn check_each_property(cfg: &Config, a: &CheckArgs, io: &mut Io<'_>) -> Result<i
                     },
                     cx.explanation
                 );
+                if show_traces {
+                    write_counterexample(
+                        io.out,
+                        cx,
+                        None,
+                        &a.trace,
+                        &only,
+                        "shortest counterexample",
+                    );
+                    let _ = writeln!(io.out);
+                }
+                if let Some(path) = &a.trace.trace_out {
+                    let path = path_for_property(path, p);
+                    if let Err(e) = write_trace(&sys, source, &found, &path, io) {
+                        late_error.get_or_insert(e);
+                    }
+                }
             }
+        }
+        if io.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            code = EXIT_INCOMPLETE;
+            let _ = writeln!(
+                io.out,
+                "(interrupted: the remaining properties were not searched)"
+            );
+            break;
         }
     }
     let _ = writeln!(
-        o,
+        io.out,
         "\n(each property searched separately; `check --property N` shows one's counterexample)"
     );
-    Ok(code)
+    match late_error {
+        Some(e) => Err(e),
+        None => Ok(code),
+    }
 }
 
 fn write_counterexample(
@@ -635,10 +1013,9 @@ fn write_counterexample(
     cx: &Counterexample,
     stats: Option<&Stats>,
     view: &TraceArgs,
+    only: &[u8],
     kind: &str,
-) -> Result<(), String> {
-    let only = parse_only(&view.only)?;
-    let only = only.as_slice();
+) {
     let also: Vec<String> = cx
         .also
         .iter()
@@ -665,37 +1042,7 @@ fn write_counterexample(
         cx.doc.steps.len()
     );
     let _ = writeln!(o);
-    let shown: Vec<report::TraceStep> = cx
-        .doc
-        .steps
-        .iter()
-        .filter(|s| only.is_empty() || s.cpu.is_some_and(|c| only.contains(&c)))
-        .cloned()
-        .collect();
-    if !only.is_empty() {
-        let names: Vec<String> = only.iter().map(|c| format!("CPU{c}")).collect();
-        let _ = writeln!(
-            o,
-            "(showing only {}: {} of {} steps)",
-            names.join(", "),
-            shown.len(),
-            cx.doc.steps.len()
-        );
-    }
-    if view.format == Format::Lanes {
-        let lanes: Vec<usize> = only.iter().map(|&c| c as usize).collect();
-        let _ = write!(
-            o,
-            "{}",
-            report::lanes::render_lanes(
-                &cx.doc,
-                view.width.max(40),
-                (!lanes.is_empty()).then_some(lanes.as_slice())
-            )
-        );
-    } else {
-        let _ = write!(o, "{}", report::timeline_text(&shown, &cx.doc.racing));
-    }
+    write_steps(o, &cx.doc, view.format, view.width as usize, only);
     if !cx.frame_history.is_empty() {
         let _ = writeln!(o);
         let _ = writeln!(o, "history of the frame at fault:");
@@ -717,7 +1064,47 @@ fn write_counterexample(
             "NOT CONFIRMED: re-running the recorded actions did not reproduce it (a model bug: please report)"
         }
     );
-    Ok(())
+}
+
+/// The steps of a trace document as a timeline or as lanes, optionally
+/// only some CPUs'.
+fn write_steps(
+    o: &mut dyn Write,
+    doc: &report::TraceDoc,
+    format: Format,
+    width: usize,
+    only: &[u8],
+) {
+    let shown_steps: Vec<report::TraceStep> = doc
+        .steps
+        .iter()
+        .filter(|s| only.is_empty() || s.cpu.is_some_and(|c| only.contains(&c)))
+        .cloned()
+        .collect();
+    if !only.is_empty() {
+        let names: Vec<String> = only.iter().map(|c| format!("CPU{c}")).collect();
+        let _ = writeln!(
+            o,
+            "(showing only {}: {} of {} steps)",
+            names.join(", "),
+            shown_steps.len(),
+            doc.steps.len()
+        );
+    }
+    if format == Format::Lanes {
+        let lanes: Vec<usize> = only.iter().map(|&c| c as usize).collect();
+        let _ = write!(
+            o,
+            "{}",
+            report::lanes::render_lanes(
+                doc,
+                width,
+                (!lanes.is_empty()).then_some(lanes.as_slice())
+            )
+        );
+    } else {
+        let _ = write!(o, "{}", report::timeline_text(&shown_steps, &doc.racing));
+    }
 }
 
 fn available_jobs() -> usize {
@@ -726,46 +1113,40 @@ fn available_jobs() -> usize {
         .unwrap_or(1)
 }
 
-/// `--only cpu0,cpu1` (or `0,1`) as CPU numbers.
-fn parse_only(only: &[String]) -> Result<Vec<u8>, String> {
-    only.iter()
-        .map(|c| {
-            let t = c.trim().to_ascii_lowercase();
-            t.strip_prefix("cpu")
-                .unwrap_or(&t)
-                .parse::<u8>()
-                .map_err(|_| format!("--only: `{c}` is not a CPU (expected e.g. cpu0,cpu1)"))
-        })
-        .collect()
-}
-
-/// The scenario text a trace embeds: a built-in's, or the file's.
-fn scenario_source(arg: &str, cfg: &Config) -> Result<ScenarioSource, String> {
-    if let Some(text) = scenario::builtin_text(arg) {
-        return Ok(ScenarioSource {
-            name: cfg.name.clone(),
-            file: format!("scenarios/{arg}.toml"),
-            text: text.to_string(),
-        });
+/// `--only cpu0,cpu1` (or `0,1`) as CPU numbers, each below `cpus`.
+fn parse_only(only: &[String], cpus: u8) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for c in only {
+        let t = c.trim().to_ascii_lowercase();
+        let n = t
+            .strip_prefix("cpu")
+            .unwrap_or(&t)
+            .parse::<u8>()
+            .ok()
+            .filter(|&n| n < cpus)
+            .ok_or_else(|| {
+                format!(
+                    "--only: `{}` is not a CPU of this scenario (expected cpu0 to cpu{})",
+                    shown(c),
+                    cpus.saturating_sub(1)
+                )
+            })?;
+        if !out.contains(&n) {
+            out.push(n);
+        }
     }
-    let text = std::fs::read_to_string(arg).map_err(|e| format!("{arg}: cannot read: {e}"))?;
-    Ok(ScenarioSource {
-        name: cfg.name.clone(),
-        file: arg.to_string(),
-        text,
-    })
+    Ok(out)
 }
 
-/// Minimizes (if asked), describes and replays a violating trace, and
-/// writes the trace file (if asked).
+/// Minimizes a violating trace (if asked) and describes it; the
+/// description replays the actions.
 fn finish_violation(
     sys: &System,
-    scenario_arg: &str,
     trace: &[crate::system::Action],
     violation: &crate::system::Violation,
-    opts: &TraceArgs,
-) -> Result<Counterexample, String> {
-    let (trace, violation) = if opts.minimize {
+    minimize: bool,
+) -> Found {
+    let (trace, violation) = if minimize {
         let p = violation.property;
         let small = explore::minimize(sys, trace, &|v: &crate::system::Violation| v.property == p);
         match explore::replay(sys, &small) {
@@ -775,50 +1156,89 @@ fn finish_violation(
     } else {
         (trace.to_vec(), violation.clone())
     };
-    let cx = sys.counterexample(&trace, &violation);
-    if let Some(path) = &opts.trace_out {
-        let source = scenario_source(scenario_arg, &sys.cfg)?;
-        let file = TraceFile::new(&sys.cfg, source, &violation, &cx);
-        std::fs::write(path, file.to_json())
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
-        eprintln!(
-            "wrote trace {} (replay it with `shootdown replay {}`)",
-            path.display(),
-            path.display()
-        );
+    Found {
+        cx: sys.counterexample(&trace, &violation),
+        violation,
     }
-    Ok(cx)
 }
 
+/// A counterexample and the violation it ends in.
+struct Found {
+    cx: Counterexample,
+    violation: crate::system::Violation,
+}
+
+/// `report`: re-executes the trace's actions and renders what the replay
+/// shows, never what the file claims.  Exit codes as `replay`: 1 the
+/// violation is reproduced, 0 the actions run without one, 2 they do not
+/// run.
 fn cmd_report(a: ReportArgs, io: &mut Io<'_>) -> Result<i32, String> {
     let file = TraceFile::load(&a.trace)?;
-    let doc = &file.counterexample.doc;
+    let cfg = file.config()?;
+    let only = parse_only(&a.only, cfg.cpus)?;
     if let Some(path) = &a.html {
-        std::fs::write(path, report::html::render_trace(doc))
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
-        let _ = writeln!(io.out, "wrote {}", path.display());
-        return Ok(EXIT_SAFE);
+        probe_file(path)?;
     }
-    let view = TraceArgs {
-        only: a.only.clone(),
-        format: a.format,
-        width: a.width,
-        ..TraceArgs::default()
+    let sys = System::new(cfg)?;
+    let actions = &file.counterexample.actions;
+    let rep = sys.replay_actions(actions, file.violation.property);
+    let (doc, cx, code) = match rep.outcome {
+        "does-not-run" => {
+            return Err(format!(
+                "{}: {}; nothing to render (regenerate the trace with `shootdown check --trace`)",
+                a.trace.display(),
+                rep.message
+            ));
+        }
+        _ => match sys.first_violation(actions) {
+            Some((len, v)) => {
+                let cx = sys.counterexample(&actions[..len], &v);
+                (cx.doc.clone(), Some(cx), EXIT_VIOLATION)
+            }
+            None => (sys.replayed_doc(actions), None, EXIT_SAFE),
+        },
     };
-    let _ = writeln!(io.out, "{}  ({})", doc.title, doc.subtitle);
-    write_counterexample(
-        io.out,
-        &file.counterexample,
-        None,
-        &view,
-        "recorded counterexample",
-    )?;
-    Ok(EXIT_SAFE)
+    if let Some(path) = &a.html {
+        let lanes: Vec<usize> = only.iter().map(|&c| c as usize).collect();
+        write_file(
+            path,
+            &report::html::render_trace_only(&doc, (!lanes.is_empty()).then_some(lanes.as_slice())),
+        )?;
+        let _ = writeln!(io.out, "wrote {} ({})", path.display(), doc.title);
+        return Ok(code);
+    }
+    let o = &mut io.out;
+    let _ = writeln!(o, "{}  ({})", doc.title, doc.subtitle);
+    let _ = writeln!(
+        o,
+        "(re-executed from the trace's {} actions on this shootdown's model)",
+        actions.len()
+    );
+    match &cx {
+        Some(cx) => {
+            let view = TraceArgs {
+                format: a.format,
+                width: a.width,
+                ..TraceArgs::default()
+            };
+            write_counterexample(*o, cx, None, &view, &only, "replayed counterexample");
+        }
+        None => {
+            let _ = writeln!(o);
+            write_steps(*o, &doc, a.format, a.width as usize, &only);
+            let _ = writeln!(o);
+            let _ = writeln!(o, "NO VIOLATION on replay: {}", rep.message);
+        }
+    }
+    Ok(code)
 }
 
 fn cmd_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<i32, String> {
     let file = TraceFile::load(&a.trace)?;
-    let rep = file.replay()?;
+    let cfg = file.config()?;
+    let name = cfg.name.clone();
+    let sys = System::new(cfg)?;
+    let rep = sys.replay_actions(&file.counterexample.actions, file.violation.property);
     if a.json {
         let _ = writeln!(
             io.out,
@@ -831,9 +1251,9 @@ fn cmd_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<i32, String> {
             o,
             "trace {}: scenario {}, kernel {}, {}; claims property {} ({}) in {} steps",
             a.trace.display(),
-            file.scenario.name,
-            file.variant,
-            file.hardware.label(file.profile),
+            shown(&name),
+            sys.cfg.variant.label(),
+            sys.cfg.hw.label(sys.cfg.profile),
             file.violation.property,
             file.violation.name(),
             file.counterexample.actions.len()
@@ -865,12 +1285,54 @@ fn cmd_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<i32, String> {
     })
 }
 
+/// The rows and columns `matrix` was asked for.
+fn matrix_selection(a: &MatrixArgs) -> Result<matrix::Selection, String> {
+    let mut sel = matrix::Selection::all();
+    if !a.hw.is_empty() {
+        let mut profiles = Vec::new();
+        for h in &a.hw {
+            let p = parse_profile(h.trim())?;
+            if !profiles.contains(&p) {
+                profiles.push(p);
+            }
+        }
+        sel.profiles = profiles;
+    }
+    if !a.variants.is_empty() {
+        let all = matrix::rows();
+        let mut rows = Vec::new();
+        for text in &a.variants {
+            let v = Variant::parse_label(text).map_err(|e| shown(&e))?;
+            let desc = all
+                .iter()
+                .find(|(_, _, rv)| *rv == v)
+                .map(|(_, d, _)| d.clone())
+                .unwrap_or_else(|| format!("as given (= {})", v.label()));
+            rows.push((text.clone(), desc, v));
+        }
+        sel.rows = rows;
+    }
+    Ok(sel)
+}
+
 fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
-    let cfg = load(&a.scenario)?;
-    let jobs = a.jobs.unwrap_or_else(available_jobs);
-    let total = matrix::rows().len() * Profile::ALL.len();
+    let mut cfg = load(&a.scenario, io)?.cfg;
+    apply_bounds(&mut cfg, &a.bounds);
+    warn(&cfg, io);
+    let sel = matrix_selection(&a)?;
+    if let Some(path) = &a.html {
+        probe_file(path)?;
+    }
+    let jobs = a.jobs.map(|j| j as usize).unwrap_or_else(available_jobs);
+    let total = sel.cells();
     let pb = if io.progress && !a.json {
         let pb = indicatif::ProgressBar::new(total as u64);
+        // The default style has no {msg}: name the last cell checked.
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} cells, {elapsed}  {wide_msg}",
+        ) {
+            pb.set_style(style);
+        }
         pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         Some(pb)
     } else {
@@ -880,7 +1342,7 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
         if let Some(pb) = &pb {
             pb.set_message(format!(
                 "{} on {}: {}",
-                r.variant.label(),
+                r.label,
                 r.profile.name(),
                 r.cell.short()
             ));
@@ -888,7 +1350,7 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
         }
     };
     let started = std::time::Instant::now();
-    let (m, results) = matrix::run(&cfg, jobs, Some(io.stop.clone()), &on_cell);
+    let (m, results) = matrix::run_selected(&cfg, &sel, jobs, Some(io.stop.clone()), &on_cell);
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
@@ -903,13 +1365,15 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
     } else {
         EXIT_SAFE
     };
+    let mut late_error = None;
     if let Some(path) = &a.html {
         let traces: Vec<report::TraceDoc> = results
             .iter()
             .filter_map(|r| r.counterexample.as_ref().map(|c| c.doc.clone()))
             .collect();
-        std::fs::write(path, report::html::render_matrix(&m, &traces))
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        if let Err(e) = write_file(path, &report::html::render_matrix(&m, &traces)) {
+            late_error = Some(e);
+        }
     }
     if a.json {
         #[derive(Serialize)]
@@ -918,6 +1382,7 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
             matrix: &'a report::Matrix,
             counterexamples: Vec<&'a Counterexample>,
             seconds: f64,
+            interrupted: bool,
         }
         let rep = MatrixReport {
             version: 1,
@@ -927,20 +1392,45 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
                 .filter_map(|r| r.counterexample.as_ref())
                 .collect(),
             seconds: started.elapsed().as_secs_f64(),
+            interrupted,
         };
         let _ = writeln!(
             io.out,
             "{}",
             serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?
         );
-        return Ok(code);
-    }
-    if a.markdown {
+    } else if a.markdown {
         let _ = write!(io.out, "{}", report::matrix_markdown(&m));
-        return Ok(code);
+    } else {
+        write_matrix_text(
+            io.out,
+            &m,
+            &results,
+            &a,
+            jobs,
+            started,
+            interrupted,
+            any_violation,
+        );
     }
-    let o = &mut io.out;
-    let _ = write!(o, "{}", report::matrix_text(&m));
+    match late_error {
+        Some(e) => Err(e),
+        None => Ok(code),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_matrix_text(
+    o: &mut dyn Write,
+    m: &report::Matrix,
+    results: &[matrix::CellResult],
+    a: &MatrixArgs,
+    jobs: usize,
+    started: std::time::Instant,
+    interrupted: bool,
+    any_violation: bool,
+) {
+    let _ = write!(o, "{}", report::matrix_text(m));
     let states: u64 = results.iter().map(|r| r.stats.states).sum();
     let _ = writeln!(
         o,
@@ -955,54 +1445,100 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
             ""
         }
     );
-    if !a.no_traces && any_violation {
+    if a.no_traces || !any_violation {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\nCounterexamples (each replayed and confirmed; identical ones are shown once):"
+    );
+    let mut shown_bodies: Vec<(String, String)> = Vec::new();
+    let mut n = 0;
+    for r in results {
+        let Some(cx) = &r.counterexample else {
+            continue;
+        };
+        n += 1;
+        let body = report::timeline_text(&cx.doc.steps, &cx.doc.racing);
+        let head = format!(
+            "[{n}] {} on {} (profile {})",
+            r.label,
+            r.profile.name(),
+            r.profile.number()
+        );
         let _ = writeln!(
             o,
-            "\nCounterexamples (each replayed and confirmed; identical ones are shown once):"
+            "\n{head}: P{} {}, {} steps",
+            cx.property,
+            cx.property_name,
+            cx.doc.steps.len()
         );
-        let mut shown: Vec<(String, String)> = Vec::new();
-        let mut n = 0;
-        for r in &results {
-            let Some(cx) = &r.counterexample else {
-                continue;
-            };
-            n += 1;
-            let body = report::timeline_text(&cx.doc.steps, &cx.doc.racing);
-            let head = format!(
-                "[{n}] {} on {} (profile {})",
-                r.variant.label(),
-                r.profile.name(),
-                r.profile.number()
-            );
-            let _ = writeln!(
-                o,
-                "\n{head}: P{} {}, {} steps",
-                cx.property,
-                cx.property_name,
-                cx.doc.steps.len()
-            );
-            if let Some((first, _)) = shown.iter().find(|(_, b)| *b == body) {
-                let _ = writeln!(o, "    same trace as {first}");
-            } else {
-                let _ = write!(o, "{body}");
-                shown.push((format!("[{n}]"), body));
-            }
-            let _ = writeln!(
-                o,
-                "  => {}{}",
-                cx.explanation,
-                if cx.replay_confirmed {
-                    ""
-                } else {
-                    " (REPLAY NOT CONFIRMED)"
-                }
-            );
+        if let Some((first, _)) = shown_bodies.iter().find(|(_, b)| *b == body) {
+            let _ = writeln!(o, "    same trace as {first}");
+        } else {
+            let _ = write!(o, "{body}");
+            shown_bodies.push((format!("[{n}]"), body));
         }
+        let _ = writeln!(
+            o,
+            "  => {}{}",
+            cx.explanation,
+            if cx.replay_confirmed {
+                ""
+            } else {
+                " (REPLAY NOT CONFIRMED)"
+            }
+        );
     }
-    Ok(code)
 }
 
-fn cmd_list(io: &mut Io<'_>) -> Result<i32, String> {
+fn cmd_list(a: ListArgs, io: &mut Io<'_>) -> Result<i32, String> {
+    if a.json {
+        #[derive(Serialize)]
+        struct Named {
+            name: String,
+            description: String,
+        }
+        #[derive(Serialize)]
+        struct Lists {
+            version: u32,
+            variants: Vec<Named>,
+            patches: Vec<Named>,
+            profiles: Vec<Named>,
+            properties: Vec<Named>,
+            scenarios: Vec<Named>,
+        }
+        let named = |n: &str, d: &str| Named {
+            name: n.to_string(),
+            description: d.to_string(),
+        };
+        let lists = Lists {
+            version: 1,
+            variants: PRESETS.iter().map(|(n, d, _)| named(n, d)).collect(),
+            patches: Atom::ALL
+                .iter()
+                .map(|a| named(a.name(), a.describe()))
+                .collect(),
+            profiles: Profile::ALL
+                .iter()
+                .map(|p| named(p.name(), p.describe()))
+                .collect(),
+            properties: PROPERTIES
+                .iter()
+                .map(|(n, s)| named(&n.to_string(), s))
+                .collect(),
+            scenarios: scenario::builtin_names()
+                .iter()
+                .map(|(n, d)| named(n, d))
+                .collect(),
+        };
+        let _ = writeln!(
+            io.out,
+            "{}",
+            serde_json::to_string_pretty(&lists).map_err(|e| e.to_string())?
+        );
+        return Ok(EXIT_SAFE);
+    }
     let o = &mut io.out;
     let _ = writeln!(
         o,
@@ -1049,7 +1585,8 @@ fn cmd_scenario(cmd: ScenarioCmd, io: &mut Io<'_>) -> Result<i32, String> {
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
                 Err(format!(
-                    "no built-in scenario `{name}` (expected one of {}){hint}",
+                    "no built-in scenario `{}` (expected one of {}){hint}",
+                    shown(&name),
                     names.join(", ")
                 ))
             }
@@ -1064,78 +1601,161 @@ fn cmd_scenario(cmd: ScenarioCmd, io: &mut Io<'_>) -> Result<i32, String> {
 }
 
 fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
-    let mut cfg = load(&a.scenario)?;
+    let Loaded { mut cfg, source } = load(&a.scenario, io)?;
     apply_overrides(&mut cfg, &a.overrides)?;
+    warn(&cfg, io);
+    let only = parse_only(&a.trace.only, cfg.cpus)?;
+    if let Some(path) = &a.trace.trace_out {
+        probe_file(path)?;
+    }
     let sys = System::new(cfg.clone())?;
     let started = std::time::Instant::now();
     let out = explore::simulate::simulate_until(&sys, a.seed, a.walks, a.depth, &io.stop);
     let secs = started.elapsed().as_secs_f64();
-    let o = &mut io.out;
-    let _ = writeln!(
-        o,
-        "scenario {} · hardware {} · kernel {} · seed {}",
-        cfg.name,
-        profile_text(&cfg),
-        cfg.variant.label(),
-        a.seed
-    );
-    match out.violation {
-        Some((trace, v)) => {
-            let cx = finish_violation(&sys, &a.scenario, &trace, &v, &a.trace)?;
-            let stats = Stats {
-                states: out.steps,
-                elapsed: started.elapsed(),
-                ..Stats::default()
-            };
-            let _ = writeln!(
-                o,
-                "random walk {} found a violation ({} steps simulated in {secs:.2} s)",
-                out.walks, out.steps
-            );
-            write_counterexample(
-                *o,
-                &cx,
-                Some(&stats),
-                &a.trace,
-                if a.trace.minimize {
-                    "random-walk counterexample, minimized"
-                } else {
-                    "random-walk counterexample (not shortest; --minimize shrinks it)"
-                },
-            )?;
-            Ok(EXIT_VIOLATION)
+    let asked = asked_variant(&a.overrides);
+    let found = out
+        .violation
+        .as_ref()
+        .map(|(trace, v)| finish_violation(&sys, trace, v, a.trace.minimize));
+    let mut late_error = None;
+    if let (Some(path), Some(found)) = (&a.trace.trace_out, &found)
+        && let Err(e) = write_trace(&sys, &source, found, path, io)
+    {
+        late_error = Some(e);
+    }
+    let cx = found.map(|f| f.cx);
+    // Random walks prove nothing: without a violation the run is
+    // incomplete, whether it ran all its walks or Ctrl-C stopped it.
+    let code = if cx.is_some() {
+        EXIT_VIOLATION
+    } else {
+        EXIT_INCOMPLETE
+    };
+    if a.json {
+        #[derive(Serialize)]
+        struct SimReport<'a> {
+            version: u32,
+            scenario: &'a str,
+            variant: String,
+            hardware: String,
+            seed: u64,
+            walks: u64,
+            steps: u64,
+            seconds: f64,
+            interrupted: bool,
+            verdict: &'static str,
+            counterexample: Option<&'a Counterexample>,
         }
-        None => {
-            let _ = writeln!(
-                o,
-                "NO VIOLATION FOUND in {} random walks ({} steps, {secs:.2} s){}; random simulation proves nothing: use `check` for a proof.",
-                out.walks,
-                out.steps,
-                if out.interrupted {
-                    ", stopped by Ctrl-C"
-                } else {
-                    ""
-                }
-            );
-            Ok(EXIT_INCOMPLETE)
+        let rep = SimReport {
+            version: 1,
+            scenario: &cfg.name,
+            variant: cfg.variant.label(),
+            hardware: profile_text(&cfg),
+            seed: a.seed,
+            walks: out.walks,
+            steps: out.steps,
+            seconds: secs,
+            interrupted: out.interrupted,
+            verdict: if cx.is_some() {
+                "violation"
+            } else {
+                "no-violation-found"
+            },
+            counterexample: cx.as_ref(),
+        };
+        let _ = writeln!(
+            io.out,
+            "{}",
+            serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?
+        );
+    } else {
+        let o = &mut io.out;
+        let _ = writeln!(
+            o,
+            "scenario {} · hardware {} · kernel {} · seed {}",
+            shown(&cfg.name),
+            profile_text(&cfg),
+            variant_text(asked.as_deref(), cfg.variant),
+            a.seed
+        );
+        match &cx {
+            Some(cx) => {
+                let stats = Stats {
+                    states: out.steps,
+                    elapsed: started.elapsed(),
+                    ..Stats::default()
+                };
+                let _ = writeln!(
+                    o,
+                    "random walk {} found a violation ({} steps simulated in {secs:.2} s)",
+                    out.walks, out.steps
+                );
+                write_counterexample(
+                    *o,
+                    cx,
+                    Some(&stats),
+                    &a.trace,
+                    &only,
+                    if a.trace.minimize {
+                        "random-walk counterexample, minimized"
+                    } else {
+                        "random-walk counterexample (not shortest; --minimize shrinks it)"
+                    },
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    o,
+                    "NO VIOLATION FOUND in {} random walks ({} steps, {secs:.2} s){}; random simulation proves nothing: use `check` for a proof.",
+                    out.walks,
+                    out.steps,
+                    if out.interrupted {
+                        ", stopped by Ctrl-C"
+                    } else {
+                        ""
+                    }
+                );
+            }
         }
+    }
+    match late_error {
+        Some(e) => Err(e),
+        None => Ok(code),
     }
 }
 
 fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, String> {
-    let cfg = load(&a.scenario)?;
+    let cfg = load(&a.scenario, io)?.cfg;
     let o = &mut io.out;
     let _ = writeln!(
         o,
         "bench: the {} matrix, single-threaded, {} run(s)",
-        cfg.name, a.repeat
+        shown(&cfg.name),
+        a.repeat
     );
+    let total = matrix::Selection::all().cells();
     let mut best: Option<(f64, u64)> = None;
-    for run in 1..=a.repeat.max(1) {
+    let mut interrupted = false;
+    for run in 1..=a.repeat {
         let started = std::time::Instant::now();
         let (_, results) = matrix::run(&cfg, 1, Some(io.stop.clone()), &|_| {});
         let secs = started.elapsed().as_secs_f64();
         let states: u64 = results.iter().map(|r| r.stats.states).sum();
+        // A run Ctrl-C cut short measured nothing comparable: it is
+        // reported as such and never counted in the best time.
+        let complete = results.len() == total
+            && !results
+                .iter()
+                .any(|r| matches!(r.cell.verdict, report::CellVerdict::Incomplete { .. }));
+        if !complete {
+            interrupted = true;
+            let _ = writeln!(
+                o,
+                "run {run}: interrupted after {} of {total} cells ({states} states, {secs:.3} s); not counted",
+                results.len()
+            );
+            break;
+        }
         let _ = writeln!(
             o,
             "run {run}: {} cells, {states} states, {secs:.3} s, {:.0} states/s",
@@ -1145,7 +1765,7 @@ fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, String> {
         if best.is_none_or(|(b, _)| secs < b) {
             best = Some((secs, states));
         }
-        if run == a.repeat.max(1) {
+        if run == a.repeat {
             let _ = writeln!(
                 o,
                 "\nper cell (last run): variant, profile, verdict, states, seconds, states/s"
@@ -1165,14 +1785,23 @@ fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, String> {
             }
         }
     }
-    if let Some((secs, states)) = best {
-        let _ = writeln!(
-            o,
-            "\nbest: {states} states in {secs:.3} s = {:.0} states/s",
-            states as f64 / secs
-        );
+    match best {
+        Some((secs, states)) => {
+            let _ = writeln!(
+                o,
+                "\nbest of the complete runs: {states} states in {secs:.3} s = {:.0} states/s",
+                states as f64 / secs
+            );
+        }
+        None => {
+            let _ = writeln!(o, "\nno run completed: nothing measured");
+        }
     }
-    Ok(EXIT_SAFE)
+    Ok(if interrupted {
+        EXIT_INCOMPLETE
+    } else {
+        EXIT_SAFE
+    })
 }
 
 /// Whether progress lines should be drawn (stderr is a terminal).

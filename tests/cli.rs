@@ -113,7 +113,7 @@ fn unknown_names_exit_2_with_a_suggestion() {
         (vec!["scenario", "show", "exitt"], "did you mean `exit`"),
         (
             vec!["check", "mail-race", "--property", "9"],
-            "unknown property 9",
+            "9 is not in 0..=8",
         ),
     ] {
         let o = shootdown(&args);

@@ -118,7 +118,8 @@ impl Properties {
 pub struct Bounds {
     pub states_max: Option<u64>,
     pub depth_max: Option<u32>,
-    pub time_max_s: Option<u64>,
+    /// Wall-clock time per run (a resumed run gets this much again).
+    pub time_max: Option<std::time::Duration>,
     pub memory_max_mb: Option<u64>,
 }
 
@@ -129,7 +130,7 @@ impl Bounds {
         crate::explore::Options {
             states_max: self.states_max,
             depth_max: self.depth_max,
-            time_max: self.time_max_s.map(std::time::Duration::from_secs),
+            time_max: self.time_max,
             memory_max_bytes: self.memory_max_mb.map(|m| m << 20),
             ..crate::explore::Options::default()
         }

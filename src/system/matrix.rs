@@ -155,19 +155,54 @@ pub fn check_cell(
     }
 }
 
-/// Checks every cell, on up to `jobs` threads; results come back in row
-/// order whatever the thread count.
+/// Which rows and columns of the matrix to check.
+#[derive(Clone, Debug)]
+pub struct Selection {
+    /// (label, description, variant), in display order.
+    pub rows: Vec<(String, String, Variant)>,
+    pub profiles: Vec<Profile>,
+}
+
+impl Selection {
+    /// Every row of [`rows`] on every profile.
+    pub fn all() -> Selection {
+        Selection {
+            rows: rows(),
+            profiles: Profile::ALL.to_vec(),
+        }
+    }
+
+    pub fn cells(&self) -> usize {
+        self.rows.len() * self.profiles.len()
+    }
+}
+
+/// Checks every cell of the whole matrix, on up to `jobs` threads; results
+/// come back in row order whatever the thread count.
 pub fn run(
     base: &Config,
     jobs: usize,
     stop: Option<Arc<AtomicBool>>,
     on_cell: &(dyn Fn(&CellResult) + Sync),
 ) -> (Matrix, Vec<CellResult>) {
-    let rows = rows();
+    run_selected(base, &Selection::all(), jobs, stop, on_cell)
+}
+
+/// Checks the selected cells, on up to `jobs` threads; results come back in
+/// row order whatever the thread count.
+pub fn run_selected(
+    base: &Config,
+    sel: &Selection,
+    jobs: usize,
+    stop: Option<Arc<AtomicBool>>,
+    on_cell: &(dyn Fn(&CellResult) + Sync),
+) -> (Matrix, Vec<CellResult>) {
+    let rows = &sel.rows;
+    let profiles = &sel.profiles;
     let work: Vec<(usize, Variant, Profile)> = rows
         .iter()
         .enumerate()
-        .flat_map(|(r, (_, _, v))| Profile::ALL.into_iter().map(move |p| (r, *v, p)))
+        .flat_map(|(r, (_, _, v))| profiles.iter().map(move |&p| (r, *v, p)))
         .collect();
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<CellResult>>> = Mutex::new(vec![None; work.len()]);
@@ -209,7 +244,7 @@ pub fn run(
                 }
             )
         },
-        columns: Profile::ALL
+        columns: profiles
             .iter()
             .map(|p| format!("{} {}", p.number(), p.name()))
             .collect(),
@@ -221,8 +256,8 @@ pub fn run(
         let mut cells = Vec::new();
         for res in results
             .iter_mut()
-            .skip(r * Profile::ALL.len())
-            .take(Profile::ALL.len())
+            .skip(r * profiles.len())
+            .take(profiles.len())
         {
             match res {
                 Some(res) => {
@@ -250,7 +285,7 @@ pub fn run(
         });
     }
     let results: Vec<CellResult> = results.into_iter().flatten().collect();
-    matrix.legend = Profile::ALL
+    matrix.legend = profiles
         .iter()
         .map(|p| format!("profile {} {}: {}", p.number(), p.name(), p.describe()))
         .chain(super::PROPERTIES.iter().map(|(n, s)| format!("P{n}: {s}")))

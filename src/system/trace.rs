@@ -54,6 +54,20 @@ pub struct TraceFile {
     pub properties: Vec<u8>,
     pub violation: Violation,
     pub counterexample: Counterexample,
+    /// Where this trace was read from (for messages); not part of the file.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// The path a trace was read from.  Not part of the trace's content, so it
+/// never makes two traces differ.
+#[derive(Clone, Debug, Default)]
+pub struct Origin(pub String);
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Origin) -> bool {
+        true
+    }
 }
 
 /// What replaying a trace found.
@@ -87,6 +101,7 @@ impl TraceFile {
             properties: cfg.properties.list(),
             violation: v.clone(),
             counterexample: cx.clone(),
+            origin: Origin::default(),
         }
     }
 
@@ -122,7 +137,41 @@ impl TraceFile {
                 "{file}: trace written by shootdown {tool}; this is shootdown {TOOL_VERSION}, whose model may differ: re-run `shootdown check --trace` to regenerate it"
             ));
         }
-        serde_json::from_value(v).map_err(|e| format!("{file}: malformed trace: {e}"))
+        let mut t: TraceFile =
+            serde_json::from_value(v).map_err(|e| format!("{file}: malformed trace: {e}"))?;
+        t.origin = Origin(file.to_string());
+        t.check_claims()?;
+        Ok(t)
+    }
+
+    /// A trace's claims must make sense before it is replayed: it checks
+    /// some properties, each a known one, and claims one of them.
+    fn check_claims(&self) -> Result<(), String> {
+        let file = &self.origin.0;
+        if self.properties.is_empty() {
+            return Err(format!(
+                "{file}: the trace checks no property (\"properties\": []), so there is nothing to confirm"
+            ));
+        }
+        if let Some(p) = self.properties.iter().find(|&&p| p > 8) {
+            return Err(format!(
+                "{file}: the trace checks property {p}, which does not exist (expected 0-8)"
+            ));
+        }
+        let claimed = self.violation.property;
+        if claimed > 8 {
+            return Err(format!(
+                "{file}: the trace claims property {claimed}, which does not exist (expected 0-8)"
+            ));
+        }
+        if !self.properties.contains(&claimed) {
+            return Err(format!(
+                "{file}: the trace claims property {claimed} ({}) but checks only {:?}: a replay could not confirm it",
+                property_name(claimed),
+                self.properties
+            ));
+        }
+        Ok(())
     }
 
     pub fn load(path: &std::path::Path) -> Result<TraceFile, String> {
@@ -142,9 +191,16 @@ impl TraceFile {
 
     /// The configuration the trace was recorded under, rebuilt from the
     /// embedded scenario text.
+    /// Errors in the embedded scenario text are located in the trace file
+    /// (the text's lines, under the trace's name), not at the path the
+    /// scenario once had.
     pub fn config(&self) -> Result<Config, String> {
-        let mut cfg =
-            scenario::load_str(&self.scenario.file, &self.scenario.text).map_err(|e| e.render())?;
+        let name = if self.origin.0.is_empty() {
+            format!("{} (embedded in the trace)", self.scenario.file)
+        } else {
+            format!("{} (embedded scenario text)", self.origin.0)
+        };
+        let mut cfg = scenario::load_str(&name, &self.scenario.text).map_err(|e| e.render())?;
         cfg.variant = Variant::parse_label(&self.variant)?;
         cfg.hw = self.hardware;
         cfg.profile = self.profile;
@@ -162,6 +218,35 @@ impl TraceFile {
 }
 
 impl System {
+    /// The length of the shortest prefix of `actions` that ends in a
+    /// violation by the model's own checks (a step's, or its state's), and
+    /// that violation; None if all of it runs without one (or it stops
+    /// running first).
+    pub fn first_violation(&self, actions: &[Action]) -> Option<(usize, Violation)> {
+        let mut s = self.initial();
+        for (i, &a) in actions.iter().enumerate() {
+            match self.step(&s, a)? {
+                crate::explore::Transition::Next(n) => s = n,
+                crate::explore::Transition::Violation(v) => return Some((i + 1, v)),
+                crate::explore::Transition::Cut(_) => return None,
+            }
+            if let Some(v) = self.state_violation(&s) {
+                return Some((i + 1, v));
+            }
+        }
+        None
+    }
+
+    /// The state properties (deadlock, leak) of `s`.
+    fn state_violation(&self, s: &crate::kernel::Machine) -> Option<Violation> {
+        let mut cands = Vec::new();
+        self.candidates(s, &mut cands);
+        let progress = cands
+            .iter()
+            .any(|&a| self.is_progress(a) && self.step(s, a).is_some());
+        self.check_state(s, progress)
+    }
+
     /// Runs `actions` from the initial state, judging every step with the
     /// oracle (properties 0-4 and 8) and the model's own checks for the
     /// others (5 BUG, 6 deadlock, 7 leak), and reports the first checked
@@ -177,7 +262,7 @@ impl System {
                     step: Some(n),
                     property: None,
                     message: format!(
-                        "step {n} ({a:?}) is not enabled in this scenario: the trace does not run"
+                        "step {n} ({a}) is not enabled in this scenario: the trace does not run"
                     ),
                     model_says: None,
                 };
@@ -216,12 +301,7 @@ impl System {
             s = next;
         }
         // State properties of the last state (deadlock, leak).
-        let mut cands = Vec::new();
-        self.candidates(&s, &mut cands);
-        let progress = cands
-            .iter()
-            .any(|&a| self.is_progress(a) && self.step(&s, a).is_some());
-        if let Some(v) = self.check_state(&s, progress) {
+        if let Some(v) = self.state_violation(&s) {
             return ReplayReport {
                 outcome: "confirmed",
                 step: Some(actions.len()),
