@@ -395,3 +395,35 @@ fn parallel_bfs_stops_at_a_state_bound_where_sequential_does() {
         }
     }
 }
+
+#[test]
+fn every_builtin_cell_is_pinned() {
+    // Every cell of every built-in matrix: verdict, steps, states and
+    // transitions.  The architecture may move code, never these numbers;
+    // a model change that moves one must be deliberate
+    // (UPDATE_EXPECT=1 cargo test).
+    let mut text = String::new();
+    for (name, _) in scenario::builtin_names() {
+        let cfg = scenario::resolve(name).expect("built-in loads");
+        let (_, results) = matrix::run(&cfg, 2, None, &|_| {});
+        text.push_str(&format!("== {name}\n"));
+        for r in &results {
+            let what = match &r.cell.verdict {
+                CellVerdict::Safe { .. } => "safe".to_string(),
+                CellVerdict::Violation {
+                    property, steps, ..
+                } => format!("P{property} in {steps} steps"),
+                CellVerdict::Incomplete { bound, .. } => format!("incomplete: {bound}"),
+            };
+            text.push_str(&format!(
+                "{:<46} {:<12} {:<18} {:>7} states {:>8} transitions\n",
+                r.label,
+                r.profile.name(),
+                what,
+                r.stats.states,
+                r.stats.transitions
+            ));
+        }
+    }
+    expect_test::expect_file!["golden/builtin-cells.txt"].assert_eq(&text);
+}
