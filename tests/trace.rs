@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use shootdown::hw::Profile;
 use shootdown::scenario;
 use shootdown::system::matrix;
-use shootdown::system::trace::{ScenarioSource, TraceFile};
 use shootdown::system::{Action, System};
+use shootdown::trace::{ScenarioSource, TraceFile};
 
 fn trace_of(name: &str, variant: &str, profile: Profile) -> TraceFile {
     let base = scenario::resolve(name).expect("built-in loads");
@@ -121,10 +121,7 @@ fn a_trace_that_no_longer_runs_says_which_step() {
 fn traces_from_other_versions_are_refused() {
     let json = trace_of("mail-race", "2.4.18", Profile::Split).to_json();
     let older = json.replace(
-        &format!(
-            "\"tool_version\": \"{}\"",
-            shootdown::system::trace::TOOL_VERSION
-        ),
+        &format!("\"tool_version\": \"{}\"", shootdown::trace::TOOL_VERSION),
         "\"tool_version\": \"0.0.1\"",
     );
     assert_ne!(older, json);

@@ -126,13 +126,13 @@ pub struct Bounds {
 impl Bounds {
     /// The explorer's options for these bounds (stop flag, progress and
     /// threads are the caller's to add).
-    pub fn options<'a>(&self) -> crate::explore::Options<'a> {
-        crate::explore::Options {
+    pub fn options<'a>(&self) -> shootdown_explore::Options<'a> {
+        shootdown_explore::Options {
             states_max: self.states_max,
             depth_max: self.depth_max,
             time_max: self.time_max,
             memory_max_bytes: self.memory_max_mb.map(|m| m << 20),
-            ..crate::explore::Options::default()
+            ..shootdown_explore::Options::default()
         }
     }
 }

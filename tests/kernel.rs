@@ -3,19 +3,19 @@
 //! switch_mm, mmu_gather's two modes, quicklists, mmap_sem and the other
 //! allocators' scribble.
 
-use super::machine::{Event, Events, Machine, SWAPPER, Static};
-use super::state::*;
-use super::variant::{Atom, Variant};
-use crate::hw::cpu::DEMAND;
-use crate::hw::{Entry, Frame, Role, TlbEntry, Walk};
-use crate::system::config::Config;
+use shootdown::hw::cpu::DEMAND;
+use shootdown::hw::{Entry, Frame, Role, TlbEntry, Walk};
+use shootdown::kernel::machine::{Event, Events, Machine, SWAPPER, Static};
+use shootdown::kernel::state::*;
+use shootdown::kernel::variant::{Atom, Variant};
+use shootdown::system::config::Config;
 
 /// Builds a machine from scenario text, with `edit` applied to the config
 /// (variant, quicklist marks) before the machine is built.
 fn build(text: &str, edit: impl FnOnce(&mut Config)) -> (Static, Machine) {
-    let mut cfg = crate::scenario::load_str("test.toml", text).expect("test scenario loads");
+    let mut cfg = shootdown::scenario::load_str("test.toml", text).expect("test scenario loads");
     edit(&mut cfg);
-    let st = crate::system::static_of(&cfg);
+    let st = shootdown::system::static_of(&cfg);
     let m = Machine::initial(&st).expect("test scenario fits its frames");
     (st, m)
 }
@@ -310,7 +310,7 @@ fn ipi_in_ok_state_with_flush_all_rewrites_cr3_and_acks() {
         mmu.lookup(3).is_some(),
         "a Global entry survives local_flush_tlb"
     );
-    assert_eq!(mmu.pde[1], crate::hw::NO_FRAME);
+    assert_eq!(mmu.pde[1], shootdown::hw::NO_FRAME);
     assert!(!mmu.walks[1].is_active());
     assert_eq!(m.k.flush.mask, 0);
     assert!(!m.k.cpus[1].ipi);
@@ -337,7 +337,7 @@ fn ipi_in_ok_state_with_one_va_is_invlpg() {
         Some(4),
         "other pages stay"
     );
-    assert_eq!(mmu.pde[1], crate::hw::NO_FRAME);
+    assert_eq!(mmu.pde[1], shootdown::hw::NO_FRAME);
     assert_eq!(mmu.cr3, PGD);
     assert_eq!(m.k.flush.mask, 0);
 }
@@ -399,7 +399,7 @@ fn ipi_in_lazy_state_with_leave_mm_cr3_loads_swapper() {
     take_ipi(&mut m, &st, 1);
     assert_eq!(m.mmu[1].cr3, SWAPPER);
     assert_eq!(m.mmu[1].lookup(2), None);
-    assert_eq!(m.mmu[1].pde[1], crate::hw::NO_FRAME);
+    assert_eq!(m.mmu[1].pde[1], shootdown::hw::NO_FRAME);
     assert_eq!(m.k.mms[0].cpu_vm_mask, 0b01);
     assert_eq!(m.k.flush.mask, 0);
 }
@@ -555,7 +555,7 @@ fn lazy_return_with_switch_mm_cr3_loads_next_pgd() {
 // tlb_remove_page fast mode (asm-generic/tlb.h, 2.4.18): __free_pte, then pte_clear.
 #[test]
 fn fast_mode_2_4_18_frees_the_page_before_clearing_its_pte() {
-    let text = crate::scenario::builtin_text("munmap-lazy").expect("built-in");
+    let text = shootdown::scenario::builtin_text("munmap-lazy").expect("built-in");
     let (st, mut m) = with_variant(text, Variant::base());
     assert_eq!(m.k.mms[0].users, 1);
     let table = table_of(&m, PGD, 1);
@@ -578,7 +578,7 @@ fn fast_mode_2_4_18_frees_the_page_before_clearing_its_pte() {
 // `remove-page-reorder` atom: fast-mode tlb_remove_page clears the pte first.
 #[test]
 fn fast_mode_with_reorder_clears_the_pte_before_freeing() {
-    let text = crate::scenario::builtin_text("munmap-lazy").expect("built-in");
+    let text = shootdown::scenario::builtin_text("munmap-lazy").expect("built-in");
     let (st, mut m) = with_variant(text, Variant::base().with(Atom::RemovePageReorder));
     let table = table_of(&m, PGD, 1);
     let data = m.mem.read(table, 0).frame();
@@ -850,7 +850,7 @@ fn fault_behind_munmap_blocks_and_cpu_idles_lazily_on_the_mm() {
 // DOMAIN.md 2 "Other allocators": the last freed frame is taken and filled with a global pte.
 #[test]
 fn scribble_takes_most_recently_freed_frame_and_fills_it_with_garbage() {
-    let text = crate::scenario::builtin_text("munmap-lazy").expect("built-in");
+    let text = shootdown::scenario::builtin_text("munmap-lazy").expect("built-in");
     let (st, mut m) = with_variant(text, Variant::base());
     let table = table_of(&m, PGD, 1);
     let data = m.mem.read(table, 0).frame();

@@ -3,10 +3,10 @@
 
 use super::counterexample::Counterexample;
 use super::{System, config::Config};
-use crate::explore::{self, Options, Stats, Verdict};
 use crate::hw::Profile;
 use crate::kernel::variant::{Atom, PRESETS, Variant};
-use crate::report::{Cell, CellVerdict, Matrix, MatrixRow};
+use shootdown_explore::{self as explore, Options, Stats, Verdict};
+use shootdown_report::{Cell, CellVerdict, Matrix, MatrixRow};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,8 +10,8 @@ use crate::hw::cpu::WALK_SLOTS;
 use crate::hw::{Entry, Frame, Role};
 use crate::kernel::machine::{Event, Events, Machine};
 use crate::kernel::state::{Kpc, NONE, Status};
-pub use crate::report::TraceStep as StepInfo;
 use crate::system::config::Op;
+pub use shootdown_report::TraceStep as StepInfo;
 
 impl System {
     fn op_text(&self, op: Op) -> String {

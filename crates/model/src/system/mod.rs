@@ -3,7 +3,7 @@
 //!
 //! This is the only layer that knows both what a walk read (hardware) and
 //! whose page table that frame was meant to be (kernel ghost roles), so the
-//! properties live here.  It implements [`crate::explore::Model`].
+//! properties live here.  It implements [`shootdown_explore::Model`].
 
 pub mod config;
 pub mod counterexample;
@@ -11,15 +11,15 @@ pub mod describe;
 pub mod matrix;
 pub mod oracle;
 pub mod pack;
-pub mod trace;
+pub mod replay;
 
-use crate::explore::{Model, Transition};
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};
 use crate::hw::{Frame, NO_FRAME, Role};
 use crate::kernel::machine::{Bug, Event, Events, Machine, Static, TaskKind};
 use crate::kernel::state::Status;
 use config::Config;
 use serde::{Deserialize, Serialize};
+use shootdown_explore::{Model, Transition};
 
 /// One transition of the system.  Every action names the CPU it runs on
 /// (except the other allocators, which are not a modelled CPU).
@@ -206,7 +206,7 @@ impl System {
         cfg.bounds = config::Bounds::default();
         let mut h = rustc_hash::FxHasher::default();
         format!("{cfg:?}").hash(&mut h);
-        trace::TOOL_VERSION.hash(&mut h);
+        crate::MODEL_VERSION.hash(&mut h);
         h.finish()
     }
 

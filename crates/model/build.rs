@@ -23,7 +23,7 @@ fn main() {
     let mut files = Vec::new();
     // The parts whose change can change what an action means or what a
     // state holds.
-    for d in ["src/hw", "src/kernel", "src/system", "src/explore"] {
+    for d in ["src/hw", "src/kernel", "src/system", "../explore/src"] {
         visit(Path::new(d), &mut files);
         println!("cargo:rerun-if-changed={d}");
     }

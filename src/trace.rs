@@ -8,24 +8,21 @@
 //! explorer's verdict.  A trace from another tool version is refused: the
 //! meaning of an action may have changed.
 
-use super::counterexample::Counterexample;
-use super::{Action, System, Violation, property_name};
-use crate::explore::Model;
-use crate::hw::HwFeatures;
-use crate::kernel::variant::Variant;
-use crate::scenario;
-use crate::system::config::Config;
 use serde::{Deserialize, Serialize};
+use shootdown_model::hw::HwFeatures;
+use shootdown_model::kernel::variant::Variant;
+use shootdown_model::system::config::Config;
+use shootdown_model::system::counterexample::Counterexample;
+use shootdown_model::system::replay::ReplayReport;
+use shootdown_model::system::{System, Violation, property_name};
+
+use crate::scenario;
 
 pub const FORMAT: &str = "shootdown-trace";
 pub const VERSION: u32 = 1;
-/// The package version and a hash of the model's source (see build.rs):
+/// The model's version and a hash of its source (crates/model/build.rs):
 /// a trace's actions only mean the same to the same model.
-pub const TOOL_VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    "+model.",
-    env!("SHOOTDOWN_MODEL_HASH")
-);
+pub const TOOL_VERSION: &str = shootdown_model::MODEL_VERSION;
 /// Largest trace file `load` reads.
 const TRACE_BYTES_MAX: u64 = 16 << 20;
 
@@ -68,19 +65,6 @@ impl PartialEq for Origin {
     fn eq(&self, _: &Origin) -> bool {
         true
     }
-}
-
-/// What replaying a trace found.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ReplayReport {
-    /// "confirmed", "refuted" or "does-not-run".
-    pub outcome: &'static str,
-    /// The step (1-based) that violated a property, or that could not run.
-    pub step: Option<usize>,
-    pub property: Option<u8>,
-    pub message: String,
-    /// What the model's own checks said at that step, for comparison.
-    pub model_says: Option<String>,
 }
 
 impl TraceFile {
@@ -214,117 +198,5 @@ impl TraceFile {
         let cfg = self.config()?;
         let sys = System::new(cfg)?;
         Ok(sys.replay_actions(&self.counterexample.actions, self.violation.property))
-    }
-}
-
-impl System {
-    /// The length of the shortest prefix of `actions` that ends in a
-    /// violation by the model's own checks (a step's, or its state's), and
-    /// that violation; None if all of it runs without one (or it stops
-    /// running first).
-    pub fn first_violation(&self, actions: &[Action]) -> Option<(usize, Violation)> {
-        let mut s = self.initial();
-        for (i, &a) in actions.iter().enumerate() {
-            match self.step(&s, a)? {
-                crate::explore::Transition::Next(n) => s = n,
-                crate::explore::Transition::Violation(v) => return Some((i + 1, v)),
-                crate::explore::Transition::Cut(_) => return None,
-            }
-            if let Some(v) = self.state_violation(&s) {
-                return Some((i + 1, v));
-            }
-        }
-        None
-    }
-
-    /// The state properties (deadlock, leak) of `s`.
-    fn state_violation(&self, s: &crate::kernel::Machine) -> Option<Violation> {
-        let mut cands = Vec::new();
-        self.candidates(s, &mut cands);
-        let progress = cands
-            .iter()
-            .any(|&a| self.is_progress(a) && self.step(s, a).is_some());
-        self.check_state(s, progress)
-    }
-
-    /// Runs `actions` from the initial state, judging every step with the
-    /// oracle (properties 0-4 and 8) and the model's own checks for the
-    /// others (5 BUG, 6 deadlock, 7 leak), and reports the first checked
-    /// property violated.  `expected` is the property the trace claims.
-    pub fn replay_actions(&self, actions: &[Action], expected: u8) -> ReplayReport {
-        let oracle_props = [0u8, 1, 2, 3, 4, 8];
-        let mut s = self.initial();
-        for (i, &a) in actions.iter().enumerate() {
-            let n = i + 1;
-            let Some((next, ev)) = self.apply(&s, a) else {
-                return ReplayReport {
-                    outcome: "does-not-run",
-                    step: Some(n),
-                    property: None,
-                    message: format!(
-                        "step {n} ({a}) is not enabled in this scenario: the trace does not run"
-                    ),
-                    model_says: None,
-                };
-            };
-            let model = self.check_events(&next, &ev).err();
-            let mut found: Vec<(u8, String)> = self
-                .oracle(&s, a, &next)
-                .into_iter()
-                .filter(|f| self.cfg.properties.has(f.property))
-                .map(|f| (f.property, f.what))
-                .collect();
-            if let Some(v) = &model
-                && !oracle_props.contains(&v.property)
-            {
-                found.push((v.property, v.message.clone()));
-            }
-            found.sort_by_key(|(p, _)| if *p == 0 { 9 } else { *p });
-            if let Some((p, what)) = found
-                .iter()
-                .find(|(p, _)| *p == expected)
-                .or(found.first())
-                .cloned()
-            {
-                return ReplayReport {
-                    outcome: "confirmed",
-                    step: Some(n),
-                    property: Some(p),
-                    message: format!(
-                        "step {n} violates property {p} ({}): {what}",
-                        property_name(p)
-                    ),
-                    model_says: model
-                        .map(|v| format!("property {} ({}): {}", v.property, v.name(), v.message)),
-                };
-            }
-            s = next;
-        }
-        // State properties of the last state (deadlock, leak).
-        if let Some(v) = self.state_violation(&s) {
-            return ReplayReport {
-                outcome: "confirmed",
-                step: Some(actions.len()),
-                property: Some(v.property),
-                message: format!(
-                    "the state after step {} violates property {} ({}): {}",
-                    actions.len(),
-                    v.property,
-                    v.name(),
-                    v.message
-                ),
-                model_says: None,
-            };
-        }
-        ReplayReport {
-            outcome: "refuted",
-            step: None,
-            property: None,
-            message: format!(
-                "all {} steps ran and no checked property was violated",
-                actions.len()
-            ),
-            model_says: None,
-        }
     }
 }

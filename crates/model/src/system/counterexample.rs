@@ -6,10 +6,10 @@
 //! counterexample has been confirmed by an independent re-execution.
 
 use super::{Action, System, Violation};
-use crate::explore::Model;
 use crate::hw::{Frame, NO_FRAME, Role};
-use crate::report::{Arrow, FrameTrack, Span, TraceDoc, WalkSpan};
 use serde::{Deserialize, Serialize};
+use shootdown_explore::Model;
+use shootdown_report::{Arrow, FrameTrack, Span, TraceDoc, WalkSpan};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Counterexample {
@@ -179,7 +179,7 @@ impl System {
             s = next;
         }
         let replay_confirmed = violation.is_some_and(|violation| {
-            matches!(crate::explore::replay(self, trace), Ok((_, Some(ref v))) if v == violation)
+            matches!(shootdown_explore::replay(self, trace), Ok((_, Some(ref v))) if v == violation)
         });
         // The last action says which route the violating walk took: the pte
         // read of a walk in flight, or a walk that started from the PDE cache.

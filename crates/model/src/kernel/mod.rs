@@ -5,5 +5,3 @@ pub mod state;
 pub mod variant;
 
 pub use machine::{Bug, Event, Events, Machine, Static, TaskKind};
-#[cfg(test)]
-mod tests;
