@@ -1505,6 +1505,7 @@ fn cmd_list(a: ListArgs, io: &mut Io<'_>) -> Result<i32, String> {
             variants: Vec<Named>,
             patches: Vec<Named>,
             profiles: Vec<Named>,
+            hardware_switches: Vec<Named>,
             properties: Vec<Named>,
             scenarios: Vec<Named>,
         }
@@ -1522,6 +1523,10 @@ fn cmd_list(a: ListArgs, io: &mut Io<'_>) -> Result<i32, String> {
             profiles: Profile::ALL
                 .iter()
                 .map(|p| named(p.name(), p.describe()))
+                .collect(),
+            hardware_switches: crate::hw::HwFeatures::SWITCHES
+                .iter()
+                .map(|sw| named(sw.name, sw.doc.trim()))
                 .collect(),
             properties: PROPERTIES
                 .iter()
@@ -1557,6 +1562,25 @@ fn cmd_list(a: ListArgs, io: &mut Io<'_>) -> Result<i32, String> {
     let _ = writeln!(o, "\nHardware profiles (--hw NAME or NUMBER):");
     for p in Profile::ALL {
         let _ = writeln!(o, "  {} {:<12} {}", p.number(), p.name(), p.describe());
+    }
+    let _ = writeln!(
+        o,
+        "\nHardware switches ([hardware] in a scenario; P = set by each profile, else kept from the scenario):"
+    );
+    for sw in crate::hw::HwFeatures::SWITCHES {
+        let range = if sw.is_flag {
+            "true|false".to_string()
+        } else {
+            format!("{}..={}", sw.lo, sw.hi)
+        };
+        let doc: String = sw.doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        let _ = writeln!(
+            o,
+            "  {} {:<28} {:<10} {doc}",
+            if sw.by_profile { "P" } else { " " },
+            sw.name,
+            range
+        );
     }
     let _ = writeln!(o, "\nProperties (--property N, --strict for 0):");
     for (n, name) in PROPERTIES {

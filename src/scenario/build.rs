@@ -207,10 +207,12 @@ impl Loader<'_> {
         let Some(h) = &raw.hardware else {
             return Ok(());
         };
-        if let Some(p) = &h.profile {
+        let profile = h.0.iter().find(|(k, _)| k.get_ref() == "profile");
+        if let Some((_, p)) = profile {
             let text = match p.get_ref() {
-                StrOrInt::Str(s) => s.clone(),
-                StrOrInt::Int(n) => n.to_string(),
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                other => other.to_string(),
             };
             let Some(profile) = Profile::parse(&text) else {
                 let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
@@ -230,34 +232,49 @@ impl Loader<'_> {
             cfg.hw = profile.features();
             cfg.profile = Some(profile.number());
         }
-        let hw = &mut cfg.hw;
-        if let Some(v) = h.split_walks {
-            hw.split_walks = v;
+        for (key, value) in h.0.iter().filter(|(k, _)| k.get_ref() != "profile") {
+            self.switch(key, value, &mut cfg.hw)?;
         }
-        if let Some(v) = h.pde_cache {
-            hw.pde_cache = v;
-        }
-        if let Some(v) = h.speculation {
-            hw.speculation = v;
-        }
-        if let Some(v) = &h.spec_walks_per_cpu {
-            hw.spec_walks_per_cpu = self.int(v, "spec_walks_per_cpu", 1, 2)? as u8;
-        }
-        if let Some(v) = h.other_allocators {
-            hw.other_allocators = v;
-        }
-        if let Some(v) = &h.other_allocator_frames_max {
-            hw.other_allocator_frames_max = self.int(v, "other_allocator_frames_max", 0, 4)? as u8;
-        }
-        if let Some(v) = h.eviction {
-            hw.eviction = v;
-        }
-        if let Some(v) = h.interrupt_aborts_walks {
-            hw.interrupt_aborts_walks = v;
-        }
-        if let Some(v) = h.speculative_accessed_writes {
-            hw.speculative_accessed_writes = v;
-        }
+        Ok(())
+    }
+
+    /// One `[hardware]` switch: a known name (from the switch table), a
+    /// flag or an integer in the switch's range.
+    fn switch(
+        &self,
+        key: &Spanned<String>,
+        value: &Spanned<toml::Value>,
+        hw: &mut crate::hw::HwFeatures,
+    ) -> Result<()> {
+        let (span, key) = (key.span(), key.get_ref().as_str());
+        let switches = crate::hw::HwFeatures::SWITCHES;
+        let Some(sw) = switches.iter().find(|sw| sw.name == key) else {
+            let mut known: Vec<&str> = vec!["profile"];
+            known.extend(switches.iter().map(|sw| sw.name));
+            return Err(self
+                .err(span, format!("unknown hardware switch {}", ticked(key)))
+                .label("unknown switch")
+                .expected(format!("`profile` or a switch: {}", one_of(known.iter().copied())))
+                .suggest(suggest(key, known)));
+        };
+        let v = match (sw.is_flag, value.get_ref()) {
+            (true, toml::Value::Boolean(b)) => *b as u8,
+            (false, toml::Value::Integer(n)) => {
+                let spanned = Spanned::new(value.span(), *n);
+                self.int(&spanned, key, sw.lo as i64, sw.hi as i64)? as u8
+            }
+            _ => {
+                let want = if sw.is_flag {
+                    "true or false".to_string()
+                } else {
+                    format!("an integer in {}..={}", sw.lo, sw.hi)
+                };
+                return Err(self
+                    .err(value.span(), format!("{key} must be {want}"))
+                    .expected(want));
+            }
+        };
+        hw.set(key, v);
         Ok(())
     }
 

@@ -32,7 +32,8 @@
 //! [hardware]                        # optional
 //! profile = "speculative"           # name or number: atomic (1), split (2), pde-cache (3),
 //!                                   # speculative (4); default "speculative"
-//! # each optional, overriding the profile's switch (see hw::profile::HwFeatures):
+//! # each optional, overriding the profile's switch; the switches, their
+//! # types and ranges come from one table (hw::profile, `shootdown list`):
 //! split_walks = true
 //! pde_cache = true
 //! speculation = true

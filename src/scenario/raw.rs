@@ -38,30 +38,14 @@ pub(crate) struct RawMachine {
     pub ptes_per_table: Spanned<i64>,
 }
 
+/// `[hardware]`: `profile` and any hardware switch by name
+/// (`HwFeatures::SWITCHES`); the loader checks names, types and ranges,
+/// with spans for every key and value.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawHardware {
-    #[serde(default)]
-    pub profile: Option<Spanned<StrOrInt>>,
-    #[serde(default)]
-    pub split_walks: Option<bool>,
-    #[serde(default)]
-    pub pde_cache: Option<bool>,
-    #[serde(default)]
-    pub speculation: Option<bool>,
-    #[serde(default)]
-    pub spec_walks_per_cpu: Option<Spanned<i64>>,
-    #[serde(default)]
-    pub other_allocators: Option<bool>,
-    #[serde(default)]
-    pub other_allocator_frames_max: Option<Spanned<i64>>,
-    #[serde(default)]
-    pub eviction: Option<bool>,
-    #[serde(default)]
-    pub interrupt_aborts_walks: Option<bool>,
-    #[serde(default)]
-    pub speculative_accessed_writes: Option<bool>,
-}
+#[serde(transparent)]
+pub(crate) struct RawHardware(
+    pub std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,43 +7,132 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The MMU behaviours the model may exhibit.  Every field is a switch a
-/// scenario or the command line can flip independently of the profile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HwFeatures {
+/// A switch's value as the table stores it: a flag or a small count.
+pub trait SwitchValue: Copy {
+    fn to_u8(self) -> u8;
+    fn from_u8(v: u8) -> Self;
+    const IS_FLAG: bool;
+}
+
+impl SwitchValue for bool {
+    fn to_u8(self) -> u8 {
+        self as u8
+    }
+    fn from_u8(v: u8) -> Self {
+        v != 0
+    }
+    const IS_FLAG: bool = true;
+}
+
+impl SwitchValue for u8 {
+    fn to_u8(self) -> u8 {
+        self
+    }
+    fn from_u8(v: u8) -> Self {
+        v
+    }
+    const IS_FLAG: bool = false;
+}
+
+/// One hardware switch, as the table describes it (for the scenario
+/// loader, `list`, labels and reports).
+#[derive(Clone, Copy, Debug)]
+pub struct Switch {
+    pub name: &'static str,
+    /// The switch's doc comment, one paragraph.
+    pub doc: &'static str,
+    /// A flag (true/false), else a count in `lo..=hi`.
+    pub is_flag: bool,
+    pub lo: u8,
+    pub hi: u8,
+    /// Each profile sets it; else it is an environment switch that a
+    /// matrix column keeps from the scenario.
+    pub by_profile: bool,
+}
+
+/// The one table of hardware switches.  Each row: the doc, the name, its
+/// type and range, whether the profiles set it (`profile`) or the
+/// scenario keeps it across profiles (`scenario`), and its value in
+/// profile number `n` (1-4).  The struct, the list of switches, their
+/// labels, the loader's accepted keys and the profiles' values are all
+/// generated from it: adding a switch is one row plus the code that uses it.
+macro_rules! hw_switches {
+    ($( $(#[doc = $doc:literal])+ $name:ident : $ty:ident in $lo:literal ..= $hi:literal, $by:ident, |$n:ident| $val:expr; )*) => {
+        /// The MMU behaviours the model may exhibit.  Every field is a
+        /// switch a scenario or the command line can flip independently of
+        /// the profile (see the table in `hw/profile.rs`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct HwFeatures {
+            $( $(#[doc = $doc])+ pub $name: $ty, )*
+        }
+
+        impl HwFeatures {
+            /// Every switch, in table order.
+            pub const SWITCHES: &[Switch] = &[ $( Switch {
+                name: stringify!($name),
+                doc: concat!($($doc),+),
+                is_flag: <$ty as SwitchValue>::IS_FLAG,
+                lo: $lo,
+                hi: $hi,
+                by_profile: hw_switches!(@by $by),
+            }, )* ];
+
+            /// The switches of profile number `number` (1-4).
+            fn of_profile(number: u8) -> HwFeatures {
+                HwFeatures { $( $name: { let $n = number; $val }, )* }
+            }
+
+            /// A switch's value by name (flags as 0/1).
+            pub fn get(&self, name: &str) -> Option<u8> {
+                match name {
+                    $( stringify!($name) => Some(self.$name.to_u8()), )*
+                    _ => None,
+                }
+            }
+
+            /// Sets a switch by name; false if there is no such switch.  The
+            /// caller checks the range (`SWITCHES`).
+            pub fn set(&mut self, name: &str, v: u8) -> bool {
+                match name {
+                    $( stringify!($name) => { self.$name = <$ty as SwitchValue>::from_u8(v); true } )*
+                    _ => false,
+                }
+            }
+        }
+    };
+    (@by profile) => { true };
+    (@by scenario) => { false };
+}
+
+hw_switches! {
     /// A walk reads the pgd entry and the pte in two separate steps, with
     /// other CPUs' steps in between (P4 walks stalled for ~2000 cycles).
-    pub split_walks: bool,
+    split_walks: bool in 0..=1, profile, |n| n >= 2;
     /// Per-CPU paging-structure (PDE) cache: slot -> page-table frame
     /// (SDM 4.10.3.1), filled by every walk that reads a present pgd entry.
-    pub pde_cache: bool,
+    pde_cache: bool in 0..=1, profile, |n| n >= 3;
     /// A CPU may start a walk of any user address of its loaded CR3 at any
     /// time, in user or kernel mode, lazy or not (SDM 4.10.2.3).
-    pub speculation: bool,
+    speculation: bool in 0..=1, profile, |n| n >= 4;
     /// How many speculative walks one CPU may have in flight at once.
-    pub spec_walks_per_cpu: u8,
+    spec_walks_per_cpu: u8 in 1..=2, scenario, |_n| 1;
     /// Other allocators may take any frame returned to the page allocator
     /// and write a present, user, global pte-looking word into it.
-    pub other_allocators: bool,
+    other_allocators: bool in 0..=1, scenario, |_n| true;
     /// How many frames the other allocators may take in one run (a bound
     /// on the environment, not on the kernel).
-    pub other_allocator_frames_max: u8,
+    other_allocator_frames_max: u8 in 0..=4, scenario, |_n| 1;
     /// TLB and paging-structure-cache entries may vanish at any time.
-    pub eviction: bool,
+    eviction: bool in 0..=1, scenario, |_n| false;
     /// Taking an interrupt aborts the walks in flight on that CPU (the
     /// Andrea/Dalecki reading; Intel says only invlpg and CR3 writes do).
-    pub interrupt_aborts_walks: bool,
+    interrupt_aborts_walks: bool in 0..=1, scenario, |_n| false;
     /// A speculative walk may write Accessed (so it can cache a pte whose
     /// Accessed bit is clear, such as another allocator's garbage).  Off:
     /// it caches only entries already marked Accessed and never writes
     /// (research section 5 leaves this UNCONFIRMED; hence a switch).
-    #[serde(default = "yes")]
-    pub speculative_accessed_writes: bool,
-}
-
-fn yes() -> bool {
-    true
+    speculative_accessed_writes: bool in 0..=1, scenario, |_n| true;
 }
 
 /// The four named profiles of DOMAIN.md section 2.
@@ -105,19 +194,9 @@ impl Profile {
     }
 
     pub fn features(self) -> HwFeatures {
-        let n = self.number();
-        HwFeatures {
-            split_walks: n >= 2,
-            pde_cache: n >= 3,
-            speculation: n >= 4,
-            spec_walks_per_cpu: 1,
-            other_allocators: true,
-            other_allocator_frames_max: 1,
-            eviction: false,
-            interrupt_aborts_walks: false,
-            speculative_accessed_writes: true,
-        }
+        HwFeatures::of_profile(self.number())
     }
+
 }
 
 impl fmt::Display for Profile {
@@ -127,24 +206,31 @@ impl fmt::Display for Profile {
 }
 
 impl HwFeatures {
-    /// Each switch as `name = value`, in a fixed order.
+    /// Each switch as `name = value`, in table order.
     pub fn switches(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("split_walks", self.split_walks.to_string()),
-            ("pde_cache", self.pde_cache.to_string()),
-            ("speculation", self.speculation.to_string()),
-            ("spec_walks_per_cpu", self.spec_walks_per_cpu.to_string()),
-            ("other_allocators", self.other_allocators.to_string()),
-            (
-                "other_allocator_frames_max",
-                self.other_allocator_frames_max.to_string(),
-            ),
-            ("eviction", self.eviction.to_string()),
-            (
-                "interrupt_aborts_walks",
-                self.interrupt_aborts_walks.to_string(),
-            ),
-        ]
+        HwFeatures::SWITCHES
+            .iter()
+            .map(|sw| {
+                let v = self.get(sw.name).expect("every listed switch has a value");
+                let text = if sw.is_flag {
+                    (v != 0).to_string()
+                } else {
+                    v.to_string()
+                };
+                (sw.name, text)
+            })
+            .collect()
+    }
+
+    /// These switches with profile `p`'s values for the switches profiles
+    /// set; the environment switches (`by_profile == false`) are kept.
+    pub fn with_profile(&self, p: Profile) -> HwFeatures {
+        let mut hw = p.features();
+        for sw in HwFeatures::SWITCHES.iter().filter(|sw| !sw.by_profile) {
+            let v = self.get(sw.name).expect("every listed switch has a value");
+            hw.set(sw.name, v);
+        }
+        hw
     }
 
     /// The switches that differ from `base`, as `name = value`.

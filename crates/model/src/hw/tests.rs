@@ -529,3 +529,38 @@ fn speculative_walks_without_accessed_writes_cache_only_accessed_entries() {
     mmu.start_walk(&mut mem, &f, 1, VPN, SLOT, INDEX, false);
     assert!(mmu.finish_walk(&mut mem, &f, 1, INDEX).filled);
 }
+
+#[test]
+fn every_switch_shows_in_the_label() {
+    // v0 drift: `switches()` was a hand-written list that omitted
+    // `speculative_accessed_writes`, so a scenario turning it off was
+    // labelled exactly like the default.  The list now comes from the
+    // switch table: flipping any switch changes the label.
+    let base = Profile::Speculative.features();
+    for sw in HwFeatures::SWITCHES {
+        let mut hw = base;
+        let v = hw.get(sw.name).expect("listed");
+        let other = if v == sw.hi { sw.lo } else { v + 1 };
+        assert!(hw.set(sw.name, other));
+        assert_ne!(hw.label(Some(4)), base.label(Some(4)), "{}", sw.name);
+        assert!(hw.label(Some(4)).contains(sw.name), "{}", sw.name);
+    }
+}
+
+#[test]
+fn a_profile_keeps_the_scenarios_environment_switches() {
+    let mut hw = Profile::Atomic.features();
+    for sw in HwFeatures::SWITCHES.iter().filter(|sw| !sw.by_profile) {
+        let v = hw.get(sw.name).expect("listed");
+        hw.set(sw.name, if v == sw.hi { sw.lo } else { sw.hi });
+    }
+    let moved = hw.with_profile(Profile::Speculative);
+    for sw in HwFeatures::SWITCHES {
+        let want = if sw.by_profile {
+            Profile::Speculative.features().get(sw.name)
+        } else {
+            hw.get(sw.name)
+        };
+        assert_eq!(moved.get(sw.name), want, "{}", sw.name);
+    }
+}

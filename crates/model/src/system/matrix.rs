@@ -82,14 +82,7 @@ pub struct CellResult {
 /// where the profile does not set them).
 pub fn cell_config(base: &Config, variant: Variant, profile: Profile) -> Config {
     let mut cfg = base.clone();
-    let mut hw = profile.features();
-    hw.other_allocators = base.hw.other_allocators;
-    hw.other_allocator_frames_max = base.hw.other_allocator_frames_max;
-    hw.spec_walks_per_cpu = base.hw.spec_walks_per_cpu;
-    hw.eviction = base.hw.eviction;
-    hw.interrupt_aborts_walks = base.hw.interrupt_aborts_walks;
-    hw.speculative_accessed_writes = base.hw.speculative_accessed_writes;
-    cfg.hw = hw;
+    cfg.hw = base.hw.with_profile(profile);
     cfg.profile = Some(profile.number());
     cfg.variant = variant;
     cfg
