@@ -254,7 +254,10 @@ impl Loader<'_> {
             return Err(self
                 .err(span, format!("unknown hardware switch {}", ticked(key)))
                 .label("unknown switch")
-                .expected(format!("`profile` or a switch: {}", one_of(known.iter().copied())))
+                .expected(format!(
+                    "`profile` or a switch: {}",
+                    one_of(known.iter().copied())
+                ))
                 .suggest(suggest(key, known)));
         };
         let v = match (sw.is_flag, value.get_ref()) {

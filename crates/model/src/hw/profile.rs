@@ -196,7 +196,6 @@ impl Profile {
     pub fn features(self) -> HwFeatures {
         HwFeatures::of_profile(self.number())
     }
-
 }
 
 impl fmt::Display for Profile {
