@@ -16,18 +16,15 @@ const SLOT: u8 = 1;
 const INDEX: u8 = 1;
 const VPN: u8 = 5;
 
+/// Profile 1's switches with the walk shape given and no environment
+/// activity (built from the table, so a new switch needs no edit here).
 fn features(split_walks: bool, pde_cache: bool) -> HwFeatures {
-    HwFeatures {
-        split_walks,
-        pde_cache,
-        speculation: false,
-        spec_walks_per_cpu: 1,
-        other_allocators: false,
-        other_allocator_frames_max: 0,
-        eviction: false,
-        interrupt_aborts_walks: false,
-        speculative_accessed_writes: true,
-    }
+    let mut hw = Profile::Atomic.features();
+    hw.split_walks = split_walks;
+    hw.pde_cache = pde_cache;
+    hw.other_allocators = false;
+    hw.other_allocator_frames_max = 0;
+    hw
 }
 
 /// Memory with ROOT[SLOT] -> TABLE and TABLE[INDEX] -> DATA (both present,
