@@ -156,10 +156,14 @@ impl Mmu {
         self.walks = [Walk::NONE; WALK_SLOTS];
     }
 
-    /// Taking an interrupt, where the profile says that aborts walks.
+    /// Taking an interrupt: it aborts the walks in flight, and empties the
+    /// paging-structure cache, where the switches say so.
     pub fn interrupt(&mut self, features: &HwFeatures) {
         if features.interrupt_aborts_walks {
             self.walks = [Walk::NONE; WALK_SLOTS];
+        }
+        if features.interrupt_flushes_pde_cache {
+            self.pde = [NO_FRAME; limits::USER_SLOTS_MAX];
         }
     }
 

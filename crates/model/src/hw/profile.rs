@@ -133,6 +133,10 @@ hw_switches! {
     /// it caches only entries already marked Accessed and never writes
     /// (research section 5 leaves this UNCONFIRMED; hence a switch).
     speculative_accessed_writes: bool in 0..=1, scenario, |_n| true;
+    /// Taking an interrupt also empties that CPU's paging-structure cache
+    /// (the SDM allows a processor to drop those entries at any time,
+    /// 4.10.3.4; off: only invlpg and CR3 writes are sure to).
+    interrupt_flushes_pde_cache: bool in 0..=1, scenario, |_n| false;
 }
 
 /// The four named profiles of DOMAIN.md section 2.

@@ -412,6 +412,18 @@ fn interrupt_aborts_walks_only_when_the_switch_is_on() {
     assert_eq!(mmu.pde, before.pde, "nor the PDE cache");
 }
 
+#[test]
+fn interrupt_empties_the_pde_cache_only_when_the_switch_is_on() {
+    let mut f = features(true, true);
+    let mut mmu = busy_mmu();
+    let before = mmu.clone();
+    f.interrupt_flushes_pde_cache = true;
+    mmu.interrupt(&f);
+    assert!(mmu.pde.iter().all(|&p| p == NO_FRAME), "the PDE cache is empty");
+    assert_eq!(mmu.tlb, before.tlb, "the TLB is not flushed");
+    assert_eq!(mmu.walks, before.walks, "walks go on unless the other switch says");
+}
+
 // SDM 4.10.2.3: an interrupted access's walk may go on and fill the TLB like a speculative one.
 #[test]
 fn entry_packing_round_trips() {
