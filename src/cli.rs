@@ -394,16 +394,45 @@ where
     };
     match result {
         Ok(code) => code,
-        Err(msg) => {
-            // Scenario diagnostics are already rendered with their own
-            // "error:" heading.
-            if msg.starts_with("error") {
-                let _ = writeln!(io.err, "{msg}");
-            } else {
-                let _ = writeln!(io.err, "error: {msg}");
-            }
+        Err(e) => {
+            let _ = writeln!(io.err, "{}", e.render());
             EXIT_BAD_INPUT
         }
+    }
+}
+
+/// Why a command could not do what it was asked: exit 2.
+#[derive(Debug)]
+pub enum CliError {
+    /// A scenario that does not load, shown with its file, line, column
+    /// and the text around the problem.
+    Scenario(Box<scenario::ScenarioError>),
+    /// Bad input on the command line or in a trace or checkpoint file.
+    Input(String),
+    /// An output that cannot be written (checked before a search, or
+    /// failing after it, when the report has been printed already).
+    Output(String),
+}
+
+impl CliError {
+    /// The message as printed on stderr.
+    pub fn render(&self) -> String {
+        match self {
+            CliError::Scenario(e) => e.render().trim_end().to_string(),
+            CliError::Input(m) | CliError::Output(m) => format!("error: {m}"),
+        }
+    }
+}
+
+impl From<scenario::ScenarioError> for CliError {
+    fn from(e: scenario::ScenarioError) -> Self {
+        CliError::Scenario(Box::new(e))
+    }
+}
+
+impl From<String> for CliError {
+    fn from(m: String) -> Self {
+        CliError::Input(m)
     }
 }
 
@@ -431,10 +460,9 @@ struct Loaded {
 /// Loads a built-in, a file, or standard input (`-`), once; notes on
 /// stderr when a built-in hides a file of the same name, and the loader's
 /// warnings about a scenario that cannot mean much.
-fn load(arg: &str, io: &mut Io<'_>) -> Result<Loaded, String> {
+fn load(arg: &str, io: &mut Io<'_>) -> Result<Loaded, CliError> {
     let (file, text) = if arg == "-" {
-        let text = scenario::read_text(scenario::STDIN_NAME, std::io::stdin().lock())
-            .map_err(|e| e.render())?;
+        let text = scenario::read_text(scenario::STDIN_NAME, std::io::stdin().lock())?;
         (scenario::STDIN_NAME.to_string(), text)
     } else if let Some(text) = scenario::builtin_text(arg) {
         if let Some(path) = scenario::shadowed_file(arg) {
@@ -448,10 +476,10 @@ fn load(arg: &str, io: &mut Io<'_>) -> Result<Loaded, String> {
     } else {
         // A file (or a misspelt name: resolve says which built-in it is
         // closest to).
-        let cfg = scenario::resolve(arg).map_err(|e| e.render())?;
+        let cfg = scenario::resolve(arg)?;
         let f =
             std::fs::File::open(arg).map_err(|e| format!("{}: cannot read: {e}", shown(arg)))?;
-        let text = scenario::read_text(arg, f).map_err(|e| e.render())?;
+        let text = scenario::read_text(arg, f)?;
         let source = ScenarioSource {
             name: cfg.name.clone(),
             file: arg.to_string(),
@@ -459,7 +487,7 @@ fn load(arg: &str, io: &mut Io<'_>) -> Result<Loaded, String> {
         };
         return Ok(Loaded { cfg, source });
     };
-    let cfg = scenario::load_str(&file, &text).map_err(|e| e.render())?;
+    let cfg = scenario::load_str(&file, &text)?;
     let source = ScenarioSource {
         name: cfg.name.clone(),
         file,
@@ -557,6 +585,9 @@ pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<(), String> {
             .variant
             .with(Atom::parse_or_explain(p).map_err(|e| shown(&e))?);
     }
+    cfg.variant
+        .policy()
+        .map_err(|e| format!("kernel variant `{}`: {e}", cfg.variant.label()))?;
     if !o.properties.is_empty() {
         cfg.properties = crate::system::config::Properties::from_list(&o.properties)?;
     }
@@ -640,13 +671,14 @@ fn progress_line(s: &Stats) -> String {
 /// never thrown away for an output path that was wrong from the start.  An
 /// existing file is opened for appending (not changed); a new one is
 /// created and removed again.
-fn probe_file(path: &std::path::Path) -> Result<(), String> {
-    let cannot = |e: std::io::Error| format!("{}: cannot write: {e}", path.display());
+fn probe_file(path: &std::path::Path) -> Result<(), CliError> {
+    let cannot =
+        |e: std::io::Error| CliError::Output(format!("{}: cannot write: {e}", path.display()));
     if path.is_dir() {
-        return Err(format!(
+        return Err(CliError::Output(format!(
             "{}: is a directory, not a file to write",
             path.display()
-        ));
+        )));
     }
     if path.exists() {
         std::fs::OpenOptions::new()
@@ -661,8 +693,9 @@ fn probe_file(path: &std::path::Path) -> Result<(), String> {
 }
 
 /// Writes a whole file; the error names the path.
-fn write_file(path: &std::path::Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))
+fn write_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text)
+        .map_err(|e| CliError::Output(format!("{}: cannot write: {e}", path.display())))
 }
 
 /// The note that ends a run kept in a checkpoint: how to go on.
@@ -690,7 +723,7 @@ fn resume_note(dir: &std::path::Path, resumed: u64, bound: Option<&Bound>) -> St
     }
 }
 
-fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
+fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     let Loaded { mut cfg, source } = load(&a.scenario, io)?;
     apply_overrides(&mut cfg, &a.overrides)?;
     warn(&cfg, io);
@@ -711,7 +744,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
             every: Duration::from_secs(a.checkpoint_every),
         });
     if let Some(ck) = &checkpoint {
-        ck.probe()?;
+        ck.probe().map_err(CliError::Output)?;
     }
     let pb = progress_bar(io.progress && !a.json);
     let mut on_progress = |s: &Stats| {
@@ -737,7 +770,9 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, String> {
             let incomplete = matches!(r.outcome.verdict, Verdict::Incomplete(_));
             if let Some(e) = &r.save_error {
                 if incomplete {
-                    late_error = Some(format!("the checkpoint was not saved: {e}"));
+                    late_error = Some(CliError::Output(format!(
+                        "the checkpoint was not saved: {e}"
+                    )));
                 } else {
                     // The search finished: nothing needs resuming.
                     let _ = writeln!(
@@ -871,7 +906,7 @@ fn write_trace(
     found: &Found,
     path: &std::path::Path,
     io: &mut Io<'_>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let file = TraceFile::new(&sys.cfg, source.clone(), &found.violation, &found.cx);
     write_file(path, &file.to_json())?;
     let _ = writeln!(
@@ -902,7 +937,7 @@ fn check_each_property(
     a: &CheckArgs,
     source: &ScenarioSource,
     io: &mut Io<'_>,
-) -> Result<i32, String> {
+) -> Result<i32, CliError> {
     let only = parse_only(&a.trace.only, cfg.cpus)?;
     let show_traces = a.trace.format == Format::Lanes || !only.is_empty();
     let asked = asked_variant(&a.overrides);
@@ -1172,7 +1207,7 @@ struct Found {
 /// shows, never what the file claims.  Exit codes as `replay`: 1 the
 /// violation is reproduced, 0 the actions run without one, 2 they do not
 /// run.
-fn cmd_report(a: ReportArgs, io: &mut Io<'_>) -> Result<i32, String> {
+fn cmd_report(a: ReportArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     let file = TraceFile::load(&a.trace)?;
     let cfg = file.config()?;
     let only = parse_only(&a.only, cfg.cpus)?;
@@ -1184,11 +1219,11 @@ fn cmd_report(a: ReportArgs, io: &mut Io<'_>) -> Result<i32, String> {
     let rep = sys.replay_actions(actions, file.violation.property);
     let (doc, cx, code) = match rep.outcome {
         "does-not-run" => {
-            return Err(format!(
+            return Err(CliError::Input(format!(
                 "{}: {}; nothing to render (regenerate the trace with `shootdown check --trace`)",
                 a.trace.display(),
                 rep.message
-            ));
+            )));
         }
         _ => match sys.first_violation(actions) {
             Some((len, v)) => {
@@ -1233,7 +1268,7 @@ fn cmd_report(a: ReportArgs, io: &mut Io<'_>) -> Result<i32, String> {
     Ok(code)
 }
 
-fn cmd_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<i32, String> {
+fn cmd_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     let file = TraceFile::load(&a.trace)?;
     let cfg = file.config()?;
     let name = cfg.name.clone();
@@ -1315,7 +1350,7 @@ fn matrix_selection(a: &MatrixArgs) -> Result<matrix::Selection, String> {
     Ok(sel)
 }
 
-fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, String> {
+fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     let mut cfg = load(&a.scenario, io)?.cfg;
     apply_bounds(&mut cfg, &a.bounds);
     warn(&cfg, io);
@@ -1492,7 +1527,7 @@ fn write_matrix_text(
     }
 }
 
-fn cmd_list(a: ListArgs, io: &mut Io<'_>) -> Result<i32, String> {
+fn cmd_list(a: ListArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     if a.json {
         #[derive(Serialize)]
         struct Named {
@@ -1596,7 +1631,7 @@ fn cmd_list(a: ListArgs, io: &mut Io<'_>) -> Result<i32, String> {
     Ok(EXIT_SAFE)
 }
 
-fn cmd_scenario(cmd: ScenarioCmd, io: &mut Io<'_>) -> Result<i32, String> {
+fn cmd_scenario(cmd: ScenarioCmd, io: &mut Io<'_>) -> Result<i32, CliError> {
     match cmd {
         ScenarioCmd::Show { name } => match scenario::builtin_text(&name) {
             Some(t) => {
@@ -1608,11 +1643,11 @@ fn cmd_scenario(cmd: ScenarioCmd, io: &mut Io<'_>) -> Result<i32, String> {
                 let hint = crate::kernel::variant::suggest(&name, names.iter().copied())
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
-                Err(format!(
+                Err(CliError::Input(format!(
                     "no built-in scenario `{}` (expected one of {}){hint}",
                     shown(&name),
                     names.join(", ")
-                ))
+                )))
             }
         },
         ScenarioCmd::List => {
@@ -1624,7 +1659,7 @@ fn cmd_scenario(cmd: ScenarioCmd, io: &mut Io<'_>) -> Result<i32, String> {
     }
 }
 
-fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
+fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     let Loaded { mut cfg, source } = load(&a.scenario, io)?;
     apply_overrides(&mut cfg, &a.overrides)?;
     warn(&cfg, io);
@@ -1748,7 +1783,7 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, String> {
     }
 }
 
-fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, String> {
+fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     let cfg = load(&a.scenario, io)?.cfg;
     let o = &mut io.out;
     let _ = writeln!(

@@ -351,7 +351,7 @@ fn parallel_bfs_gives_the_same_result_as_sequential() {
 
 #[test]
 fn andreas_race_does_not_depend_on_speculative_accessed_writes() {
-    // Research section 5 leaves open whether a speculative walk writes
+    // docs/background.md (section 2) notes the record leaves open whether a speculative walk writes
     // Accessed.  If it may not, it caches only entries already Accessed;
     // another allocator's data may have that bit set, and the lazy-TLB race
     // remains.

@@ -293,6 +293,9 @@ impl Loader<'_> {
                 return Err(self.unknown_patch(p.span(), p.get_ref()));
             };
             cfg.variant = cfg.variant.with(atom);
+            if let Err(e) = cfg.variant.policy() {
+                return Err(self.err(p.span(), e).label("contradicting patch"));
+            }
         }
         if let Some(v) = &k.quicklist_low {
             cfg.quicklist_low = self.int(v, "quicklist_low", 0, QUICKLIST_MARK_MAX)? as u8;
@@ -378,6 +381,11 @@ impl Loader<'_> {
                     return Err(e);
                 }
             }
+        }
+        if let Err(e) = variant.policy() {
+            return Err(self
+                .err(v.span(), format!("kernel variant {}: {e}", ticked(text)))
+                .label("contradicting patches"));
         }
         Ok(variant)
     }
@@ -1029,7 +1037,7 @@ impl Loader<'_> {
                         .err(p.span(), format!("there is no property {n}"))
                         .label("unknown property")
                         .expected(
-                            "property numbers 0..=8 (DOMAIN.md section 4; 0 is strict mode)",
+                            "property numbers 0..=8 (docs/background.md section 4; 0 is strict mode)",
                         ));
                 }
                 bits |= 1 << n;

@@ -76,7 +76,7 @@
 //! program = ["yield"]               # optional; only "yield" allowed
 //!
 //! [check]                           # optional
-//! properties = [1, 2, 3, 4, 5, 6, 7, 8]   # DOMAIN.md section 4; default 1-8; 0 = strict
+//! properties = [1, 2, 3, 4, 5, 6, 7, 8]   # docs/background.md section 4; default 1-8; 0 = strict
 //! strict = false                    # true adds property 0
 //!
 //! [bounds]                          # optional, each >= 1; default: none

@@ -1,7 +1,7 @@
 //! Hardware profiles: which MMU behaviours the model allows.
 //!
 //! Each behaviour is its own switch ([`HwFeatures`]); a [`Profile`] is a named
-//! bundle of switches, numbered as in DOMAIN.md section 2 so that verdicts can
+//! bundle of switches, numbered as in docs/background.md section 2 so that verdicts can
 //! be read against the record ("profile 1" = atomic walks, ...).
 
 use serde::{Deserialize, Serialize};
@@ -131,7 +131,7 @@ hw_switches! {
     /// A speculative walk may write Accessed (so it can cache a pte whose
     /// Accessed bit is clear, such as another allocator's garbage).  Off:
     /// it caches only entries already marked Accessed and never writes
-    /// (research section 5 leaves this UNCONFIRMED; hence a switch).
+    /// (docs/background.md (section 2) notes the record leaves this UNCONFIRMED; hence a switch).
     speculative_accessed_writes: bool in 0..=1, scenario, |_n| true;
     /// Taking an interrupt also empties that CPU's paging-structure cache
     /// (the SDM allows a processor to drop those entries at any time,
@@ -139,7 +139,7 @@ hw_switches! {
     interrupt_flushes_pde_cache: bool in 0..=1, scenario, |_n| false;
 }
 
-/// The four named profiles of DOMAIN.md section 2.
+/// The four named profiles of docs/background.md section 2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Profile {
     /// (1) atomic walks, no paging-structure cache, no speculation.
@@ -160,7 +160,7 @@ impl Profile {
         Profile::Speculative,
     ];
 
-    /// The profile's number in DOMAIN.md (1-4).
+    /// The profile's number in docs/background.md (1-4).
     pub fn number(self) -> u8 {
         match self {
             Profile::Atomic => 1,

@@ -1,6 +1,6 @@
 //! Direct unit tests of the hardware model (Intel SDM Vol. 3A chapter 4):
 //! entry packing, CR3 writes, invlpg, split/atomic walks, the PDE cache and
-//! the profiles of DOMAIN.md section 2.
+//! the profiles of docs/background.md section 2.
 
 use super::cpu::{DEMAND, WALK_SLOTS};
 use super::mem::FRAMES;
@@ -183,7 +183,7 @@ fn split_walk_without_pde_cache_leaves_pde_cache_empty() {
     assert!(pde_empty(&mmu));
 }
 
-// DOMAIN.md 2 "Walks": the pgd and pte reads are separate, so the pte is read at finish time.
+// docs/background.md 2 "Walks": the pgd and pte reads are separate, so the pte is read at finish time.
 #[test]
 fn finish_walk_reads_the_pte_at_finish_time() {
     let mut mem = mapped_memory();
@@ -318,7 +318,7 @@ fn walk_writes_accessed_and_dirty_back_only_when_missing() {
     }
 }
 
-// DOMAIN.md 2 profile 1 (atomic walks): start_walk does the pgd and pte reads in one step.
+// docs/background.md 2 profile 1 (atomic walks): start_walk does the pgd and pte reads in one step.
 #[test]
 fn atomic_walk_completes_in_start_walk() {
     let mut mem = mapped_memory();
@@ -394,7 +394,7 @@ fn pde_cache_is_filled_even_when_the_pte_is_not_present() {
     assert_eq!(mmu.pde[SLOT as usize], TABLE);
 }
 
-// DOMAIN.md 2 "Invalidation": an interrupt aborts walks only with interrupt_aborts_walks on.
+// docs/background.md 2 "Invalidation": an interrupt aborts walks only with interrupt_aborts_walks on.
 #[test]
 fn interrupt_aborts_walks_only_when_the_switch_is_on() {
     let mut f = features(true, true);
@@ -463,7 +463,7 @@ fn quicklist_link_is_not_present() {
     }
 }
 
-// DOMAIN.md 2 profiles: (1) atomic, (2) split, (3) 2 + PDE cache, (4) 3 + speculation.
+// docs/background.md 2 profiles: (1) atomic, (2) split, (3) 2 + PDE cache, (4) 3 + speculation.
 #[test]
 fn profile_features_match_domain_definitions() {
     let expect = [
@@ -487,7 +487,7 @@ fn profile_features_match_domain_definitions() {
     assert_eq!(Profile::ALL.map(|p| p.number()), [1, 2, 3, 4]);
 }
 
-// DOMAIN.md section 2 (profiles are named and numbered): parse accepts both.
+// docs/background.md section 2 (profiles are named and numbered): parse accepts both.
 #[test]
 fn profile_parse_accepts_names_and_numbers() {
     for p in Profile::ALL {
@@ -502,7 +502,7 @@ fn profile_parse_accepts_names_and_numbers() {
     }
 }
 
-/// Research section 5 (UNCONFIRMED): whether a speculative walk writes
+/// docs/background.md section 2 (UNCONFIRMED): whether a speculative walk writes
 /// Accessed.  With the switch off it caches only entries already Accessed,
 /// so another allocator's garbage (Accessed clear) is never loaded; demand
 /// walks still write it.

@@ -79,7 +79,7 @@ pub struct KthreadCfg {
     pub program: Vec<Op>,
 }
 
-/// The properties of DOMAIN.md section 4 the run checks.
+/// The properties of docs/background.md section 4 the run checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Properties {
     /// Bit n set = property n checked (0-8).

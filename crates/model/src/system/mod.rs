@@ -1,5 +1,5 @@
 //! The system: hardware and kernel composed into one checkable model, and
-//! the properties of DOMAIN.md section 4.
+//! the properties of docs/background.md section 4.
 //!
 //! This is the only layer that knows both what a walk read (hardware) and
 //! whose page table that frame was meant to be (kernel ghost roles), so the
@@ -62,7 +62,7 @@ impl std::fmt::Display for Action {
     }
 }
 
-/// The property numbers and names of DOMAIN.md section 4.
+/// The property numbers and names of docs/background.md section 4.
 pub const PROPERTIES: [(u8, &str); 9] = [
     (0, "stray walk"),
     (1, "garbage translation"),
@@ -145,7 +145,9 @@ pub fn static_of(cfg: &Config) -> Static {
         user_slots: cfg.user_slots,
         ptes_per_table: cfg.ptes_per_table,
         hw: cfg.hw,
-        variant: cfg.variant,
+        policy: cfg.variant.policy().unwrap_or_else(|e| {
+            panic!("{e}: the loaders refuse a contradictory variant before a run is built")
+        }),
         quicklist_low: cfg.quicklist_low,
         quicklist_high: cfg.quicklist_high,
         gather_batch: cfg.gather_batch,
