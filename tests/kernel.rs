@@ -1,14 +1,17 @@
 //! Direct unit tests of the kernel model's pieces, through `Machine`'s pub
 //! API on machines built from small scenarios: the flush IPI handler,
 //! switch_mm, mmu_gather's two modes, quicklists, mmap_sem and the other
-//! allocators' scribble.
+//! allocators' scribble; and of the kernel's tables: the kernel positions,
+//! and the atoms with the `Policy` a variant resolves to (contradictions
+//! refused by the loader and the command line).
 
 use shootdown::hw::cpu::DEMAND;
 use shootdown::hw::{Entry, Frame, Role, TlbEntry, Walk};
 use shootdown::kernel::machine::{Event, Events, Machine, SWAPPER, Static};
 use shootdown::kernel::state::*;
-use shootdown::kernel::variant::{Atom, Variant};
+use shootdown::kernel::variant::{Atom, Policy, Variant};
 use shootdown::system::config::Config;
+use shootdown::system::matrix;
 
 /// Builds a machine from scenario text, with `edit` applied to the config
 /// (variant, quicklist marks) before the machine is built.
@@ -563,7 +566,7 @@ fn fast_mode_2_4_18_frees_the_page_before_clearing_its_pte() {
     assert_eq!(m.mem.role(data), Role::Data { root: PGD, vpn: 2 });
     assert_eq!(step(&mut m, &st, 0), Kpc::User); // down_write(mmap_sem)
     assert_eq!(step(&mut m, &st, 0), Kpc::ZapLock);
-    assert!(m.k.tasks[0].fast, "tlb_gather_mmu picks fast mode");
+    assert!(m.k.tasks[0].tlb.fast, "tlb_gather_mmu picks fast mode");
     assert_eq!(step(&mut m, &st, 0), Kpc::ZapLoop);
     assert_eq!(m.mem.role(data), Role::Free);
     assert!(
@@ -605,7 +608,7 @@ fn slow_mode_clears_ptes_then_flushes_then_frees() {
 
     assert_eq!(step(&mut m, &st, 0), Kpc::User);
     assert_eq!(step(&mut m, &st, 0), Kpc::ZapLock);
-    assert!(!m.k.tasks[0].fast, "mm_users == 2: slow mode");
+    assert!(!m.k.tasks[0].tlb.fast, "mm_users == 2: slow mode");
     assert_eq!(step(&mut m, &st, 0), Kpc::ZapLoop);
     assert_eq!(m.mem.read(table, 0), Entry::NONE);
     assert!(m.mem.read(table, 1).is_present());
@@ -945,4 +948,149 @@ fn write_hitting_a_clean_tlb_entry_sets_dirty_in_the_pte() {
         m.mem.read(table, 0).dirty(),
         "the write set Dirty in the pte"
     );
+}
+
+// ----- the table of kernel positions -------------------------------------------------
+
+// kpc.rs: one row per position generates the enum, ALL, from_u8, the names, the texts and the dispatch.
+#[test]
+fn position_table_is_consistent() {
+    for (i, &k) in Kpc::ALL.iter().enumerate() {
+        assert_eq!(k as usize, i, "{k:?}: ALL is in declaration order");
+        assert_eq!(Kpc::from_u8(k as u8), Some(k));
+        assert_eq!(k.name(), format!("{k:?}"));
+        assert!(!k.text().trim().is_empty(), "{k:?} has no text");
+    }
+    assert_eq!(Kpc::from_u8(Kpc::ALL.len() as u8), None);
+    assert_eq!(Kpc::from_u8(u8::MAX), None);
+    let mut names: Vec<&str> = Kpc::ALL.iter().map(|k| k.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), Kpc::ALL.len(), "names are unique");
+    // The texts counterexamples show, as they were before the table.
+    assert_eq!(Kpc::FaultFindVma.text(), "do_page_fault: find_vma");
+    assert_eq!(
+        Kpc::FlushOthersSend.text(),
+        "flush_tlb_others: lock tlbstate_lock, send IPIs"
+    );
+    assert_eq!(
+        Kpc::CptCheckCache.text(),
+        "check_pgt_cache: free quicklist page"
+    );
+}
+
+// ----- atoms and the policy --------------------------------------------------------
+
+/// The pairs of atoms that make the same policy choice.
+const CONTRADICTIONS: [(Atom, Atom); 4] = [
+    (Atom::FlushPgtablesInClear, Atom::FlushPgtablesInFree),
+    (Atom::PteFreeTlbShared, Atom::PteFreeTlbAlways),
+    (Atom::PteFreeTlbShared, Atom::PteFreeTlbCount),
+    (Atom::PteFreeTlbAlways, Atom::PteFreeTlbCount),
+];
+
+// variant.rs: every preset and every row of the matrix (each atom alone, the combinations) is a policy.
+#[test]
+fn every_preset_and_matrix_row_resolves_to_a_policy() {
+    assert_eq!(Variant::base().policy(), Ok(Policy::LINUX_2_4_18));
+    for name in Variant::preset_names() {
+        let v = Variant::preset(name).expect("a preset");
+        assert!(v.policy().is_ok(), "{name}: {:?}", v.policy());
+    }
+    for (label, _, v) in matrix::rows() {
+        assert!(v.policy().is_ok(), "{label}: {:?}", v.policy());
+    }
+    // Each atom alone changes the policy: none is a no-op.
+    for a in Atom::ALL {
+        let p = Variant::base().with(a).policy().expect("one atom");
+        assert_ne!(p, Policy::LINUX_2_4_18, "{a}");
+    }
+}
+
+// variant.rs: two atoms making the same choice are refused, naming both; no other pair is.
+#[test]
+fn atoms_making_the_same_choice_contradict_each_other() {
+    let mut refused = Vec::new();
+    for (i, &a) in Atom::ALL.iter().enumerate() {
+        for &b in &Atom::ALL[i + 1..] {
+            if let Err(e) = Variant::base().with(a).with(b).policy() {
+                assert!(
+                    e.contains(&format!("`{a}`")) && e.contains(&format!("`{b}`")),
+                    "{e}"
+                );
+                refused.push((a, b));
+            }
+        }
+    }
+    assert_eq!(refused, CONTRADICTIONS);
+    let e = Variant::parse_label("2.4.18+flush-pgtables-in-clear+flush-pgtables-in-free")
+        .expect_err("refused");
+    assert!(e.contains("contradict"), "{e}");
+    assert!(Variant::parse_label("2.5+pte-free-tlb").is_err());
+    assert!(Variant::parse_label("2.4.18+intel+flush-pgtables-in-free").is_err());
+    // A preset's own atom repeated is no contradiction.
+    assert!(Variant::parse_label("2.4.18+intel+flush-pgtables-in-clear").is_ok());
+}
+
+// scenario loader: a contradictory variant or patch is refused where it is written.
+#[test]
+fn the_loader_refuses_contradictory_variants_and_patches() {
+    let kernel = |section: &str| {
+        replaced(
+            TWO_THREADS,
+            "profile = \"split\"\n",
+            &format!("profile = \"split\"\n[kernel]\n{section}\n"),
+        )
+    };
+    let text = kernel("variant = \"2.4.18+flush-pgtables-in-clear+flush-pgtables-in-free\"");
+    let e = shootdown::scenario::load_str("test.toml", &text).expect_err("refused");
+    assert!(
+        e.message.contains("`flush-pgtables-in-clear`")
+            && e.message.contains("`flush-pgtables-in-free`"),
+        "{}",
+        e.message
+    );
+    assert!(text.lines().nth(e.line - 1).unwrap().starts_with("variant"));
+
+    let text = kernel("variant = \"2.5\"\npatches = [\"pte_free_tlb\"]");
+    let e = shootdown::scenario::load_str("test.toml", &text).expect_err("refused");
+    assert!(
+        e.message.contains("`pte-free-tlb`") && e.message.contains("`pte-free-tlb-always`"),
+        "{}",
+        e.message
+    );
+    assert!(text.lines().nth(e.line - 1).unwrap().starts_with("patches"));
+
+    let text = kernel("variant = \"2.4.18+intel\"\npatches = [\"no-free-pgtables\"]");
+    assert!(shootdown::scenario::load_str("test.toml", &text).is_ok());
+}
+
+// cli: a contradictory --variant, or a --patch contradicting the variant, is bad input (exit 2).
+#[test]
+fn the_cli_refuses_contradictory_variants_with_exit_2() {
+    for args in [
+        &[
+            "check",
+            "mail-race",
+            "--variant",
+            "2.4.18+flush-pgtables-in-clear+flush-pgtables-in-free",
+        ][..],
+        &[
+            "check",
+            "mail-race",
+            "--variant",
+            "2.4.18+intel",
+            "--patch",
+            "flush-pgtables-in-free",
+        ],
+        &["matrix", "mail-race", "--variant", "2.5+pte-free-tlb"],
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_shootdown"))
+            .args(args)
+            .output()
+            .expect("shootdown runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("contradict each other"), "{args:?}: {err}");
+    }
 }

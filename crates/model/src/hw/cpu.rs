@@ -167,6 +167,47 @@ impl Mmu {
         }
     }
 
+    /// A page fault on `vpn` (of pgd `slot`): the processor drops the TLB
+    /// and paging-structure-cache entries it used for the faulting address
+    /// (SDM 4.10.4.1), so the retried access walks afresh.
+    pub fn fault_invalidate(&mut self, vpn: u8, slot: u8) {
+        self.tlb[vpn as usize] = TlbEntry::EMPTY;
+        self.pde[slot as usize] = NO_FRAME;
+    }
+
+    /// Spontaneous eviction of `vpn`'s TLB entry (SDM 4.10.2.2: the
+    /// processor may invalidate any entry at any time).  False if there is
+    /// none.
+    pub fn evict_tlb(&mut self, vpn: u8) -> bool {
+        let had = self.tlb[vpn as usize].is_valid();
+        self.tlb[vpn as usize] = TlbEntry::EMPTY;
+        had
+    }
+
+    /// Spontaneous eviction of `slot`'s paging-structure-cache entry
+    /// (SDM 4.10.3.4).  False if there is none.
+    pub fn evict_pde(&mut self, slot: u8) -> bool {
+        let had = self.pde[slot as usize] != NO_FRAME;
+        self.pde[slot as usize] = NO_FRAME;
+        had
+    }
+
+    /// The walk slot a new speculative walk would use, if one is free
+    /// (slots 1..=`spec_walks_per_cpu`).
+    pub fn free_speculative_slot(&self, features: &HwFeatures) -> Option<usize> {
+        (1..=features.spec_walks_per_cpu as usize)
+            .take_while(|&w| w < WALK_SLOTS)
+            .find(|&w| !self.walks[w].is_active())
+    }
+
+    /// Whether a walk of an address in `slot` would get past the pgd level:
+    /// the PDE cache holds the slot, or the pgd entry under CR3 is present.
+    /// (A speculative walk that would not is no event at all.)
+    pub fn walk_reaches_table(&self, mem: &Memory, features: &HwFeatures, slot: u8) -> bool {
+        (features.pde_cache && self.pde[slot as usize] != NO_FRAME)
+            || mem.read(self.cr3, slot).is_present()
+    }
+
     pub fn lookup(&self, vpn: u8) -> Option<TlbEntry> {
         let e = self.tlb[vpn as usize];
         e.is_valid().then_some(e)

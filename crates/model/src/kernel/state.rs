@@ -1,12 +1,21 @@
 //! The kernel's data: what Linux 2.4.18 keeps in `mm_struct`, per-CPU
 //! `cpu_tlbstate`, the flush IPI globals of arch/i386/kernel/smp.c, the page
-//! allocator and quicklists, and each task's position in its kernel path.
+//! allocator and quicklists, and each task's position in its kernel path
+//! with the locals of that path.
 //!
 //! Everything is fixed-size and packed into bytes so that a whole system
-//! state is one flat value: cheap to copy, hash and compare.
+//! state is one flat value: cheap to copy, hash and compare.  Each struct's
+//! packing sits next to it (most through `packed!`, which derives the byte
+//! count from the field list); `KernelState::pack` puts them together for
+//! `system/pack.rs`.
 
+use super::machine::Static;
+use super::packed::{Packed, Reader, Writer, packed};
 use crate::hw::{Frame, NO_FRAME};
 use crate::limits;
+
+pub use super::kpc::Kpc;
+pub use super::rwsem::{RwSem, WAIT_WRITE};
 
 pub const NONE: u8 = 0xff;
 /// `flush_va == FLUSH_ALL`.
@@ -14,126 +23,39 @@ pub const FLUSH_ALL: u8 = 0xfe;
 /// User threads and named kernel threads, plus one idle task per CPU.
 pub const TASK_SLOTS: usize = limits::TASKS_MAX + limits::CPUS_MAX;
 pub const QUICKLIST_MAX: usize = limits::FRAMES_MAX;
+/// Nesting depth of kernel subroutine calls (munmap -> zap_page_range ->
+/// tlb_finish_mmu -> flush_tlb_mm is the deepest).
+pub const STACK_MAX: usize = 4;
 
-/// A read-write semaphore (`mmap_sem`), with FIFO hand-off to waiters as in
-/// 2.4's lib/rwsem.c: `up_*` grants the lock to the waiters it wakes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct RwSem {
-    /// Task holding it for writing, or NONE.
-    pub writer: u8,
-    pub readers: u8,
-    /// Waiting tasks in FIFO order; bit 7 set = waiting to write.
-    pub waiters: [u8; limits::TASKS_MAX],
-    pub nwait: u8,
-}
+// A task set is a u16 bitmask (rwsem wake-ups, schedule choices) and a
+// frame set is one too (the mmu_gather's pages).
+const _: () = assert!(TASK_SLOTS <= 16);
+const _: () = assert!(limits::FRAMES_MAX <= 16);
+// NONE and FLUSH_ALL must not be task, CPU, mm or vpn numbers.
+const _: () = assert!(TASK_SLOTS < FLUSH_ALL as usize);
+const _: () = assert!(limits::VPNS_MAX < FLUSH_ALL as usize);
+// Kernel positions pack into one byte.
+const _: () = assert!(Kpc::ALL.len() <= u8::MAX as usize);
 
-pub const WAIT_WRITE: u8 = 0x80;
-
-impl RwSem {
-    pub fn new() -> RwSem {
-        RwSem {
-            writer: NONE,
-            readers: 0,
-            waiters: [NONE; limits::TASKS_MAX],
-            nwait: 0,
-        }
+packed! {
+    /// `struct mm_struct`, the parts that matter here.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    pub struct MmState {
+        pub pgd: Frame = NO_FRAME,
+        /// `mm_users`: threads using the address space.
+        pub users: u8 = 0,
+        /// `mm_count`: references to the struct (all users count as one;
+        /// each lazy borrower adds one).
+        pub count: u8 = 0,
+        pub cpu_vm_mask: u8 = 0,
+        /// Pages covered by a VMA (bit per vpn).
+        pub vmas: u16 = 0,
+        /// Ghost: pages a completed munmap removed and nothing re-mapped.
+        pub unmapped: u16 = 0,
+        pub mmap_sem: RwSem = RwSem::new(),
+        /// `page_table_lock`: the CPU holding it, or NONE.
+        pub ptl: u8 = NONE,
     }
-
-    /// `down_read`: true if taken, false if the caller must sleep (it is
-    /// then queued).  Readers queue behind a waiting writer (no starvation).
-    pub fn down_read(&mut self, task: u8) -> bool {
-        if self.writer == NONE && self.nwait == 0 {
-            self.readers += 1;
-            true
-        } else {
-            self.enqueue(task);
-            false
-        }
-    }
-
-    pub fn down_write(&mut self, task: u8) -> bool {
-        if self.writer == NONE && self.readers == 0 && self.nwait == 0 {
-            self.writer = task;
-            true
-        } else {
-            self.enqueue(task | WAIT_WRITE);
-            false
-        }
-    }
-
-    fn enqueue(&mut self, w: u8) {
-        self.waiters[self.nwait as usize] = w;
-        self.nwait += 1;
-    }
-
-    fn pop(&mut self) -> u8 {
-        let w = self.waiters[0];
-        self.waiters.copy_within(1.., 0);
-        self.waiters[limits::TASKS_MAX - 1] = NONE;
-        self.nwait -= 1;
-        w
-    }
-
-    /// Hands the free lock to the waiters at the head of the queue; returns
-    /// the woken tasks as a bitmask.
-    fn wake(&mut self) -> u16 {
-        let mut woken = 0u16;
-        if self.nwait == 0 {
-            return 0;
-        }
-        if self.waiters[0] & WAIT_WRITE != 0 {
-            let w = self.pop() & !WAIT_WRITE;
-            self.writer = w;
-            woken |= 1 << w;
-        } else {
-            while self.nwait > 0 && self.waiters[0] & WAIT_WRITE == 0 {
-                let r = self.pop();
-                self.readers += 1;
-                woken |= 1 << r;
-            }
-        }
-        woken
-    }
-
-    pub fn up_read(&mut self) -> u16 {
-        assert!(self.readers > 0, "up_read without readers");
-        self.readers -= 1;
-        if self.readers == 0 { self.wake() } else { 0 }
-    }
-
-    pub fn up_write(&mut self, task: u8) -> u16 {
-        assert_eq!(
-            self.writer, task,
-            "up_write by a task that does not hold it"
-        );
-        self.writer = NONE;
-        self.wake()
-    }
-}
-
-impl Default for RwSem {
-    fn default() -> Self {
-        RwSem::new()
-    }
-}
-
-/// `struct mm_struct`, the parts that matter here.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct MmState {
-    pub pgd: Frame,
-    /// `mm_users`: threads using the address space.
-    pub users: u8,
-    /// `mm_count`: references to the struct (all users count as one;
-    /// each lazy borrower adds one).
-    pub count: u8,
-    pub cpu_vm_mask: u8,
-    /// Pages covered by a VMA (bit per vpn).
-    pub vmas: u16,
-    /// Ghost: pages a completed munmap removed and nothing re-mapped.
-    pub unmapped: u16,
-    pub mmap_sem: RwSem,
-    /// `page_table_lock`: the CPU holding it, or NONE.
-    pub ptl: u8,
 }
 
 /// `cpu_tlbstate[cpu]` plus the CPU's scheduler and quicklist state.
@@ -154,165 +76,132 @@ pub struct PerCpu {
     pub ql_len: u8,
 }
 
-/// Where a task is: user mode at its program counter, or a position in a
-/// kernel path.  Each variant is one interleaving point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Kpc {
-    /// User mode, about to run program op `pc`.
-    User,
-    /// A demand walk of the current op's access is in flight.
-    WaitWalk,
-    // Page fault (do_page_fault -> handle_mm_fault).
-    /// Holding mmap_sem for reading: find_vma; up_read and SIGSEGV, or
-    /// take page_table_lock.
-    FaultFindVma,
-    /// Holding page_table_lock: pte_alloc (quicklist or allocator).
-    FaultPteAlloc,
-    /// page_table_lock dropped: `pte_alloc_one` from the allocator.
-    FaultAllocTable,
-    /// Retake page_table_lock after allocating a page table.
-    FaultRelock,
-    /// `pmd_populate` with the page table allocated (or free it if another
-    /// thread populated the slot meanwhile).
-    FaultPopulate,
-    /// `do_anonymous_page`: allocate the data page and set the pte.
-    FaultPte,
-    FaultUnlock,
-    /// up_read(mmap_sem) and return to user mode to retry the access.
-    FaultUpRead,
-    /// up_read(mmap_sem), SIGSEGV delivered, the op is skipped.
-    FaultSegv,
-    // munmap / mmap.
-    /// Holding mmap_sem for writing: detach the VMAs, then zap.
-    MunmapDetach,
-    /// After the zap: free_pgtables.
-    MunmapFreePgtables,
-    /// After free_pgtables: flush_tlb_pgtables in free_pgtables (2.4.20).
-    MunmapFlushPgtables,
-    /// do_munmap is done: return to its caller (mmap) or to user mode.
-    MunmapDone,
-    MunmapUpWrite,
-    MmapUpWrite,
-    // zap_page_range.
-    ZapLock,
-    ZapLoop,
-    /// Fast mode, 2.4.18 order: the data page was freed, now clear the pte.
-    ZapClearAfterFree,
-    /// Fast mode, reordered: the pte was cleared, now free the page.
-    ZapFreeAfterClear,
-    ZapUnlock,
-    // tlb_finish_mmu.
-    FinishFlush,
-    FinishFree,
-    // flush_tlb_mm.
-    FlushLocal,
-    FlushOthersSend,
-    FlushOthersWait,
-    // clear_page_tables.
-    CptLock,
-    CptSlot,
-    /// pmd_clear done: pte_free the page table.
-    CptFree,
-    CptUnlock,
-    CptAfterUnlock,
-    CptCheckCache,
-    // exit.
-    ExitMm,
-    ExitMmapDetach,
-    ExitMmapFlush,
-    ExitMmapClear,
-    ExitMmapFlushLast,
-    ExitMmdrop,
-    /// Return from a subroutine: pop the return stack.
-    Return,
-}
+impl PerCpu {
+    /// A CPU before anything ran on it.
+    pub fn new() -> PerCpu {
+        PerCpu {
+            current: NONE,
+            active_mm: NONE,
+            lazy: true,
+            in_schedule: false,
+            ipi: false,
+            quicklist: [NO_FRAME; QUICKLIST_MAX],
+            ql_len: 0,
+        }
+    }
 
-impl Kpc {
-    /// Every position, in declaration order (`ALL[k as usize] == k`).
-    pub const ALL: [Kpc; 40] = [
-        Kpc::User,
-        Kpc::WaitWalk,
-        Kpc::FaultFindVma,
-        Kpc::FaultPteAlloc,
-        Kpc::FaultAllocTable,
-        Kpc::FaultRelock,
-        Kpc::FaultPopulate,
-        Kpc::FaultPte,
-        Kpc::FaultUnlock,
-        Kpc::FaultUpRead,
-        Kpc::FaultSegv,
-        Kpc::MunmapDetach,
-        Kpc::MunmapFreePgtables,
-        Kpc::MunmapFlushPgtables,
-        Kpc::MunmapDone,
-        Kpc::MunmapUpWrite,
-        Kpc::MmapUpWrite,
-        Kpc::ZapLock,
-        Kpc::ZapLoop,
-        Kpc::ZapClearAfterFree,
-        Kpc::ZapFreeAfterClear,
-        Kpc::ZapUnlock,
-        Kpc::FinishFlush,
-        Kpc::FinishFree,
-        Kpc::FlushLocal,
-        Kpc::FlushOthersSend,
-        Kpc::FlushOthersWait,
-        Kpc::CptLock,
-        Kpc::CptSlot,
-        Kpc::CptFree,
-        Kpc::CptUnlock,
-        Kpc::CptAfterUnlock,
-        Kpc::CptCheckCache,
-        Kpc::ExitMm,
-        Kpc::ExitMmapDetach,
-        Kpc::ExitMmapFlush,
-        Kpc::ExitMmapClear,
-        Kpc::ExitMmapFlushLast,
-        Kpc::ExitMmdrop,
-        Kpc::Return,
-    ];
+    /// Packed bytes with `frames` frames: the quicklist never holds more.
+    fn packed_bytes(frames: usize) -> usize {
+        6 + frames
+    }
 
-    pub fn from_u8(b: u8) -> Option<Kpc> {
-        Kpc::ALL.get(b as usize).copied()
+    fn pack(&self, frames: usize, w: &mut Writer<'_>) {
+        w.put_slice(&[
+            self.current,
+            self.active_mm,
+            self.lazy as u8,
+            self.in_schedule as u8,
+            self.ipi as u8,
+            self.ql_len,
+        ]);
+        w.put_slice(&self.quicklist[..frames]);
+    }
+
+    fn unpack(&mut self, frames: usize, r: &mut Reader<'_>) {
+        self.current = r.get();
+        self.active_mm = r.get();
+        self.lazy = r.get() != 0;
+        self.in_schedule = r.get() != 0;
+        self.ipi = r.get() != 0;
+        self.ql_len = r.get();
+        r.get_slice(&mut self.quicklist[..frames]);
     }
 }
 
-pub const STACK_MAX: usize = 4;
+impl Default for PerCpu {
+    fn default() -> Self {
+        PerCpu::new()
+    }
+}
 
-/// A task's kernel context: its position and the locals of the paths it
-/// is in.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct Task {
-    pub status: Status,
-    /// `current->mm`, or NONE (kernel threads, and after `__exit_mm`).
-    pub mm: u8,
-    /// Program counter into the task's program.
-    pub pc: u8,
-    pub at: Kpc,
-    pub stack: [Kpc; STACK_MAX],
-    pub sp: u8,
-    /// The mm the current kernel path works on.
-    pub kmm: u8,
-    /// Range being unmapped or zapped: [lo, hi) in vpns.
-    pub lo: u8,
-    pub hi: u8,
-    /// Loop cursor (vpn or slot); in the fault path, the faulting vpn.
-    pub cursor: u8,
-    /// Slots clear_page_tables frees (bitmask).
-    pub slots: u8,
-    /// mmu_gather: fast mode; in the fault path, the access is a write.
-    pub fast: bool,
-    /// mmu_gather batch: frames to free after the flush (bitmask).
-    pub batch: u16,
-    /// Pages gathered in the batch so far (for FREE_PTE_NR).
-    pub nr: u16,
-    /// clear_page_tables frees through the gather (pte_free_tlb).
-    pub tlb_tables: bool,
-    /// A frame held across steps (the data page being freed, a new page
-    /// table, ...).
-    pub frame: Frame,
-    /// flush_tlb_others target mask.
-    pub flush_mask: u8,
+packed! {
+    /// `mmu_gather_t` of include/asm-generic/tlb.h (2.4.18), one per task
+    /// here rather than per CPU: a task holds page_table_lock for the whole
+    /// gather, so no two gathers of one CPU overlap.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    pub struct MmuGather {
+        /// Fast mode (`tlb->nr == ~0UL`): `tlb_remove_page` frees at once
+        /// and `tlb_finish_mmu` only flushes.
+        pub fast: bool = false,
+        /// Pages gathered since the last flush (`tlb->nr`), up to
+        /// FREE_PTE_NR (the scenario's `gather_batch`).
+        pub nr: u16 = 0,
+        /// The gathered frames, freed after the flush (`tlb->ptes[]`, as
+        /// the set of frames they map).
+        pub pages: u16 = 0,
+    }
+}
+
+packed! {
+    /// A task's kernel context: its position, the return stack of the
+    /// kernel paths it is in, and their locals, one field per meaning
+    /// (named after the Linux local where there is one).  A path's locals
+    /// keep their last values after it returns, as they did when these
+    /// were shared fields; that changes no state count (pinned by the
+    /// golden tests).
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    pub struct Task {
+        pub status: Status = Status::Dead,
+        /// `current->mm`, or NONE (kernel threads, and after `__exit_mm`).
+        pub mm: u8 = NONE,
+        /// Program counter into the task's program.
+        pub pc: u8 = 0,
+        /// Where the task is: user mode or a position of a kernel path.
+        pub at: Kpc = Kpc::User,
+        /// Where each kernel subroutine the task is in returns to.
+        pub stack: [Kpc; STACK_MAX] = [Kpc::Return; STACK_MAX],
+        pub sp: u8 = 0,
+
+        // do_page_fault, handle_mm_fault.
+        /// The faulting address, as a vpn (do_page_fault's `address`).
+        pub fault_vpn: u8 = 0,
+        /// The faulting access is a store (do_page_fault's `write`).
+        pub write: bool = false,
+        /// The page table `pte_alloc_one` returned while page_table_lock
+        /// was dropped (pte_alloc's `new`), until pmd_populate takes it.
+        pub new_table: Frame = NO_FRAME,
+
+        // do_munmap, exit_mmap and what they call.
+        /// The mm the path works on (`mm` of do_munmap, zap_page_range,
+        /// clear_page_tables, flush_tlb_mm).
+        pub kmm: u8 = NONE,
+        /// The range being unmapped or zapped: [lo, hi) in vpns.
+        pub lo: u8 = 0,
+        pub hi: u8 = 0,
+        /// zap_pte_range: the next vpn to look at (its `address`).
+        pub zap_vpn: u8 = 0,
+        /// Reordered fast-mode tlb_remove_page: the data page whose pte was
+        /// just cleared, freed in the next step.
+        pub page: Frame = NO_FRAME,
+        /// clear_page_tables: the pgd slots to free (bitmask).
+        pub slots: u8 = 0,
+        /// clear_page_tables: the next slot to look at.
+        pub slot: u8 = 0,
+        /// free_one_pmd: the page table `pmd_clear` detached, freed by
+        /// `pte_free` in the next step.
+        pub table: Frame = NO_FRAME,
+        /// clear_page_tables frees page tables through the mmu_gather
+        /// (`pte_free_tlb`) rather than with `pte_free`.
+        pub tlb_tables: bool = false,
+        /// The mmu_gather of zap_page_range, or of clear_page_tables when
+        /// it frees through one.
+        pub tlb: MmuGather = MmuGather::default(),
+        /// check_pgt_cache: trimming has started (it goes on down to the
+        /// low-water mark once above the high one).
+        pub trimming: bool = false,
+        /// flush_tlb_mm: the other CPUs to flush (`cpu_mask`).
+        pub flush_mask: u8 = 0,
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -341,35 +230,24 @@ impl Task {
         Task {
             status,
             mm,
-            pc: 0,
-            at: Kpc::User,
-            stack: [Kpc::Return; STACK_MAX],
-            sp: 0,
-            kmm: NONE,
-            lo: 0,
-            hi: 0,
-            cursor: 0,
-            slots: 0,
-            fast: false,
-            batch: 0,
-            nr: 0,
-            tlb_tables: false,
-            frame: NO_FRAME,
-            flush_mask: 0,
+            ..Task::default()
         }
     }
 }
 
-/// Globals of arch/i386/kernel/smp.c used by flush_tlb_others.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct FlushState {
-    /// `tlbstate_lock` holder (CPU), or NONE.
-    pub lock: u8,
-    pub mm: u8,
-    /// A vpn or FLUSH_ALL.
-    pub va: u8,
-    /// `flush_cpumask`.
-    pub mask: u8,
+packed! {
+    /// Globals of arch/i386/kernel/smp.c used by flush_tlb_others.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    pub struct FlushState {
+        /// `tlbstate_lock` holder (CPU), or NONE.
+        pub lock: u8 = NONE,
+        /// `flush_mm`.
+        pub mm: u8 = NONE,
+        /// `flush_va`: a vpn or FLUSH_ALL.
+        pub va: u8 = NONE,
+        /// `flush_cpumask`.
+        pub mask: u8 = 0,
+    }
 }
 
 /// The page allocator: a LIFO of free frames (the buddy allocator's hot
@@ -384,6 +262,13 @@ pub struct PageAlloc {
 }
 
 impl PageAlloc {
+    pub fn new() -> PageAlloc {
+        PageAlloc {
+            free: [NO_FRAME; limits::FRAMES_MAX],
+            len: 0,
+            foreign: 0,
+        }
+    }
     pub fn push(&mut self, f: Frame) {
         self.free[self.len as usize] = f;
         self.len += 1;
@@ -400,6 +285,29 @@ impl PageAlloc {
     pub fn top(&self) -> Option<Frame> {
         (self.len > 0).then(|| self.free[self.len as usize - 1])
     }
+
+    /// Packed bytes with `frames` frames: the free list never holds more.
+    fn packed_bytes(frames: usize) -> usize {
+        2 + frames
+    }
+
+    fn pack(&self, frames: usize, w: &mut Writer<'_>) {
+        w.put(self.len);
+        w.put(self.foreign);
+        w.put_slice(&self.free[..frames]);
+    }
+
+    fn unpack(&mut self, frames: usize, r: &mut Reader<'_>) {
+        self.len = r.get();
+        self.foreign = r.get();
+        r.get_slice(&mut self.free[..frames]);
+    }
+}
+
+impl Default for PageAlloc {
+    fn default() -> Self {
+        PageAlloc::new()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -409,4 +317,50 @@ pub struct KernelState {
     pub tasks: [Task; TASK_SLOTS],
     pub flush: FlushState,
     pub alloc: PageAlloc,
+}
+
+impl KernelState {
+    /// Bytes of this run's packed kernel state: only the processes, CPUs,
+    /// tasks and frames the run has (the rest never changes).
+    pub fn packed_bytes(st: &Static) -> usize {
+        let frames = st.frames as usize;
+        st.processes.len() * MmState::BYTES
+            + st.cpus as usize * PerCpu::packed_bytes(frames)
+            + st.tasks.len() * Task::BYTES
+            + FlushState::BYTES
+            + PageAlloc::packed_bytes(frames)
+    }
+
+    pub fn pack(&self, st: &Static, w: &mut Writer<'_>) {
+        let frames = st.frames as usize;
+        for mm in &self.mms[..st.processes.len()] {
+            w.pack(mm);
+        }
+        for cpu in &self.cpus[..st.cpus as usize] {
+            cpu.pack(frames, w);
+        }
+        for task in &self.tasks[..st.tasks.len()] {
+            w.pack(task);
+        }
+        w.pack(&self.flush);
+        self.alloc.pack(frames, w);
+    }
+
+    /// Reads what `pack` wrote onto `self`, a state of the same run whose
+    /// unpacked parts (processes, CPUs, tasks and frames the run does not
+    /// have) are the ones every state of the run has.
+    pub fn unpack(&mut self, st: &Static, r: &mut Reader<'_>) {
+        let frames = st.frames as usize;
+        for mm in &mut self.mms[..st.processes.len()] {
+            *mm = r.unpack();
+        }
+        for cpu in &mut self.cpus[..st.cpus as usize] {
+            cpu.unpack(frames, r);
+        }
+        for task in &mut self.tasks[..st.tasks.len()] {
+            *task = r.unpack();
+        }
+        self.flush = r.unpack();
+        self.alloc.unpack(frames, r);
+    }
 }

@@ -32,58 +32,17 @@ impl System {
         }
     }
 
-    /// The kernel function a task step at `at` runs.
+    /// The kernel function a task step at `at` runs (the position
+    /// table's text), or in user mode the op it runs.
     fn kpc_text(&self, s: &Machine, t: u8, at: Kpc) -> String {
+        if at != Kpc::User {
+            return at.text().to_string();
+        }
         let task = &s.k.tasks[t as usize];
-        let program = &self.st.tasks[t as usize].program;
-        let f = match at {
-            Kpc::User => {
-                return match program.get(task.pc as usize) {
-                    Some(&op) => self.op_text(op),
-                    None => "user mode".into(),
-                };
-            }
-            Kpc::WaitWalk => "waits for its page walk",
-            Kpc::FaultFindVma => "do_page_fault: find_vma",
-            Kpc::FaultSegv => "do_page_fault: no VMA, up_read(mmap_sem), SIGSEGV",
-            Kpc::FaultPteAlloc => "handle_mm_fault: pte_alloc",
-            Kpc::FaultAllocTable => "pte_alloc: pte_alloc_one",
-            Kpc::FaultRelock => "pte_alloc: spin_lock(page_table_lock)",
-            Kpc::FaultPopulate => "pte_alloc: pmd_populate",
-            Kpc::FaultPte => "do_anonymous_page",
-            Kpc::FaultUnlock => "handle_mm_fault: spin_unlock(page_table_lock)",
-            Kpc::FaultUpRead => "do_page_fault: up_read(mmap_sem), return to user",
-            Kpc::MunmapDetach => "do_munmap: detach VMAs",
-            Kpc::MunmapFreePgtables => "do_munmap: free_pgtables",
-            Kpc::MunmapFlushPgtables => "free_pgtables: flush_tlb_pgtables",
-            Kpc::MunmapDone => "do_munmap: return",
-            Kpc::MunmapUpWrite => "munmap: up_write(mmap_sem), return to user",
-            Kpc::MmapUpWrite => "mmap: insert VMA, up_write(mmap_sem), return to user",
-            Kpc::ZapLock => "zap_page_range: spin_lock(page_table_lock), tlb_gather_mmu",
-            Kpc::ZapLoop => "zap_pte_range: tlb_remove_page",
-            Kpc::ZapClearAfterFree => "tlb_remove_page (fast): pte_clear",
-            Kpc::ZapFreeAfterClear => "tlb_remove_page (fast): __free_pte",
-            Kpc::ZapUnlock => "zap_page_range: spin_unlock(page_table_lock)",
-            Kpc::FinishFlush => "tlb_finish_mmu",
-            Kpc::FinishFree => "tlb_finish_mmu: free gathered page",
-            Kpc::FlushLocal => "flush_tlb_mm: read cpu_vm_mask, local_flush_tlb or leave_mm",
-            Kpc::FlushOthersSend => "flush_tlb_others: lock tlbstate_lock, send IPIs",
-            Kpc::FlushOthersWait => "flush_tlb_others: all acked, unlock",
-            Kpc::CptLock => "clear_page_tables: spin_lock(page_table_lock)",
-            Kpc::CptSlot => "clear_page_tables: free_one_pmd: pmd_clear",
-            Kpc::CptFree => "free_one_pmd: pte_free",
-            Kpc::CptUnlock => "clear_page_tables: spin_unlock(page_table_lock)",
-            Kpc::CptAfterUnlock => "clear_page_tables: flush_tlb_pgtables",
-            Kpc::CptCheckCache => "check_pgt_cache: free quicklist page",
-            Kpc::ExitMm => "do_exit: __exit_mm, mmput",
-            Kpc::ExitMmapDetach => "exit_mmap: detach VMAs",
-            Kpc::ExitMmapFlush => "exit_mmap: flush_tlb_mm",
-            Kpc::ExitMmapClear => "exit_mmap: clear_page_tables",
-            Kpc::ExitMmapFlushLast => "exit_mmap: flush_tlb_mm",
-            Kpc::ExitMmdrop => "mmput: mmdrop",
-            Kpc::Return => "return",
-        };
-        f.to_string()
+        match self.st.tasks[t as usize].program.get(task.pc as usize) {
+            Some(&op) => self.op_text(op),
+            None => Kpc::User.text().to_string(),
+        }
     }
 
     /// Where a memory word is, named by what its frame held before.

@@ -286,28 +286,16 @@ impl System {
                     && n.speculate(st, cpu, vpn, &mut ev)
             }
             Action::EvictTlb { cpu, vpn } => {
-                if st.hw.eviction
+                st.hw.eviction
                     && cpu < st.cpus
                     && vpn < st.vpns()
-                    && n.mmu[cpu as usize].tlb[vpn as usize].is_valid()
-                {
-                    n.mmu[cpu as usize].tlb[vpn as usize] = crate::hw::TlbEntry::EMPTY;
-                    true
-                } else {
-                    false
-                }
+                    && n.mmu[cpu as usize].evict_tlb(vpn)
             }
             Action::EvictPde { cpu, slot } => {
-                if st.hw.eviction
+                st.hw.eviction
                     && cpu < st.cpus
                     && slot < st.user_slots
-                    && n.mmu[cpu as usize].pde[slot as usize] != NO_FRAME
-                {
-                    n.mmu[cpu as usize].pde[slot as usize] = NO_FRAME;
-                    true
-                } else {
-                    false
-                }
+                    && n.mmu[cpu as usize].evict_pde(slot)
             }
             Action::Scribble { cpu } => {
                 if cpu < st.cpus
@@ -538,15 +526,9 @@ impl Model for System {
                     out.push(Action::Walk { cpu, slot });
                 }
             }
-            let spec_slot_free = (1..=st.hw.spec_walks_per_cpu as usize)
-                .take_while(|&w| w < WALK_SLOTS)
-                .any(|w| !mmu.walks[w].is_active());
-            if st.hw.speculation && spec_slot_free {
+            if st.hw.speculation && mmu.free_speculative_slot(&st.hw).is_some() {
                 for vpn in 0..st.vpns() {
-                    let slot = st.slot(vpn) as usize;
-                    if (st.hw.pde_cache && mmu.pde[slot] != NO_FRAME)
-                        || s.mem.read(mmu.cr3, slot as u8).is_present()
-                    {
+                    if mmu.walk_reaches_table(&s.mem, &st.hw, st.slot(vpn)) {
                         out.push(Action::Speculate { cpu, vpn });
                     }
                 }

@@ -1,0 +1,159 @@
+//! User mode and the ways it enters the kernel: the next op of a thread's
+//! program, as a system call (arch/i386/kernel/entry.S's `system_call`
+//! dispatch to `sys_mmap2`, `sys_munmap`, `sys_execve`, `sys_exit`,
+//! `sys_sched_yield`) or as a load or store that the MMU completes, walks
+//! for, or turns into a page fault (the trap to do_page_fault).
+//!
+//! Also the hardware's side of those accesses that the kernel sees: a
+//! demand walk finishing, a speculative walk starting, and whether the CPU
+//! is at an instruction boundary where interrupts are taken.  Left out:
+//! argument checking of the system calls (the scenario loader refuses bad
+//! ranges) and signals other than the SIGSEGV of a fault outside any VMA.
+
+use super::machine::{Ctx, Event, Events, Flow, Machine, Static};
+use super::program::Op;
+use super::state::*;
+use crate::hw::WalkStart;
+use crate::hw::cpu::DEMAND;
+
+impl Machine {
+    /// A user-mode step: the next op of the program.
+    pub(super) fn user_op(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let (st, t) = (cx.st, cx.t);
+        let pc = self.k.tasks[t as usize].pc as usize;
+        let Some(&op) = st.tasks[t as usize].program.get(pc) else {
+            return Flow::Disabled;
+        };
+        match op {
+            Op::Read { vpn } => self.access(st, cx.cpu, t, vpn, false, cx.ev),
+            Op::Write { vpn } => self.access(st, cx.cpu, t, vpn, true, cx.ev),
+            Op::Mmap { vpn, pages } => self.sys_mmap(cx, vpn, pages),
+            Op::Munmap { vpn, pages } => self.sys_munmap(cx, vpn, pages),
+            Op::Exit => self.sys_exit(cx),
+            Op::Exec => self.sys_execve(cx),
+            Op::Yield => self.sys_sched_yield(cx),
+        }
+    }
+
+    /// The access's demand walk is in flight: the thread waits for it.
+    pub(super) fn wait_walk(&mut self, _cx: &mut Ctx<'_>) -> Flow {
+        Flow::Disabled
+    }
+
+    /// A user load or store: TLB hit, or a demand walk, or a page fault.
+    fn access(
+        &mut self,
+        st: &Static,
+        cpu: u8,
+        t: u8,
+        vpn: u8,
+        write: bool,
+        ev: &mut Events,
+    ) -> Flow {
+        // A store through a TLB entry whose Dirty bit is clear cannot use
+        // it: the CPU walks again to set Dirty in the pte (SDM 4.8).
+        if let Some(e) = self.mmu[cpu as usize]
+            .lookup(vpn)
+            .filter(|e| !write || e.is_dirty())
+        {
+            ev.push(Event::UserAccess {
+                cpu,
+                task: t,
+                vpn,
+                frame: e.frame(),
+            });
+            self.task(t).pc += 1;
+            return Flow::Step;
+        }
+        let started = self.mmu[cpu as usize].start_walk(
+            &mut self.mem,
+            &st.hw,
+            DEMAND,
+            vpn,
+            st.slot(vpn),
+            st.index(vpn),
+            write,
+        );
+        match started {
+            WalkStart::PgdNotPresent => self.page_fault(st, cpu, t, vpn, write),
+            WalkStart::InFlight => self.goto(t, Kpc::WaitWalk),
+            WalkStart::Done(read) => {
+                ev.push(Event::PteRead { cpu, read });
+                if read.filled {
+                    ev.push(Event::UserAccess {
+                        cpu,
+                        task: t,
+                        vpn,
+                        frame: read.entry.frame(),
+                    });
+                    self.task(t).pc += 1;
+                } else {
+                    self.page_fault(st, cpu, t, vpn, write);
+                }
+            }
+        }
+        Flow::Step
+    }
+
+    /// The pte read of walk slot `w` on `cpu`.  For the demand walk this
+    /// also completes (or faults) the running thread's access.
+    pub fn finish_walk(&mut self, st: &Static, cpu: u8, w: usize, ev: &mut Events) {
+        let walk = self.mmu[cpu as usize].walks[w];
+        let read = self.mmu[cpu as usize].finish_walk(&mut self.mem, &st.hw, w, st.index(walk.vpn));
+        ev.push(Event::PteRead { cpu, read });
+        if w == DEMAND {
+            let t = self.k.cpus[cpu as usize].current;
+            assert_eq!(
+                self.k.tasks[t as usize].at,
+                Kpc::WaitWalk,
+                "demand walk without waiter"
+            );
+            if read.filled {
+                ev.push(Event::UserAccess {
+                    cpu,
+                    task: t,
+                    vpn: walk.vpn,
+                    frame: read.entry.frame(),
+                });
+                let task = self.task(t);
+                task.at = Kpc::User;
+                task.pc += 1;
+            } else {
+                self.page_fault(st, cpu, t, walk.vpn, walk.write);
+            }
+        }
+    }
+
+    /// A speculative walk of `vpn` on `cpu`.  Returns false if it would do
+    /// nothing (no present pgd entry, no free walk slot).
+    pub fn speculate(&mut self, st: &Static, cpu: u8, vpn: u8, ev: &mut Events) -> bool {
+        let mmu = &mut self.mmu[cpu as usize];
+        let Some(w) = mmu.free_speculative_slot(&st.hw) else {
+            return false;
+        };
+        match mmu.start_walk(
+            &mut self.mem,
+            &st.hw,
+            w,
+            vpn,
+            st.slot(vpn),
+            st.index(vpn),
+            false,
+        ) {
+            WalkStart::PgdNotPresent => false,
+            WalkStart::InFlight => true,
+            WalkStart::Done(read) => {
+                ev.push(Event::PteRead { cpu, read });
+                true
+            }
+        }
+    }
+
+    /// Whether `cpu` is at an instruction boundary, where interrupts are
+    /// taken: not while the running thread's access waits for its demand
+    /// walk.
+    pub fn interruptible(&self, cpu: u8) -> bool {
+        let c = &self.k.cpus[cpu as usize];
+        self.k.tasks[c.current as usize].at != Kpc::WaitWalk
+    }
+}

@@ -1,0 +1,199 @@
+//! mm/mmap.c of Linux 2.4.18: `sys_munmap` -> `do_munmap` (detach the
+//! VMAs, `zap_page_range`, `free_pgtables`), `do_mmap_pgoff` with
+//! MAP_FIXED (munmap what is mapped there first, then insert the VMA), and
+//! `exit_mmap` (detach every VMA, zap the whole range, flush, and
+//! `clear_page_tables` of every user slot).
+//!
+//! Where `flush_tlb_pgtables` runs and whether munmap frees page tables at
+//! all are the variant's choices (`Policy::pgtable_flush`,
+//! `Policy::munmap_frees_pgtables`), as is whether exit_mmap flushes before
+//! or after `clear_page_tables` (`Policy::exit_mmap_flush`).  Left out: VMA
+//! splitting and merging (VMAs are page sets), file mappings, `mm->map_count`
+//! and the rlimits; mmap never fails.
+
+use super::machine::{Ctx, Flow, Machine, range_mask};
+use super::state::*;
+use super::variant::{ExitMmapFlush, PgtableFlush};
+
+impl Machine {
+    /// `sys_mmap2(addr, pages * 4096, MAP_FIXED | MAP_ANONYMOUS)`:
+    /// down_write(mmap_sem), then `do_mmap_pgoff`.
+    pub(super) fn sys_mmap(&mut self, cx: &mut Ctx<'_>, vpn: u8, pages: u8) -> Flow {
+        self.down_write_mmap_sem(cx, vpn, pages, Kpc::MmapUpWrite)
+    }
+
+    /// `sys_munmap(addr, pages * 4096)`: down_write(mmap_sem), then
+    /// `do_munmap`.
+    pub(super) fn sys_munmap(&mut self, cx: &mut Ctx<'_>, vpn: u8, pages: u8) -> Flow {
+        self.down_write_mmap_sem(cx, vpn, pages, Kpc::MunmapDetach)
+    }
+
+    /// Records the range, and takes mmap_sem for writing or sleeps on it;
+    /// the path goes on at `next` with the lock held.
+    fn down_write_mmap_sem(&mut self, cx: &mut Ctx<'_>, vpn: u8, pages: u8, next: Kpc) -> Flow {
+        let t = cx.t;
+        let mm = self.k.tasks[t as usize].mm;
+        let task = self.task(t);
+        task.kmm = mm;
+        task.lo = vpn;
+        task.hi = vpn + pages;
+        if self.k.mms[mm as usize].mmap_sem.down_write(t) {
+            self.goto(t, next);
+        } else {
+            self.block(cx.cpu, t, next);
+        }
+        Flow::Step
+    }
+
+    // ----- do_munmap -----------------------------------------------------------
+
+    /// Detach the VMAs of the range (waiting while page_table_lock is
+    /// held, as the VMA list is also read under it), then `zap_page_range`.
+    pub(super) fn munmap_detach(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let t = cx.t;
+        let task = &self.k.tasks[t as usize];
+        let (mm, lo, hi) = (task.kmm, task.lo, task.hi);
+        if self.k.mms[mm as usize].ptl != NONE {
+            return Flow::Disabled;
+        }
+        self.k.mms[mm as usize].vmas &= !range_mask(lo, hi);
+        self.call(t, Kpc::ZapLock, Kpc::MunmapFreePgtables);
+        Flow::Continue
+    }
+
+    /// `free_pgtables`: `clear_page_tables` of the slots the range touches
+    /// that no VMA uses any more.
+    pub(super) fn munmap_free_pgtables(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let (st, t) = (cx.st, cx.t);
+        let task = &self.k.tasks[t as usize];
+        let (mm, lo, hi) = (task.kmm, task.lo, task.hi);
+        if !st.policy.munmap_frees_pgtables {
+            self.goto(t, Kpc::MunmapDone);
+            return Flow::Continue;
+        }
+        let vmas = self.k.mms[mm as usize].vmas;
+        let mut slots = 0u8;
+        for slot in st.slot(lo)..=st.slot(hi - 1) {
+            let first = slot * st.ptes_per_table;
+            if vmas & range_mask(first, first + st.ptes_per_table) == 0 {
+                slots |= 1 << slot;
+            }
+        }
+        if slots == 0 {
+            self.goto(t, Kpc::MunmapDone);
+            return Flow::Continue;
+        }
+        self.task(t).slots = slots;
+        self.call(t, Kpc::CptLock, Kpc::MunmapFlushPgtables);
+        Flow::Continue
+    }
+
+    /// free_pgtables after clear_page_tables: `flush_tlb_pgtables`, which
+    /// 2.4.20 makes `flush_tlb_mm` (empty on i386 in 2.4.18).
+    pub(super) fn munmap_flush_pgtables(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let t = cx.t;
+        if cx.st.policy.pgtable_flush == PgtableFlush::InFreePgtables {
+            self.call(t, Kpc::FlushLocal, Kpc::MunmapDone);
+        } else {
+            self.goto(t, Kpc::MunmapDone);
+        }
+        Flow::Continue
+    }
+
+    /// do_munmap returns: to mmap's "clear old maps" if it was called from
+    /// there, else munmap returns to user mode.
+    pub(super) fn munmap_done(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let t = cx.t;
+        let next = if self.k.tasks[t as usize].sp > 0 {
+            Kpc::Return
+        } else {
+            Kpc::MunmapUpWrite
+        };
+        self.goto(t, next);
+        Flow::Continue
+    }
+
+    /// `sys_munmap`: up_write(mmap_sem) and back to user mode.
+    pub(super) fn munmap_up_write(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let t = cx.t;
+        let task = &self.k.tasks[t as usize];
+        let (mm, lo, hi) = (task.kmm, task.lo, task.hi);
+        let m = &mut self.k.mms[mm as usize];
+        m.unmapped |= range_mask(lo, hi);
+        let woken = m.mmap_sem.up_write(t);
+        self.wake(woken);
+        self.return_to_user(cx.cpu, t, true, cx.ev);
+        Flow::Step
+    }
+
+    // ----- do_mmap_pgoff ----------------------------------------------------------
+
+    /// do_mmap_pgoff's "clear old maps" (a MAP_FIXED mapping over existing
+    /// pages munmaps them first), then insert the VMA, up_write(mmap_sem)
+    /// and back to user mode.
+    pub(super) fn mmap_up_write(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let t = cx.t;
+        let task = &self.k.tasks[t as usize];
+        let (mm, lo, hi) = (task.kmm, task.lo, task.hi);
+        if self.k.mms[mm as usize].vmas & range_mask(lo, hi) != 0 {
+            self.call(t, Kpc::MunmapDetach, Kpc::MmapUpWrite);
+            return Flow::Continue;
+        }
+        let m = &mut self.k.mms[mm as usize];
+        m.vmas |= range_mask(lo, hi);
+        m.unmapped &= !range_mask(lo, hi);
+        let woken = m.mmap_sem.up_write(t);
+        self.wake(woken);
+        self.return_to_user(cx.cpu, t, true, cx.ev);
+        Flow::Step
+    }
+
+    // ----- exit_mmap -------------------------------------------------------------
+
+    /// Detach every VMA (waiting while page_table_lock is held), then
+    /// `zap_page_range` of the whole user range.
+    pub(super) fn exit_mmap_detach(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let (st, t) = (cx.st, cx.t);
+        let mm = self.k.tasks[t as usize].kmm;
+        if self.k.mms[mm as usize].ptl != NONE {
+            return Flow::Disabled;
+        }
+        self.k.mms[mm as usize].vmas = 0;
+        let vpns = st.vpns();
+        let task = self.task(t);
+        task.lo = 0;
+        task.hi = vpns;
+        self.call(t, Kpc::ZapLock, Kpc::ExitMmapFlush);
+        Flow::Step
+    }
+
+    /// 2.4.18's exit_mmap flushes here, before clear_page_tables.
+    pub(super) fn exit_mmap_flush(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let t = cx.t;
+        match cx.st.policy.exit_mmap_flush {
+            ExitMmapFlush::BeforeClearPageTables => {
+                self.call(t, Kpc::FlushLocal, Kpc::ExitMmapClear)
+            }
+            ExitMmapFlush::AfterClearPageTables => self.goto(t, Kpc::ExitMmapClear),
+        }
+        Flow::Continue
+    }
+
+    /// `clear_page_tables` of every user slot.
+    pub(super) fn exit_mmap_clear(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let (st, t) = (cx.st, cx.t);
+        self.task(t).slots = ((1u16 << st.user_slots) - 1) as u8;
+        self.call(t, Kpc::CptLock, Kpc::ExitMmapFlushLast);
+        Flow::Continue
+    }
+
+    /// 2.4.20's exit_mmap flushes here, after clear_page_tables.
+    pub(super) fn exit_mmap_flush_last(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let t = cx.t;
+        match cx.st.policy.exit_mmap_flush {
+            ExitMmapFlush::AfterClearPageTables => self.call(t, Kpc::FlushLocal, Kpc::ExitMmdrop),
+            ExitMmapFlush::BeforeClearPageTables => self.goto(t, Kpc::ExitMmdrop),
+        }
+        Flow::Continue
+    }
+}

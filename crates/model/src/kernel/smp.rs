@@ -1,0 +1,122 @@
+//! TLB shootdown of arch/i386/kernel/smp.c (Linux 2.4.18): `flush_tlb_mm`
+//! (flush this CPU, or `leave_mm` when it only borrows the mm lazily, then
+//! `flush_tlb_others` for the rest of `cpu_vm_mask`), `flush_tlb_others`
+//! (publish `flush_mm`/`flush_va`/`flush_cpumask` under `tlbstate_lock`,
+//! send INVALIDATE_TLB_VECTOR, spin until every target acked) and the
+//! handler `smp_invalidate_interrupt` with `leave_mm`.
+//!
+//! Left out: `flush_tlb_page` and `flush_tlb_range` (every flush here is of
+//! the whole mm, `FLUSH_ALL`; the handler still honours a single `va`), the
+//! APIC itself (an IPI is a pending flag taken at an instruction boundary)
+//! and the `flush_cpumask` sanity checks that panic.
+
+use super::machine::{Bug, Ctx, Event, Events, Flow, Machine, SWAPPER, Static};
+use super::state::*;
+
+impl Machine {
+    /// `flush_tlb_mm`: read `cpu_vm_mask`, flush this CPU if it has the mm
+    /// loaded (or `leave_mm` if it is lazy there), then the others.
+    pub(super) fn flush_local(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let (st, cpu, t) = (cx.st, cx.cpu, cx.t);
+        let mm = self.k.tasks[t as usize].kmm;
+        let bit = 1u8 << cpu;
+        let mask = self.k.mms[mm as usize].cpu_vm_mask & !bit;
+        if self.k.cpus[cpu as usize].active_mm == mm {
+            if self.k.tasks[t as usize].mm != NONE {
+                let cr3 = self.mmu[cpu as usize].cr3;
+                self.mmu[cpu as usize].write_cr3(cr3);
+            } else {
+                self.leave_mm(st, cpu, cx.ev);
+            }
+        }
+        let task = self.task(t);
+        task.flush_mask = mask;
+        task.at = if mask == 0 {
+            Kpc::Return
+        } else {
+            Kpc::FlushOthersSend
+        };
+        Flow::Step
+    }
+
+    /// `flush_tlb_others`: take `tlbstate_lock` (spin while another CPU
+    /// holds it), publish the flush and send the IPIs.
+    pub(super) fn flush_others_send(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let (st, cpu, t) = (cx.st, cx.cpu, cx.t);
+        if self.k.flush.lock != NONE {
+            return Flow::Disabled;
+        }
+        let task = &self.k.tasks[t as usize];
+        let (mm, mask) = (task.kmm, task.flush_mask);
+        let f = &mut self.k.flush;
+        f.lock = cpu;
+        f.mm = mm;
+        f.va = FLUSH_ALL;
+        f.mask = mask;
+        for c in 0..st.cpus {
+            if mask & (1 << c) != 0 {
+                self.k.cpus[c as usize].ipi = true;
+            }
+        }
+        self.goto(t, Kpc::FlushOthersWait);
+        Flow::Step
+    }
+
+    /// `while (flush_cpumask) rep_nop();`, then release `tlbstate_lock`.
+    pub(super) fn flush_others_wait(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        if self.k.flush.mask != 0 {
+            return Flow::Disabled;
+        }
+        let f = &mut self.k.flush;
+        f.lock = NONE;
+        f.mm = NONE;
+        f.va = NONE;
+        self.goto(cx.t, Kpc::Return);
+        Flow::Step
+    }
+
+    /// `leave_mm(cpu)`: a lazy CPU stops receiving the mm's flush IPIs.
+    pub(super) fn leave_mm(&mut self, st: &Static, cpu: u8, ev: &mut Events) {
+        let c = &self.k.cpus[cpu as usize];
+        if !c.lazy {
+            ev.push(Event::Bug {
+                cpu,
+                what: Bug::LeaveMmNotLazy,
+            });
+        }
+        let mm = c.active_mm;
+        self.k.mms[mm as usize].cpu_vm_mask &= !(1 << cpu);
+        if st.policy.leave_mm_loads_cr3 {
+            self.mmu[cpu as usize].write_cr3(SWAPPER);
+        }
+    }
+
+    /// Whether `cpu` can take its pending flush IPI now.
+    pub fn ipi_deliverable(&self, cpu: u8) -> bool {
+        self.k.cpus[cpu as usize].ipi && self.interruptible(cpu)
+    }
+
+    /// `smp_invalidate_interrupt` on `cpu`.
+    pub fn take_ipi(&mut self, st: &Static, cpu: u8, ev: &mut Events) {
+        debug_assert!(self.ipi_deliverable(cpu));
+        self.k.cpus[cpu as usize].ipi = false;
+        self.mmu[cpu as usize].interrupt(&st.hw);
+        let bit = 1u8 << cpu;
+        if self.k.flush.mask & bit == 0 {
+            return;
+        }
+        if self.k.flush.mm == self.k.cpus[cpu as usize].active_mm {
+            if !self.k.cpus[cpu as usize].lazy {
+                if self.k.flush.va == FLUSH_ALL {
+                    let cr3 = self.mmu[cpu as usize].cr3;
+                    self.mmu[cpu as usize].write_cr3(cr3);
+                } else {
+                    self.mmu[cpu as usize].invlpg(self.k.flush.va);
+                }
+            } else {
+                self.leave_mm(st, cpu, ev);
+            }
+        }
+        self.k.flush.mask &= !bit;
+    }
+}
