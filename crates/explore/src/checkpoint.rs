@@ -2,13 +2,16 @@
 //! long exhaustive run can be stopped (Ctrl-C, a bound, a crash between
 //! saves) and continued to the same result.
 //!
-//! The file (format v2) is written in one pass, streamed through a buffer,
+//! It saves a search's [`Progress`] (arena, parent links, counters, goals
+//! reached); the visited index is rebuilt from the arena on resume.
+//!
+//! The file (format v3) is written in one pass, streamed through a buffer,
 //! so that saving needs no second copy of the search in memory:
 //!
 //! ```text
-//! header      postcard: magic "shootdown-checkpoint-v2", model fingerprint
-//! meta        item: the search's counters, pending violation, cut, and
-//!             the lengths of the three vectors below
+//! header      postcard: magic "shootdown-checkpoint-v3", model fingerprint
+//! meta        item: the search's counters, goals reached, pending
+//!             violation, cut, and the lengths of the three vectors below
 //! packed      the packed states, raw bytes
 //! parents     one item per state: (parent index, action)
 //! arena       one item per unpacked state
@@ -20,10 +23,14 @@
 //! straight into vectors of the right size (again no second copy).  A
 //! damaged file (bytes flipped, truncated) is refused, and so is a
 //! checkpoint made for another model (another scenario, variant, profile
-//! or tool version) or by another format version.
+//! or tool version) or by another format version.  (v3 added the goals
+//! reached; v2 files are refused as another version's.)
 
-use super::bfs::{Options, Progress, Search};
-use super::{Model, Outcome, Verdict};
+use crate::arena::Arena;
+use crate::explorer::{Explorer, Options};
+use crate::parents::Parents;
+use crate::search::{Progress, Search};
+use crate::{Model, Outcome, Verdict};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -31,7 +38,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const MAGIC: &str = "shootdown-checkpoint-v2";
+const MAGIC: &str = "shootdown-checkpoint-v3";
 /// Every format version's magic starts so.
 const MAGIC_STEM: &str = "shootdown-checkpoint-";
 const FILE: &str = "search.ckpt";
@@ -61,6 +68,7 @@ struct Meta<P, C> {
     level_end: u64,
     depth: u32,
     transitions: u64,
+    goals_reached: u64,
     pending: P,
     cut: C,
     elapsed_before: Duration,
@@ -86,7 +94,9 @@ pub struct Resumed<A, V> {
     pub resumed_states: u64,
     /// The run is incomplete and its final save succeeded: the checkpoint
     /// holds exactly where it stopped.  False for a complete run (the
-    /// checkpoint is then removed) or when the last save failed.
+    /// checkpoint is then removed), for one stopped by the explorer's
+    /// states limit (which no resume can pass: removed too) or when the
+    /// last save failed.
     pub saved: bool,
     /// Why the last save of this run failed, if it did (a later successful
     /// save clears it).  For an incomplete run the checkpoint on disk, if
@@ -319,15 +329,17 @@ impl Checkpoint {
         if !r.fill_buf().map_err(|e| e.to_string())?.is_empty() {
             return Err("bytes after the end".into());
         }
+        let stride = usize_of(meta.stride)?;
+        let arena = Arena::from_parts(stride, packed, arena)
+            .ok_or_else(|| format!("an arena that is not whole states of {stride} bytes"))?;
         Ok(Progress {
             arena,
-            packed,
-            stride: usize_of(meta.stride)?,
-            parent,
+            parents: Parents::from_links(parent),
             cursor: usize_of(meta.cursor)?,
             level_end: usize_of(meta.level_end)?,
             depth: meta.depth,
             transitions: meta.transitions,
+            goals_reached: meta.goals_reached,
             pending: meta.pending,
             cut: meta.cut,
             elapsed_before: meta.elapsed_before,
@@ -387,24 +399,25 @@ impl Checkpoint {
         w.write_all(&bytes)?;
         let mut scratch = Vec::new();
         let meta = Meta {
-            stride: p.stride as u64,
-            packed_len: p.packed.len() as u64,
-            states: p.parent.len() as u64,
-            arena_len: p.arena.len() as u64,
+            stride: p.arena.stride() as u64,
+            packed_len: p.arena.packed_bytes().len() as u64,
+            states: p.parents.len() as u64,
+            arena_len: p.arena.states().len() as u64,
             cursor: p.cursor as u64,
             level_end: p.level_end as u64,
             depth: p.depth,
             transitions: p.transitions,
+            goals_reached: p.goals_reached,
             pending: &p.pending,
             cut: &p.cut,
             elapsed_before: p.elapsed_before,
         };
         write_item(&mut w, &mut scratch, &meta)?;
-        w.write_all(&p.packed)?;
-        for link in &p.parent {
+        w.write_all(p.arena.packed_bytes())?;
+        for link in p.parents.links() {
             write_item(&mut w, &mut scratch, link)?;
         }
-        for s in &p.arena {
+        for s in p.arena.states() {
             write_item(&mut w, &mut scratch, s)?;
         }
         let CrcWriter { mut inner, crc } = w.into_inner().map_err(|e| e.into_error())?;
@@ -413,14 +426,67 @@ impl Checkpoint {
     }
 }
 
-/// BFS that resumes from `ck` if it holds a checkpoint of this model,
-/// saves to it while running and when stopped early, and removes it when
-/// the search completes.
-///
-/// Err only if the checkpoint cannot be loaded (unreadable, damaged, of
-/// another model), before anything is searched.  Once the search runs, it
-/// runs to its own end whatever the saves do: a failing save is reported
-/// in [`Resumed::save_error`], next to the outcome.
+/// A breadth-first search kept in a checkpoint: made by
+/// [`Explorer::checkpoint`], run by [`Resumable::bfs`].
+pub struct Resumable<'m, 'a, M: Model> {
+    pub(crate) explorer: Explorer<'m, 'a, M>,
+    pub(crate) ck: Checkpoint,
+}
+
+impl<M> Resumable<'_, '_, M>
+where
+    M: Model,
+    M::State: Serialize + DeserializeOwned,
+    M::Action: Serialize + DeserializeOwned,
+    M::Violation: Serialize + DeserializeOwned,
+{
+    /// BFS that resumes from the checkpoint if it holds one of this model,
+    /// saves to it while running and when a resumable bound stops it, and
+    /// removes it when the search ends otherwise (complete, a violation,
+    /// the explorer's states limit).
+    ///
+    /// Err only if the checkpoint cannot be loaded (unreadable, damaged,
+    /// of another model), before anything is searched.  Once the search
+    /// runs, it runs to its own end whatever the saves do: a failing save
+    /// is reported in [`Resumed::save_error`], next to the outcome.
+    pub fn bfs(self) -> Result<Resumed<M::Action, M::Violation>, String> {
+        let Resumable { explorer, ck } = self;
+        let ck = &ck;
+        let model = explorer.model;
+        let (mut search, resumed_states) = match ck.load()? {
+            Some(p) => {
+                let p: Progress<M::State, M::Action, M::Violation> = p;
+                if !p.fits(model.packed_len()) {
+                    return Err(format!(
+                        "{}: the checkpoint does not fit this model (damaged, or from another build); remove it",
+                        ck.path().display()
+                    ));
+                }
+                let n = p.len() as u64;
+                (explorer.search(Some(p)), n)
+            }
+            None => (explorer.search(None), 0),
+        };
+        let mut save_error = None;
+        let outcome = search.run(explorer.opts, Some(ck.every), &mut |s: &Search<'_, M>| {
+            save_error = ck.save(s.progress()).err();
+        });
+        let incomplete = matches!(&outcome.verdict, Verdict::Incomplete(b) if b.is_resumable());
+        if !incomplete {
+            let _ = std::fs::remove_file(ck.path());
+        }
+        Ok(Resumed {
+            outcome,
+            resumed_states,
+            saved: incomplete && save_error.is_none(),
+            save_error,
+        })
+    }
+}
+
+/// BFS kept in checkpoint `ck`: the same as
+/// `Explorer::with_options(model, opts).checkpoint(ck).bfs()` (see
+/// [`Resumable::bfs`]).
 pub fn check_resumable<M>(
     model: &M,
     opts: Options<'_>,
@@ -432,48 +498,5 @@ where
     M::Action: Serialize + DeserializeOwned,
     M::Violation: Serialize + DeserializeOwned,
 {
-    let (mut search, resumed_states) = match ck.load()? {
-        Some(p) => {
-            let p: Progress<M::State, M::Action, M::Violation> = p;
-            let consistent = p.stride == model.packed_len()
-                && (p.stride == 0 || p.packed.len() % p.stride == 0)
-                && (p.stride == 0 || p.arena.is_empty())
-                && p.parent.len() == p.len()
-                && p.cursor <= p.len()
-                && p.level_end <= p.len()
-                && p.len() <= u32::MAX as usize;
-            if !consistent {
-                return Err(format!(
-                    "{}: the checkpoint does not fit this model (damaged, or from another build); remove it",
-                    ck.path().display()
-                ));
-            }
-            let n = p.len() as u64;
-            (Search::resume(model, p), n)
-        }
-        None => (Search::new(model), 0),
-    };
-    let mut save_error = None;
-    let outcome = search.run(opts, Some(ck.every), &mut |s: &Search<'_, M>| {
-        save_error = ck.save(s.progress()).err();
-    });
-    let incomplete = matches!(
-        outcome.verdict,
-        Verdict::Incomplete(
-            super::Bound::States(_)
-                | super::Bound::Depth(_)
-                | super::Bound::Time(_)
-                | super::Bound::Memory(_)
-                | super::Bound::Interrupted
-        )
-    );
-    if !incomplete {
-        let _ = std::fs::remove_file(ck.path());
-    }
-    Ok(Resumed {
-        outcome,
-        resumed_states,
-        saved: incomplete && save_error.is_none(),
-        save_error,
-    })
+    Explorer::with_options(model, opts).checkpoint(ck).bfs()
 }

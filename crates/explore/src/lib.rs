@@ -1,14 +1,47 @@
-//! The explorer: exhaustive breadth-first search over any [`Model`].
+//! The explorer: exhaustive and random search over any [`Model`].
 //!
-//! Names no domain type: it sees states, actions and violations only
-//! through the trait.  BFS gives shortest counterexamples; the visited set
-//! makes "no violation" a proof within the stated bounds.
+//! Names no domain type: it sees states, actions, violations and named
+//! properties only through the trait.  Breadth-first search gives shortest
+//! counterexamples; its visited set makes "no violation" a proof within
+//! the stated bounds; the sometimes-goals it records say whether that
+//! proof was vacuous.
+//!
+//! Code map (each module's `//!` says what it owns):
+//!
+//! - `lib.rs`: the [`Model`] trait and its [`Property`]s, what a run
+//!   returns ([`Outcome`], [`Verdict`], [`Bound`], [`Stats`]), and
+//!   [`replay`] and [`minimize`] of traces;
+//! - `explorer.rs`: [`Explorer`], the builder every strategy starts from,
+//!   and the older [`Options`] + [`check`];
+//! - the strategies: `bfs.rs` (breadth-first, level by level, with its
+//!   bounds), `parallel.rs` (the same levels expanded on threads, to the
+//!   same result), [`simulate`] (seeded random walks);
+//! - the parts of an exhaustive search, composed by [`Search`]
+//!   (`search.rs`): [`Arena`] (`arena.rs`: the states, by `u32` index, up
+//!   to [`STATES_LIMIT`]), [`Visited`] (`visited.rs`: the visited index,
+//!   today [`ExactTable`]), [`Parents`] (`parents.rs`: how each state was
+//!   reached, for traces);
+//! - [`checkpoint`]: a search's [`Progress`] saved to a file and resumed.
+//!
+//! Hot paths are generic over the model and the visited index (static
+//! dispatch); dynamic dispatch is only used for hooks called between
+//! expansions (progress, saves).
 
+mod arena;
 mod bfs;
 pub mod checkpoint;
+mod explorer;
+mod parallel;
+mod parents;
+mod search;
 pub mod simulate;
+pub mod visited;
 
-pub use bfs::{Options, Progress, Search, check};
+pub use arena::{Arena, STATES_LIMIT};
+pub use explorer::{Explorer, Options, check};
+pub use parents::Parents;
+pub use search::{Progress, Search};
+pub use visited::{ExactTable, Visited};
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -24,6 +57,64 @@ pub enum Transition<S, V> {
     /// The model cannot follow this path within its own limits (e.g. the
     /// scenario has too few frames); the run is then incomplete.
     Cut(&'static str),
+}
+
+/// Whether a property must hold everywhere or be reached somewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Holds in every reachable state and transition: a counterexample is
+    /// a path to a violation (`Transition::Violation`,
+    /// `Model::check_state`).
+    Always,
+    /// Reached by some path: a goal, reported through `Model::goals` and
+    /// `Model::transition_goals`.  A search that ends without a violation
+    /// but never reached a model's goal may be vacuous (the scenario never
+    /// did what it was meant to exercise).
+    Sometimes,
+}
+
+/// A named property of a model (see [`Model::properties`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Property {
+    pub name: String,
+    pub kind: Kind,
+}
+
+impl Property {
+    pub fn always(name: impl Into<String>) -> Property {
+        Property {
+            name: name.into(),
+            kind: Kind::Always,
+        }
+    }
+
+    pub fn sometimes(name: impl Into<String>) -> Property {
+        Property {
+            name: name.into(),
+            kind: Kind::Sometimes,
+        }
+    }
+}
+
+/// Properties a model may name: goal bit `i` is property `i`, and goals
+/// are a `u64`.
+pub const PROPERTIES_MAX: usize = 64;
+
+/// The sometimes-properties of `properties` (a model's
+/// [`Model::properties`]) whose goal bit is not in `goals_reached` (a
+/// run's [`Stats::goals_reached`] or
+/// [`SimOutcome::goals_reached`](simulate::SimOutcome::goals_reached)),
+/// with their bit numbers: what makes a safe verdict vacuous.
+pub fn unreached_goals(properties: &[Property], goals_reached: u64) -> Vec<(usize, &Property)> {
+    assert!(
+        properties.len() <= PROPERTIES_MAX,
+        "at most {PROPERTIES_MAX} properties: goals are the bits of a u64"
+    );
+    properties
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| p.kind == Kind::Sometimes && goals_reached & 1 << i == 0)
+        .collect()
 }
 
 /// A model the explorer can check.
@@ -65,6 +156,26 @@ pub trait Model: Sync {
     fn unpack(&self, _bytes: &[u8]) -> Self::State {
         unreachable!("a model with packed_len() == 0 is never packed")
     }
+    /// The model's named properties, in a fixed order: property `i` is
+    /// goal bit `i` (so at most [`PROPERTIES_MAX`]); only `Sometimes`
+    /// properties have goal bits set.  Default: none named.
+    fn properties(&self) -> Vec<Property> {
+        Vec::new()
+    }
+    /// The sometimes-goals state `s` reaches, as bits (see
+    /// [`properties`](Self::properties)).  Called once for each state a
+    /// search keeps (and each state a walk visits): keep it cheap.
+    /// Default: none.
+    fn goals(&self, _s: &Self::State) -> u64 {
+        0
+    }
+    /// The sometimes-goals the transition from `s` by `a` to `next`
+    /// reaches, as bits.  Called for every enabled transition that leads
+    /// to a state (a violating one ends the path): keep it cheaper still.
+    /// Default: none.
+    fn transition_goals(&self, _s: &Self::State, _a: Self::Action, _next: &Self::State) -> u64 {
+        0
+    }
 }
 
 /// Which bound ended a run early.
@@ -77,6 +188,26 @@ pub enum Bound {
     Interrupted,
     /// The model cut a path (its message says why).
     ModelLimit(&'static str),
+    /// The arena holds as many states as a `u32` index can name
+    /// ([`STATES_LIMIT`], or less in tests): the search cannot go on, and
+    /// no resume can take it further.
+    StatesLimit(u64),
+}
+
+impl Bound {
+    /// Whether a run stopped by this bound can go on from a checkpoint
+    /// (with the bound raised, or none): every bound but the model's and
+    /// the explorer's own limits.
+    pub fn is_resumable(&self) -> bool {
+        match self {
+            Bound::States(_)
+            | Bound::Depth(_)
+            | Bound::Time(_)
+            | Bound::Memory(_)
+            | Bound::Interrupted => true,
+            Bound::ModelLimit(_) | Bound::StatesLimit(_) => false,
+        }
+    }
 }
 
 impl std::fmt::Display for Bound {
@@ -89,6 +220,10 @@ impl std::fmt::Display for Bound {
             Bound::Memory(m) => write!(f, "memory bound ({} MiB)", m >> 20),
             Bound::Interrupted => write!(f, "an interruption (Ctrl-C)"),
             Bound::ModelLimit(why) => write!(f, "model limit: {why}"),
+            Bound::StatesLimit(n) => write!(
+                f,
+                "explorer limit ({n} states, the most its 32-bit state index can name)"
+            ),
         }
     }
 }
@@ -118,6 +253,11 @@ pub struct Stats {
     /// (periodic checkpoint saves included; loading a checkpoint and the
     /// save at a bound left out).
     pub elapsed: Duration,
+    /// The union of the sometimes-goals reached (bit `i`: the model's
+    /// property `i`, see [`Model::properties`]): `Model::goals` of every
+    /// state visited, `Model::transition_goals` of every transition
+    /// counted.  The same for any number of jobs; kept across resumes.
+    pub goals_reached: u64,
 }
 
 impl Stats {

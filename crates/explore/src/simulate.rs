@@ -9,8 +9,13 @@
 //!   actor drops to the lowest priority.  Races that need one actor to run
 //!   long stretches while another waits at exactly the wrong point (the
 //!   page-table race is one) are found far more often than uniformly.
+//!
+//! Walks record the sometimes-goals they reach (`Model::goals` of every
+//! state visited, `Model::transition_goals` of every step taken), as BFS
+//! does.  The strategy is [`Explorer::simulate`](crate::Explorer::simulate);
+//! [`simulate`] and [`simulate_until`] are its older spellings.
 
-use super::{Model, Transition};
+use crate::{Model, Transition};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A small deterministic PRNG (SplitMix64): every run is replayable from
@@ -43,6 +48,10 @@ pub struct SimOutcome<A, V> {
     pub violation: Option<(Vec<A>, V)>,
     /// The stop flag ended the run before all walks were done.
     pub interrupted: bool,
+    /// The union of the sometimes-goals the walks reached (see
+    /// `Model::properties`); walks prove nothing, so an unreached goal may
+    /// still be reachable.
+    pub goals_reached: u64,
 }
 
 /// Priority changes per PCT walk (the bug depth it targets, minus one).
@@ -80,12 +89,14 @@ pub fn simulate_until<M: Model>(
         steps: 0,
         violation: None,
         interrupted: false,
+        goals_reached: 0,
     };
     let mut candidates = Vec::new();
     let mut enabled = Vec::new();
     // PCT places its priority changes within the length walks have had so
     // far (most walks end well before depth_max).
     let mut length_hint: u32 = 16;
+    let initial_goals = model.goals(&model.initial());
     for walk in 0..walks {
         if stop.load(Ordering::Relaxed) {
             out.interrupted = true;
@@ -103,6 +114,7 @@ pub fn simulate_until<M: Model>(
         }
         let mut lowest = 1u64 << 62;
         let mut s = model.initial();
+        out.goals_reached |= initial_goals;
         let mut trace = Vec::new();
         let mut quiet = 0u32;
         for depth in 0..depth_max {
@@ -147,7 +159,10 @@ pub fn simulate_until<M: Model>(
             out.steps += 1;
             trace.push(a);
             match t {
-                Transition::Next(n) => s = n,
+                Transition::Next(n) => {
+                    out.goals_reached |= model.transition_goals(&s, a, &n) | model.goals(&n);
+                    s = n;
+                }
                 Transition::Violation(v) => {
                     out.violation = Some((trace, v));
                     return out;

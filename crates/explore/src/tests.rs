@@ -723,19 +723,10 @@ fn time_bound_counts_from_this_session() {
         packed: false,
     };
     let earlier = Duration::from_secs(10 * 3600);
-    let p = Progress {
-        arena: vec![m.initial()],
-        packed: Vec::new(),
-        stride: 0,
-        parent: vec![(u32::MAX, None)],
-        cursor: 0,
-        level_end: 1,
-        depth: 0,
-        transitions: 0,
-        pending: None,
-        cut: None,
-        elapsed_before: earlier,
-    };
+    let mut arena = Arena::new(0);
+    arena.push_state(m.initial());
+    let mut p = Progress::start(arena, 0);
+    p.elapsed_before = earlier;
     let opts = Options {
         time_max: Some(Duration::from_secs(60)),
         ..Options::default()
@@ -903,4 +894,377 @@ fn checkpoint_probe_refuses_an_unwritable_directory() {
     let left: Vec<_> = std::fs::read_dir(&ck.dir).expect("lists").collect();
     assert!(left.is_empty(), "{left:?}");
     let _ = std::fs::remove_dir_all(&ck.dir);
+}
+
+// ----- the states limit -------------------------------------------------------
+
+// STATES_LIMIT: an arena that would need one index more ends the run as
+// Incomplete(StatesLimit) with exactly the limit's count, for any jobs
+// count, never wrapping; a lower states_max still reports itself.
+#[test]
+fn the_states_limit_ends_the_run_without_wrapping() {
+    for packed in [false, true] {
+        let m = Grid {
+            max: 9,
+            bad: None,
+            packed,
+        };
+        let mut seen = None;
+        for jobs in [1, 2, 3] {
+            let out = Explorer::new(&m).jobs(jobs).states_limit(100).bfs();
+            assert!(
+                matches!(out.verdict, Verdict::Incomplete(Bound::StatesLimit(100))),
+                "{:?}",
+                out.verdict
+            );
+            assert_eq!(out.stats.states, 100);
+            let c = counts(&out);
+            assert_eq!(*seen.get_or_insert(c), c, "jobs {jobs} differs");
+            // The user's own bound, when lower or equal, is the one named.
+            for (n, bound) in [
+                (50, Bound::States(50)),
+                (100, Bound::States(100)),
+                (200, Bound::StatesLimit(100)),
+            ] {
+                let out = Explorer::new(&m)
+                    .jobs(jobs)
+                    .states_max(n)
+                    .states_limit(100)
+                    .bfs();
+                assert!(
+                    matches!(out.verdict, Verdict::Incomplete(b) if b == bound),
+                    "{n}: {:?}",
+                    out.verdict
+                );
+            }
+        }
+        // A limit above the reachable count does not fire.
+        let out = Explorer::new(&m).states_limit(1000).bfs();
+        assert!(matches!(out.verdict, Verdict::Safe), "{:?}", out.verdict);
+        // No resume can pass it: the checkpoint is not kept.
+        let ck = temp_checkpoint(&format!("limit-{packed}"));
+        let r = Explorer::new(&m)
+            .states_limit(100)
+            .checkpoint(&ck)
+            .bfs()
+            .expect("runs");
+        assert!(matches!(
+            r.outcome.verdict,
+            Verdict::Incomplete(Bound::StatesLimit(100))
+        ));
+        assert!(!r.saved && r.save_error.is_none());
+        assert!(!ck.path().exists());
+        let _ = std::fs::remove_dir_all(&ck.dir);
+    }
+    assert!(!Bound::StatesLimit(STATES_LIMIT).is_resumable());
+    assert_eq!(STATES_LIMIT, u64::from(Parents::<u8>::ROOT));
+    assert!(
+        Bound::StatesLimit(STATES_LIMIT)
+            .to_string()
+            .contains("4294967295 states"),
+        "{}",
+        Bound::StatesLimit(STATES_LIMIT)
+    );
+}
+
+// ----- the builder ---------------------------------------------------------------
+
+// Explorer: the builder's bfs() is check() with the same options, and its
+// simulate() is simulate() (stopped by the builder's flag).
+#[test]
+fn the_builder_runs_what_the_old_entry_points_run() {
+    let m = Grid {
+        max: 9,
+        bad: Some([4, 4, 4]),
+        packed: true,
+    };
+    for jobs in [1, 3] {
+        let built = Explorer::new(&m)
+            .states_max(500)
+            .depth_max(20)
+            .jobs(jobs)
+            .bfs();
+        let old = check(
+            &m,
+            Options {
+                states_max: Some(500),
+                depth_max: Some(20),
+                jobs,
+                ..Options::default()
+            },
+        );
+        assert_eq!(counts(&built), counts(&old));
+        let built = Explorer::new(&m).jobs(jobs).bfs();
+        let (Verdict::Violation { trace: a, .. }, Verdict::Violation { trace: b, .. }) =
+            (built.verdict, bfs(&m).verdict)
+        else {
+            panic!("expected violations");
+        };
+        assert_eq!(a, b);
+    }
+    let walks = Explorer::new(&m).simulate(9, 50, 40);
+    let old = simulate(&m, 9, 50, 40);
+    assert_eq!((walks.walks, walks.steps), (old.walks, old.steps));
+    assert_eq!(walks.violation, old.violation);
+    let stopped = Explorer::new(&m)
+        .stop(Arc::new(AtomicBool::new(true)))
+        .simulate(9, 50, 40);
+    assert!(stopped.interrupted);
+    assert_eq!(stopped.walks, 0);
+    // The progress hook is called with the counts so far.
+    let mut calls = 0;
+    let mut on_progress = |s: &Stats| {
+        assert!(s.states >= 1);
+        calls += 1;
+    };
+    let out = Explorer::new(&Grid {
+        max: 20,
+        bad: None,
+        packed: true,
+    })
+    .progress(&mut on_progress)
+    .progress_every(Duration::ZERO)
+    .bfs();
+    assert!(matches!(out.verdict, Verdict::Safe));
+    assert!(calls > 0);
+}
+
+// Visited::entries: the exact table holds one (hash, index) per arena
+// state, which is what rebuilding it from the arena gives.
+#[test]
+fn the_visited_index_holds_every_arena_state_once() {
+    for packed in [false, true] {
+        let m = Grid {
+            max: 5,
+            bad: None,
+            packed,
+        };
+        let mut search = Search::new(&m);
+        let out = search.run(Options::default(), None, &mut |_| {});
+        assert_eq!(out.stats.states, 216);
+        let mut entries: Vec<(u64, u32)> = search.visited().entries().collect();
+        entries.sort_by_key(|&(_, i)| i);
+        assert_eq!(entries.len(), 216);
+        let arena = &search.progress().arena;
+        for (k, &(h, i)) in entries.iter().enumerate() {
+            assert_eq!(i as usize, k);
+            let expected = if packed {
+                visited::hash_bytes(arena.bytes(k))
+            } else {
+                visited::hash_state(arena.state(k))
+            };
+            assert_eq!(h, expected);
+        }
+    }
+}
+
+// ----- sometimes-goals ---------------------------------------------------------
+
+/// The three-counter grid with named properties: an always (the bad
+/// state) and four sometimes-goals: bit 1, the far corner (the deepest
+/// state); bit 2, a counter above `max` (unreachable); bit 3, the state
+/// [1, 0, 0] (found first, at depth 1); bit 4, the transition that
+/// increments counter 2 from a state whose counter 0 is full and counter 1
+/// empty (deep).
+struct Goals(Grid);
+
+const CORNER: u64 = 1 << 1;
+const NEVER: u64 = 1 << 2;
+const FIRST: u64 = 1 << 3;
+const TURN: u64 = 1 << 4;
+
+impl Model for Goals {
+    type State = [u8; 3];
+    type Action = u8;
+    type Violation = String;
+
+    fn initial(&self) -> [u8; 3] {
+        self.0.initial()
+    }
+    fn candidates(&self, s: &[u8; 3], out: &mut Vec<u8>) {
+        self.0.candidates(s, out)
+    }
+    fn step(&self, s: &[u8; 3], a: u8) -> Option<Transition<[u8; 3], String>> {
+        self.0.step(s, a)
+    }
+    fn is_progress(&self, a: u8) -> bool {
+        self.0.is_progress(a)
+    }
+    fn check_state(&self, s: &[u8; 3], progress: bool) -> Option<String> {
+        self.0.check_state(s, progress)
+    }
+    fn packed_len(&self) -> usize {
+        self.0.packed_len()
+    }
+    fn pack(&self, s: &[u8; 3], out: &mut [u8]) {
+        self.0.pack(s, out)
+    }
+    fn unpack(&self, bytes: &[u8]) -> [u8; 3] {
+        self.0.unpack(bytes)
+    }
+    fn properties(&self) -> Vec<Property> {
+        vec![
+            Property::always("no bad state"),
+            Property::sometimes("corner"),
+            Property::sometimes("beyond max"),
+            Property::sometimes("first"),
+            Property::sometimes("turn"),
+        ]
+    }
+    fn goals(&self, s: &[u8; 3]) -> u64 {
+        let max = self.0.max;
+        let mut g = 0;
+        if *s == [max; 3] {
+            g |= CORNER;
+        }
+        if s.iter().any(|&c| c > max) {
+            g |= NEVER;
+        }
+        if *s == [1, 0, 0] {
+            g |= FIRST;
+        }
+        g
+    }
+    fn transition_goals(&self, s: &[u8; 3], a: u8, next: &[u8; 3]) -> u64 {
+        assert_eq!(
+            self.0
+                .step(s, a)
+                .map(|t| matches!(t, Transition::Next(n) if n == *next)),
+            Some(true)
+        );
+        if a == 2 && s[0] == self.0.max && s[1] == 0 {
+            TURN
+        } else {
+            0
+        }
+    }
+}
+
+fn goals_grid(packed: bool) -> Goals {
+    Goals(Grid {
+        max: 9,
+        bad: None,
+        packed,
+    })
+}
+
+// Model::goals/transition_goals: BFS reports the union of the goals of
+// every state and transition it visited: a goal reachable only at the
+// deepest state is reached, an unreachable one is not (and is what
+// unreached_goals names); the same for any jobs count, at any state bound.
+#[test]
+fn bfs_reports_the_goals_reached() {
+    for packed in [false, true] {
+        let m = goals_grid(packed);
+        let full = bfs(&m);
+        assert!(matches!(full.verdict, Verdict::Safe));
+        assert_eq!(full.stats.goals_reached, CORNER | FIRST | TURN);
+        let props = m.properties();
+        let unreached = unreached_goals(&props, full.stats.goals_reached);
+        assert_eq!(unreached, vec![(2, &props[2])]);
+        assert_eq!(unreached_goals(&props, 0).len(), 4, "the always is no goal");
+
+        // Not yet reached at a shallow depth bound.
+        let out = Explorer::new(&m).depth_max(5).bfs();
+        assert!(matches!(out.verdict, Verdict::Incomplete(Bound::Depth(5))));
+        assert_eq!(out.stats.goals_reached, FIRST);
+
+        for n in [1, 2, 100, 500, 998, 999, 1000] {
+            let mut seen = None;
+            for jobs in [1, 2, 3, 4] {
+                let out = Explorer::new(&m).states_max(n).jobs(jobs).bfs();
+                let g = (counts(&out), out.stats.goals_reached);
+                assert_eq!(*seen.get_or_insert(g), g, "{n}: jobs {jobs} differs");
+            }
+        }
+        // The corner is the last state found; the turn comes before it.
+        let at = |n| Explorer::new(&m).states_max(n).bfs().stats.goals_reached;
+        assert_eq!(at(1), 0);
+        assert_eq!(at(2), FIRST);
+        assert_eq!(at(999), FIRST | TURN);
+        assert_eq!(at(1000), CORNER | FIRST | TURN);
+    }
+}
+
+// Checkpoint v3: the goals reached are saved and resumed: a goal only the
+// first session found (state [1, 0, 0] is never found again) is still
+// reported after the resume, for any jobs counts.
+#[test]
+fn resume_keeps_the_goals_reached() {
+    for packed in [false, true] {
+        let m = goals_grid(packed);
+        let full = bfs(&m);
+        for (first, second) in [(1, 3), (3, 1)] {
+            let ck = temp_checkpoint(&format!("goals-{packed}-{first}"));
+            let r = Explorer::new(&m)
+                .states_max(100)
+                .jobs(first)
+                .checkpoint(&ck)
+                .bfs()
+                .expect("runs");
+            assert!(r.saved);
+            assert_eq!(r.outcome.stats.goals_reached, FIRST);
+            let r = Explorer::new(&m)
+                .jobs(second)
+                .checkpoint(&ck)
+                .bfs()
+                .expect("resumes");
+            assert_eq!(r.resumed_states, 100);
+            assert_eq!(counts(&r.outcome), counts(&full));
+            assert_eq!(r.outcome.stats.goals_reached, full.stats.goals_reached);
+            let _ = std::fs::remove_dir_all(&ck.dir);
+        }
+        // Resumed from a session that saw nothing but the first state.
+        let ck = temp_checkpoint(&format!("goals-chain-{packed}"));
+        for n in [2, 3, 50] {
+            let r = Explorer::new(&m)
+                .states_max(n)
+                .checkpoint(&ck)
+                .bfs()
+                .expect("runs");
+            assert_eq!(r.outcome.stats.goals_reached, FIRST, "{n}");
+        }
+        let _ = std::fs::remove_dir_all(&ck.dir);
+    }
+}
+
+// Checkpoint v3: a v2 checkpoint (intact, with its checksum) is another
+// version's, refused before anything is searched.
+#[test]
+fn a_v2_checkpoint_is_another_version() {
+    let m = goals_grid(true);
+    let ck = temp_checkpoint("v2");
+    std::fs::create_dir_all(&ck.dir).expect("mkdir");
+    let mut v2 = [
+        postcard::to_stdvec(&("shootdown-checkpoint-v2", 0x5eed_u64)).unwrap(),
+        vec![0; 64],
+    ]
+    .concat();
+    let crc = crc32fast::hash(&v2);
+    v2.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(ck.path(), v2).expect("writes");
+    let e = Explorer::new(&m)
+        .checkpoint(&ck)
+        .bfs()
+        .err()
+        .expect("refused");
+    assert!(e.contains("another version"), "{e}");
+    assert!(e.contains("shootdown-checkpoint-v3"), "{e}");
+    let _ = std::fs::remove_dir_all(&ck.dir);
+}
+
+// SimOutcome::goals_reached: walks report the goals of the states and
+// steps they took: every walk of the grid ends in the corner; the
+// unreachable goal is never reported; a seed replays to the same set.
+#[test]
+fn simulate_reports_the_goals_reached() {
+    let m = goals_grid(true);
+    let out = Explorer::new(&m).simulate(3, 20, 100);
+    assert!(out.violation.is_none());
+    assert_eq!(out.goals_reached & (CORNER | NEVER), CORNER);
+    assert_eq!(simulate(&m, 3, 20, 100).goals_reached, out.goals_reached);
+    // A walk too short for the corner does not reach it.
+    let out = Explorer::new(&m).simulate(3, 20, 5);
+    assert_eq!(out.goals_reached & CORNER, 0);
+    assert_eq!(Explorer::new(&m).simulate(3, 0, 5).goals_reached, 0);
 }
