@@ -787,6 +787,10 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             };
             checkpoint_note = Some(match (r.resumed_states, r.saved, incomplete) {
                 (n, true, _) => resume_note(dir, n, bound),
+                (_, false, true) if bound.is_some_and(|b| !b.is_resumable()) => format!(
+                    "{}: no resumed run can go further, so no checkpoint is kept",
+                    bound.expect("checked")
+                ),
                 (_, false, true) => {
                     "the checkpoint could not be saved: this run cannot be resumed".to_string()
                 }

@@ -1,3 +1,7 @@
+//! The `shootdown` binary: installs the Ctrl-C handler, runs the command
+//! line (`cli::run`) on the real stdout and stderr, and turns a failed write
+//! to stdout into exit code 2.
+
 use shootdown::cli::{self, CheckedWriter, Io};
 use std::io::Write;
 use std::sync::Arc;

@@ -419,9 +419,15 @@ fn interrupt_empties_the_pde_cache_only_when_the_switch_is_on() {
     let before = mmu.clone();
     f.interrupt_flushes_pde_cache = true;
     mmu.interrupt(&f);
-    assert!(mmu.pde.iter().all(|&p| p == NO_FRAME), "the PDE cache is empty");
+    assert!(
+        mmu.pde.iter().all(|&p| p == NO_FRAME),
+        "the PDE cache is empty"
+    );
     assert_eq!(mmu.tlb, before.tlb, "the TLB is not flushed");
-    assert_eq!(mmu.walks, before.walks, "walks go on unless the other switch says");
+    assert_eq!(
+        mmu.walks, before.walks,
+        "walks go on unless the other switch says"
+    );
 }
 
 // SDM 4.10.2.3: an interrupted access's walk may go on and fill the TLB like a speculative one.
