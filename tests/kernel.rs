@@ -19,7 +19,7 @@ fn build(text: &str, edit: impl FnOnce(&mut Config)) -> (Static, Machine) {
     let mut cfg = shootdown::scenario::load_str("test.toml", text).expect("test scenario loads");
     edit(&mut cfg);
     let st = shootdown::system::static_of(&cfg);
-    let m = Machine::initial(&st).expect("test scenario fits its frames");
+    let m = Machine::<shootdown::hw::Mmu>::initial(&st).expect("test scenario fits its frames");
     (st, m)
 }
 

@@ -3,10 +3,12 @@
 //! Knows frames, entries, CR3, TLBs, paging-structure caches and walks;
 //! knows nothing about Linux (no mm, task or allocator type appears here).
 
+pub mod arch;
 pub mod cpu;
 pub mod mem;
 pub mod profile;
 
+pub use arch::Arch;
 pub use cpu::{Mmu, PteRead, TlbEntry, Walk, WalkStart};
 pub use mem::{Entry, Frame, Memory, NO_FRAME, Role};
 pub use profile::{HwFeatures, Profile};

@@ -12,14 +12,15 @@
 use super::machine::{Machine, SWAPPER, Static, TaskKind};
 use super::program::Placement;
 use super::state::*;
-use crate::hw::{Entry, Frame, Memory, Mmu, Role};
+use crate::hw::Arch;
+use crate::hw::{Entry, Frame, Memory, Role};
 use crate::limits;
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     /// The initial state.  Returns None when the pre-populated mappings
     /// need more frames than the machine has (the loader reports that
     /// before it gets here).
-    pub fn initial(st: &Static) -> Option<Machine> {
+    pub fn initial(st: &Static) -> Option<Self> {
         let mut mem = Memory::new();
         mem.set_role(SWAPPER, Role::Swapper);
         let mut next: Frame = 1;
@@ -75,7 +76,7 @@ impl Machine {
             };
             tasks[i] = Task::new(mm, Status::Runnable);
         }
-        let mut mmu: [Mmu; limits::CPUS_MAX] = std::array::from_fn(|_| Mmu::new(SWAPPER));
+        let mut mmu: [A; limits::CPUS_MAX] = std::array::from_fn(|_| A::reset(SWAPPER));
         let mut cpus: [PerCpu; limits::CPUS_MAX] = std::array::from_fn(|_| PerCpu::new());
         for cpu in 0..st.cpus {
             // Who runs first: a kernel thread told to start lazily here, a
@@ -127,7 +128,7 @@ impl Machine {
             if let Some(p) = borrowed {
                 c.active_mm = p;
                 mms[p as usize].cpu_vm_mask |= 1 << cpu;
-                mmu[cpu as usize].write_cr3(mms[p as usize].pgd);
+                mmu[cpu as usize].load_root(mms[p as usize].pgd);
             }
         }
         // Idle tasks never sit on a run queue: they run when nothing else can.

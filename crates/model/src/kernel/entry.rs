@@ -13,10 +13,11 @@
 use super::machine::{Ctx, Event, Events, Flow, Machine, Static};
 use super::program::Op;
 use super::state::*;
+use crate::hw::Arch;
 use crate::hw::WalkStart;
 use crate::hw::cpu::DEMAND;
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     /// A user-mode step: the next op of the program.
     pub(super) fn user_op(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let (st, t) = (cx.st, cx.t);
@@ -98,7 +99,7 @@ impl Machine {
     /// The pte read of walk slot `w` on `cpu`.  For the demand walk this
     /// also completes (or faults) the running thread's access.
     pub fn finish_walk(&mut self, st: &Static, cpu: u8, w: usize, ev: &mut Events) {
-        let walk = self.mmu[cpu as usize].walks[w];
+        let walk = self.mmu[cpu as usize].walk(w);
         let read = self.mmu[cpu as usize].finish_walk(&mut self.mem, &st.hw, w, st.index(walk.vpn));
         ev.push(Event::PteRead { cpu, read });
         if w == DEMAND {

@@ -12,8 +12,9 @@
 
 use super::machine::{Bug, Ctx, Event, Events, Flow, Machine, range_mask};
 use super::state::*;
+use crate::hw::Arch;
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     /// `sys_exit`: into `do_exit`.
     pub(super) fn sys_exit(&mut self, cx: &mut Ctx<'_>) -> Flow {
         self.goto(cx.t, Kpc::ExitMm);

@@ -11,8 +11,9 @@
 
 use super::machine::{Ctx, Flow, Machine, Static};
 use super::state::*;
+use crate::hw::Arch;
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     /// Entry to `do_page_fault`: take mmap_sem for reading.
     pub(super) fn page_fault(&mut self, st: &Static, cpu: u8, t: u8, vpn: u8, write: bool) {
         // The fault itself invalidates the TLB and paging-structure-cache

@@ -9,6 +9,7 @@
 //! the Linux source file it follows.
 
 use super::machine::{Ctx, Flow, Machine};
+use crate::hw::Arch;
 
 macro_rules! kernel_positions {
     (
@@ -52,7 +53,7 @@ macro_rules! kernel_positions {
             }
         }
 
-        impl Machine {
+        impl<A: Arch> Machine<A> {
             /// Runs the task of `cx` from its position: the handler of the
             /// position's row.
             pub(super) fn kernel_step(&mut self, cx: &mut Ctx<'_>) -> Flow {

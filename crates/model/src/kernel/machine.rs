@@ -26,7 +26,7 @@
 use super::program::{Op, Placement};
 use super::state::*;
 use super::variant::Policy;
-use crate::hw::{Frame, HwFeatures, Memory, Mmu, PteRead};
+use crate::hw::{Arch, Frame, HwFeatures, Memory, Mmu, PteRead};
 use crate::limits;
 
 /// The frame holding `swapper_pg_dir`.
@@ -176,10 +176,14 @@ impl Events {
 
 /// The whole system: memory, MMUs and kernel state.  This is the model's
 /// state; it is plain data.
+///
+/// The kernel is generic over the CPUs' translation hardware (`A`, see
+/// `hw::arch`); `Machine` alone means today's x86 (`hw::Mmu`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct Machine {
+#[serde(bound = "")]
+pub struct Machine<A: Arch = Mmu> {
     pub mem: Memory,
-    pub mmu: [Mmu; limits::CPUS_MAX],
+    pub mmu: [A; limits::CPUS_MAX],
     pub k: KernelState,
 }
 
@@ -202,7 +206,7 @@ pub(super) struct Ctx<'a> {
     pub ev: &'a mut Events,
 }
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     pub(super) fn task(&mut self, t: u8) -> &mut Task {
         &mut self.k.tasks[t as usize]
     }

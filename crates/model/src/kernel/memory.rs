@@ -14,9 +14,10 @@
 use super::machine::{Ctx, Flow, Machine, Static};
 use super::state::*;
 use super::variant::{GatherWhen, PgtableFlush, TableFree};
+use crate::hw::Arch;
 use crate::hw::{Entry, NO_FRAME, Role};
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     // ----- handle_mm_fault --------------------------------------------------
 
     /// `pte_alloc` under page_table_lock: the pgd slot's page table, from

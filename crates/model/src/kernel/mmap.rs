@@ -14,8 +14,9 @@
 use super::machine::{Ctx, Flow, Machine, range_mask};
 use super::state::*;
 use super::variant::{ExitMmapFlush, PgtableFlush};
+use crate::hw::Arch;
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     /// `sys_mmap2(addr, pages * 4096, MAP_FIXED | MAP_ANONYMOUS)`:
     /// down_write(mmap_sem), then `do_mmap_pgoff`.
     pub(super) fn sys_mmap(&mut self, cx: &mut Ctx<'_>, vpn: u8, pages: u8) -> Flow {

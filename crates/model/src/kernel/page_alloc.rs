@@ -10,9 +10,10 @@
 //! out of frames ends the run with a `Limit` event rather than reclaiming.
 
 use super::machine::{Bug, Event, Events, Machine, Static};
+use crate::hw::Arch;
 use crate::hw::{Entry, Frame, Role};
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     /// `free_page`: back to the allocator.
     pub(super) fn free_page(&mut self, cpu: u8, f: Frame, ev: &mut Events) {
         if matches!(self.mem.role(f), Role::Free) {

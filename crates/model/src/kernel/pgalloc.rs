@@ -13,9 +13,10 @@
 use super::machine::{Ctx, Events, Flow, Machine, Static};
 use super::state::*;
 use super::variant::PteFree;
+use crate::hw::Arch;
 use crate::hw::{Entry, Frame, NO_FRAME, Role};
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     /// `pte_free`: the quicklist (`pte_free_fast`) or the allocator
     /// (`pte_free_slow`).
     pub(super) fn pte_free(&mut self, st: &Static, cpu: u8, f: Frame, ev: &mut Events) {

@@ -13,8 +13,9 @@
 
 use super::machine::{Ctx, Event, Events, Flow, Machine, Static};
 use super::state::*;
+use crate::hw::Arch;
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     /// Tasks `cpu` may switch to now (bitmask), for the scheduler's choice.
     pub fn switch_choices(&self, st: &Static, cpu: u8) -> u16 {
         let c = &self.k.cpus[cpu as usize];
@@ -77,19 +78,19 @@ impl Machine {
                 c.active_mm = next_mm;
                 self.k.mms[next_mm as usize].cpu_vm_mask |= bit;
                 let pgd = self.k.mms[next_mm as usize].pgd;
-                self.mmu[cpu as usize].write_cr3(pgd);
+                self.mmu[cpu as usize].load_root(pgd);
             } else {
                 self.k.cpus[cpu as usize].lazy = false;
                 let mm = &mut self.k.mms[next_mm as usize];
                 if mm.cpu_vm_mask & bit == 0 {
                     // leave_mm ran while we were lazy: flush IPIs were missed.
                     mm.cpu_vm_mask |= bit;
-                    let root = if st.policy.switch_mm_loads_cr3 {
-                        mm.pgd
+                    if st.policy.switch_mm_loads_cr3 {
+                        let pgd = mm.pgd;
+                        self.mmu[cpu as usize].load_root(pgd);
                     } else {
-                        self.mmu[cpu as usize].cr3 // local_flush_tlb()
-                    };
-                    self.mmu[cpu as usize].write_cr3(root);
+                        self.mmu[cpu as usize].flush_local();
+                    }
                 }
             }
         } else {

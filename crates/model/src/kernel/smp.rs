@@ -12,8 +12,9 @@
 
 use super::machine::{Bug, Ctx, Event, Events, Flow, Machine, SWAPPER, Static};
 use super::state::*;
+use crate::hw::Arch;
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     /// `flush_tlb_mm`: read `cpu_vm_mask`, flush this CPU if it has the mm
     /// loaded (or `leave_mm` if it is lazy there), then the others.
     pub(super) fn flush_local(&mut self, cx: &mut Ctx<'_>) -> Flow {
@@ -23,8 +24,7 @@ impl Machine {
         let mask = self.k.mms[mm as usize].cpu_vm_mask & !bit;
         if self.k.cpus[cpu as usize].active_mm == mm {
             if self.k.tasks[t as usize].mm != NONE {
-                let cr3 = self.mmu[cpu as usize].cr3;
-                self.mmu[cpu as usize].write_cr3(cr3);
+                self.mmu[cpu as usize].flush_local();
             } else {
                 self.leave_mm(st, cpu, cx.ev);
             }
@@ -87,7 +87,7 @@ impl Machine {
         let mm = c.active_mm;
         self.k.mms[mm as usize].cpu_vm_mask &= !(1 << cpu);
         if st.policy.leave_mm_loads_cr3 {
-            self.mmu[cpu as usize].write_cr3(SWAPPER);
+            self.mmu[cpu as usize].load_root(SWAPPER);
         }
     }
 
@@ -108,10 +108,9 @@ impl Machine {
         if self.k.flush.mm == self.k.cpus[cpu as usize].active_mm {
             if !self.k.cpus[cpu as usize].lazy {
                 if self.k.flush.va == FLUSH_ALL {
-                    let cr3 = self.mmu[cpu as usize].cr3;
-                    self.mmu[cpu as usize].write_cr3(cr3);
+                    self.mmu[cpu as usize].flush_local();
                 } else {
-                    self.mmu[cpu as usize].invlpg(self.k.flush.va);
+                    self.mmu[cpu as usize].flush_page(self.k.flush.va);
                 }
             } else {
                 self.leave_mm(st, cpu, ev);

@@ -14,9 +14,10 @@
 use super::machine::{Ctx, Flow, Machine, Static};
 use super::state::*;
 use super::variant::{FastMode, FastRemove};
+use crate::hw::Arch;
 use crate::hw::{Frame, NO_FRAME};
 
-impl Machine {
+impl<A: Arch> Machine<A> {
     /// tlb_gather_mmu's mode for `mm`: true is fast mode.
     pub(super) fn fast_mode(&self, st: &Static, mm: u8) -> bool {
         match st.policy.fast_mode {

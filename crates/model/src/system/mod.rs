@@ -186,7 +186,7 @@ impl System {
     /// fit in the frames (the loader normally reports that first).
     pub fn new(cfg: Config) -> Result<System, String> {
         let st = static_of(&cfg);
-        let init = Machine::initial(&st).ok_or_else(|| {
+        let init = Machine::<crate::hw::Mmu>::initial(&st).ok_or_else(|| {
             format!(
                 "scenario {}: pre-populated mappings need more frames than the machine's {}",
                 cfg.name, cfg.frames
