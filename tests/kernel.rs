@@ -6,7 +6,8 @@
 //! refused by the loader and the command line).
 
 use shootdown::hw::cpu::DEMAND;
-use shootdown::hw::{Entry, Frame, Role, TlbEntry, Walk};
+use shootdown::hw::{Entry, Frame, TlbEntry, Walk};
+use shootdown::kernel::Role;
 use shootdown::kernel::machine::{Event, Events, Machine, SWAPPER, Static};
 use shootdown::kernel::state::*;
 use shootdown::kernel::variant::{Atom, Policy, Variant};
@@ -563,12 +564,12 @@ fn fast_mode_2_4_18_frees_the_page_before_clearing_its_pte() {
     assert_eq!(m.k.mms[0].users, 1);
     let table = table_of(&m, PGD, 1);
     let data = m.mem.read(table, 0).frame();
-    assert_eq!(m.mem.role(data), Role::Data { root: PGD, vpn: 2 });
+    assert_eq!(m.role(data), Role::Data { root: PGD, vpn: 2 });
     assert_eq!(step(&mut m, &st, 0), Kpc::User); // down_write(mmap_sem)
     assert_eq!(step(&mut m, &st, 0), Kpc::ZapLock);
     assert!(m.k.tasks[0].tlb.fast, "tlb_gather_mmu picks fast mode");
     assert_eq!(step(&mut m, &st, 0), Kpc::ZapLoop);
-    assert_eq!(m.mem.role(data), Role::Free);
+    assert_eq!(m.role(data), Role::Free);
     assert!(
         m.mem.read(table, 0).is_present(),
         "the pte still maps the freed page"
@@ -589,9 +590,9 @@ fn fast_mode_with_reorder_clears_the_pte_before_freeing() {
     step(&mut m, &st, 0);
     assert_eq!(step(&mut m, &st, 0), Kpc::ZapLoop);
     assert_eq!(m.mem.read(table, 0), Entry::NONE);
-    assert_eq!(m.mem.role(data), Role::Data { root: PGD, vpn: 2 });
+    assert_eq!(m.role(data), Role::Data { root: PGD, vpn: 2 });
     assert_eq!(step(&mut m, &st, 0), Kpc::ZapFreeAfterClear);
-    assert_eq!(m.mem.role(data), Role::Free);
+    assert_eq!(m.role(data), Role::Free);
 }
 
 // mmu_gather slow mode (tlb.h): clear and queue; tlb_finish_mmu flushes all CPUs, then frees.
@@ -600,7 +601,7 @@ fn slow_mode_clears_ptes_then_flushes_then_frees() {
     let (st, mut m) = with_variant(TWO_THREADS, Variant::base());
     let table = table_of(&m, PGD, 1);
     let (d0, d1) = (m.mem.read(table, 0).frame(), m.mem.read(table, 1).frame());
-    let data_roles = |m: &Machine| (m.mem.role(d0), m.mem.role(d1));
+    let data_roles = |m: &Machine| (m.role(d0), m.role(d1));
     let mapped = (
         Role::Data { root: PGD, vpn: 2 },
         Role::Data { root: PGD, vpn: 3 },
@@ -646,7 +647,7 @@ fn slow_mode_full_batch_flushes_and_frees_before_the_next_pte() {
     let (st, mut m) = build(TWO_THREADS, |cfg| cfg.gather_batch = 1);
     let table = table_of(&m, PGD, 1);
     let (d0, d1) = (m.mem.read(table, 0).frame(), m.mem.read(table, 1).frame());
-    drive_cpu0(&mut m, &st, |m| m.mem.role(d0) == Role::Free);
+    drive_cpu0(&mut m, &st, |m| m.role(d0) == Role::Free);
     assert!(
         !m.k.cpus[1].ipi && m.k.flush.mask == 0,
         "CPU1 acked the flush first"
@@ -655,8 +656,8 @@ fn slow_mode_full_batch_flushes_and_frees_before_the_next_pte() {
         m.mem.read(table, 1).is_present(),
         "the next pte is not cleared yet"
     );
-    assert_eq!(m.mem.role(d1), Role::Data { root: PGD, vpn: 3 });
-    drive_cpu0(&mut m, &st, |m| m.mem.role(d1) == Role::Free);
+    assert_eq!(m.role(d1), Role::Data { root: PGD, vpn: 3 });
+    drive_cpu0(&mut m, &st, |m| m.role(d1) == Role::Free);
     assert_eq!(m.mem.read(table, 1), Entry::NONE);
 }
 
@@ -673,7 +674,7 @@ fn mmap_fixed_over_a_mapping_unmaps_the_old_pages_first() {
     let data = m.mem.read(table, 0).frame();
     step_until(&mut m, &st, 0, |m| m.k.tasks[0].pc == 1);
     assert!(!m.mem.read(table, 0).is_present(), "the old pte was zapped");
-    assert_eq!(m.mem.role(data), Role::Free, "the old page was freed");
+    assert_eq!(m.role(data), Role::Free, "the old page was freed");
 }
 
 // ----- page tables and quicklists ------------------------------------------------
@@ -684,12 +685,12 @@ fn clear_page_tables_in_2_4_18_frees_the_table_to_the_allocator() {
     let (st, mut m) = with_variant(QUICKLIST, Variant::base());
     let a = table_of(&m, PGD, 0);
     step_until(&mut m, &st, 0, |m| {
-        m.mem.role(a) != Role::PageTable { root: PGD, slot: 0 }
+        m.role(a) != Role::PageTable { root: PGD, slot: 0 }
     });
-    assert_eq!(m.mem.role(a), Role::Detached { root: PGD, slot: 0 });
+    assert_eq!(m.role(a), Role::Detached { root: PGD, slot: 0 });
     assert_eq!(m.mem.read(PGD, 0), Entry::NONE, "pmd_clear comes first");
     step(&mut m, &st, 0);
-    assert_eq!(m.mem.role(a), Role::Free);
+    assert_eq!(m.role(a), Role::Free);
     assert_eq!(m.k.alloc.top(), Some(a));
     assert_eq!(m.k.cpus[0].ql_len, 0);
 }
@@ -700,10 +701,10 @@ fn quicklist_push_links_word_zero_and_pop_is_lifo_restoring_word_zero() {
     let (st, mut m) = with_variant(QUICKLIST, Variant::base().with(Atom::PteFreeFast));
     let a = table_of(&m, PGD, 0);
     let b = table_of(&m, PGD, 1);
-    step_until(&mut m, &st, 0, |m| m.mem.role(a) == Role::Cached { cpu: 0 });
+    step_until(&mut m, &st, 0, |m| m.role(a) == Role::Cached { cpu: 0 });
     assert_eq!(m.mem.read(a, 0), Entry::NONE, "empty list: a NULL link");
     assert_eq!(m.k.cpus[0].ql_len, 1);
-    step_until(&mut m, &st, 0, |m| m.mem.role(b) == Role::Cached { cpu: 0 });
+    step_until(&mut m, &st, 0, |m| m.role(b) == Role::Cached { cpu: 0 });
     let link = m.mem.read(b, 0);
     assert!(!link.is_present(), "a link never looks like a present pte");
     assert_eq!(link, Entry::link(a));
@@ -716,11 +717,11 @@ fn quicklist_push_links_word_zero_and_pop_is_lifo_restoring_word_zero() {
     m.mem.write(b, 1, marker);
     let free_before = m.k.alloc.len;
     step_until(&mut m, &st, 0, |m| m.k.cpus[0].ql_len == 1);
-    assert_eq!(m.mem.role(b), Role::PageTable { root: PGD, slot: 2 });
+    assert_eq!(m.role(b), Role::PageTable { root: PGD, slot: 2 });
     assert_eq!(m.mem.read(PGD, 2), Entry::present(b, true));
     assert_eq!(m.mem.read(b, 0), marker, "ret[0] = ret[1]");
     assert_eq!(m.k.cpus[0].quicklist[0], a);
-    assert_eq!(m.mem.role(a), Role::Cached { cpu: 0 });
+    assert_eq!(m.role(a), Role::Cached { cpu: 0 });
     assert_eq!(m.k.alloc.len, free_before);
 }
 
@@ -736,17 +737,17 @@ fn check_pgt_cache_trims_most_recent_first_down_to_low() {
     let b = table_of(&m, PGD, 1);
     // First munmap: one page table queued, not above high: kept.
     step_until(&mut m, &st, 0, |m| m.k.tasks[0].pc == 1);
-    assert_eq!(m.mem.role(a), Role::Cached { cpu: 0 });
+    assert_eq!(m.role(a), Role::Cached { cpu: 0 });
     assert_eq!(m.k.cpus[0].ql_len, 1);
     // Second munmap: two queued, above high: trim to zero, B first.
-    step_until(&mut m, &st, 0, |m| m.mem.role(b) == Role::Cached { cpu: 0 });
+    step_until(&mut m, &st, 0, |m| m.role(b) == Role::Cached { cpu: 0 });
     assert_eq!(m.k.cpus[0].ql_len, 2);
-    step_until(&mut m, &st, 0, |m| m.mem.role(b) != Role::Cached { cpu: 0 });
-    assert_eq!(m.mem.role(b), Role::Free);
-    assert_eq!(m.mem.role(a), Role::Cached { cpu: 0 });
+    step_until(&mut m, &st, 0, |m| m.role(b) != Role::Cached { cpu: 0 });
+    assert_eq!(m.role(b), Role::Free);
+    assert_eq!(m.role(a), Role::Cached { cpu: 0 });
     assert_eq!(m.k.cpus[0].ql_len, 1);
     assert_eq!(step(&mut m, &st, 0), Kpc::CptCheckCache);
-    assert_eq!(m.mem.role(a), Role::Free);
+    assert_eq!(m.role(a), Role::Free);
     assert_eq!(m.k.cpus[0].ql_len, 0);
     assert_eq!(m.k.alloc.top(), Some(a));
 }
@@ -857,10 +858,10 @@ fn scribble_takes_most_recently_freed_frame_and_fills_it_with_garbage() {
     let (st, mut m) = with_variant(text, Variant::base());
     let table = table_of(&m, PGD, 1);
     let data = m.mem.read(table, 0).frame();
-    step_until(&mut m, &st, 0, |m| m.mem.role(data) == Role::Free);
+    step_until(&mut m, &st, 0, |m| m.role(data) == Role::Free);
     let free = m.k.alloc.len;
     assert_eq!(m.scribble(&st), Some(data));
-    assert_eq!(m.mem.role(data), Role::Foreign);
+    assert_eq!(m.role(data), Role::Foreign);
     assert!(
         m.mem.words[data as usize]
             .iter()

@@ -10,10 +10,8 @@
 //! scribbles a present-looking word into it, so data frames use the same
 //! representation.
 //!
-//! The ghost roles (`Role`) are not hardware state: they record who owns a
-//! frame so that properties can say "this walk read a frame that is not the
-//! page table of that slot".  They name address spaces by their root frame
-//! (the frame CR3 holds), never by any operating-system object.
+//! Who owns a frame is not hardware state: the kernel's ghost roles
+//! (`kernel::ghost`) record it.
 
 use crate::limits;
 
@@ -107,61 +105,16 @@ impl Entry {
     }
 }
 
-/// Who owns a frame right now (ghost state).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub enum Role {
-    /// In the page allocator.
-    Free,
-    /// The kernel-only page directory (`swapper_pg_dir`); never freed.
-    Swapper,
-    /// The page directory of the address space rooted at this frame.
-    PageDir,
-    /// The page table of `slot` in the address space rooted at `root`.
-    PageTable { root: Frame, slot: u8 },
-    /// A page table unlinked from its slot, not yet freed.
-    Detached { root: Frame, slot: u8 },
-    /// Allocated for a page table or data page, not yet linked.
-    Allocating { root: Frame },
-    /// The data page mapped at `vpn` in the address space rooted at `root`.
-    Data { root: Frame, vpn: u8 },
-    /// Cached free page table on a CPU's free list (Linux: quicklist).
-    Cached { cpu: u8 },
-    /// Taken by some other user of the page allocator.
-    Foreign,
-}
-
-impl Role {
-    pub fn describe(self) -> String {
-        match self {
-            Role::Free => "free".into(),
-            Role::Swapper => "swapper_pg_dir".into(),
-            Role::PageDir => "page directory".into(),
-            Role::PageTable { root, slot } => format!("page table of slot {slot} (pgd {root})"),
-            Role::Detached { root, slot } => {
-                format!("unlinked page table of slot {slot} (pgd {root})")
-            }
-            Role::Allocating { .. } => "being allocated".into(),
-            Role::Data { vpn, root } => format!("data page {vpn} (pgd {root})"),
-            Role::Cached { cpu } => format!("on CPU{cpu}'s quicklist"),
-            Role::Foreign => "taken by another allocator".into(),
-        }
-    }
-}
-
-/// Physical memory plus ghost roles.
+/// Physical memory.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Memory {
     pub words: [[Entry; ENTRIES]; FRAMES],
-    pub roles: [Role; FRAMES],
 }
 
 impl Memory {
     pub fn new() -> Memory {
         Memory {
             words: [[Entry::NONE; ENTRIES]; FRAMES],
-            roles: [Role::Free; FRAMES],
         }
     }
 
@@ -181,14 +134,6 @@ impl Memory {
     /// Fill every word with the same value (another allocator's data).
     pub fn fill(&mut self, frame: Frame, entry: Entry) {
         self.words[frame as usize] = [entry; ENTRIES];
-    }
-
-    pub fn role(&self, frame: Frame) -> Role {
-        self.roles[frame as usize]
-    }
-
-    pub fn set_role(&mut self, frame: Frame, role: Role) {
-        self.roles[frame as usize] = role;
     }
 }
 

@@ -10,7 +10,7 @@ pub mod profile;
 
 pub use arch::Arch;
 pub use cpu::{Mmu, PteRead, TlbEntry, Walk, WalkStart};
-pub use mem::{Entry, Frame, Memory, NO_FRAME, Role};
+pub use mem::{Entry, Frame, Memory, NO_FRAME};
 pub use profile::{HwFeatures, Profile};
 #[cfg(test)]
 mod tests;

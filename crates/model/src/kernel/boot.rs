@@ -13,7 +13,8 @@ use super::machine::{Machine, SWAPPER, Static, TaskKind};
 use super::program::Placement;
 use super::state::*;
 use crate::hw::Arch;
-use crate::hw::{Entry, Frame, Memory, Role};
+use crate::hw::{Entry, Frame, Memory};
+use crate::kernel::Role;
 use crate::limits;
 
 impl<A: Arch> Machine<A> {
@@ -22,20 +23,21 @@ impl<A: Arch> Machine<A> {
     /// before it gets here).
     pub fn initial(st: &Static) -> Option<Self> {
         let mut mem = Memory::new();
-        mem.set_role(SWAPPER, Role::Swapper);
+        let mut roles = [Role::Free; limits::FRAMES_MAX];
+        roles[SWAPPER as usize] = Role::Swapper;
         let mut next: Frame = 1;
-        let mut take = |mem: &mut Memory, role: Role| -> Option<Frame> {
+        let mut take = |roles: &mut [Role; limits::FRAMES_MAX], role: Role| -> Option<Frame> {
             if next as usize >= st.frames as usize {
                 return None;
             }
             let f = next;
             next += 1;
-            mem.set_role(f, role);
+            roles[f as usize] = role;
             Some(f)
         };
         let mut mms: [MmState; limits::PROCESSES_MAX] = std::array::from_fn(|_| MmState::default());
         for (p, proc_cfg) in st.processes.iter().enumerate() {
-            let pgd = take(&mut mem, Role::PageDir)?;
+            let pgd = take(&mut roles, Role::PageDir)?;
             let mm = &mut mms[p];
             mm.pgd = pgd;
             mm.users = st
@@ -55,11 +57,11 @@ impl<A: Arch> Machine<A> {
                     let slot = st.slot(vpn);
                     let mut pde = mem.read(pgd, slot);
                     if !pde.is_present() {
-                        let table = take(&mut mem, Role::PageTable { root: pgd, slot })?;
+                        let table = take(&mut roles, Role::PageTable { root: pgd, slot })?;
                         pde = Entry::present(table, true);
                         mem.write(pgd, slot, pde);
                     }
-                    let data = take(&mut mem, Role::Data { root: pgd, vpn })?;
+                    let data = take(&mut roles, Role::Data { root: pgd, vpn })?;
                     mem.write(pde.frame(), st.index(vpn), Entry::present(data, true));
                 }
             }
@@ -140,6 +142,7 @@ impl<A: Arch> Machine<A> {
         }
         Some(Machine {
             mem,
+            roles,
             mmu,
             k: KernelState {
                 mms,

@@ -23,6 +23,7 @@
 //! kernel mode (2.4 is not preemptible) and reschedule IPIs (an idle CPU
 //! polls).
 
+use super::ghost::Role;
 use super::program::{Op, Placement};
 use super::state::*;
 use super::variant::Policy;
@@ -185,6 +186,8 @@ pub struct Machine<A: Arch = Mmu> {
     pub mem: Memory,
     pub mmu: [A; limits::CPUS_MAX],
     pub k: KernelState,
+    /// Ghost: who owns each frame (`ghost.rs`).
+    pub roles: [Role; limits::FRAMES_MAX],
 }
 
 /// How a kernel handler ended.
@@ -207,6 +210,15 @@ pub(super) struct Ctx<'a> {
 }
 
 impl<A: Arch> Machine<A> {
+    /// Who owns `frame` now (ghost state).
+    pub fn role(&self, frame: Frame) -> Role {
+        self.roles[frame as usize]
+    }
+
+    pub fn set_role(&mut self, frame: Frame, role: Role) {
+        self.roles[frame as usize] = role;
+    }
+
     pub(super) fn task(&mut self, t: u8) -> &mut Task {
         &mut self.k.tasks[t as usize]
     }

@@ -15,7 +15,8 @@ use super::machine::{Ctx, Flow, Machine, Static};
 use super::state::*;
 use super::variant::{GatherWhen, PgtableFlush, TableFree};
 use crate::hw::Arch;
-use crate::hw::{Entry, NO_FRAME, Role};
+use crate::hw::{Entry, NO_FRAME};
+use crate::kernel::Role;
 
 impl<A: Arch> Machine<A> {
     // ----- handle_mm_fault --------------------------------------------------
@@ -34,7 +35,7 @@ impl<A: Arch> Machine<A> {
         }
         if let Some(f) = self.pte_alloc_one_fast(st, cpu) {
             // pmd_populate.
-            self.mem.set_role(f, Role::PageTable { root: pgd, slot });
+            self.set_role(f, Role::PageTable { root: pgd, slot });
             self.mem.write(pgd, slot, Entry::present(f, true));
             self.goto(t, Kpc::FaultPte);
             return Flow::Step;
@@ -80,7 +81,7 @@ impl<A: Arch> Machine<A> {
             // Another thread populated the slot meanwhile.
             self.pte_free(st, cpu, f, cx.ev);
         } else {
-            self.mem.set_role(f, Role::PageTable { root: pgd, slot });
+            self.set_role(f, Role::PageTable { root: pgd, slot });
             self.mem.write(pgd, slot, Entry::present(f, true));
         }
         self.goto(t, Kpc::FaultPte);
@@ -223,7 +224,7 @@ impl<A: Arch> Machine<A> {
         };
         let table = self.mem.read(pgd, slot).frame();
         self.mem.write(pgd, slot, Entry::NONE);
-        self.mem.set_role(table, Role::Detached { root: pgd, slot });
+        self.set_role(table, Role::Detached { root: pgd, slot });
         let task = self.task(t);
         task.slot = slot + 1;
         if task.tlb_tables && !task.tlb.fast {

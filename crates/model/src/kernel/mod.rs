@@ -11,6 +11,7 @@ mod boot;
 mod entry;
 mod exit;
 mod fault;
+pub mod ghost;
 pub mod kpc;
 pub mod machine;
 mod memory;
@@ -26,5 +27,6 @@ pub mod state;
 mod tlb;
 pub mod variant;
 
+pub use ghost::Role;
 pub use machine::{Bug, Event, Events, Machine, Static, TaskKind};
 pub use variant::Policy;

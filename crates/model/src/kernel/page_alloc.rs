@@ -11,19 +11,20 @@
 
 use super::machine::{Bug, Event, Events, Machine, Static};
 use crate::hw::Arch;
-use crate::hw::{Entry, Frame, Role};
+use crate::hw::{Entry, Frame};
+use crate::kernel::Role;
 
 impl<A: Arch> Machine<A> {
     /// `free_page`: back to the allocator.
     pub(super) fn free_page(&mut self, cpu: u8, f: Frame, ev: &mut Events) {
-        if matches!(self.mem.role(f), Role::Free) {
+        if matches!(self.role(f), Role::Free) {
             ev.push(Event::Bug {
                 cpu,
                 what: Bug::DoubleFree(f),
             });
             return;
         }
-        self.mem.set_role(f, Role::Free);
+        self.set_role(f, Role::Free);
         self.k.alloc.push(f);
     }
 
@@ -32,7 +33,7 @@ impl<A: Arch> Machine<A> {
         match self.k.alloc.pop() {
             Some(f) => {
                 self.mem.clear(f);
-                self.mem.set_role(f, role);
+                self.set_role(f, role);
                 Some(f)
             }
             None => {
@@ -56,7 +57,7 @@ impl<A: Arch> Machine<A> {
     /// the worse case (they could not cache the other), so that is used.
     pub fn scribble(&mut self, st: &Static) -> Option<Frame> {
         let f = self.k.alloc.pop()?;
-        self.mem.set_role(f, Role::Foreign);
+        self.set_role(f, Role::Foreign);
         let word = if st.hw.speculative_accessed_writes {
             Entry::garbage(f)
         } else {

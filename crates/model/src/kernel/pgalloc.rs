@@ -14,7 +14,8 @@ use super::machine::{Ctx, Events, Flow, Machine, Static};
 use super::state::*;
 use super::variant::PteFree;
 use crate::hw::Arch;
-use crate::hw::{Entry, Frame, NO_FRAME, Role};
+use crate::hw::{Entry, Frame, NO_FRAME};
+use crate::kernel::Role;
 
 impl<A: Arch> Machine<A> {
     /// `pte_free`: the quicklist (`pte_free_fast`) or the allocator
@@ -31,7 +32,7 @@ impl<A: Arch> Machine<A> {
                 c.quicklist[c.ql_len as usize] = f;
                 c.ql_len += 1;
                 self.mem.write(f, 0, link);
-                self.mem.set_role(f, Role::Cached { cpu });
+                self.set_role(f, Role::Cached { cpu });
             }
             PteFree::Slow => self.free_page(cpu, f, ev),
         }

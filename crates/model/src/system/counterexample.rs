@@ -6,7 +6,8 @@
 //! counterexample has been confirmed by an independent re-execution.
 
 use super::{Action, System, Violation};
-use crate::hw::{Frame, NO_FRAME, Role};
+use crate::hw::{Frame, NO_FRAME};
+use crate::kernel::Role;
 use serde::{Deserialize, Serialize};
 use shootdown_explore::Model;
 use shootdown_report::{Arrow, FrameTrack, Span, TraceDoc, WalkSpan};
@@ -87,10 +88,10 @@ impl System {
         let mut unlinked_at = None;
         let mut reused: Option<(usize, Role)> = None;
         if frame != NO_FRAME {
-            history.push(format!("at the start: {}", s.mem.role(frame).describe()));
+            history.push(format!("at the start: {}", s.role(frame).describe()));
         }
         let frames = self.cfg.frames;
-        let mut roles: Vec<Vec<Role>> = vec![(0..frames).map(|f| s.mem.role(f)).collect()];
+        let mut roles: Vec<Vec<Role>> = vec![(0..frames).map(|f| s.role(f)).collect()];
         let mut arrows = Vec::new();
         // Per target CPU: the step that sent it a flush IPI; per sender: the
         // last acknowledgment it is waiting on.
@@ -133,10 +134,10 @@ impl System {
                     });
                 }
             }
-            roles.push((0..frames).map(|f| next.mem.role(f)).collect());
+            roles.push((0..frames).map(|f| next.role(f)).collect());
             walks.step(self, n, a, &s, &next);
             if frame != NO_FRAME {
-                let (b, r) = (s.mem.role(frame), next.mem.role(frame));
+                let (b, r) = (s.role(frame), next.role(frame));
                 if b != r {
                     history.push(format!(
                         "step {n}: {} -> {} ({} {})",

@@ -7,7 +7,8 @@
 
 use super::{Action, System};
 use crate::hw::cpu::WALK_SLOTS;
-use crate::hw::{Entry, Frame, Role};
+use crate::hw::{Entry, Frame};
+use crate::kernel::Role;
 use crate::kernel::machine::{Event, Events, Machine};
 use crate::kernel::state::{Kpc, NONE, Status};
 use crate::system::config::Op;
@@ -47,7 +48,7 @@ impl System {
 
     /// Where a memory word is, named by what its frame held before.
     fn word_name(&self, s: &Machine, f: Frame, i: u8) -> String {
-        match s.mem.role(f) {
+        match s.role(f) {
             Role::PageDir | Role::Swapper => format!("pgd[{i}] (frame {f})"),
             Role::PageTable { slot, .. } | Role::Detached { slot, .. } => {
                 let vpn = slot * self.cfg.ptes_per_table + i;
@@ -199,7 +200,7 @@ impl System {
         }
         // Roles.
         for f in 0..self.cfg.frames {
-            let (b, a2) = (before.mem.role(f), after.mem.role(f));
+            let (b, a2) = (before.role(f), after.role(f));
             if b != a2 {
                 if !frames.contains(&f) {
                     frames.push(f);

@@ -14,7 +14,8 @@ pub mod pack;
 pub mod replay;
 
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};
-use crate::hw::{Frame, NO_FRAME, Role};
+use crate::hw::{Frame, NO_FRAME};
+use crate::kernel::Role;
 use crate::kernel::machine::{Bug, Event, Events, Machine, Static, TaskKind};
 use crate::kernel::state::Status;
 use config::Config;
@@ -343,7 +344,7 @@ impl System {
                 Event::PteRead { cpu, read } => {
                     let root = s.mmu[cpu as usize].cr3;
                     let slot = self.st.slot(read.vpn);
-                    let role = s.mem.role(read.table);
+                    let role = s.role(read.table);
                     if role == (Role::PageTable { root, slot }) {
                         continue;
                     }
@@ -416,11 +417,11 @@ impl System {
                             vpn: Some(vpn),
                             message: format!(
                                 "{name} on CPU{cpu} accessed {addr} after munmap of it returned (frame {frame}, {})",
-                                s.mem.role(frame).describe()
+                                s.role(frame).describe()
                             ),
                         });
                     }
-                    if self.prop(3) && s.mem.role(frame) != (Role::Data { root: mm.pgd, vpn }) {
+                    if self.prop(3) && s.role(frame) != (Role::Data { root: mm.pgd, vpn }) {
                         found.push(Violation {
                             also: Vec::new(),
                             property: 3,
@@ -429,7 +430,7 @@ impl System {
                             vpn: Some(vpn),
                             message: format!(
                                 "{name} on CPU{cpu} accessed {addr} through frame {frame}, which is {}",
-                                s.mem.role(frame).describe()
+                                s.role(frame).describe()
                             ),
                         });
                     }
@@ -479,7 +480,7 @@ impl System {
         let what = if cr3 == crate::kernel::machine::SWAPPER {
             "swapper_pg_dir".to_string()
         } else {
-            format!("frame {cr3} ({})", s.mem.role(cr3).describe())
+            format!("frame {cr3} ({})", s.role(cr3).describe())
         };
         Violation {
             also: Vec::new(),
@@ -630,7 +631,7 @@ impl Model for System {
             let quiet = (0..st.cpus).all(|c| !s.k.cpus[c as usize].in_schedule);
             if all_exited && quiet && (0..n_tasks).any(|t| st.is_user(t)) {
                 for f in 0..self.cfg.frames {
-                    let role = s.mem.role(f);
+                    let role = s.role(f);
                     let leaked = match role {
                         Role::Data { .. }
                         | Role::PageTable { .. }

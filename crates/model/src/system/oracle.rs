@@ -15,7 +15,8 @@ use super::Action;
 use super::System;
 use super::config::Op;
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};
-use crate::hw::{Frame, NO_FRAME, Role};
+use crate::hw::{Frame, NO_FRAME};
+use crate::kernel::Role;
 use crate::kernel::machine::{Machine, SWAPPER, TaskKind};
 use crate::kernel::state::Kpc;
 
@@ -126,7 +127,7 @@ impl System {
                 root,
                 slot: self.st.slot(vpn),
             };
-            let role = before.mem.role(table);
+            let role = before.role(table);
             if role != want {
                 let entry = before.mem.read(table, self.st.index(vpn));
                 let needs_write = !entry.accessed() || (write && !entry.dirty());
@@ -170,7 +171,7 @@ impl System {
                     if !flags_only {
                         continue;
                     }
-                    let ok = match before.mem.role(f) {
+                    let ok = match before.role(f) {
                         Role::PageDir => f == root,
                         Role::PageTable { root: r, .. } => r == root,
                         _ => false,
@@ -182,7 +183,7 @@ impl System {
                             frame: Some(f),
                             what: format!(
                                 "a walk on CPU{cpu} set Accessed/Dirty in frame {f}, which was {}",
-                                before.mem.role(f).describe()
+                                before.role(f).describe()
                             ),
                         });
                     }
@@ -225,7 +226,7 @@ impl System {
                                 ),
                             });
                         }
-                        if after.mem.role(frame) != (Role::Data { root: mm.pgd, vpn }) {
+                        if after.role(frame) != (Role::Data { root: mm.pgd, vpn }) {
                             out.push(Finding {
                                 property: 3,
                                 cpu,
@@ -234,7 +235,7 @@ impl System {
                                     "{} accessed {} through frame {frame}, which is {}",
                                     self.task_name(t),
                                     self.addr(vpn),
-                                    after.mem.role(frame).describe()
+                                    after.role(frame).describe()
                                 ),
                             });
                         }

@@ -12,7 +12,8 @@
 //! reachable state is tested over every built-in scenario and variant.
 
 use super::System;
-use crate::hw::{Entry, Role, TlbEntry, Walk};
+use crate::hw::{Entry, TlbEntry, Walk};
+use crate::kernel::Role;
 use crate::kernel::machine::Machine;
 use crate::kernel::packed::{Reader, Writer};
 use crate::kernel::state::KernelState;
@@ -81,7 +82,7 @@ impl System {
             for e in &m.mem.words[frame] {
                 w.put(e.0);
             }
-            for b in role_bytes(m.mem.roles[frame]) {
+            for b in role_bytes(m.roles[frame]) {
                 w.put(b);
             }
         }
@@ -115,7 +116,7 @@ impl System {
             for e in m.mem.words[frame].iter_mut() {
                 *e = Entry(r.get());
             }
-            m.mem.roles[frame] = role_from([r.get(), r.get(), r.get()]);
+            m.roles[frame] = role_from([r.get(), r.get(), r.get()]);
         }
         for mmu in &mut m.mmu[..c] {
             mmu.cr3 = r.get();
