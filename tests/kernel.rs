@@ -9,6 +9,7 @@ use shootdown::hw::cpu::DEMAND;
 use shootdown::hw::{Entry, Frame, TlbEntry, Walk};
 use shootdown::kernel::Role;
 use shootdown::kernel::machine::{Event, Events, Machine, SWAPPER, Static};
+use shootdown::kernel::sets::CpuSet;
 use shootdown::kernel::state::*;
 use shootdown::kernel::variant::{Atom, Policy, Variant};
 use shootdown::system::config::Config;
@@ -81,17 +82,17 @@ fn drive_cpu0(m: &mut Machine, st: &Static, done: impl Fn(&Machine) -> bool) {
 /// Publishes a flush of `mm` at `va` for the CPUs in `mask` and raises
 /// their IPIs, as flush_tlb_others does (CPU0 sends).
 fn send_flush(m: &mut Machine, mm: u8, va: u8, mask: u8) {
+    let mut cpus = CpuSet::EMPTY;
+    for c in (0..4).filter(|c| mask & (1 << c) != 0) {
+        cpus.insert(c);
+        m.k.cpus[c as usize].ipi = true;
+    }
     m.k.flush = FlushState {
         lock: 0,
         mm,
         va,
-        mask,
+        mask: cpus,
     };
-    for c in 0..4 {
-        if mask & (1 << c) != 0 {
-            m.k.cpus[c].ipi = true;
-        }
-    }
 }
 
 fn take_ipi(m: &mut Machine, st: &Static, cpu: u8) -> Vec<Event> {
@@ -103,7 +104,7 @@ fn take_ipi(m: &mut Machine, st: &Static, cpu: u8) -> Vec<Event> {
 
 fn switch(m: &mut Machine, st: &Static, cpu: u8, next: u8) -> Vec<Event> {
     assert!(
-        m.switch_choices(st, cpu) & (1 << next) != 0,
+        m.switch_choices(st, cpu).contains(next),
         "task {next} is not a choice on CPU{cpu}"
     );
     let mut ev = Events::default();
@@ -296,7 +297,7 @@ const PGD: Frame = 1;
 fn ipi_in_ok_state_with_flush_all_rewrites_cr3_and_acks() {
     let (st, mut m) = with_variant(TWO_THREADS, Variant::base());
     assert!(!m.k.cpus[1].lazy);
-    assert_eq!(m.k.mms[0].cpu_vm_mask, 0b11);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b11);
     m.mmu[1].tlb[2] = TlbEntry::new(3, false);
     m.mmu[1].tlb[3] = TlbEntry::new(4, true);
     m.mmu[1].pde[1] = 2;
@@ -316,10 +317,11 @@ fn ipi_in_ok_state_with_flush_all_rewrites_cr3_and_acks() {
     );
     assert_eq!(mmu.pde[1], shootdown::hw::NO_FRAME);
     assert!(!mmu.walks[1].is_active());
-    assert_eq!(m.k.flush.mask, 0);
+    assert_eq!(m.k.flush.mask.bits(), 0);
     assert!(!m.k.cpus[1].ipi);
     assert_eq!(
-        m.k.mms[0].cpu_vm_mask, 0b11,
+        m.k.mms[0].cpu_vm_mask.bits(),
+        0b11,
         "an OK CPU stays in cpu_vm_mask"
     );
     assert_eq!(m.k.flush.lock, 0, "the sender still holds tlbstate_lock");
@@ -343,7 +345,7 @@ fn ipi_in_ok_state_with_one_va_is_invlpg() {
     );
     assert_eq!(mmu.pde[1], shootdown::hw::NO_FRAME);
     assert_eq!(mmu.cr3, PGD);
-    assert_eq!(m.k.flush.mask, 0);
+    assert_eq!(m.k.flush.mask.bits(), 0);
 }
 
 // smp_invalidate_interrupt: not in flush_cpumask -> return; flush_mm != active_mm -> ack only.
@@ -357,7 +359,11 @@ fn ipi_for_another_cpu_or_mm_flushes_nothing() {
     m.k.cpus[1].ipi = true;
     take_ipi(&mut m, &st, 1);
     assert_eq!(m.mmu[1], mmu_before);
-    assert_eq!(m.k.flush.mask, 0b01, "CPU0's bit is not CPU1's to clear");
+    assert_eq!(
+        m.k.flush.mask.bits(),
+        0b01,
+        "CPU0's bit is not CPU1's to clear"
+    );
 
     send_flush(&mut m, 1, FLUSH_ALL, 0b10);
     take_ipi(&mut m, &st, 1);
@@ -365,8 +371,8 @@ fn ipi_for_another_cpu_or_mm_flushes_nothing() {
         m.mmu[1], mmu_before,
         "a flush of another mm does not touch this TLB"
     );
-    assert_eq!(m.k.flush.mask, 0, "but it is acknowledged");
-    assert_eq!(m.k.mms[0].cpu_vm_mask, 0b11);
+    assert_eq!(m.k.flush.mask.bits(), 0, "but it is acknowledged");
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b11);
 }
 
 // smp_invalidate_interrupt, LAZY -> leave_mm (2.4.18): clear the cpu_vm_mask bit, nothing else.
@@ -375,14 +381,14 @@ fn ipi_in_lazy_state_leave_mm_clears_mask_bit_only() {
     let (st, mut m) = with_variant(LAZY, Variant::base());
     assert!(m.k.cpus[1].lazy);
     assert_eq!(m.k.cpus[1].current, 2, "kswapd runs on CPU1");
-    assert_eq!(m.k.mms[0].cpu_vm_mask, 0b11);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b11);
     m.mmu[1].tlb[2] = TlbEntry::new(3, false);
     m.mmu[1].pde[1] = 2;
     let mmu_before = m.mmu[1].clone();
     send_flush(&mut m, P, FLUSH_ALL, 0b10);
     let ev = take_ipi(&mut m, &st, 1);
     assert!(ev.is_empty(), "leave_mm in LAZY state is no BUG: {ev:?}");
-    assert_eq!(m.k.mms[0].cpu_vm_mask, 0b01);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b01);
     assert_eq!(
         m.mmu[1], mmu_before,
         "2.4.18: CR3, TLB and PDE cache untouched"
@@ -390,7 +396,7 @@ fn ipi_in_lazy_state_leave_mm_clears_mask_bit_only() {
     assert_eq!(m.mmu[1].cr3, PGD);
     assert!(m.k.cpus[1].lazy);
     assert_eq!(m.k.cpus[1].active_mm, P);
-    assert_eq!(m.k.flush.mask, 0);
+    assert_eq!(m.k.flush.mask.bits(), 0);
 }
 
 // leave_mm with the `leave-mm-cr3` atom (2.4.19+): also load swapper_pg_dir.
@@ -404,8 +410,8 @@ fn ipi_in_lazy_state_with_leave_mm_cr3_loads_swapper() {
     assert_eq!(m.mmu[1].cr3, SWAPPER);
     assert_eq!(m.mmu[1].lookup(2), None);
     assert_eq!(m.mmu[1].pde[1], shootdown::hw::NO_FRAME);
-    assert_eq!(m.k.mms[0].cpu_vm_mask, 0b01);
-    assert_eq!(m.k.flush.mask, 0);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b01);
+    assert_eq!(m.k.flush.mask.bits(), 0);
 }
 
 // DOMAIN.md 2 "IPIs": taken between instructions, so not while the access waits for its walk.
@@ -456,8 +462,8 @@ fn switch_to_thread_of_another_mm_loads_its_pgd_and_moves_mask_bit() {
     assert_eq!(m.mmu[0].cr3, q_pgd);
     assert_eq!(m.mmu[0].lookup(2), None);
     assert!(m.mmu[0].lookup(3).is_some(), "Global entries survive");
-    assert_eq!(m.k.mms[0].cpu_vm_mask, 0);
-    assert_eq!(m.k.mms[1].cpu_vm_mask, 0b01);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0);
+    assert_eq!(m.k.mms[1].cpu_vm_mask.bits(), 0b01);
     assert_eq!(m.k.cpus[0].active_mm, 1);
     assert!(!m.k.cpus[0].lazy);
     assert_eq!((m.k.mms[0].count, m.k.mms[1].count), (1, 1));
@@ -479,7 +485,7 @@ fn kernel_thread_borrows_mm_lazily_and_returns_without_flush() {
         assert_eq!(m.k.mms[0].users, 1);
         assert!(m.k.cpus[0].lazy);
         assert_eq!(m.k.cpus[0].active_mm, P);
-        assert_eq!(m.k.mms[0].cpu_vm_mask, 0b01, "still in cpu_vm_mask");
+        assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b01, "still in cpu_vm_mask");
         assert_eq!(m.mmu[0], mmu_before, "CR3 unchanged, nothing flushed");
 
         // k0 yields; schedule() goes back to t0 on the same mm.
@@ -502,11 +508,12 @@ fn lazy_return(v: Variant) -> (Machine, Vec<Event>) {
     m.mmu[1].tlb[2] = TlbEntry::new(3, false);
     send_flush(&mut m, P, FLUSH_ALL, 0b10);
     take_ipi(&mut m, &st, 1);
-    assert_eq!(m.k.mms[0].cpu_vm_mask, 0b01);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b01);
     assert_eq!(m.k.mms[0].count, 2);
     let ev = switch(&mut m, &st, 1, 1);
     assert_eq!(
-        m.k.mms[0].cpu_vm_mask, 0b11,
+        m.k.mms[0].cpu_vm_mask.bits(),
+        0b11,
         "{v}: test_and_set_bit rejoins"
     );
     assert!(!m.k.cpus[1].lazy, "{v}: state OK");
@@ -621,7 +628,7 @@ fn slow_mode_clears_ptes_then_flushes_then_frees() {
     assert_eq!(data_roles(&m), mapped);
     assert_eq!(step(&mut m, &st, 0), Kpc::FlushOthersSend);
     assert!(m.k.cpus[1].ipi);
-    assert_eq!(m.k.flush.mask, 0b10);
+    assert_eq!(m.k.flush.mask.bits(), 0b10);
     let mut ev = Events::default();
     assert!(
         !m.task_step(&st, 0, &mut ev),
@@ -649,7 +656,7 @@ fn slow_mode_full_batch_flushes_and_frees_before_the_next_pte() {
     let (d0, d1) = (m.mem.read(table, 0).frame(), m.mem.read(table, 1).frame());
     drive_cpu0(&mut m, &st, |m| m.role(d0) == Role::Free);
     assert!(
-        !m.k.cpus[1].ipi && m.k.flush.mask == 0,
+        !m.k.cpus[1].ipi && m.k.flush.mask.bits() == 0,
         "CPU1 acked the flush first"
     );
     assert!(
@@ -774,9 +781,9 @@ fn rwsem_writer_blocks_behind_readers_and_later_readers_queue_behind_it() {
     assert!(!s.down_read(3));
     assert_eq!(s.readers, 2);
     assert_eq!(&s.waiters[..2], &[2 | WAIT_WRITE, 3]);
-    assert_eq!(s.up_read(), 0, "one reader still holds it");
+    assert_eq!(s.up_read().bits(), 0, "one reader still holds it");
     assert_eq!(
-        s.up_read(),
+        s.up_read().bits(),
         1 << 2,
         "the last up_read hands it to the writer"
     );
@@ -792,15 +799,15 @@ fn rwsem_up_write_hands_lock_to_readers_at_head_fifo() {
     assert!(!s.down_read(2));
     assert!(!s.down_write(3));
     assert!(!s.down_read(4));
-    assert_eq!(s.up_write(0), (1 << 1) | (1 << 2));
+    assert_eq!(s.up_write(0).bits(), (1 << 1) | (1 << 2));
     assert_eq!((s.writer, s.readers, s.nwait), (NONE, 2, 2));
     assert_eq!(&s.waiters[..2], &[3 | WAIT_WRITE, 4]);
-    assert_eq!(s.up_read(), 0);
-    assert_eq!(s.up_read(), 1 << 3);
+    assert_eq!(s.up_read().bits(), 0);
+    assert_eq!(s.up_read().bits(), 1 << 3);
     assert_eq!((s.writer, s.readers), (3, 0));
-    assert_eq!(s.up_write(3), 1 << 4);
+    assert_eq!(s.up_write(3).bits(), 1 << 4);
     assert_eq!((s.writer, s.readers, s.nwait), (NONE, 1, 0));
-    assert_eq!(s.up_read(), 0);
+    assert_eq!(s.up_read().bits(), 0);
     assert_eq!(s, RwSem::new());
 }
 
@@ -824,7 +831,7 @@ fn fault_behind_munmap_blocks_and_cpu_idles_lazily_on_the_mm() {
 
     let idle1 = st.idle_task(1);
     assert_eq!(
-        m.switch_choices(&st, 1),
+        m.switch_choices(&st, 1).bits(),
         1 << idle1,
         "only the idle task can run"
     );
@@ -833,13 +840,17 @@ fn fault_behind_munmap_blocks_and_cpu_idles_lazily_on_the_mm() {
     assert!(m.k.cpus[1].lazy);
     assert_eq!(m.k.cpus[1].active_mm, P);
     assert_eq!(m.k.mms[0].count, 2, "the idle task borrows the mm");
-    assert_eq!(m.k.mms[0].cpu_vm_mask, 0b11);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b11);
     assert_eq!(m.mmu[1].cr3, PGD);
     assert_eq!(m.k.tasks[1].status, Status::Blocked);
 
     // Run the munmap to its end, delivering its flush IPI to the lazy CPU1.
     drive_cpu0(&mut m, &st, |m| m.k.tasks[0].pc == 1);
-    assert_eq!(m.k.mms[0].cpu_vm_mask, 0b01, "the lazy CPU left the mm");
+    assert_eq!(
+        m.k.mms[0].cpu_vm_mask.bits(),
+        0b01,
+        "the lazy CPU left the mm"
+    );
     assert_eq!(
         m.k.tasks[1].status,
         Status::Runnable,
@@ -898,7 +909,7 @@ fn lazy_on_kthread_starts_lazily_on_the_mm() {
     assert!(m.k.cpus[1].lazy);
     assert_eq!(m.k.mms[0].count, 2);
     assert_eq!(m.k.mms[0].users, 2);
-    assert_eq!(m.k.mms[0].cpu_vm_mask, 0b11);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b11);
     assert_eq!(m.mmu[1].cr3, PGD);
     assert_eq!(m.k.tasks[1].status, Status::Runnable, "t1 waits for a CPU");
 }

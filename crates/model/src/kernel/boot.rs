@@ -129,7 +129,7 @@ impl<A: Arch> Machine<A> {
             };
             if let Some(p) = borrowed {
                 c.active_mm = p;
-                mms[p as usize].cpu_vm_mask |= 1 << cpu;
+                mms[p as usize].cpu_vm_mask.insert(cpu);
                 mmu[cpu as usize].load_root(mms[p as usize].pgd);
             }
         }

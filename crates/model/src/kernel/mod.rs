@@ -22,6 +22,7 @@ mod pgalloc;
 pub mod program;
 mod rwsem;
 mod sched;
+pub mod sets;
 mod smp;
 pub mod state;
 mod tlb;

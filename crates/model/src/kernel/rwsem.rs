@@ -8,6 +8,7 @@
 //! who waits in what order matter here).
 
 use super::packed::packed;
+use super::sets::TaskSet;
 use super::state::NONE;
 use crate::limits;
 
@@ -68,33 +69,37 @@ impl RwSem {
     }
 
     /// Hands the free lock to the waiters at the head of the queue; returns
-    /// the woken tasks as a bitmask.
-    fn wake(&mut self) -> u16 {
-        let mut woken = 0u16;
+    /// the woken tasks.
+    fn wake(&mut self) -> TaskSet {
+        let mut woken = TaskSet::EMPTY;
         if self.nwait == 0 {
-            return 0;
+            return woken;
         }
         if self.waiters[0] & WAIT_WRITE != 0 {
             let w = self.pop() & !WAIT_WRITE;
             self.writer = w;
-            woken |= 1 << w;
+            woken.insert(w);
         } else {
             while self.nwait > 0 && self.waiters[0] & WAIT_WRITE == 0 {
                 let r = self.pop();
                 self.readers += 1;
-                woken |= 1 << r;
+                woken.insert(r);
             }
         }
         woken
     }
 
-    pub fn up_read(&mut self) -> u16 {
+    pub fn up_read(&mut self) -> TaskSet {
         assert!(self.readers > 0, "up_read without readers");
         self.readers -= 1;
-        if self.readers == 0 { self.wake() } else { 0 }
+        if self.readers == 0 {
+            self.wake()
+        } else {
+            TaskSet::EMPTY
+        }
     }
 
-    pub fn up_write(&mut self, task: u8) -> u16 {
+    pub fn up_write(&mut self, task: u8) -> TaskSet {
         assert_eq!(
             self.writer, task,
             "up_write by a task that does not hold it"

@@ -12,16 +12,17 @@
 //! preemption of user mode beyond "any step between two ops".
 
 use super::machine::{Ctx, Event, Events, Flow, Machine, Static};
+use super::sets::TaskSet;
 use super::state::*;
 use crate::hw::Arch;
 
 impl<A: Arch> Machine<A> {
-    /// Tasks `cpu` may switch to now (bitmask), for the scheduler's choice.
-    pub fn switch_choices(&self, st: &Static, cpu: u8) -> u16 {
+    /// Tasks `cpu` may switch to now, for the scheduler's choice.
+    pub fn switch_choices(&self, st: &Static, cpu: u8) -> TaskSet {
         let c = &self.k.cpus[cpu as usize];
         let cur = c.current;
         let curt = &self.k.tasks[cur as usize];
-        let mut runnable = 0u16;
+        let mut runnable = TaskSet::EMPTY;
         // A task woken while it is still some CPU's current (that CPU is
         // in schedule()) is not free to run elsewhere yet.
         let running_somewhere = |t: u8| (0..st.cpus).any(|o| self.k.cpus[o as usize].current == t);
@@ -32,16 +33,16 @@ impl<A: Arch> Machine<A> {
                 && st.allowed(t, cpu)
                 && !running_somewhere(t)
             {
-                runnable |= 1 << t;
+                runnable.insert(t);
             }
         }
         if c.in_schedule {
             let mut choices = runnable;
             if matches!(curt.status, Status::Running | Status::Runnable) {
-                choices |= 1 << cur;
+                choices.insert(cur);
             }
-            if choices == 0 {
-                choices = 1 << st.idle_task(cpu);
+            if choices.is_empty() {
+                choices = TaskSet::only(st.idle_task(cpu));
             }
             return choices;
         }
@@ -50,7 +51,11 @@ impl<A: Arch> Machine<A> {
         } else {
             self.finished(st, cur)
         };
-        if preemptible { runnable } else { 0 }
+        if preemptible {
+            runnable
+        } else {
+            TaskSet::EMPTY
+        }
     }
 
     /// `schedule()` on `cpu` picking `next`: the mm hand-over of
@@ -65,26 +70,25 @@ impl<A: Arch> Machine<A> {
             }
             return;
         }
-        let bit = 1u8 << cpu;
         let oldmm = self.k.cpus[cpu as usize].active_mm;
         let next_mm = self.k.tasks[next as usize].mm;
         if next_mm != NONE {
             if oldmm != next_mm {
                 if oldmm != NONE {
-                    self.k.mms[oldmm as usize].cpu_vm_mask &= !bit;
+                    self.k.mms[oldmm as usize].cpu_vm_mask.remove(cpu);
                 }
                 let c = &mut self.k.cpus[cpu as usize];
                 c.lazy = false;
                 c.active_mm = next_mm;
-                self.k.mms[next_mm as usize].cpu_vm_mask |= bit;
+                self.k.mms[next_mm as usize].cpu_vm_mask.insert(cpu);
                 let pgd = self.k.mms[next_mm as usize].pgd;
                 self.mmu[cpu as usize].load_root(pgd);
             } else {
                 self.k.cpus[cpu as usize].lazy = false;
                 let mm = &mut self.k.mms[next_mm as usize];
-                if mm.cpu_vm_mask & bit == 0 {
+                if !mm.cpu_vm_mask.contains(cpu) {
                     // leave_mm ran while we were lazy: flush IPIs were missed.
-                    mm.cpu_vm_mask |= bit;
+                    mm.cpu_vm_mask.insert(cpu);
                     if st.policy.switch_mm_loads_cr3 {
                         let pgd = mm.pgd;
                         self.mmu[cpu as usize].load_root(pgd);
@@ -124,11 +128,12 @@ impl<A: Arch> Machine<A> {
         Flow::Step
     }
 
-    /// Wakes the blocked tasks of the bitmask `woken` (`wake_up`).
-    pub(super) fn wake(&mut self, woken: u16) {
-        for t in 0..TASK_SLOTS {
-            if woken & (1 << t) != 0 && self.k.tasks[t].status == Status::Blocked {
-                self.k.tasks[t].status = Status::Runnable;
+    /// Wakes the blocked tasks of `woken` (`wake_up`).
+    pub(super) fn wake(&mut self, woken: TaskSet) {
+        for t in woken.iter() {
+            let task = &mut self.k.tasks[t as usize];
+            if task.status == Status::Blocked {
+                task.status = Status::Runnable;
             }
         }
     }

@@ -20,8 +20,7 @@ impl<A: Arch> Machine<A> {
     pub(super) fn flush_local(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let (st, cpu, t) = (cx.st, cx.cpu, cx.t);
         let mm = self.k.tasks[t as usize].kmm;
-        let bit = 1u8 << cpu;
-        let mask = self.k.mms[mm as usize].cpu_vm_mask & !bit;
+        let mask = self.k.mms[mm as usize].cpu_vm_mask.without(cpu);
         if self.k.cpus[cpu as usize].active_mm == mm {
             if self.k.tasks[t as usize].mm != NONE {
                 self.mmu[cpu as usize].flush_local();
@@ -31,7 +30,7 @@ impl<A: Arch> Machine<A> {
         }
         let task = self.task(t);
         task.flush_mask = mask;
-        task.at = if mask == 0 {
+        task.at = if mask.is_empty() {
             Kpc::Return
         } else {
             Kpc::FlushOthersSend
@@ -53,10 +52,8 @@ impl<A: Arch> Machine<A> {
         f.mm = mm;
         f.va = FLUSH_ALL;
         f.mask = mask;
-        for c in 0..st.cpus {
-            if mask & (1 << c) != 0 {
-                self.k.cpus[c as usize].ipi = true;
-            }
+        for c in mask.iter().filter(|&c| c < st.cpus) {
+            self.k.cpus[c as usize].ipi = true;
         }
         self.goto(t, Kpc::FlushOthersWait);
         Flow::Step
@@ -64,7 +61,7 @@ impl<A: Arch> Machine<A> {
 
     /// `while (flush_cpumask) rep_nop();`, then release `tlbstate_lock`.
     pub(super) fn flush_others_wait(&mut self, cx: &mut Ctx<'_>) -> Flow {
-        if self.k.flush.mask != 0 {
+        if !self.k.flush.mask.is_empty() {
             return Flow::Disabled;
         }
         let f = &mut self.k.flush;
@@ -85,7 +82,7 @@ impl<A: Arch> Machine<A> {
             });
         }
         let mm = c.active_mm;
-        self.k.mms[mm as usize].cpu_vm_mask &= !(1 << cpu);
+        self.k.mms[mm as usize].cpu_vm_mask.remove(cpu);
         if st.policy.leave_mm_loads_cr3 {
             self.mmu[cpu as usize].load_root(SWAPPER);
         }
@@ -101,8 +98,7 @@ impl<A: Arch> Machine<A> {
         debug_assert!(self.ipi_deliverable(cpu));
         self.k.cpus[cpu as usize].ipi = false;
         self.mmu[cpu as usize].interrupt(&st.hw);
-        let bit = 1u8 << cpu;
-        if self.k.flush.mask & bit == 0 {
+        if !self.k.flush.mask.contains(cpu) {
             return;
         }
         if self.k.flush.mm == self.k.cpus[cpu as usize].active_mm {
@@ -116,6 +112,6 @@ impl<A: Arch> Machine<A> {
                 self.leave_mm(st, cpu, ev);
             }
         }
-        self.k.flush.mask &= !bit;
+        self.k.flush.mask.remove(cpu);
     }
 }

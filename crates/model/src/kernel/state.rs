@@ -11,6 +11,7 @@
 
 use super::machine::Static;
 use super::packed::{Packed, Reader, Writer, packed};
+use super::sets::CpuSet;
 use crate::hw::{Frame, NO_FRAME};
 use crate::limits;
 
@@ -47,7 +48,7 @@ packed! {
         /// `mm_count`: references to the struct (all users count as one;
         /// each lazy borrower adds one).
         pub count: u8 = 0,
-        pub cpu_vm_mask: u8 = 0,
+        pub cpu_vm_mask: CpuSet = CpuSet::EMPTY,
         /// Pages covered by a VMA (bit per vpn).
         pub vmas: u16 = 0,
         /// Ghost: pages a completed munmap removed and nothing re-mapped.
@@ -200,7 +201,7 @@ packed! {
         /// low-water mark once above the high one).
         pub trimming: bool = false,
         /// flush_tlb_mm: the other CPUs to flush (`cpu_mask`).
-        pub flush_mask: u8 = 0,
+        pub flush_mask: CpuSet = CpuSet::EMPTY,
     }
 }
 
@@ -246,7 +247,7 @@ packed! {
         /// `flush_va`: a vpn or FLUSH_ALL.
         pub va: u8 = NONE,
         /// `flush_cpumask`.
-        pub mask: u8 = 0,
+        pub mask: CpuSet = CpuSet::EMPTY,
     }
 }
 

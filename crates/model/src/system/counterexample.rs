@@ -119,7 +119,7 @@ impl System {
                     });
                 }
                 let sender = s.k.flush.lock;
-                if (sender as usize) < acks.len() && s.k.flush.mask & (1 << cpu) != 0 {
+                if (sender as usize) < acks.len() && s.k.flush.mask.contains(cpu) {
                     acks[sender as usize].push(n);
                 }
             }

@@ -256,8 +256,10 @@ impl System {
             }
         }
         // Flush protocol globals.
-        if before.k.flush.mask != after.k.flush.mask && after.k.flush.mask < before.k.flush.mask {
-            effects.push(format!("flush_cpumask = {:#b}", after.k.flush.mask));
+        if before.k.flush.mask != after.k.flush.mask
+            && after.k.flush.mask.bits() < before.k.flush.mask.bits()
+        {
+            effects.push(format!("flush_cpumask = {:#b}", after.k.flush.mask.bits()));
         }
         if before.k.flush.lock != after.k.flush.lock {
             effects.push(if after.k.flush.lock == NONE {
@@ -272,7 +274,10 @@ impl System {
                 continue;
             };
             if bm.cpu_vm_mask != am.cpu_vm_mask {
-                effects.push(format!("{pname}.cpu_vm_mask = {:#b}", am.cpu_vm_mask));
+                effects.push(format!(
+                    "{pname}.cpu_vm_mask = {:#b}",
+                    am.cpu_vm_mask.bits()
+                ));
             }
             if bm.users != am.users {
                 effects.push(format!("{pname}.mm_users = {}", am.users));

@@ -251,9 +251,7 @@ impl System {
         let enabled = match a {
             Action::Task { cpu } => cpu < st.cpus && n.task_step(st, cpu, &mut ev),
             Action::Switch { cpu, next } => {
-                if cpu < st.cpus
-                    && (next as usize) < 16
-                    && n.switch_choices(st, cpu) & (1 << next) != 0
+                if cpu < st.cpus && (next as usize) < 16 && n.switch_choices(st, cpu).contains(next)
                 {
                     n.switch_to(st, cpu, next, &mut ev);
                     true
@@ -512,11 +510,8 @@ impl Model for System {
             if !c.in_schedule {
                 out.push(Action::Task { cpu });
             }
-            let choices = s.switch_choices(st, cpu);
-            for next in 0..16u8 {
-                if choices & (1 << next) != 0 {
-                    out.push(Action::Switch { cpu, next });
-                }
+            for next in s.switch_choices(st, cpu).iter() {
+                out.push(Action::Switch { cpu, next });
             }
             if c.ipi {
                 out.push(Action::Ipi { cpu });
