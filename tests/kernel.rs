@@ -994,11 +994,14 @@ fn position_table_is_consistent() {
 // ----- atoms and the policy --------------------------------------------------------
 
 /// The pairs of atoms that make the same policy choice.
-const CONTRADICTIONS: [(Atom, Atom); 4] = [
+const CONTRADICTIONS: [(Atom, Atom); 7] = [
     (Atom::FlushPgtablesInClear, Atom::FlushPgtablesInFree),
     (Atom::PteFreeTlbShared, Atom::PteFreeTlbAlways),
     (Atom::PteFreeTlbShared, Atom::PteFreeTlbCount),
+    (Atom::PteFreeTlbShared, Atom::PteFreeTlbUsers),
     (Atom::PteFreeTlbAlways, Atom::PteFreeTlbCount),
+    (Atom::PteFreeTlbAlways, Atom::PteFreeTlbUsers),
+    (Atom::PteFreeTlbCount, Atom::PteFreeTlbUsers),
 ];
 
 // variant.rs: every preset and every row of the matrix (each atom alone, the combinations) is a policy.

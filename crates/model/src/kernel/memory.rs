@@ -196,6 +196,9 @@ impl<A: Arch> Machine<A> {
             TableFree::Gather {
                 when: GatherWhen::MmCount,
             } => (m.count > 1, false),
+            TableFree::Gather {
+                when: GatherWhen::MmUsers,
+            } => (m.users > 1, false),
         };
         self.tlb_gather_mmu(t, fast);
         let task = self.task(t);

@@ -123,6 +123,9 @@ pub enum GatherWhen {
     /// When `mm_count > 1`, the mail's literal condition (in 2.4 threads
     /// raise `mm_users`, not `mm_count`); slow mode.
     MmCount,
+    /// When `mm_users > 1`: other threads, but not lazy borrowers; slow
+    /// mode.
+    MmUsers,
 }
 
 /// Where `flush_tlb_pgtables` (= `flush_tlb_mm`) flushes.
@@ -263,6 +266,11 @@ atoms! {
     PteFreeTlbCount = 11, "pte-free-tlb-count",
         "page tables freed through the mmu_gather when mm_count > 1 (the mail's literal condition)",
         sets table_free = TableFree::Gather { when: GatherWhen::MmCount };
+    /// As `pte-free-tlb`, counting threads only (`mm_users > 1`): lazy
+    /// borrowers, which raise `mm_count`, do not make the mm shared.
+    PteFreeTlbUsers = 12, "pte-free-tlb-users",
+        "page tables freed through the mmu_gather when mm_users > 1 (threads only, not lazy borrowers)",
+        sets table_free = TableFree::Gather { when: GatherWhen::MmUsers };
     /// munmap never frees page tables; only exit does.
     NoFreePgtables = 8, "no-free-pgtables",
         "munmap never frees page tables; only exit does",
