@@ -401,7 +401,7 @@ fn matrix_page_from_real_cells() {
         legend: Vec::new(),
     };
     let html = render_matrix(&m, &traces);
-    assert!(html.contains("<td class=\"cell safe\">safe<span class=\"meta\">1202 states"));
+    assert!(html.contains("<td class=\"cell safe\">safe<span class=\"meta\">1312 states"));
     assert!(html.contains("<a href=\"#trace-1\">P1 in 17 steps</a>"));
     assert!(html.contains("<section id=\"trace-1\""));
 }

@@ -87,8 +87,14 @@ kernel_positions! {
     /// `pmd_populate` with the page table allocated (or free it if another
     /// thread populated the slot meanwhile).
     FaultPopulate: "pte_alloc: pmd_populate" => fault_populate;
-    /// `do_anonymous_page`: allocate the data page and set the pte.
+    /// `do_anonymous_page`: a read maps its page and sets the pte here; a
+    /// write drops page_table_lock to allocate its page.
     FaultPte: "do_anonymous_page" => fault_pte;
+    /// page_table_lock dropped: `alloc_page` for the written page.
+    FaultAnonAlloc: "do_anonymous_page: alloc_page" => fault_anon_alloc;
+    /// Retake page_table_lock; set the pte, or free the page if another
+    /// thread mapped it meanwhile (`!pte_none(*page_table)`).
+    FaultAnonRelock: "do_anonymous_page: spin_lock(page_table_lock), set_pte" => fault_anon_relock;
     FaultUnlock: "handle_mm_fault: spin_unlock(page_table_lock)" => fault_unlock;
 
     // ---- fault.rs: do_page_fault's returns ----

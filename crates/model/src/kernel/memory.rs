@@ -100,11 +100,56 @@ impl<A: Arch> Machine<A> {
             self.goto(t, Kpc::FaultUnlock);
             return Flow::Continue;
         }
+        if write {
+            // "Allocate our own private page": spin_unlock(page_table_lock)
+            // first; alloc_page may sleep.
+            self.ptl_release(mm, cx.cpu);
+            self.goto(t, Kpc::FaultAnonAlloc);
+            return Flow::Step;
+        }
+        // A read maps the zero page in Linux, under the lock; the model
+        // maps a private page (docs/background.md section 3).
         if let Some(d) = self.alloc_page(cx.cpu, Role::Data { root: pgd, vpn }, cx.ev) {
             self.mem
                 .write(table, st.index(vpn), Entry::present(d, write));
             self.goto(t, Kpc::FaultUnlock);
         }
+        Flow::Step
+    }
+
+    /// `alloc_page(GFP_HIGHUSER)` for a write fault, page_table_lock
+    /// dropped.
+    pub(super) fn fault_anon_alloc(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let t = cx.t;
+        let mm = self.k.tasks[t as usize].mm;
+        let root = self.k.mms[mm as usize].pgd;
+        if let Some(p) = self.alloc_page(cx.cpu, Role::Allocating { root }, cx.ev) {
+            self.task(t).new_page = p;
+            self.goto(t, Kpc::FaultAnonRelock);
+        }
+        Flow::Step
+    }
+
+    /// `spin_lock(&mm->page_table_lock)`; then, if the pte is still none,
+    /// `set_pte` with the new page, else `page_cache_release` it.
+    pub(super) fn fault_anon_relock(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let (st, cpu, t) = (cx.st, cx.cpu, cx.t);
+        let task = &self.k.tasks[t as usize];
+        let (mm, vpn, page) = (task.mm, task.fault_vpn, task.new_page);
+        if !self.ptl_try(mm, cpu) {
+            return Flow::Disabled;
+        }
+        let pgd = self.k.mms[mm as usize].pgd;
+        let table = self.mem.read(pgd, st.slot(vpn)).frame();
+        self.task(t).new_page = NO_FRAME;
+        if self.mem.read(table, st.index(vpn)).is_present() {
+            self.free_page(cpu, page, cx.ev);
+        } else {
+            self.set_role(page, Role::Data { root: pgd, vpn });
+            self.mem
+                .write(table, st.index(vpn), Entry::present(page, true));
+        }
+        self.goto(t, Kpc::FaultUnlock);
         Flow::Step
     }
 

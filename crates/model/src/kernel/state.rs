@@ -171,6 +171,9 @@ packed! {
         /// The page table `pte_alloc_one` returned while page_table_lock
         /// was dropped (pte_alloc's `new`), until pmd_populate takes it.
         pub new_table: Frame = NO_FRAME,
+        /// The page `do_anonymous_page` allocated for a write while
+        /// page_table_lock was dropped (its `page`), until the pte is set.
+        pub new_page: Frame = NO_FRAME,
 
         // do_munmap, exit_mmap and what they call.
         /// The mm the path works on (`mm` of do_munmap, zap_page_range,
