@@ -3,12 +3,13 @@
 //! with its `zap_pte_range` loop, and `clear_page_tables` with
 //! `free_one_pmd`.
 //!
-//! Left out: the zero page (a read fault maps a private page), swap and
-//! file-backed pages (`do_no_page`, `do_swap_page`, `do_wp_page`),
-//! `page_table_lock` being dropped around the data-page allocation in
-//! `do_anonymous_page` (it only matters for two faults on one page, which
-//! the recheck under the lock handles), and the pmd level (two-level
-//! paging: `free_one_pgd` is `free_one_pmd`).  exit_mmap zaps the whole
+//! A write fault's `do_anonymous_page` drops `page_table_lock` around its
+//! page allocation and rechecks the pte under the lock, as 2.4.18 does.
+//!
+//! Left out: the zero page (a read fault maps a private page under the
+//! lock), swap and file-backed pages (`do_no_page`, `do_swap_page`,
+//! `do_wp_page`), and the pmd level (two-level paging: `free_one_pgd` is
+//! `free_one_pmd`).  exit_mmap zaps the whole
 //! user range in one `zap_page_range` instead of one per VMA.
 
 use super::machine::{Ctx, Flow, Machine, Static};
