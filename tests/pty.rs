@@ -280,14 +280,20 @@ fn is_check_progress(line: &str) -> bool {
     line.contains(" states (") && line.contains("/s), depth ") && line.contains(", queue ")
 }
 
-/// The matrix bar as drawn: the bar, then "done/80 cells, elapsed" and
-/// the last cell checked.
+/// Cells of a whole matrix: every row on the four profiles.
+fn matrix_cells() -> usize {
+    shootdown::system::matrix::Selection::all().cells()
+}
+
+/// The matrix bar as drawn: the bar, then "done/N cells, elapsed" and the
+/// last cell checked.
 fn is_matrix_progress(line: &str) -> bool {
-    line.split_once("/80 cells, ").is_some_and(|(l, _)| {
-        l.rsplit(' ')
-            .next()
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    })
+    line.split_once(&format!("/{} cells, ", matrix_cells()))
+        .is_some_and(|(l, _)| {
+            l.rsplit(' ')
+                .next()
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
 }
 
 /// Issue 6, defect 1: in v0 `shootdown matrix` never finished when stderr
@@ -298,16 +304,19 @@ fn matrix_in_a_terminal_finishes() {
     let run = Term::spawn(&["matrix", "--no-traces"]).finish();
     run.assert_code(0);
     run.assert_contains("2.4.18+intel");
-    run.assert_contains("\n80 cells, ");
+    run.assert_contains(&format!("\n{} cells, ", matrix_cells()));
 
     // A matrix of a few seconds: the progress bar is drawn (from the
     // workers, the v0 deadlock) and the run still finishes.
     let mut term = Term::spawn(&["matrix", SLOW_MATRIX, "--no-traces"]);
-    term.wait_for_line("matrix progress bar (\"N/80\")", is_matrix_progress);
+    term.wait_for_line(
+        "matrix progress bar (\"done/total cells\")",
+        is_matrix_progress,
+    );
     let run = term.finish();
     run.assert_code(0);
     run.assert_contains("2.4.18+intel");
-    run.assert_contains("\n80 cells, ");
+    run.assert_contains(&format!("\n{} cells, ", matrix_cells()));
     assert!(
         !run.text.contains("INTERRUPTED"),
         "a complete matrix says nothing of an interruption:\n{}",
@@ -362,7 +371,10 @@ fn one_ctrl_c_stops_a_long_check_with_exit_3() {
 #[test]
 fn one_ctrl_c_stops_matrix_with_exit_3() {
     let mut term = Term::spawn(&["matrix", SLOW_MATRIX, "--no-traces"]);
-    term.wait_for_line("matrix progress bar (\"N/80\")", is_matrix_progress);
+    term.wait_for_line(
+        "matrix progress bar (\"done/total cells\")",
+        is_matrix_progress,
+    );
     term.ctrl_c();
     let run = term.finish_within(AFTER_CTRL_C);
     run.assert_code(3);
@@ -377,9 +389,10 @@ fn plain_removes_escapes_and_splits_redrawn_lines() {
         plain(b"\x1b[2K\r\xe2\xa0\x81 12 states (3/s)\r\n\x1b]0;t\x07done\x1b[?25h"),
         "\n\u{2801} 12 states (3/s)\ndone"
     );
-    assert!(is_matrix_progress(
-        "\u{2588}\u{2591}\u{2591} 12/80 cells, 3s  2.4.18 on split: P1 in 17 steps"
-    ));
+    assert!(is_matrix_progress(&format!(
+        "\u{2588}\u{2591}\u{2591} 12/{} cells, 3s  2.4.18 on split: P1 in 17 steps",
+        matrix_cells()
+    )));
     assert!(!is_matrix_progress("80 cells, 1 states"));
     assert!(is_check_progress(
         "\u{2801} 1024 states (512/s), depth 3, queue 10, 0 MiB, 1.0 s"
