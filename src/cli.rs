@@ -617,6 +617,33 @@ pub struct CheckReport {
     pub stats: StatsReport,
     pub counterexample: Option<Counterexample>,
     pub checkpoint: Option<String>,
+    /// The reachability goals (race windows) the search reached, and the
+    /// applicable ones it never reached: a safe verdict with any of those
+    /// is vacuous.  Goals the configuration cannot meet are left out.
+    pub goals_reached: Vec<String>,
+    pub goals_unreached: Vec<String>,
+}
+
+/// The goals line printed after a verdict: what the search reached, and
+/// "vacuous: ... never reached" for a safe verdict that missed some.
+fn goals_text(g: &crate::system::goals::GoalReport, safe: bool) -> String {
+    let reached = if g.reached.is_empty() {
+        "none".to_string()
+    } else {
+        g.reached.join(", ")
+    };
+    let mut text = format!("goals reached: {reached}");
+    if !g.unreached.is_empty() {
+        let missed = g.unreached.join(", ");
+        if safe {
+            text += &format!(
+                "\nvacuous: {missed} never reached; this safe verdict does not cover those race windows"
+            );
+        } else {
+            text += &format!("\ngoals not reached: {missed}");
+        }
+    }
+    text
 }
 
 #[derive(Serialize)]
@@ -815,6 +842,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
         Verdict::Incomplete(b) => ("incomplete", Some(b.to_string()), None, EXIT_INCOMPLETE),
     };
     let asked = asked_variant(&a.overrides);
+    let goals = sys.goal_report(stats.goals_reached);
     let report = CheckReport {
         version: 1,
         scenario: cfg.name.clone(),
@@ -826,6 +854,8 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
         stats: StatsReport::from(&stats),
         counterexample: found.as_ref().map(|f| f.cx.clone()),
         checkpoint: checkpoint_note.clone(),
+        goals_reached: goals.reached.clone(),
+        goals_unreached: goals.unreached.clone(),
     };
     // The report comes first; writing the trace file after it can fail
     // without losing what the search found.
@@ -870,6 +900,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
                     stats.elapsed.as_secs_f64(),
                     stats.states_per_second()
                 );
+                let _ = writeln!(o, "{}", goals_text(&goals, true));
             }
             Verdict::Incomplete(b) => {
                 let _ = writeln!(
@@ -880,6 +911,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
                     stats.depth,
                     stats.elapsed.as_secs_f64()
                 );
+                let _ = writeln!(o, "{}", goals_text(&goals, false));
             }
             Verdict::Violation { .. } => {
                 let cx = report.counterexample.as_ref().expect("set for violations");
@@ -978,9 +1010,12 @@ fn check_each_property(
         let name = crate::system::property_name(p);
         match &out.verdict {
             Verdict::Safe => {
+                let vacuous = report::vacuity(&sys.goal_report(out.stats.goals_reached).unreached)
+                    .map(|v| format!("; {v}"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     io.out,
-                    "P{p} {name:<20} holds ({} states)",
+                    "P{p} {name:<20} holds ({} states{vacuous})",
                     out.stats.states
                 );
             }
@@ -1694,6 +1729,7 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     } else {
         EXIT_INCOMPLETE
     };
+    let goals = sys.goal_report(out.goals_reached);
     if a.json {
         #[derive(Serialize)]
         struct SimReport<'a> {
@@ -1708,6 +1744,10 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             interrupted: bool,
             verdict: &'static str,
             counterexample: Option<&'a Counterexample>,
+            /// Coverage: the goals the walks reached, and the applicable
+            /// ones they did not.
+            goals_reached: Vec<String>,
+            goals_unreached: Vec<String>,
         }
         let rep = SimReport {
             version: 1,
@@ -1725,6 +1765,8 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
                 "no-violation-found"
             },
             counterexample: cx.as_ref(),
+            goals_reached: goals.reached.clone(),
+            goals_unreached: goals.unreached.clone(),
         };
         let _ = writeln!(
             io.out,
@@ -1778,6 +1820,7 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
                         ""
                     }
                 );
+                let _ = writeln!(o, "{}", goals_text(&goals, false));
             }
         }
     }

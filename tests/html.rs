@@ -346,7 +346,13 @@ fn small_matrix() -> Matrix {
             label: "2.4.18".into(),
             description: "the kernel the mail is about".into(),
             cells: vec![
-                cell(CellVerdict::Safe { states: 1202 }, None),
+                cell(
+                    CellVerdict::Safe {
+                        states: 1202,
+                        unreached_goals: Vec::new(),
+                    },
+                    None,
+                ),
                 cell(
                     CellVerdict::Violation {
                         property: 1,

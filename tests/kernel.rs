@@ -447,7 +447,8 @@ fn ipi_not_deliverable_while_waiting_for_demand_walk() {
 
 // ----- switch_mm ---------------------------------------------------------------
 
-// switch_mm (mmu_context.h), prev != next: move the cpu_vm_mask bit, state OK, load next->pgd.
+// switch_mm (mmu_context.h), prev != next: move the cpu_vm_mask bit, state OK, load next->pgd,
+// as steps of the incoming task, in 2.4.18's order; user mode only after the CR3 load.
 #[test]
 fn switch_to_thread_of_another_mm_loads_its_pgd_and_moves_mask_bit() {
     let (st, mut m) = with_variant(TWO_MMS, Variant::base());
@@ -457,8 +458,31 @@ fn switch_to_thread_of_another_mm_loads_its_pgd_and_moves_mask_bit() {
     assert_eq!(m.mmu[0].cr3, PGD);
     m.mmu[0].tlb[2] = TlbEntry::new(5, false);
     m.mmu[0].tlb[3] = TlbEntry::new(6, true);
+    // schedule() picks u0; switch_mm's first store: clear_bit(prev).
     let ev = switch(&mut m, &st, 0, 1);
-    assert_eq!(ev, vec![Event::ReturnToUser { cpu: 0, task: 1 }]);
+    assert!(ev.is_empty(), "not in user mode yet: {ev:?}");
+    assert_eq!(m.k.cpus[0].current, 1);
+    assert_eq!(m.k.tasks[1].at, Kpc::SwitchMmTlbState);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0);
+    assert_eq!(m.k.cpus[0].active_mm, P);
+    assert_eq!(m.mmu[0].cr3, PGD, "CR3 still prev's");
+    assert!(m.interruptible(0), "2.4.18: interrupts are on in switch_mm");
+    // cpu_tlbstate = { OK, q }.
+    let mut ev = Events::default();
+    assert!(m.task_step(&st, 0, &mut ev));
+    assert_eq!(m.k.cpus[0].active_mm, 1);
+    assert_eq!(m.k.tasks[1].at, Kpc::SwitchMmSetNext);
+    // set_bit(cpu, &next->cpu_vm_mask).
+    assert_eq!(step(&mut m, &st, 0), Kpc::SwitchMmSetNext);
+    assert_eq!(m.k.mms[1].cpu_vm_mask.bits(), 0b01);
+    assert_eq!(m.mmu[0].cr3, PGD, "CR3 still prev's");
+    // load_cr3(next->pgd), and back to user mode.
+    let mut ev = Events::default();
+    assert!(m.task_step(&st, 0, &mut ev));
+    assert_eq!(ev.at, Some(Kpc::SwitchMmLoadCr3));
+    assert_eq!(events(&ev), vec![Event::ReturnToUser { cpu: 0, task: 1 }]);
+    assert_eq!(m.k.tasks[1].at, Kpc::User);
+    assert_eq!(m.k.tasks[1].sp, 0);
     assert_eq!(m.mmu[0].cr3, q_pgd);
     assert_eq!(m.mmu[0].lookup(2), None);
     assert!(m.mmu[0].lookup(3).is_some(), "Global entries survive");
@@ -469,7 +493,106 @@ fn switch_to_thread_of_another_mm_loads_its_pgd_and_moves_mask_bit() {
     assert_eq!((m.k.mms[0].count, m.k.mms[1].count), (1, 1));
     assert_eq!(m.k.tasks[0].status, Status::Runnable);
     assert_eq!(m.k.tasks[1].status, Status::Running);
-    assert_eq!(m.k.cpus[0].current, 1);
+}
+
+/// Steps CPU0's incoming task `t` to kernel position `at` of switch_mm.
+#[track_caller]
+fn switch_mm_to(m: &mut Machine, st: &Static, t: u8, at: Kpc) {
+    step_until(m, st, 0, |m| m.k.tasks[t as usize].at == at);
+}
+
+// The split's window: once cpu_tlbstate.active_mm = next is stored and before load_cr3, a flush
+// IPI for prev's mm finds flush_mm != active_mm and acks without flushing, though CR3 (and the
+// TLB and PDE cache) still hold prev's translations.  The old one-step switch could not show this.
+#[test]
+fn flush_ipi_inside_switch_mm_acks_without_flushing_prevs_still_loaded_tables() {
+    let (st, mut m) = with_variant(TWO_MMS, Variant::base());
+    m.mmu[0].tlb[2] = TlbEntry::new(5, false);
+    m.mmu[0].pde[1] = 7;
+    switch(&mut m, &st, 0, 1);
+    // Before the cpu_tlbstate store, an IPI for p still flushes.
+    let mut early = m.clone();
+    send_flush(&mut early, P, FLUSH_ALL, 0b01);
+    take_ipi(&mut early, &st, 0);
+    assert_eq!(
+        early.mmu[0].lookup(2),
+        None,
+        "active_mm is still p: flushed"
+    );
+    // After it, the same IPI is acknowledged without a flush.
+    switch_mm_to(&mut m, &st, 1, Kpc::SwitchMmSetNext);
+    assert_eq!(m.k.cpus[0].active_mm, 1);
+    send_flush(&mut m, P, FLUSH_ALL, 0b01);
+    take_ipi(&mut m, &st, 0);
+    assert!(m.k.flush.mask.is_empty(), "acknowledged");
+    assert_eq!(m.mmu[0].cr3, PGD, "CR3 is still p's page directory");
+    assert!(
+        m.mmu[0].lookup(2).is_some(),
+        "p's translation survives the IPI"
+    );
+    assert_eq!(m.mmu[0].pde[1], 7, "and so does p's PDE-cache entry");
+    // Only the CR3 load drops it.
+    switch_mm_to(&mut m, &st, 1, Kpc::User);
+    assert_eq!(m.mmu[0].lookup(2), None);
+}
+
+// switch-mm-irqs-off: no interrupt (flush IPI, other allocator) between switch_mm's steps.
+#[test]
+fn switch_mm_with_irqs_off_takes_no_interrupt_until_cr3_is_loaded() {
+    let (st, mut m) = with_variant(TWO_MMS, Variant::base().with(Atom::SwitchMmIrqsOff));
+    switch(&mut m, &st, 0, 1);
+    send_flush(&mut m, P, FLUSH_ALL, 0b01);
+    for at in [
+        Kpc::SwitchMmTlbState,
+        Kpc::SwitchMmSetNext,
+        Kpc::SwitchMmLoadCr3,
+    ] {
+        assert_eq!(m.k.tasks[1].at, at);
+        assert!(!m.interruptible(0), "{at:?}");
+        assert!(!m.ipi_deliverable(0), "{at:?}");
+        step(&mut m, &st, 0);
+    }
+    assert_eq!(m.k.tasks[1].at, Kpc::User);
+    assert_eq!(m.mmu[0].cr3, 2);
+    assert!(m.ipi_deliverable(0), "interrupts on again after switch_mm");
+}
+
+// switch-mm-later-order: cpu_tlbstate, set next's bit, load CR3, then clear prev's bit.
+#[test]
+fn switch_mm_later_order_clears_prevs_bit_after_the_cr3_load() {
+    let (st, mut m) = with_variant(TWO_MMS, Variant::base().with(Atom::SwitchMmLaterOrder));
+    let ev = switch(&mut m, &st, 0, 1);
+    assert!(ev.is_empty());
+    assert_eq!(m.k.cpus[0].active_mm, 1, "cpu_tlbstate first");
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b01);
+    assert_eq!(step(&mut m, &st, 0), Kpc::SwitchMmSetNext);
+    assert_eq!(m.k.mms[1].cpu_vm_mask.bits(), 0b01);
+    assert_eq!(step(&mut m, &st, 0), Kpc::SwitchMmLoadCr3);
+    assert_eq!(m.mmu[0].cr3, 2);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b01, "still in p's mask");
+    let mut ev = Events::default();
+    assert!(m.task_step(&st, 0, &mut ev));
+    assert_eq!(ev.at, Some(Kpc::SwitchMmClearPrev));
+    assert_eq!(events(&ev), vec![Event::ReturnToUser { cpu: 0, task: 1 }]);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0);
+}
+
+// schedule(): a kernel thread lazy on p switching to q's thread mmdrops p only after the CR3 load.
+#[test]
+fn kthread_to_another_mm_mmdrops_the_borrow_after_the_cr3_load() {
+    let (st, mut m) = with_variant(TWO_MMS, Variant::base());
+    switch(&mut m, &st, 0, 2);
+    assert_eq!(m.k.mms[0].count, 2);
+    assert_eq!(step(&mut m, &st, 0), Kpc::User, "k0 yields");
+    switch(&mut m, &st, 0, 1);
+    switch_mm_to(&mut m, &st, 1, Kpc::SwitchMmDrop);
+    assert_eq!(m.mmu[0].cr3, 2, "CR3 loaded before the mmdrop");
+    assert_eq!(m.k.mms[0].count, 2, "not dropped yet");
+    let mut ev = Events::default();
+    assert!(m.task_step(&st, 0, &mut ev));
+    assert_eq!(ev.at, Some(Kpc::SwitchMmDrop));
+    assert_eq!(events(&ev), vec![Event::ReturnToUser { cpu: 0, task: 1 }]);
+    assert_eq!(m.k.mms[0].count, 1);
 }
 
 // schedule(): a kthread borrows oldmm (mm_count++, enter_lazy_tlb); coming back writes no CR3.

@@ -138,3 +138,27 @@ fn a_speculative_walk_in_flight_without_pde_cache_reads_the_freed_table() {
         );
     }
 }
+
+/// Mutant `quicklist_trim_takes_oldest` (check_pgt_cache frees the oldest
+/// page tables on the quicklist): 2.4.20 with water marks 1/1, two
+/// munmaps leave A (flushed) and B (not yet flushed) on CPU0's quicklist,
+/// and the trim frees one before free_pgtables' flush.  Freeing B, the
+/// newest, lets another allocator scribble on it under t1's walk: property
+/// 1 on frame 4.  Freeing A frees a page table no walk can reach: safe.
+#[test]
+fn check_pgt_cache_frees_the_page_table_queued_last() {
+    let (v, trace) = check("quicklist-trim-newest", &text("quicklist-trim-newest"))
+        .expect("the trim frees B under t1's walk");
+    assert_eq!(v.property, 1, "garbage translation: {}", v.message);
+    assert_eq!(
+        v.frame,
+        Some(4),
+        "the frame is B, queued last: {}",
+        v.message
+    );
+    assert_eq!(
+        trace.last(),
+        Some(&Action::Walk { cpu: 1, slot: 0 }),
+        "the racing walk is t1's demand walk"
+    );
+}

@@ -127,7 +127,14 @@ fn builtin_names_in_order() {
     let names: Vec<&str> = scenario::builtin_names().iter().map(|(n, _)| *n).collect();
     assert_eq!(
         names,
-        ["mail-race", "munmap-lazy", "exit", "exec", "quicklist-trim"]
+        [
+            "mail-race",
+            "munmap-lazy",
+            "exit",
+            "exec",
+            "quicklist-trim",
+            "two-process"
+        ]
     );
 }
 

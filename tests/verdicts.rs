@@ -427,3 +427,65 @@ fn every_builtin_cell_is_pinned() {
     }
     expect_test::expect_file!["golden/builtin-cells.txt"].assert_eq(&text);
 }
+
+// ----- two-process: switch_mm's window ------------------------------------------
+
+fn two_process() -> Config {
+    scenario::resolve("two-process").expect("built-in loads")
+}
+
+/// The kernels the mail-race matrix calls safe everywhere (2.4.18+intel,
+/// 2.4.20, 2.5, andrea with its CR3 loads) race on the speculative
+/// profile once CPU1 switches from p to q in switch_mm's 2.4.18 form:
+/// after `clear_bit(prev)` no flush of p reaches CPU1, and after
+/// `cpu_tlbstate.active_mm = q` an IPI for p is acked without a flush, yet
+/// CR3 and the PDE cache hold p's tables until `load_cr3`; a speculative
+/// walk through them reads p's freed (and reused) page table.  Without
+/// speculation they stay safe.
+#[test]
+fn two_process_switch_mm_window_breaks_the_safe_kernels_on_speculation_only() {
+    let cfg = two_process();
+    for v in [
+        preset("2.4.18+intel"),
+        preset("2.4.20"),
+        preset("2.5"),
+        preset("2.4.18+andrea")
+            .with(Atom::LeaveMmCr3)
+            .with(Atom::SwitchMmCr3),
+    ] {
+        for n in 1..=3 {
+            assert_eq!(verdict(&cell_in(&cfg, v, p(n))), None, "{v} on {n}");
+        }
+        assert_eq!(verdict(&cell_in(&cfg, v, p(4))), Some(1), "{v} on 4");
+    }
+    // 2.4.18 as released races from split walks on, as in the mail.
+    assert_eq!(verdict(&cell_in(&cfg, base(), p(1))), None);
+    for n in 2..=4 {
+        assert_eq!(verdict(&cell_in(&cfg, base(), p(n))), Some(1));
+    }
+}
+
+/// Either later-x86 form alone leaves a window: the later order keeps CPU1
+/// in p's mask until after the CR3 load, but the IPI taken in between sees
+/// `active_mm = q` and skips the flush; interrupts off alone still clear
+/// p's bit before the CR3 load.  Both together (what 2.6+/4.x do) close it.
+#[test]
+fn two_process_needs_both_later_order_and_irqs_off() {
+    let cfg = two_process();
+    for name in ["2.4.20", "2.5"] {
+        let v = preset(name);
+        for one in [Atom::SwitchMmLaterOrder, Atom::SwitchMmIrqsOff] {
+            assert_eq!(
+                verdict(&cell_in(&cfg, v.with(one), p(4))),
+                Some(1),
+                "{name}+{one}"
+            );
+        }
+        let both = v.with(Atom::SwitchMmLaterOrder).with(Atom::SwitchMmIrqsOff);
+        assert_eq!(
+            verdict(&cell_in(&cfg, both, p(4))),
+            None,
+            "{name} with both"
+        );
+    }
+}

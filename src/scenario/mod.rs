@@ -117,7 +117,7 @@ pub use error::ScenarioError;
 /// Largest scenario file `load_file` reads.
 const FILE_BYTES_MAX: u64 = 1 << 20;
 
-const BUILTINS: [(&str, &str, &str); 5] = [
+const BUILTINS: [(&str, &str, &str); 6] = [
     (
         "mail-race",
         "two threads of one process on CPU0/CPU1; t0 munmaps a whole pgd slot then maps and writes another; t1 touches the unmapped pages",
@@ -143,14 +143,20 @@ const BUILTINS: [(&str, &str, &str); 5] = [
         "the mail's race with the quicklist at its high-water mark: check_pgt_cache frees before 2.4.20's flush",
         include_str!("../../scenarios/quicklist-trim.toml"),
     ),
+    (
+        "two-process",
+        "t0 of p munmaps a whole pgd slot on CPU0 while CPU1 switches from p's t1 to q's u (switch_mm's window)",
+        include_str!("../../scenarios/two-process.toml"),
+    ),
 ];
 
-const BUILTIN_NAMES: [(&str, &str); 5] = [
+const BUILTIN_NAMES: [(&str, &str); 6] = [
     (BUILTINS[0].0, BUILTINS[0].1),
     (BUILTINS[1].0, BUILTINS[1].1),
     (BUILTINS[2].0, BUILTINS[2].1),
     (BUILTINS[3].0, BUILTINS[3].1),
     (BUILTINS[4].0, BUILTINS[4].1),
+    (BUILTINS[5].0, BUILTINS[5].1),
 ];
 
 /// The closest known name to a misspelt one: `kernel::variant::suggest`

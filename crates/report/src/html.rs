@@ -101,6 +101,7 @@ table.steps tr.racing td:first-child { color: #c0151b; font-weight: bold; }
 table.steps tr.dim td { color: #8a8a8a; }
 table.matrix td.cell { min-width: 150px; }
 table.matrix td.safe { background: #e5f5e0; }
+table.matrix td.safe.vacuous { background: #f3f5e0; font-style: italic; }
 table.matrix td.violation { background: #fcbba1; font-weight: bold; }
 table.matrix td.incomplete { background: #fff3c4; }
 table.matrix .meta { display: block; font-weight: normal; font-size: 11px; color: #444; }
@@ -1202,12 +1203,24 @@ pub fn render_matrix(m: &Matrix, traces: &[TraceDoc]) -> String {
         for c in &r.cells {
             let time = seconds(c.seconds);
             match &c.verdict {
-                CellVerdict::Safe { states } => {
-                    let _ = write!(
-                        o,
-                        "<td class=\"cell safe\">safe<span class=\"meta\">{states} states · {time}</span></td>"
-                    );
-                }
+                CellVerdict::Safe {
+                    states,
+                    unreached_goals,
+                } => match super::vacuity(unreached_goals) {
+                    None => {
+                        let _ = write!(
+                            o,
+                            "<td class=\"cell safe\">safe<span class=\"meta\">{states} states · {time}</span></td>"
+                        );
+                    }
+                    Some(v) => {
+                        let _ = write!(
+                            o,
+                            "<td class=\"cell safe vacuous\" title=\"{v}\">safe ({v})<span class=\"meta\">{states} states · {time}</span></td>",
+                            v = escape(&v)
+                        );
+                    }
+                },
                 CellVerdict::Violation {
                     property,
                     name,

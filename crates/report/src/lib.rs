@@ -61,6 +61,11 @@ pub fn timeline_text(steps: &[TraceStep], highlight: &[usize]) -> String {
 pub enum CellVerdict {
     Safe {
         states: u64,
+        /// Reachability goals the run never reached (names): a safe
+        /// verdict with any is vacuous, it never opened those windows.
+        /// Empty in documents written before goals were recorded.
+        #[serde(default)]
+        unreached_goals: Vec<String>,
     },
     Violation {
         property: u8,
@@ -72,6 +77,13 @@ pub enum CellVerdict {
         bound: String,
         states: u64,
     },
+}
+
+/// "vacuous: a, b never reached" for the unreached goals of a safe
+/// verdict, or None when it reached them all.
+pub fn vacuity(unreached_goals: &[String]) -> Option<String> {
+    (!unreached_goals.is_empty())
+        .then(|| format!("vacuous: {} never reached", unreached_goals.join(", ")))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,7 +98,19 @@ pub struct Cell {
 impl Cell {
     pub fn short(&self) -> String {
         match &self.verdict {
-            CellVerdict::Safe { states } => format!("safe ({states} states)"),
+            CellVerdict::Safe {
+                states,
+                unreached_goals,
+            } => {
+                // The goals never reached are in the JSON, the HTML
+                // tooltip and `check`; the cell says only that it is
+                // vacuous, so the table stays readable.
+                if unreached_goals.is_empty() {
+                    format!("safe ({states} states)")
+                } else {
+                    format!("safe, vacuous ({states} states)")
+                }
+            }
             CellVerdict::Violation {
                 property, steps, ..
             } => format!("P{property} in {steps} steps"),

@@ -152,9 +152,10 @@ impl<A: Arch> Machine<A> {
 
     /// Whether `cpu` is at an instruction boundary, where interrupts are
     /// taken: not while the running thread's access waits for its demand
-    /// walk.
+    /// walk, nor inside a `switch_mm` that runs with interrupts off.
     pub fn interruptible(&self, cpu: u8) -> bool {
         let c = &self.k.cpus[cpu as usize];
-        self.k.tasks[c.current as usize].at != Kpc::WaitWalk
+        let task = &self.k.tasks[c.current as usize];
+        task.at != Kpc::WaitWalk && !task.irqs_off
     }
 }

@@ -160,6 +160,18 @@ kernel_positions! {
     // ---- exit.rs: mmput ----
     ExitMmdrop: "mmput: mmdrop" => exit_mmdrop;
 
+    // ---- sched.rs: schedule() and switch_mm, between two mms ----
+    /// 2.4.18 order: prev's bit is clear; store cpu_tlbstate.
+    SwitchMmTlbState: "switch_mm: cpu_tlbstate = { TLBSTATE_OK, next }" => switch_mm_tlbstate;
+    /// Set this CPU's bit in next's cpu_vm_mask.
+    SwitchMmSetNext: "switch_mm: set_bit(cpu, &next->cpu_vm_mask)" => switch_mm_set_next;
+    /// Load next's page directory.
+    SwitchMmLoadCr3: "switch_mm: load_cr3(next->pgd)" => switch_mm_load_cr3;
+    /// Later order: CR3 is loaded; clear this CPU's bit in prev's mask.
+    SwitchMmClearPrev: "switch_mm: clear_bit(cpu, &prev->cpu_vm_mask)" => switch_mm_clear_prev;
+    /// prev had no mm: drop its borrow of oldmm (after the CR3 load).
+    SwitchMmDrop: "schedule: mmdrop(oldmm)" => switch_mm_drop;
+
     // ---- machine.rs: the call stack ----
     /// Return from a subroutine: pop the return stack.
     Return: "return" => return_popped;

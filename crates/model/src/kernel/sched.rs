@@ -7,6 +7,17 @@
 //! when they switch away.  Also sleeping and waking (on mmap_sem) and
 //! `sys_sched_yield`.
 //!
+//! `switch_mm` between two mms runs with interrupts on in 2.4.18, as four
+//! stores: its first is folded into the Switch action, the others are
+//! kernel positions (`SwitchMm*`) run as steps of the incoming task, which
+//! then returns to where it was switched out (user mode: `ReturnToUser`),
+//! after `schedule()`'s `mmdrop` of a kernel thread's borrow, which comes
+//! after the CR3 load.  The same-mm (lazy return) path and
+//! `enter_lazy_tlb` stay one step: nothing on them can be seen between
+//! their stores.  Modelling choice: the steps run as the incoming task
+//! (the real code runs them on prev's stack, before `switch_to`), so prev
+//! counts as switched out from the Switch action on.
+//!
 //! Left out: priorities, time slices and run-queue order (every runnable
 //! choice is explored), reschedule IPIs (an idle CPU polls) and timer
 //! preemption of user mode beyond "any step between two ops".
@@ -14,6 +25,7 @@
 use super::machine::{Ctx, Event, Events, Flow, Machine, Static};
 use super::sets::TaskSet;
 use super::state::*;
+use super::variant::SwitchMmOrder;
 use crate::hw::Arch;
 
 impl<A: Arch> Machine<A> {
@@ -72,17 +84,37 @@ impl<A: Arch> Machine<A> {
         }
         let oldmm = self.k.cpus[cpu as usize].active_mm;
         let next_mm = self.k.tasks[next as usize].mm;
+        let prev_has_mm = self.k.tasks[prev as usize].mm != NONE;
+        // switch_mm between two mms runs as steps of `next` (below); the
+        // rest of schedule()'s mm hand-over is this one step.
+        let mut in_switch_mm = false;
         if next_mm != NONE {
             if oldmm != next_mm {
-                if oldmm != NONE {
-                    self.k.mms[oldmm as usize].cpu_vm_mask.remove(cpu);
-                }
-                let c = &mut self.k.cpus[cpu as usize];
-                c.lazy = false;
-                c.active_mm = next_mm;
-                self.k.mms[next_mm as usize].cpu_vm_mask.insert(cpu);
-                let pgd = self.k.mms[next_mm as usize].pgd;
-                self.mmu[cpu as usize].load_root(pgd);
+                // switch_mm's first store is folded into this step: what
+                // came before it in schedule() is local to this CPU, and an
+                // interrupt taken before it sees the state it would have
+                // seen before the switch.
+                let first = match st.policy.switch_mm_order {
+                    SwitchMmOrder::ClearPrevFirst => {
+                        if oldmm != NONE {
+                            self.k.mms[oldmm as usize].cpu_vm_mask.remove(cpu);
+                        }
+                        Kpc::SwitchMmTlbState
+                    }
+                    SwitchMmOrder::ClearPrevLast => {
+                        let c = &mut self.k.cpus[cpu as usize];
+                        c.lazy = false;
+                        c.active_mm = next_mm;
+                        Kpc::SwitchMmSetNext
+                    }
+                };
+                let ret = self.k.tasks[next as usize].at;
+                let task = self.task(next);
+                task.sw_prev = oldmm;
+                task.sw_drop = !prev_has_mm && oldmm != NONE;
+                task.irqs_off = st.policy.switch_mm_irqs_off;
+                self.call(next, first, ret);
+                in_switch_mm = true;
             } else {
                 self.k.cpus[cpu as usize].lazy = false;
                 let mm = &mut self.k.mms[next_mm as usize];
@@ -104,7 +136,7 @@ impl<A: Arch> Machine<A> {
             }
             self.k.cpus[cpu as usize].lazy = true;
         }
-        if self.k.tasks[prev as usize].mm == NONE && oldmm != NONE {
+        if !in_switch_mm && !prev_has_mm && oldmm != NONE {
             // prev was a kernel thread (or has exited): drop its borrow.
             self.mmdrop(cpu, oldmm, ev);
         }
@@ -116,8 +148,98 @@ impl<A: Arch> Machine<A> {
         }
         self.task(next).status = Status::Running;
         self.k.cpus[cpu as usize].current = next;
-        if st.is_user(next) && self.k.tasks[next as usize].at == Kpc::User {
+        if !in_switch_mm && st.is_user(next) && self.k.tasks[next as usize].at == Kpc::User {
             ev.push(Event::ReturnToUser { cpu, task: next });
+        }
+    }
+
+    // ----- switch_mm between two mms, as steps of the incoming task ---------
+    //
+    // 2.4.18 (include/asm-i386/mmu_context.h) runs it with interrupts on
+    // (schedule() did spin_unlock_irq(&runqueue_lock) before): a flush IPI
+    // or another allocator's interrupt may come between any two of its
+    // stores, and so may speculative walks, while CR3 (and the PDE cache)
+    // still hold prev's page tables.  The Switch action did the first
+    // store; these positions do the rest, then schedule()'s mmdrop of a
+    // kernel thread's borrowed mm, after the CR3 load.
+
+    /// 2.4.18 order: `cpu_tlbstate[cpu] = { TLBSTATE_OK, next }`.  From here
+    /// a flush IPI for prev's mm finds `flush_mm != active_mm` and acks
+    /// without flushing, though CR3 is still prev's.
+    pub(super) fn switch_mm_tlbstate(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let mm = self.k.tasks[cx.t as usize].mm;
+        let c = &mut self.k.cpus[cx.cpu as usize];
+        c.lazy = false;
+        c.active_mm = mm;
+        self.goto(cx.t, Kpc::SwitchMmSetNext);
+        Flow::Step
+    }
+
+    /// `set_bit(cpu, &next->cpu_vm_mask)`.
+    pub(super) fn switch_mm_set_next(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let mm = self.k.tasks[cx.t as usize].mm;
+        self.k.mms[mm as usize].cpu_vm_mask.insert(cx.cpu);
+        self.goto(cx.t, Kpc::SwitchMmLoadCr3);
+        Flow::Step
+    }
+
+    /// `load_cr3(next->pgd)`.
+    pub(super) fn switch_mm_load_cr3(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let mm = self.k.tasks[cx.t as usize].mm;
+        let pgd = self.k.mms[mm as usize].pgd;
+        self.mmu[cx.cpu as usize].load_root(pgd);
+        match cx.st.policy.switch_mm_order {
+            SwitchMmOrder::ClearPrevFirst => self.switch_mm_done(cx),
+            SwitchMmOrder::ClearPrevLast => self.goto(cx.t, Kpc::SwitchMmClearPrev),
+        }
+        Flow::Step
+    }
+
+    /// Later order: `clear_bit(cpu, &prev->cpu_vm_mask)` after the CR3 load.
+    pub(super) fn switch_mm_clear_prev(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let prev = self.k.tasks[cx.t as usize].sw_prev;
+        if prev != NONE {
+            self.k.mms[prev as usize].cpu_vm_mask.remove(cx.cpu);
+        }
+        self.switch_mm_done(cx);
+        Flow::Step
+    }
+
+    /// `if (!prev->mm) mmdrop(oldmm)`: the CR3 load is done, so freeing the
+    /// page directory no longer pulls it from under this CPU.
+    pub(super) fn switch_mm_drop(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let task = self.task(cx.t);
+        let oldmm = task.sw_prev;
+        task.sw_drop = false;
+        self.mmdrop(cx.cpu, oldmm, cx.ev);
+        self.switch_mm_return(cx);
+        Flow::Step
+    }
+
+    /// switch_mm is done: interrupts are on again; the mmdrop, if any, is
+    /// the next step, else schedule() returns.
+    fn switch_mm_done(&mut self, cx: &mut Ctx<'_>) {
+        let task = self.task(cx.t);
+        task.irqs_off = false;
+        if task.sw_drop {
+            task.at = Kpc::SwitchMmDrop;
+        } else {
+            self.switch_mm_return(cx);
+        }
+    }
+
+    /// schedule() returns to where the task was switched out; a thread
+    /// switched out in user mode returns to user mode now.
+    fn switch_mm_return(&mut self, cx: &mut Ctx<'_>) {
+        let task = self.task(cx.t);
+        task.sw_prev = NONE;
+        task.at = Kpc::Return;
+        let ret = task.stack[task.sp as usize - 1];
+        if ret == Kpc::User {
+            cx.ev.push(Event::ReturnToUser {
+                cpu: cx.cpu,
+                task: cx.t,
+            });
         }
     }
 

@@ -205,6 +205,17 @@ packed! {
         pub trimming: bool = false,
         /// flush_tlb_mm: the other CPUs to flush (`cpu_mask`).
         pub flush_mask: CpuSet = CpuSet::EMPTY,
+
+        // schedule() and switch_mm, run as steps of the incoming task.
+        /// `oldmm` (prev's active_mm): whose cpu_vm_mask bit switch_mm
+        /// clears, and what schedule() mmdrops after it.
+        pub sw_prev: u8 = NONE,
+        /// prev had no mm (a kernel thread, or a thread that exited):
+        /// schedule() mmdrops `oldmm` after switch_mm.
+        pub sw_drop: bool = false,
+        /// switch_mm runs with interrupts off (`switch-mm-irqs-off`): no
+        /// interrupt is taken between its steps.
+        pub irqs_off: bool = false,
     }
 }
 

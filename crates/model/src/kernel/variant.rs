@@ -91,6 +91,25 @@ policy! {
     /// Whether exit_mmap flushes before or after clear_page_tables.
     exit_mmap_flush: ExitMmapFlush = ExitMmapFlush::BeforeClearPageTables,
         decides "when exit_mmap flushes";
+    /// The order of `switch_mm`'s steps between two mms.
+    switch_mm_order: SwitchMmOrder = SwitchMmOrder::ClearPrevFirst,
+        decides "the order of switch_mm's steps between two mms";
+    /// `switch_mm` runs with interrupts off (2.6+): no flush IPI or other
+    /// allocator's interrupt is taken on the CPU between its steps.
+    switch_mm_irqs_off: bool = false,
+        decides "whether switch_mm runs with interrupts off";
+}
+
+/// The order of `switch_mm`'s steps when prev and next mms differ
+/// (include/asm-i386/mmu_context.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SwitchMmOrder {
+    /// 2.4.18: `clear_bit(prev)`, `cpu_tlbstate = {OK, next}`,
+    /// `set_bit(next)`, `load_cr3(next->pgd)`.
+    ClearPrevFirst,
+    /// Later x86: `cpu_tlbstate = {OK, next}`, `set_bit(next)`,
+    /// `load_cr3(next->pgd)`, `clear_bit(prev)`.
+    ClearPrevLast,
 }
 
 /// What `pte_free` does with a page table (include/asm-i386/pgalloc.h).
@@ -284,6 +303,18 @@ atoms! {
     ExitMmapFlushLast = 10, "exit-mmap-flush-last",
         "exit_mmap flushes after clear_page_tables (2.4.20)",
         sets exit_mmap_flush = ExitMmapFlush::AfterClearPageTables;
+    /// `switch_mm` between two mms sets next's bit and loads CR3 before
+    /// clearing prev's bit, as later x86 kernels do (4.x:
+    /// `cpu_tlbstate`, `cpumask_set_cpu(next)`, `load_cr3`,
+    /// `cpumask_clear_cpu(prev)`).
+    SwitchMmLaterOrder = 13, "switch-mm-later-order",
+        "switch_mm sets next's cpu_vm_mask bit and loads CR3 before clearing prev's bit (later x86)",
+        sets switch_mm_order = SwitchMmOrder::ClearPrevLast;
+    /// `switch_mm` runs with interrupts off (2.6+ `context_switch` holds
+    /// the run-queue lock with interrupts disabled).
+    SwitchMmIrqsOff = 14, "switch-mm-irqs-off",
+        "switch_mm runs with interrupts off: no flush IPI or other allocator between its steps (2.6+)",
+        sets switch_mm_irqs_off = true;
 }
 
 // A variant is a u16 of atom bits.

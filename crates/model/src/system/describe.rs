@@ -11,6 +11,7 @@ use crate::hw::{Entry, Frame};
 use crate::kernel::Role;
 use crate::kernel::machine::{Event, Events, Machine};
 use crate::kernel::state::{Kpc, NONE, Status};
+use crate::kernel::variant::SwitchMmOrder;
 use crate::system::config::Op;
 pub use shootdown_report::TraceStep as StepInfo;
 
@@ -99,8 +100,24 @@ impl System {
                 let what = if prev == next {
                     format!("schedule: {} continues", self.task_name(next))
                 } else {
+                    // Between two mms, switch_mm's first store is part of
+                    // this step (kernel/sched.rs); the rest are next's steps.
+                    let next_mm = before.k.tasks[next as usize].mm;
+                    let first =
+                        if next_mm != NONE && next_mm != before.k.cpus[cpu as usize].active_mm {
+                            match self.st.policy.switch_mm_order {
+                                SwitchMmOrder::ClearPrevFirst => {
+                                    "; switch_mm: clear_bit(cpu, &prev->cpu_vm_mask)"
+                                }
+                                SwitchMmOrder::ClearPrevLast => {
+                                    "; switch_mm: cpu_tlbstate = { TLBSTATE_OK, next }"
+                                }
+                            }
+                        } else {
+                            ""
+                        };
                     format!(
-                        "schedule: {} -> {}",
+                        "schedule: {} -> {}{first}",
                         self.task_name(prev),
                         self.task_name(next)
                     )

@@ -110,6 +110,7 @@ pub fn check_cell(
         Verdict::Safe => (
             CellVerdict::Safe {
                 states: stats.states,
+                unreached_goals: sys.goal_report(stats.goals_reached).unreached,
             },
             None,
         ),
@@ -283,5 +284,30 @@ pub fn run_selected(
         .map(|p| format!("profile {} {}: {}", p.number(), p.name(), p.describe()))
         .chain(super::PROPERTIES.iter().map(|(n, s)| format!("P{n}: {s}")))
         .collect();
+    // Each vacuous cell, with the goals its search never reached.
+    let mut vacuous = Vec::new();
+    for r in &matrix.rows {
+        for (c, col) in r.cells.iter().zip(&matrix.columns) {
+            if let CellVerdict::Safe {
+                unreached_goals, ..
+            } = &c.verdict
+                && !unreached_goals.is_empty()
+            {
+                vacuous.push(format!(
+                    "  {} on {col}: {} never reached",
+                    r.label,
+                    unreached_goals.join(", ")
+                ));
+            }
+        }
+    }
+    if !vacuous.is_empty() {
+        matrix.legend.push(
+            "vacuous: safe, but the search never reached some goals (the race windows the \
+             scenario is meant to open), so the verdict does not cover them:"
+                .to_string(),
+        );
+        matrix.legend.extend(vacuous);
+    }
     (matrix, results)
 }

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod counterexample;
 pub mod describe;
+pub mod goals;
 pub mod matrix;
 pub mod oracle;
 pub mod pack;
@@ -20,7 +21,7 @@ use crate::kernel::machine::{Bug, Event, Events, Machine, Static, TaskKind};
 use crate::kernel::state::Status;
 use config::Config;
 use serde::{Deserialize, Serialize};
-use shootdown_explore::{Model, Transition};
+use shootdown_explore::{Model, Property, Transition};
 
 /// One transition of the system.  Every action names the CPU it runs on
 /// (except the other allocators, which are not a modelled CPU).
@@ -180,6 +181,10 @@ pub struct System {
     init: Machine,
     /// The explorer stores this model's states packed (see `pack.rs`).
     pub packed: bool,
+    /// The goal bits this configuration can reach (`goals.rs`).
+    goal_mask: u64,
+    /// Frames that are page tables in the initial state (`goals.rs`).
+    init_tables: u32,
 }
 
 impl System {
@@ -193,12 +198,16 @@ impl System {
                 cfg.name, cfg.frames
             )
         })?;
-        Ok(System {
+        let mut sys = System {
             cfg,
             st,
             init,
             packed: true,
-        })
+            goal_mask: 0,
+            init_tables: 0,
+        };
+        (sys.goal_mask, sys.init_tables) = sys.goals_applicable_to(&sys.init);
+        Ok(sys)
     }
 
     /// Identifies this model for checkpoints: the whole configuration
@@ -591,6 +600,27 @@ impl Model for System {
 
     fn unpack(&self, bytes: &[u8]) -> Machine {
         self.unpack_from(bytes)
+    }
+
+    /// Properties 0-8 (always), then the goals of `goals.rs` (sometimes).
+    fn properties(&self) -> Vec<Property> {
+        PROPERTIES
+            .iter()
+            .map(|(_, name)| Property::always(*name))
+            .chain(
+                goals::GOALS
+                    .iter()
+                    .map(|(_, name)| Property::sometimes(*name)),
+            )
+            .collect()
+    }
+
+    fn goals(&self, s: &Machine) -> u64 {
+        self.state_goals(s)
+    }
+
+    fn transition_goals(&self, s: &Machine, a: Action, next: &Machine) -> u64 {
+        self.step_goals(s, a, next)
     }
 
     fn is_progress(&self, a: Action) -> bool {
