@@ -39,14 +39,25 @@ while (($#)); do
     shift
 done
 
+die() { echo "run.sh: $*" >&2; exit 2; }
+
+# The work directory.  --check uses a private one and removes it; a run
+# holds a lock on its work directory, so that a second run (or a --check
+# of an older version of this script) cannot delete the tree under it.
 tmp=${TMPDIR:-/tmp}
-work=${MUTANTS_WORK:-$tmp/shootdown-mutants}
+if ((check_only)); then
+    work=$(mktemp -d "$tmp/shootdown-mutants-check.XXXXXX")
+    trap 'rm -rf "$work"' EXIT
+else
+    work=${MUTANTS_WORK:-$tmp/shootdown-mutants}
+    mkdir -p "$work"
+    exec 9>"$work/lock"
+    flock -n 9 || die "another run.sh is running in $work (set MUTANTS_WORK to run beside it)"
+fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$work/target}
 pristine=$work/pristine
 tree=$work/tree
 logs=$work/logs
-
-die() { echo "run.sh: $*" >&2; exit 2; }
 
 # ----- the list -----------------------------------------------------------------
 # Parsed into parallel arrays: per mutant its name, why, quick runs
