@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The mail's race: 2.4.18 on split walks, 17 steps, frame 2 at fault.
+/// The mail's race: 2.4.18 on split walks, 19 steps, frame 2 at fault.
 fn mail_doc() -> &'static TraceDoc {
     static DOC: OnceLock<TraceDoc> = OnceLock::new();
     DOC.get_or_init(|| {
@@ -216,7 +216,7 @@ fn assert_mail_structure(html: &str) {
         has_element(html, "data-frame=\"2\"", &["lane", "frame", "fault"]),
         "frame 2 lane, at fault"
     );
-    for s in [15, 17] {
+    for s in [17, 19] {
         assert!(
             has_element(html, &format!("data-step=\"{s}\""), &["step", "racing"]),
             "step {s} racing"
@@ -232,7 +232,7 @@ fn assert_mail_structure(html: &str) {
 #[test]
 fn trace_page_has_lanes_steps_arrows_frames_and_explanation() {
     let doc = mail_doc();
-    assert_eq!(doc.steps.len(), 17);
+    assert_eq!(doc.steps.len(), 19);
     assert_eq!(doc.fault_frame, Some(2));
     let html = render_trace(doc);
     assert!(html.starts_with("<!DOCTYPE html>"));
@@ -274,11 +274,11 @@ fn trace_page_has_lanes_steps_arrows_frames_and_explanation() {
     assert!(expl < html.find("<svg").expect("svg"));
     assert!(html.contains("no longer its page table"));
     // Tooltips carry the full text and the effects.
-    assert!(html.contains("<title>step 17 · CPU1\ndemand walk 0x00400000: pte read from frame 2"));
+    assert!(html.contains("<title>step 19 · CPU1\ndemand walk 0x00400000: pte read from frame 2"));
     assert!(html.contains("TLB[0x00400000] = frame 2 (Global)"));
     // The fallback table lists every step.
     assert_eq!(html.matches("<tr class=\"racing\" data-row=").count(), 7);
-    assert_eq!(html.matches(" data-row=\"").count(), 17);
+    assert_eq!(html.matches(" data-row=\"").count(), 19);
 }
 
 #[test]
@@ -407,8 +407,8 @@ fn matrix_page_from_real_cells() {
         legend: Vec::new(),
     };
     let html = render_matrix(&m, &traces);
-    assert!(html.contains("<td class=\"cell safe\">safe<span class=\"meta\">1312 states"));
-    assert!(html.contains("<a href=\"#trace-1\">P1 in 17 steps</a>"));
+    assert!(html.contains("<td class=\"cell safe\">safe<span class=\"meta\">"));
+    assert!(html.contains("<a href=\"#trace-1\">P1 in 19 steps</a>"));
     assert!(html.contains("<section id=\"trace-1\""));
 }
 
@@ -456,14 +456,14 @@ fn lanes_show_steps_racing_ipis_and_memory() {
             })
             .unwrap_or_else(|| panic!("row {n}:\n{text}"))
     };
+    assert!(row(19).starts_with("* 19"), "{}", row(19));
     assert!(row(17).starts_with("* 17"), "{}", row(17));
-    assert!(row(15).starts_with("* 15"), "{}", row(15));
     assert!(row(1).starts_with("   1"), "{}", row(1));
-    assert!(row(14).contains("f2:unlinked"), "{}", row(14));
-    assert!(row(15).contains("f2:free"), "{}", row(15));
-    assert!(row(16).contains("f2:foreign"), "{}", row(16));
-    // Step 17 is CPU1's: its text is in the second lane column.
-    let cols: Vec<&str> = row(17).split(" | ").collect();
+    assert!(row(16).contains("f2:unlinked"), "{}", row(16));
+    assert!(row(17).contains("f2:free"), "{}", row(17));
+    assert!(row(18).contains("f2:foreign"), "{}", row(18));
+    // Step 19 is CPU1's: its text is in the second lane column.
+    let cols: Vec<&str> = row(19).split(" | ").collect();
     assert!(
         cols[1].trim().is_empty() && cols[2].contains("demand walk"),
         "{cols:?}"
@@ -493,12 +493,12 @@ fn lanes_only_keeps_the_chosen_cpus() {
     // Step numbers are kept, and frame changes by dropped steps still show.
     assert!(
         text.lines()
-            .any(|l| l.starts_with("* 17") && l.contains("demand walk")),
+            .any(|l| l.starts_with("* 19") && l.contains("demand walk")),
         "{text}"
     );
     assert!(
         text.lines()
-            .any(|l| l.starts_with("* 16") && l.contains("f2:foreign")),
+            .any(|l| l.starts_with("* 18") && l.contains("f2:foreign")),
         "{text}"
     );
     // Three CPUs, keep 0 and 2.
@@ -745,15 +745,31 @@ fn chromium_renders_the_mail_race() {
     assert_mail_structure(&dom);
     // The walk in flight, drawn in CPU1's lane.
     assert!(
-        dom.contains("class=\"walk\" data-lane=\"CPU1\" data-from=\"13\" data-to=\"17\""),
+        dom.contains("class=\"walk\" data-lane=\"CPU1\" data-from=\"15\" data-to=\"19\""),
         "walk bar in the DOM"
     );
-    // The whole race fits the window: nothing to scroll.
+    // The whole race is in view: every racing step's box lies inside the
+    // visible part of the lanes, right of the pinned labels (the script
+    // scrolls sideways if the trace is wider than the window).
     let wrap = tags_with(&dom, "data-scroll-left=")
         .into_iter()
         .next()
         .expect("the page's script ran");
-    assert_eq!(num(wrap, "data-scroll-left"), 0.0, "{wrap}");
+    let (scroll, view, scale) = (
+        num(wrap, "data-scroll-left"),
+        num(wrap, "data-view-width"),
+        num(wrap, "data-scale"),
+    );
+    let svg = tags_with(&dom, "data-label-width=")[0];
+    let label = num(svg, "data-label-width") * scale;
+    for &n in &mail_doc().racing {
+        let (x, _, w, _) = step_rect(&dom, n);
+        let (l, r) = (x * scale, (x + w) * scale);
+        assert!(
+            l >= scroll + label - 0.5 && r <= scroll + view + 0.5,
+            "racing step {n} out of view: {wrap}"
+        );
+    }
 }
 
 /// A 120-step trace whose race is at the end: steps alternate between
@@ -918,8 +934,8 @@ fn mail_race_walk_in_flight_spans_the_race() {
         doc.walks,
         vec![WalkSpan {
             lane: 1,
-            from: 13,
-            to: 17,
+            from: 15,
+            to: 19,
             label: "walk of 0x00400000 via frame 2".to_string(),
         }]
     );
@@ -932,30 +948,30 @@ fn mail_race_walk_in_flight_spans_the_race() {
         .copied()
         .filter(|&r| r >= w.from)
         .collect();
-    assert_eq!(inside, vec![13, 14, 15, 16, 17]);
+    assert_eq!(inside, vec![15, 16, 17, 18, 19]);
     assert!(inside.iter().all(|&r| w.from <= r && r <= w.to));
-    // The HTML bar: in CPU1's lane, under its boxes, from step 13's box to
-    // step 17's.
+    // The HTML bar: in CPU1's lane, under its boxes, from step 15's box to
+    // step 19's.
     let html = render_trace(doc);
     let bars = tags_with(&html, "class=\"walk\"");
     assert_eq!(bars.len(), 1, "{bars:?}");
     assert_eq!(attr(bars[0], "data-lane"), Some("CPU1"));
-    assert_eq!(attr(bars[0], "data-from"), Some("13"));
-    assert_eq!(attr(bars[0], "data-to"), Some("17"));
+    assert_eq!(attr(bars[0], "data-from"), Some("15"));
+    assert_eq!(attr(bars[0], "data-to"), Some("19"));
     let at = bars[0].as_ptr() as usize - html.as_ptr() as usize;
     let rest = &html[at..];
     let r = &rest[rest.find("<rect").expect("bar")..];
     let (bx, by, bw) = (num(r, "x"), num(r, "y"), num(r, "width"));
-    let (x13, y13, _, h13) = step_rect(&html, 13);
-    let (x17, _, w17, _) = step_rect(&html, 17);
+    let (x15, y15, _, h15) = step_rect(&html, 15);
+    let (x19, _, w19, _) = step_rect(&html, 19);
     assert!(
-        bx <= x13 + 0.1 && bx + bw >= x17 + w17 - 0.1,
+        bx <= x15 + 0.1 && bx + bw >= x19 + w19 - 0.1,
         "bar {bx}+{bw}"
     );
-    assert!(by >= y13 + h13, "bar below CPU1's boxes");
+    assert!(by >= y15 + h15, "bar below CPU1's boxes");
     assert!(html.contains("walk of 0x00400000 via frame 2</text>"));
     assert!(html.contains("page walk in flight"), "legend");
-    // The text lanes: begins at 13, ":" while CPU0 races, ends at 17.
+    // The text lanes: begins at 15, ":" while CPU0 races, ends at 19.
     let text = render_lanes(doc, 100, None);
     assert_fits(&text, 100);
     let rows: Vec<&str> = text.lines().collect();
@@ -978,15 +994,15 @@ fn mail_race_walk_in_flight_spans_the_race() {
         rows[from..to].iter().map(|l| col(l, 2)).collect()
     };
     assert!(
-        block(13)
+        block(15)
             .iter()
             .any(|c| c.starts_with(">> walk of 0x00400000")),
         "{text}"
     );
-    for n in [14, 15, 16] {
+    for n in [16, 17, 18] {
         assert_eq!(block(n)[0], ":", "row {n}:\n{text}");
     }
-    assert!(block(17).iter().any(|c| c == "<< walk ends"), "{text}");
+    assert!(block(19).iter().any(|c| c == "<< walk ends"), "{text}");
     // CPU0 alone: the walk is CPU1's, so it is not shown.
     let only0 = render_lanes(doc, 100, Some(&[0]));
     assert!(!only0.contains(">> walk"), "{only0}");
@@ -1041,7 +1057,7 @@ fn html_only_draws_the_chosen_lanes_and_keeps_the_race_visible() {
     }
     // The racing steps of CPU0 (the unlink, the free, the reuse) are drawn
     // in full, with their touches of frame 2; the walk bar is CPU1's.
-    for n in [14, 15, 16] {
+    for n in [16, 17, 18] {
         assert!(
             html.contains(&format!("data-step=\"{n}\" data-frame=\"2\"")),
             "touch {n}"
@@ -1051,7 +1067,7 @@ fn html_only_draws_the_chosen_lanes_and_keeps_the_race_visible() {
     // Only CPU0: the walk (CPU1's) is not drawn, CPU1's racing steps are.
     let html0 = render_trace_only(doc, Some(&[0]));
     assert!(!html0.contains("class=\"walk\""));
-    for n in [13, 17] {
+    for n in [15, 19] {
         let (_, tag) = step_group(&html0, n);
         assert_eq!(attr(tag, "data-lane"), Some("others"));
         assert!(classes(tag).contains(&"racing") && !classes(tag).contains(&"dim"));
@@ -1077,7 +1093,7 @@ fn html_only_draws_the_chosen_lanes_and_keeps_the_race_visible() {
 
 /// The racing steps of the mail's race are drawn, whatever the lanes.
 fn assert_mail_structure_only(html: &str) {
-    for s in [13, 14, 15, 16, 17] {
+    for s in [15, 16, 17, 18, 19] {
         assert!(
             has_element(html, &format!("data-step=\"{s}\""), &["step", "racing"]),
             "step {s} racing"

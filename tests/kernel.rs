@@ -98,7 +98,11 @@ fn send_flush(m: &mut Machine, mm: u8, va: u8, mask: u8) {
 fn take_ipi(m: &mut Machine, st: &Static, cpu: u8) -> Vec<Event> {
     let mut ev = Events::default();
     assert!(m.ipi_deliverable(cpu));
-    m.take_ipi(st, cpu, &mut ev);
+    // The whole handler, step by step.
+    m.ipi_step(st, cpu, &mut ev);
+    while m.k.cpus[cpu as usize].in_irq() {
+        m.ipi_step(st, cpu, &mut ev);
+    }
     events(&ev)
 }
 
@@ -1231,4 +1235,78 @@ fn the_cli_refuses_contradictory_variants_with_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("contradict each other"), "{args:?}: {err}");
     }
+}
+
+/// One step of CPU `cpu`'s flush-IPI handler (or its entry).
+fn ipi_one_step(m: &mut Machine, st: &Static, cpu: u8) {
+    let mut ev = Events::default();
+    assert!(m.ipi_deliverable(cpu));
+    m.ipi_step(st, cpu, &mut ev);
+    assert!(events(&ev).is_empty(), "{:?}", events(&ev));
+}
+
+// smp_invalidate_interrupt as steps, 2.4 order: entry (decides), flush,
+// then clear_bit(cpu, &flush_cpumask).  While it runs the CPU takes no
+// other interrupt and its task does not move.
+#[test]
+fn the_ipi_handler_flushes_before_it_acknowledges() {
+    let (st, mut m) = with_variant(TWO_THREADS, Variant::base());
+    m.mmu[1].tlb[2] = TlbEntry::new(3, false);
+    send_flush(&mut m, P, FLUSH_ALL, 0b10);
+    ipi_one_step(&mut m, &st, 1);
+    assert!(m.k.cpus[1].in_irq() && !m.k.cpus[1].ipi);
+    assert!(
+        m.mmu[1].lookup(2).is_some(),
+        "the entry step flushes nothing"
+    );
+    assert_eq!(m.k.flush.mask.bits(), 0b10);
+    assert!(!m.interruptible(1), "no interrupt inside the handler");
+    let mut ev = Events::default();
+    assert!(
+        !m.task_step(&st, 1, &mut ev),
+        "the task waits for the handler"
+    );
+    assert!(m.switch_choices(&st, 1).is_empty());
+    ipi_one_step(&mut m, &st, 1);
+    assert_eq!(m.mmu[1].lookup(2), None, "flushed");
+    assert_eq!(m.k.flush.mask.bits(), 0b10, "not yet acknowledged");
+    ipi_one_step(&mut m, &st, 1);
+    assert_eq!(m.k.flush.mask.bits(), 0, "acknowledged last");
+    assert!(!m.k.cpus[1].in_irq() && m.interruptible(1));
+    assert!(!m.ipi_deliverable(1));
+}
+
+// With `ipi-ack-before-flush` the sender is released while the TLB still
+// holds the entry; the flush comes in the handler's next step.
+#[test]
+fn the_ack_before_flush_handler_releases_the_sender_first() {
+    let (st, mut m) = with_variant(TWO_THREADS, Variant::base().with(Atom::IpiAckBeforeFlush));
+    m.mmu[1].tlb[2] = TlbEntry::new(3, false);
+    send_flush(&mut m, P, 2, 0b10);
+    ipi_one_step(&mut m, &st, 1);
+    ipi_one_step(&mut m, &st, 1);
+    assert_eq!(m.k.flush.mask.bits(), 0, "acknowledged first");
+    assert!(m.mmu[1].lookup(2).is_some(), "not flushed yet");
+    // The sender's flush_va may be gone by now: the handler copied it.
+    m.k.flush.va = shootdown::kernel::state::NONE;
+    ipi_one_step(&mut m, &st, 1);
+    assert_eq!(m.mmu[1].lookup(2), None, "__flush_tlb_one of the copied va");
+    assert!(!m.k.cpus[1].in_irq());
+}
+
+// leave_mm in the handler with `leave-mm-cr3`: the bit clear and the CR3
+// load are two steps, with this CPU's walks possible in between.
+#[test]
+fn the_handlers_leave_mm_clears_the_bit_then_loads_cr3() {
+    let (st, mut m) = with_variant(LAZY, Variant::base().with(Atom::LeaveMmCr3));
+    send_flush(&mut m, P, FLUSH_ALL, 0b10);
+    ipi_one_step(&mut m, &st, 1);
+    ipi_one_step(&mut m, &st, 1);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b01, "bit cleared");
+    assert_eq!(m.mmu[1].cr3, PGD, "CR3 not yet loaded");
+    ipi_one_step(&mut m, &st, 1);
+    assert_eq!(m.mmu[1].cr3, SWAPPER);
+    assert_eq!(m.k.flush.mask.bits(), 0b10, "the ack is the last step");
+    ipi_one_step(&mut m, &st, 1);
+    assert_eq!(m.k.flush.mask.bits(), 0);
 }

@@ -108,10 +108,14 @@ fn dropping_the_racing_step_replays_as_no_violation() {
 fn a_trace_that_no_longer_runs_says_which_step() {
     let file = trace_of("mail-race", "2.4.18", Profile::Split);
     let mut edited = file.clone();
-    edited
-        .counterexample
-        .actions
-        .insert(0, Action::Walk { cpu: 1, slot: 0 });
+    edited.counterexample.actions.insert(
+        0,
+        Action::Walk {
+            cpu: 1,
+            slot: 0,
+            data: Default::default(),
+        },
+    );
     let rep = edited.replay().expect("replays");
     assert_eq!(rep.outcome, "does-not-run");
     assert_eq!(rep.step, Some(1));
@@ -185,10 +189,17 @@ proptest! {
         t.counterexample.actions = raw
             .into_iter()
             .map(|(k, cpu, x)| match k {
-                0 => Action::Task { cpu },
+                0 => Action::Task {
+                    cpu,
+                    data: Default::default(),
+                },
                 1 => Action::Switch { cpu, next: x },
                 2 => Action::Ipi { cpu },
-                3 => Action::Walk { cpu, slot: x },
+                3 => Action::Walk {
+                    cpu,
+                    slot: x,
+                    data: Default::default(),
+                },
                 4 => Action::Speculate { cpu, vpn: x },
                 5 => Action::EvictTlb { cpu, vpn: x },
                 6 => Action::EvictPde { cpu, slot: x },

@@ -489,3 +489,91 @@ fn two_process_needs_both_later_order_and_irqs_off() {
         );
     }
 }
+
+/// The flush-IPI handler runs as separate steps (kernel/smp.rs
+/// `ipi_step`): entry, flush (or leave_mm), acknowledgment.  Moving the
+/// acknowledgment before the flush lets the sender free the page tables
+/// while the target still walks through them: shipped 2.4.20 then races on
+/// the mail-race, but only where the target's MMU can walk while it sits
+/// in the handler (speculation); without speculation nothing on that CPU
+/// walks between the acknowledgment and the flush.
+#[test]
+fn an_ipi_handler_that_acks_before_it_flushes_breaks_2_4_20_on_speculation_only() {
+    let v = preset("2.4.20").with(Atom::IpiAckBeforeFlush);
+    for n in 1..=3 {
+        assert_eq!(verdict(&cell(v, p(n))), None, "profile {n}");
+    }
+    let r = cell(v, p(4));
+    assert_eq!(verdict(&r), Some(1));
+    // The racing CPU acknowledged a flush it had not done yet: in the
+    // counterexample, some handler step that clears the CPU's bit comes
+    // before that handler's flush step.
+    let cx = r.counterexample.expect("a counterexample");
+    let texts: Vec<&str> = cx.doc.steps.iter().map(|s| s.what.as_str()).collect();
+    let ack = texts
+        .iter()
+        .position(|t| t.contains("clear_bit(cpu, &flush_cpumask)"))
+        .expect("an acknowledgment step");
+    let flush = texts
+        .iter()
+        .position(|t| t.contains("smp_invalidate_interrupt: local_flush_tlb()"))
+        .expect("a flush step");
+    assert!(ack < flush, "{texts:#?}");
+    // In 2.4's order the same kernel is safe there.
+    assert_eq!(verdict(&cell(preset("2.4.20"), p(4))), None);
+}
+
+/// User data is data (issue 8 item 4): with no other allocator, a freed
+/// page table reused as a user data page still yields a garbage
+/// translation, because the program's store may write a word that reads as
+/// a present pte.  Replacing that one store by plain data removes the
+/// violation: it is the store's data, not the reuse alone, that the walk
+/// loads.
+#[test]
+fn a_user_store_into_a_reused_page_table_is_a_garbage_translation() {
+    use shootdown::kernel::machine::Data;
+    use shootdown::system::{Action, System};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/scenarios/user-data-reuse.toml");
+    let cfg = scenario::load_file(&path).expect("scenario loads");
+    assert!(!cfg.hw.other_allocators);
+    let r = cell_in(&cfg, cfg.variant, p(2));
+    assert_eq!(verdict(&r), Some(1));
+    let actions = r.counterexample.expect("a counterexample").actions;
+    let stores: Vec<usize> = actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| {
+            matches!(
+                a,
+                Action::Task {
+                    data: Data::PteLike,
+                    ..
+                } | Action::Walk {
+                    data: Data::PteLike,
+                    ..
+                }
+            )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(stores.len(), 1, "{actions:?}");
+    let mut plain = actions.clone();
+    plain[stores[0]] = match plain[stores[0]] {
+        Action::Task { cpu, .. } => Action::Task {
+            cpu,
+            data: Data::Plain,
+        },
+        Action::Walk { cpu, slot, .. } => Action::Walk {
+            cpu,
+            slot,
+            data: Data::Plain,
+        },
+        other => other,
+    };
+    let sys = System::new(cfg).expect("system builds");
+    let first = sys.first_violation(&actions).map(|(n, v)| (n, v.property));
+    assert_eq!(first, Some((actions.len(), 1)));
+    let with_plain = sys.first_violation(&plain).map(|(_, v)| v.property);
+    assert_ne!(with_plain, Some(1), "plain data does not read as a pte");
+}

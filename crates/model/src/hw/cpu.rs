@@ -215,12 +215,13 @@ impl Mmu {
 
     /// Starts a walk of `vpn` (in `slot`, pte `index`) in walk slot `w`.
     /// Reads the pgd entry under CR3 or uses the PDE cache; with atomic
-    /// walks (or a PDE-cache hit) it also does the pte read now.
+    /// walks it also does the pte read now.
     ///
-    /// A walk that starts from a PDE-cache hit is done in one step: the only
-    /// events that could come between its start and its pte read on this
-    /// CPU (CR3 write, invlpg) abort it anyway, so splitting it would add
-    /// states and no behaviour.
+    /// With split walks, a walk that starts from a PDE-cache hit stays in
+    /// flight like any other: between its use of the cached entry and its
+    /// pte read, the entry may be dropped without aborting it (a page
+    /// fault on the same slot, an eviction), and the table it names may be
+    /// freed and reused meanwhile.
     #[allow(clippy::too_many_arguments)]
     pub fn start_walk(
         &mut self,
@@ -248,12 +249,12 @@ impl Mmu {
             if features.pde_cache {
                 self.pde[slot as usize] = table;
             }
-            if features.split_walks {
-                self.walks[w] = Walk { vpn, table, write };
-                return WalkStart::InFlight;
-            }
             table
         };
+        if features.split_walks {
+            self.walks[w] = Walk { vpn, table, write };
+            return WalkStart::InFlight;
+        }
         WalkStart::Done(self.read_pte(mem, features, w != DEMAND, vpn, table, index, write))
     }
 

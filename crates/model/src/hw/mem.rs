@@ -6,9 +6,9 @@
 //! uses are kept (`ENTRIES` per frame) and each entry is packed into a byte:
 //! Present, Accessed, Dirty, Global and a 4-bit frame number.  User and
 //! Writable are always set on user mappings in the model and are left out.
-//! A data frame's contents do not matter except when another allocator
-//! scribbles a present-looking word into it, so data frames use the same
-//! representation.
+//! A data frame holds what user stores (or another allocator) wrote into
+//! it, in the same representation: what matters about data is how it
+//! reads as an entry to a walk that reaches the frame.
 //!
 //! Who owns a frame is not hardware state: the kernel's ghost roles
 //! (`kernel::ghost`) record it.
@@ -131,7 +131,13 @@ impl Memory {
         self.words[frame as usize] = [Entry::NONE; ENTRIES];
     }
 
-    /// Fill every word with the same value (another allocator's data).
+    /// Every word of `frame`.
+    pub fn words(&self, frame: Frame) -> &[Entry; ENTRIES] {
+        &self.words[frame as usize]
+    }
+
+    /// Fill every word with the same value (another allocator's data, a
+    /// user store's).
     pub fn fill(&mut self, frame: Frame, entry: Entry) {
         self.words[frame as usize] = [entry; ENTRIES];
     }

@@ -344,9 +344,12 @@ fn atomic_walk_completes_in_start_walk() {
     assert_eq!(mmu.lookup(VPN).map(|e| e.frame()), Some(DATA));
 }
 
-// SDM 4.10.3.2: a PDE-cache hit skips the pgd read, so the cached table is reached after pmd_clear.
+// SDM 4.10.3.2: a PDE-cache hit skips the pgd read, so the cached table is
+// reached after pmd_clear.  With split walks the walk stays in flight like
+// any other, and dropping the cached entry meanwhile (an eviction, a fault
+// on the slot) does not abort it: its pte read still comes from the table.
 #[test]
-fn pde_cache_hit_completes_in_one_step_without_reading_the_pgd() {
+fn pde_cache_hit_skips_the_pgd_and_stays_in_flight() {
     let mut mem = mapped_memory();
     let f = features(true, true);
     let mut mmu = Mmu::new(ROOT);
@@ -360,18 +363,42 @@ fn pde_cache_hit_completes_in_one_step_without_reading_the_pgd() {
     mem.write(ROOT, SLOT, Entry::NONE);
     mmu.tlb[VPN as usize] = TlbEntry::EMPTY;
     let r = mmu.start_walk(&mut mem, &f, DEMAND, VPN, SLOT, INDEX, false);
-    let WalkStart::Done(read) = r else {
-        panic!("a PDE-cache hit must complete in one step: {r:?}");
-    };
-    assert_eq!(read.table, TABLE);
-    assert!(read.filled);
+    assert_eq!(
+        r,
+        WalkStart::InFlight,
+        "a PDE-cache hit is a walk in flight"
+    );
     assert_eq!(
         mem.read(ROOT, SLOT),
         Entry::NONE,
         "the pgd was not read or written"
     );
+    assert_eq!(mmu.walks[DEMAND].table, TABLE);
+    assert!(mmu.evict_pde(SLOT), "the cached entry goes");
+    assert!(mmu.walks[DEMAND].is_active(), "the walk does not");
+    let read = mmu.finish_walk(&mut mem, &f, DEMAND, INDEX);
+    assert_eq!(read.table, TABLE);
+    assert!(read.filled);
     assert!(no_walks(&mmu));
     assert_eq!(mmu.lookup(VPN).map(|e| e.frame()), Some(DATA));
+}
+
+// With atomic walks a PDE-cache hit completes in the step that starts it.
+#[test]
+fn pde_cache_hit_with_atomic_walks_completes_at_once() {
+    let mut mem = mapped_memory();
+    let f = features(false, true);
+    let mut mmu = Mmu::new(ROOT);
+    let r = mmu.start_walk(&mut mem, &f, DEMAND, VPN, SLOT, INDEX, false);
+    assert!(matches!(r, WalkStart::Done(_)), "{r:?}");
+    mem.write(ROOT, SLOT, Entry::NONE);
+    mmu.tlb[VPN as usize] = TlbEntry::EMPTY;
+    let WalkStart::Done(read) = mmu.start_walk(&mut mem, &f, DEMAND, VPN, SLOT, INDEX, false)
+    else {
+        panic!("atomic walks complete at once");
+    };
+    assert_eq!(read.table, TABLE, "through the cached entry");
+    assert!(no_walks(&mmu));
 }
 
 // SDM 4.10.3.1: the PDE cache may be filled even when the table has no present entry.

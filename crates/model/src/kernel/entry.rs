@@ -10,12 +10,12 @@
 //! argument checking of the system calls (the scenario loader refuses bad
 //! ranges) and signals other than the SIGSEGV of a fault outside any VMA.
 
-use super::machine::{Ctx, Event, Events, Flow, Machine, Static};
+use super::machine::{Ctx, Data, Event, Events, Flow, Machine, Static};
 use super::program::Op;
 use super::state::*;
 use crate::hw::Arch;
-use crate::hw::WalkStart;
 use crate::hw::cpu::DEMAND;
+use crate::hw::{Entry, Frame, WalkStart};
 
 impl<A: Arch> Machine<A> {
     /// A user-mode step: the next op of the program.
@@ -26,8 +26,8 @@ impl<A: Arch> Machine<A> {
             return Flow::Disabled;
         };
         match op {
-            Op::Read { vpn } => self.access(st, cx.cpu, t, vpn, false, cx.ev),
-            Op::Write { vpn } => self.access(st, cx.cpu, t, vpn, true, cx.ev),
+            Op::Read { vpn } => self.access(st, cx.cpu, t, vpn, None, cx.ev),
+            Op::Write { vpn } => self.access(st, cx.cpu, t, vpn, Some(cx.data), cx.ev),
             Op::Mmap { vpn, pages } => self.sys_mmap(cx, vpn, pages),
             Op::Munmap { vpn, pages } => self.sys_munmap(cx, vpn, pages),
             Op::Exit => self.sys_exit(cx),
@@ -36,21 +36,40 @@ impl<A: Arch> Machine<A> {
         }
     }
 
+    /// Whether `cpu`'s next task step may complete a user store: its task
+    /// is in user mode at a write.  (The step may still fault or start a
+    /// walk instead; then it stores nothing.)
+    pub fn next_op_stores(&self, st: &Static, cpu: u8) -> bool {
+        let c = &self.k.cpus[cpu as usize];
+        let t = c.current;
+        if c.in_schedule || c.in_irq() || !st.is_user(t) {
+            return false;
+        }
+        let task = &self.k.tasks[t as usize];
+        task.at == Kpc::User
+            && matches!(
+                st.tasks[t as usize].program.get(task.pc as usize),
+                Some(Op::Write { .. })
+            )
+    }
+
     /// The access's demand walk is in flight: the thread waits for it.
     pub(super) fn wait_walk(&mut self, _cx: &mut Ctx<'_>) -> Flow {
         Flow::Disabled
     }
 
-    /// A user load or store: TLB hit, or a demand walk, or a page fault.
+    /// A user load, or a store of `store`: TLB hit, or a demand walk, or a
+    /// page fault.
     fn access(
         &mut self,
         st: &Static,
         cpu: u8,
         t: u8,
         vpn: u8,
-        write: bool,
+        store: Option<Data>,
         ev: &mut Events,
     ) -> Flow {
+        let write = store.is_some();
         // A store through a TLB entry whose Dirty bit is clear cannot use
         // it: the CPU walks again to set Dirty in the pte (SDM 4.8).
         if let Some(e) = self.mmu[cpu as usize]
@@ -63,6 +82,9 @@ impl<A: Arch> Machine<A> {
                 vpn,
                 frame: e.frame(),
             });
+            if let Some(data) = store {
+                self.user_store(st, cpu, e.frame(), data, ev);
+            }
             self.task(t).pc += 1;
             return Flow::Step;
         }
@@ -87,6 +109,9 @@ impl<A: Arch> Machine<A> {
                         vpn,
                         frame: read.entry.frame(),
                     });
+                    if let Some(data) = store {
+                        self.user_store(st, cpu, read.entry.frame(), data, ev);
+                    }
                     self.task(t).pc += 1;
                 } else {
                     self.page_fault(st, cpu, t, vpn, write);
@@ -97,8 +122,21 @@ impl<A: Arch> Machine<A> {
     }
 
     /// The pte read of walk slot `w` on `cpu`.  For the demand walk this
-    /// also completes (or faults) the running thread's access.
+    /// also completes (or faults) the running thread's access; a store
+    /// writes plain data.
     pub fn finish_walk(&mut self, st: &Static, cpu: u8, w: usize, ev: &mut Events) {
+        self.finish_walk_storing(st, cpu, w, Data::Plain, ev);
+    }
+
+    /// As `finish_walk`; a store the demand walk completes writes `data`.
+    pub fn finish_walk_storing(
+        &mut self,
+        st: &Static,
+        cpu: u8,
+        w: usize,
+        data: Data,
+        ev: &mut Events,
+    ) {
         let walk = self.mmu[cpu as usize].walk(w);
         let read = self.mmu[cpu as usize].finish_walk(&mut self.mem, &st.hw, w, st.index(walk.vpn));
         ev.push(Event::PteRead { cpu, read });
@@ -116,6 +154,9 @@ impl<A: Arch> Machine<A> {
                     vpn: walk.vpn,
                     frame: read.entry.frame(),
                 });
+                if walk.write {
+                    self.user_store(st, cpu, read.entry.frame(), data, ev);
+                }
                 let task = self.task(t);
                 task.at = Kpc::User;
                 task.pc += 1;
@@ -123,6 +164,18 @@ impl<A: Arch> Machine<A> {
                 self.page_fault(st, cpu, t, walk.vpn, walk.write);
             }
         }
+    }
+
+    /// A user store's data reaches `frame`: the program's words replace
+    /// the frame's (see `Data`).
+    fn user_store(&mut self, st: &Static, cpu: u8, frame: Frame, data: Data, ev: &mut Events) {
+        let word = match data {
+            Data::Plain => Entry::NONE,
+            Data::PteLike if st.hw.speculative_accessed_writes => Entry::garbage(frame),
+            Data::PteLike => Entry::garbage_accessed(frame),
+        };
+        self.mem.fill(frame, word);
+        ev.push(Event::UserStore { cpu, frame, data });
     }
 
     /// A speculative walk of `vpn` on `cpu`.  Returns false if it would do
@@ -152,10 +205,11 @@ impl<A: Arch> Machine<A> {
 
     /// Whether `cpu` is at an instruction boundary, where interrupts are
     /// taken: not while the running thread's access waits for its demand
-    /// walk, nor inside a `switch_mm` that runs with interrupts off.
+    /// walk, nor inside a `switch_mm` that runs with interrupts off, nor
+    /// inside the flush-IPI handler.
     pub fn interruptible(&self, cpu: u8) -> bool {
         let c = &self.k.cpus[cpu as usize];
         let task = &self.k.tasks[c.current as usize];
-        task.at != Kpc::WaitWalk && !task.irqs_off
+        task.at != Kpc::WaitWalk && !task.irqs_off && !c.in_irq()
     }
 }

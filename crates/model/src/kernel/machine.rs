@@ -131,6 +131,9 @@ pub enum Event {
         vpn: u8,
         frame: Frame,
     },
+    /// A user-mode store wrote `data` into `frame` (the frame the access
+    /// reached, whether or not its translation is stale).
+    UserStore { cpu: u8, frame: Frame, data: Data },
     /// A thread returned to (or resumed) user mode on `cpu`.
     ReturnToUser { cpu: u8, task: u8 },
     /// A kernel `BUG()` condition.
@@ -138,6 +141,33 @@ pub enum Event {
     /// The step needs something the model does not have (more frames than
     /// the scenario gives, an exec of a multi-threaded process).
     Limit { cpu: u8, why: &'static str },
+}
+
+/// What a user store writes.  Programs write arbitrary data; to a page
+/// walk a word either is not present or is a present pte, so two kinds
+/// cover what a later walk through the frame (as a freed and reused page
+/// table) can see.  The present-looking word is Global and points at the
+/// frame itself, as another allocator's garbage does (`scribble`): Global
+/// is the worse case, since a Global TLB entry also survives CR3 reloads.
+/// A store fills the whole frame with its word (modelled frames keep only
+/// the few entries walks can read, and a page of data covers them all).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Data {
+    /// Data that does not read as a present entry (zeros, as the page
+    /// came from the allocator).
+    #[default]
+    Plain,
+    /// Data that reads as a present, Global pte.
+    PteLike,
+}
+
+impl Data {
+    pub fn is_plain(&self) -> bool {
+        *self == Data::Plain
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,6 +237,8 @@ pub(super) struct Ctx<'a> {
     pub cpu: u8,
     pub t: u8,
     pub ev: &'a mut Events,
+    /// What a user store completed in this step writes.
+    pub data: Data,
 }
 
 impl<A: Arch> Machine<A> {
@@ -240,15 +272,26 @@ impl<A: Arch> Machine<A> {
     /// Runs the current task of `cpu` to its next interleaving point.
     /// Returns false if it cannot move (the state is then to be discarded).
     pub fn task_step(&mut self, st: &Static, cpu: u8, ev: &mut Events) -> bool {
+        self.task_step_storing(st, cpu, Data::Plain, ev)
+    }
+
+    /// As `task_step`; a user store the step completes writes `data`.
+    pub fn task_step_storing(&mut self, st: &Static, cpu: u8, data: Data, ev: &mut Events) -> bool {
         let c = &self.k.cpus[cpu as usize];
-        if c.in_schedule {
+        if c.in_schedule || c.in_irq() {
             return false;
         }
         let t = c.current;
         if st.is_idle(t) {
             return false;
         }
-        let mut cx = Ctx { st, cpu, t, ev };
+        let mut cx = Ctx {
+            st,
+            cpu,
+            t,
+            ev,
+            data,
+        };
         loop {
             cx.ev.at = Some(self.k.tasks[t as usize].at);
             match self.kernel_step(&mut cx) {

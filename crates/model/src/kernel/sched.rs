@@ -32,6 +32,9 @@ impl<A: Arch> Machine<A> {
     /// Tasks `cpu` may switch to now, for the scheduler's choice.
     pub fn switch_choices(&self, st: &Static, cpu: u8) -> TaskSet {
         let c = &self.k.cpus[cpu as usize];
+        if c.in_irq() {
+            return TaskSet::EMPTY;
+        }
         let cur = c.current;
         let curt = &self.k.tasks[cur as usize];
         let mut runnable = TaskSet::EMPTY;

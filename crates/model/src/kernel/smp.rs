@@ -3,7 +3,7 @@
 //! `flush_tlb_others` for the rest of `cpu_vm_mask`), `flush_tlb_others`
 //! (publish `flush_mm`/`flush_va`/`flush_cpumask` under `tlbstate_lock`,
 //! send INVALIDATE_TLB_VECTOR, spin until every target acked) and the
-//! handler `smp_invalidate_interrupt` with `leave_mm`.
+//! handler `smp_invalidate_interrupt` with `leave_mm`, as separate steps.
 //!
 //! Left out: `flush_tlb_page` and `flush_tlb_range` (every flush here is of
 //! the whole mm, `FLUSH_ALL`; the handler still honours a single `va`), the
@@ -73,7 +73,24 @@ impl<A: Arch> Machine<A> {
     }
 
     /// `leave_mm(cpu)`: a lazy CPU stops receiving the mm's flush IPIs.
+    ///
+    /// Called from `flush_tlb_mm` (a kernel thread flushing the mm it
+    /// borrows, on exit), it is one step: the bit clear and the CR3 load
+    /// run back to back on this CPU, and the only things that could come
+    /// between them are this CPU's own speculative walks through the mm's
+    /// tables, which it could equally do just before the step while its
+    /// bit was still set (nothing else reads the bit until this task's
+    /// flush_tlb_others, which follows).  The IPI handler runs the two as
+    /// separate steps (`ipi_step`).
     pub(super) fn leave_mm(&mut self, st: &Static, cpu: u8, ev: &mut Events) {
+        self.leave_mm_clear(cpu, ev);
+        if st.policy.leave_mm_loads_cr3 {
+            self.mmu[cpu as usize].load_root(SWAPPER);
+        }
+    }
+
+    /// `leave_mm`'s `clear_bit(cpu, &cpu_tlbstate[cpu].active_mm->cpu_vm_mask)`.
+    fn leave_mm_clear(&mut self, cpu: u8, ev: &mut Events) {
         let c = &self.k.cpus[cpu as usize];
         if !c.lazy {
             ev.push(Event::Bug {
@@ -83,35 +100,102 @@ impl<A: Arch> Machine<A> {
         }
         let mm = c.active_mm;
         self.k.mms[mm as usize].cpu_vm_mask.remove(cpu);
-        if st.policy.leave_mm_loads_cr3 {
-            self.mmu[cpu as usize].load_root(SWAPPER);
+    }
+
+    /// Whether `cpu` can run a step of the flush-IPI handler now: it is
+    /// in the handler, or an IPI is pending and the CPU is at an
+    /// instruction boundary with interrupts on.
+    pub fn ipi_deliverable(&self, cpu: u8) -> bool {
+        let c = &self.k.cpus[cpu as usize];
+        c.in_irq() || (c.ipi && self.interruptible(cpu))
+    }
+
+    /// One step of `smp_invalidate_interrupt` on `cpu`:
+    ///
+    /// ```c
+    /// if (!test_bit(cpu, &flush_cpumask))          // entry
+    ///         return;
+    /// if (flush_mm == cpu_tlbstate[cpu].active_mm) {
+    ///         if (cpu_tlbstate[cpu].state == TLBSTATE_OK) {
+    ///                 if (flush_va == FLUSH_ALL)
+    ///                         local_flush_tlb();   // IrqWork::Flush
+    ///                 else
+    ///                         __flush_tlb_one(flush_va);
+    ///         } else
+    ///                 leave_mm(cpu);               // IrqWork::Leave(, LeaveCr3)
+    /// }
+    /// ack_APIC_irq();
+    /// clear_bit(cpu, &flush_cpumask);              // the acknowledgment
+    /// ```
+    ///
+    /// The entry step takes the pending IPI (the interrupt's effect on the
+    /// MMU included) and makes every decision: the values it reads cannot
+    /// change while the handler runs.  `flush_mm`, `flush_va` and this
+    /// CPU's bit in `flush_cpumask` are the sender's, who holds
+    /// `tlbstate_lock` and spins until the bit is cleared; `cpu_tlbstate`
+    /// is written only by this CPU, which runs nothing else until the
+    /// handler returns (interrupts are off in it).  So reading them in
+    /// later steps would read the same values.  The work and the
+    /// acknowledgment are separate steps, in 2.4's order (work, then
+    /// clear_bit) or, with `ipi-ack-before-flush`, acknowledgment first.
+    pub fn ipi_step(&mut self, st: &Static, cpu: u8, ev: &mut Events) {
+        debug_assert!(self.ipi_deliverable(cpu));
+        let c = &self.k.cpus[cpu as usize];
+        if !c.in_irq() {
+            self.ipi_enter(st, cpu);
+            return;
+        }
+        if c.irq_ack && (st.policy.ipi_ack_first || c.irq == IrqWork::None) {
+            self.k.flush.mask.remove(cpu);
+            self.k.cpus[cpu as usize].irq_ack = false;
+            return;
+        }
+        let c = &mut self.k.cpus[cpu as usize];
+        match c.irq {
+            IrqWork::Flush => {
+                let va = c.irq_va;
+                c.irq = IrqWork::None;
+                c.irq_va = NONE;
+                if va == FLUSH_ALL {
+                    self.mmu[cpu as usize].flush_local();
+                } else {
+                    self.mmu[cpu as usize].flush_page(va);
+                }
+            }
+            IrqWork::Leave => {
+                c.irq = if st.policy.leave_mm_loads_cr3 {
+                    IrqWork::LeaveCr3
+                } else {
+                    IrqWork::None
+                };
+                self.leave_mm_clear(cpu, ev);
+            }
+            IrqWork::LeaveCr3 => {
+                c.irq = IrqWork::None;
+                self.mmu[cpu as usize].load_root(SWAPPER);
+            }
+            IrqWork::None => unreachable!("a handler with nothing left is not in the handler"),
         }
     }
 
-    /// Whether `cpu` can take its pending flush IPI now.
-    pub fn ipi_deliverable(&self, cpu: u8) -> bool {
-        self.k.cpus[cpu as usize].ipi && self.interruptible(cpu)
-    }
-
-    /// `smp_invalidate_interrupt` on `cpu`.
-    pub fn take_ipi(&mut self, st: &Static, cpu: u8, ev: &mut Events) {
-        debug_assert!(self.ipi_deliverable(cpu));
+    /// The handler's entry: take the pending IPI, test this CPU's bit in
+    /// `flush_cpumask`, and decide what to do.
+    fn ipi_enter(&mut self, st: &Static, cpu: u8) {
         self.k.cpus[cpu as usize].ipi = false;
         self.mmu[cpu as usize].interrupt(&st.hw);
         if !self.k.flush.mask.contains(cpu) {
             return;
         }
-        if self.k.flush.mm == self.k.cpus[cpu as usize].active_mm {
-            if !self.k.cpus[cpu as usize].lazy {
-                if self.k.flush.va == FLUSH_ALL {
-                    self.mmu[cpu as usize].flush_local();
-                } else {
-                    self.mmu[cpu as usize].flush_page(self.k.flush.va);
-                }
+        let f = &self.k.flush;
+        let c = &mut self.k.cpus[cpu as usize];
+        c.irq_ack = true;
+        if f.mm == c.active_mm {
+            if !c.lazy {
+                c.irq = IrqWork::Flush;
+                c.irq_va = f.va;
             } else {
-                self.leave_mm(st, cpu, ev);
+                c.irq = IrqWork::Leave;
             }
         }
-        self.k.flush.mask.remove(cpu);
     }
 }

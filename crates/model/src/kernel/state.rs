@@ -72,6 +72,15 @@ pub struct PerCpu {
     pub in_schedule: bool,
     /// A flush IPI is pending (INVALIDATE_TLB_VECTOR).
     pub ipi: bool,
+    /// Where the CPU is in the flush-IPI handler: what is left of its
+    /// work, and whether the acknowledgment is still to come.  The CPU is
+    /// in the handler (runs nothing else, takes no interrupt) while either
+    /// is set.
+    pub irq: IrqWork,
+    pub irq_ack: bool,
+    /// The page the handler flushes with `IrqWork::Flush`, or FLUSH_ALL
+    /// (copied from `flush_va` when the handler decided; NONE otherwise).
+    pub irq_va: u8,
     /// `pte_quicklist`, most recently freed last.
     pub quicklist: [Frame; QUICKLIST_MAX],
     pub ql_len: u8,
@@ -86,6 +95,9 @@ impl PerCpu {
             lazy: true,
             in_schedule: false,
             ipi: false,
+            irq: IrqWork::None,
+            irq_ack: false,
+            irq_va: NONE,
             quicklist: [NO_FRAME; QUICKLIST_MAX],
             ql_len: 0,
         }
@@ -93,7 +105,12 @@ impl PerCpu {
 
     /// Packed bytes with `frames` frames: the quicklist never holds more.
     fn packed_bytes(frames: usize) -> usize {
-        6 + frames
+        7 + frames
+    }
+
+    /// The CPU is running the flush-IPI handler.
+    pub fn in_irq(&self) -> bool {
+        self.irq != IrqWork::None || self.irq_ack
     }
 
     fn pack(&self, frames: usize, w: &mut Writer<'_>) {
@@ -102,7 +119,8 @@ impl PerCpu {
             self.active_mm,
             self.lazy as u8,
             self.in_schedule as u8,
-            self.ipi as u8,
+            self.ipi as u8 | (self.irq_ack as u8) << 1 | (self.irq as u8) << 2,
+            self.irq_va,
             self.ql_len,
         ]);
         w.put_slice(&self.quicklist[..frames]);
@@ -113,9 +131,39 @@ impl PerCpu {
         self.active_mm = r.get();
         self.lazy = r.get() != 0;
         self.in_schedule = r.get() != 0;
-        self.ipi = r.get() != 0;
+        let b = r.get();
+        self.ipi = b & 1 != 0;
+        self.irq_ack = b & 2 != 0;
+        self.irq = IrqWork::from_u8(b >> 2);
+        self.irq_va = r.get();
         self.ql_len = r.get();
         r.get_slice(&mut self.quicklist[..frames]);
+    }
+}
+
+/// What the flush-IPI handler (`smp_invalidate_interrupt`) still has to
+/// do on a CPU, decided when it took the IPI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[repr(u8)]
+pub enum IrqWork {
+    /// Nothing (the flush is not for this CPU's active mm, or is done).
+    None = 0,
+    /// `local_flush_tlb()` or `__flush_tlb_one(irq_va)`.
+    Flush = 1,
+    /// `leave_mm`: clear this CPU's bit in the mm's `cpu_vm_mask`.
+    Leave = 2,
+    /// `leave_mm`'s `load_cr3(swapper_pg_dir)` (the `leave-mm-cr3` atom).
+    LeaveCr3 = 3,
+}
+
+impl IrqWork {
+    fn from_u8(b: u8) -> IrqWork {
+        match b {
+            1 => IrqWork::Flush,
+            2 => IrqWork::Leave,
+            3 => IrqWork::LeaveCr3,
+            _ => IrqWork::None,
+        }
     }
 }
 

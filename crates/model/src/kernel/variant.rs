@@ -98,6 +98,10 @@ policy! {
     /// allocator's interrupt is taken on the CPU between its steps.
     switch_mm_irqs_off: bool = false,
         decides "whether switch_mm runs with interrupts off";
+    /// The flush-IPI handler acknowledges (clears its bit in
+    /// `flush_cpumask`) before it flushes.
+    ipi_ack_first: bool = false,
+        decides "whether the flush-IPI handler acknowledges before it flushes";
 }
 
 /// The order of `switch_mm`'s steps when prev and next mms differ
@@ -315,6 +319,13 @@ atoms! {
     SwitchMmIrqsOff = 14, "switch-mm-irqs-off",
         "switch_mm runs with interrupts off: no flush IPI or other allocator between its steps (2.6+)",
         sets switch_mm_irqs_off = true;
+    /// The flush-IPI handler clears its bit in `flush_cpumask` before it
+    /// flushes (as later kernels do for flushes whose sender does not
+    /// wait): the sender may go on and free page tables while this CPU
+    /// still holds translations through them.
+    IpiAckBeforeFlush = 15, "ipi-ack-before-flush",
+        "the flush-IPI handler acknowledges before it flushes (known bad: the sender frees while this CPU still caches)",
+        sets ipi_ack_first = true;
 }
 
 // A variant is a u16 of atom bits.

@@ -111,7 +111,10 @@ impl System {
                 }
             }
             if let Action::Ipi { cpu } = a {
-                if let Some(from) = sent[cpu as usize].take() {
+                if s.k.cpus[cpu as usize].ipi
+                    && !next.k.cpus[cpu as usize].ipi
+                    && let Some(from) = sent[cpu as usize].take()
+                {
                     arrows.push(Arrow {
                         from,
                         to: n,
@@ -119,11 +122,14 @@ impl System {
                     });
                 }
                 let sender = s.k.flush.lock;
-                if (sender as usize) < acks.len() && s.k.flush.mask.contains(cpu) {
+                if (sender as usize) < acks.len()
+                    && s.k.flush.mask.contains(cpu)
+                    && !next.k.flush.mask.contains(cpu)
+                {
                     acks[sender as usize].push(n);
                 }
             }
-            if let Action::Task { cpu } = a
+            if let Action::Task { cpu, .. } = a
                 && ev.at == Some(crate::kernel::state::Kpc::FlushOthersWait)
             {
                 for from in acks[cpu as usize].drain(..) {
@@ -281,11 +287,10 @@ impl WalkSpans {
                 }
                 if let Some(i) = self.open.iter().position(|o| o.0 == c && o.1 == w) {
                     let (_, _, walk, from) = self.open.remove(i);
-                    let finished = a
-                        == Action::Walk {
-                            cpu: c as u8,
-                            slot: w as u8,
-                        };
+                    let finished = matches!(
+                        a,
+                        Action::Walk { cpu, slot, .. } if cpu as usize == c && slot as usize == w
+                    );
                     let end = if finished { "" } else { " (aborted)" };
                     self.done.push(Self::span(sys, c, w, walk, from, n, end));
                 }

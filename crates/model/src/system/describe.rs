@@ -9,13 +9,54 @@ use super::{Action, System};
 use crate::hw::cpu::WALK_SLOTS;
 use crate::hw::{Entry, Frame};
 use crate::kernel::Role;
-use crate::kernel::machine::{Event, Events, Machine};
-use crate::kernel::state::{Kpc, NONE, Status};
+use crate::kernel::machine::{Data, Event, Events, Machine};
+use crate::kernel::state::{FLUSH_ALL, Kpc, NONE, Status};
 use crate::kernel::variant::SwitchMmOrder;
 use crate::system::config::Op;
 pub use shootdown_report::TraceStep as StepInfo;
 
 impl System {
+    /// What a step of `smp_invalidate_interrupt` on `cpu` does, from the
+    /// state before it (kernel/smp.rs `ipi_step`).
+    fn describe_ipi_step(&self, before: &Machine, cpu: u8) -> String {
+        use crate::kernel::state::IrqWork;
+        let c = &before.k.cpus[cpu as usize];
+        let f = &before.k.flush;
+        if !c.in_irq() {
+            return if !f.mask.contains(cpu) {
+                "takes flush IPI: smp_invalidate_interrupt: not in flush_cpumask, returns".into()
+            } else if f.mm != c.active_mm {
+                "takes flush IPI: smp_invalidate_interrupt: flush_mm != active_mm, nothing to flush"
+                    .into()
+            } else if c.lazy {
+                "takes flush IPI: smp_invalidate_interrupt: TLBSTATE_LAZY, will leave_mm".into()
+            } else {
+                "takes flush IPI: smp_invalidate_interrupt: flush_mm is active_mm, will flush"
+                    .into()
+            };
+        }
+        if c.irq_ack && (self.st.policy.ipi_ack_first || c.irq == IrqWork::None) {
+            return "smp_invalidate_interrupt: clear_bit(cpu, &flush_cpumask) (acknowledges)"
+                .into();
+        }
+        match c.irq {
+            IrqWork::Flush if c.irq_va == FLUSH_ALL => {
+                "smp_invalidate_interrupt: local_flush_tlb()".into()
+            }
+            IrqWork::Flush => format!(
+                "smp_invalidate_interrupt: __flush_tlb_one({})",
+                self.addr(c.irq_va)
+            ),
+            IrqWork::Leave => {
+                "smp_invalidate_interrupt: leave_mm: clear_bit(cpu, &active_mm->cpu_vm_mask)".into()
+            }
+            IrqWork::LeaveCr3 => {
+                "smp_invalidate_interrupt: leave_mm: load_cr3(swapper_pg_dir)".into()
+            }
+            IrqWork::None => "smp_invalidate_interrupt".into(),
+        }
+    }
+
     fn op_text(&self, op: Op) -> String {
         match op {
             Op::Mmap { vpn, pages } => format!(
@@ -86,7 +127,7 @@ impl System {
         let mut effects = Vec::new();
         let mut frames = Vec::new();
         let (cpu, task, what) = match a {
-            Action::Task { cpu } => {
+            Action::Task { cpu, .. } => {
                 let t = before.k.cpus[cpu as usize].current;
                 let at = ev.at.unwrap_or(before.k.tasks[t as usize].at);
                 (
@@ -124,12 +165,8 @@ impl System {
                 };
                 (Some(cpu), None, what)
             }
-            Action::Ipi { cpu } => (
-                Some(cpu),
-                None,
-                "takes flush IPI: smp_invalidate_interrupt".to_string(),
-            ),
-            Action::Walk { cpu, slot } => {
+            Action::Ipi { cpu } => (Some(cpu), None, self.describe_ipi_step(before, cpu)),
+            Action::Walk { cpu, slot, .. } => {
                 let w = before.mmu[cpu as usize].walks[slot as usize];
                 let kind = if slot == 0 { "demand" } else { "speculative" };
                 (
@@ -208,7 +245,9 @@ impl System {
                     if !frames.contains(&f) {
                         frames.push(f);
                     }
-                    if matches!(a, Action::Scribble { .. }) {
+                    if matches!(a, Action::Scribble { .. })
+                        || ev.iter().any(|e| matches!(e, Event::UserStore { frame, .. } if frame == f))
+                    {
                         continue;
                     }
                     effects.push(format!("{} = {}", self.word_name(before, f, i), Self::entry_text(a2)));
@@ -353,6 +392,16 @@ impl System {
                 if !frames.contains(&frame) {
                     frames.push(frame);
                 }
+            }
+            if let Event::UserStore { frame, data, .. } = e
+                && before.mem.words(frame) != after.mem.words(frame)
+            {
+                effects.push(match data {
+                    Data::Plain => format!("the store fills frame {frame} with plain data"),
+                    Data::PteLike => format!(
+                        "the store fills frame {frame} with data that reads as a present, Global pte"
+                    ),
+                });
             }
         }
         frames.sort_unstable();

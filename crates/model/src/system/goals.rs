@@ -180,7 +180,8 @@ impl System {
         let goals = match a {
             Action::Ipi { cpu } => {
                 let c = &s.k.cpus[cpu as usize];
-                if c.lazy
+                if !c.in_irq()
+                    && c.lazy
                     && c.active_mm != NONE
                     && s.k.flush.mm == c.active_mm
                     && s.k.flush.mask.contains(cpu)

@@ -20,7 +20,8 @@ pub const MAIL_FOUR: [Atom; 4] = [
 ];
 
 /// The matrix rows: each preset, each atom alone on 2.4.18, the mail's
-/// four quoted changes together, and Andrea's proposal with the CR3 loads.
+/// four quoted changes together, Andrea's proposal with the CR3 loads, and
+/// 2.4.20 with the IPI handler's acknowledgment moved before its flush.
 pub fn rows() -> Vec<(String, String, Variant)> {
     let mut rows = Vec::new();
     for (name, desc, atoms) in PRESETS {
@@ -61,6 +62,15 @@ pub fn rows() -> Vec<(String, String, Variant)> {
         andrea.label(),
         "Andrea's proposal plus leave_mm and switch_mm loading CR3".to_string(),
         andrea,
+    ));
+    let ack_first = Variant::preset("2.4.20")
+        .expect("preset exists")
+        .with(Atom::IpiAckBeforeFlush);
+    rows.push((
+        ack_first.label(),
+        "2.4.20 with the flush-IPI handler acknowledging before it flushes (a known-bad order)"
+            .to_string(),
+        ack_first,
     ));
     rows
 }

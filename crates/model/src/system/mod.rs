@@ -17,7 +17,7 @@ pub mod replay;
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};
 use crate::hw::{Frame, NO_FRAME};
 use crate::kernel::Role;
-use crate::kernel::machine::{Bug, Event, Events, Machine, Static, TaskKind};
+use crate::kernel::machine::{Bug, Data, Event, Events, Machine, Static, TaskKind};
 use crate::kernel::state::Status;
 use config::Config;
 use serde::{Deserialize, Serialize};
@@ -28,14 +28,25 @@ use shootdown_explore::{Model, Property, Transition};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
-    /// The current task of `cpu` runs to its next interleaving point.
-    Task { cpu: u8 },
+    /// The current task of `cpu` runs to its next interleaving point; a
+    /// user store it completes writes `data`.
+    Task {
+        cpu: u8,
+        #[serde(default)]
+        data: Data,
+    },
     /// `schedule()` on `cpu` switches to task `next`.
     Switch { cpu: u8, next: u8 },
-    /// `cpu` takes its pending flush IPI.
+    /// `cpu` takes its pending flush IPI, or runs the next step of the
+    /// handler.
     Ipi { cpu: u8 },
     /// The pte read of walk `slot` on `cpu` (slot 0: the demand walk).
-    Walk { cpu: u8, slot: u8 },
+    Walk {
+        cpu: u8,
+        slot: u8,
+        #[serde(default)]
+        data: Data,
+    },
     /// `cpu` starts a speculative walk of page `vpn`.
     Speculate { cpu: u8, vpn: u8 },
     /// `cpu`'s TLB spontaneously drops page `vpn`.
@@ -50,10 +61,16 @@ pub enum Action {
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
-            Action::Task { cpu } => write!(f, "CPU{cpu}'s task runs its next step"),
+            Action::Task { cpu, data } => {
+                write!(f, "CPU{cpu}'s task runs its next step")?;
+                data_suffix(f, data)
+            }
             Action::Switch { cpu, next } => write!(f, "CPU{cpu} switches to task {next}"),
-            Action::Ipi { cpu } => write!(f, "CPU{cpu} takes its flush IPI"),
-            Action::Walk { cpu, slot } => write!(f, "CPU{cpu} finishes walk {slot}"),
+            Action::Ipi { cpu } => write!(f, "CPU{cpu}'s flush-IPI handler runs its next step"),
+            Action::Walk { cpu, slot, data } => {
+                write!(f, "CPU{cpu} finishes walk {slot}")?;
+                data_suffix(f, data)
+            }
             Action::Speculate { cpu, vpn } => write!(f, "CPU{cpu} walks page {vpn} speculatively"),
             Action::EvictTlb { cpu, vpn } => write!(f, "CPU{cpu}'s TLB evicts page {vpn}"),
             Action::EvictPde { cpu, slot } => write!(f, "CPU{cpu}'s PDE cache evicts slot {slot}"),
@@ -62,6 +79,20 @@ impl std::fmt::Display for Action {
             }
         }
     }
+}
+
+/// ", storing a present-looking word" after an action that stores one.
+fn data_suffix(f: &mut std::fmt::Formatter<'_>, data: Data) -> std::fmt::Result {
+    match data {
+        Data::Plain => Ok(()),
+        Data::PteLike => write!(f, ", storing a word that reads as a present pte"),
+    }
+}
+
+/// Whether a step's user store happened (a store action that stores
+/// nothing is not enabled: it would repeat its plain twin).
+fn stored(ev: &Events) -> bool {
+    ev.iter().any(|e| matches!(e, Event::UserStore { .. }))
 }
 
 /// The property numbers and names of docs/background.md section 4.
@@ -258,7 +289,11 @@ impl System {
         let mut n = s.clone();
         let mut ev = Events::default();
         let enabled = match a {
-            Action::Task { cpu } => cpu < st.cpus && n.task_step(st, cpu, &mut ev),
+            Action::Task { cpu, data } => {
+                cpu < st.cpus
+                    && n.task_step_storing(st, cpu, data, &mut ev)
+                    && (data.is_plain() || stored(&ev))
+            }
             Action::Switch { cpu, next } => {
                 if cpu < st.cpus && (next as usize) < 16 && n.switch_choices(st, cpu).contains(next)
                 {
@@ -270,19 +305,19 @@ impl System {
             }
             Action::Ipi { cpu } => {
                 if cpu < st.cpus && n.ipi_deliverable(cpu) {
-                    n.take_ipi(st, cpu, &mut ev);
+                    n.ipi_step(st, cpu, &mut ev);
                     true
                 } else {
                     false
                 }
             }
-            Action::Walk { cpu, slot } => {
+            Action::Walk { cpu, slot, data } => {
                 if cpu < st.cpus
                     && (slot as usize) < WALK_SLOTS
                     && n.mmu[cpu as usize].walks[slot as usize].is_active()
                 {
-                    n.finish_walk(st, cpu, slot as usize, &mut ev);
-                    true
+                    n.finish_walk_storing(st, cpu, slot as usize, data, &mut ev);
+                    data.is_plain() || stored(&ev)
                 } else {
                     false
                 }
@@ -442,6 +477,8 @@ impl System {
                         });
                     }
                 }
+                // The access that stored was judged as a UserAccess.
+                Event::UserStore { .. } => {}
                 Event::ReturnToUser { cpu, task } => {
                     let Some(p) = self.process_of(task) else {
                         continue;
@@ -517,18 +554,38 @@ impl Model for System {
         for cpu in 0..st.cpus {
             let c = &s.k.cpus[cpu as usize];
             if !c.in_schedule {
-                out.push(Action::Task { cpu });
+                out.push(Action::Task {
+                    cpu,
+                    data: Data::Plain,
+                });
+                if s.next_op_stores(st, cpu) {
+                    out.push(Action::Task {
+                        cpu,
+                        data: Data::PteLike,
+                    });
+                }
             }
             for next in s.switch_choices(st, cpu).iter() {
                 out.push(Action::Switch { cpu, next });
             }
-            if c.ipi {
+            if c.ipi || c.in_irq() {
                 out.push(Action::Ipi { cpu });
             }
             let mmu = &s.mmu[cpu as usize];
             for slot in 0..WALK_SLOTS as u8 {
                 if mmu.walks[slot as usize].is_active() {
-                    out.push(Action::Walk { cpu, slot });
+                    out.push(Action::Walk {
+                        cpu,
+                        slot,
+                        data: Data::Plain,
+                    });
+                    if slot as usize == DEMAND && mmu.walks[DEMAND].write {
+                        out.push(Action::Walk {
+                            cpu,
+                            slot,
+                            data: Data::PteLike,
+                        });
+                    }
                 }
             }
             if st.hw.speculation && mmu.free_speculative_slot(&st.hw).is_some() {
@@ -578,10 +635,10 @@ impl Model for System {
     /// Actors: each CPU's tasks, each CPU's MMU, the other allocators.
     fn actor(&self, a: Action) -> usize {
         match a {
-            Action::Task { cpu } | Action::Switch { cpu, .. } | Action::Ipi { cpu } => {
+            Action::Task { cpu, .. } | Action::Switch { cpu, .. } | Action::Ipi { cpu } => {
                 2 * cpu as usize
             }
-            Action::Walk { cpu, slot } if slot as usize == DEMAND => 2 * cpu as usize,
+            Action::Walk { cpu, slot, .. } if slot as usize == DEMAND => 2 * cpu as usize,
             Action::Walk { cpu, .. }
             | Action::Speculate { cpu, .. }
             | Action::EvictTlb { cpu, .. }

@@ -103,7 +103,7 @@ impl System {
     pub fn oracle(&self, before: &Machine, a: Action, after: &Machine) -> Vec<Finding> {
         let mut out = Vec::new();
         let cpu = match a {
-            Action::Task { cpu }
+            Action::Task { cpu, .. }
             | Action::Switch { cpu, .. }
             | Action::Ipi { cpu }
             | Action::Walk { cpu, .. }
