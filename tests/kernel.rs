@@ -1232,3 +1232,96 @@ fn the_cli_refuses_contradictory_variants_with_exit_2() {
         assert!(err.contains("contradict each other"), "{args:?}: {err}");
     }
 }
+
+// ----- issue 8 item 10: what users could not say ---------------------------
+
+/// One thread munmaps slots 1 and 2 (ptes_per_table = 1: the range runs
+/// over slot 1's 1023 unmodelled pages).  Frames: 1 pgd, 2 slot 1's table,
+/// 3 its data, 4 slot 2's table, 5 its data, 6-7 free.
+const SPAN: &str = r#"
+name = "span"
+description = "one munmap over two slots"
+[machine]
+cpus = 2
+frames = 8
+user_slots = 3
+ptes_per_table = 1
+[hardware]
+profile = "split"
+[[process]]
+name = "p"
+vmas = [{ start = 0x00400000, pages = 2048, populated = true }]
+[[thread]]
+name = "t0"
+process = "p"
+cpu = 0
+program = ["munmap 0x00400000 2048"]
+[[thread]]
+name = "t1"
+process = "p"
+cpu = 1
+program = ["yield"]
+"#;
+
+/// Runs CPU0's task (taking other CPUs' IPIs when it waits for acks) until
+/// its op `pc` is done; returns the positions of its steps.
+fn positions_until_pc(m: &mut Machine, st: &Static, pc: u8) -> Vec<Kpc> {
+    let mut at = Vec::new();
+    for _ in 0..64 {
+        if m.k.tasks[0].pc >= pc && m.k.tasks[0].at == Kpc::User {
+            return at;
+        }
+        let mut ev = Events::default();
+        if m.task_step(st, 0, &mut ev) {
+            at.push(ev.at.expect("a position"));
+        } else {
+            let cpu = (1..st.cpus)
+                .find(|&c| m.ipi_deliverable(c))
+                .expect("CPU0 is stuck and no IPI is pending");
+            take_ipi(m, st, cpu);
+        }
+    }
+    panic!("op {pc} not done in 64 steps");
+}
+
+// mm/memory.c clear_page_tables(mm, first, nr): one spin_lock, free_one_pgd per slot, one unlock.
+#[test]
+fn one_munmap_over_two_slots_frees_both_page_tables_in_one_clear_page_tables() {
+    let (st, mut m) = with_variant(SPAN, Variant::base());
+    let (a, b) = (table_of(&m, PGD, 1), table_of(&m, PGD, 2));
+    assert_eq!(m.k.mms[0].tails, 0b110, "the vma covers both slots' tails");
+    let at = positions_until_pc(&mut m, &st, 1);
+    let count = |k: Kpc| at.iter().filter(|&&p| p == k).count();
+    assert_eq!(count(Kpc::ZapLoop), 2, "both pages zapped: {at:?}");
+    assert_eq!(count(Kpc::CptLock), 1, "one clear_page_tables: {at:?}");
+    assert_eq!(count(Kpc::CptSlot), 2, "one pmd_clear per slot: {at:?}");
+    assert_eq!(count(Kpc::CptFree), 2, "one pte_free per slot: {at:?}");
+    assert_eq!(count(Kpc::CptUnlock), 1, "{at:?}");
+    let first = at.iter().position(|&p| p == Kpc::CptSlot).unwrap();
+    assert_eq!(
+        &at[first..first + 4],
+        [Kpc::CptSlot, Kpc::CptFree, Kpc::CptSlot, Kpc::CptFree],
+        "slot 1 is cleared and freed before slot 2 is looked at"
+    );
+    assert_eq!(m.mem.read(PGD, 1), Entry::NONE);
+    assert_eq!(m.mem.read(PGD, 2), Entry::NONE);
+    assert_eq!((m.role(a), m.role(b)), (Role::Free, Role::Free));
+    assert_eq!((m.k.mms[0].vmas, m.k.mms[0].tails), (0, 0));
+}
+
+// free_pgtables (mm/mmap.c): a slot still partly covered by a vma keeps its page table.
+#[test]
+fn munmap_leaving_a_slots_unmodelled_pages_mapped_keeps_its_page_table() {
+    let text = replaced(SPAN, "munmap 0x00400000 2048", "munmap 0x00400000 1025");
+    let (st, mut m) = with_variant(&text, Variant::base());
+    let (a, b) = (table_of(&m, PGD, 1), table_of(&m, PGD, 2));
+    let at = positions_until_pc(&mut m, &st, 1);
+    assert_eq!(at.iter().filter(|&&p| p == Kpc::CptSlot).count(), 1);
+    assert_eq!(m.role(a), Role::Free);
+    assert_eq!(m.role(b), Role::PageTable { root: PGD, slot: 2 });
+    assert!(
+        !m.mem.read(b, 0).is_present(),
+        "slot 2's modelled page is zapped"
+    );
+    assert_eq!((m.k.mms[0].vmas, m.k.mms[0].tails), (0, 0b100));
+}

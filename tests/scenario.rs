@@ -183,6 +183,7 @@ fn mail_race_config() {
         [VmaCfg {
             first_vpn: 2,
             pages: 2,
+            tails: 0,
             populated: true
         }]
     );
@@ -195,8 +196,15 @@ fn mail_race_config() {
     assert_eq!(
         t0.program,
         [
-            Op::Munmap { vpn: 2, pages: 2 },
-            Op::Mmap { vpn: 4, pages: 1 },
+            // mmap and munmap name user pages (address / 4096), not vpns.
+            Op::Munmap {
+                page: 0x400,
+                pages: 2
+            },
+            Op::Mmap {
+                page: 0x800,
+                pages: 1
+            },
             Op::Write { vpn: 4 },
         ]
     );
@@ -480,6 +488,75 @@ fn addresses_outside_the_model() {
         "page 3 of them is not modelled",
     );
     fails(&mini("pages = 2", "pages = -1"), 19, 39, "negative");
+}
+
+/// A range may run over a slot's unmodelled pages (its tail) when it
+/// covers the whole tail: one munmap can then empty several slots.
+#[test]
+fn ranges_over_unmodelled_pages() {
+    let line25 = |op: &str| mini("\"read 0x00400000\"]", &format!("{op}]"));
+    // Slot 1 whole, then slot 2's first page: vpns 2..5, slot 1's tail.
+    let c = load(&line25("\"munmap 0x00400000 1025\"")).unwrap();
+    assert_eq!(
+        c.threads[0].program[1],
+        Op::Munmap {
+            page: 0x400,
+            pages: 1025
+        }
+    );
+    let m = shootdown::kernel::program::modelled(0x400, 1025, 2, 3);
+    assert_eq!((m.lo, m.hi, m.tails), (2, 5, 0b010));
+    // From slot 1's second page to the end of slot 2: slot 1's and slot 2's tails.
+    let m = shootdown::kernel::program::modelled(0x401, 2047, 2, 3);
+    assert_eq!((m.lo, m.hi, m.tails), (3, 6, 0b110));
+    // A tail alone (no modelled page): lo == hi, the next vpn.
+    load(&line25("\"mmap 0x00402000 1022\"")).unwrap();
+    let m = shootdown::kernel::program::modelled(0x402, 1022, 2, 3);
+    assert_eq!((m.lo, m.hi, m.tails), (4, 4, 0b010));
+    // A vma over slots 1 and 2, and the overlap check by address.
+    let c = load(&mini("pages = 2, populated = true", "pages = 2048")).unwrap();
+    assert_eq!(
+        c.processes[0].vmas,
+        [VmaCfg {
+            first_vpn: 2,
+            pages: 4,
+            tails: 0b110,
+            populated: false
+        }]
+    );
+    fails(
+        &mini(
+            "vmas = [{ start = 0x00400000, pages = 2, populated = true }]",
+            "vmas = [{ start = 0x00400000, pages = 1024 }, { start = 0x00402000, pages = 1022 }]",
+        ),
+        19,
+        47,
+        "overlaps another vma of process `p` (0x00400000-0x007fffff)",
+    );
+    // Part of a tail: refused, at the pages or at the address.
+    let e = fails(
+        &line25("\"munmap 0x00400000 1000\""),
+        25,
+        54,
+        "page 3 of them is not modelled: it covers only part of slot 1's unmodelled pages (0x00402000-0x007fffff)",
+    );
+    assert!(e.expected.as_deref().unwrap().contains("0x007fffff"), "{e}");
+    let e = fails(
+        &line25("\"munmap 0x00403000 1\""),
+        25,
+        43,
+        "outside every modelled page",
+    );
+    assert!(
+        e.expected.as_deref().unwrap().contains("or 0x00402000"),
+        "{e}"
+    );
+    fails(
+        &line25("\"munmap 0x00800000 2048\""),
+        25,
+        54,
+        "page 1025 of them is not modelled: address 0x00c00000 is outside every slot",
+    );
 }
 
 #[test]

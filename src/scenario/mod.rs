@@ -56,6 +56,7 @@
 //! [[process]]                       # 1..=PROCESSES_MAX of them, unique names
 //! name = "p"
 //! vmas = [ { start = 0x00400000, pages = 2, populated = true } ]   # populated: default false
+//!                                   # a range may span slots: see the checks below
 //!
 //! [[thread]]                        # at least one; every process needs one
 //! name = "t0"                       # unique among [[thread]] and [[kthread]]
@@ -88,8 +89,16 @@
 //!
 //! Semantic checks:
 //! - an address (vma start, op argument) must be page aligned and fall in a
-//!   modelled page of a modelled slot ([`Config::vpn_of`]); so must every
-//!   page of an mmap/munmap/vma range;
+//!   modelled page of a modelled slot ([`Config::vpn_of`]);
+//! - an mmap/munmap/vma range lies in the user slots and may run over the
+//!   unmodelled pages of a slot (all but its first `ptes_per_table`, the
+//!   slot's *tail*) only whole: it starts at a modelled page or where a
+//!   tail starts, and ends at a modelled page or where a tail ends.  So
+//!   `munmap 0x00400000 2048` empties slots 1 and 2 in one call (one
+//!   `clear_page_tables` frees both page tables).  Unmodelled pages are
+//!   never touched (no op may name one, their ptes stay none, `populated`
+//!   faults in only the modelled pages); a vma covering a tail keeps its
+//!   slot's page table when a munmap empties the slot's modelled pages;
 //! - the vmas of one process do not overlap;
 //! - the initial state must fit: 1 frame (swapper_pg_dir) + 1 pgd per
 //!   process + 1 page table per (process, slot) with a populated vma + 1 per

@@ -49,6 +49,7 @@ impl<A: Arch> Machine<A> {
                 .count() as u8;
             mm.count = 1;
             for vma in &proc_cfg.vmas {
+                mm.tails |= vma.tails;
                 for vpn in vma.first_vpn..vma.first_vpn + vma.pages {
                     mm.vmas |= 1 << vpn;
                     if !vma.populated {

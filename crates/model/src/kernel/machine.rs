@@ -53,8 +53,11 @@ pub struct TaskInfo {
 /// A mapping that exists when the run starts.
 #[derive(Clone, Debug)]
 pub struct VmaInit {
+    /// Its modelled pages, `pages` vpns from `first_vpn` (maybe none).
     pub first_vpn: u8,
     pub pages: u8,
+    /// The slots whose unmodelled pages it covers (`program::Modelled`).
+    pub tails: u8,
     /// Every page already faulted in.
     pub populated: bool,
 }
@@ -94,6 +97,15 @@ impl Static {
     }
     pub fn index(&self, vpn: u8) -> u8 {
         vpn % self.ptes_per_table
+    }
+    /// The modelled view of the user pages `[page, page + pages)`.
+    pub fn range(&self, page: u16, pages: u16) -> super::program::Modelled {
+        super::program::modelled(page, pages, self.ptes_per_table, self.user_slots)
+    }
+    /// The modelled pages of `slot`, as a vpn mask.
+    pub fn slot_mask(&self, slot: u8) -> u16 {
+        let first = slot * self.ptes_per_table;
+        range_mask(first, first + self.ptes_per_table)
     }
     pub fn idle_task(&self, cpu: u8) -> u8 {
         self.tasks

@@ -51,6 +51,10 @@ packed! {
         pub cpu_vm_mask: CpuSet = CpuSet::EMPTY,
         /// Pages covered by a VMA (bit per vpn).
         pub vmas: u16 = 0,
+        /// Slots whose unmodelled pages (the tail past the slot's first
+        /// `ptes_per_table`) a VMA covers (bit per slot; see
+        /// `program::Modelled`).
+        pub tails: u8 = 0,
         /// Ghost: pages a completed munmap removed and nothing re-mapped.
         pub unmapped: u16 = 0,
         pub mmap_sem: RwSem = RwSem::new(),
@@ -182,6 +186,8 @@ packed! {
         /// The range being unmapped or zapped: [lo, hi) in vpns.
         pub lo: u8 = 0,
         pub hi: u8 = 0,
+        /// The slots whose unmodelled pages the range covers (bitmask).
+        pub tails: u8 = 0,
         /// zap_pte_range: the next vpn to look at (its `address`).
         pub zap_vpn: u8 = 0,
         /// Reordered fast-mode tlb_remove_page: the data page whose pte was

@@ -52,8 +52,13 @@ pub struct ProcessCfg {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmaCfg {
+    /// Its modelled pages: `pages` vpns from `first_vpn` (none when the
+    /// vma covers only unmodelled pages).
     pub first_vpn: u8,
     pub pages: u8,
+    /// The slots whose unmodelled pages (all but the first
+    /// `ptes_per_table`) it covers, one bit per slot.
+    pub tails: u8,
     /// Whether every page is already faulted in (page table and data frame
     /// allocated, pte present) when the run starts.
     pub populated: bool,

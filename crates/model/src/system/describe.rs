@@ -12,19 +12,19 @@ use crate::kernel::Role;
 use crate::kernel::machine::{Event, Events, Machine};
 use crate::kernel::state::{Kpc, NONE, Status};
 use crate::kernel::variant::SwitchMmOrder;
-use crate::system::config::Op;
+use crate::system::config::{self, Op};
 pub use shootdown_report::TraceStep as StepInfo;
 
 impl System {
     fn op_text(&self, op: Op) -> String {
         match op {
-            Op::Mmap { vpn, pages } => format!(
-                "mmap({}, {pages} pages): down_write(mmap_sem)",
-                self.addr(vpn)
+            Op::Mmap { page, pages } => format!(
+                "mmap({:#010x}, {pages} pages): down_write(mmap_sem)",
+                page as u64 * config::PAGE_BYTES
             ),
-            Op::Munmap { vpn, pages } => format!(
-                "munmap({}, {pages} pages): down_write(mmap_sem)",
-                self.addr(vpn)
+            Op::Munmap { page, pages } => format!(
+                "munmap({:#010x}, {pages} pages): down_write(mmap_sem)",
+                page as u64 * config::PAGE_BYTES
             ),
             Op::Read { vpn } => format!("read {}", self.addr(vpn)),
             Op::Write { vpn } => format!("write {}", self.addr(vpn)),

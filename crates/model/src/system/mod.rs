@@ -165,6 +165,7 @@ pub fn static_of(cfg: &Config) -> Static {
                     .map(|v| VmaInit {
                         first_vpn: v.first_vpn,
                         pages: v.pages,
+                        tails: v.tails,
                         populated: v.populated,
                     })
                     .collect(),
