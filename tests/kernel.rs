@@ -1325,3 +1325,64 @@ fn munmap_leaving_a_slots_unmodelled_pages_mapped_keeps_its_page_table() {
     );
     assert_eq!((m.k.mms[0].vmas, m.k.mms[0].tails), (0, 0b100));
 }
+
+// scenario [[kthread]] warm = true: the lazy CPU's caches hold what a walk of each present page leaves.
+#[test]
+fn warm_lazy_kthread_starts_with_tlb_and_pde_cache_of_the_mms_present_pages() {
+    let text = replaced(LAZY, "lazy_on = \"p\"", "lazy_on = \"p\"\nwarm = true");
+    let text = replaced(&text, "profile = \"split\"", "profile = \"pde-cache\"");
+    let (_, m) = with_variant(&text, Variant::base());
+    let table = table_of(&m, PGD, 1);
+    let (d2, d3) = (m.mem.read(table, 0).frame(), m.mem.read(table, 1).frame());
+    let mmu = &m.mmu[1];
+    assert_eq!(mmu.cr3, PGD);
+    assert!(m.k.cpus[1].lazy);
+    assert_eq!(mmu.tlb[2].frame(), d2, "TLB[0x00400000]");
+    assert_eq!(mmu.tlb[3].frame(), d3, "TLB[0x00401000]");
+    assert!(!mmu.tlb[2].is_global(), "user ptes are not global");
+    assert_eq!(mmu.pde[1], table, "PDE cache: slot 1");
+    assert!(
+        !mmu.walks.iter().any(|w| w.is_active()),
+        "no walk left in flight"
+    );
+    assert!(m.mem.read(table, 0).accessed(), "the walk set Accessed");
+    // CPU0 runs t0 cold; a cold lazy start caches nothing.
+    assert!(!m.mmu[0].tlb[2].is_valid());
+    let (_, cold) = with_variant(LAZY, Variant::base());
+    assert!(!cold.mmu[1].tlb[2].is_valid());
+    assert_eq!(cold.mmu[1].pde[1], shootdown::hw::NO_FRAME);
+}
+
+// The warm walk follows the profile: without a PDE cache, only the TLB is warm.
+#[test]
+fn warm_lazy_kthread_without_pde_cache_warms_only_the_tlb() {
+    let text = replaced(LAZY, "lazy_on = \"p\"", "lazy_on = \"p\"\nwarm = true");
+    let (_, m) = with_variant(&text, Variant::base());
+    assert!(m.mmu[1].tlb[2].is_valid() && m.mmu[1].tlb[3].is_valid());
+    assert_eq!(m.mmu[1].pde, [shootdown::hw::NO_FRAME; 4]);
+}
+
+// scenario [[thread]] start = N: an unpinned thread starts running on CPU N.
+#[test]
+fn unpinned_thread_with_start_runs_there_first() {
+    // LAZY without kswapd's lazy start: CPU1 would run kswapd (its own
+    // kernel thread) and t1 would wait; start = 1 runs t1 there.
+    let plain = replaced(LAZY, "lazy_on = \"p\"\n", "");
+    let (_, m) = with_variant(&plain, Variant::base());
+    assert_eq!(m.k.cpus[1].current, 2, "kswapd first by default");
+    assert_eq!(m.k.tasks[1].status, Status::Runnable, "t1 waits");
+    let text = replaced(&plain, "cpu = \"any\"", "cpu = \"any\"\nstart = 1");
+    let (_, m) = with_variant(&text, Variant::base());
+    assert_eq!(m.k.cpus[1].current, 1, "t1 runs on CPU1");
+    assert_eq!(m.k.tasks[1].status, Status::Running);
+    assert_eq!(m.k.tasks[2].status, Status::Runnable, "kswapd waits");
+    assert!(!m.k.cpus[1].lazy);
+    assert_eq!(m.k.cpus[1].active_mm, P);
+    assert_eq!(m.mmu[1].cr3, PGD);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b11);
+    // start = 0 puts it ahead of t0, pinned there, which waits.
+    let text = replaced(&plain, "cpu = \"any\"", "cpu = \"any\"\nstart = 0");
+    let (_, m) = with_variant(&text, Variant::base());
+    assert_eq!((m.k.cpus[0].current, m.k.cpus[1].current), (1, 2));
+    assert_eq!(m.k.tasks[0].status, Status::Runnable);
+}

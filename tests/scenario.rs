@@ -228,6 +228,7 @@ fn munmap_lazy_and_exit_configs() {
             name: "kswapd".into(),
             cpu: 1,
             lazy_on: Some(0),
+            warm: false,
             program: vec![]
         }]
     );
@@ -730,6 +731,69 @@ fn kernel_threads() {
     let two =
         k("cpu = 1\nlazy_on = \"p\"") + "\n[[kthread]]\nname = \"k2\"\ncpu = 1\nlazy_on = \"p\"\n";
     fails(&two, 41, 11, "both start running lazily on CPU 1");
+    // warm = true: the lazy start's caches are warm; it needs lazy_on.
+    let c = load(&k("cpu = 1\nlazy_on = \"p\"\nwarm = true")).unwrap();
+    assert!(c.kthreads[0].warm);
+    assert!(!load(&k("cpu = 1\nlazy_on = \"p\"")).unwrap().kthreads[0].warm);
+    load(&k("cpu = 1\nwarm = false")).unwrap();
+    let e = fails(
+        &k("cpu = 1\nwarm = true"),
+        36,
+        8,
+        "kernel thread `k` starts warm but not lazily on a process",
+    );
+    assert!(e.expected.as_deref().unwrap().contains("lazy_on"), "{e}");
+    fails(
+        &k("cpu = 1\nlazy_on = \"p\"\nwarm = 1"),
+        37,
+        8,
+        "invalid type",
+    );
+}
+
+// [[thread]] start = N: where a thread with cpu = "any" starts running.
+#[test]
+fn thread_start_cpu() {
+    let any = |start: &str| mini("cpu = 1\n", &format!("cpu = \"any\"\n{start}\n"));
+    let c = load(&any("start = 1")).unwrap();
+    assert_eq!(
+        (c.threads[1].placement, c.threads[1].start),
+        (Placement::Any, Some(1))
+    );
+    assert_eq!(load(MINI).unwrap().threads[1].start, None);
+    fails(&any("start = 2"), 31, 9, "start = 2 is out of range");
+    fails(&any("start = -1"), 31, 9, "out of range");
+    fails(&any("start = \"1\""), 31, 9, "invalid type");
+    let e = fails(
+        &mini("cpu = 1\n", "cpu = 1\nstart = 1\n"),
+        31,
+        9,
+        "thread `t1` is pinned to CPU 1: `start` is for a thread with cpu = \"any\"",
+    );
+    assert!(e.render().contains("pinned here"), "{}", e.render());
+    // Two claims on one CPU: two starts, or a start and a lazy start.
+    let both = mini("cpu = 0\n", "cpu = \"any\"\nstart = 1\n");
+    let both = both.replace("cpu = 1\n", "cpu = \"any\"\nstart = 1\n");
+    fails(
+        &both,
+        32,
+        9,
+        "thread `t1` starts on CPU 1, but `t0` starts there too",
+    );
+    let lazy = format!(
+        "{}\n[[kthread]]\nname = \"k\"\ncpu = 1\nlazy_on = \"p\"\n",
+        any("start = 1")
+    );
+    let e = fails(
+        &lazy,
+        31,
+        9,
+        "thread `t1` starts on CPU 1, but `k` starts there lazily (lazy_on)",
+    );
+    assert!(
+        e.expected.as_deref().unwrap().contains("at most one"),
+        "{e}"
+    );
 }
 
 #[test]

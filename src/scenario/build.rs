@@ -850,6 +850,7 @@ impl Loader<'_> {
             }
             cfg.kthreads.push(kt);
         }
+        self.starts(raw, cfg)?;
         for (i, (p, rp)) in cfg.processes.iter().zip(&raw.process).enumerate() {
             if !cfg.threads.iter().any(|t| t.process as usize == i) {
                 return Err(self
@@ -864,15 +865,82 @@ impl Loader<'_> {
         Ok(())
     }
 
+    /// At most one task claims to be running on a CPU when the run
+    /// starts: a thread's `start` or a kernel thread's `lazy_on`.
+    fn starts(&self, raw: &RawScenario, cfg: &Config) -> Result<()> {
+        for (i, (t, rt)) in cfg.threads.iter().zip(&raw.thread).enumerate() {
+            let (Some(cpu), Some(span)) = (t.start, rt.start.as_ref().map(|s| s.span())) else {
+                continue;
+            };
+            let earlier = cfg.threads[..i]
+                .iter()
+                .zip(&raw.thread)
+                .find(|(o, _)| o.start == Some(cpu))
+                .map(|(o, ro)| {
+                    (
+                        &o.name,
+                        ro.start.as_ref().map_or(ro.name.span(), |s| s.span()),
+                    )
+                });
+            let lazy = cfg
+                .kthreads
+                .iter()
+                .zip(&raw.kthread)
+                .find(|(k, _)| k.cpu == cpu && k.lazy_on.is_some())
+                .map(|(k, rk)| {
+                    (
+                        &k.name,
+                        rk.lazy_on.as_ref().map_or(rk.name.span(), |l| l.span()),
+                    )
+                });
+            let (other, other_span, what) = match (earlier, lazy) {
+                (Some((n, s)), _) => (n, s, "starts there too"),
+                (None, Some((n, s))) => (n, s, "starts there lazily (lazy_on)"),
+                (None, None) => continue,
+            };
+            return Err(self
+                .err(
+                    span,
+                    format!(
+                        "thread {} starts on CPU {cpu}, but {} {what}: one task runs on a CPU when the run starts",
+                        ticked(&t.name),
+                        ticked(other)
+                    ),
+                )
+                .label("second start on this CPU")
+                .also(other_span, "the first")
+                .expected("at most one thread with start = N or kernel thread with lazy_on per CPU"));
+        }
+        Ok(())
+    }
+
     fn thread(&self, cfg: &Config, t: &RawThread) -> Result<ThreadCfg> {
         let name = t.name.get_ref().clone();
         let process = self.process_ref(cfg, &t.process, &format!("thread {}", ticked(&name)))?;
         let placement = self.cpu(cfg, &t.cpu, false)?;
+        let start = match (&t.start, placement) {
+            (None, _) => None,
+            (Some(v), Placement::Any) => Some(self.int(v, "start", 0, cfg.cpus as i64 - 1)? as u8),
+            (Some(v), Placement::Pinned(c)) => {
+                return Err(self
+                    .err(
+                        v.span(),
+                        format!(
+                            "thread {} is pinned to CPU {c}: `start` is for a thread with cpu = \"any\"",
+                            ticked(&name)
+                        ),
+                    )
+                    .label("start of a pinned thread")
+                    .also(t.cpu.span(), "pinned here")
+                    .expected("cpu = \"any\" with start = N, or cpu = N without start"));
+            }
+        };
         let program = self.program(cfg, &t.program, None)?;
         Ok(ThreadCfg {
             name,
             process,
             placement,
+            start,
             program,
         })
     }
@@ -889,11 +957,28 @@ impl Loader<'_> {
             }
             None => None,
         };
+        let warm = match &k.warm {
+            Some(w) if *w.get_ref() && lazy_on.is_none() => {
+                return Err(self
+                    .err(
+                        w.span(),
+                        format!(
+                            "kernel thread {} starts warm but not lazily on a process: a warm TLB holds some process's pages",
+                            ticked(&name)
+                        ),
+                    )
+                    .label("warm without lazy_on")
+                    .expected("lazy_on = \"PROCESS\" next to warm = true"));
+            }
+            Some(w) => *w.get_ref(),
+            None => false,
+        };
         let program = self.program(cfg, &k.program, Some(&name))?;
         Ok(KthreadCfg {
             name,
             cpu,
             lazy_on,
+            warm,
             program,
         })
     }

@@ -42,6 +42,8 @@
 //! other_allocator_frames_max = 1    # 0..=4
 //! eviction = false
 //! interrupt_aborts_walks = false
+//! interrupt_flushes_pde_cache = false  # true: taking an interrupt also empties the
+//!                                   # paging-structure (PDE) cache
 //! speculative_accessed_writes = true   # false: speculative walks never set Accessed,
 //!                                   # so they cache only entries already marked Accessed
 //!
@@ -62,6 +64,11 @@
 //! name = "t0"                       # unique among [[thread]] and [[kthread]]
 //! process = "p"                     # must name a [[process]]
 //! cpu = 0                           # a CPU number (pinned) or "any"
+//! start = 1                         # optional, only with cpu = "any": the CPU it runs on
+//!                                   # when the run starts.  Without it a free thread starts
+//!                                   # on the first CPU with no lazy_on kernel thread, no
+//!                                   # pinned thread and no kernel thread of its own, else
+//!                                   # it waits, runnable, for any CPU's scheduler
 //! program = [
 //!   "munmap 0x00400000 2",          # "mmap ADDR PAGES", "munmap ADDR PAGES",
 //!   "read 0x00400000",              # "read ADDR", "write ADDR", "exec", "exit", "yield"
@@ -73,7 +80,14 @@
 //! name = "kswapd"
 //! cpu = 1                           # pinned: a CPU number
 //! lazy_on = "p"                     # optional: the CPU starts running it lazily on p's mm
-//!                                   # (at most one such kernel thread per CPU)
+//!                                   # (at most one such kernel thread per CPU, and no
+//!                                   # thread with start = that CPU; it runs ahead of
+//!                                   # threads pinned there, which wait, runnable)
+//! warm = true                       # optional, only with lazy_on; default false: the CPU's
+//!                                   # TLB and PDE cache start as p's last run there left
+//!                                   # them: a read walk of each present page of p, by the
+//!                                   # profile's rules (PDE-cache entries only with
+//!                                   # pde_cache, Accessed set in the ptes)
 //! program = ["yield"]               # optional; only "yield" allowed
 //!
 //! [check]                           # optional

@@ -48,6 +48,11 @@ pub struct TaskInfo {
     pub program: Vec<Op>,
     /// A kernel thread that starts running lazily on this process's mm.
     pub lazy_on: Option<u8>,
+    /// That lazy start is warm: the CPU's TLB and PDE cache hold what the
+    /// process's last run there left (a walk of each present page).
+    pub warm: bool,
+    /// A thread with `Placement::Any` that starts running on this CPU.
+    pub start: Option<u8>,
 }
 
 /// A mapping that exists when the run starts.

@@ -119,6 +119,8 @@ pub fn static_of(cfg: &Config) -> Static {
             },
             program: t.program.clone(),
             lazy_on: None,
+            warm: false,
+            start: t.start,
         });
     }
     for k in &cfg.kthreads {
@@ -127,6 +129,8 @@ pub fn static_of(cfg: &Config) -> Static {
             kind: TaskKind::Kthread { cpu: k.cpu },
             program: k.program.clone(),
             lazy_on: k.lazy_on,
+            warm: k.warm,
+            start: None,
         });
     }
     for cpu in 0..cfg.cpus {
@@ -135,6 +139,8 @@ pub fn static_of(cfg: &Config) -> Static {
             kind: TaskKind::Idle { cpu },
             program: Vec::new(),
             lazy_on: None,
+            warm: false,
+            start: None,
         });
     }
     assert!(
