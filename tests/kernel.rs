@@ -1386,3 +1386,78 @@ fn unpinned_thread_with_start_runs_there_first() {
     assert_eq!((m.k.cpus[0].current, m.k.cpus[1].current), (1, 2));
     assert_eq!(m.k.tasks[0].status, Status::Runnable);
 }
+
+/// TWO_THREADS with t0 exec'ing, then mapping and writing a page, and t1
+/// exiting.  Frames: 1 p's pgd, 2 slot 1's table, 3-4 data, 5-9 free.
+fn exec_threads() -> String {
+    let text = replaced(TWO_THREADS, "frames = 8", "frames = 10");
+    let text = replaced(
+        &text,
+        r#"program = ["munmap 0x00400000 2"]"#,
+        r#"program = ["exec", "mmap 0x00800000 1", "write 0x00800000"]"#,
+    );
+    replaced(
+        &text,
+        r#"program = ["read 0x00400000", "read 0x00800000"]"#,
+        r#"program = ["exit"]"#,
+    )
+}
+
+// fs/exec.c exec_mmap (2.4.18) with mm_users > 1: mm_alloc, activate_mm (= switch_mm), mmput(old_mm).
+#[test]
+fn exec_with_other_threads_switches_to_a_new_mm_and_mmputs_the_old_one() {
+    let (st, mut m) = with_variant(&exec_threads(), Variant::base());
+    assert_eq!(st.mms, 2, "one spare mm for t0's exec");
+    let at = positions_until_pc(&mut m, &st, 1);
+    assert_eq!(
+        at,
+        [
+            Kpc::ExecMmAlloc,
+            Kpc::ExecActivateMm,
+            Kpc::SwitchMmTlbState,
+            Kpc::SwitchMmSetNext,
+            Kpc::SwitchMmLoadCr3,
+            Kpc::ExecMmput,
+        ]
+    );
+    let (old, new) = (&m.k.mms[0], &m.k.mms[1]);
+    assert_eq!(m.k.tasks[0].mm, 1, "current->mm is the new mm");
+    assert_eq!((old.users, old.count), (1, 1), "t1 keeps the old mm");
+    assert_eq!((new.users, new.count), (1, 1));
+    assert_eq!(m.role(new.pgd), Role::PageDir);
+    assert_ne!(new.pgd, PGD);
+    assert_eq!(m.mmu[0].cr3, new.pgd);
+    assert_eq!(old.cpu_vm_mask.bits(), 0b10, "CPU0 left the old mm");
+    assert_eq!(new.cpu_vm_mask.bits(), 0b01);
+    assert_eq!(m.k.cpus[0].active_mm, 1);
+    assert_eq!(old.vmas, 0b1100, "the old mm keeps its mappings");
+    assert_eq!(new.vmas, 0, "the new image maps nothing yet");
+    // The new image maps a page of its own, in the new mm only.
+    positions_until_pc(&mut m, &st, 2);
+    assert_eq!((m.k.mms[0].vmas, m.k.mms[1].vmas), (0b1100, 0b10000));
+}
+
+// mmput(old_mm) by the last user (t1 exited meanwhile): exit_mmap of the old mm, then mmdrop.
+#[test]
+fn exec_whose_mmput_is_the_last_runs_exit_mmap_on_the_old_mm() {
+    let (st, mut m) = with_variant(&exec_threads(), Variant::base());
+    let table = table_of(&m, PGD, 1);
+    assert_eq!(step(&mut m, &st, 0), Kpc::ExecMmAlloc, "mm_users was 2");
+    assert_eq!(step(&mut m, &st, 1), Kpc::ExitMm, "t1 exits: mm_users 1");
+    assert_eq!(m.k.mms[0].users, 1);
+    let at = positions_until_pc(&mut m, &st, 1);
+    let mmput = at.iter().position(|&p| p == Kpc::ExecMmput).unwrap();
+    assert_eq!(at[mmput + 1], Kpc::ExitMmapDetach, "{at:?}");
+    assert_eq!(*at.last().unwrap(), Kpc::ExitMmdrop, "{at:?}");
+    let old = &m.k.mms[0];
+    assert_eq!((old.users, old.vmas), (0, 0));
+    assert_eq!(
+        m.role(table),
+        Role::Free,
+        "exit_mmap freed the old page table"
+    );
+    assert_eq!(old.count, 1, "CPU1 still borrows it (t1's __exit_mm)");
+    assert_eq!(m.role(PGD), Role::PageDir);
+    assert_eq!(m.k.tasks[0].mm, 1);
+    assert_eq!(m.mmu[0].cr3, m.k.mms[1].pgd);
+}

@@ -751,6 +751,30 @@ fn kernel_threads() {
     );
 }
 
+// exec in a multi-threaded process takes a spare mm slot: at most limits::MMS_MAX mms.
+#[test]
+fn execs_of_multi_threaded_processes_are_bounded_by_the_mm_slots() {
+    let execs = |n: usize| {
+        let ops = vec!["\"exec\""; n].join(", ");
+        mini("\"munmap 0x00400000 2\", \"read 0x00400000\"", &ops)
+    };
+    let c = load(&execs(3)).unwrap();
+    assert_eq!(shootdown::system::spare_mms(&c), 3);
+    assert_eq!(
+        shootdown::system::static_of(&c).mms as usize,
+        limits::MMS_MAX
+    );
+    let e = fails(&execs(4), 22, 8, "too many mms: 1 processes and 4 exec");
+    assert!(e.render().contains("thread `t0` execs"), "{}", e.render());
+    // A single-threaded process execs on its own mm: no spare.
+    let single = execs(4).replace(
+        "name = \"t1\"\nprocess = \"p\"",
+        "name = \"t1\"\nprocess = \"q\"",
+    ) + "\n[[process]]\nname = \"q\"\n";
+    let c = load(&single).unwrap();
+    assert_eq!(shootdown::system::spare_mms(&c), 0);
+}
+
 // [[thread]] start = N: where a thread with cpu = "any" starts running.
 #[test]
 fn thread_start_cpu() {

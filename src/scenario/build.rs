@@ -851,6 +851,30 @@ impl Loader<'_> {
             cfg.kthreads.push(kt);
         }
         self.starts(raw, cfg)?;
+        let mms = cfg.processes.len() + crate::system::spare_mms(cfg);
+        if mms > limits::MMS_MAX {
+            let (t, rt) = cfg
+                .threads
+                .iter()
+                .zip(&raw.thread)
+                .rfind(|(t, _)| t.program.contains(&Op::Exec))
+                .expect("spare mms come from exec ops");
+            return Err(self
+                .err(
+                    rt.name.span(),
+                    format!(
+                        "too many mms: {} processes and {} exec of a multi-threaded process (each may allocate a new mm) make {mms}, and the limit is {}",
+                        cfg.processes.len(),
+                        crate::system::spare_mms(cfg),
+                        limits::MMS_MAX
+                    ),
+                )
+                .label(format!("thread {} execs", ticked(&t.name)))
+                .expected(format!(
+                    "processes plus execs in multi-threaded processes <= {}",
+                    limits::MMS_MAX
+                )));
+        }
         for (i, (p, rp)) in cfg.processes.iter().zip(&raw.process).enumerate() {
             if !cfg.threads.iter().any(|t| t.process as usize == i) {
                 return Err(self

@@ -72,6 +72,9 @@
 //! program = [
 //!   "munmap 0x00400000 2",          # "mmap ADDR PAGES", "munmap ADDR PAGES",
 //!   "read 0x00400000",              # "read ADDR", "write ADDR", "exec", "exit", "yield"
+//!                                   # exec: exit_mmap on the live mm if this thread is its
+//!                                   # only user, else a new empty mm (mm_alloc, activate_mm,
+//!                                   # mmput of the old one, which the other threads keep)
 //!   { repeat = 2, body = ["read 0x00400000", "yield"] },   # unrolled; may nest 8 deep
 //!   "exit",                         # only as the last op
 //! ]
@@ -117,7 +120,9 @@
 //! - the initial state must fit: 1 frame (swapper_pg_dir) + 1 pgd per
 //!   process + 1 page table per (process, slot) with a populated vma + 1 per
 //!   populated page <= frames - 1 (at least one frame stays free);
-//! - a process count <= PROCESSES_MAX, tasks (threads + kthreads) <=
+//! - a process count <= PROCESSES_MAX; processes plus `exec` ops of threads
+//!   of multi-threaded processes (each may allocate a new mm) <= MMS_MAX;
+//!   tasks (threads + kthreads) <=
 //!   TASKS_MAX, unrolled programs <= PROGRAM_OPS_MAX ops (`repeat` is
 //!   1..=PROGRAM_OPS_MAX);
 //! - names of processes and of tasks are unique; references name something

@@ -35,7 +35,7 @@ impl<A: Arch> Machine<A> {
             roles[f as usize] = role;
             Some(f)
         };
-        let mut mms: [MmState; limits::PROCESSES_MAX] = std::array::from_fn(|_| MmState::default());
+        let mut mms: [MmState; limits::MMS_MAX] = std::array::from_fn(|_| MmState::default());
         for (p, proc_cfg) in st.processes.iter().enumerate() {
             let pgd = take(&mut roles, Role::PageDir)?;
             let mm = &mut mms[p];

@@ -91,6 +91,9 @@ pub struct Static {
     pub gather_batch: u16,
     pub tasks: Vec<TaskInfo>,
     pub processes: Vec<ProcessInit>,
+    /// mm slots: the processes' first, then spares for `exec_mmap`'s new
+    /// mms (free while their `mm_users` and `mm_count` are 0).
+    pub mms: u8,
 }
 
 impl Static {
@@ -130,6 +133,13 @@ impl Static {
     }
     pub fn is_user(&self, task: u8) -> bool {
         matches!(self.tasks[task as usize].kind, TaskKind::User { .. })
+    }
+    /// The name of mm slot `m`: its process's, or `mmN` for a spare.
+    pub fn mm_name(&self, m: u8) -> String {
+        match self.processes.get(m as usize) {
+            Some(p) => p.name.clone(),
+            None => format!("mm{m}"),
+        }
     }
     pub fn is_idle(&self, task: u8) -> bool {
         matches!(self.tasks[task as usize].kind, TaskKind::Idle { .. })

@@ -333,7 +333,8 @@ impl Default for PageAlloc {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct KernelState {
-    pub mms: [MmState; limits::PROCESSES_MAX],
+    /// The processes' mms, then the spares `exec_mmap` may allocate.
+    pub mms: [MmState; limits::MMS_MAX],
     pub cpus: [PerCpu; limits::CPUS_MAX],
     pub tasks: [Task; TASK_SLOTS],
     pub flush: FlushState,
@@ -345,7 +346,7 @@ impl KernelState {
     /// tasks and frames the run has (the rest never changes).
     pub fn packed_bytes(st: &Static) -> usize {
         let frames = st.frames as usize;
-        st.processes.len() * MmState::BYTES
+        st.mms as usize * MmState::BYTES
             + st.cpus as usize * PerCpu::packed_bytes(frames)
             + st.tasks.len() * Task::BYTES
             + FlushState::BYTES
@@ -354,7 +355,7 @@ impl KernelState {
 
     pub fn pack(&self, st: &Static, w: &mut Writer<'_>) {
         let frames = st.frames as usize;
-        for mm in &self.mms[..st.processes.len()] {
+        for mm in &self.mms[..st.mms as usize] {
             w.pack(mm);
         }
         for cpu in &self.cpus[..st.cpus as usize] {
@@ -372,7 +373,7 @@ impl KernelState {
     /// have) are the ones every state of the run has.
     pub fn unpack(&mut self, st: &Static, r: &mut Reader<'_>) {
         let frames = st.frames as usize;
-        for mm in &mut self.mms[..st.processes.len()] {
+        for mm in &mut self.mms[..st.mms as usize] {
             *mm = r.unpack();
         }
         for cpu in &mut self.cpus[..st.cpus as usize] {

@@ -147,7 +147,13 @@ pub fn static_of(cfg: &Config) -> Static {
         tasks.len() <= crate::kernel::state::TASK_SLOTS,
         "the loader bounds the task count"
     );
+    let mms = (cfg.processes.len() + spare_mms(cfg)) as u8;
+    assert!(
+        mms as usize <= crate::limits::MMS_MAX,
+        "the loader bounds the mm count"
+    );
     Static {
+        mms,
         cpus: cfg.cpus,
         frames: cfg.frames,
         user_slots: cfg.user_slots,
@@ -178,6 +184,27 @@ pub fn static_of(cfg: &Config) -> Static {
             })
             .collect(),
     }
+}
+
+/// The spare mm slots a run needs: one per `exec` op of a thread whose
+/// process has other threads (its `exec_mmap` may allocate a new mm).
+pub fn spare_mms(cfg: &Config) -> usize {
+    cfg.threads
+        .iter()
+        .filter(|t| {
+            cfg.threads
+                .iter()
+                .filter(|o| o.process == t.process)
+                .count()
+                > 1
+        })
+        .map(|t| {
+            t.program
+                .iter()
+                .filter(|&&op| op == config::Op::Exec)
+                .count()
+        })
+        .sum()
 }
 
 /// The checkable system built from a scenario.
@@ -251,9 +278,14 @@ impl System {
         format!("{:#010x}", self.cfg.address(vpn))
     }
 
-    fn process_of(&self, t: u8) -> Option<u8> {
+    /// The mm a user thread runs on in `s`: its process's, or the new one
+    /// an exec of a multi-threaded process gave it.
+    fn process_of(&self, s: &Machine, t: u8) -> Option<u8> {
         match self.st.tasks.get(t as usize)?.kind {
-            TaskKind::User { process, .. } => Some(process),
+            TaskKind::User { process, .. } => match s.k.tasks[t as usize].mm {
+                crate::kernel::state::NONE => Some(process),
+                mm => Some(mm),
+            },
             _ => None,
         }
     }
@@ -413,7 +445,7 @@ impl System {
                     vpn,
                     frame,
                 } => {
-                    let Some(p) = self.process_of(task) else {
+                    let Some(p) = self.process_of(s, task) else {
                         continue;
                     };
                     let mm = &s.k.mms[p as usize];
@@ -450,7 +482,7 @@ impl System {
                     }
                 }
                 Event::ReturnToUser { cpu, task } => {
-                    let Some(p) = self.process_of(task) else {
+                    let Some(p) = self.process_of(s, task) else {
                         continue;
                     };
                     if self.prop(8) && s.mmu[cpu as usize].cr3 != s.k.mms[p as usize].pgd {
