@@ -1310,3 +1310,232 @@ fn the_handlers_leave_mm_clears_the_bit_then_loads_cr3() {
     ipi_one_step(&mut m, &st, 1);
     assert_eq!(m.k.flush.mask.bits(), 0);
 }
+
+// ----- issue 8 item 10: what users could not say ---------------------------
+
+/// One thread munmaps slots 1 and 2 (ptes_per_table = 1: the range runs
+/// over slot 1's 1023 unmodelled pages).  Frames: 1 pgd, 2 slot 1's table,
+/// 3 its data, 4 slot 2's table, 5 its data, 6-7 free.
+const SPAN: &str = r#"
+name = "span"
+description = "one munmap over two slots"
+[machine]
+cpus = 2
+frames = 8
+user_slots = 3
+ptes_per_table = 1
+[hardware]
+profile = "split"
+[[process]]
+name = "p"
+vmas = [{ start = 0x00400000, pages = 2048, populated = true }]
+[[thread]]
+name = "t0"
+process = "p"
+cpu = 0
+program = ["munmap 0x00400000 2048"]
+[[thread]]
+name = "t1"
+process = "p"
+cpu = 1
+program = ["yield"]
+"#;
+
+/// Runs CPU0's task (taking other CPUs' IPIs when it waits for acks) until
+/// its op `pc` is done; returns the positions of its steps.
+fn positions_until_pc(m: &mut Machine, st: &Static, pc: u8) -> Vec<Kpc> {
+    let mut at = Vec::new();
+    for _ in 0..64 {
+        if m.k.tasks[0].pc >= pc && m.k.tasks[0].at == Kpc::User {
+            return at;
+        }
+        let mut ev = Events::default();
+        if m.task_step(st, 0, &mut ev) {
+            at.push(ev.at.expect("a position"));
+        } else {
+            let cpu = (1..st.cpus)
+                .find(|&c| m.ipi_deliverable(c))
+                .expect("CPU0 is stuck and no IPI is pending");
+            take_ipi(m, st, cpu);
+        }
+    }
+    panic!("op {pc} not done in 64 steps");
+}
+
+// mm/memory.c clear_page_tables(mm, first, nr): one spin_lock, free_one_pgd per slot, one unlock.
+#[test]
+fn one_munmap_over_two_slots_frees_both_page_tables_in_one_clear_page_tables() {
+    let (st, mut m) = with_variant(SPAN, Variant::base());
+    let (a, b) = (table_of(&m, PGD, 1), table_of(&m, PGD, 2));
+    assert_eq!(m.k.mms[0].tails, 0b110, "the vma covers both slots' tails");
+    let at = positions_until_pc(&mut m, &st, 1);
+    let count = |k: Kpc| at.iter().filter(|&&p| p == k).count();
+    assert_eq!(count(Kpc::ZapLoop), 2, "both pages zapped: {at:?}");
+    assert_eq!(count(Kpc::CptLock), 1, "one clear_page_tables: {at:?}");
+    assert_eq!(count(Kpc::CptSlot), 2, "one pmd_clear per slot: {at:?}");
+    assert_eq!(count(Kpc::CptFree), 2, "one pte_free per slot: {at:?}");
+    assert_eq!(count(Kpc::CptUnlock), 1, "{at:?}");
+    let first = at.iter().position(|&p| p == Kpc::CptSlot).unwrap();
+    assert_eq!(
+        &at[first..first + 4],
+        [Kpc::CptSlot, Kpc::CptFree, Kpc::CptSlot, Kpc::CptFree],
+        "slot 1 is cleared and freed before slot 2 is looked at"
+    );
+    assert_eq!(m.mem.read(PGD, 1), Entry::NONE);
+    assert_eq!(m.mem.read(PGD, 2), Entry::NONE);
+    assert_eq!((m.role(a), m.role(b)), (Role::Free, Role::Free));
+    assert_eq!((m.k.mms[0].vmas, m.k.mms[0].tails), (0, 0));
+}
+
+// free_pgtables (mm/mmap.c): a slot still partly covered by a vma keeps its page table.
+#[test]
+fn munmap_leaving_a_slots_unmodelled_pages_mapped_keeps_its_page_table() {
+    let text = replaced(SPAN, "munmap 0x00400000 2048", "munmap 0x00400000 1025");
+    let (st, mut m) = with_variant(&text, Variant::base());
+    let (a, b) = (table_of(&m, PGD, 1), table_of(&m, PGD, 2));
+    let at = positions_until_pc(&mut m, &st, 1);
+    assert_eq!(at.iter().filter(|&&p| p == Kpc::CptSlot).count(), 1);
+    assert_eq!(m.role(a), Role::Free);
+    assert_eq!(m.role(b), Role::PageTable { root: PGD, slot: 2 });
+    assert!(
+        !m.mem.read(b, 0).is_present(),
+        "slot 2's modelled page is zapped"
+    );
+    assert_eq!((m.k.mms[0].vmas, m.k.mms[0].tails), (0, 0b100));
+}
+
+// scenario [[kthread]] warm = true: the lazy CPU's caches hold what a walk of each present page leaves.
+#[test]
+fn warm_lazy_kthread_starts_with_tlb_and_pde_cache_of_the_mms_present_pages() {
+    let text = replaced(LAZY, "lazy_on = \"p\"", "lazy_on = \"p\"\nwarm = true");
+    let text = replaced(&text, "profile = \"split\"", "profile = \"pde-cache\"");
+    let (_, m) = with_variant(&text, Variant::base());
+    let table = table_of(&m, PGD, 1);
+    let (d2, d3) = (m.mem.read(table, 0).frame(), m.mem.read(table, 1).frame());
+    let mmu = &m.mmu[1];
+    assert_eq!(mmu.cr3, PGD);
+    assert!(m.k.cpus[1].lazy);
+    assert_eq!(mmu.tlb[2].frame(), d2, "TLB[0x00400000]");
+    assert_eq!(mmu.tlb[3].frame(), d3, "TLB[0x00401000]");
+    assert!(!mmu.tlb[2].is_global(), "user ptes are not global");
+    assert_eq!(mmu.pde[1], table, "PDE cache: slot 1");
+    assert!(
+        !mmu.walks.iter().any(|w| w.is_active()),
+        "no walk left in flight"
+    );
+    assert!(m.mem.read(table, 0).accessed(), "the walk set Accessed");
+    // CPU0 runs t0 cold; a cold lazy start caches nothing.
+    assert!(!m.mmu[0].tlb[2].is_valid());
+    let (_, cold) = with_variant(LAZY, Variant::base());
+    assert!(!cold.mmu[1].tlb[2].is_valid());
+    assert_eq!(cold.mmu[1].pde[1], shootdown::hw::NO_FRAME);
+}
+
+// The warm walk follows the profile: without a PDE cache, only the TLB is warm.
+#[test]
+fn warm_lazy_kthread_without_pde_cache_warms_only_the_tlb() {
+    let text = replaced(LAZY, "lazy_on = \"p\"", "lazy_on = \"p\"\nwarm = true");
+    let (_, m) = with_variant(&text, Variant::base());
+    assert!(m.mmu[1].tlb[2].is_valid() && m.mmu[1].tlb[3].is_valid());
+    assert_eq!(m.mmu[1].pde, [shootdown::hw::NO_FRAME; 4]);
+}
+
+// scenario [[thread]] start = N: an unpinned thread starts running on CPU N.
+#[test]
+fn unpinned_thread_with_start_runs_there_first() {
+    // LAZY without kswapd's lazy start: CPU1 would run kswapd (its own
+    // kernel thread) and t1 would wait; start = 1 runs t1 there.
+    let plain = replaced(LAZY, "lazy_on = \"p\"\n", "");
+    let (_, m) = with_variant(&plain, Variant::base());
+    assert_eq!(m.k.cpus[1].current, 2, "kswapd first by default");
+    assert_eq!(m.k.tasks[1].status, Status::Runnable, "t1 waits");
+    let text = replaced(&plain, "cpu = \"any\"", "cpu = \"any\"\nstart = 1");
+    let (_, m) = with_variant(&text, Variant::base());
+    assert_eq!(m.k.cpus[1].current, 1, "t1 runs on CPU1");
+    assert_eq!(m.k.tasks[1].status, Status::Running);
+    assert_eq!(m.k.tasks[2].status, Status::Runnable, "kswapd waits");
+    assert!(!m.k.cpus[1].lazy);
+    assert_eq!(m.k.cpus[1].active_mm, P);
+    assert_eq!(m.mmu[1].cr3, PGD);
+    assert_eq!(m.k.mms[0].cpu_vm_mask.bits(), 0b11);
+    // start = 0 puts it ahead of t0, pinned there, which waits.
+    let text = replaced(&plain, "cpu = \"any\"", "cpu = \"any\"\nstart = 0");
+    let (_, m) = with_variant(&text, Variant::base());
+    assert_eq!((m.k.cpus[0].current, m.k.cpus[1].current), (1, 2));
+    assert_eq!(m.k.tasks[0].status, Status::Runnable);
+}
+
+/// TWO_THREADS with t0 exec'ing, then mapping and writing a page, and t1
+/// exiting.  Frames: 1 p's pgd, 2 slot 1's table, 3-4 data, 5-9 free.
+fn exec_threads() -> String {
+    let text = replaced(TWO_THREADS, "frames = 8", "frames = 10");
+    let text = replaced(
+        &text,
+        r#"program = ["munmap 0x00400000 2"]"#,
+        r#"program = ["exec", "mmap 0x00800000 1", "write 0x00800000"]"#,
+    );
+    replaced(
+        &text,
+        r#"program = ["read 0x00400000", "read 0x00800000"]"#,
+        r#"program = ["exit"]"#,
+    )
+}
+
+// fs/exec.c exec_mmap (2.4.18) with mm_users > 1: mm_alloc, activate_mm (= switch_mm), mmput(old_mm).
+#[test]
+fn exec_with_other_threads_switches_to_a_new_mm_and_mmputs_the_old_one() {
+    let (st, mut m) = with_variant(&exec_threads(), Variant::base());
+    assert_eq!(st.mms, 2, "one spare mm for t0's exec");
+    let at = positions_until_pc(&mut m, &st, 1);
+    assert_eq!(
+        at,
+        [
+            Kpc::ExecMmAlloc,
+            Kpc::ExecActivateMm,
+            Kpc::SwitchMmTlbState,
+            Kpc::SwitchMmSetNext,
+            Kpc::SwitchMmLoadCr3,
+            Kpc::ExecMmput,
+        ]
+    );
+    let (old, new) = (&m.k.mms[0], &m.k.mms[1]);
+    assert_eq!(m.k.tasks[0].mm, 1, "current->mm is the new mm");
+    assert_eq!((old.users, old.count), (1, 1), "t1 keeps the old mm");
+    assert_eq!((new.users, new.count), (1, 1));
+    assert_eq!(m.role(new.pgd), Role::PageDir);
+    assert_ne!(new.pgd, PGD);
+    assert_eq!(m.mmu[0].cr3, new.pgd);
+    assert_eq!(old.cpu_vm_mask.bits(), 0b10, "CPU0 left the old mm");
+    assert_eq!(new.cpu_vm_mask.bits(), 0b01);
+    assert_eq!(m.k.cpus[0].active_mm, 1);
+    assert_eq!(old.vmas, 0b1100, "the old mm keeps its mappings");
+    assert_eq!(new.vmas, 0, "the new image maps nothing yet");
+    // The new image maps a page of its own, in the new mm only.
+    positions_until_pc(&mut m, &st, 2);
+    assert_eq!((m.k.mms[0].vmas, m.k.mms[1].vmas), (0b1100, 0b10000));
+}
+
+// mmput(old_mm) by the last user (t1 exited meanwhile): exit_mmap of the old mm, then mmdrop.
+#[test]
+fn exec_whose_mmput_is_the_last_runs_exit_mmap_on_the_old_mm() {
+    let (st, mut m) = with_variant(&exec_threads(), Variant::base());
+    let table = table_of(&m, PGD, 1);
+    assert_eq!(step(&mut m, &st, 0), Kpc::ExecMmAlloc, "mm_users was 2");
+    assert_eq!(step(&mut m, &st, 1), Kpc::ExitMm, "t1 exits: mm_users 1");
+    assert_eq!(m.k.mms[0].users, 1);
+    let at = positions_until_pc(&mut m, &st, 1);
+    let mmput = at.iter().position(|&p| p == Kpc::ExecMmput).unwrap();
+    assert_eq!(at[mmput + 1], Kpc::ExitMmapDetach, "{at:?}");
+    assert_eq!(*at.last().unwrap(), Kpc::ExitMmdrop, "{at:?}");
+    let old = &m.k.mms[0];
+    assert_eq!((old.users, old.vmas), (0, 0));
+    assert_eq!(
+        m.role(table),
+        Role::Free,
+        "exit_mmap freed the old page table"
+    );
+    assert_eq!(old.count, 1, "CPU1 still borrows it (t1's __exit_mm)");
+    assert_eq!(m.role(PGD), Role::PageDir);
+    assert_eq!(m.k.tasks[0].mm, 1);
+    assert_eq!(m.mmu[0].cr3, m.k.mms[1].pgd);
+}

@@ -183,6 +183,7 @@ fn mail_race_config() {
         [VmaCfg {
             first_vpn: 2,
             pages: 2,
+            tails: 0,
             populated: true
         }]
     );
@@ -195,8 +196,15 @@ fn mail_race_config() {
     assert_eq!(
         t0.program,
         [
-            Op::Munmap { vpn: 2, pages: 2 },
-            Op::Mmap { vpn: 4, pages: 1 },
+            // mmap and munmap name user pages (address / 4096), not vpns.
+            Op::Munmap {
+                page: 0x400,
+                pages: 2
+            },
+            Op::Mmap {
+                page: 0x800,
+                pages: 1
+            },
             Op::Write { vpn: 4 },
         ]
     );
@@ -220,6 +228,7 @@ fn munmap_lazy_and_exit_configs() {
             name: "kswapd".into(),
             cpu: 1,
             lazy_on: Some(0),
+            warm: false,
             program: vec![]
         }]
     );
@@ -482,6 +491,75 @@ fn addresses_outside_the_model() {
     fails(&mini("pages = 2", "pages = -1"), 19, 39, "negative");
 }
 
+/// A range may run over a slot's unmodelled pages (its tail) when it
+/// covers the whole tail: one munmap can then empty several slots.
+#[test]
+fn ranges_over_unmodelled_pages() {
+    let line25 = |op: &str| mini("\"read 0x00400000\"]", &format!("{op}]"));
+    // Slot 1 whole, then slot 2's first page: vpns 2..5, slot 1's tail.
+    let c = load(&line25("\"munmap 0x00400000 1025\"")).unwrap();
+    assert_eq!(
+        c.threads[0].program[1],
+        Op::Munmap {
+            page: 0x400,
+            pages: 1025
+        }
+    );
+    let m = shootdown::kernel::program::modelled(0x400, 1025, 2, 3);
+    assert_eq!((m.lo, m.hi, m.tails), (2, 5, 0b010));
+    // From slot 1's second page to the end of slot 2: slot 1's and slot 2's tails.
+    let m = shootdown::kernel::program::modelled(0x401, 2047, 2, 3);
+    assert_eq!((m.lo, m.hi, m.tails), (3, 6, 0b110));
+    // A tail alone (no modelled page): lo == hi, the next vpn.
+    load(&line25("\"mmap 0x00402000 1022\"")).unwrap();
+    let m = shootdown::kernel::program::modelled(0x402, 1022, 2, 3);
+    assert_eq!((m.lo, m.hi, m.tails), (4, 4, 0b010));
+    // A vma over slots 1 and 2, and the overlap check by address.
+    let c = load(&mini("pages = 2, populated = true", "pages = 2048")).unwrap();
+    assert_eq!(
+        c.processes[0].vmas,
+        [VmaCfg {
+            first_vpn: 2,
+            pages: 4,
+            tails: 0b110,
+            populated: false
+        }]
+    );
+    fails(
+        &mini(
+            "vmas = [{ start = 0x00400000, pages = 2, populated = true }]",
+            "vmas = [{ start = 0x00400000, pages = 1024 }, { start = 0x00402000, pages = 1022 }]",
+        ),
+        19,
+        47,
+        "overlaps another vma of process `p` (0x00400000-0x007fffff)",
+    );
+    // Part of a tail: refused, at the pages or at the address.
+    let e = fails(
+        &line25("\"munmap 0x00400000 1000\""),
+        25,
+        54,
+        "page 3 of them is not modelled: it covers only part of slot 1's unmodelled pages (0x00402000-0x007fffff)",
+    );
+    assert!(e.expected.as_deref().unwrap().contains("0x007fffff"), "{e}");
+    let e = fails(
+        &line25("\"munmap 0x00403000 1\""),
+        25,
+        43,
+        "outside every modelled page",
+    );
+    assert!(
+        e.expected.as_deref().unwrap().contains("or 0x00402000"),
+        "{e}"
+    );
+    fails(
+        &line25("\"munmap 0x00800000 2048\""),
+        25,
+        54,
+        "page 1025 of them is not modelled: address 0x00c00000 is outside every slot",
+    );
+}
+
 #[test]
 fn resources_and_limits() {
     let e = fails(
@@ -653,6 +731,93 @@ fn kernel_threads() {
     let two =
         k("cpu = 1\nlazy_on = \"p\"") + "\n[[kthread]]\nname = \"k2\"\ncpu = 1\nlazy_on = \"p\"\n";
     fails(&two, 41, 11, "both start running lazily on CPU 1");
+    // warm = true: the lazy start's caches are warm; it needs lazy_on.
+    let c = load(&k("cpu = 1\nlazy_on = \"p\"\nwarm = true")).unwrap();
+    assert!(c.kthreads[0].warm);
+    assert!(!load(&k("cpu = 1\nlazy_on = \"p\"")).unwrap().kthreads[0].warm);
+    load(&k("cpu = 1\nwarm = false")).unwrap();
+    let e = fails(
+        &k("cpu = 1\nwarm = true"),
+        36,
+        8,
+        "kernel thread `k` starts warm but not lazily on a process",
+    );
+    assert!(e.expected.as_deref().unwrap().contains("lazy_on"), "{e}");
+    fails(
+        &k("cpu = 1\nlazy_on = \"p\"\nwarm = 1"),
+        37,
+        8,
+        "invalid type",
+    );
+}
+
+// exec in a multi-threaded process takes a spare mm slot: at most limits::MMS_MAX mms.
+#[test]
+fn execs_of_multi_threaded_processes_are_bounded_by_the_mm_slots() {
+    let execs = |n: usize| {
+        let ops = vec!["\"exec\""; n].join(", ");
+        mini("\"munmap 0x00400000 2\", \"read 0x00400000\"", &ops)
+    };
+    let c = load(&execs(3)).unwrap();
+    assert_eq!(shootdown::system::spare_mms(&c), 3);
+    assert_eq!(
+        shootdown::system::static_of(&c).mms as usize,
+        limits::MMS_MAX
+    );
+    let e = fails(&execs(4), 22, 8, "too many mms: 1 processes and 4 exec");
+    assert!(e.render().contains("thread `t0` execs"), "{}", e.render());
+    // A single-threaded process execs on its own mm: no spare.
+    let single = execs(4).replace(
+        "name = \"t1\"\nprocess = \"p\"",
+        "name = \"t1\"\nprocess = \"q\"",
+    ) + "\n[[process]]\nname = \"q\"\n";
+    let c = load(&single).unwrap();
+    assert_eq!(shootdown::system::spare_mms(&c), 0);
+}
+
+// [[thread]] start = N: where a thread with cpu = "any" starts running.
+#[test]
+fn thread_start_cpu() {
+    let any = |start: &str| mini("cpu = 1\n", &format!("cpu = \"any\"\n{start}\n"));
+    let c = load(&any("start = 1")).unwrap();
+    assert_eq!(
+        (c.threads[1].placement, c.threads[1].start),
+        (Placement::Any, Some(1))
+    );
+    assert_eq!(load(MINI).unwrap().threads[1].start, None);
+    fails(&any("start = 2"), 31, 9, "start = 2 is out of range");
+    fails(&any("start = -1"), 31, 9, "out of range");
+    fails(&any("start = \"1\""), 31, 9, "invalid type");
+    let e = fails(
+        &mini("cpu = 1\n", "cpu = 1\nstart = 1\n"),
+        31,
+        9,
+        "thread `t1` is pinned to CPU 1: `start` is for a thread with cpu = \"any\"",
+    );
+    assert!(e.render().contains("pinned here"), "{}", e.render());
+    // Two claims on one CPU: two starts, or a start and a lazy start.
+    let both = mini("cpu = 0\n", "cpu = \"any\"\nstart = 1\n");
+    let both = both.replace("cpu = 1\n", "cpu = \"any\"\nstart = 1\n");
+    fails(
+        &both,
+        32,
+        9,
+        "thread `t1` starts on CPU 1, but `t0` starts there too",
+    );
+    let lazy = format!(
+        "{}\n[[kthread]]\nname = \"k\"\ncpu = 1\nlazy_on = \"p\"\n",
+        any("start = 1")
+    );
+    let e = fails(
+        &lazy,
+        31,
+        9,
+        "thread `t1` starts on CPU 1, but `k` starts there lazily (lazy_on)",
+    );
+    assert!(
+        e.expected.as_deref().unwrap().contains("at most one"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -467,7 +467,10 @@ impl Loader<'_> {
         }
     }
 
-    /// A range of `pages` pages from `addr`: every page must be modelled.
+    /// A range of `pages` pages from `addr`, as (first user page, pages):
+    /// inside the user slots, and covering each slot's unmodelled pages (its
+    /// tail, past the first `ptes_per_table`) whole or not at all, so that
+    /// one bit per slot tells whether a VMA still covers part of the slot.
     fn range(
         &self,
         cfg: &Config,
@@ -475,46 +478,78 @@ impl Loader<'_> {
         addr_span: Range<usize>,
         pages: u64,
         pages_span: Range<usize>,
-    ) -> Result<(u8, u8)> {
-        let vpn = self.page(cfg, addr, addr_span)?;
+    ) -> Result<(u16, u16)> {
+        let user_end = cfg.user_slots as u64 * SLOT_BYTES;
+        let ppt = cfg.ptes_per_table as u64;
+        let tail_of = |a: u64| {
+            let first = a - a % SLOT_BYTES;
+            first + ppt * PAGE_BYTES..first + SLOT_BYTES
+        };
+        if !addr.is_multiple_of(PAGE_BYTES) || addr >= user_end {
+            let (message, expected) = self.address_problem(cfg, addr);
+            return Err(self
+                .err(addr_span, message)
+                .label("not a modelled page")
+                .expected(expected));
+        }
         if pages == 0 {
             return Err(self
                 .err(pages_span, "a range of 0 pages")
                 .label("empty range")
-                .expected(format!("1..={} pages", cfg.vpns())));
+                .expected(format!("1..={} pages", (user_end - addr) / PAGE_BYTES)));
         }
-        // At most vpns() + 1 iterations: the range fails by then.
-        for i in 1..pages.min(cfg.vpns() as u64 + 1) {
-            let a = addr + i * PAGE_BYTES;
-            if cfg.vpn_of(a) != Some(vpn.wrapping_add(i as u8)) {
-                let end = addr.saturating_add(pages.saturating_mul(PAGE_BYTES)) - 1;
-                let (why, expected) = self.address_problem(cfg, a);
-                return Err(self
-                    .err(
-                        pages_span,
-                        format!(
-                            "{} from {} run to {}, but page {} of them is not modelled: {}",
-                            plural(pages, "page", "pages"),
-                            hex(addr),
-                            hex(end),
-                            i + 1,
-                            why
-                        ),
-                    )
-                    .label("too many pages")
-                    .expected(format!("a range whose every page is modelled ({expected})")));
-            }
+        let end = addr.saturating_add(pages.saturating_mul(PAGE_BYTES));
+        let tail = tail_of(addr);
+        if tail.contains(&addr) && addr != tail.start {
+            let (message, _) = self.address_problem(cfg, addr);
+            return Err(self
+                .err(addr_span, message)
+                .label("not a modelled page")
+                .expected(format!(
+                    "an address in one of the modelled ranges, or {} (where slot {}'s unmodelled pages start: a range covers them all or none)",
+                    hex(tail.start),
+                    addr / SLOT_BYTES
+                )));
         }
-        if pages > cfg.vpns() as u64 {
-            // Unreachable: the loop above found an unmodelled page.
+        let last = end - 1;
+        let last_tail = tail_of(last.min(user_end - 1));
+        if end > user_end || (last_tail.contains(&last) && end != last_tail.end) {
+            let (i, why, expected) = if end > user_end {
+                let (why, expected) = self.address_problem(cfg, user_end);
+                ((user_end - addr) / PAGE_BYTES + 1, why, expected)
+            } else {
+                (
+                    (last_tail.start.max(addr) - addr) / PAGE_BYTES + 1,
+                    format!(
+                        "it covers only part of slot {}'s unmodelled pages ({}-{}), which a range covers all or none of",
+                        last / SLOT_BYTES,
+                        hex(last_tail.start),
+                        hex(last_tail.end - 1)
+                    ),
+                    format!(
+                        "a range ending at a modelled page or at {}",
+                        hex(last_tail.end - 1)
+                    ),
+                )
+            };
             return Err(self
                 .err(
                     pages_span,
-                    format!("{pages} pages is more than the machine models"),
+                    format!(
+                        "{} from {} run to {}, but page {} of them is not modelled: {}",
+                        plural(pages, "page", "pages"),
+                        hex(addr),
+                        hex(end - 1),
+                        i,
+                        why
+                    ),
                 )
-                .expected(format!("1..={} pages", cfg.vpns())));
+                .label("too many pages")
+                .expected(format!(
+                    "a range of modelled pages and whole runs of unmodelled ones ({expected})"
+                )));
         }
-        Ok((vpn, pages as u8))
+        Ok(((addr / PAGE_BYTES) as u16, pages as u16))
     }
 
     // ---- processes --------------------------------------------------
@@ -550,7 +585,7 @@ impl Loader<'_> {
                     .also(prev.name.span(), "first defined here")
                     .expected("a unique process name"));
             }
-            let mut vmas: Vec<(VmaCfg, Range<usize>)> = Vec::new();
+            let mut vmas: Vec<(VmaCfg, Range<u64>, Range<usize>)> = Vec::new();
             for v in &p.vmas {
                 let r = v.get_ref();
                 let start = *r.start.get_ref();
@@ -563,12 +598,18 @@ impl Loader<'_> {
                     };
                     return Err(self.err(span, what).expected("a non-negative integer"));
                 };
-                let (first_vpn, pages) =
+                let (page, pages) =
                     self.range(cfg, start, r.start.span(), pages, r.pages.span())?;
-                let new = first_vpn..first_vpn + pages;
-                if let Some((old, old_span)) = vmas
+                let m = crate::kernel::program::modelled(
+                    page,
+                    pages,
+                    cfg.ptes_per_table,
+                    cfg.user_slots,
+                );
+                let new = page as u64..page as u64 + pages as u64;
+                if let Some((_, old, old_span)) = vmas
                     .iter()
-                    .find(|(o, _)| o.first_vpn < new.end && new.start < o.first_vpn + o.pages)
+                    .find(|(_, o, _)| o.start < new.end && new.start < o.end)
                 {
                     return Err(self
                         .err(
@@ -578,8 +619,8 @@ impl Loader<'_> {
                                 hex(start),
                                 hex(start + pages as u64 * PAGE_BYTES - 1),
                                 ticked(&name),
-                                hex(cfg.address(old.first_vpn)),
-                                hex(cfg.address(old.first_vpn + old.pages - 1) + PAGE_BYTES - 1)
+                                hex(old.start * PAGE_BYTES),
+                                hex(old.end * PAGE_BYTES - 1)
                             ),
                         )
                         .label("overlapping vma")
@@ -588,16 +629,18 @@ impl Loader<'_> {
                 }
                 vmas.push((
                     VmaCfg {
-                        first_vpn,
-                        pages,
+                        first_vpn: m.lo,
+                        pages: m.hi - m.lo,
+                        tails: m.tails,
                         populated: r.populated,
                     },
+                    new,
                     v.span(),
                 ));
             }
             cfg.processes.push(ProcessCfg {
                 name,
-                vmas: vmas.into_iter().map(|(v, _)| v).collect(),
+                vmas: vmas.into_iter().map(|(v, _, _)| v).collect(),
             });
         }
         Ok(())
@@ -807,6 +850,31 @@ impl Loader<'_> {
             }
             cfg.kthreads.push(kt);
         }
+        self.starts(raw, cfg)?;
+        let mms = cfg.processes.len() + crate::system::spare_mms(cfg);
+        if mms > limits::MMS_MAX {
+            let (t, rt) = cfg
+                .threads
+                .iter()
+                .zip(&raw.thread)
+                .rfind(|(t, _)| t.program.contains(&Op::Exec))
+                .expect("spare mms come from exec ops");
+            return Err(self
+                .err(
+                    rt.name.span(),
+                    format!(
+                        "too many mms: {} processes and {} exec of a multi-threaded process (each may allocate a new mm) make {mms}, and the limit is {}",
+                        cfg.processes.len(),
+                        crate::system::spare_mms(cfg),
+                        limits::MMS_MAX
+                    ),
+                )
+                .label(format!("thread {} execs", ticked(&t.name)))
+                .expected(format!(
+                    "processes plus execs in multi-threaded processes <= {}",
+                    limits::MMS_MAX
+                )));
+        }
         for (i, (p, rp)) in cfg.processes.iter().zip(&raw.process).enumerate() {
             if !cfg.threads.iter().any(|t| t.process as usize == i) {
                 return Err(self
@@ -821,15 +889,82 @@ impl Loader<'_> {
         Ok(())
     }
 
+    /// At most one task claims to be running on a CPU when the run
+    /// starts: a thread's `start` or a kernel thread's `lazy_on`.
+    fn starts(&self, raw: &RawScenario, cfg: &Config) -> Result<()> {
+        for (i, (t, rt)) in cfg.threads.iter().zip(&raw.thread).enumerate() {
+            let (Some(cpu), Some(span)) = (t.start, rt.start.as_ref().map(|s| s.span())) else {
+                continue;
+            };
+            let earlier = cfg.threads[..i]
+                .iter()
+                .zip(&raw.thread)
+                .find(|(o, _)| o.start == Some(cpu))
+                .map(|(o, ro)| {
+                    (
+                        &o.name,
+                        ro.start.as_ref().map_or(ro.name.span(), |s| s.span()),
+                    )
+                });
+            let lazy = cfg
+                .kthreads
+                .iter()
+                .zip(&raw.kthread)
+                .find(|(k, _)| k.cpu == cpu && k.lazy_on.is_some())
+                .map(|(k, rk)| {
+                    (
+                        &k.name,
+                        rk.lazy_on.as_ref().map_or(rk.name.span(), |l| l.span()),
+                    )
+                });
+            let (other, other_span, what) = match (earlier, lazy) {
+                (Some((n, s)), _) => (n, s, "starts there too"),
+                (None, Some((n, s))) => (n, s, "starts there lazily (lazy_on)"),
+                (None, None) => continue,
+            };
+            return Err(self
+                .err(
+                    span,
+                    format!(
+                        "thread {} starts on CPU {cpu}, but {} {what}: one task runs on a CPU when the run starts",
+                        ticked(&t.name),
+                        ticked(other)
+                    ),
+                )
+                .label("second start on this CPU")
+                .also(other_span, "the first")
+                .expected("at most one thread with start = N or kernel thread with lazy_on per CPU"));
+        }
+        Ok(())
+    }
+
     fn thread(&self, cfg: &Config, t: &RawThread) -> Result<ThreadCfg> {
         let name = t.name.get_ref().clone();
         let process = self.process_ref(cfg, &t.process, &format!("thread {}", ticked(&name)))?;
         let placement = self.cpu(cfg, &t.cpu, false)?;
+        let start = match (&t.start, placement) {
+            (None, _) => None,
+            (Some(v), Placement::Any) => Some(self.int(v, "start", 0, cfg.cpus as i64 - 1)? as u8),
+            (Some(v), Placement::Pinned(c)) => {
+                return Err(self
+                    .err(
+                        v.span(),
+                        format!(
+                            "thread {} is pinned to CPU {c}: `start` is for a thread with cpu = \"any\"",
+                            ticked(&name)
+                        ),
+                    )
+                    .label("start of a pinned thread")
+                    .also(t.cpu.span(), "pinned here")
+                    .expected("cpu = \"any\" with start = N, or cpu = N without start"));
+            }
+        };
         let program = self.program(cfg, &t.program, None)?;
         Ok(ThreadCfg {
             name,
             process,
             placement,
+            start,
             program,
         })
     }
@@ -846,11 +981,28 @@ impl Loader<'_> {
             }
             None => None,
         };
+        let warm = match &k.warm {
+            Some(w) if *w.get_ref() && lazy_on.is_none() => {
+                return Err(self
+                    .err(
+                        w.span(),
+                        format!(
+                            "kernel thread {} starts warm but not lazily on a process: a warm TLB holds some process's pages",
+                            ticked(&name)
+                        ),
+                    )
+                    .label("warm without lazy_on")
+                    .expected("lazy_on = \"PROCESS\" next to warm = true"));
+            }
+            Some(w) => *w.get_ref(),
+            None => false,
+        };
         let program = self.program(cfg, &k.program, Some(&name))?;
         Ok(KthreadCfg {
             name,
             cpu,
             lazy_on,
+            warm,
             program,
         })
     }
@@ -1006,12 +1158,12 @@ impl Loader<'_> {
         let missing = || self.err(span.clone(), format!("malformed op {}", quoted(s)));
         Ok(match (parsed.kind, &parsed.addr, &parsed.pages) {
             (OpKind::Mmap, Some(a), Some(p)) => {
-                let (vpn, pages) = addr_range(a, p)?;
-                Op::Mmap { vpn, pages }
+                let (page, pages) = addr_range(a, p)?;
+                Op::Mmap { page, pages }
             }
             (OpKind::Munmap, Some(a), Some(p)) => {
-                let (vpn, pages) = addr_range(a, p)?;
-                Op::Munmap { vpn, pages }
+                let (page, pages) = addr_range(a, p)?;
+                Op::Munmap { page, pages }
             }
             (OpKind::Read, Some(a), None) => Op::Read { vpn: addr_page(a)? },
             (OpKind::Write, Some(a), None) => Op::Write { vpn: addr_page(a)? },

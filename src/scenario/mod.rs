@@ -42,6 +42,8 @@
 //! other_allocator_frames_max = 1    # 0..=4
 //! eviction = false
 //! interrupt_aborts_walks = false
+//! interrupt_flushes_pde_cache = false  # true: taking an interrupt also empties the
+//!                                   # paging-structure (PDE) cache
 //! speculative_accessed_writes = true   # false: speculative walks never set Accessed,
 //!                                   # so they cache only entries already marked Accessed
 //!
@@ -56,14 +58,23 @@
 //! [[process]]                       # 1..=PROCESSES_MAX of them, unique names
 //! name = "p"
 //! vmas = [ { start = 0x00400000, pages = 2, populated = true } ]   # populated: default false
+//!                                   # a range may span slots: see the checks below
 //!
 //! [[thread]]                        # at least one; every process needs one
 //! name = "t0"                       # unique among [[thread]] and [[kthread]]
 //! process = "p"                     # must name a [[process]]
 //! cpu = 0                           # a CPU number (pinned) or "any"
+//! start = 1                         # optional, only with cpu = "any": the CPU it runs on
+//!                                   # when the run starts.  Without it a free thread starts
+//!                                   # on the first CPU with no lazy_on kernel thread, no
+//!                                   # pinned thread and no kernel thread of its own, else
+//!                                   # it waits, runnable, for any CPU's scheduler
 //! program = [
 //!   "munmap 0x00400000 2",          # "mmap ADDR PAGES", "munmap ADDR PAGES",
 //!   "read 0x00400000",              # "read ADDR", "write ADDR", "exec", "exit", "yield"
+//!                                   # exec: exit_mmap on the live mm if this thread is its
+//!                                   # only user, else a new empty mm (mm_alloc, activate_mm,
+//!                                   # mmput of the old one, which the other threads keep)
 //!   { repeat = 2, body = ["read 0x00400000", "yield"] },   # unrolled; may nest 8 deep
 //!   "exit",                         # only as the last op
 //! ]
@@ -72,7 +83,14 @@
 //! name = "kswapd"
 //! cpu = 1                           # pinned: a CPU number
 //! lazy_on = "p"                     # optional: the CPU starts running it lazily on p's mm
-//!                                   # (at most one such kernel thread per CPU)
+//!                                   # (at most one such kernel thread per CPU, and no
+//!                                   # thread with start = that CPU; it runs ahead of
+//!                                   # threads pinned there, which wait, runnable)
+//! warm = true                       # optional, only with lazy_on; default false: the CPU's
+//!                                   # TLB and PDE cache start as p's last run there left
+//!                                   # them: a read walk of each present page of p, by the
+//!                                   # profile's rules (PDE-cache entries only with
+//!                                   # pde_cache, Accessed set in the ptes)
 //! program = ["yield"]               # optional; only "yield" allowed
 //!
 //! [check]                           # optional
@@ -88,13 +106,23 @@
 //!
 //! Semantic checks:
 //! - an address (vma start, op argument) must be page aligned and fall in a
-//!   modelled page of a modelled slot ([`Config::vpn_of`]); so must every
-//!   page of an mmap/munmap/vma range;
+//!   modelled page of a modelled slot ([`Config::vpn_of`]);
+//! - an mmap/munmap/vma range lies in the user slots and may run over the
+//!   unmodelled pages of a slot (all but its first `ptes_per_table`, the
+//!   slot's *tail*) only whole: it starts at a modelled page or where a
+//!   tail starts, and ends at a modelled page or where a tail ends.  So
+//!   `munmap 0x00400000 2048` empties slots 1 and 2 in one call (one
+//!   `clear_page_tables` frees both page tables).  Unmodelled pages are
+//!   never touched (no op may name one, their ptes stay none, `populated`
+//!   faults in only the modelled pages); a vma covering a tail keeps its
+//!   slot's page table when a munmap empties the slot's modelled pages;
 //! - the vmas of one process do not overlap;
 //! - the initial state must fit: 1 frame (swapper_pg_dir) + 1 pgd per
 //!   process + 1 page table per (process, slot) with a populated vma + 1 per
 //!   populated page <= frames - 1 (at least one frame stays free);
-//! - a process count <= PROCESSES_MAX, tasks (threads + kthreads) <=
+//! - a process count <= PROCESSES_MAX; processes plus `exec` ops of threads
+//!   of multi-threaded processes (each may allocate a new mm) <= MMS_MAX;
+//!   tasks (threads + kthreads) <=
 //!   TASKS_MAX, unrolled programs <= PROGRAM_OPS_MAX ops (`repeat` is
 //!   1..=PROGRAM_OPS_MAX);
 //! - names of processes and of tasks are unique; references name something

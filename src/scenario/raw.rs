@@ -85,6 +85,8 @@ pub(crate) struct RawThread {
     pub name: Spanned<String>,
     pub process: Spanned<String>,
     pub cpu: Spanned<StrOrInt>,
+    #[serde(default)]
+    pub start: Option<Spanned<i64>>,
     pub program: Vec<Spanned<RawItem>>,
 }
 
@@ -95,6 +97,8 @@ pub(crate) struct RawKthread {
     pub cpu: Spanned<StrOrInt>,
     #[serde(default)]
     pub lazy_on: Option<Spanned<String>>,
+    #[serde(default)]
+    pub warm: Option<Spanned<bool>>,
     #[serde(default)]
     pub program: Vec<Spanned<RawItem>>,
 }

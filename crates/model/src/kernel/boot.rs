@@ -35,7 +35,7 @@ impl<A: Arch> Machine<A> {
             roles[f as usize] = role;
             Some(f)
         };
-        let mut mms: [MmState; limits::PROCESSES_MAX] = std::array::from_fn(|_| MmState::default());
+        let mut mms: [MmState; limits::MMS_MAX] = std::array::from_fn(|_| MmState::default());
         for (p, proc_cfg) in st.processes.iter().enumerate() {
             let pgd = take(&mut roles, Role::PageDir)?;
             let mm = &mut mms[p];
@@ -49,6 +49,7 @@ impl<A: Arch> Machine<A> {
                 .count() as u8;
             mm.count = 1;
             for vma in &proc_cfg.vmas {
+                mm.tails |= vma.tails;
                 for vpn in vma.first_vpn..vma.first_vpn + vma.pages {
                     mm.vmas |= 1 << vpn;
                     if !vma.populated {
@@ -81,14 +82,18 @@ impl<A: Arch> Machine<A> {
         let mut mmu: [A; limits::CPUS_MAX] = std::array::from_fn(|_| A::reset(SWAPPER));
         let mut cpus: [PerCpu; limits::CPUS_MAX] = std::array::from_fn(|_| PerCpu::new());
         for cpu in 0..st.cpus {
-            // Who runs first: a kernel thread told to start lazily here, a
-            // thread pinned here, a kernel thread of this CPU, an unplaced
-            // free thread, else the idle task.
+            // Who runs first: a free thread told to start here, a kernel
+            // thread told to start lazily here (the loader refuses both on
+            // one CPU), a thread pinned here, a kernel thread of this CPU,
+            // a free thread told no start, else the idle task.
+            let started =
+                (0..st.tasks.len() as u8).find(|&t| st.tasks[t as usize].start == Some(cpu));
             let lazy_kthread = (0..st.tasks.len() as u8).find(|&t| {
                 st.tasks[t as usize].kind == TaskKind::Kthread { cpu }
                     && st.tasks[t as usize].lazy_on.is_some()
             });
-            let pick = lazy_kthread
+            let pick = started
+                .or(lazy_kthread)
                 .or_else(|| {
                     (0..st.tasks.len() as u8).find(|&t| {
                         matches!(st.tasks[t as usize].kind,
@@ -110,7 +115,8 @@ impl<A: Arch> Machine<A> {
                                 placement: Placement::Any,
                                 ..
                             }
-                        ) && tasks[t as usize].status == Status::Runnable
+                        ) && st.tasks[t as usize].start.is_none()
+                            && tasks[t as usize].status == Status::Runnable
                     })
                 })
                 .unwrap_or_else(|| st.idle_task(cpu));
@@ -130,7 +136,12 @@ impl<A: Arch> Machine<A> {
             if let Some(p) = borrowed {
                 c.active_mm = p;
                 mms[p as usize].cpu_vm_mask.insert(cpu);
-                mmu[cpu as usize].load_root(mms[p as usize].pgd);
+                let pgd = mms[p as usize].pgd;
+                let m = &mut mmu[cpu as usize];
+                m.load_root(pgd);
+                if st.tasks[pick as usize].warm {
+                    warm_up(st, m, &mut mem, pgd);
+                }
             }
         }
         // Idle tasks never sit on a run queue: they run when nothing else can.
@@ -152,5 +163,28 @@ impl<A: Arch> Machine<A> {
                 alloc,
             },
         })
+    }
+}
+
+/// The translation caches a process's last run on a CPU left: a demand
+/// read walk of each of its present pages, in address order, through the
+/// hardware's own walk (so what it caches follows the profile: the TLB
+/// entry, the PDE-cache entry of its slot when there is one, Accessed set
+/// in the pte).
+fn warm_up<A: Arch>(st: &Static, mmu: &mut A, mem: &mut Memory, pgd: Frame) {
+    use crate::hw::WalkStart;
+    use crate::hw::cpu::DEMAND;
+    for vpn in 0..st.vpns() {
+        let (slot, index) = (st.slot(vpn), st.index(vpn));
+        let pde = mem.read(pgd, slot);
+        if !pde.is_present() || !mem.read(pde.frame(), index).is_present() {
+            continue;
+        }
+        match mmu.start_walk(mem, &st.hw, DEMAND, vpn, slot, index, false) {
+            WalkStart::InFlight => {
+                mmu.finish_walk(mem, &st.hw, DEMAND, index);
+            }
+            WalkStart::Done(_) | WalkStart::PgdNotPresent => {}
+        }
     }
 }

@@ -28,8 +28,8 @@ impl<A: Arch> Machine<A> {
         match op {
             Op::Read { vpn } => self.access(st, cx.cpu, t, vpn, None, cx.ev),
             Op::Write { vpn } => self.access(st, cx.cpu, t, vpn, Some(cx.data), cx.ev),
-            Op::Mmap { vpn, pages } => self.sys_mmap(cx, vpn, pages),
-            Op::Munmap { vpn, pages } => self.sys_munmap(cx, vpn, pages),
+            Op::Mmap { page, pages } => self.sys_mmap(cx, page, pages),
+            Op::Munmap { page, pages } => self.sys_munmap(cx, page, pages),
             Op::Exit => self.sys_exit(cx),
             Op::Exec => self.sys_execve(cx),
             Op::Yield => self.sys_sched_yield(cx),

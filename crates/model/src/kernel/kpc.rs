@@ -160,6 +160,17 @@ kernel_positions! {
     // ---- exit.rs: mmput ----
     ExitMmdrop: "mmput: mmdrop" => exit_mmdrop;
 
+    // ---- exit.rs: exec_mmap of a process with other threads ----
+    /// `mm_alloc` (a zeroed mm, `pgd_alloc` from the page allocator), then
+    /// `current->mm = current->active_mm = mm`.
+    ExecMmAlloc: "exec_mmap: mm_alloc, pgd_alloc" => exec_mm_alloc;
+    /// `activate_mm(active_mm, mm)` = `switch_mm`: its first store (the
+    /// rest are the `SwitchMm*` positions).
+    ExecActivateMm: "exec_mmap: activate_mm" => exec_activate_mm;
+    /// `mmput(old_mm)`: the other threads keep it, unless they all left
+    /// meanwhile (then `exit_mmap` and `mmdrop`).
+    ExecMmput: "exec_mmap: mmput(old_mm)" => exec_mmput;
+
     // ---- sched.rs: schedule() and switch_mm, between two mms ----
     /// 2.4.18 order: prev's bit is clear; store cpu_tlbstate.
     SwitchMmTlbState: "switch_mm: cpu_tlbstate = { TLBSTATE_OK, next }" => switch_mm_tlbstate;

@@ -48,13 +48,21 @@ pub struct TaskInfo {
     pub program: Vec<Op>,
     /// A kernel thread that starts running lazily on this process's mm.
     pub lazy_on: Option<u8>,
+    /// That lazy start is warm: the CPU's TLB and PDE cache hold what the
+    /// process's last run there left (a walk of each present page).
+    pub warm: bool,
+    /// A thread with `Placement::Any` that starts running on this CPU.
+    pub start: Option<u8>,
 }
 
 /// A mapping that exists when the run starts.
 #[derive(Clone, Debug)]
 pub struct VmaInit {
+    /// Its modelled pages, `pages` vpns from `first_vpn` (maybe none).
     pub first_vpn: u8,
     pub pages: u8,
+    /// The slots whose unmodelled pages it covers (`program::Modelled`).
+    pub tails: u8,
     /// Every page already faulted in.
     pub populated: bool,
 }
@@ -83,6 +91,9 @@ pub struct Static {
     pub gather_batch: u16,
     pub tasks: Vec<TaskInfo>,
     pub processes: Vec<ProcessInit>,
+    /// mm slots: the processes' first, then spares for `exec_mmap`'s new
+    /// mms (free while their `mm_users` and `mm_count` are 0).
+    pub mms: u8,
 }
 
 impl Static {
@@ -94,6 +105,15 @@ impl Static {
     }
     pub fn index(&self, vpn: u8) -> u8 {
         vpn % self.ptes_per_table
+    }
+    /// The modelled view of the user pages `[page, page + pages)`.
+    pub fn range(&self, page: u16, pages: u16) -> super::program::Modelled {
+        super::program::modelled(page, pages, self.ptes_per_table, self.user_slots)
+    }
+    /// The modelled pages of `slot`, as a vpn mask.
+    pub fn slot_mask(&self, slot: u8) -> u16 {
+        let first = slot * self.ptes_per_table;
+        range_mask(first, first + self.ptes_per_table)
     }
     pub fn idle_task(&self, cpu: u8) -> u8 {
         self.tasks
@@ -113,6 +133,13 @@ impl Static {
     }
     pub fn is_user(&self, task: u8) -> bool {
         matches!(self.tasks[task as usize].kind, TaskKind::User { .. })
+    }
+    /// The name of mm slot `m`: its process's, or `mmN` for a spare.
+    pub fn mm_name(&self, m: u8) -> String {
+        match self.processes.get(m as usize) {
+            Some(p) => p.name.clone(),
+            None => format!("mm{m}"),
+        }
     }
     pub fn is_idle(&self, task: u8) -> bool {
         matches!(self.tasks[task as usize].kind, TaskKind::Idle { .. })

@@ -19,25 +19,28 @@ use crate::hw::Arch;
 impl<A: Arch> Machine<A> {
     /// `sys_mmap2(addr, pages * 4096, MAP_FIXED | MAP_ANONYMOUS)`:
     /// down_write(mmap_sem), then `do_mmap_pgoff`.
-    pub(super) fn sys_mmap(&mut self, cx: &mut Ctx<'_>, vpn: u8, pages: u8) -> Flow {
-        self.down_write_mmap_sem(cx, vpn, pages, Kpc::MmapUpWrite)
+    pub(super) fn sys_mmap(&mut self, cx: &mut Ctx<'_>, page: u16, pages: u16) -> Flow {
+        self.down_write_mmap_sem(cx, page, pages, Kpc::MmapUpWrite)
     }
 
     /// `sys_munmap(addr, pages * 4096)`: down_write(mmap_sem), then
     /// `do_munmap`.
-    pub(super) fn sys_munmap(&mut self, cx: &mut Ctx<'_>, vpn: u8, pages: u8) -> Flow {
-        self.down_write_mmap_sem(cx, vpn, pages, Kpc::MunmapDetach)
+    pub(super) fn sys_munmap(&mut self, cx: &mut Ctx<'_>, page: u16, pages: u16) -> Flow {
+        self.down_write_mmap_sem(cx, page, pages, Kpc::MunmapDetach)
     }
 
-    /// Records the range, and takes mmap_sem for writing or sleeps on it;
-    /// the path goes on at `next` with the lock held.
-    fn down_write_mmap_sem(&mut self, cx: &mut Ctx<'_>, vpn: u8, pages: u8, next: Kpc) -> Flow {
+    /// Records the range (its modelled pages and the slot tails it
+    /// covers), and takes mmap_sem for writing or sleeps on it; the path
+    /// goes on at `next` with the lock held.
+    fn down_write_mmap_sem(&mut self, cx: &mut Ctx<'_>, page: u16, pages: u16, next: Kpc) -> Flow {
         let t = cx.t;
         let mm = self.k.tasks[t as usize].mm;
+        let r = cx.st.range(page, pages);
         let task = self.task(t);
         task.kmm = mm;
-        task.lo = vpn;
-        task.hi = vpn + pages;
+        task.lo = r.lo;
+        task.hi = r.hi;
+        task.tails = r.tails;
         if self.k.mms[mm as usize].mmap_sem.down_write(t) {
             self.goto(t, next);
         } else {
@@ -53,30 +56,35 @@ impl<A: Arch> Machine<A> {
     pub(super) fn munmap_detach(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let t = cx.t;
         let task = &self.k.tasks[t as usize];
-        let (mm, lo, hi) = (task.kmm, task.lo, task.hi);
+        let (mm, lo, hi, tails) = (task.kmm, task.lo, task.hi, task.tails);
         if self.k.mms[mm as usize].ptl != NONE {
             return Flow::Disabled;
         }
-        self.k.mms[mm as usize].vmas &= !range_mask(lo, hi);
+        let m = &mut self.k.mms[mm as usize];
+        m.vmas &= !range_mask(lo, hi);
+        m.tails &= !tails;
         self.call(t, Kpc::ZapLock, Kpc::MunmapFreePgtables);
         Flow::Continue
     }
 
     /// `free_pgtables`: `clear_page_tables` of the slots the range touches
-    /// that no VMA uses any more.
+    /// that no VMA uses any more, all in one call (2.4.18 frees the pgd
+    /// range `[first, last)` of the hole the unmap left; a range spanning
+    /// several slots frees several page tables, one `free_one_pmd` each).
     pub(super) fn munmap_free_pgtables(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let (st, t) = (cx.st, cx.t);
         let task = &self.k.tasks[t as usize];
-        let (mm, lo, hi) = (task.kmm, task.lo, task.hi);
+        let (mm, lo, hi, tails) = (task.kmm, task.lo, task.hi, task.tails);
         if !st.policy.munmap_frees_pgtables {
             self.goto(t, Kpc::MunmapDone);
             return Flow::Continue;
         }
-        let vmas = self.k.mms[mm as usize].vmas;
+        let m = &self.k.mms[mm as usize];
         let mut slots = 0u8;
-        for slot in st.slot(lo)..=st.slot(hi - 1) {
-            let first = slot * st.ptes_per_table;
-            if vmas & range_mask(first, first + st.ptes_per_table) == 0 {
+        for slot in 0..st.user_slots {
+            let touched = tails & (1 << slot) != 0 || st.slot_mask(slot) & range_mask(lo, hi) != 0;
+            let used = m.vmas & st.slot_mask(slot) != 0 || m.tails & (1 << slot) != 0;
+            if touched && !used {
                 slots |= 1 << slot;
             }
         }
@@ -135,13 +143,15 @@ impl<A: Arch> Machine<A> {
     pub(super) fn mmap_up_write(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let t = cx.t;
         let task = &self.k.tasks[t as usize];
-        let (mm, lo, hi) = (task.kmm, task.lo, task.hi);
-        if self.k.mms[mm as usize].vmas & range_mask(lo, hi) != 0 {
+        let (mm, lo, hi, tails) = (task.kmm, task.lo, task.hi, task.tails);
+        let m = &self.k.mms[mm as usize];
+        if m.vmas & range_mask(lo, hi) != 0 || m.tails & tails != 0 {
             self.call(t, Kpc::MunmapDetach, Kpc::MmapUpWrite);
             return Flow::Continue;
         }
         let m = &mut self.k.mms[mm as usize];
         m.vmas |= range_mask(lo, hi);
+        m.tails |= tails;
         m.unmapped &= !range_mask(lo, hi);
         let woken = m.mmap_sem.up_write(t);
         self.wake(woken);
@@ -159,7 +169,9 @@ impl<A: Arch> Machine<A> {
         if self.k.mms[mm as usize].ptl != NONE {
             return Flow::Disabled;
         }
-        self.k.mms[mm as usize].vmas = 0;
+        let m = &mut self.k.mms[mm as usize];
+        m.vmas = 0;
+        m.tails = 0;
         let vpns = st.vpns();
         let task = self.task(t);
         task.lo = 0;

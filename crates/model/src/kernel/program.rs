@@ -12,21 +12,76 @@ pub enum Placement {
 /// One step of a thread's program.  Loops are unrolled by the loader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// `mmap(addr, pages * 4096, MAP_FIXED | MAP_ANONYMOUS)`: pages already
-    /// mapped there are munmapped first (do_mmap_pgoff's "clear old maps").
-    Mmap { vpn: u8, pages: u8 },
-    /// `munmap(addr, pages * 4096)`.
-    Munmap { vpn: u8, pages: u8 },
+    /// `mmap(page * 4096, pages * 4096, MAP_FIXED | MAP_ANONYMOUS)`: pages
+    /// already mapped there are munmapped first (do_mmap_pgoff's "clear old
+    /// maps").  `page` is a user page number (address / 4096), not a vpn:
+    /// the range may run over unmodelled pages ([`modelled`]).
+    Mmap { page: u16, pages: u16 },
+    /// `munmap(page * 4096, pages * 4096)`, `page` as for `Mmap`.
+    Munmap { page: u16, pages: u16 },
     /// A user-mode load from the page.
     Read { vpn: u8 },
     /// A user-mode store to the page.
     Write { vpn: u8 },
-    /// `execve()` of a single-threaded process: `exec_mmap` finds
-    /// `mm_users == 1` and runs `exit_mmap` on the live mm, which the thread
-    /// keeps using (with no mappings left).
+    /// `execve()`: `exec_mmap` runs `exit_mmap` on the live mm when it
+    /// finds `mm_users == 1` (the thread keeps using it, with no mappings
+    /// left), else gives the thread a new, empty mm and `mmput`s the old
+    /// one, which the other threads keep.
     Exec,
     /// `exit()` of this thread.
     Exit,
     /// `sched_yield()`.
     Yield,
+}
+
+/// Pages of address space one pgd slot covers (2-level i386: 4 MiB).
+pub const PAGES_PER_SLOT: u16 = 1024;
+
+/// A range of user pages seen by the model: the modelled pages it covers,
+/// as vpns `[lo, hi)`, and `tails`, the slots whose unmodelled pages (all
+/// of them but the slot's first `ptes_per_table`) it covers.
+///
+/// A slot models only its first `ptes_per_table` pages; the others (its
+/// tail) are never touched (no access names them, so their ptes stay
+/// none).  What a range does to a tail matters only to `free_pgtables`,
+/// which keeps a slot's page table while a VMA still covers part of the
+/// slot; the loader lets a range cover a tail only whole, so one bit per
+/// slot says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Modelled {
+    pub lo: u8,
+    pub hi: u8,
+    pub tails: u8,
+}
+
+/// The [`Modelled`] view of the user pages `[page, page + pages)` on a
+/// machine of `user_slots` slots of `ptes_per_table` modelled pages.
+/// When no modelled page is in the range, `lo == hi` (the next modelled
+/// vpn after it).
+pub fn modelled(page: u16, pages: u16, ptes_per_table: u8, user_slots: u8) -> Modelled {
+    let end = page as u32 + pages as u32;
+    let ppt = ptes_per_table as u32;
+    let (mut lo, mut hi, mut tails) = (None, 0u8, 0u8);
+    for slot in 0..user_slots as u32 {
+        let first = slot * PAGES_PER_SLOT as u32;
+        for index in 0..ppt {
+            let p = first + index;
+            if (page as u32) <= p && p < end {
+                let vpn = (slot * ppt + index) as u8;
+                lo.get_or_insert(vpn);
+                hi = vpn + 1;
+            } else if p < page as u32 && lo.is_none() {
+                hi = (slot * ppt + index + 1) as u8;
+            }
+        }
+        let tail = first + ppt..first + PAGES_PER_SLOT as u32;
+        if (page as u32) < tail.end && tail.start < end {
+            tails |= 1 << slot;
+        }
+    }
+    Modelled {
+        lo: lo.unwrap_or(hi),
+        hi,
+        tails,
+    }
 }

@@ -51,6 +51,10 @@ packed! {
         pub cpu_vm_mask: CpuSet = CpuSet::EMPTY,
         /// Pages covered by a VMA (bit per vpn).
         pub vmas: u16 = 0,
+        /// Slots whose unmodelled pages (the tail past the slot's first
+        /// `ptes_per_table`) a VMA covers (bit per slot; see
+        /// `program::Modelled`).
+        pub tails: u8 = 0,
         /// Ghost: pages a completed munmap removed and nothing re-mapped.
         pub unmapped: u16 = 0,
         pub mmap_sem: RwSem = RwSem::new(),
@@ -230,6 +234,8 @@ packed! {
         /// The range being unmapped or zapped: [lo, hi) in vpns.
         pub lo: u8 = 0,
         pub hi: u8 = 0,
+        /// The slots whose unmodelled pages the range covers (bitmask).
+        pub tails: u8 = 0,
         /// zap_pte_range: the next vpn to look at (its `address`).
         pub zap_vpn: u8 = 0,
         /// Reordered fast-mode tlb_remove_page: the data page whose pte was
@@ -375,7 +381,8 @@ impl Default for PageAlloc {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct KernelState {
-    pub mms: [MmState; limits::PROCESSES_MAX],
+    /// The processes' mms, then the spares `exec_mmap` may allocate.
+    pub mms: [MmState; limits::MMS_MAX],
     pub cpus: [PerCpu; limits::CPUS_MAX],
     pub tasks: [Task; TASK_SLOTS],
     pub flush: FlushState,
@@ -387,7 +394,7 @@ impl KernelState {
     /// tasks and frames the run has (the rest never changes).
     pub fn packed_bytes(st: &Static) -> usize {
         let frames = st.frames as usize;
-        st.processes.len() * MmState::BYTES
+        st.mms as usize * MmState::BYTES
             + st.cpus as usize * PerCpu::packed_bytes(frames)
             + st.tasks.len() * Task::BYTES
             + FlushState::BYTES
@@ -396,7 +403,7 @@ impl KernelState {
 
     pub fn pack(&self, st: &Static, w: &mut Writer<'_>) {
         let frames = st.frames as usize;
-        for mm in &self.mms[..st.processes.len()] {
+        for mm in &self.mms[..st.mms as usize] {
             w.pack(mm);
         }
         for cpu in &self.cpus[..st.cpus as usize] {
@@ -414,7 +421,7 @@ impl KernelState {
     /// have) are the ones every state of the run has.
     pub fn unpack(&mut self, st: &Static, r: &mut Reader<'_>) {
         let frames = st.frames as usize;
-        for mm in &mut self.mms[..st.processes.len()] {
+        for mm in &mut self.mms[..st.mms as usize] {
             *mm = r.unpack();
         }
         for cpu in &mut self.cpus[..st.cpus as usize] {

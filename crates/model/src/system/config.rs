@@ -52,8 +52,13 @@ pub struct ProcessCfg {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmaCfg {
+    /// Its modelled pages: `pages` vpns from `first_vpn` (none when the
+    /// vma covers only unmodelled pages).
     pub first_vpn: u8,
     pub pages: u8,
+    /// The slots whose unmodelled pages (all but the first
+    /// `ptes_per_table`) it covers, one bit per slot.
+    pub tails: u8,
     /// Whether every page is already faulted in (page table and data frame
     /// allocated, pte present) when the run starts.
     pub populated: bool,
@@ -64,6 +69,9 @@ pub struct ThreadCfg {
     pub name: String,
     pub process: u8,
     pub placement: Placement,
+    /// For `Placement::Any`: the CPU it starts running on (`start = N`);
+    /// None: the first CPU with nothing else to run, else it waits.
+    pub start: Option<u8>,
     pub program: Vec<Op>,
 }
 
@@ -76,6 +84,10 @@ pub struct KthreadCfg {
     /// If set, the CPU starts running this kernel thread lazily on that
     /// process's mm (as if one of its threads had just run there).
     pub lazy_on: Option<u8>,
+    /// With `lazy_on`: the CPU's TLB and PDE cache start warm, holding the
+    /// translations of the process's present pages, as if one of its
+    /// threads had just run there and touched each.
+    pub warm: bool,
     pub program: Vec<Op>,
 }
 

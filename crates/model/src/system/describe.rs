@@ -9,10 +9,10 @@ use super::{Action, System};
 use crate::hw::cpu::WALK_SLOTS;
 use crate::hw::{Entry, Frame};
 use crate::kernel::Role;
-use crate::kernel::machine::{Data, Event, Events, Machine};
+use crate::kernel::machine::{Data, Event, Events, Machine, TaskKind};
 use crate::kernel::state::{FLUSH_ALL, Kpc, NONE, Status};
 use crate::kernel::variant::SwitchMmOrder;
-use crate::system::config::Op;
+use crate::system::config::{self, Op};
 pub use shootdown_report::TraceStep as StepInfo;
 
 impl System {
@@ -57,21 +57,39 @@ impl System {
         }
     }
 
-    fn op_text(&self, op: Op) -> String {
+    fn op_text(&self, t: u8, op: Op) -> String {
         match op {
-            Op::Mmap { vpn, pages } => format!(
-                "mmap({}, {pages} pages): down_write(mmap_sem)",
-                self.addr(vpn)
+            Op::Exec if crate::system::spare_mms(&self.cfg) > 0 && self.has_siblings(t) => {
+                "execve(): exec_mmap (a new mm while other threads use the old one)".into()
+            }
+            Op::Mmap { page, pages } => format!(
+                "mmap({:#010x}, {pages} pages): down_write(mmap_sem)",
+                page as u64 * config::PAGE_BYTES
             ),
-            Op::Munmap { vpn, pages } => format!(
-                "munmap({}, {pages} pages): down_write(mmap_sem)",
-                self.addr(vpn)
+            Op::Munmap { page, pages } => format!(
+                "munmap({:#010x}, {pages} pages): down_write(mmap_sem)",
+                page as u64 * config::PAGE_BYTES
             ),
             Op::Read { vpn } => format!("read {}", self.addr(vpn)),
             Op::Write { vpn } => format!("write {}", self.addr(vpn)),
             Op::Exec => "execve(): exec_mmap, exit_mmap on the live mm".into(),
             Op::Exit => "exit(): __exit_mm, mmput".into(),
             Op::Yield => "sched_yield()".into(),
+        }
+    }
+
+    /// Whether user task `t`'s process has other threads.
+    fn has_siblings(&self, t: u8) -> bool {
+        match self.st.tasks[t as usize].kind {
+            TaskKind::User { process, .. } => {
+                self.st
+                    .tasks
+                    .iter()
+                    .filter(|o| matches!(o.kind, TaskKind::User { process: q, .. } if q == process))
+                    .count()
+                    > 1
+            }
+            _ => false,
         }
     }
 
@@ -83,7 +101,7 @@ impl System {
         }
         let task = &s.k.tasks[t as usize];
         match self.st.tasks[t as usize].program.get(task.pc as usize) {
-            Some(&op) => self.op_text(op),
+            Some(&op) => self.op_text(t, op),
             None => Kpc::User.text().to_string(),
         }
     }
@@ -326,9 +344,10 @@ impl System {
         }
         // mm_struct fields.
         for (m, (bm, am)) in before.k.mms.iter().zip(after.k.mms.iter()).enumerate() {
-            let Some(pname) = self.st.processes.get(m).map(|p| &p.name) else {
+            if m >= self.st.mms as usize {
                 continue;
-            };
+            }
+            let pname = &self.st.mm_name(m as u8);
             if bm.cpu_vm_mask != am.cpu_vm_mask {
                 effects.push(format!(
                     "{pname}.cpu_vm_mask = {:#b}",

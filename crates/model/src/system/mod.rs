@@ -150,6 +150,8 @@ pub fn static_of(cfg: &Config) -> Static {
             },
             program: t.program.clone(),
             lazy_on: None,
+            warm: false,
+            start: t.start,
         });
     }
     for k in &cfg.kthreads {
@@ -158,6 +160,8 @@ pub fn static_of(cfg: &Config) -> Static {
             kind: TaskKind::Kthread { cpu: k.cpu },
             program: k.program.clone(),
             lazy_on: k.lazy_on,
+            warm: k.warm,
+            start: None,
         });
     }
     for cpu in 0..cfg.cpus {
@@ -166,13 +170,21 @@ pub fn static_of(cfg: &Config) -> Static {
             kind: TaskKind::Idle { cpu },
             program: Vec::new(),
             lazy_on: None,
+            warm: false,
+            start: None,
         });
     }
     assert!(
         tasks.len() <= crate::kernel::state::TASK_SLOTS,
         "the loader bounds the task count"
     );
+    let mms = (cfg.processes.len() + spare_mms(cfg)) as u8;
+    assert!(
+        mms as usize <= crate::limits::MMS_MAX,
+        "the loader bounds the mm count"
+    );
     Static {
+        mms,
         cpus: cfg.cpus,
         frames: cfg.frames,
         user_slots: cfg.user_slots,
@@ -196,12 +208,34 @@ pub fn static_of(cfg: &Config) -> Static {
                     .map(|v| VmaInit {
                         first_vpn: v.first_vpn,
                         pages: v.pages,
+                        tails: v.tails,
                         populated: v.populated,
                     })
                     .collect(),
             })
             .collect(),
     }
+}
+
+/// The spare mm slots a run needs: one per `exec` op of a thread whose
+/// process has other threads (its `exec_mmap` may allocate a new mm).
+pub fn spare_mms(cfg: &Config) -> usize {
+    cfg.threads
+        .iter()
+        .filter(|t| {
+            cfg.threads
+                .iter()
+                .filter(|o| o.process == t.process)
+                .count()
+                > 1
+        })
+        .map(|t| {
+            t.program
+                .iter()
+                .filter(|&&op| op == config::Op::Exec)
+                .count()
+        })
+        .sum()
 }
 
 /// The checkable system built from a scenario.
@@ -275,9 +309,14 @@ impl System {
         format!("{:#010x}", self.cfg.address(vpn))
     }
 
-    fn process_of(&self, t: u8) -> Option<u8> {
+    /// The mm a user thread runs on in `s`: its process's, or the new one
+    /// an exec of a multi-threaded process gave it.
+    fn process_of(&self, s: &Machine, t: u8) -> Option<u8> {
         match self.st.tasks.get(t as usize)?.kind {
-            TaskKind::User { process, .. } => Some(process),
+            TaskKind::User { process, .. } => match s.k.tasks[t as usize].mm {
+                crate::kernel::state::NONE => Some(process),
+                mm => Some(mm),
+            },
             _ => None,
         }
     }
@@ -441,7 +480,7 @@ impl System {
                     vpn,
                     frame,
                 } => {
-                    let Some(p) = self.process_of(task) else {
+                    let Some(p) = self.process_of(s, task) else {
                         continue;
                     };
                     let mm = &s.k.mms[p as usize];
@@ -480,7 +519,7 @@ impl System {
                 // The access that stored was judged as a UserAccess.
                 Event::UserStore { .. } => {}
                 Event::ReturnToUser { cpu, task } => {
-                    let Some(p) = self.process_of(task) else {
+                    let Some(p) = self.process_of(s, task) else {
                         continue;
                     };
                     if self.prop(8) && s.mmu[cpu as usize].cr3 != s.k.mms[p as usize].pgd {

@@ -194,6 +194,11 @@ impl System {
         // store on this CPU.
         let t = after.k.cpus[cpu as usize].current;
         if let TaskKind::User { process, .. } = self.st.tasks[t as usize].kind {
+            // The mm it runs on: its process's, or the new one of an exec.
+            let process = match after.k.tasks[t as usize].mm {
+                crate::kernel::state::NONE => process,
+                mm => mm,
+            };
             let (bt, at) = (&before.k.tasks[t as usize], &after.k.tasks[t as usize]);
             let was_current = before.k.cpus[cpu as usize].current == t;
             let op = self.st.tasks[t as usize]
