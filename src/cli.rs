@@ -146,6 +146,10 @@ pub struct BoundArgs {
     /// explorer's count of its tables.
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=MEMORY_MAX_LIMIT_MIB))]
     pub memory_max: Option<u64>,
+    /// Run every step the model folds into another as its own interleaving
+    /// point (ARCHITECTURE.md, "Reductions"): more states, same verdicts.
+    #[arg(long)]
+    pub unfold: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -569,6 +573,7 @@ fn apply_bounds(cfg: &mut Config, b: &BoundArgs) {
     c.depth_max = b.depth_max.or(c.depth_max);
     c.time_max = b.time_max.or(c.time_max);
     c.memory_max_mb = b.memory_max.or(c.memory_max_mb);
+    cfg.unfold |= b.unfold;
 }
 
 /// Applies the command-line overrides to a loaded scenario.

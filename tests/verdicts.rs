@@ -577,3 +577,78 @@ fn a_user_store_into_a_reused_page_table_is_a_garbage_translation() {
     let with_plain = sys.first_violation(&plain).map(|(_, v)| v.property);
     assert_ne!(with_plain, Some(1), "plain data does not read as a pte");
 }
+
+/// Every fold of the model is a reduction (ARCHITECTURE.md, "Reductions"):
+/// with `unfold` each folded step is its own interleaving point (local
+/// kernel work between visible steps, the IPI handler's reads, switch_mm's
+/// first store and its lazy-return path, leave_mm's CR3 load in
+/// flush_tlb_mm), and every cell of every built-in matrix keeps the
+/// verdict pinned in golden/builtin-cells.txt.  The state counts grow
+/// (about 2x on mail-race).
+#[test]
+fn the_unfolded_model_gives_every_builtin_cell_the_same_verdict() {
+    let golden = include_str!("golden/builtin-cells.txt");
+    let mut pinned = std::collections::HashMap::new();
+    let mut section = String::new();
+    for line in golden.lines() {
+        if let Some(name) = line.strip_prefix("== ") {
+            section = name.to_string();
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let (label, profile, verdict) = (words.next(), words.next(), words.next());
+        if let (Some(l), Some(p), Some(v)) = (label, profile, verdict) {
+            pinned.insert(
+                (section.clone(), l.to_string(), p.to_string()),
+                v.to_string(),
+            );
+        }
+    }
+    let (mut cells, mut folded_states, mut unfolded_states) = (0, 0u64, 0u64);
+    for (name, _) in scenario::builtin_names() {
+        let mut cfg = scenario::resolve(name).expect("built-in loads");
+        cfg.unfold = true;
+        let (_, results) = matrix::run(&cfg, 2, None, &|_| {});
+        for r in &results {
+            let got = match &r.cell.verdict {
+                CellVerdict::Safe { .. } => "safe".to_string(),
+                CellVerdict::Violation { property, .. } => format!("P{property}"),
+                CellVerdict::Incomplete { bound, .. } => panic!("{name} incomplete: {bound}"),
+            };
+            let key = (
+                name.to_string(),
+                r.label.clone(),
+                r.profile.name().to_string(),
+            );
+            let want = pinned
+                .get(&key)
+                .unwrap_or_else(|| panic!("{key:?} is not in the golden table"));
+            assert_eq!(&got, want, "{key:?} unfolded");
+            if let Some(cx) = &r.counterexample {
+                assert!(cx.replay_confirmed, "{key:?}: unfolded trace replays");
+            }
+            cells += 1;
+            unfolded_states += r.stats.states;
+        }
+        folded_states += golden
+            .split(&format!("== {name}\n"))
+            .nth(1)
+            .map(|rest| {
+                rest.lines()
+                    .take_while(|l| !l.starts_with("== "))
+                    .filter_map(|l| {
+                        let w: Vec<&str> = l.split_whitespace().collect();
+                        w.iter()
+                            .position(|&x| x == "states")
+                            .and_then(|i| w[i - 1].parse::<u64>().ok())
+                    })
+                    .sum::<u64>()
+            })
+            .unwrap_or(0);
+    }
+    assert_eq!(cells, pinned.len(), "every pinned cell was checked");
+    assert!(
+        unfolded_states > folded_states,
+        "unfolding adds interleavings: {unfolded_states} vs {folded_states}"
+    );
+}

@@ -191,6 +191,7 @@ impl Loader<'_> {
             kthreads: Vec::new(),
             properties: Properties::ALL_DEFAULT,
             bounds: Bounds::default(),
+            unfold: false,
         };
 
         self.hardware(&raw, &mut cfg)?;

@@ -84,6 +84,8 @@ impl<A: Arch> Machine<A> {
         let task = &self.k.tasks[t as usize];
         let (old, new) = (task.kmm, task.mm);
         let first = match st.policy.switch_mm_order {
+            SwitchMmOrder::ClearPrevFirst if st.unfold => Kpc::SwitchMmClearPrev,
+            SwitchMmOrder::ClearPrevLast if st.unfold => Kpc::SwitchMmTlbState,
             SwitchMmOrder::ClearPrevFirst => {
                 self.k.mms[old as usize].cpu_vm_mask.remove(cpu);
                 Kpc::SwitchMmTlbState

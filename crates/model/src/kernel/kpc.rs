@@ -136,6 +136,8 @@ kernel_positions! {
     FlushLocal: "flush_tlb_mm: read cpu_vm_mask, local_flush_tlb or leave_mm" => flush_local;
     FlushOthersSend: "flush_tlb_others: lock tlbstate_lock, send IPIs" => flush_others_send;
     FlushOthersWait: "flush_tlb_others: all acked, unlock" => flush_others_wait;
+    /// Unfolded only: leave_mm's CR3 load in flush_tlb_mm.
+    FlushLeaveCr3: "flush_tlb_mm: leave_mm: load_cr3(swapper_pg_dir)" => flush_leave_cr3;
 
     // ---- memory.rs: clear_page_tables ----
     CptLock: "clear_page_tables: spin_lock(page_table_lock)" => cpt_lock;
@@ -182,6 +184,12 @@ kernel_positions! {
     SwitchMmClearPrev: "switch_mm: clear_bit(cpu, &prev->cpu_vm_mask)" => switch_mm_clear_prev;
     /// prev had no mm: drop its borrow of oldmm (after the CR3 load).
     SwitchMmDrop: "schedule: mmdrop(oldmm)" => switch_mm_drop;
+    /// Unfolded only, same mm (lazy return): `cpu_tlbstate.state = TLBSTATE_OK`.
+    SwitchMmLazyOk: "switch_mm: cpu_tlbstate.state = TLBSTATE_OK" => switch_mm_lazy_ok;
+    /// Unfolded only: `test_and_set_bit(cpu, &next->cpu_vm_mask)`.
+    SwitchMmLazyTestSet: "switch_mm: test_and_set_bit(cpu, &next->cpu_vm_mask)" => switch_mm_lazy_test_set;
+    /// Unfolded only: the bit was clear (leave_mm ran): flush.
+    SwitchMmLazyFlush: "switch_mm: local_flush_tlb()" => switch_mm_lazy_flush;
 
     // ---- machine.rs: the call stack ----
     /// Return from a subroutine: pop the return stack.

@@ -94,6 +94,10 @@ pub struct Static {
     /// mm slots: the processes' first, then spares for `exec_mmap`'s new
     /// mms (free while their `mm_users` and `mm_count` are 0).
     pub mms: u8,
+    /// Run every step the model folds into another as its own
+    /// interleaving point (ARCHITECTURE.md, "Reductions"): the verdicts
+    /// must not change, only the state counts.
+    pub unfold: bool,
 }
 
 impl Static {
@@ -323,6 +327,11 @@ impl<A: Arch> Machine<A> {
             cx.ev.at = Some(self.k.tasks[t as usize].at);
             match self.kernel_step(&mut cx) {
                 Flow::Step => {
+                    self.pop_returns(t);
+                    return true;
+                }
+                Flow::Continue if st.unfold => {
+                    // Unfolded: the local work done so far is a step.
                     self.pop_returns(t);
                     return true;
                 }

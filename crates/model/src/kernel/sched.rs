@@ -96,8 +96,11 @@ impl<A: Arch> Machine<A> {
                 // switch_mm's first store is folded into this step: what
                 // came before it in schedule() is local to this CPU, and an
                 // interrupt taken before it sees the state it would have
-                // seen before the switch.
+                // seen before the switch.  Unfolded, it is the first step
+                // of the incoming task.
                 let first = match st.policy.switch_mm_order {
+                    SwitchMmOrder::ClearPrevFirst if st.unfold => Kpc::SwitchMmClearPrev,
+                    SwitchMmOrder::ClearPrevLast if st.unfold => Kpc::SwitchMmTlbState,
                     SwitchMmOrder::ClearPrevFirst => {
                         if oldmm != NONE {
                             self.k.mms[oldmm as usize].cpu_vm_mask.remove(cpu);
@@ -117,6 +120,15 @@ impl<A: Arch> Machine<A> {
                 task.sw_drop = !prev_has_mm && oldmm != NONE;
                 task.irqs_off = st.policy.switch_mm_irqs_off;
                 self.call(next, first, ret);
+                in_switch_mm = true;
+            } else if st.unfold {
+                // The lazy-return path as its three steps, run by next.
+                let ret = self.k.tasks[next as usize].at;
+                let task = self.task(next);
+                task.irqs_off = st.policy.switch_mm_irqs_off;
+                task.sw_prev = NONE;
+                task.sw_drop = false;
+                self.call(next, Kpc::SwitchMmLazyOk, ret);
                 in_switch_mm = true;
             } else {
                 self.k.cpus[cpu as usize].lazy = false;
@@ -139,7 +151,8 @@ impl<A: Arch> Machine<A> {
             }
             self.k.cpus[cpu as usize].lazy = true;
         }
-        if !in_switch_mm && !prev_has_mm && oldmm != NONE {
+        let lazy_return = next_mm != NONE && oldmm == next_mm;
+        if (!in_switch_mm || lazy_return) && !prev_has_mm && oldmm != NONE {
             // prev was a kernel thread (or has exited): drop its borrow.
             self.mmdrop(cpu, oldmm, ev);
         }
@@ -198,11 +211,57 @@ impl<A: Arch> Machine<A> {
         Flow::Step
     }
 
-    /// Later order: `clear_bit(cpu, &prev->cpu_vm_mask)` after the CR3 load.
+    /// `clear_bit(cpu, &prev->cpu_vm_mask)`: after the CR3 load in the
+    /// later order; first (unfolded only: else the Switch step did it) in
+    /// 2.4.18's.
     pub(super) fn switch_mm_clear_prev(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let prev = self.k.tasks[cx.t as usize].sw_prev;
         if prev != NONE {
             self.k.mms[prev as usize].cpu_vm_mask.remove(cx.cpu);
+        }
+        match cx.st.policy.switch_mm_order {
+            SwitchMmOrder::ClearPrevFirst => self.goto(cx.t, Kpc::SwitchMmTlbState),
+            SwitchMmOrder::ClearPrevLast => self.switch_mm_done(cx),
+        }
+        Flow::Step
+    }
+
+    // ----- switch_mm's same-mm (lazy return) path, unfolded --------------
+    //
+    // Folded, it is part of the Switch step (see switch_to).  schedule()'s
+    // mmdrop of a kernel thread's borrow of the same mm stays in the
+    // Switch step: the incoming thread holds a user reference, so it
+    // cannot free anything, wherever it runs.
+
+    /// `cpu_tlbstate[cpu].state = TLBSTATE_OK`.
+    pub(super) fn switch_mm_lazy_ok(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        self.k.cpus[cx.cpu as usize].lazy = false;
+        self.goto(cx.t, Kpc::SwitchMmLazyTestSet);
+        Flow::Step
+    }
+
+    /// `if (!test_and_set_bit(cpu, &next->cpu_vm_mask))`: leave_mm ran
+    /// while the CPU was lazy, so flush IPIs were missed: flush next.
+    pub(super) fn switch_mm_lazy_test_set(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let mm = self.k.tasks[cx.t as usize].mm;
+        let m = &mut self.k.mms[mm as usize];
+        if m.cpu_vm_mask.contains(cx.cpu) {
+            self.switch_mm_done(cx);
+        } else {
+            m.cpu_vm_mask.insert(cx.cpu);
+            self.goto(cx.t, Kpc::SwitchMmLazyFlush);
+        }
+        Flow::Step
+    }
+
+    /// `local_flush_tlb()` (or, with `switch-mm-cr3`, `load_cr3(next->pgd)`).
+    pub(super) fn switch_mm_lazy_flush(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let mm = self.k.tasks[cx.t as usize].mm;
+        if cx.st.policy.switch_mm_loads_cr3 {
+            let pgd = self.k.mms[mm as usize].pgd;
+            self.mmu[cx.cpu as usize].load_root(pgd);
+        } else {
+            self.mmu[cx.cpu as usize].flush_local();
         }
         self.switch_mm_done(cx);
         Flow::Step

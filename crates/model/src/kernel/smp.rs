@@ -24,6 +24,12 @@ impl<A: Arch> Machine<A> {
         if self.k.cpus[cpu as usize].active_mm == mm {
             if self.k.tasks[t as usize].mm != NONE {
                 self.mmu[cpu as usize].flush_local();
+            } else if st.unfold && st.policy.leave_mm_loads_cr3 {
+                self.leave_mm_clear(cpu, cx.ev);
+                let task = self.task(t);
+                task.flush_mask = mask;
+                task.at = Kpc::FlushLeaveCr3;
+                return Flow::Step;
             } else {
                 self.leave_mm(st, cpu, cx.ev);
             }
@@ -87,6 +93,19 @@ impl<A: Arch> Machine<A> {
         if st.policy.leave_mm_loads_cr3 {
             self.mmu[cpu as usize].load_root(SWAPPER);
         }
+    }
+
+    /// Unfolded `leave_mm` in `flush_tlb_mm`: the CR3 load after the bit
+    /// clear, as its own step; then `flush_tlb_others` if there are others.
+    pub(super) fn flush_leave_cr3(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        self.mmu[cx.cpu as usize].load_root(SWAPPER);
+        let task = self.task(cx.t);
+        task.at = if task.flush_mask.is_empty() {
+            Kpc::Return
+        } else {
+            Kpc::FlushOthersSend
+        };
+        Flow::Step
     }
 
     /// `leave_mm`'s `clear_bit(cpu, &cpu_tlbstate[cpu].active_mm->cpu_vm_mask)`.
@@ -174,6 +193,7 @@ impl<A: Arch> Machine<A> {
                 c.irq = IrqWork::None;
                 self.mmu[cpu as usize].load_root(SWAPPER);
             }
+            IrqWork::Check => self.ipi_decide(cpu),
             IrqWork::None => unreachable!("a handler with nothing left is not in the handler"),
         }
     }
@@ -183,6 +203,18 @@ impl<A: Arch> Machine<A> {
     fn ipi_enter(&mut self, st: &Static, cpu: u8) {
         self.k.cpus[cpu as usize].ipi = false;
         self.mmu[cpu as usize].interrupt(&st.hw);
+        if st.unfold {
+            // Unfolded: the reads and the decision are the next step.
+            self.k.cpus[cpu as usize].irq = IrqWork::Check;
+            return;
+        }
+        self.ipi_decide(cpu);
+    }
+
+    /// The handler's reads: `test_bit(cpu, &flush_cpumask)`, `flush_mm`
+    /// against `active_mm`, the TLB state; what is left to do.
+    fn ipi_decide(&mut self, cpu: u8) {
+        self.k.cpus[cpu as usize].irq = IrqWork::None;
         if !self.k.flush.mask.contains(cpu) {
             return;
         }

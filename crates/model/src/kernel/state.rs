@@ -158,6 +158,8 @@ pub enum IrqWork {
     Leave = 2,
     /// `leave_mm`'s `load_cr3(swapper_pg_dir)` (the `leave-mm-cr3` atom).
     LeaveCr3 = 3,
+    /// Unfolded handler only: the IPI is taken; test the bit and decide.
+    Check = 4,
 }
 
 impl IrqWork {
@@ -166,6 +168,7 @@ impl IrqWork {
             1 => IrqWork::Flush,
             2 => IrqWork::Leave,
             3 => IrqWork::LeaveCr3,
+            4 => IrqWork::Check,
             _ => IrqWork::None,
         }
     }

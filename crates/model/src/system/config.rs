@@ -41,6 +41,8 @@ pub struct Config {
     pub kthreads: Vec<KthreadCfg>,
     pub properties: Properties,
     pub bounds: Bounds,
+    /// Run every folded step as its own interleaving point (`--unfold`).
+    pub unfold: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,18 +22,26 @@ impl System {
         use crate::kernel::state::IrqWork;
         let c = &before.k.cpus[cpu as usize];
         let f = &before.k.flush;
-        if !c.in_irq() {
-            return if !f.mask.contains(cpu) {
-                "takes flush IPI: smp_invalidate_interrupt: not in flush_cpumask, returns".into()
+        let decides = || {
+            if !f.mask.contains(cpu) {
+                "smp_invalidate_interrupt: not in flush_cpumask, returns"
             } else if f.mm != c.active_mm {
-                "takes flush IPI: smp_invalidate_interrupt: flush_mm != active_mm, nothing to flush"
-                    .into()
+                "smp_invalidate_interrupt: flush_mm != active_mm, nothing to flush"
             } else if c.lazy {
-                "takes flush IPI: smp_invalidate_interrupt: TLBSTATE_LAZY, will leave_mm".into()
+                "smp_invalidate_interrupt: TLBSTATE_LAZY, will leave_mm"
             } else {
-                "takes flush IPI: smp_invalidate_interrupt: flush_mm is active_mm, will flush"
-                    .into()
+                "smp_invalidate_interrupt: flush_mm is active_mm, will flush"
+            }
+        };
+        if !c.in_irq() {
+            return if self.st.unfold {
+                "takes flush IPI: smp_invalidate_interrupt".into()
+            } else {
+                format!("takes flush IPI: {}", decides())
             };
+        }
+        if c.irq == IrqWork::Check {
+            return decides().into();
         }
         if c.irq_ack && (self.st.policy.ipi_ack_first || c.irq == IrqWork::None) {
             return "smp_invalidate_interrupt: clear_bit(cpu, &flush_cpumask) (acknowledges)"
@@ -53,7 +61,7 @@ impl System {
             IrqWork::LeaveCr3 => {
                 "smp_invalidate_interrupt: leave_mm: load_cr3(swapper_pg_dir)".into()
             }
-            IrqWork::None => "smp_invalidate_interrupt".into(),
+            IrqWork::None | IrqWork::Check => "smp_invalidate_interrupt".into(),
         }
     }
 

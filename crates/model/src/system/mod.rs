@@ -184,6 +184,7 @@ pub fn static_of(cfg: &Config) -> Static {
         "the loader bounds the mm count"
     );
     Static {
+        unfold: cfg.unfold,
         mms,
         cpus: cfg.cpus,
         frames: cfg.frames,
