@@ -1539,3 +1539,67 @@ fn exec_whose_mmput_is_the_last_runs_exit_mmap_on_the_old_mm() {
     assert_eq!(m.k.tasks[0].mm, 1);
     assert_eq!(m.mmu[0].cr3, m.k.mms[1].pgd);
 }
+
+// ----- issue 8 item 5: establish_pte and flush_tlb_page ---------------------
+
+/// Two threads of p write the same unpopulated page of slot 2 (vpn 4).
+const SAME_PAGE: &str = r#"
+name = "same-page"
+description = "two threads fault on one page"
+[machine]
+cpus = 2
+frames = 8
+user_slots = 3
+ptes_per_table = 2
+[hardware]
+profile = "atomic"
+[[process]]
+name = "p"
+vmas = [{ start = 0x00400000, pages = 2, populated = true }, { start = 0x00800000, pages = 1 }]
+[[thread]]
+name = "t0"
+process = "p"
+cpu = 0
+program = ["write 0x00800000"]
+[[thread]]
+name = "t1"
+process = "p"
+cpu = 1
+program = ["write 0x00800000"]
+"#;
+
+// handle_pte_fault on a pte another thread set meanwhile: establish_pte
+// (set_pte with Accessed and Dirty), then flush_tlb_page: invlpg here and
+// a single-page flush IPI to the other CPU in cpu_vm_mask, whose handler
+// runs __flush_tlb_one: that page's TLB entry goes, the others stay.
+#[test]
+fn a_fault_on_a_pte_set_meanwhile_runs_establish_pte_and_flush_tlb_page() {
+    const VPN: u8 = 4;
+    let (st, mut m) = with_variant(SAME_PAGE, Variant::base());
+    // t1's walk finds no page table for slot 2: it traps.
+    step_until(&mut m, &st, 1, |m| m.k.tasks[1].at == Kpc::FaultFindVma);
+    // t0 faults the page in and returns to user mode past its write.
+    step_until(&mut m, &st, 0, |m| m.k.tasks[0].pc == 1);
+    let data = m.mmu[0].lookup(VPN).map(|e| e.frame());
+    assert!(data.is_some(), "t0's retried write cached the page");
+    m.mmu[0].tlb[2] = TlbEntry::new(3, false);
+    // t1 finds the pte present: establish_pte.
+    step_until(&mut m, &st, 1, |m| m.k.tasks[1].at == Kpc::FlushPageLocal);
+    m.mmu[1].tlb[VPN as usize] = TlbEntry::new(7, false);
+    assert_eq!(step(&mut m, &st, 1), Kpc::FlushPageLocal);
+    assert_eq!(m.mmu[1].lookup(VPN), None, "invlpg on this CPU");
+    assert_eq!(m.k.tasks[1].at, Kpc::FlushOthersSend);
+    step(&mut m, &st, 1);
+    assert_eq!(m.k.flush.va, VPN, "a single-page flush");
+    assert!(m.k.cpus[0].ipi);
+    take_ipi(&mut m, &st, 0);
+    assert_eq!(m.mmu[0].lookup(VPN), None, "the handler's __flush_tlb_one");
+    assert_eq!(
+        m.mmu[0].lookup(2).map(|e| e.frame()),
+        Some(3),
+        "other pages stay"
+    );
+    assert_eq!(m.k.flush.mask.bits(), 0);
+    step_until(&mut m, &st, 1, |m| m.k.tasks[1].pc == 1);
+    assert_eq!(m.k.mms[0].ptl, NONE, "page_table_lock released");
+}

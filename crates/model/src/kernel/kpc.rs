@@ -134,6 +134,8 @@ kernel_positions! {
 
     // ---- smp.rs: flush_tlb_mm, flush_tlb_others ----
     FlushLocal: "flush_tlb_mm: read cpu_vm_mask, local_flush_tlb or leave_mm" => flush_local;
+    /// flush_tlb_page (from establish_pte): one page, this CPU and the others.
+    FlushPageLocal: "flush_tlb_page: read cpu_vm_mask, __flush_tlb_one or leave_mm" => flush_page_local;
     FlushOthersSend: "flush_tlb_others: lock tlbstate_lock, send IPIs" => flush_others_send;
     FlushOthersWait: "flush_tlb_others: all acked, unlock" => flush_others_wait;
     /// Unfolded only: leave_mm's CR3 load in flush_tlb_mm.

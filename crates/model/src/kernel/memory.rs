@@ -97,9 +97,17 @@ impl<A: Arch> Machine<A> {
         let (mm, vpn, write) = (task.mm, task.fault_vpn, task.write);
         let pgd = self.k.mms[mm as usize].pgd;
         let table = self.mem.read(pgd, st.slot(vpn)).frame();
-        if self.mem.read(table, st.index(vpn)).is_present() {
-            self.goto(t, Kpc::FaultUnlock);
-            return Flow::Continue;
+        let entry = self.mem.read(table, st.index(vpn));
+        if entry.is_present() {
+            // handle_pte_fault on a present pte (another thread mapped it,
+            // or the walk went through a stale table): `entry =
+            // pte_mkyoung(write ? pte_mkdirty(entry) : entry)` and
+            // `establish_pte`: set_pte, then flush_tlb_page.
+            self.mem
+                .write(table, st.index(vpn), entry.with_accessed(write));
+            self.task(t).kmm = mm;
+            self.call(t, Kpc::FlushPageLocal, Kpc::FaultUnlock);
+            return Flow::Step;
         }
         if write {
             // "Allocate our own private page": spin_unlock(page_table_lock)

@@ -5,10 +5,13 @@
 //! send INVALIDATE_TLB_VECTOR, spin until every target acked) and the
 //! handler `smp_invalidate_interrupt` with `leave_mm`, as separate steps.
 //!
-//! Left out: `flush_tlb_page` and `flush_tlb_range` (every flush here is of
-//! the whole mm, `FLUSH_ALL`; the handler still honours a single `va`), the
-//! APIC itself (an IPI is a pending flag taken at an instruction boundary)
-//! and the `flush_cpumask` sanity checks that panic.
+//! Also `flush_tlb_page`, which `establish_pte` calls: one page, by
+//! `invlpg` here and a single-`va` IPI to the others.
+//!
+//! Left out: `flush_tlb_range` (munmap and exit flush the whole mm, as
+//! 2.4.18's mmu_gather does), the APIC itself (an IPI is a pending flag
+//! taken at an instruction boundary) and the `flush_cpumask` sanity checks
+//! that panic.
 
 use super::machine::{Bug, Ctx, Event, Events, Flow, Machine, SWAPPER, Static};
 use super::state::*;
@@ -36,6 +39,34 @@ impl<A: Arch> Machine<A> {
         }
         let task = self.task(t);
         task.flush_mask = mask;
+        task.flush_va = FLUSH_ALL;
+        task.at = if mask.is_empty() {
+            Kpc::Return
+        } else {
+            Kpc::FlushOthersSend
+        };
+        Flow::Step
+    }
+
+    /// `flush_tlb_page(vma, va)` (arch/i386/kernel/smp.c): read
+    /// `cpu_vm_mask`; `__flush_tlb_one(va)` (`invlpg`) here if this CPU
+    /// has the mm loaded (or `leave_mm` if it only borrows it); then
+    /// `flush_tlb_others(cpu_mask, mm, va)` for the rest.
+    pub(super) fn flush_page_local(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let (st, cpu, t) = (cx.st, cx.cpu, cx.t);
+        let task = &self.k.tasks[t as usize];
+        let (mm, va) = (task.kmm, task.fault_vpn);
+        let mask = self.k.mms[mm as usize].cpu_vm_mask.without(cpu);
+        if self.k.cpus[cpu as usize].active_mm == mm {
+            if self.k.tasks[t as usize].mm != NONE {
+                self.mmu[cpu as usize].flush_page(va);
+            } else {
+                self.leave_mm(st, cpu, cx.ev);
+            }
+        }
+        let task = self.task(t);
+        task.flush_mask = mask;
+        task.flush_va = va;
         task.at = if mask.is_empty() {
             Kpc::Return
         } else {
@@ -52,11 +83,11 @@ impl<A: Arch> Machine<A> {
             return Flow::Disabled;
         }
         let task = &self.k.tasks[t as usize];
-        let (mm, mask) = (task.kmm, task.flush_mask);
+        let (mm, mask, va) = (task.kmm, task.flush_mask, task.flush_va);
         let f = &mut self.k.flush;
         f.lock = cpu;
         f.mm = mm;
-        f.va = FLUSH_ALL;
+        f.va = va;
         f.mask = mask;
         for c in mask.iter().filter(|&c| c < st.cpus) {
             self.k.cpus[c as usize].ipi = true;

@@ -260,8 +260,11 @@ packed! {
         /// check_pgt_cache: trimming has started (it goes on down to the
         /// low-water mark once above the high one).
         pub trimming: bool = false,
-        /// flush_tlb_mm: the other CPUs to flush (`cpu_mask`).
+        /// flush_tlb_mm, flush_tlb_page: the other CPUs to flush (`cpu_mask`).
         pub flush_mask: CpuSet = CpuSet::EMPTY,
+        /// What flush_tlb_others flushes: FLUSH_ALL (flush_tlb_mm) or
+        /// the page of flush_tlb_page (its `va`, as a vpn).
+        pub flush_va: u8 = FLUSH_ALL,
 
         // schedule() and switch_mm, run as steps of the incoming task.
         /// `oldmm` (prev's active_mm): whose cpu_vm_mask bit switch_mm
