@@ -7,11 +7,14 @@
 //! because it must not stop at the first violation: a transition that
 //! violates a property the scenario checks is judged and not expanded (as
 //! the explorer treats it), one the model cuts (a limit) is not expanded,
-//! every other leads on.  The oracle's history depends on the path, so
-//! the visited set holds (state, history facts) pairs; it also counts the
-//! distinct states among them, which for a safe scenario is the explorer's
-//! own state count.  Only the facts are keyed: the history's steps and
-//! CPUs (the story in a finding's words) are those of the first path found.
+//! every other leads on.  The oracle's history is carried along the path,
+//! so what is visited is a (state, history facts) pair: a state reached
+//! again with other facts than its first visit is explored again with
+//! them.  The distinct states are counted too; for a safe scenario that
+//! is the explorer's own state count, and where every state has one pair
+//! (every built-in cell) the facts are a function of the state.  Only the
+//! facts are keyed: the history's steps and CPUs (the story in a finding's
+//! words) are those of the first path found.
 //!
 //! Properties 0-8 are all judged on every transition, whatever the
 //! scenario checks; which of them the scenario checks decides only what
@@ -44,6 +47,8 @@ pub struct Agreement {
     pub found: [u64; 9],
     /// Transitions on which model and oracle disagree.
     pub disagreements: u64,
+    /// Per property 0-8: transitions on which only one of them found it.
+    pub differ: [u64; 9],
     /// The first disagreements found (at most [`Agreement::KEPT`]): each
     /// with the trace that reaches it from the initial state.
     pub first: Vec<Disagreement>,
@@ -142,6 +147,11 @@ impl System {
                     }
                     if model & judged != oracle & judged {
                         out.disagreements += 1;
+                        for p in JUDGED {
+                            if (model ^ oracle) & 1 << p != 0 {
+                                out.differ[p as usize] += 1;
+                            }
+                        }
                         if out.first.len() < Agreement::KEPT {
                             let mut trace = vec![a];
                             let mut i = idx;
