@@ -128,15 +128,12 @@ impl System {
                         continue;
                     };
                     out.transitions += 1;
-                    let (model, model_says) = match judge.check_events(&n, &ev) {
-                        Ok(()) => (0u16, String::new()),
-                        Err(v) => {
-                            let bits = std::iter::once(v.property)
-                                .chain(v.also.iter().copied())
-                                .fold(0u16, |b, p| b | 1 << p);
-                            (bits, format!("property {}: {}", v.property, v.message))
-                        }
-                    };
+                    let verdict = judge.check_events(&n, &ev).err();
+                    let model = verdict.as_ref().map_or(0u16, |v| {
+                        std::iter::once(v.property)
+                            .chain(v.also.iter().copied())
+                            .fold(0, |b, p| b | 1 << p)
+                    });
                     let mut h2 = h.clone();
                     let oracle = judge.judge(&mut h2, &s, a, &n, None);
                     let judged = JUDGED.iter().fold(0u16, |b, p| b | 1 << p);
@@ -171,7 +168,9 @@ impl System {
                                 trace,
                                 model: list(model),
                                 oracle: list(oracle),
-                                model_says,
+                                model_says: verdict.as_ref().map_or(String::new(), |v| {
+                                    format!("property {}: {}", v.property, v.message)
+                                }),
                                 oracle_says: judge
                                     .oracle(&mut h.clone(), &s, a, &n)
                                     .iter()
