@@ -5,10 +5,12 @@
 //! whose page table that frame was meant to be (kernel ghost roles), so the
 //! properties live here.  It implements [`shootdown_explore::Model`].
 
+pub mod agreement;
 pub mod config;
 pub mod counterexample;
 pub mod describe;
 pub mod goals;
+pub mod history;
 pub mod matrix;
 pub mod oracle;
 pub mod pack;

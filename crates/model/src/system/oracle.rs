@@ -1,22 +1,37 @@
-//! An independent check of a replayed step: the replay's own judgement of
-//! properties 0-4 and 8, derived from the states before and after a step
-//! and the hardware rules, not from the events the kernel model reports.
+//! An independent check of a step: the oracle's own judgement of
+//! properties 0-4 and 8, derived from the states before and after the step,
+//! the SDM's walk rules and the oracle's own history of the frames
+//! (`history.rs`), not from the events the kernel model reports nor from
+//! its ghost frame roles.
 //!
 //! The explorer's checks (`System::check_events`) look at what the model
-//! says happened (a walk read this frame, a user access reached that one).
-//! The oracle instead recomputes it: which TLB entries appeared, which
-//! table a walk on that CPU must have read to produce them (the walk in
-//! flight, the PDE cache, or the pgd under CR3, by the SDM's rules), which
-//! paging-structure words changed, which thread's program counter moved
-//! past a load or store and through which TLB entry.  Both use the ghost
-//! frame roles as the specification of ownership.
+//! says happened (a walk read this frame, a user access reached that one)
+//! and judge it against the kernel's ghost roles.  The oracle instead
+//! recomputes what happened: which TLB entries appeared, which table a walk
+//! on that CPU must have read to produce them (the walk in flight, the PDE
+//! cache, or the pgd under CR3, by the SDM's rules), which paging-structure
+//! words changed, which thread's program counter moved past a load or
+//! store and through which TLB entry.  It judges that against its history:
+//! which frame each pgd entry links as a page table, which were unlinked,
+//! freed and handed out again, which data page each pte maps, which pages
+//! a returned munmap removed.
+//!
+//! What it still shares with the model: the transition function (a replay
+//! runs the model's `apply`; the oracle only judges the states it yields),
+//! the state layout it reads (memory words, MMU, free lists, program
+//! counters), and each process's page directory at boot.
+//!
+//! A walk that was in flight when its table was unlinked reads a frame
+//! that is no longer that slot's page table: a stray walk (property 0) by
+//! definition, for the oracle as for the model, even though the CPU did
+//! nothing wrong (the kernel had not flushed it yet).
 
 use super::Action;
 use super::System;
 use super::config::Op;
+use super::history::{Fact, History};
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};
 use crate::hw::{Frame, NO_FRAME};
-use crate::kernel::Role;
 use crate::kernel::machine::{Machine, SWAPPER, TaskKind};
 use crate::kernel::state::Kpc;
 
@@ -99,9 +114,33 @@ impl System {
         }
     }
 
-    /// Properties 0-4 and 8 as the oracle sees the step `before -a-> after`.
-    pub fn oracle(&self, before: &Machine, a: Action, after: &Machine) -> Vec<Finding> {
+    /// Properties 0-4 and 8 as the oracle sees the step `before -a-> after`,
+    /// judged against the history `h` of the path up to `before`, which it
+    /// advances past the step.
+    pub fn oracle(
+        &self,
+        h: &mut History,
+        before: &Machine,
+        a: Action,
+        after: &Machine,
+    ) -> Vec<Finding> {
         let mut out = Vec::new();
+        self.judge(h, before, a, after, Some(&mut out));
+        out
+    }
+
+    /// The oracle's judgement: the properties found, as bits (bit n for
+    /// property n), and each finding with its words when `say` is given
+    /// (the agreement check, which needs only the bits, skips the words).
+    pub fn judge(
+        &self,
+        h: &mut History,
+        before: &Machine,
+        a: Action,
+        after: &Machine,
+        say: Option<&mut Vec<Finding>>,
+    ) -> u16 {
+        let mut out = Found { bits: 0, say };
         let cpu = match a {
             Action::Task { cpu, .. }
             | Action::Switch { cpu, .. }
@@ -118,48 +157,46 @@ impl System {
             a,
             Action::Walk { .. } | Action::Speculate { .. } | Action::Task { .. }
         );
-        // The pte read this step did, if any, reconstructed from the
-        // state before it: garbage if its table is not the page table of
-        // that slot in the address space CR3 names (P1 when the entry was
-        // cached, P0 in any case).
+        // Walks read the frames as the history had them before the step.
+        // The pte read this step did, if any, reconstructed from the state
+        // before it: garbage if its table is not, by the history, the page
+        // table of that slot under the pgd CR3 names (P1 when the entry
+        // was cached, P0 in any case).
         if let Some((vpn, table, speculative, write)) = self.pte_read(before, a, after, cpu) {
-            let want = Role::PageTable {
-                root,
-                slot: self.st.slot(vpn),
-            };
-            let role = before.role(table);
-            if role != want {
+            let slot = self.st.slot(vpn);
+            if h.facts.frames[table as usize] != (Fact::Table { root, slot }) {
+                let what = || {
+                    format!(
+                        "which was {}{}",
+                        h.describe(table),
+                        h.flush_story(cpu, table)
+                    )
+                };
                 let entry = before.mem.read(table, self.st.index(vpn));
                 let needs_write = !entry.accessed() || (write && !entry.dirty());
                 let cached = entry.is_present()
                     && !(speculative && !self.st.hw.speculative_accessed_writes && needs_write);
                 if cached {
-                    out.push(Finding {
-                        property: 1,
-                        cpu,
-                        frame: Some(table),
-                        what: format!(
-                            "CPU{cpu} cached {} -> frame {} read from frame {table}, which was {}",
+                    out.push(1, cpu, Some(table), || {
+                        format!(
+                            "CPU{cpu} cached {} -> frame {} read from frame {table}, {}",
                             self.addr(vpn),
                             entry.frame(),
-                            role.describe()
-                        ),
+                            what()
+                        )
                     });
                 }
-                out.push(Finding {
-                    property: 0,
-                    cpu,
-                    frame: Some(table),
-                    what: format!(
-                        "CPU{cpu}'s walk of {} read frame {table}, which was {}",
+                out.push(0, cpu, Some(table), || {
+                    format!(
+                        "CPU{cpu}'s walk of {} read frame {table}, {}",
                         self.addr(vpn),
-                        role.describe()
-                    ),
+                        what()
+                    )
                 });
             }
         }
-        // Walker writes (Accessed/Dirty) into frames that are not paging
-        // structures of this address space.
+        // Walker writes (Accessed/Dirty) into frames that are not, by the
+        // history, paging structures of this address space.
         if walks_here {
             for f in 0..self.cfg.frames {
                 for i in 0..crate::hw::mem::ENTRIES as u8 {
@@ -171,34 +208,37 @@ impl System {
                     if !flags_only {
                         continue;
                     }
-                    let ok = match before.role(f) {
-                        Role::PageDir => f == root,
-                        Role::PageTable { root: r, .. } => r == root,
+                    let ok = match h.facts.frames[f as usize] {
+                        Fact::Dir => f == root,
+                        Fact::Table { root: r, .. } => r == root,
                         _ => false,
                     };
                     if !ok {
-                        out.push(Finding {
-                            property: 2,
-                            cpu,
-                            frame: Some(f),
-                            what: format!(
+                        out.push(2, cpu, Some(f), || {
+                            format!(
                                 "a walk on CPU{cpu} set Accessed/Dirty in frame {f}, which was {}",
-                                before.role(f).describe()
-                            ),
+                                h.describe(f)
+                            )
                         });
                     }
                 }
             }
         }
+        // Accesses reach the frames as the step left them; munmap counts
+        // once it returned before the step.
+        let unmapped = h.facts.unmapped;
+        h.advance(self, before, cpu, after);
+        let h = &*h;
         // User accesses: a thread's program counter moved past a load or
         // store on this CPU.
         let t = after.k.cpus[cpu as usize].current;
         if let TaskKind::User { process, .. } = self.st.tasks[t as usize].kind {
             // The mm it runs on: its process's, or the new one of an exec.
-            let process = match after.k.tasks[t as usize].mm {
+            let mm = match after.k.tasks[t as usize].mm {
                 crate::kernel::state::NONE => process,
                 mm => mm,
             };
+            let dir = h.dirs[mm as usize];
             let (bt, at) = (&before.k.tasks[t as usize], &after.k.tasks[t as usize]);
             let was_current = before.k.cpus[cpu as usize].current == t;
             let op = self.st.tasks[t as usize]
@@ -211,39 +251,33 @@ impl System {
                 && matches!(bt.at, Kpc::User | Kpc::WaitWalk)
                 && let Some(Op::Read { vpn } | Op::Write { vpn }) = op
             {
-                {
-                    let mm = &after.k.mms[process as usize];
-                    let entry = am.tlb[vpn as usize];
-                    if am.cr3 != mm.pgd {
-                        out.push(self.finding_wrong_space(cpu, t, am.cr3));
+                let entry = am.tlb[vpn as usize];
+                if am.cr3 != dir {
+                    out.push(8, cpu, Some(am.cr3), || {
+                        self.wrong_space_words(t, cpu, am.cr3)
+                    });
+                }
+                if entry.is_valid() {
+                    let frame = entry.frame();
+                    if unmapped[mm as usize] & (1 << vpn) != 0 {
+                        out.push(4, cpu, Some(frame), || {
+                            format!(
+                                "{} reached {} after munmap of it returned",
+                                self.task_name(t),
+                                self.addr(vpn)
+                            )
+                        });
                     }
-                    if entry.is_valid() {
-                        let frame = entry.frame();
-                        if before.k.mms[process as usize].unmapped & (1 << vpn) != 0 {
-                            out.push(Finding {
-                                property: 4,
-                                cpu,
-                                frame: Some(frame),
-                                what: format!(
-                                    "{} reached {} after munmap of it returned",
-                                    self.task_name(t),
-                                    self.addr(vpn)
-                                ),
-                            });
-                        }
-                        if after.role(frame) != (Role::Data { root: mm.pgd, vpn }) {
-                            out.push(Finding {
-                                property: 3,
-                                cpu,
-                                frame: Some(frame),
-                                what: format!(
-                                    "{} accessed {} through frame {frame}, which is {}",
-                                    self.task_name(t),
-                                    self.addr(vpn),
-                                    after.role(frame).describe()
-                                ),
-                            });
-                        }
+                    if h.facts.frames[frame as usize] != (Fact::Data { root: dir, vpn }) {
+                        out.push(3, cpu, Some(frame), || {
+                            format!(
+                                "{} accessed {} through frame {frame}, which is {}{}",
+                                self.task_name(t),
+                                self.addr(vpn),
+                                h.describe(frame),
+                                h.flush_story(cpu, frame)
+                            )
+                        });
                     }
                 }
             }
@@ -251,27 +285,44 @@ impl System {
             // in at user level) on the wrong page directory.
             let enters_user =
                 at.at == Kpc::User && (!was_current || !matches!(bt.at, Kpc::User | Kpc::WaitWalk));
-            if enters_user && am.cr3 != after.k.mms[process as usize].pgd {
-                out.push(self.finding_wrong_space(cpu, t, am.cr3));
+            if enters_user && am.cr3 != dir {
+                out.push(8, cpu, Some(am.cr3), || {
+                    self.wrong_space_words(t, cpu, am.cr3)
+                });
             }
         }
-        out
+        out.bits
     }
 
-    fn finding_wrong_space(&self, cpu: u8, t: u8, cr3: Frame) -> Finding {
-        Finding {
-            property: 8,
-            cpu,
-            frame: Some(cr3),
-            what: format!(
-                "{} runs user code on CPU{cpu} with CR3 = {}",
-                self.task_name(t),
-                if cr3 == SWAPPER {
-                    "swapper_pg_dir".to_string()
-                } else {
-                    format!("frame {cr3}")
-                }
-            ),
+    fn wrong_space_words(&self, t: u8, cpu: u8, cr3: Frame) -> String {
+        format!(
+            "{} runs user code on CPU{cpu} with CR3 = {}",
+            self.task_name(t),
+            if cr3 == SWAPPER {
+                "swapper_pg_dir".to_string()
+            } else {
+                format!("frame {cr3}")
+            }
+        )
+    }
+}
+
+/// The properties a judgement found, and its findings when they are kept.
+struct Found<'a> {
+    bits: u16,
+    say: Option<&'a mut Vec<Finding>>,
+}
+
+impl Found<'_> {
+    fn push(&mut self, property: u8, cpu: u8, frame: Option<Frame>, what: impl FnOnce() -> String) {
+        self.bits |= 1 << property;
+        if let Some(v) = self.say.as_deref_mut() {
+            v.push(Finding {
+                property,
+                cpu,
+                frame,
+                what: what(),
+            });
         }
     }
 }

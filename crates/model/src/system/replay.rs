@@ -56,6 +56,7 @@ impl System {
     pub fn replay_actions(&self, actions: &[Action], expected: u8) -> ReplayReport {
         let oracle_props = [0u8, 1, 2, 3, 4, 8];
         let mut s = self.initial();
+        let mut history = self.history();
         for (i, &a) in actions.iter().enumerate() {
             let n = i + 1;
             let Some((next, ev)) = self.apply(&s, a) else {
@@ -71,7 +72,7 @@ impl System {
             };
             let model = self.check_events(&next, &ev).err();
             let mut found: Vec<(u8, String)> = self
-                .oracle(&s, a, &next)
+                .oracle(&mut history, &s, a, &next)
                 .into_iter()
                 .filter(|f| self.cfg.properties.has(f.property))
                 .map(|f| (f.property, f.what))
