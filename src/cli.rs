@@ -284,6 +284,11 @@ pub struct SimulateArgs {
     /// Steps per walk at most (1-100000).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub depth: u32,
+    /// Swarm: run the walks on N threads (1-1024), each with its own seed
+    /// derived from --seed (thread 0 keeps it); the result depends only
+    /// on --seed and N.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=JOBS_LIMIT))]
+    pub jobs: u64,
     /// Print a JSON report instead of text.
     #[arg(long)]
     pub json: bool,
@@ -1713,7 +1718,7 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     }
     let sys = System::new(cfg.clone())?;
     let started = std::time::Instant::now();
-    let out = explore::simulate::simulate_until(&sys, a.seed, a.walks, a.depth, &io.stop);
+    let out = explore::simulate::swarm(&sys, a.seed, a.walks, a.depth, a.jobs as usize, &io.stop);
     let secs = started.elapsed().as_secs_f64();
     let asked = asked_variant(&a.overrides);
     let found = out
@@ -1743,8 +1748,13 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             variant: String,
             hardware: String,
             seed: u64,
+            jobs: u64,
             walks: u64,
             steps: u64,
+            /// Coverage: distinct states visited (by 64-bit hash), and
+            /// whether the count is only a lower bound.
+            distinct_states: u64,
+            distinct_states_capped: bool,
             seconds: f64,
             interrupted: bool,
             verdict: &'static str,
@@ -1760,8 +1770,11 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             variant: cfg.variant.label(),
             hardware: profile_text(&cfg),
             seed: a.seed,
+            jobs: a.jobs,
             walks: out.walks,
             steps: out.steps,
+            distinct_states: out.distinct_states,
+            distinct_states_capped: out.distinct_capped,
             seconds: secs,
             interrupted: out.interrupted,
             verdict: if cx.is_some() {
@@ -1816,14 +1829,25 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             None => {
                 let _ = writeln!(
                     o,
-                    "NO VIOLATION FOUND in {} random walks ({} steps, {secs:.2} s){}; random simulation proves nothing: use `check` for a proof.",
+                    "NO VIOLATION FOUND in {} random walks ({} steps, {secs:.2} s{}){}; random simulation proves nothing: use `check` for a proof.",
                     out.walks,
                     out.steps,
+                    if a.jobs > 1 {
+                        format!(", {} threads", a.jobs)
+                    } else {
+                        String::new()
+                    },
                     if out.interrupted {
                         ", stopped by Ctrl-C"
                     } else {
                         ""
                     }
+                );
+                let _ = writeln!(
+                    o,
+                    "coverage: {}{} distinct states visited",
+                    if out.distinct_capped { "at least " } else { "" },
+                    out.distinct_states
                 );
                 let _ = writeln!(o, "{}", goals_text(&goals, false));
             }

@@ -245,6 +245,79 @@ fn simulate_finds_the_race_from_a_seed() {
     assert!(stdout(&o).contains("replay: confirmed"));
 }
 
+/// Swarm simulation: the outcome depends on the seed and the thread count
+/// only (run twice, the same JSON but for the time), one thread is plain
+/// `simulate`, and coverage counts distinct states.
+#[test]
+fn simulate_swarm_is_deterministic_and_reports_coverage() {
+    let run = |jobs: &str| {
+        let o = shootdown(&[
+            "simulate",
+            "mail-race",
+            "--variant",
+            "2.4.20",
+            "--hw",
+            "4",
+            "--seed",
+            "5",
+            "--walks",
+            "400",
+            "--depth",
+            "60",
+            "--json",
+            "-j",
+            jobs,
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        let mut v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        v.as_object_mut().expect("object").remove("seconds");
+        v
+    };
+    let (a, b) = (run("2"), run("2"));
+    assert_eq!(a, b, "same seed and threads, same outcome");
+    assert_eq!(a["jobs"], 2);
+    assert_eq!(a["walks"], 400);
+    let distinct = a["distinct_states"].as_u64().expect("a count");
+    assert!(distinct > 100, "{a}");
+    let one = run("1");
+    let plain = {
+        let o = shootdown(&[
+            "simulate",
+            "mail-race",
+            "--variant",
+            "2.4.20",
+            "--hw",
+            "4",
+            "--seed",
+            "5",
+            "--walks",
+            "400",
+            "--depth",
+            "60",
+            "--json",
+        ]);
+        let mut v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        v.as_object_mut().expect("object").remove("seconds");
+        v
+    };
+    assert_eq!(one, plain, "-j 1 is the default run");
+    // A swarm finds the race too, and its trace replays.
+    let o = shootdown(&[
+        "simulate",
+        "mail-race",
+        "--hw",
+        "2",
+        "--seed",
+        "7",
+        "--walks",
+        "20000",
+        "-j",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("replay: confirmed"));
+}
+
 fn matrix_rows() -> usize {
     shootdown::system::matrix::rows().len()
 }

@@ -16,7 +16,10 @@
 //! [`simulate`] and [`simulate_until`] are its older spellings.
 
 use crate::{Model, Transition};
-use std::sync::atomic::{AtomicBool, Ordering};
+use rustc_hash::FxHasher;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// A small deterministic PRNG (SplitMix64): every run is replayable from
 /// its seed.
@@ -52,7 +55,16 @@ pub struct SimOutcome<A, V> {
     /// `Model::properties`); walks prove nothing, so an unreached goal may
     /// still be reachable.
     pub goals_reached: u64,
+    /// Coverage: distinct states the walks visited (by a 64-bit hash of
+    /// each state, so two states may rarely count as one), and whether the
+    /// count stopped at `COVERAGE_MAX`.
+    pub distinct_states: u64,
+    pub distinct_capped: bool,
 }
+
+/// Distinct states a run remembers for its coverage count (about 32 MB of
+/// hashes per thread); past it the count is a lower bound.
+pub const COVERAGE_MAX: usize = 1 << 21;
 
 /// Priority changes per PCT walk (the bug depth it targets, minus one).
 const PCT_CHANGES: usize = 3;
@@ -83,6 +95,123 @@ pub fn simulate_until<M: Model>(
     depth_max: u32,
     stop: &AtomicBool,
 ) -> SimOutcome<M::Action, M::Violation> {
+    let mut seen = HashSet::new();
+    let mut out = run(
+        model,
+        seed,
+        walks,
+        depth_max,
+        &|| stop.load(Ordering::Relaxed),
+        &mut seen,
+    );
+    out.distinct_states = seen.len() as u64;
+    out
+}
+
+/// The seed of swarm run `j`: run 0 keeps the user's seed, so a swarm of
+/// one is `simulate_until`.
+pub fn swarm_seed(seed: u64, j: usize) -> u64 {
+    if j == 0 {
+        seed
+    } else {
+        Rng::new(seed ^ (j as u64).wrapping_mul(0xa076_1d64_78bd_642f)).next_u64()
+    }
+}
+
+/// Swarm simulation (Holzmann et al.'s swarm verification): `jobs`
+/// independent runs of random walks, one per thread, each with its own
+/// seed ([`swarm_seed`]), the `walks` split among them.  Walks, steps and
+/// goals add up; coverage counts the distinct states of all runs.  The
+/// violation reported is that of the lowest-numbered run that found one,
+/// so the outcome depends only on the seed and `jobs`, not on timing: a
+/// run stops early only once a lower-numbered run has found a violation.
+pub fn swarm<M: Model + Sync>(
+    model: &M,
+    seed: u64,
+    walks: u64,
+    depth_max: u32,
+    jobs: usize,
+    stop: &AtomicBool,
+) -> SimOutcome<M::Action, M::Violation> {
+    let jobs = jobs.clamp(1, walks.max(1) as usize);
+    let found = AtomicUsize::new(usize::MAX);
+    type Run<M> = (
+        SimOutcome<<M as Model>::Action, <M as Model>::Violation>,
+        HashSet<u64>,
+    );
+    let mut runs: Vec<Run<M>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..jobs)
+            .map(|j| {
+                let found = &found;
+                let share = walks / jobs as u64 + u64::from((j as u64) < walks % jobs as u64);
+                scope.spawn(move || {
+                    let mut seen = HashSet::new();
+                    let should_stop =
+                        || stop.load(Ordering::Relaxed) || found.load(Ordering::Relaxed) < j;
+                    let out = run(
+                        model,
+                        swarm_seed(seed, j),
+                        share,
+                        depth_max,
+                        &should_stop,
+                        &mut seen,
+                    );
+                    if out.violation.is_some() {
+                        found.fetch_min(j, Ordering::Relaxed);
+                    }
+                    (out, seen)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a swarm run panicked"))
+            .collect()
+    });
+    let mut total = SimOutcome {
+        walks: 0,
+        steps: 0,
+        violation: None,
+        interrupted: stop.load(Ordering::Relaxed),
+        goals_reached: 0,
+        distinct_states: 0,
+        distinct_capped: false,
+    };
+    let mut seen: HashSet<u64> = HashSet::new();
+    for (out, set) in runs.iter_mut() {
+        total.walks += out.walks;
+        total.steps += out.steps;
+        total.goals_reached |= out.goals_reached;
+        total.distinct_capped |= out.distinct_capped;
+        if total.violation.is_none() {
+            total.violation = out.violation.take();
+        }
+        if seen.len() < set.len() {
+            std::mem::swap(&mut seen, set);
+        }
+        seen.extend(set.drain());
+    }
+    total.distinct_states = seen.len() as u64;
+    total
+}
+
+/// A state's coverage hash.
+fn state_hash<S: Hash>(s: &S) -> u64 {
+    let mut h = FxHasher::default();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// The walks of one run: `should_stop` is polled between walks; every
+/// state visited goes into `seen` (up to `COVERAGE_MAX`).
+fn run<M: Model>(
+    model: &M,
+    seed: u64,
+    walks: u64,
+    depth_max: u32,
+    should_stop: &dyn Fn() -> bool,
+    seen: &mut HashSet<u64>,
+) -> SimOutcome<M::Action, M::Violation> {
     let mut rng = Rng::new(seed);
     let mut out = SimOutcome {
         walks: 0,
@@ -90,6 +219,15 @@ pub fn simulate_until<M: Model>(
         violation: None,
         interrupted: false,
         goals_reached: 0,
+        distinct_states: 0,
+        distinct_capped: false,
+    };
+    let mut note = |s: &M::State, out: &mut SimOutcome<M::Action, M::Violation>| {
+        if seen.len() < COVERAGE_MAX {
+            seen.insert(state_hash(s));
+        } else {
+            out.distinct_capped = true;
+        }
     };
     let mut candidates = Vec::new();
     let mut enabled = Vec::new();
@@ -98,7 +236,7 @@ pub fn simulate_until<M: Model>(
     let mut length_hint: u32 = 16;
     let initial_goals = model.goals(&model.initial());
     for walk in 0..walks {
-        if stop.load(Ordering::Relaxed) {
+        if should_stop() {
             out.interrupted = true;
             break;
         }
@@ -115,6 +253,7 @@ pub fn simulate_until<M: Model>(
         let mut lowest = 1u64 << 62;
         let mut s = model.initial();
         out.goals_reached |= initial_goals;
+        note(&s, &mut out);
         let mut trace = Vec::new();
         let mut quiet = 0u32;
         for depth in 0..depth_max {
@@ -161,6 +300,7 @@ pub fn simulate_until<M: Model>(
             match t {
                 Transition::Next(n) => {
                     out.goals_reached |= model.transition_goals(&s, a, &n) | model.goals(&n);
+                    note(&n, &mut out);
                     s = n;
                 }
                 Transition::Violation(v) => {
