@@ -4,7 +4,9 @@
 //! A state is stored whole (a `Vec<S>`) or, when the model packs states
 //! (`Model::packed_len() > 0`), as `stride` bytes in one byte vector: no
 //! allocation per state, and for the system model 2.5 times more states
-//! per GiB.  The arena owns the index space and its limit,
+//! per GiB.  A packing arena may also be compact (`store.rs`): tree
+//! compressed (the arena is then its own exact visited index), or
+//! fingerprints only, with the bytes of the states not yet expanded.  The arena owns the index space and its limit,
 //! [`STATES_LIMIT`]; hashing and equality are the visited index's
 //! (`visited.rs`), the path to each state the parent links'
 //! (`parents.rs`).  It knows no model: packing and unpacking are the
@@ -19,6 +21,8 @@ pub const STATES_LIMIT: u64 = u32::MAX as u64;
 
 const _: () = assert!(STATES_LIMIT <= u32::MAX as u64, "indices are u32s");
 
+use crate::store::{FingerprintSet, Store, TreeStore, fingerprint};
+
 /// Visited states, by index.
 pub struct Arena<S> {
     /// The states, when they are not packed.
@@ -29,6 +33,12 @@ pub struct Arena<S> {
     stride: usize,
     /// States held (kept, so that it costs no division).
     len: usize,
+    /// Tree compression: the states are here, `bytes` is empty.
+    tree: Option<Box<TreeStore>>,
+    /// Fingerprints: every state's hash is here, and `bytes` holds the
+    /// states from index `base` on.
+    fps: Option<Box<FingerprintSet>>,
+    base: usize,
 }
 
 impl<S> Arena<S> {
@@ -40,7 +50,108 @@ impl<S> Arena<S> {
             bytes: Vec::new(),
             stride,
             len: 0,
+            tree: None,
+            fps: None,
+            base: 0,
         }
+    }
+
+    /// An empty arena of packed states of `stride` bytes (whole states
+    /// when 0) kept as `store` says; `parts` are the part offsets of a
+    /// packed state (`Model::packed_parts`), for tree compression.
+    pub fn with_store(stride: usize, store: Store, parts: &[usize]) -> Self {
+        let mut a = Arena::new(stride);
+        if stride > 0 {
+            match store {
+                Store::Full => {}
+                Store::Tree => a.tree = Some(Box::new(TreeStore::new(stride, parts))),
+                Store::Fingerprint => a.fps = Some(Box::default()),
+            }
+        }
+        a
+    }
+
+    /// How this arena keeps its states (whole states count as `Full`).
+    pub fn store(&self) -> Store {
+        if self.tree.is_some() {
+            Store::Tree
+        } else if self.fps.is_some() {
+            Store::Fingerprint
+        } else {
+            Store::Full
+        }
+    }
+
+    /// Whether the arena is its own visited index (tree or fingerprints).
+    #[inline]
+    pub fn is_compact(&self) -> bool {
+        self.tree.is_some() || self.fps.is_some()
+    }
+
+    /// This arena (a full one, as a checkpoint loads it) tree compressed
+    /// when `store` is `Tree`; otherwise as it is.
+    pub fn into_store(self, store: Store, parts: &[usize]) -> Self {
+        if self.stride == 0 || store != Store::Tree || self.is_compact() {
+            return self;
+        }
+        let mut a = Arena::with_store(self.stride, store, parts);
+        for i in 0..self.len {
+            a.insert_compact(self.bytes(i));
+        }
+        a
+    }
+
+    /// Whether packed state `b` is held (a compact arena).  Read only.
+    #[inline]
+    pub fn contains(&self, b: &[u8]) -> bool {
+        match (&self.tree, &self.fps) {
+            (Some(t), _) => t.find(b).is_some(),
+            (None, Some(f)) => f.contains(fingerprint(b)),
+            (None, None) => unreachable!("not a compact arena"),
+        }
+    }
+
+    /// Adds packed state `b` to a compact arena unless held: whether it
+    /// is new (then its index is the old `len()`).
+    #[inline]
+    pub fn insert_compact(&mut self, b: &[u8]) -> bool {
+        debug_assert_eq!(b.len(), self.stride);
+        let new = match (&mut self.tree, &mut self.fps) {
+            (Some(t), _) => t.insert(b).1,
+            (None, Some(f)) => {
+                let new = f.insert(fingerprint(b));
+                if new {
+                    self.bytes.extend_from_slice(b);
+                }
+                new
+            }
+            (None, None) => unreachable!("not a compact arena"),
+        };
+        self.len += new as usize;
+        new
+    }
+
+    /// A fingerprint arena forgets the bytes of the states before `i`
+    /// (expanded: only their fingerprints are needed); others keep all.
+    pub fn forget_before(&mut self, i: usize) {
+        if self.fps.is_some() && i > self.base {
+            self.bytes.drain(..(i - self.base) * self.stride);
+            self.base = i;
+        }
+    }
+
+    /// Writes the packed state at index `i` into `out` (`stride` bytes).
+    #[inline]
+    pub fn copy_bytes(&self, i: usize, out: &mut [u8]) {
+        match &self.tree {
+            Some(t) => t.get(i, out),
+            None => out.copy_from_slice(self.bytes(i)),
+        }
+    }
+
+    /// The tree store, if the arena compresses.
+    pub fn tree(&self) -> Option<&TreeStore> {
+        self.tree.as_deref()
     }
 
     /// An arena of saved parts (a checkpoint's): `bytes` must be whole
@@ -58,6 +169,9 @@ impl<S> Arena<S> {
             bytes,
             stride,
             len,
+            tree: None,
+            fps: None,
+            base: 0,
         })
     }
 
@@ -81,10 +195,10 @@ impl<S> Arena<S> {
         self.len == 0
     }
 
-    /// Adds a packed state (of `stride` bytes).
+    /// Adds a packed state (of `stride` bytes) to a full arena.
     #[inline]
     pub fn push_bytes(&mut self, b: &[u8]) {
-        debug_assert!(self.stride > 0 && b.len() == self.stride);
+        debug_assert!(self.stride > 0 && b.len() == self.stride && !self.is_compact());
         self.bytes.extend_from_slice(b);
         self.len += 1;
     }
@@ -97,10 +211,13 @@ impl<S> Arena<S> {
         self.len += 1;
     }
 
-    /// The packed state at index `i`.
+    /// The packed state at index `i`, in a full arena (or a fingerprint
+    /// arena's states not forgotten; a tree arena: see `copy_bytes`).
     #[inline]
     pub fn bytes(&self, i: usize) -> &[u8] {
+        debug_assert!(self.tree.is_none() && i >= self.base);
         let st = self.stride;
+        let i = i - self.base;
         &self.bytes[i * st..(i + 1) * st]
     }
 
@@ -110,7 +227,8 @@ impl<S> Arena<S> {
         &self.states[i]
     }
 
-    /// Every packed state, in index order (empty when states are whole).
+    /// Every packed state of a full arena, in index order (empty when
+    /// states are whole or compact: see `copy_bytes`).
     pub fn packed_bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -128,5 +246,7 @@ impl<S> Arena<S> {
             self.states.capacity() * std::mem::size_of::<S>()
         };
         bytes as u64
+            + self.tree.as_ref().map_or(0, |t| t.memory_bytes())
+            + self.fps.as_ref().map_or(0, |f| f.memory_bytes())
     }
 }

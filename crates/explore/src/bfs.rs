@@ -66,6 +66,8 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 break;
             }
             if self.p.cursor == self.p.level_end {
+                // Every state before the cursor is expanded.
+                self.p.arena.forget_before(self.p.cursor);
                 self.p.level_end = self.len();
                 self.p.depth += 1;
                 if let Some(d) = opts.depth_max

@@ -400,7 +400,7 @@ impl Checkpoint {
         let mut scratch = Vec::new();
         let meta = Meta {
             stride: p.arena.stride() as u64,
-            packed_len: p.arena.packed_bytes().len() as u64,
+            packed_len: (p.arena.len() * p.arena.stride()) as u64,
             states: p.parents.len() as u64,
             arena_len: p.arena.states().len() as u64,
             cursor: p.cursor as u64,
@@ -413,7 +413,16 @@ impl Checkpoint {
             elapsed_before: p.elapsed_before,
         };
         write_item(&mut w, &mut scratch, &meta)?;
-        w.write_all(p.arena.packed_bytes())?;
+        if p.arena.tree().is_some() {
+            // Tree compressed: each state's bytes, as a full arena's.
+            let mut b = vec![0u8; p.arena.stride()];
+            for i in 0..p.arena.len() {
+                p.arena.copy_bytes(i, &mut b);
+                w.write_all(&b)?;
+            }
+        } else {
+            w.write_all(p.arena.packed_bytes())?;
+        }
         for link in p.parents.links() {
             write_item(&mut w, &mut scratch, link)?;
         }
@@ -453,6 +462,12 @@ where
         let Resumable { explorer, ck } = self;
         let ck = &ck;
         let model = explorer.model;
+        if explorer.opts.store == crate::Store::Fingerprint && model.packed_len() > 0 {
+            return Err(
+                "a fingerprint search cannot be checkpointed (it keeps no expanded state); drop --checkpoint or --fingerprint"
+                    .into(),
+            );
+        }
         let (mut search, resumed_states) = match ck.load()? {
             Some(p) => {
                 let p: Progress<M::State, M::Action, M::Violation> = p;
