@@ -35,10 +35,13 @@ pub struct Arena<S> {
     len: usize,
     /// Tree compression: the states are here, `bytes` is empty.
     tree: Option<Box<TreeStore>>,
-    /// Fingerprints: every state's hash is here, and `bytes` holds the
-    /// states from index `base` on.
+    /// Fingerprints: every state's hash is here, and `window` holds the
+    /// states from index `base` on (not yet expanded), tree compressed.
     fps: Option<Box<FingerprintSet>>,
+    window: Option<Box<TreeStore>>,
     base: usize,
+    /// The part offsets, to start a new window.
+    parts: Vec<usize>,
 }
 
 impl<S> Arena<S> {
@@ -52,7 +55,9 @@ impl<S> Arena<S> {
             len: 0,
             tree: None,
             fps: None,
+            window: None,
             base: 0,
+            parts: Vec::new(),
         }
     }
 
@@ -65,7 +70,11 @@ impl<S> Arena<S> {
             match store {
                 Store::Full => {}
                 Store::Tree => a.tree = Some(Box::new(TreeStore::new(stride, parts))),
-                Store::Fingerprint => a.fps = Some(Box::default()),
+                Store::Fingerprint => {
+                    a.fps = Some(Box::default());
+                    a.window = Some(Box::new(TreeStore::new(stride, parts)));
+                    a.parts = parts.to_vec();
+                }
             }
         }
         a
@@ -121,7 +130,10 @@ impl<S> Arena<S> {
             (None, Some(f)) => {
                 let new = f.insert(fingerprint(b));
                 if new {
-                    self.bytes.extend_from_slice(b);
+                    let w = self.window.as_mut().expect("a window");
+                    let (_j, fresh) = w.insert(b);
+                    // Equal bytes have equal fingerprints.
+                    debug_assert!(fresh && _j as usize + self.base == self.len);
                 }
                 new
             }
@@ -131,22 +143,39 @@ impl<S> Arena<S> {
         new
     }
 
-    /// A fingerprint arena forgets the bytes of the states before `i`
-    /// (expanded: only their fingerprints are needed); others keep all.
+    /// A fingerprint arena forgets the states before `i` (expanded: only
+    /// their fingerprints are needed): the states from `i` on move to a
+    /// new window.  Others keep every state.
     pub fn forget_before(&mut self, i: usize) {
-        if self.fps.is_some() && i > self.base {
-            self.bytes.drain(..(i - self.base) * self.stride);
-            self.base = i;
+        let Some(old) = self.window.as_ref().filter(|_| i > self.base) else {
+            return;
+        };
+        let mut w = TreeStore::new(self.stride, &self.parts);
+        let mut b = vec![0u8; self.stride];
+        for j in i..self.len {
+            old.get(j - self.base, &mut b);
+            w.insert(&b);
+        }
+        self.window = Some(Box::new(w));
+        self.base = i;
+    }
+
+    /// Writes the packed state at index `i` into `out` (`stride` bytes);
+    /// a fingerprint arena has only the states not yet expanded.
+    #[inline]
+    pub fn copy_bytes(&self, i: usize, out: &mut [u8]) {
+        match (&self.tree, &self.window) {
+            (Some(t), _) => t.get(i, out),
+            (None, Some(w)) => w.get(i - self.base, out),
+            (None, None) => out.copy_from_slice(self.bytes(i)),
         }
     }
 
-    /// Writes the packed state at index `i` into `out` (`stride` bytes).
+    /// Whether packed states must be copied out (`copy_bytes`), not
+    /// borrowed (`bytes`): tree and fingerprint arenas.
     #[inline]
-    pub fn copy_bytes(&self, i: usize, out: &mut [u8]) {
-        match &self.tree {
-            Some(t) => t.get(i, out),
-            None => out.copy_from_slice(self.bytes(i)),
-        }
+    pub fn is_compressed(&self) -> bool {
+        self.tree.is_some() || self.window.is_some()
     }
 
     /// The tree store, if the arena compresses.
@@ -171,7 +200,9 @@ impl<S> Arena<S> {
             len,
             tree: None,
             fps: None,
+            window: None,
             base: 0,
+            parts: Vec::new(),
         })
     }
 
@@ -211,13 +242,12 @@ impl<S> Arena<S> {
         self.len += 1;
     }
 
-    /// The packed state at index `i`, in a full arena (or a fingerprint
-    /// arena's states not forgotten; a tree arena: see `copy_bytes`).
+    /// The packed state at index `i`, in a full arena (others: see
+    /// `copy_bytes`).
     #[inline]
     pub fn bytes(&self, i: usize) -> &[u8] {
-        debug_assert!(self.tree.is_none() && i >= self.base);
+        debug_assert!(!self.is_compressed());
         let st = self.stride;
-        let i = i - self.base;
         &self.bytes[i * st..(i + 1) * st]
     }
 
@@ -248,5 +278,6 @@ impl<S> Arena<S> {
         bytes as u64
             + self.tree.as_ref().map_or(0, |t| t.memory_bytes())
             + self.fps.as_ref().map_or(0, |f| f.memory_bytes())
+            + self.window.as_ref().map_or(0, |w| w.memory_bytes())
     }
 }

@@ -216,7 +216,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     #[inline]
     pub(crate) fn state(&self, i: usize) -> M::State {
         let arena = &self.p.arena;
-        if arena.tree().is_some() {
+        if arena.is_compressed() {
             let mut b = vec![0u8; arena.stride()];
             arena.copy_bytes(i, &mut b);
             self.model.unpack(&b)

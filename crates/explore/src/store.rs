@@ -19,7 +19,8 @@
 //!   state shared.  Lossless: [`TreeStore::get`] rebuilds the packed bytes;
 //! - `Fingerprint`: hash compaction (as SPIN's and TLC's): only a 64-bit
 //!   hash of each visited state is kept (8 bytes a slot, open addressing),
-//!   and the packed bytes of the states not yet expanded.  Two states with
+//!   and the states not yet expanded, tree compressed in a window that
+//!   starts afresh at each BFS level (`Arena::forget_before`).  Two states with
 //!   the same hash are taken for one, so a state may be missed: for `n`
 //!   states the probability that any two of them share a hash is at most
 //!   `n(n-1)/2 / 2^64 < n^2 / 2^65` ([`omission_probability`]), assuming
