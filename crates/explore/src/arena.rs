@@ -21,7 +21,7 @@ pub const STATES_LIMIT: u64 = u32::MAX as u64;
 
 const _: () = assert!(STATES_LIMIT <= u32::MAX as u64, "indices are u32s");
 
-use crate::store::{FingerprintSet, Store, TreeStore, fingerprint};
+use crate::store::{FingerprintSet, Hint, Store, TreeStore, fingerprint};
 
 /// Visited states, by index.
 pub struct Arena<S> {
@@ -42,6 +42,9 @@ pub struct Arena<S> {
     base: usize,
     /// The part offsets, to start a new window.
     parts: Vec<usize>,
+    /// The tree of the last parent a compact arena inserted successors
+    /// of, with its index (successors share most of their parent's parts).
+    hint: Option<(usize, Hint)>,
 }
 
 impl<S> Arena<S> {
@@ -58,6 +61,7 @@ impl<S> Arena<S> {
             window: None,
             base: 0,
             parts: Vec::new(),
+            hint: None,
         }
     }
 
@@ -124,14 +128,32 @@ impl<S> Arena<S> {
     /// is new (then its index is the old `len()`).
     #[inline]
     pub fn insert_compact(&mut self, b: &[u8]) -> bool {
+        self.insert_child(b, None)
+    }
+
+    /// [`Self::insert_compact`] for a successor of state `parent` (held):
+    /// compressed against the parent's tree.
+    #[inline]
+    pub fn insert_child(&mut self, b: &[u8], parent: Option<usize>) -> bool {
         debug_assert_eq!(b.len(), self.stride);
+        if let Some(p) = parent
+            && self.hint.as_ref().is_none_or(|h| h.0 != p)
+        {
+            let h = match (&self.tree, &self.window) {
+                (Some(t), _) => t.hint(p),
+                (None, Some(w)) => w.hint(p - self.base),
+                (None, None) => unreachable!("not a compact arena"),
+            };
+            self.hint = Some((p, h));
+        }
+        let hint = parent.and(self.hint.as_ref()).map(|h| &h.1);
         let new = match (&mut self.tree, &mut self.fps) {
-            (Some(t), _) => t.insert(b).1,
+            (Some(t), _) => t.insert_near(b, hint).1,
             (None, Some(f)) => {
                 let new = f.insert(fingerprint(b));
                 if new {
                     let w = self.window.as_mut().expect("a window");
-                    let (_j, fresh) = w.insert(b);
+                    let (_j, fresh) = w.insert_near(b, hint);
                     // Equal bytes have equal fingerprints.
                     debug_assert!(fresh && _j as usize + self.base == self.len);
                 }
@@ -158,6 +180,8 @@ impl<S> Arena<S> {
         }
         self.window = Some(Box::new(w));
         self.base = i;
+        // Its indices name the old window's trees.
+        self.hint = None;
     }
 
     /// Writes the packed state at index `i` into `out` (`stride` bytes);
@@ -203,6 +227,7 @@ impl<S> Arena<S> {
             window: None,
             base: 0,
             parts: Vec::new(),
+            hint: None,
         })
     }
 

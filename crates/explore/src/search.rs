@@ -267,7 +267,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             if self.p.arena.len() >= limit && !self.p.arena.contains(b) {
                 return None;
             }
-            let new = self.p.arena.insert_compact(b);
+            let new = self.p.arena.insert_child(b, Some(parent));
             if new {
                 self.p.parents.push(parent, a);
             }

@@ -87,6 +87,14 @@ fn mix(mut x: u64) -> u64 {
 /// The most leaves a tree has: adjacent parts are merged beyond it.
 const LEAVES_MAX: usize = 128;
 
+/// A state's tree as `TreeStore::hint` gives it: its packed bytes, the
+/// index of each leaf and of each inner node (the root left out).
+pub struct Hint {
+    pub bytes: Vec<u8>,
+    leaf: Vec<u32>,
+    inner: Vec<u32>,
+}
+
 /// One part position's distinct values, interned.
 struct LeafTable {
     width: usize,
@@ -274,22 +282,45 @@ impl TreeStore {
         self.roots.is_empty()
     }
 
-    /// The root pair of packed state `b`, interning its leaves and nodes
-    /// when `insert`; without it, None as soon as one is missing (then no
-    /// state with these bytes is held).
+    /// The root pair of packed state `b`, interning its leaves and nodes.
+    /// With a `hint` (a state's tree, most often the parent's), a part
+    /// whose bytes are the hint's takes the hint's leaf, and a node whose
+    /// children are both the hint's takes the hint's node, unprobed
+    /// (LTSmin's incremental compression): a successor that changes a
+    /// few parts costs a few probes, not one per part and node.
     #[inline]
-    fn root_of(&mut self, b: &[u8]) -> u64 {
+    fn root_of(&mut self, b: &[u8], hint: Option<&Hint>) -> u64 {
         let mut ids = [0u32; LEAVES_MAX];
+        let mut same = [false; LEAVES_MAX];
         let mut inner_ids = [0u32; LEAVES_MAX];
+        let mut inner_same = [false; LEAVES_MAX];
         for (k, &(lo, hi)) in self.ranges.iter().enumerate() {
-            ids[k] = self.leaves[k].intern(&b[lo..hi]);
+            match hint {
+                Some(h) if h.bytes[lo..hi] == b[lo..hi] => {
+                    ids[k] = h.leaf[k];
+                    same[k] = true;
+                }
+                _ => ids[k] = self.leaves[k].intern(&b[lo..hi]),
+            }
         }
         let id = |c: Child, inner_ids: &[u32]| match c {
             Child::Leaf(k) => ids[k as usize],
             Child::Inner(n) => inner_ids[n as usize],
         };
+        let unchanged = |c: Child, inner_same: &[bool]| match c {
+            Child::Leaf(k) => same[k as usize],
+            Child::Inner(n) => inner_same[n as usize],
+        };
         for n in 0..self.inner.len() {
             let (l, r) = self.inner[n];
+            if let Some(h) = hint
+                && unchanged(l, &inner_same)
+                && unchanged(r, &inner_same)
+            {
+                inner_ids[n] = h.inner[n];
+                inner_same[n] = true;
+                continue;
+            }
             let v = (id(l, &inner_ids) as u64) << 32 | id(r, &inner_ids) as u64;
             inner_ids[n] = self.nodes.intern(v).0;
         }
@@ -338,8 +369,14 @@ impl TreeStore {
     /// is new (then its index is the old `len()`).
     #[inline]
     pub fn insert(&mut self, b: &[u8]) -> (u32, bool) {
+        self.insert_near(b, None)
+    }
+
+    /// [`Self::insert`], compressing against `hint` (see `root_of`).
+    #[inline]
+    pub fn insert_near(&mut self, b: &[u8], hint: Option<&Hint>) -> (u32, bool) {
         debug_assert_eq!(b.len(), self.stride);
-        let root = self.root_of(b);
+        let root = self.root_of(b, hint);
         let TreeStore { roots, index, .. } = self;
         match index.entry(
             mix(root),
@@ -352,6 +389,41 @@ impl TreeStore {
                 e.insert(j);
                 roots.push(root);
                 (j, true)
+            }
+        }
+    }
+
+    /// State `i`'s tree: its bytes, leaves and nodes (for `insert_near`).
+    pub fn hint(&self, i: usize) -> Hint {
+        let mut h = Hint {
+            bytes: vec![0; self.stride],
+            leaf: vec![0; self.ranges.len()],
+            inner: vec![0; self.inner.len()],
+        };
+        let root = self.roots[i];
+        if self.ranges.len() == 1 {
+            self.fill_hint(Child::Leaf(0), root as u32, &mut h);
+        } else {
+            self.fill_hint(self.root.0, (root >> 32) as u32, &mut h);
+            self.fill_hint(self.root.1, root as u32, &mut h);
+        }
+        h
+    }
+
+    fn fill_hint(&self, c: Child, id: u32, h: &mut Hint) {
+        match c {
+            Child::Leaf(k) => {
+                let (lo, hi) = self.ranges[k as usize];
+                let t = &self.leaves[k as usize];
+                h.bytes[lo..hi].copy_from_slice(LeafTable::get(&t.bytes, t.width, id));
+                h.leaf[k as usize] = id;
+            }
+            Child::Inner(n) => {
+                h.inner[n as usize] = id;
+                let v = self.nodes.nodes[id as usize];
+                let (l, r) = self.inner[n as usize];
+                self.fill_hint(l, (v >> 32) as u32, h);
+                self.fill_hint(r, v as u32, h);
             }
         }
     }

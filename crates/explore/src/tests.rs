@@ -1329,6 +1329,21 @@ fn the_tree_store_round_trips_and_deduplicates() {
             assert_eq!(t.find(s), Some(i));
         }
         assert!(t.find(&[9; 10]).is_none());
+        // Compressed against another state's tree (as a successor against
+        // its parent's), every state gets the same index.
+        let mut near = TreeStore::new(10, &parts);
+        let mut last = None;
+        for s in &states {
+            let hint = last.map(|i: u32| near.hint(i as usize));
+            let (i, _) = near.insert_near(s, hint.as_ref());
+            assert_eq!(i, first[s]);
+            if let Some(h) = &hint {
+                let mut back = [0u8; 10];
+                near.get(last.unwrap() as usize, &mut back);
+                assert_eq!(&h.bytes[..], &back[..]);
+            }
+            last = Some(i);
+        }
     }
 }
 
