@@ -239,6 +239,9 @@ impl<'m, 'a, M: Model> Explorer<'m, 'a, M> {
             None => Search::with_store(self.model, self.opts.store),
         };
         search.states_limit = self.states_limit;
+        if let Some(m) = self.opts.memory_max_bytes {
+            search.p.arena.size_for_memory(m);
+        }
         search
     }
 

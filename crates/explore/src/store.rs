@@ -503,6 +503,22 @@ impl FingerprintSet {
         self.len == 0
     }
 
+    /// Grows the table to `slots` slots (a power of two) now, if it has
+    /// fewer, so that it need not double (and briefly hold both tables)
+    /// before its entries fill three quarters of them.  The slots are
+    /// zeroed pages the system maps as they are first written.
+    pub fn reserve_slots(&mut self, slots: usize) {
+        let slots = slots.next_power_of_two();
+        if slots <= self.slots.len() {
+            return;
+        }
+        let old = std::mem::replace(&mut self.slots, vec![0; slots]);
+        self.len = 0;
+        for fp in old.into_iter().filter(|&f| f != 0) {
+            self.insert(fp);
+        }
+    }
+
     #[inline]
     pub fn contains(&self, fp: u64) -> bool {
         if self.slots.is_empty() {

@@ -1389,6 +1389,12 @@ fn the_fingerprint_set_grows_and_deduplicates() {
     }
     assert_eq!(f.len(), 10_000);
     assert!(f.memory_bytes() >= 8 * 10_000);
+    // Sized up front: the entries stay, and it does not grow again.
+    f.reserve_slots(1 << 16);
+    assert_eq!((f.len(), f.memory_bytes()), (10_000, 8 << 16));
+    assert!((1..=10_000u64).all(|i| f.contains(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)));
+    assert!(f.insert(2));
+    assert_eq!(f.memory_bytes(), 8 << 16);
     // n(n-1)/2 / 2^64.
     assert_eq!(omission_probability(0), 0.0);
     assert_eq!(
@@ -1475,5 +1481,12 @@ fn a_tree_search_checkpoints_and_a_fingerprint_one_refuses() {
         .err()
         .expect("refused");
     assert!(err.contains("fingerprint"), "{err}");
+    // --memory-max sizes the fingerprint table: a quarter of it.
+    let out = Explorer::new(&m)
+        .store(Store::Fingerprint)
+        .memory_max(64 << 20)
+        .bfs();
+    assert!(matches!(out.verdict, Verdict::Safe));
+    assert!(out.stats.memory >= 16 << 20, "{}", out.stats.memory);
     let _ = std::fs::remove_dir_all(&ck.dir);
 }
