@@ -131,8 +131,21 @@ impl<S> Arena<S> {
     /// Whether packed state `b` is held (a compact arena).  Read only.
     #[inline]
     pub fn contains(&self, b: &[u8]) -> bool {
+        self.contains_near(b, None)
+    }
+
+    /// A tree arena's tree of state `i` (for `contains_near`); None for
+    /// other arenas, which need none.
+    pub fn hint(&self, i: usize) -> Option<Hint> {
+        self.tree.as_ref().map(|t| t.hint(i))
+    }
+
+    /// [`Self::contains`] for a successor of the state whose `hint` is
+    /// given (`Arena::hint`): compressed against its tree.
+    #[inline]
+    pub fn contains_near(&self, b: &[u8], hint: Option<&Hint>) -> bool {
         match (&self.tree, &self.fps) {
-            (Some(t), _) => t.find(b).is_some(),
+            (Some(t), _) => t.find_near(b, hint).is_some(),
             (None, Some(f)) => f.contains(fingerprint(b)),
             (None, None) => unreachable!("not a compact arena"),
         }

@@ -3,7 +3,11 @@
 //! saves) and continued to the same result.
 //!
 //! It saves a search's [`Progress`] (arena, parent links, counters, goals
-//! reached); the visited index is rebuilt from the arena on resume.
+//! reached); the visited index is rebuilt from the arena on resume.  A
+//! tree-compressed arena writes each state's packed bytes, as a full one
+//! does, so the format is the same for both stores and a checkpoint
+//! resumes into either (`--store`); a fingerprint search keeps no
+//! expanded state and is not checkpointed.
 //!
 //! The file (format v3) is written in one pass, streamed through a buffer,
 //! so that saving needs no second copy of the search in memory:

@@ -19,8 +19,9 @@
 //! - the parts of an exhaustive search, composed by [`Search`]
 //!   (`search.rs`): [`Arena`] (`arena.rs`: the states, by `u32` index, up
 //!   to [`STATES_LIMIT`]), [`Visited`] (`visited.rs`: the visited index,
-//!   today [`ExactTable`]), [`Parents`] (`parents.rs`: how each state was
-//!   reached, for traces);
+//!   [`ExactTable`]), [`Parents`] (`parents.rs`: how each state was
+//!   reached, for traces), and the compact stores a packing arena may use
+//!   instead ([`store`]: tree compression, the default, and fingerprints);
 //! - [`checkpoint`]: a search's [`Progress`] saved to a file and resumed.
 //!
 //! Hot paths are generic over the model and the visited index (static

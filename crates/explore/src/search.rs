@@ -11,10 +11,12 @@
 //!
 //! Everything but the visited index is [`Progress`], what a checkpoint
 //! saves (`checkpoint.rs`); the index is rebuilt from the arena on resume.
+//! A compact arena (tree or fingerprint store, `store.rs`) is its own
+//! visited index: the `Visited` table then stays empty.
 
 use crate::arena::{Arena, STATES_LIMIT};
 use crate::parents::Parents;
-use crate::store::Store;
+use crate::store::{Hint, Store};
 use crate::visited::{ExactTable, Visited, hash_bytes, hash_state};
 use crate::{Bound, Model, Outcome, Stats, Verdict};
 use std::time::{Duration, Instant};
@@ -233,14 +235,30 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         key(self.model, self.p.arena.stride(), s, buf)
     }
 
-    /// `s`'s hash and whether it was visited; `buf` gets its packed form
-    /// when the arena packs.  Read only: parallel workers call it.
+    /// The `i`th visited state, and for a tree arena its tree, to look
+    /// its successors up against (`lookup`).  Read only.
     #[inline]
-    pub(crate) fn lookup(&self, s: &M::State, buf: &mut Vec<u8>) -> (u64, bool) {
+    pub(crate) fn state_and_hint(&self, i: usize) -> (M::State, Option<Hint>) {
+        match self.p.arena.hint(i) {
+            Some(h) => (self.model.unpack(&h.bytes), Some(h)),
+            None => (self.state(i), None),
+        }
+    }
+
+    /// `s`'s hash and whether it was visited; `buf` gets its packed form
+    /// when the arena packs; `hint` is its parent's tree when the arena
+    /// is a tree (`state_and_hint`).  Read only: parallel workers call it.
+    #[inline]
+    pub(crate) fn lookup(
+        &self,
+        s: &M::State,
+        buf: &mut Vec<u8>,
+        hint: Option<&Hint>,
+    ) -> (u64, bool) {
         let arena = &self.p.arena;
         let h = key(self.model, arena.stride(), s, buf);
         let seen = if arena.is_compact() {
-            return (h, arena.contains(buf));
+            return (h, arena.contains_near(buf, hint));
         } else if arena.is_packed() {
             self.visited
                 .find(h, |j| arena.bytes(j as usize) == &buf[..])

@@ -333,18 +333,38 @@ impl TreeStore {
 
     /// [`Self::root_of`] without interning: None if a part is new.
     #[inline]
-    fn find_root(&self, b: &[u8]) -> Option<u64> {
+    fn find_root(&self, b: &[u8], hint: Option<&Hint>) -> Option<u64> {
         let mut ids = [0u32; LEAVES_MAX];
+        let mut same = [false; LEAVES_MAX];
         let mut inner_ids = [0u32; LEAVES_MAX];
+        let mut inner_same = [false; LEAVES_MAX];
         for (k, &(lo, hi)) in self.ranges.iter().enumerate() {
-            ids[k] = self.leaves[k].find(&b[lo..hi])?;
+            match hint {
+                Some(h) if h.bytes[lo..hi] == b[lo..hi] => {
+                    ids[k] = h.leaf[k];
+                    same[k] = true;
+                }
+                _ => ids[k] = self.leaves[k].find(&b[lo..hi])?,
+            }
         }
         let id = |c: Child, inner_ids: &[u32]| match c {
             Child::Leaf(k) => ids[k as usize],
             Child::Inner(n) => inner_ids[n as usize],
         };
+        let unchanged = |c: Child, inner_same: &[bool]| match c {
+            Child::Leaf(k) => same[k as usize],
+            Child::Inner(n) => inner_same[n as usize],
+        };
         for n in 0..self.inner.len() {
             let (l, r) = self.inner[n];
+            if let Some(h) = hint
+                && unchanged(l, &inner_same)
+                && unchanged(r, &inner_same)
+            {
+                inner_ids[n] = h.inner[n];
+                inner_same[n] = true;
+                continue;
+            }
             let v = (id(l, &inner_ids) as u64) << 32 | id(r, &inner_ids) as u64;
             inner_ids[n] = self.nodes.find(v)?;
         }
@@ -358,8 +378,14 @@ impl TreeStore {
     /// The index of packed state `b`, if it is held.  Read only.
     #[inline]
     pub fn find(&self, b: &[u8]) -> Option<u32> {
+        self.find_near(b, None)
+    }
+
+    /// [`Self::find`], compressing against `hint` (see `root_of`).
+    #[inline]
+    pub fn find_near(&self, b: &[u8], hint: Option<&Hint>) -> Option<u32> {
         debug_assert_eq!(b.len(), self.stride);
-        let root = self.find_root(b)?;
+        let root = self.find_root(b, hint)?;
         self.index
             .find(mix(root), |&j| self.roots[j as usize] == root)
             .copied()
