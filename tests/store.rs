@@ -64,3 +64,26 @@ fn every_store_gives_the_mail_race_matrix_the_same_cells() {
         assert!(t < x && f < x, "tree {t}, fingerprint {f}, full {x}");
     }
 }
+
+// The model cuts its packed state into parts for the tree store: each
+// frame, each CPU's MMU, each mm, each CPU's kernel state, each task and
+// the kernel's globals, in increasing order from 0 and within the packed
+// state (`System::packed_parts`; debug builds also check that the parts
+// add up to `packed_bytes` on every search).
+#[test]
+fn the_model_names_the_parts_of_its_packed_state() {
+    use shootdown::explore::Model;
+    let cfg = scenario::resolve("mail-race").expect("built-in loads");
+    let (frames, cpus) = (cfg.frames as usize, cfg.cpus as usize);
+    let threads = 2;
+    let sys = shootdown::system::System::new(cfg).expect("valid");
+    let parts = sys.packed_parts();
+    assert_eq!(parts[0], 0);
+    assert!(parts.windows(2).all(|w| w[0] < w[1]), "{parts:?}");
+    assert!(*parts.last().unwrap() < sys.packed_len());
+    assert!(
+        parts.len() > frames + 2 * cpus + threads,
+        "{} parts: {parts:?}",
+        parts.len()
+    );
+}

@@ -160,10 +160,11 @@ pub trait Model: Sync {
         unreachable!("a model with packed_len() == 0 is never packed")
     }
     /// Where the parts of a packed state start (increasing byte offsets,
-    /// the first 0): the pieces that change independently (a CPU's MMU, a
-    /// task, a frame, ...), which tree compression stores once each and
-    /// shares between states (`store.rs`).  Default: one part, the whole
-    /// state.  Any cut is correct; a good one stores fewer bytes.
+    /// the first 0): the pieces that change independently of each other
+    /// (one actor's state, one shared object), which tree compression
+    /// stores once each and shares between states (`store.rs`).  Default:
+    /// one part, the whole state.  Any cut is correct; a good one stores
+    /// fewer bytes.
     fn packed_parts(&self) -> Vec<usize> {
         vec![0]
     }

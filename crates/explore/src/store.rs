@@ -8,8 +8,9 @@
 //! - `Tree` (the default): tree compression after LTSmin (Laarman, van de
 //!   Pol, Weber, "Parallel recursive state compression for free", 2011).
 //!   The model cuts its packed state into parts ([`Model::packed_parts`]:
-//!   a CPU's MMU, a task, a frame, ...).  Each part's distinct values are
-//!   interned in a table of their own (a *leaf* is an index there); the
+//!   the pieces of a state that change independently of each other).
+//!   Each part's distinct values are interned in a table of their own (a
+//!   *leaf* is an index there); the
 //!   leaves are paired up in a fixed balanced binary tree whose inner
 //!   nodes, two `u32` child indices in a `u64`, are interned in one shared
 //!   node table; the root pair is the state.  Two states are equal exactly
