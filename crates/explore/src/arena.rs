@@ -140,6 +140,12 @@ impl<S> Arena<S> {
         self.tree.as_ref().map(|t| t.hint(i))
     }
 
+    /// Keeps `hint`, state `i`'s tree as [`Self::hint`] gave it, for
+    /// inserting its successors (`insert_child`).
+    pub fn keep_hint(&mut self, i: usize, hint: Hint) {
+        self.hint = Some((i, hint));
+    }
+
     /// [`Self::contains`] for a successor of the state whose `hint` is
     /// given (`Arena::hint`): compressed against its tree.
     #[inline]

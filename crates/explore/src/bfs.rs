@@ -125,7 +125,11 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                     crate::parallel::Chunk::Violation(outcome) => return outcome,
                 }
             }
-            let here = self.state(self.p.cursor);
+            let (here, hint) = self.state_and_hint(self.p.cursor);
+            if let Some(h) = hint {
+                // Its successors are compressed against it.
+                self.p.arena.keep_hint(self.p.cursor, h);
+            }
             let Some(progress) = self.expand(&here, &mut candidates, &mut buf, limit) else {
                 return self.stop(full, &mut start, save);
             };
