@@ -150,6 +150,15 @@ pub struct BoundArgs {
     /// point (ARCHITECTURE.md, "Reductions"): more states, same verdicts.
     #[arg(long)]
     pub unfold: bool,
+    /// How visited states are kept: tree (tree compression of their parts,
+    /// lossless; the default) or full (every state's packed bytes).
+    #[arg(long, value_name = "STORE", value_parser = ["tree", "full"])]
+    pub store: Option<String>,
+    /// Keep only a 64-bit hash of each visited state (hash compaction):
+    /// less memory, but two states with one hash are taken for one, so a
+    /// safe verdict states the probability that a state was missed.
+    #[arg(long, conflicts_with = "store")]
+    pub fingerprint: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -302,6 +311,12 @@ pub struct BenchArgs {
     /// How many times to run the whole matrix (1-100).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
+    /// How visited states are kept: tree (the default) or full.
+    #[arg(long, value_name = "STORE", value_parser = ["tree", "full"])]
+    pub store: Option<String>,
+    /// Keep only a 64-bit hash of each visited state (hash compaction).
+    #[arg(long, conflicts_with = "store")]
+    pub fingerprint: bool,
 }
 
 /// Where output goes (stdout and stderr in the binary, buffers in tests).
@@ -578,6 +593,11 @@ fn apply_bounds(cfg: &mut Config, b: &BoundArgs) {
     c.depth_max = b.depth_max.or(c.depth_max);
     c.time_max = b.time_max.or(c.time_max);
     c.memory_max_mb = b.memory_max.or(c.memory_max_mb);
+    if b.fingerprint {
+        c.store = explore::Store::Fingerprint;
+    } else if let Some(s) = b.store.as_deref().and_then(explore::Store::from_name) {
+        c.store = s;
+    }
     cfg.unfold |= b.unfold;
 }
 
@@ -667,6 +687,14 @@ pub struct StatsReport {
     pub memory_bytes: u64,
     /// The process's resident set, where the OS reports it.
     pub rss_bytes: Option<u64>,
+    /// How visited states were kept: "tree", "full" or "fingerprint".
+    pub store: &'static str,
+    /// `memory_bytes` per state.
+    pub bytes_per_state: f64,
+    /// Fingerprint runs: the bound on the probability that a state was
+    /// missed, n(n-1)/2 / 2^64 for n states.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omission_probability: Option<f64>,
 }
 
 impl From<&Stats> for StatsReport {
@@ -679,6 +707,9 @@ impl From<&Stats> for StatsReport {
             states_per_second: s.states_per_second(),
             memory_bytes: s.memory,
             rss_bytes: s.rss,
+            store: s.store.name(),
+            bytes_per_state: s.bytes_per_state(),
+            omission_probability: s.omission_probability(),
         }
     }
 }
@@ -694,14 +725,36 @@ fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
 
 fn progress_line(s: &Stats) -> String {
     format!(
-        "{} states ({:.0}/s), depth {}, queue {}, {} MiB, {:.1} s",
+        "{} states ({:.0}/s), depth {}, queue {}, {} MiB ({:.1} B/state), {:.1} s",
         s.states,
         s.states_per_second(),
         s.depth,
         s.queue,
         s.memory.max(s.rss.unwrap_or(0)) >> 20,
+        s.bytes_per_state(),
         s.elapsed.as_secs_f64()
     )
+}
+
+/// The line every text report of a search ends its counts with: the
+/// store, its bytes per state, and for a fingerprint run the probability
+/// bound of a missed state.
+fn memory_line(s: &Stats) -> String {
+    let mut line = format!(
+        "memory: {} store, {:.1} bytes per state ({} MiB of tables",
+        s.store.name(),
+        s.bytes_per_state(),
+        s.memory >> 20
+    );
+    if let Some(rss) = s.rss {
+        line += &format!(", {} MiB resident", rss >> 20);
+    }
+    line += ")";
+    if let Some(p) = s.omission_probability() {
+        line +=
+            &format!("; fingerprint: probability of a missed state <= {p:.1e} (n(n-1)/2 / 2^64)");
+    }
+    line
 }
 
 /// Proves before a long search that `path` can be written, so a search is
@@ -901,9 +954,15 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
         let _ = writeln!(o);
         match &out.verdict {
             Verdict::Safe => {
+                let label = match stats.omission_probability() {
+                    Some(p) => {
+                        format!("SAFE (fingerprint: probability of a missed state <= {p:.1e})")
+                    }
+                    None => "SAFE".into(),
+                };
                 let _ = writeln!(
                     o,
-                    "SAFE: no checked property is violated in any of the {} reachable states ({} transitions, depth {}); explored exhaustively in {:.2} s ({:.0} states/s).",
+                    "{label}: no checked property is violated in any of the {} reachable states ({} transitions, depth {}); explored exhaustively in {:.2} s ({:.0} states/s).",
                     stats.states,
                     stats.transitions,
                     stats.depth,
@@ -935,6 +994,7 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
                 );
             }
         }
+        let _ = writeln!(io.out, "{}", memory_line(&stats));
         if let Some(note) = &checkpoint_note {
             let _ = writeln!(io.out, "{note}");
         }
@@ -1529,6 +1589,16 @@ fn write_matrix_text(
             ""
         }
     );
+    if let Some(p) = results
+        .iter()
+        .filter_map(|r| r.stats.omission_probability())
+        .reduce(f64::max)
+    {
+        let _ = writeln!(
+            o,
+            "fingerprint: each safe verdict holds with probability of a missed state <= {p:.1e} (the largest over the cells: n(n-1)/2 / 2^64 for n states)."
+        );
+    }
     if a.no_traces || !any_violation {
         return;
     }
@@ -1860,13 +1930,19 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
 }
 
 fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
-    let cfg = load(&a.scenario, io)?.cfg;
+    let mut cfg = load(&a.scenario, io)?.cfg;
+    if a.fingerprint {
+        cfg.bounds.store = explore::Store::Fingerprint;
+    } else if let Some(s) = a.store.as_deref().and_then(explore::Store::from_name) {
+        cfg.bounds.store = s;
+    }
     let o = &mut io.out;
     let _ = writeln!(
         o,
-        "bench: the {} matrix, single-threaded, {} run(s)",
+        "bench: the {} matrix, single-threaded, {} run(s), {} store",
         shown(&cfg.name),
-        a.repeat
+        a.repeat,
+        cfg.bounds.store.name()
     );
     let total = matrix::Selection::all().cells();
     let mut best: Option<(f64, u64)> = None;
@@ -1891,11 +1967,13 @@ fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             );
             break;
         }
+        let memory: u64 = results.iter().map(|r| r.stats.memory).sum();
         let _ = writeln!(
             o,
-            "run {run}: {} cells, {states} states, {secs:.3} s, {:.0} states/s",
+            "run {run}: {} cells, {states} states, {secs:.3} s, {:.0} states/s, {:.1} bytes/state",
             results.len(),
-            states as f64 / secs
+            states as f64 / secs,
+            memory as f64 / states.max(1) as f64
         );
         if best.is_none_or(|(b, _)| secs < b) {
             best = Some((secs, states));
@@ -1903,19 +1981,20 @@ fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
         if run == a.repeat {
             let _ = writeln!(
                 o,
-                "\nper cell (last run): variant, profile, verdict, states, seconds, states/s"
+                "\nper cell (last run): variant, profile, verdict, states, seconds, states/s, bytes/state"
             );
             let w = results.iter().map(|r| r.label.len()).max().unwrap_or(10);
             for r in &results {
                 let _ = writeln!(
                     o,
-                    "  {:<w$} {:<12} {:<22} {:>8} {:>8.4} {:>10.0}",
+                    "  {:<w$} {:<12} {:<22} {:>8} {:>8.4} {:>10.0} {:>7.1}",
                     r.label,
                     r.profile.name(),
                     r.cell.short(),
                     r.stats.states,
                     r.stats.elapsed.as_secs_f64(),
-                    r.stats.states_per_second()
+                    r.stats.states_per_second(),
+                    r.stats.bytes_per_state()
                 );
             }
         }

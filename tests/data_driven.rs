@@ -37,11 +37,16 @@ fn stems(ext: &str) -> Vec<String> {
 }
 
 /// `text` with the numbers that change from run to run replaced: the
-/// seconds after "in" (`in 0.01 s`) and the rate (`(151213 states/s)`).
+/// seconds after "in" (`in 0.01 s`) and the rate (`(151213 states/s)`);
+/// the `memory:` line (store, bytes per state, resident set) is dropped.
 /// State and step counts are kept: they are part of the verdict.
 fn normalise(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
+    let kept: String = text
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with("memory: "))
+        .collect();
+    let mut out = String::with_capacity(kept.len());
+    let mut rest = kept.as_str();
     loop {
         let seconds = rest.find(" in ").map(|i| (i, " in "));
         let rate = rest.find(" (").map(|i| (i, " ("));
@@ -84,6 +89,10 @@ fn normalise_hides_timings_only() {
     assert_eq!(
         normalise("walk in flight (pte read pending) in 3 steps"),
         "walk in flight (pte read pending) in 3 steps"
+    );
+    assert_eq!(
+        normalise("depth 3).\nmemory: tree store, 41.0 bytes per state (0 MiB of tables)\ngoals\n"),
+        "depth 3).\ngoals\n"
     );
 }
 

@@ -4,7 +4,9 @@
 //! A state is stored whole (a `Vec<S>`) or, when the model packs states
 //! (`Model::packed_len() > 0`), as `stride` bytes in one byte vector: no
 //! allocation per state, and for the system model 2.5 times more states
-//! per GiB.  The arena owns the index space and its limit,
+//! per GiB.  A packing arena may also be compact (`store.rs`): tree
+//! compressed (the arena is then its own exact visited index), or
+//! fingerprints only, with the bytes of the states not yet expanded.  The arena owns the index space and its limit,
 //! [`STATES_LIMIT`]; hashing and equality are the visited index's
 //! (`visited.rs`), the path to each state the parent links'
 //! (`parents.rs`).  It knows no model: packing and unpacking are the
@@ -19,6 +21,8 @@ pub const STATES_LIMIT: u64 = u32::MAX as u64;
 
 const _: () = assert!(STATES_LIMIT <= u32::MAX as u64, "indices are u32s");
 
+use crate::store::{FingerprintSet, Hint, Store, TreeStore, fingerprint};
+
 /// Visited states, by index.
 pub struct Arena<S> {
     /// The states, when they are not packed.
@@ -29,6 +33,18 @@ pub struct Arena<S> {
     stride: usize,
     /// States held (kept, so that it costs no division).
     len: usize,
+    /// Tree compression: the states are here, `bytes` is empty.
+    tree: Option<Box<TreeStore>>,
+    /// Fingerprints: every state's hash is here, and `window` holds the
+    /// states from index `base` on (not yet expanded), tree compressed.
+    fps: Option<Box<FingerprintSet>>,
+    window: Option<Box<TreeStore>>,
+    base: usize,
+    /// The part offsets, to start a new window.
+    parts: Vec<usize>,
+    /// The tree of the last parent a compact arena inserted successors
+    /// of, with its index (successors share most of their parent's parts).
+    hint: Option<(usize, Hint)>,
 }
 
 impl<S> Arena<S> {
@@ -40,7 +56,188 @@ impl<S> Arena<S> {
             bytes: Vec::new(),
             stride,
             len: 0,
+            tree: None,
+            fps: None,
+            window: None,
+            base: 0,
+            parts: Vec::new(),
+            hint: None,
         }
+    }
+
+    /// An empty arena of packed states of `stride` bytes (whole states
+    /// when 0) kept as `store` says; `parts` are the part offsets of a
+    /// packed state (`Model::packed_parts`), for tree compression.
+    pub fn with_store(stride: usize, store: Store, parts: &[usize]) -> Self {
+        let mut a = Arena::new(stride);
+        if stride > 0 {
+            match store {
+                Store::Full => {}
+                Store::Tree => a.tree = Some(Box::new(TreeStore::new(stride, parts))),
+                Store::Fingerprint => {
+                    a.fps = Some(Box::default());
+                    a.window = Some(Box::new(TreeStore::new(stride, parts)));
+                    a.parts = parts.to_vec();
+                }
+            }
+        }
+        a
+    }
+
+    /// How this arena keeps its states (whole states count as `Full`).
+    pub fn store(&self) -> Store {
+        if self.tree.is_some() {
+            Store::Tree
+        } else if self.fps.is_some() {
+            Store::Fingerprint
+        } else {
+            Store::Full
+        }
+    }
+
+    /// Whether the arena is its own visited index (tree or fingerprints).
+    #[inline]
+    pub fn is_compact(&self) -> bool {
+        self.tree.is_some() || self.fps.is_some()
+    }
+
+    /// This arena (a full one, as a checkpoint loads it) tree compressed
+    /// when `store` is `Tree`; otherwise as it is.
+    pub fn into_store(self, store: Store, parts: &[usize]) -> Self {
+        if self.stride == 0 || store != Store::Tree || self.is_compact() {
+            return self;
+        }
+        let mut a = Arena::with_store(self.stride, store, parts);
+        for i in 0..self.len {
+            a.insert_compact(self.bytes(i));
+        }
+        a
+    }
+
+    /// Sizes the tables for a search bounded to `memory_max` bytes: a
+    /// fingerprint table gets a quarter of it at once (the largest power
+    /// of two of 8-byte slots that fits), so it never doubles within the
+    /// bound.  Other stores grow as they fill.
+    pub fn size_for_memory(&mut self, memory_max: u64) {
+        if let Some(f) = &mut self.fps {
+            let slots = usize::try_from(memory_max / 4 / 8).unwrap_or(usize::MAX);
+            if slots >= 16 {
+                // The largest power of two not above `slots`.
+                f.reserve_slots(1 << (usize::BITS - 1 - slots.leading_zeros()));
+            }
+        }
+    }
+
+    /// Whether packed state `b` is held (a compact arena).  Read only.
+    #[inline]
+    pub fn contains(&self, b: &[u8]) -> bool {
+        self.contains_near(b, None)
+    }
+
+    /// A tree arena's tree of state `i` (for `contains_near`); None for
+    /// other arenas, which need none.
+    pub fn hint(&self, i: usize) -> Option<Hint> {
+        self.tree.as_ref().map(|t| t.hint(i))
+    }
+
+    /// Keeps `hint`, state `i`'s tree as [`Self::hint`] gave it, for
+    /// inserting its successors (`insert_child`).
+    pub fn keep_hint(&mut self, i: usize, hint: Hint) {
+        self.hint = Some((i, hint));
+    }
+
+    /// [`Self::contains`] for a successor of the state whose `hint` is
+    /// given (`Arena::hint`): compressed against its tree.
+    #[inline]
+    pub fn contains_near(&self, b: &[u8], hint: Option<&Hint>) -> bool {
+        match (&self.tree, &self.fps) {
+            (Some(t), _) => t.find_near(b, hint).is_some(),
+            (None, Some(f)) => f.contains(fingerprint(b)),
+            (None, None) => unreachable!("not a compact arena"),
+        }
+    }
+
+    /// Adds packed state `b` to a compact arena unless held: whether it
+    /// is new (then its index is the old `len()`).
+    #[inline]
+    pub fn insert_compact(&mut self, b: &[u8]) -> bool {
+        self.insert_child(b, None)
+    }
+
+    /// [`Self::insert_compact`] for a successor of state `parent` (held):
+    /// compressed against the parent's tree.
+    #[inline]
+    pub fn insert_child(&mut self, b: &[u8], parent: Option<usize>) -> bool {
+        debug_assert_eq!(b.len(), self.stride);
+        if let Some(p) = parent
+            && self.hint.as_ref().is_none_or(|h| h.0 != p)
+        {
+            let h = match (&self.tree, &self.window) {
+                (Some(t), _) => t.hint(p),
+                (None, Some(w)) => w.hint(p - self.base),
+                (None, None) => unreachable!("not a compact arena"),
+            };
+            self.hint = Some((p, h));
+        }
+        let hint = parent.and(self.hint.as_ref()).map(|h| &h.1);
+        let new = match (&mut self.tree, &mut self.fps) {
+            (Some(t), _) => t.insert_near(b, hint).1,
+            (None, Some(f)) => {
+                let new = f.insert(fingerprint(b));
+                if new {
+                    let w = self.window.as_mut().expect("a window");
+                    let (_j, fresh) = w.insert_near(b, hint);
+                    // Equal bytes have equal fingerprints.
+                    debug_assert!(fresh && _j as usize + self.base == self.len);
+                }
+                new
+            }
+            (None, None) => unreachable!("not a compact arena"),
+        };
+        self.len += new as usize;
+        new
+    }
+
+    /// A fingerprint arena forgets the states before `i` (expanded: only
+    /// their fingerprints are needed): the states from `i` on move to a
+    /// new window.  Others keep every state.
+    pub fn forget_before(&mut self, i: usize) {
+        let Some(old) = self.window.as_ref().filter(|_| i > self.base) else {
+            return;
+        };
+        let mut w = TreeStore::new(self.stride, &self.parts);
+        let mut b = vec![0u8; self.stride];
+        for j in i..self.len {
+            old.get(j - self.base, &mut b);
+            w.insert(&b);
+        }
+        self.window = Some(Box::new(w));
+        self.base = i;
+        // Its indices name the old window's trees.
+        self.hint = None;
+    }
+
+    /// Writes the packed state at index `i` into `out` (`stride` bytes);
+    /// a fingerprint arena has only the states not yet expanded.
+    #[inline]
+    pub fn copy_bytes(&self, i: usize, out: &mut [u8]) {
+        match (&self.tree, &self.window) {
+            (Some(t), _) => t.get(i, out),
+            (None, Some(w)) => w.get(i - self.base, out),
+            (None, None) => out.copy_from_slice(self.bytes(i)),
+        }
+    }
+
+    /// Whether packed states must be copied out (`copy_bytes`), not
+    /// borrowed (`bytes`): tree and fingerprint arenas.
+    #[inline]
+    pub fn is_compressed(&self) -> bool {
+        self.tree.is_some() || self.window.is_some()
+    }
+
+    /// The tree store, if the arena compresses.
+    pub fn tree(&self) -> Option<&TreeStore> {
+        self.tree.as_deref()
     }
 
     /// An arena of saved parts (a checkpoint's): `bytes` must be whole
@@ -58,6 +255,12 @@ impl<S> Arena<S> {
             bytes,
             stride,
             len,
+            tree: None,
+            fps: None,
+            window: None,
+            base: 0,
+            parts: Vec::new(),
+            hint: None,
         })
     }
 
@@ -81,10 +284,10 @@ impl<S> Arena<S> {
         self.len == 0
     }
 
-    /// Adds a packed state (of `stride` bytes).
+    /// Adds a packed state (of `stride` bytes) to a full arena.
     #[inline]
     pub fn push_bytes(&mut self, b: &[u8]) {
-        debug_assert!(self.stride > 0 && b.len() == self.stride);
+        debug_assert!(self.stride > 0 && b.len() == self.stride && !self.is_compact());
         self.bytes.extend_from_slice(b);
         self.len += 1;
     }
@@ -97,9 +300,11 @@ impl<S> Arena<S> {
         self.len += 1;
     }
 
-    /// The packed state at index `i`.
+    /// The packed state at index `i`, in a full arena (others: see
+    /// `copy_bytes`).
     #[inline]
     pub fn bytes(&self, i: usize) -> &[u8] {
+        debug_assert!(!self.is_compressed());
         let st = self.stride;
         &self.bytes[i * st..(i + 1) * st]
     }
@@ -110,7 +315,8 @@ impl<S> Arena<S> {
         &self.states[i]
     }
 
-    /// Every packed state, in index order (empty when states are whole).
+    /// Every packed state of a full arena, in index order (empty when
+    /// states are whole or compact: see `copy_bytes`).
     pub fn packed_bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -128,5 +334,8 @@ impl<S> Arena<S> {
             self.states.capacity() * std::mem::size_of::<S>()
         };
         bytes as u64
+            + self.tree.as_ref().map_or(0, |t| t.memory_bytes())
+            + self.fps.as_ref().map_or(0, |f| f.memory_bytes())
+            + self.window.as_ref().map_or(0, |w| w.memory_bytes())
     }
 }

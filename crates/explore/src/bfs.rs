@@ -66,6 +66,8 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 break;
             }
             if self.p.cursor == self.p.level_end {
+                // Every state before the cursor is expanded.
+                self.p.arena.forget_before(self.p.cursor);
                 self.p.level_end = self.len();
                 self.p.depth += 1;
                 if let Some(d) = opts.depth_max
@@ -123,7 +125,11 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                     crate::parallel::Chunk::Violation(outcome) => return outcome,
                 }
             }
-            let here = self.state(self.p.cursor);
+            let (here, hint) = self.state_and_hint(self.p.cursor);
+            if let Some(h) = hint {
+                // Its successors are compressed against it.
+                self.p.arena.keep_hint(self.p.cursor, h);
+            }
             let Some(progress) = self.expand(&here, &mut candidates, &mut buf, limit) else {
                 return self.stop(full, &mut start, save);
             };

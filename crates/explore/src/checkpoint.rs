@@ -3,7 +3,12 @@
 //! saves) and continued to the same result.
 //!
 //! It saves a search's [`Progress`] (arena, parent links, counters, goals
-//! reached); the visited index is rebuilt from the arena on resume.
+//! reached); the visited index is rebuilt from the arena on resume.  A
+//! tree-compressed arena writes each state's packed bytes, as a full one
+//! does, so the format is the same for both stores and a checkpoint
+//! resumes into either (`--store`; into the tree store the states are
+//! compressed as they are read, never held whole); a fingerprint search
+//! keeps no expanded state and is not checkpointed.
 //!
 //! The file (format v3) is written in one pass, streamed through a buffer,
 //! so that saving needs no second copy of the search in memory:
@@ -214,7 +219,10 @@ impl Checkpoint {
         )
     }
 
-    fn load<S, A, V>(&self) -> Result<Option<Progress<S, A, V>>, String>
+    /// Loads the checkpoint, if there is one; a `tree` (the part offsets
+    /// of `Model::packed_parts`) has the packed states compressed as they
+    /// are read, so that loading never holds them whole.
+    fn load<S, A, V>(&self, tree: Option<&[usize]>) -> Result<Option<Progress<S, A, V>>, String>
     where
         S: DeserializeOwned,
         A: DeserializeOwned,
@@ -286,7 +294,7 @@ impl Checkpoint {
                 path.display()
             ));
         }
-        self.read_body(r, body)
+        self.read_body(r, body, tree)
             .map(Some)
             .map_err(|e| self.damaged(e))
     }
@@ -296,6 +304,7 @@ impl Checkpoint {
         &self,
         mut r: BufReader<std::io::Take<File>>,
         body: u64,
+        tree: Option<&[usize]>,
     ) -> Result<Progress<S, A, V>, String>
     where
         S: DeserializeOwned,
@@ -316,8 +325,29 @@ impl Checkpoint {
             return Err("lengths beyond the end of the file".into());
         }
         let usize_of = |n: u64| usize::try_from(n).map_err(|e| e.to_string());
-        let mut packed = vec![0u8; usize_of(meta.packed_len)?];
-        r.read_exact(&mut packed).map_err(|e| e.to_string())?;
+        let stride = usize_of(meta.stride)?;
+        let whole = || format!("an arena that is not whole states of {stride} bytes");
+        let (mut packed, mut compressed) = (Vec::new(), None);
+        match tree {
+            Some(parts) if stride > 0 => {
+                if !meta.packed_len.is_multiple_of(stride as u64) {
+                    return Err(whole());
+                }
+                let mut a = Arena::<S>::with_store(stride, crate::Store::Tree, parts);
+                let mut b = vec![0u8; stride];
+                for _ in 0..meta.packed_len / stride as u64 {
+                    r.read_exact(&mut b).map_err(|e| e.to_string())?;
+                    if !a.insert_compact(&b) {
+                        return Err("a state saved twice".into());
+                    }
+                }
+                compressed = Some(a);
+            }
+            _ => {
+                packed = vec![0u8; usize_of(meta.packed_len)?];
+                r.read_exact(&mut packed).map_err(|e| e.to_string())?;
+            }
+        }
         let mut parent = Vec::with_capacity(usize_of(meta.states)?);
         for _ in 0..meta.states {
             parent.push(read_item(&mut r, &mut scratch, body)?);
@@ -329,9 +359,11 @@ impl Checkpoint {
         if !r.fill_buf().map_err(|e| e.to_string())?.is_empty() {
             return Err("bytes after the end".into());
         }
-        let stride = usize_of(meta.stride)?;
-        let arena = Arena::from_parts(stride, packed, arena)
-            .ok_or_else(|| format!("an arena that is not whole states of {stride} bytes"))?;
+        let arena = match compressed {
+            Some(a) if arena.is_empty() => a,
+            Some(_) => return Err(whole()),
+            None => Arena::from_parts(stride, packed, arena).ok_or_else(whole)?,
+        };
         Ok(Progress {
             arena,
             parents: Parents::from_links(parent),
@@ -400,7 +432,7 @@ impl Checkpoint {
         let mut scratch = Vec::new();
         let meta = Meta {
             stride: p.arena.stride() as u64,
-            packed_len: p.arena.packed_bytes().len() as u64,
+            packed_len: (p.arena.len() * p.arena.stride()) as u64,
             states: p.parents.len() as u64,
             arena_len: p.arena.states().len() as u64,
             cursor: p.cursor as u64,
@@ -413,7 +445,16 @@ impl Checkpoint {
             elapsed_before: p.elapsed_before,
         };
         write_item(&mut w, &mut scratch, &meta)?;
-        w.write_all(p.arena.packed_bytes())?;
+        if p.arena.tree().is_some() {
+            // Tree compressed: each state's bytes, as a full arena's.
+            let mut b = vec![0u8; p.arena.stride()];
+            for i in 0..p.arena.len() {
+                p.arena.copy_bytes(i, &mut b);
+                w.write_all(&b)?;
+            }
+        } else {
+            w.write_all(p.arena.packed_bytes())?;
+        }
         for link in p.parents.links() {
             write_item(&mut w, &mut scratch, link)?;
         }
@@ -453,7 +494,15 @@ where
         let Resumable { explorer, ck } = self;
         let ck = &ck;
         let model = explorer.model;
-        let (mut search, resumed_states) = match ck.load()? {
+        if explorer.opts.store == crate::Store::Fingerprint && model.packed_len() > 0 {
+            return Err(
+                "a fingerprint search cannot be checkpointed (it keeps no expanded state); drop --checkpoint or --fingerprint"
+                    .into(),
+            );
+        }
+        let parts = model.packed_parts();
+        let tree = (explorer.opts.store == crate::Store::Tree).then_some(&parts[..]);
+        let (mut search, resumed_states) = match ck.load(tree)? {
             Some(p) => {
                 let p: Progress<M::State, M::Action, M::Violation> = p;
                 if !p.fits(model.packed_len()) {

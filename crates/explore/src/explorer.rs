@@ -97,6 +97,9 @@ pub struct Options<'a> {
     /// result (states, transitions, goals, trace) is the same for any
     /// count.
     pub jobs: usize,
+    /// How the visited states are kept (when the model packs them):
+    /// tree compressed by default, see [`Store`](crate::Store).
+    pub store: crate::Store,
 }
 
 impl Default for Options<'_> {
@@ -110,6 +113,7 @@ impl Default for Options<'_> {
             progress: None,
             progress_every: Duration::from_millis(500),
             jobs: 1,
+            store: crate::Store::default(),
         }
     }
 }
@@ -193,6 +197,12 @@ impl<'m, 'a, M: Model> Explorer<'m, 'a, M> {
     }
 
     /// A flag that, once raised (e.g. by Ctrl-C), stops the run cleanly.
+    /// How the visited states are kept ([`Store`](crate::Store)).
+    pub fn store(mut self, store: crate::Store) -> Self {
+        self.opts.store = store;
+        self
+    }
+
     pub fn stop(mut self, flag: Arc<AtomicBool>) -> Self {
         self.opts.stop = Some(flag);
         self
@@ -225,10 +235,13 @@ impl<'m, 'a, M: Model> Explorer<'m, 'a, M> {
         p: Option<crate::Progress<M::State, M::Action, M::Violation>>,
     ) -> Search<'m, M> {
         let mut search = match p {
-            Some(p) => Search::resume(self.model, p),
-            None => Search::new(self.model),
+            Some(p) => Search::resume_store(self.model, p, self.opts.store),
+            None => Search::with_store(self.model, self.opts.store),
         };
         search.states_limit = self.states_limit;
+        if let Some(m) = self.opts.memory_max_bytes {
+            search.p.arena.size_for_memory(m);
+        }
         search
     }
 

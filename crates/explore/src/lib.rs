@@ -19,8 +19,9 @@
 //! - the parts of an exhaustive search, composed by [`Search`]
 //!   (`search.rs`): [`Arena`] (`arena.rs`: the states, by `u32` index, up
 //!   to [`STATES_LIMIT`]), [`Visited`] (`visited.rs`: the visited index,
-//!   today [`ExactTable`]), [`Parents`] (`parents.rs`: how each state was
-//!   reached, for traces);
+//!   [`ExactTable`]), [`Parents`] (`parents.rs`: how each state was
+//!   reached, for traces), and the compact stores a packing arena may use
+//!   instead ([`store`]: tree compression, the default, and fingerprints);
 //! - [`checkpoint`]: a search's [`Progress`] saved to a file and resumed.
 //!
 //! Hot paths are generic over the model and the visited index (static
@@ -35,12 +36,14 @@ mod parallel;
 mod parents;
 mod search;
 pub mod simulate;
+pub mod store;
 pub mod visited;
 
 pub use arena::{Arena, STATES_LIMIT};
 pub use explorer::{Explorer, Options, check};
 pub use parents::Parents;
 pub use search::{Progress, Search};
+pub use store::{Store, TreeStore, omission_probability};
 pub use visited::{ExactTable, Visited};
 
 use std::fmt::Debug;
@@ -156,6 +159,15 @@ pub trait Model: Sync {
     fn unpack(&self, _bytes: &[u8]) -> Self::State {
         unreachable!("a model with packed_len() == 0 is never packed")
     }
+    /// Where the parts of a packed state start (increasing byte offsets,
+    /// the first 0): the pieces that change independently of each other
+    /// (one actor's state, one shared object), which tree compression
+    /// stores once each and shares between states (`store.rs`).  Default:
+    /// one part, the whole state.  Any cut is correct; a good one stores
+    /// fewer bytes.
+    fn packed_parts(&self) -> Vec<usize> {
+        vec![0]
+    }
     /// The model's named properties, in a fixed order: property `i` is
     /// goal bit `i` (so at most [`PROPERTIES_MAX`]); only `Sometimes`
     /// properties have goal bits set.  Default: none named.
@@ -258,9 +270,28 @@ pub struct Stats {
     /// state visited, `Model::transition_goals` of every transition
     /// counted.  The same for any number of jobs; kept across resumes.
     pub goals_reached: u64,
+    /// How the visited states were kept ([`Store`]); a `Fingerprint` run
+    /// may have missed states: see [`Stats::omission_probability`].
+    pub store: Store,
 }
 
 impl Stats {
+    /// The explorer's tables ([`Stats::memory`]) per visited state.
+    pub fn bytes_per_state(&self) -> f64 {
+        if self.states > 0 {
+            self.memory as f64 / self.states as f64
+        } else {
+            0.0
+        }
+    }
+
+    /// For a fingerprint run, the bound on the probability that a state
+    /// was missed (two states shared a hash): see
+    /// [`omission_probability`]; None for a lossless run.
+    pub fn omission_probability(&self) -> Option<f64> {
+        (self.store == Store::Fingerprint).then(|| omission_probability(self.states))
+    }
+
     pub fn states_per_second(&self) -> f64 {
         let s = self.elapsed.as_secs_f64();
         if s > 0.0 { self.states as f64 / s } else { 0.0 }

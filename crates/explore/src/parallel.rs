@@ -92,7 +92,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                         let mut candidates = Vec::new();
                         let mut buf = Vec::new();
                         for i in lo..hi {
-                            let here = this.state(i);
+                            let (here, hint) = this.state_and_hint(i);
                             candidates.clear();
                             model.candidates(&here, &mut candidates);
                             let mut progress = false;
@@ -110,7 +110,8 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                                         if pending_set {
                                             continue;
                                         }
-                                        let (hash, seen) = this.lookup(&next, &mut buf);
+                                        let (hash, seen) =
+                                            this.lookup(&next, &mut buf, hint.as_ref());
                                         if !seen {
                                             // Packed: hand the bytes on, not the state.
                                             let at = bytes.len();

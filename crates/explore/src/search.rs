@@ -11,9 +11,12 @@
 //!
 //! Everything but the visited index is [`Progress`], what a checkpoint
 //! saves (`checkpoint.rs`); the index is rebuilt from the arena on resume.
+//! A compact arena (tree or fingerprint store, `store.rs`) is its own
+//! visited index: the `Visited` table then stays empty.
 
 use crate::arena::{Arena, STATES_LIMIT};
 use crate::parents::Parents;
+use crate::store::{Hint, Store};
 use crate::visited::{ExactTable, Visited, hash_bytes, hash_state};
 use crate::{Bound, Model, Outcome, Stats, Verdict};
 use std::time::{Duration, Instant};
@@ -108,30 +111,57 @@ pub(crate) const STATES_LIMIT_LEN: usize = if STATES_LIMIT as u128 <= usize::MAX
 };
 
 impl<'m, M: Model> Search<'m, M> {
-    /// A search that has visited the initial state only.
+    /// A search that has visited the initial state only, with the default
+    /// store ([`Store::Tree`]).
     pub fn new(model: &'m M) -> Self {
-        Self::with_visited(model, ExactTable::default())
+        Self::with_store(model, Store::default())
+    }
+
+    /// A search that has visited the initial state only, its states kept
+    /// as `store` says (when the model packs them).
+    pub fn with_store(model: &'m M, store: Store) -> Self {
+        Self::build(model, ExactTable::default(), store)
     }
 
     /// Resumes from saved progress (the visited index is rebuilt).
     pub fn resume(model: &'m M, p: Progress<M::State, M::Action, M::Violation>) -> Self {
         Self::resume_with(model, p)
     }
+
+    /// Resumes from saved progress, its states then kept as `store` says
+    /// (full or tree; a fingerprint search is not resumed).
+    pub fn resume_store(
+        model: &'m M,
+        mut p: Progress<M::State, M::Action, M::Violation>,
+        store: Store,
+    ) -> Self {
+        let arena = std::mem::replace(&mut p.arena, Arena::new(0));
+        p.arena = arena.into_store(store, &model.packed_parts());
+        Self::resume_with(model, p)
+    }
 }
 
 impl<'m, M: Model, T: Visited> Search<'m, M, T> {
-    /// [`Search::new`] with an empty visited index of the caller's choice.
-    pub fn with_visited(model: &'m M, mut visited: T) -> Self {
+    /// [`Search::new`] with an empty visited index of the caller's choice
+    /// (and the full store, which uses it).
+    pub fn with_visited(model: &'m M, visited: T) -> Self {
+        Self::build(model, visited, Store::Full)
+    }
+
+    fn build(model: &'m M, mut visited: T, store: Store) -> Self {
         assert!(visited.is_empty(), "a new search starts with no state");
         let init = model.initial();
-        let mut arena = Arena::new(model.packed_len());
+        let mut arena = Arena::with_store(model.packed_len(), store, &model.packed_parts());
         let mut buf = Vec::new();
         let h = key(model, arena.stride(), &init, &mut buf);
-        visited.insert_unique(h, 0);
         let goals = model.goals(&init);
-        if arena.is_packed() {
+        if arena.is_compact() {
+            arena.insert_compact(&buf);
+        } else if arena.is_packed() {
+            visited.insert_unique(h, 0);
             arena.push_bytes(&buf);
         } else {
+            visited.insert_unique(h, 0);
             arena.push_state(init);
         }
         Search {
@@ -149,8 +179,10 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             p.len() as u64 <= STATES_LIMIT,
             "arena indices are u32s below the parent sentinel"
         );
-        let mut visited = T::with_capacity(p.len());
-        if p.arena.is_packed() {
+        let mut visited = T::with_capacity(if p.arena.is_compact() { 0 } else { p.len() });
+        if p.arena.is_compact() {
+            // The arena is its own index.
+        } else if p.arena.is_packed() {
             for i in 0..p.len() {
                 visited.insert_unique(hash_bytes(p.arena.bytes(i)), i as u32);
             }
@@ -185,8 +217,13 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     /// The `i`th visited state.
     #[inline]
     pub(crate) fn state(&self, i: usize) -> M::State {
-        if self.p.arena.is_packed() {
-            self.model.unpack(self.p.arena.bytes(i))
+        let arena = &self.p.arena;
+        if arena.is_compressed() {
+            let mut b = vec![0u8; arena.stride()];
+            arena.copy_bytes(i, &mut b);
+            self.model.unpack(&b)
+        } else if arena.is_packed() {
+            self.model.unpack(arena.bytes(i))
         } else {
             self.p.arena.state(i).clone()
         }
@@ -198,13 +235,31 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         key(self.model, self.p.arena.stride(), s, buf)
     }
 
-    /// `s`'s hash and whether it was visited; `buf` gets its packed form
-    /// when the arena packs.  Read only: parallel workers call it.
+    /// The `i`th visited state, and for a tree arena its tree, to look
+    /// its successors up against (`lookup`).  Read only.
     #[inline]
-    pub(crate) fn lookup(&self, s: &M::State, buf: &mut Vec<u8>) -> (u64, bool) {
+    pub(crate) fn state_and_hint(&self, i: usize) -> (M::State, Option<Hint>) {
+        match self.p.arena.hint(i) {
+            Some(h) => (self.model.unpack(&h.bytes), Some(h)),
+            None => (self.state(i), None),
+        }
+    }
+
+    /// `s`'s hash and whether it was visited; `buf` gets its packed form
+    /// when the arena packs; `hint` is its parent's tree when the arena
+    /// is a tree (`state_and_hint`).  Read only: parallel workers call it.
+    #[inline]
+    pub(crate) fn lookup(
+        &self,
+        s: &M::State,
+        buf: &mut Vec<u8>,
+        hint: Option<&Hint>,
+    ) -> (u64, bool) {
         let arena = &self.p.arena;
         let h = key(self.model, arena.stride(), s, buf);
-        let seen = if arena.is_packed() {
+        let seen = if arena.is_compact() {
+            return (h, arena.contains_near(buf, hint));
+        } else if arena.is_packed() {
             self.visited
                 .find(h, |j| arena.bytes(j as usize) == &buf[..])
         } else {
@@ -226,6 +281,16 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         a: M::Action,
         limit: usize,
     ) -> Option<bool> {
+        if self.p.arena.is_compact() {
+            if self.p.arena.len() >= limit && !self.p.arena.contains(b) {
+                return None;
+            }
+            let new = self.p.arena.insert_child(b, Some(parent));
+            if new {
+                self.p.parents.push(parent, a);
+            }
+            return Some(new);
+        }
         let arena = &self.p.arena;
         let same = |j: u32| arena.bytes(j as usize) == b;
         // At the limit (once per run, at most) a new state must not go in.
@@ -290,6 +355,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             rss: crate::resident_set_bytes(),
             elapsed: self.p.elapsed_before + start.elapsed(),
             goals_reached: self.p.goals_reached,
+            store: self.p.arena.store(),
         }
     }
 

@@ -553,6 +553,9 @@ impl Model for Grid {
     fn unpack(&self, bytes: &[u8]) -> [u8; 3] {
         bytes.try_into().expect("three bytes")
     }
+    fn packed_parts(&self) -> Vec<usize> {
+        vec![0, 1, 2]
+    }
 }
 
 use super::checkpoint::{Checkpoint, Resumed, check_resumable};
@@ -1039,7 +1042,7 @@ fn the_visited_index_holds_every_arena_state_once() {
             bad: None,
             packed,
         };
-        let mut search = Search::new(&m);
+        let mut search = Search::with_store(&m, crate::Store::Full);
         let out = search.run(Options::default(), None, &mut |_| {});
         assert_eq!(out.stats.states, 216);
         let mut entries: Vec<(u64, u32)> = search.visited().entries().collect();
@@ -1267,4 +1270,223 @@ fn simulate_reports_the_goals_reached() {
     let out = Explorer::new(&m).simulate(3, 20, 5);
     assert_eq!(out.goals_reached & CORNER, 0);
     assert_eq!(Explorer::new(&m).simulate(3, 0, 5).goals_reached, 0);
+}
+
+// ----- compact stores (store.rs) -----------------------------------------------
+
+use crate::store::{FingerprintSet, Store, TreeStore, omission_probability};
+
+/// A deterministic stream of packed states of 10 bytes whose parts repeat
+/// (few distinct values per part), as a model's do.
+fn sample_states(n: usize) -> Vec<[u8; 10]> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..n)
+        .map(|_| {
+            let mut s = [0u8; 10];
+            for b in s.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = (x % 3) as u8;
+            }
+            s
+        })
+        .collect()
+}
+
+// Tree compression is lossless and exact: every state inserted comes back
+// byte for byte, a state inserted again gets its first index, and `find`
+// agrees with `insert`, for any cut into parts (one part, unsorted and
+// out-of-range offsets, more parts than bytes allow).
+#[test]
+fn the_tree_store_round_trips_and_deduplicates() {
+    let states = sample_states(4000);
+    for parts in [
+        vec![0],
+        vec![0, 2, 4, 6, 8],
+        vec![7, 0, 3, 3, 99],
+        (0..10).collect::<Vec<_>>(),
+    ] {
+        let mut t = TreeStore::new(10, &parts);
+        let mut first: std::collections::HashMap<[u8; 10], u32> = Default::default();
+        for s in &states {
+            let known = first.get(s).copied();
+            assert_eq!(t.find(s), known, "parts {parts:?}");
+            let (i, new) = t.insert(s);
+            assert_eq!(new, known.is_none());
+            if let Some(k) = known {
+                assert_eq!(i, k);
+            } else {
+                assert_eq!(i as usize, first.len());
+                first.insert(*s, i);
+            }
+        }
+        assert_eq!(t.len(), first.len());
+        let mut out = [0u8; 10];
+        for (s, &i) in &first {
+            t.get(i as usize, &mut out);
+            assert_eq!(&out, s);
+            assert_eq!(t.find(s), Some(i));
+        }
+        assert!(t.find(&[9; 10]).is_none());
+        // Compressed against another state's tree (as a successor against
+        // its parent's), every state gets the same index.
+        let mut near = TreeStore::new(10, &parts);
+        let mut last = None;
+        for s in &states {
+            let hint = last.map(|i: u32| near.hint(i as usize));
+            let (i, _) = near.insert_near(s, hint.as_ref());
+            assert_eq!(i, first[s]);
+            if let Some(h) = &hint {
+                let mut back = [0u8; 10];
+                near.get(last.unwrap() as usize, &mut back);
+                assert_eq!(&h.bytes[..], &back[..]);
+            }
+            last = Some(i);
+        }
+    }
+}
+
+// The store's memory accounting: it counts at least the root pairs (8
+// bytes a state) and the leaves, and grows with the states; parts shared
+// between states are stored once, so many states over few distinct parts
+// take fewer bytes than their packed form.
+#[test]
+fn the_tree_store_counts_its_memory_and_shares_parts() {
+    let mut t = TreeStore::new(16, &[0, 4, 8, 12]);
+    let empty = t.memory_bytes();
+    let mut n = 0u64;
+    for a in 0..40u8 {
+        for b in 0..40u8 {
+            let mut s = [0u8; 16];
+            s[0] = a;
+            s[12] = b;
+            assert!(t.insert(&s).1);
+            n += 1;
+        }
+    }
+    assert_eq!(t.leaves(), 4);
+    let m = t.memory_bytes();
+    assert!(m > empty && m >= 8 * n, "{m} bytes for {n} states");
+    // Two leaves of 40 values each: 40 pairs on each side of the root.
+    assert!(t.nodes() <= 80, "{} nodes", t.nodes());
+    assert!(m < 16 * n + 16 * n, "{m} bytes for {n} states");
+}
+
+// Fingerprint set: what goes in is found, duplicates are refused, growth
+// keeps every entry.
+#[test]
+fn the_fingerprint_set_grows_and_deduplicates() {
+    let mut f = FingerprintSet::default();
+    assert!(!f.contains(5));
+    for i in 1..=10_000u64 {
+        assert!(f.insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1));
+    }
+    for i in 1..=10_000u64 {
+        let fp = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        assert!(f.contains(fp));
+        assert!(!f.insert(fp));
+    }
+    assert_eq!(f.len(), 10_000);
+    assert!(f.memory_bytes() >= 8 * 10_000);
+    // Sized up front: the entries stay, and it does not grow again.
+    f.reserve_slots(1 << 16);
+    assert_eq!((f.len(), f.memory_bytes()), (10_000, 8 << 16));
+    assert!((1..=10_000u64).all(|i| f.contains(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)));
+    assert!(f.insert(2));
+    assert_eq!(f.memory_bytes(), 8 << 16);
+    // n(n-1)/2 / 2^64.
+    assert_eq!(omission_probability(0), 0.0);
+    assert_eq!(
+        omission_probability(1 << 32),
+        ((1u128 << 63) - (1 << 31)) as f64 / 2f64.powi(64)
+    );
+    assert_eq!(omission_probability(u64::MAX), 1.0);
+}
+
+// Every store gives the same search: states, transitions, depth, goals,
+// verdict and shortest trace, for one job and several; the stats say
+// which store ran and how many bytes it took per state, and only a
+// fingerprint run reports an omission probability.
+#[test]
+fn every_store_gives_the_same_search() {
+    for bad in [None, Some([3, 1, 2])] {
+        let m = Grid {
+            max: 6,
+            bad,
+            packed: true,
+        };
+        let mut seen = None;
+        for store in [Store::Full, Store::Tree, Store::Fingerprint] {
+            for jobs in [1, 3] {
+                let out = Explorer::new(&m).store(store).jobs(jobs).bfs();
+                assert_eq!(out.stats.store, store);
+                assert!(out.stats.bytes_per_state() > 0.0);
+                assert_eq!(
+                    out.stats.omission_probability().is_some(),
+                    store == Store::Fingerprint
+                );
+                let trace = match &out.verdict {
+                    Verdict::Safe => None,
+                    Verdict::Violation { trace, .. } => Some(trace.clone()),
+                    Verdict::Incomplete(b) => panic!("{b}"),
+                };
+                let got = (counts(&out), out.stats.goals_reached, trace);
+                match &seen {
+                    None => seen = Some(got),
+                    Some(s) => assert_eq!(&got, s, "{store:?}, {jobs} jobs"),
+                }
+            }
+        }
+    }
+}
+
+// A tree-compressed search stopped by the state bound resumes from its
+// checkpoint (the file holds packed bytes, as a full search's) to the
+// uninterrupted result, into either store; a fingerprint search refuses a
+// checkpoint before it searches.
+#[test]
+fn a_tree_search_checkpoints_and_a_fingerprint_one_refuses() {
+    let m = Grid {
+        max: 5,
+        bad: None,
+        packed: true,
+    };
+    let whole = Explorer::new(&m).bfs();
+    for (first, second) in [(Store::Tree, Store::Full), (Store::Full, Store::Tree)] {
+        let ck = temp_checkpoint(&format!("store-{first:?}"));
+        let r = Explorer::new(&m)
+            .store(first)
+            .states_max(100)
+            .checkpoint(&ck)
+            .bfs()
+            .expect("no checkpoint yet");
+        assert!(r.saved);
+        let r = Explorer::new(&m)
+            .store(second)
+            .checkpoint(&ck)
+            .bfs()
+            .expect("the checkpoint loads");
+        assert_eq!(r.resumed_states, 100);
+        assert!(matches!(r.outcome.verdict, Verdict::Safe));
+        assert_eq!(counts(&r.outcome), counts(&whole));
+        assert_eq!(r.outcome.stats.store, second);
+        let _ = std::fs::remove_dir_all(&ck.dir);
+    }
+    let ck = temp_checkpoint("store-fingerprint");
+    let err = Explorer::new(&m)
+        .store(Store::Fingerprint)
+        .checkpoint(&ck)
+        .bfs()
+        .err()
+        .expect("refused");
+    assert!(err.contains("fingerprint"), "{err}");
+    // --memory-max sizes the fingerprint table: a quarter of it.
+    let out = Explorer::new(&m)
+        .store(Store::Fingerprint)
+        .memory_max(64 << 20)
+        .bfs();
+    assert!(matches!(out.verdict, Verdict::Safe));
+    assert!(out.stats.memory >= 16 << 20, "{}", out.stats.memory);
+    let _ = std::fs::remove_dir_all(&ck.dir);
 }

@@ -11,20 +11,14 @@
 //!
 //! [`ExactTable`] is the one implementation today: a
 //! `hashbrown::HashTable` of (hash, index), exact (it calls `same` on every
-//! hash match, so two states are merged only when equal).  Two more have
-//! their place behind the same trait:
-//!
-//! - a *concurrent* table, for a parallel search that inserts from its
-//!   workers: the same (hash, index) slots made atomic, `insert_if_absent`
-//!   through `&self` (a second trait, or interior mutability behind this
-//!   one); the deterministic order of indices must then come from the
-//!   search, not from the race between workers;
-//! - a *fingerprint* (hash-compaction) table: it keeps only a wide hash per
-//!   state, ignores `same` and so may merge two different states (an
-//!   unsound search, with a probability to state); it pays off once the
-//!   arena keeps only the frontier, which [`Visited::entries`] allows: such
-//!   a table cannot be rebuilt from the arena, so a checkpoint would save
-//!   its entries.
+//! hash match, so two states are merged only when equal).  It serves the
+//! full store; the tree and fingerprint stores (`store.rs`) are their own
+//! index inside the arena, and leave this table empty.  A *concurrent*
+//! table has its place behind the same trait, for a parallel search that
+//! inserts from its workers: the same (hash, index) slots made atomic,
+//! `insert_if_absent` through `&self` (a second trait, or interior
+//! mutability behind this one); the deterministic order of indices must
+//! then come from the search, not from the race between workers.
 //!
 //! The methods are generic (closures as `impl FnMut`), so a search is
 //! compiled for its table: no dynamic dispatch per state.

@@ -135,6 +135,9 @@ pub struct Bounds {
     /// Wall-clock time per run (a resumed run gets this much again).
     pub time_max: Option<std::time::Duration>,
     pub memory_max_mb: Option<u64>,
+    /// How the explorer keeps visited states (not a bound, but a choice
+    /// that trades memory: `--store`, `--fingerprint`).
+    pub store: shootdown_explore::Store,
 }
 
 impl Bounds {
@@ -146,6 +149,7 @@ impl Bounds {
             depth_max: self.depth_max,
             time_max: self.time_max,
             memory_max_bytes: self.memory_max_mb.map(|m| m << 20),
+            store: self.store,
             ..shootdown_explore::Options::default()
         }
     }

@@ -701,6 +701,10 @@ impl Model for System {
         self.unpack_from(bytes)
     }
 
+    fn packed_parts(&self) -> Vec<usize> {
+        System::packed_parts(self)
+    }
+
     /// Properties 0-8 (always), then the goals of `goals.rs` (sometimes).
     fn properties(&self) -> Vec<Property> {
         PROPERTIES

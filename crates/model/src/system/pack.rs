@@ -75,6 +75,60 @@ impl System {
         f * (entries + 3) + c * (1 + v + s + 3 * walks) + KernelState::packed_bytes(&self.st)
     }
 
+    /// Where the parts of a packed state start (`Model::packed_parts`,
+    /// for the explorer's tree compression): each frame (its entries and
+    /// role), each CPU's MMU, then the kernel's each mm, each CPU's
+    /// kernel state, each task, and its globals (flush state and page
+    /// allocator) as one part.  The kernel's part sizes are differences
+    /// of `KernelState::packed_bytes` with one fewer of each.
+    pub fn packed_parts(&self) -> Vec<usize> {
+        let (c, f, v, s) = self.counts();
+        let entries = crate::hw::mem::ENTRIES;
+        let walks = crate::hw::cpu::WALK_SLOTS;
+        let kernel = KernelState::packed_bytes(&self.st);
+        let less = |edit: &dyn Fn(&mut crate::kernel::machine::Static)| {
+            let mut st = self.st.clone();
+            edit(&mut st);
+            kernel - KernelState::packed_bytes(&st)
+        };
+        let mm = if self.st.mms > 0 {
+            less(&|st| st.mms -= 1)
+        } else {
+            0
+        };
+        let cpu = if self.st.cpus > 0 {
+            less(&|st| st.cpus -= 1)
+        } else {
+            0
+        };
+        let task = if self.st.tasks.is_empty() {
+            0
+        } else {
+            less(&|st| {
+                st.tasks.pop();
+            })
+        };
+        let mut sizes = vec![entries + 3; f];
+        sizes.extend(std::iter::repeat_n(1 + v + s + 3 * walks, c));
+        sizes.extend(std::iter::repeat_n(mm, self.st.mms as usize));
+        sizes.extend(std::iter::repeat_n(cpu, c));
+        sizes.extend(std::iter::repeat_n(task, self.st.tasks.len()));
+        let globals = kernel - mm * self.st.mms as usize - cpu * c - task * self.st.tasks.len();
+        sizes.push(globals);
+        let mut at = 0;
+        let mut parts = Vec::new();
+        for n in sizes.into_iter().filter(|&n| n > 0) {
+            parts.push(at);
+            at += n;
+        }
+        debug_assert_eq!(
+            at,
+            self.packed_bytes(),
+            "packed_parts and packed_bytes disagree"
+        );
+        parts
+    }
+
     pub fn pack_into(&self, m: &Machine, out: &mut [u8]) {
         let (c, f, v, s) = self.counts();
         let mut w = Writer::new(out);
