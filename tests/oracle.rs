@@ -167,7 +167,7 @@ fn the_oracle_tells_when_the_table_was_unlinked_freed_and_reused() {
         rep.message.ends_with(
             "CPU1 cached 0x00400000 -> frame 2 read from frame 2, which was unlinked from \
              slot 1 of pgd 1 at step 16 (CPU0), freed at step 17 (CPU0) and handed out again \
-             at step 18 (CPU0); CPU1 has not flushed since boot"
+             at step 18 (CPU0); CPU1 last flushed at step 8, before step 16"
         ),
         "{}",
         rep.message

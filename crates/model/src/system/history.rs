@@ -387,6 +387,12 @@ impl History {
         }
     }
 
+    /// `cpu` flushed in the step just advanced over (a reload the MMU's
+    /// state does not show: nothing was cached to drop).
+    pub fn note_flush(&mut self, cpu: u8) {
+        self.flushed[cpu as usize] = Stamp::new(self.steps, cpu);
+    }
+
     /// What frame `f` is, with its story, as a finding says it.
     pub fn describe(&self, f: Frame) -> String {
         let m = &self.marks[f as usize];

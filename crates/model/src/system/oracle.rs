@@ -228,6 +228,11 @@ impl System {
         // once it returned before the step.
         let unmapped = h.facts.unmapped;
         h.advance(self, before, cpu, after);
+        if self.ran_local_flush(before, a, after) {
+            // A reload of a TLB with nothing to drop changes nothing
+            // visible: the kernel's step says that it flushed.
+            h.note_flush(cpu);
+        }
         let h = &*h;
         // User accesses: a thread's program counter moved past a load or
         // store on this CPU.
@@ -292,6 +297,32 @@ impl System {
             }
         }
         out.bits
+    }
+
+    /// Whether the step ran a kernel `local_flush_tlb()` on its CPU: the
+    /// IPI handler's flush of the whole mm (its work went from `Flush` of
+    /// FLUSH_ALL to something else), or `flush_tlb_mm`'s own on a CPU
+    /// that has the mm loaded.
+    fn ran_local_flush(&self, before: &Machine, a: Action, after: &Machine) -> bool {
+        use crate::kernel::state::{FLUSH_ALL, IrqWork, NONE};
+        match a {
+            Action::Ipi { cpu } => {
+                let (b, n) = (&before.k.cpus[cpu as usize], &after.k.cpus[cpu as usize]);
+                b.irq == IrqWork::Flush && b.irq_va == FLUSH_ALL && n.irq != IrqWork::Flush
+            }
+            Action::Task { cpu, .. } => {
+                let c = &before.k.cpus[cpu as usize];
+                let t = c.current;
+                let task = &before.k.tasks[t as usize];
+                !c.in_schedule
+                    && !c.in_irq()
+                    && task.at == Kpc::FlushLocal
+                    && task.mm != NONE
+                    && c.active_mm == task.kmm
+                    && after.k.tasks[t as usize].at != Kpc::FlushLocal
+            }
+            _ => false,
+        }
     }
 
     fn wrong_space_words(&self, t: u8, cpu: u8, cr3: Frame) -> String {
