@@ -24,7 +24,6 @@
 
 use super::machine::{Bug, Ctx, Event, Events, Flow, Machine, range_mask};
 use super::state::*;
-use super::variant::SwitchMmOrder;
 use crate::hw::Arch;
 
 impl<A: Arch> Machine<A> {
@@ -83,20 +82,7 @@ impl<A: Arch> Machine<A> {
         let (st, cpu, t) = (cx.st, cx.cpu, cx.t);
         let task = &self.k.tasks[t as usize];
         let (old, new) = (task.kmm, task.mm);
-        let first = match st.policy.switch_mm_order {
-            SwitchMmOrder::ClearPrevFirst if st.unfold => Kpc::SwitchMmClearPrev,
-            SwitchMmOrder::ClearPrevLast if st.unfold => Kpc::SwitchMmTlbState,
-            SwitchMmOrder::ClearPrevFirst => {
-                self.k.mms[old as usize].cpu_vm_mask.remove(cpu);
-                Kpc::SwitchMmTlbState
-            }
-            SwitchMmOrder::ClearPrevLast => {
-                let c = &mut self.k.cpus[cpu as usize];
-                c.lazy = false;
-                c.active_mm = new;
-                Kpc::SwitchMmSetNext
-            }
-        };
+        let first = self.switch_mm_first_store(st, cpu, old, new);
         let task = self.task(t);
         task.sw_prev = old;
         task.sw_drop = false;

@@ -98,22 +98,7 @@ impl<A: Arch> Machine<A> {
                 // interrupt taken before it sees the state it would have
                 // seen before the switch.  Unfolded, it is the first step
                 // of the incoming task.
-                let first = match st.policy.switch_mm_order {
-                    SwitchMmOrder::ClearPrevFirst if st.unfold => Kpc::SwitchMmClearPrev,
-                    SwitchMmOrder::ClearPrevLast if st.unfold => Kpc::SwitchMmTlbState,
-                    SwitchMmOrder::ClearPrevFirst => {
-                        if oldmm != NONE {
-                            self.k.mms[oldmm as usize].cpu_vm_mask.remove(cpu);
-                        }
-                        Kpc::SwitchMmTlbState
-                    }
-                    SwitchMmOrder::ClearPrevLast => {
-                        let c = &mut self.k.cpus[cpu as usize];
-                        c.lazy = false;
-                        c.active_mm = next_mm;
-                        Kpc::SwitchMmSetNext
-                    }
-                };
+                let first = self.switch_mm_first_store(st, cpu, oldmm, next_mm);
                 let ret = self.k.tasks[next as usize].at;
                 let task = self.task(next);
                 task.sw_prev = oldmm;
@@ -189,6 +174,36 @@ impl<A: Arch> Machine<A> {
         c.active_mm = mm;
         self.goto(cx.t, Kpc::SwitchMmSetNext);
         Flow::Step
+    }
+
+    /// switch_mm's first store between two mms, folded into the step that
+    /// calls switch_mm (schedule()'s switch, exec's activate_mm): clear
+    /// prev's bit (2.4.18 order) or store `cpu_tlbstate` (later order).
+    /// Unfolded, nothing is stored here: the store is the first step.
+    /// Returns where switch_mm goes on.
+    pub(super) fn switch_mm_first_store(
+        &mut self,
+        st: &Static,
+        cpu: u8,
+        prev: u8,
+        next: u8,
+    ) -> Kpc {
+        match st.policy.switch_mm_order {
+            SwitchMmOrder::ClearPrevFirst if st.unfold => Kpc::SwitchMmClearPrev,
+            SwitchMmOrder::ClearPrevLast if st.unfold => Kpc::SwitchMmTlbState,
+            SwitchMmOrder::ClearPrevFirst => {
+                if prev != NONE {
+                    self.k.mms[prev as usize].cpu_vm_mask.remove(cpu);
+                }
+                Kpc::SwitchMmTlbState
+            }
+            SwitchMmOrder::ClearPrevLast => {
+                let c = &mut self.k.cpus[cpu as usize];
+                c.lazy = false;
+                c.active_mm = next;
+                Kpc::SwitchMmSetNext
+            }
+        }
     }
 
     /// `set_bit(cpu, &next->cpu_vm_mask)`.

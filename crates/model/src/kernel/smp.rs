@@ -195,7 +195,7 @@ impl<A: Arch> Machine<A> {
             self.ipi_enter(st, cpu);
             return;
         }
-        if c.irq_ack && (st.policy.ipi_ack_first || c.irq == IrqWork::None) {
+        if self.ipi_acks_next(st, cpu) {
             self.k.flush.mask.remove(cpu);
             self.k.cpus[cpu as usize].irq_ack = false;
             return;
@@ -227,6 +227,14 @@ impl<A: Arch> Machine<A> {
             IrqWork::Check => self.ipi_decide(cpu),
             IrqWork::None => unreachable!("a handler with nothing left is not in the handler"),
         }
+    }
+
+    /// Whether the next step of `cpu`'s handler is the acknowledgment: it
+    /// is still to come, and either it comes first (`ipi-ack-before-flush`)
+    /// or the work is done.
+    pub fn ipi_acks_next(&self, st: &Static, cpu: u8) -> bool {
+        let c = &self.k.cpus[cpu as usize];
+        c.irq_ack && (st.policy.ipi_ack_first || c.irq == IrqWork::None)
     }
 
     /// The handler's entry: take the pending IPI, test this CPU's bit in

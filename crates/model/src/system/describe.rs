@@ -43,7 +43,7 @@ impl System {
         if c.irq == IrqWork::Check {
             return decides().into();
         }
-        if c.irq_ack && (self.st.policy.ipi_ack_first || c.irq == IrqWork::None) {
+        if before.ipi_acks_next(&self.st, cpu) {
             return "smp_invalidate_interrupt: clear_bit(cpu, &flush_cpumask) (acknowledges)"
                 .into();
         }
