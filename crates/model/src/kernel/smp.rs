@@ -21,57 +21,53 @@ impl<A: Arch> Machine<A> {
     /// `flush_tlb_mm`: read `cpu_vm_mask`, flush this CPU if it has the mm
     /// loaded (or `leave_mm` if it is lazy there), then the others.
     pub(super) fn flush_local(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        self.flush_here_then_others(cx, FLUSH_ALL)
+    }
+
+    /// `flush_tlb_page(vma, va)` (arch/i386/kernel/smp.c), from
+    /// `establish_pte`: the same for one page, `__flush_tlb_one(va)`
+    /// (`invlpg`) here and `flush_tlb_others(cpu_mask, mm, va)`.
+    pub(super) fn flush_page_local(&mut self, cx: &mut Ctx<'_>) -> Flow {
+        let va = self.k.tasks[cx.t as usize].fault_vpn;
+        self.flush_here_then_others(cx, va)
+    }
+
+    /// What `flush_tlb_mm` (`va == FLUSH_ALL`) and `flush_tlb_page` share:
+    /// `cpu_mask = mm->cpu_vm_mask & ~(1 << cpu)`; if this CPU has the mm
+    /// as its active mm, flush it here (`local_flush_tlb` or
+    /// `__flush_tlb_one`), or `leave_mm` when the caller has no mm of its
+    /// own (a kernel thread, lazily); then `flush_tlb_others` if the mask
+    /// is not empty.
+    fn flush_here_then_others(&mut self, cx: &mut Ctx<'_>, va: u8) -> Flow {
         let (st, cpu, t) = (cx.st, cx.cpu, cx.t);
         let mm = self.k.tasks[t as usize].kmm;
         let mask = self.k.mms[mm as usize].cpu_vm_mask.without(cpu);
+        let task = self.task(t);
+        task.flush_mask = mask;
+        task.flush_va = va;
         if self.k.cpus[cpu as usize].active_mm == mm {
             if self.k.tasks[t as usize].mm != NONE {
-                self.mmu[cpu as usize].flush_local();
+                if va == FLUSH_ALL {
+                    self.mmu[cpu as usize].flush_local();
+                } else {
+                    self.mmu[cpu as usize].flush_page(va);
+                }
             } else if st.unfold && st.policy.leave_mm_loads_cr3 {
                 self.leave_mm_clear(cpu, cx.ev);
-                let task = self.task(t);
-                task.flush_mask = mask;
-                task.at = Kpc::FlushLeaveCr3;
+                self.goto(t, Kpc::FlushLeaveCr3);
                 return Flow::Step;
             } else {
                 self.leave_mm(st, cpu, cx.ev);
             }
         }
-        let task = self.task(t);
-        task.flush_mask = mask;
-        task.flush_va = FLUSH_ALL;
-        task.at = if mask.is_empty() {
-            Kpc::Return
-        } else {
-            Kpc::FlushOthersSend
-        };
-        Flow::Step
-    }
-
-    /// `flush_tlb_page(vma, va)` (arch/i386/kernel/smp.c): read
-    /// `cpu_vm_mask`; `__flush_tlb_one(va)` (`invlpg`) here if this CPU
-    /// has the mm loaded (or `leave_mm` if it only borrows it); then
-    /// `flush_tlb_others(cpu_mask, mm, va)` for the rest.
-    pub(super) fn flush_page_local(&mut self, cx: &mut Ctx<'_>) -> Flow {
-        let (st, cpu, t) = (cx.st, cx.cpu, cx.t);
-        let task = &self.k.tasks[t as usize];
-        let (mm, va) = (task.kmm, task.fault_vpn);
-        let mask = self.k.mms[mm as usize].cpu_vm_mask.without(cpu);
-        if self.k.cpus[cpu as usize].active_mm == mm {
-            if self.k.tasks[t as usize].mm != NONE {
-                self.mmu[cpu as usize].flush_page(va);
+        self.goto(
+            t,
+            if mask.is_empty() {
+                Kpc::Return
             } else {
-                self.leave_mm(st, cpu, cx.ev);
-            }
-        }
-        let task = self.task(t);
-        task.flush_mask = mask;
-        task.flush_va = va;
-        task.at = if mask.is_empty() {
-            Kpc::Return
-        } else {
-            Kpc::FlushOthersSend
-        };
+                Kpc::FlushOthersSend
+            },
+        );
         Flow::Step
     }
 
