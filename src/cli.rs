@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+mod cost_cmd;
+pub use cost_cmd::CostArgs;
+
 pub const EXIT_SAFE: i32 = 0;
 pub const EXIT_VIOLATION: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
@@ -72,8 +75,14 @@ pub enum Cmd {
     Simulate(SimulateArgs),
     /// Measure exploration speed: the whole matrix, single-threaded.
     Bench(BenchArgs),
+    /// What executions cost: flush IPIs, flushes, lost TLB entries and
+    /// refills, pages freed per flush, waits, page tables held (a model
+    /// estimate in cycles too), per operation, under a fair schedule or
+    /// N random ones.
+    Cost(CostArgs),
     /// Re-execute a trace file from its scenario and confirm or refute its
-    /// violation with the replay's own checks.
+    /// violation with the replay's own checks (or re-run a costed schedule
+    /// and compare its counts).
     Replay(ReplayArgs),
     /// Re-execute a trace file and render what the replay shows: swim-lane
     /// HTML page, text lanes or timeline.
@@ -208,6 +217,22 @@ pub struct CheckArgs {
     /// With --trace, one trace file per violated property (NAME.P1.json).
     #[arg(long, conflicts_with_all = ["checkpoint", "json"])]
     pub each_property: bool,
+    /// Instead of a verdict: the minimum and maximum of every cost counter
+    /// over every complete execution (the whole state graph is kept, up to
+    /// --states-max, default 5000000 states).  With --trace, the schedule
+    /// reaching the maximum of --cost-trace is written for `replay`.
+    #[arg(long, conflicts_with_all = ["checkpoint", "each_property", "jobs"])]
+    pub cost: bool,
+    /// The counter whose maximum --cost --trace writes: estimate (the
+    /// default), a counter (ipis_sent), or OPERATION.COUNTER
+    /// (munmap.ipis_sent).
+    #[arg(
+        long,
+        value_name = "COUNTER",
+        default_value = "estimate",
+        requires = "cost"
+    )]
+    pub cost_trace: String,
     /// Print a JSON report instead of text.
     #[arg(long)]
     pub json: bool,
@@ -274,6 +299,21 @@ pub struct MatrixArgs {
     /// Cells checked at once (1-1024; default: the number of CPUs).
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=JOBS_LIMIT))]
     pub jobs: Option<u64>,
+    /// Instead of verdicts: what each variant costs on the scenario's
+    /// workload (one --hw profile, default 4), side by side, with the ratio
+    /// of each estimate to --baseline's.  --html draws it as a bar chart.
+    #[arg(long)]
+    pub cost: bool,
+    /// The variant the --cost ratios are to (default: the first row).
+    #[arg(long, value_name = "VARIANT", requires = "cost")]
+    pub baseline: Option<String>,
+    /// With --cost: the median of N seeded random schedules (1-1000000)
+    /// instead of one fair schedule.
+    #[arg(long, value_name = "N", requires = "cost", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub schedules: Option<u64>,
+    /// With --cost --schedules: the first schedule's seed.
+    #[arg(long, default_value_t = 1, requires = "schedules")]
+    pub seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -413,6 +453,7 @@ where
         Cmd::Scenario { cmd } => cmd_scenario(cmd, io),
         Cmd::Simulate(a) => cmd_simulate(a, io),
         Cmd::Bench(a) => cmd_bench(a, io),
+        Cmd::Cost(a) => cost_cmd::cmd_cost(a, io),
         Cmd::Replay(a) => cmd_replay(a, io),
         Cmd::Report(a) => cmd_report(a, io),
     };
@@ -823,6 +864,17 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     }
     if a.each_property {
         return check_each_property(&cfg, &a, &source, io);
+    }
+    if a.cost {
+        let sys = System::new(cfg.clone())?;
+        return cost_cmd::check_cost(
+            &sys,
+            &source,
+            &a.cost_trace,
+            a.trace.trace_out.as_deref(),
+            a.json,
+            io,
+        );
     }
     let sys = System::new(cfg.clone())?;
     let checkpoint = a
@@ -1378,6 +1430,11 @@ fn cmd_report(a: ReportArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
 }
 
 fn cmd_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
+    if let Ok(text) = std::fs::read_to_string(&a.trace)
+        && crate::trace::ScheduleFile::is_schedule(&text)
+    {
+        return cost_cmd::replay_schedule(&a.trace, &text, a.json, io);
+    }
     let file = TraceFile::load(&a.trace)?;
     let cfg = file.config()?;
     let name = cfg.name.clone();
@@ -1463,6 +1520,20 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     let mut cfg = load(&a.scenario, io)?.cfg;
     apply_bounds(&mut cfg, &a.bounds);
     warn(&cfg, io);
+    if a.cost {
+        return cost_cmd::matrix_cost(
+            &cfg,
+            &a.hw,
+            &a.variants,
+            a.baseline.as_deref(),
+            a.schedules,
+            a.seed,
+            a.json,
+            a.markdown,
+            a.html.as_deref(),
+            io,
+        );
+    }
     let sel = matrix_selection(&a)?;
     if let Some(path) = &a.html {
         probe_file(path)?;
@@ -1746,6 +1817,13 @@ fn cmd_list(a: ListArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     );
     for (name, desc) in scenario::builtin_names() {
         let _ = writeln!(o, "  {name:<14} {desc}");
+    }
+    let _ = writeln!(
+        o,
+        "\nBuilt-in cost workloads (for `cost` and `matrix --cost`; scenario show NAME prints the TOML):"
+    );
+    for (name, desc) in scenario::workload_names() {
+        let _ = writeln!(o, "  {name:<19} {desc}");
     }
     Ok(EXIT_SAFE)
 }

@@ -200,3 +200,77 @@ impl TraceFile {
         Ok(sys.replay_actions(&self.counterexample.actions, self.violation.property))
     }
 }
+
+pub const SCHEDULE_FORMAT: &str = "shootdown-schedule";
+
+/// A costed schedule: the actions of one execution and what it cost, as
+/// `check --cost --trace` (the execution reaching a counter's maximum)
+/// writes it; `replay` re-runs it through the model and compares the
+/// counts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleFile {
+    pub format: String,
+    pub version: u32,
+    pub tool_version: String,
+    pub scenario: ScenarioSource,
+    pub variant: String,
+    pub profile: Option<u8>,
+    pub hardware: HwFeatures,
+    /// What the schedule is: e.g. "the maximum of ipis_sent".
+    pub what: String,
+    pub actions: Vec<shootdown_model::system::Action>,
+    /// Each counter's total over the schedule, by name.
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+impl ScheduleFile {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a schedule serializes")
+    }
+
+    /// Whether `text` is a schedule file (not a trace).
+    pub fn is_schedule(text: &str) -> bool {
+        serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| {
+                v.get("format")
+                    .and_then(|f| f.as_str())
+                    .map(|f| f == SCHEDULE_FORMAT)
+            })
+            .unwrap_or(false)
+    }
+
+    pub fn from_json(file: &str, text: &str) -> Result<ScheduleFile, String> {
+        let s: ScheduleFile = serde_json::from_str(text).map_err(|e| {
+            format!(
+                "{file}:{}:{}: malformed schedule: {e}",
+                e.line(),
+                e.column()
+            )
+        })?;
+        if s.version != VERSION {
+            return Err(format!(
+                "{file}: schedule format version {} is not supported (this shootdown reads version {VERSION})",
+                s.version
+            ));
+        }
+        if s.tool_version != TOOL_VERSION {
+            return Err(format!(
+                "{file}: schedule written by shootdown {}; this is shootdown {TOOL_VERSION}, whose model may differ: re-run `shootdown check --cost --trace` to regenerate it",
+                s.tool_version
+            ));
+        }
+        Ok(s)
+    }
+
+    /// The configuration the schedule was recorded under.
+    pub fn config(&self, file: &str) -> Result<Config, String> {
+        let name = format!("{file} (embedded scenario text)");
+        let mut cfg = scenario::load_str(&name, &self.scenario.text).map_err(|e| e.render())?;
+        cfg.variant = Variant::parse_label(&self.variant)?;
+        cfg.hw = self.hardware;
+        cfg.profile = self.profile;
+        Ok(cfg)
+    }
+}

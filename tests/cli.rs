@@ -323,3 +323,103 @@ fn each_property_reports_every_violated_property() {
     assert!(out.contains("P8 wrong address space  VIOLATED"), "{out}");
     assert!(out.contains("P5 kernel BUG           holds"), "{out}");
 }
+
+/// `check --cost --trace` writes the schedule reaching a counter's
+/// maximum; `replay` re-runs it and finds the same counts.
+#[test]
+fn check_cost_writes_a_max_schedule_that_replays_to_the_same_counts() {
+    let dir = std::env::temp_dir().join(format!("shootdown-cost-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("max.json");
+    let p = path.to_str().expect("utf-8 path");
+    let o = shootdown(&[
+        "check",
+        "mail-race",
+        "--variant",
+        "2.4.20",
+        "--cost",
+        "--cost-trace",
+        "munmap.ipis_sent",
+        "--trace",
+        p,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("over every complete execution"), "{out}");
+    assert!(out.contains("ipis_sent"), "{out}");
+    let o = shootdown(&["replay", p]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("SAME COUNTS"), "{}", stdout(&o));
+    // A tampered count is caught.
+    let text = std::fs::read_to_string(&path).expect("written");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let n = v["counts"]["ipis_sent"].as_u64().expect("count");
+    let tampered = text.replace(
+        &format!("\"ipis_sent\": {n}"),
+        &format!("\"ipis_sent\": {}", n + 1),
+    );
+    std::fs::write(&path, tampered).expect("write");
+    let o = shootdown(&["replay", p]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("DIFFERENT COUNTS"), "{}", stdout(&o));
+}
+
+#[test]
+fn cost_reports_parse_and_bad_cost_input_exits_2() {
+    let o = shootdown(&["cost", "cost-munmap", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["execution"]["total"]["gather_flushes"], 2);
+    let o = shootdown(&["cost", "cost-munmap", "--schedules", "5", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["spread"]["executions"], 5);
+    let o = shootdown(&[
+        "matrix",
+        "cost-munmap",
+        "--cost",
+        "--variant",
+        "2.4.18",
+        "--variant",
+        "2.5",
+        "--markdown",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("| gather_flushes | 2 | 6 |"),
+        "{}",
+        stdout(&o)
+    );
+    for (args, says) in [
+        (
+            vec!["check", "mail-race", "--cost", "--cost-trace", "ipis"],
+            "unknown counter",
+        ),
+        (
+            vec![
+                "check",
+                "mail-race",
+                "--cost",
+                "--cost-trace",
+                "fork.ipis_sent",
+            ],
+            "unknown operation",
+        ),
+        (vec!["matrix", "--cost", "--hw", "1,2"], "one --hw"),
+        (
+            vec![
+                "matrix",
+                "--cost",
+                "--variant",
+                "2.4.18",
+                "--baseline",
+                "2.5",
+            ],
+            "not one of the compared",
+        ),
+        (vec!["cost", "no-such-workload"], "no built-in scenario"),
+    ] {
+        let o = shootdown(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stdout(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -1105,3 +1105,35 @@ fn assert_mail_structure_only(html: &str) {
         &["lane", "frame", "fault"]
     ));
 }
+
+/// `matrix --cost --html`'s bar chart, from real executions of the
+/// cost-munmap workload, rendered in Chromium: one bar per variant, each
+/// as wide as its estimate relative to the largest, the baseline grey.
+#[test]
+fn chromium_renders_the_cost_chart() {
+    use shootdown::system::System;
+    use shootdown::system::cost::Schedule;
+    let mut bars = Vec::new();
+    for v in ["2.4.18", "2.4.20", "2.5"] {
+        let mut cfg = scenario::resolve("cost-munmap").expect("built-in workload");
+        cfg.variant = Variant::parse_label(v).expect("variant");
+        let sys = System::new(cfg).expect("system");
+        let e = sys.run_schedule(Schedule::Fair, 100_000);
+        bars.push((v.to_string(), sys.cfg.cost_table.estimate(&e.cost.total)));
+    }
+    let html = shootdown::report::cost_page("Cost of cost-munmap", &bars, 0, "unit costs");
+    let dom = open_in_chromium(&html, "cost-chart");
+    let rects = tags_with(&dom, "class=\"bar\"");
+    assert_eq!(rects.len(), 3, "one bar per variant");
+    let widest = bars.iter().map(|b| b.1).max().expect("bars");
+    for ((label, value), tag) in bars.iter().zip(&rects) {
+        assert!(
+            tag.contains(&format!("data-value=\"{value}\"")),
+            "{label}: {tag}"
+        );
+        let w = num(tag, "width");
+        let want = (*value as f64 / widest as f64 * 520.0).round();
+        assert!((w - want).abs() < 0.6, "{label}: width {w}, want {want}");
+    }
+    assert!(rects[0].contains("#555"), "the baseline bar is grey");
+}

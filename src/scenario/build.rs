@@ -192,6 +192,7 @@ impl Loader<'_> {
             properties: Properties::ALL_DEFAULT,
             bounds: Bounds::default(),
             unfold: false,
+            cost_table: Default::default(),
         };
 
         self.hardware(&raw, &mut cfg)?;
@@ -201,6 +202,7 @@ impl Loader<'_> {
         self.tasks(&raw, &mut cfg)?;
         self.check(&raw, &mut cfg)?;
         self.bounds(&raw, &mut cfg)?;
+        self.cost(&raw, &mut cfg)?;
         Ok(cfg)
     }
 
@@ -1220,6 +1222,30 @@ impl Loader<'_> {
         };
         cfg.bounds.time_max = big(&b.time_max_s, "time_max_s")?.map(std::time::Duration::from_secs);
         cfg.bounds.memory_max_mb = big(&b.memory_max_mb, "memory_max_mb")?;
+        Ok(())
+    }
+
+    /// `[cost]`: unit costs for the model estimate, each 0-1000000000
+    /// cycles.
+    fn cost(&self, raw: &RawScenario, cfg: &mut Config) -> Result<()> {
+        let Some(c) = &raw.cost else {
+            return Ok(());
+        };
+        let t = &mut cfg.cost_table;
+        for (v, what, field) in [
+            (&c.ipi_send, "ipi_send", &mut t.ipi_send),
+            (&c.ipi_handler, "ipi_handler", &mut t.ipi_handler),
+            (&c.ack_wait, "ack_wait", &mut t.ack_wait),
+            (&c.local_flush, "local_flush", &mut t.local_flush),
+            (&c.cr3_load, "cr3_load", &mut t.cr3_load),
+            (&c.invlpg, "invlpg", &mut t.invlpg),
+            (&c.walk_level, "walk_level", &mut t.walk_level),
+            (&c.refill, "refill", &mut t.refill),
+        ] {
+            if let Some(v) = v {
+                *field = self.int(v, what, 0, 1_000_000_000)? as u64;
+            }
+        }
         Ok(())
     }
 }

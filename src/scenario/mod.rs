@@ -264,6 +264,47 @@ fn cannot_read(file: &str, why: &str) -> ScenarioError {
     ScenarioError::unlocated(file, format!("cannot read {file}: {why}"))
 }
 
+/// The built-in cost workloads (issue 10, `shootdown cost`, `matrix
+/// --cost`): not part of the verdict matrix's built-ins, but loaded by
+/// name the same way.
+const WORKLOADS: [(&str, &str, &str); 6] = [
+    (
+        "cost-munmap",
+        "cost workload (a): a single-threaded process maps, writes and munmaps 8 pages in 2 pgd slots, twice, while CPU1-3 hold its mm lazily",
+        include_str!("../../workloads/cost-munmap.toml"),
+    ),
+    (
+        "cost-munmap-threads",
+        "cost workload (b): workload (a) with a second thread of the process on CPU1 (mm_users == 2: slow mode everywhere)",
+        include_str!("../../workloads/cost-munmap-threads.toml"),
+    ),
+    (
+        "cost-exit",
+        "cost workload (c): a process with 8 pages in 2 pgd slots exits while CPU1-3 hold its mm lazily",
+        include_str!("../../workloads/cost-exit.toml"),
+    ),
+    (
+        "cost-exec",
+        "cost workload (d): a process with 8 pages execs, then maps and writes 2 pages, while CPU1-3 hold its mm lazily",
+        include_str!("../../workloads/cost-exec.toml"),
+    ),
+    (
+        "cost-shell",
+        "cost workload (e): three short-lived processes on two CPUs each write pages, exec, write again and exit (fork is not modelled)",
+        include_str!("../../workloads/cost-shell.toml"),
+    ),
+    (
+        "cost-pgtables",
+        "cost workload (f): a process maps, writes and munmaps a page in each of 4 pgd slots in turn, twice; page tables held at the end",
+        include_str!("../../workloads/cost-pgtables.toml"),
+    ),
+];
+
+/// The built-in cost workloads, in order: (name, one-line description).
+pub fn workload_names() -> Vec<(&'static str, &'static str)> {
+    WORKLOADS.iter().map(|(n, d, _)| (*n, *d)).collect()
+}
+
 /// The built-in scenarios, in order: (name, one-line description).
 pub fn builtin_names() -> &'static [(&'static str, &'static str)] {
     &BUILTIN_NAMES
@@ -273,6 +314,7 @@ pub fn builtin_names() -> &'static [(&'static str, &'static str)] {
 pub fn builtin_text(name: &str) -> Option<&'static str> {
     BUILTINS
         .iter()
+        .chain(WORKLOADS.iter())
         .find(|(n, _, _)| *n == name)
         .map(|(_, _, t)| *t)
 }
@@ -293,7 +335,7 @@ pub fn resolve(name_or_path: &str) -> Result<Config, ScenarioError> {
     if path.exists() || looks_like_path {
         return load_file(path);
     }
-    let names = BUILTINS.iter().map(|(n, _, _)| *n);
+    let names = BUILTINS.iter().chain(WORKLOADS.iter()).map(|(n, _, _)| *n);
     let listed: Vec<String> = names.clone().map(|n| format!("`{n}`")).collect();
     let mut e = ScenarioError::unlocated(
         name_or_path,

@@ -27,6 +27,23 @@ pub(crate) struct RawScenario {
     pub check: Option<RawCheck>,
     #[serde(default)]
     pub bounds: Option<RawBounds>,
+    #[serde(default)]
+    pub cost: Option<RawCost>,
+}
+
+/// `[cost]`: unit costs in cycles for the model estimate
+/// (`system::cost::CostTable`); each overrides its default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCost {
+    pub ipi_send: Option<Spanned<i64>>,
+    pub ipi_handler: Option<Spanned<i64>>,
+    pub ack_wait: Option<Spanned<i64>>,
+    pub local_flush: Option<Spanned<i64>>,
+    pub cr3_load: Option<Spanned<i64>>,
+    pub invlpg: Option<Spanned<i64>>,
+    pub walk_level: Option<Spanned<i64>>,
+    pub refill: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

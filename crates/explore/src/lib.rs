@@ -32,6 +32,7 @@ mod arena;
 mod bfs;
 pub mod checkpoint;
 mod explorer;
+pub mod extremes;
 mod parallel;
 mod parents;
 mod search;

@@ -1304,6 +1304,53 @@ pub fn render_matrix(m: &Matrix, traces: &[TraceDoc]) -> String {
     o
 }
 
+/// A self-contained HTML page with a horizontal SVG bar chart: one bar
+/// per (label, value), the bar at `base` the baseline every other bar's
+/// ratio is given to, and `note` (the unit costs) under the chart.
+pub fn cost_page(title: &str, bars: &[(String, u64)], base: usize, note: &str) -> String {
+    let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
+    let base_v = bars.get(base).map(|b| b.1).unwrap_or(0);
+    let (label_w, bar_w, row_h) = (300usize, 520usize, 26usize);
+    let height = row_h * bars.len() + 40;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"{}\">\n",
+        label_w + bar_w + 140,
+        escape(title)
+    );
+    for (i, (label, v)) in bars.iter().enumerate() {
+        let y = 10 + i * row_h;
+        let w = ((*v as f64 / max as f64) * bar_w as f64).round() as usize;
+        let ratio = if base_v == 0 {
+            String::new()
+        } else {
+            format!(" (x{:.2})", *v as f64 / base_v as f64)
+        };
+        let fill = if i == base { "#555" } else { "#3572b0" };
+        svg.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"13\">{}</text>\n\
+             <rect class=\"bar\" data-value=\"{v}\" x=\"{label_w}\" y=\"{y}\" width=\"{w}\" height=\"{}\" fill=\"{fill}\"><title>{}: {v} cycles{}</title></rect>\n\
+             <text x=\"{}\" y=\"{}\" font-size=\"12\">{v}{}</text>\n",
+            label_w - 8,
+            y + 15,
+            escape(label),
+            row_h - 8,
+            escape(label),
+            ratio,
+            label_w + w + 6,
+            y + 15,
+            ratio
+        ));
+    }
+    svg.push_str("</svg>\n");
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}p.note{{color:#555;max-width:60em}}</style></head>\n\
+         <body><h1>{t}</h1>\n<p>Model estimate in cycles (not a measurement); the grey bar is the baseline.</p>\n{svg}<p class=\"note\">{n}</p>\n</body></html>\n",
+        t = escape(title),
+        n = escape(note)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! and cells (verdict, counts) that the system layer fills in.
 
 pub mod html;
+pub use html::cost_page;
 pub mod lanes;
 
 use serde::{Deserialize, Serialize};

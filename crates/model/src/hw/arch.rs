@@ -15,7 +15,7 @@
 //! the operating system (no mm, task or allocator).
 
 use super::cpu::{Mmu, PteRead, TlbEntry, Walk, WalkStart};
-use super::mem::{Frame, Memory};
+use super::mem::{Frame, Memory, NO_FRAME};
 use super::profile::HwFeatures;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -66,6 +66,10 @@ pub trait Arch:
     fn walk(&self, w: usize) -> Walk;
     /// The slot a new speculative walk would use, if one is free.
     fn free_speculative_slot(&self, features: &HwFeatures) -> Option<usize>;
+    /// What the CPU caches now: the pages with a TLB entry (bit per vpn)
+    /// and the number of paging-structure-cache entries.  For counting
+    /// what a flush drops; no kernel decision may depend on it.
+    fn cached(&self) -> (u32, u32);
 }
 
 impl Arch for Mmu {
@@ -120,5 +124,15 @@ impl Arch for Mmu {
     }
     fn free_speculative_slot(&self, features: &HwFeatures) -> Option<usize> {
         Mmu::free_speculative_slot(self, features)
+    }
+    fn cached(&self) -> (u32, u32) {
+        let pages = self
+            .tlb
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_valid())
+            .fold(0u32, |m, (v, _)| m | 1 << v);
+        let tables = self.pde.iter().filter(|&&f| f != NO_FRAME).count() as u32;
+        (pages, tables)
     }
 }

@@ -219,6 +219,9 @@ pub struct Events {
     /// For a task step: the kernel position at which its visible effect
     /// happened (after any local work folded into it).
     pub at: Option<Kpc>,
+    /// What the step cost (`cost.rs`): counts only, never read by a
+    /// property.
+    pub cost: super::cost::StepCost,
 }
 
 impl Events {
@@ -233,6 +236,7 @@ impl Events {
     pub fn clear(&mut self) {
         self.n = 0;
         self.at = None;
+        self.cost = Default::default();
     }
 }
 

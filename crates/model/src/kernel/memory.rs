@@ -12,6 +12,7 @@
 //! `free_one_pmd`).  exit_mmap zaps the whole
 //! user range in one `zap_page_range` instead of one per VMA.
 
+use super::cost::Counter;
 use super::machine::{Ctx, Flow, Machine, Static};
 use super::state::*;
 use super::variant::{GatherWhen, PgtableFlush, TableFree};
@@ -286,6 +287,7 @@ impl<A: Arch> Machine<A> {
         task.slot = slot + 1;
         if task.tlb_tables && !task.tlb.fast {
             // pte_free_tlb in slow mode: gathered, freed after the flush.
+            cx.ev.cost.add(Counter::TablesFreed, 1);
             self.tlb_gather(st, t, table, Kpc::CptSlot);
         } else {
             // pte_free (or pte_free_tlb in fast mode) in the next step.
@@ -303,6 +305,7 @@ impl<A: Arch> Machine<A> {
         let task = self.task(t);
         let (f, tlb_tables) = (task.table, task.tlb_tables);
         task.table = NO_FRAME;
+        cx.ev.cost.add(Counter::TablesFreed, 1);
         if tlb_tables {
             self.free_page(cpu, f, cx.ev);
         } else {

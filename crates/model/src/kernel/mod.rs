@@ -8,6 +8,7 @@
 //! says which and what it leaves out.
 
 mod boot;
+pub mod cost;
 mod entry;
 mod exit;
 mod fault;
@@ -28,6 +29,7 @@ pub mod state;
 mod tlb;
 pub mod variant;
 
+pub use cost::{Counter, StepCost};
 pub use ghost::Role;
 pub use machine::{Bug, Event, Events, Machine, Static, TaskKind};
 pub use variant::Policy;

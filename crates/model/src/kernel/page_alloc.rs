@@ -24,6 +24,7 @@ impl<A: Arch> Machine<A> {
             });
             return;
         }
+        self.count_free(f, ev);
         self.set_role(f, Role::Free);
         self.k.alloc.push(f);
     }

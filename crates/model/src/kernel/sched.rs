@@ -22,6 +22,7 @@
 //! choice is explored), reschedule IPIs (an idle CPU polls) and timer
 //! preemption of user mode beyond "any step between two ops".
 
+use super::cost::Drop;
 use super::machine::{Ctx, Event, Events, Flow, Machine, Static};
 use super::sets::TaskSet;
 use super::state::*;
@@ -123,9 +124,9 @@ impl<A: Arch> Machine<A> {
                     mm.cpu_vm_mask.insert(cpu);
                     if st.policy.switch_mm_loads_cr3 {
                         let pgd = mm.pgd;
-                        self.mmu[cpu as usize].load_root(pgd);
+                        self.drop_translations(cpu, Drop::Load(pgd), ev);
                     } else {
-                        self.mmu[cpu as usize].flush_local();
+                        self.drop_translations(cpu, Drop::Local, ev);
                     }
                 }
             }
@@ -218,7 +219,7 @@ impl<A: Arch> Machine<A> {
     pub(super) fn switch_mm_load_cr3(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let mm = self.k.tasks[cx.t as usize].mm;
         let pgd = self.k.mms[mm as usize].pgd;
-        self.mmu[cx.cpu as usize].load_root(pgd);
+        self.drop_translations(cx.cpu, Drop::Load(pgd), cx.ev);
         match cx.st.policy.switch_mm_order {
             SwitchMmOrder::ClearPrevFirst => self.switch_mm_done(cx),
             SwitchMmOrder::ClearPrevLast => self.goto(cx.t, Kpc::SwitchMmClearPrev),
@@ -274,9 +275,9 @@ impl<A: Arch> Machine<A> {
         let mm = self.k.tasks[cx.t as usize].mm;
         if cx.st.policy.switch_mm_loads_cr3 {
             let pgd = self.k.mms[mm as usize].pgd;
-            self.mmu[cx.cpu as usize].load_root(pgd);
+            self.drop_translations(cx.cpu, Drop::Load(pgd), cx.ev);
         } else {
-            self.mmu[cx.cpu as usize].flush_local();
+            self.drop_translations(cx.cpu, Drop::Local, cx.ev);
         }
         self.switch_mm_done(cx);
         Flow::Step

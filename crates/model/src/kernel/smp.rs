@@ -13,6 +13,7 @@
 //! taken at an instruction boundary) and the `flush_cpumask` sanity checks
 //! that panic.
 
+use super::cost::{Counter, Drop};
 use super::machine::{Bug, Ctx, Event, Events, Flow, Machine, SWAPPER, Static};
 use super::state::*;
 use crate::hw::Arch;
@@ -48,9 +49,9 @@ impl<A: Arch> Machine<A> {
         if self.k.cpus[cpu as usize].active_mm == mm {
             if self.k.tasks[t as usize].mm != NONE {
                 if va == FLUSH_ALL {
-                    self.mmu[cpu as usize].flush_local();
+                    self.drop_translations(cpu, Drop::Local, cx.ev);
                 } else {
-                    self.mmu[cpu as usize].flush_page(va);
+                    self.drop_translations(cpu, Drop::Page(va), cx.ev);
                 }
             } else if st.unfold && st.policy.leave_mm_loads_cr3 {
                 self.leave_mm_clear(cpu, cx.ev);
@@ -85,9 +86,13 @@ impl<A: Arch> Machine<A> {
         f.mm = mm;
         f.va = va;
         f.mask = mask;
+        let mut sent = 0;
         for c in mask.iter().filter(|&c| c < st.cpus) {
             self.k.cpus[c as usize].ipi = true;
+            sent += 1;
         }
+        cx.ev.cost.add(Counter::Shootdowns, (sent > 0) as u32);
+        cx.ev.cost.add(Counter::IpisSent, sent);
         self.goto(t, Kpc::FlushOthersWait);
         Flow::Step
     }
@@ -118,14 +123,14 @@ impl<A: Arch> Machine<A> {
     pub(super) fn leave_mm(&mut self, st: &Static, cpu: u8, ev: &mut Events) {
         self.leave_mm_clear(cpu, ev);
         if st.policy.leave_mm_loads_cr3 {
-            self.mmu[cpu as usize].load_root(SWAPPER);
+            self.drop_translations(cpu, Drop::Load(SWAPPER), ev);
         }
     }
 
     /// Unfolded `leave_mm` in `flush_tlb_mm`: the CR3 load after the bit
     /// clear, as its own step; then `flush_tlb_others` if there are others.
     pub(super) fn flush_leave_cr3(&mut self, cx: &mut Ctx<'_>) -> Flow {
-        self.mmu[cx.cpu as usize].load_root(SWAPPER);
+        self.drop_translations(cx.cpu, Drop::Load(SWAPPER), cx.ev);
         let task = self.task(cx.t);
         task.at = if task.flush_mask.is_empty() {
             Kpc::Return
@@ -188,6 +193,7 @@ impl<A: Arch> Machine<A> {
         debug_assert!(self.ipi_deliverable(cpu));
         let c = &self.k.cpus[cpu as usize];
         if !c.in_irq() {
+            ev.cost.add(Counter::IpisTaken, 1);
             self.ipi_enter(st, cpu);
             return;
         }
@@ -203,9 +209,9 @@ impl<A: Arch> Machine<A> {
                 c.irq = IrqWork::None;
                 c.irq_va = NONE;
                 if va == FLUSH_ALL {
-                    self.mmu[cpu as usize].flush_local();
+                    self.drop_translations(cpu, Drop::Local, ev);
                 } else {
-                    self.mmu[cpu as usize].flush_page(va);
+                    self.drop_translations(cpu, Drop::Page(va), ev);
                 }
             }
             IrqWork::Leave => {
@@ -218,7 +224,7 @@ impl<A: Arch> Machine<A> {
             }
             IrqWork::LeaveCr3 => {
                 c.irq = IrqWork::None;
-                self.mmu[cpu as usize].load_root(SWAPPER);
+                self.drop_translations(cpu, Drop::Load(SWAPPER), ev);
             }
             IrqWork::Check => self.ipi_decide(cpu),
             IrqWork::None => unreachable!("a handler with nothing left is not in the handler"),

@@ -11,6 +11,7 @@
 //! the gather; the `start_addr`/`end_addr` range (every flush here is
 //! `flush_tlb_mm`); the RSS accounting of `tlb->freed`.
 
+use super::cost::Counter;
 use super::machine::{Ctx, Flow, Machine, Static};
 use super::state::*;
 use super::variant::{FastMode, FastRemove};
@@ -101,11 +102,13 @@ impl<A: Arch> Machine<A> {
         if task.tlb.fast {
             // A tail call: flush_tlb_mm returns to tlb_finish_mmu's caller.
             task.at = Kpc::FlushLocal;
+            cx.ev.cost.add(Counter::GatherFlushes, 1);
         } else if task.tlb.nr == 0 {
             task.at = Kpc::Return;
         } else {
             task.tlb.nr = 0;
             self.call(t, Kpc::FlushLocal, Kpc::FinishFree);
+            cx.ev.cost.add(Counter::GatherFlushes, 1);
         }
         Flow::Continue
     }

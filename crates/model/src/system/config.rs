@@ -43,6 +43,8 @@ pub struct Config {
     pub bounds: Bounds,
     /// Run every folded step as its own interleaving point (`--unfold`).
     pub unfold: bool,
+    /// Unit costs for the model estimate (`[cost]`; `system::cost`).
+    pub cost_table: super::cost::CostTable,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 
 pub mod agreement;
 pub mod config;
+pub mod cost;
 pub mod counterexample;
 pub mod describe;
 pub mod goals;
