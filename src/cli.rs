@@ -159,6 +159,12 @@ pub struct BoundArgs {
     /// point (ARCHITECTURE.md, "Reductions"): more states, same verdicts.
     #[arg(long)]
     pub unfold: bool,
+    /// Symmetry reduction: keep one state per orbit of interchangeable
+    /// CPUs (CPUs whose pinned threads, kernel threads and idle tasks
+    /// match task for task).  Same verdicts, fewer states; a scenario
+    /// with no such CPUs is checked as without it.
+    #[arg(long)]
+    pub symmetry: bool,
     /// How visited states are kept: tree (tree compression of their parts,
     /// lossless; the default) or full (every state's packed bytes).
     #[arg(long, value_name = "STORE", value_parser = ["tree", "full"])]
@@ -640,6 +646,7 @@ fn apply_bounds(cfg: &mut Config, b: &BoundArgs) {
         c.store = s;
     }
     cfg.unfold |= b.unfold;
+    cfg.symmetry |= b.symmetry;
 }
 
 /// Applies the command-line overrides to a loaded scenario.
@@ -780,6 +787,28 @@ fn progress_line(s: &Stats) -> String {
 /// The line every text report of a search ends its counts with: the
 /// store, its bytes per state, and for a fingerprint run the probability
 /// bound of a missed state.
+/// What `--symmetry` reduced by: the interchangeable CPUs, or none.
+fn symmetry_line(sys: &System) -> String {
+    if sys.symmetric_cpus.is_empty() {
+        return "symmetry: no interchangeable CPUs in this scenario, so every state is kept".into();
+    }
+    let classes: Vec<String> = sys
+        .symmetric_cpus
+        .iter()
+        .map(|k| {
+            k.iter()
+                .map(|c| format!("CPU{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    format!(
+        "symmetry: one state per orbit of {} permutations of interchangeable CPUs ({})",
+        sys.symmetry.len(),
+        classes.join("; ")
+    )
+}
+
 fn memory_line(s: &Stats) -> String {
     let mut line = format!(
         "memory: {} store, {:.1} bytes per state ({} MiB of tables",
@@ -1047,6 +1076,9 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             }
         }
         let _ = writeln!(io.out, "{}", memory_line(&stats));
+        if sys.cfg.symmetry {
+            let _ = writeln!(io.out, "{}", symmetry_line(&sys));
+        }
         if let Some(note) = &checkpoint_note {
             let _ = writeln!(io.out, "{note}");
         }

@@ -194,3 +194,53 @@ fn extremes_bound_every_execution_and_their_traces_replay_to_them() {
         }
     }
 }
+
+/// The README's cost table (workload (a)) is what the model counts: each
+/// row's numbers, for each variant column, from a fair execution.
+#[test]
+fn the_readme_cost_table_is_what_the_model_counts() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let start = readme
+        .find("| counter | 2.4.18 | 2.4.20 | 2.5 |")
+        .expect("the README has the cost table");
+    let lines: Vec<&str> = readme[start..]
+        .lines()
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let cells = |l: &str| -> Vec<String> {
+        l.trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let variants: Vec<String> = cells(lines[0])[1..].to_vec();
+    let runs: Vec<(System, cost::CostRun)> = variants
+        .iter()
+        .map(|v| {
+            let sys = system("cost-munmap", v);
+            let e = sys.run_schedule(Schedule::Fair, 100_000);
+            assert!(e.complete, "{v}");
+            (sys, e.cost)
+        })
+        .collect();
+    let mut checked = 0;
+    for l in &lines[2..] {
+        let row = cells(l);
+        for (k, (sys, run)) in runs.iter().enumerate() {
+            let want = &row[k + 1];
+            let got = match row[0].as_str() {
+                "estimate (cycles)" => sys.cfg.cost_table.estimate(&run.total).to_string(),
+                "ratio to 2.4.18" => format!(
+                    "x{:.2}",
+                    sys.cfg.cost_table.estimate(&run.total) as f64
+                        / runs[0].0.cfg.cost_table.estimate(&runs[0].1.total) as f64
+                ),
+                name => count(run, name).to_string(),
+            };
+            assert_eq!(&got, want, "{} under {}", row[0], variants[k]);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 60, "{checked} cells");
+}

@@ -193,6 +193,7 @@ impl Loader<'_> {
             bounds: Bounds::default(),
             unfold: false,
             cost_table: Default::default(),
+            symmetry: false,
         };
 
         self.hardware(&raw, &mut cfg)?;

@@ -45,6 +45,9 @@ pub struct Config {
     pub unfold: bool,
     /// Unit costs for the model estimate (`[cost]`; `system::cost`).
     pub cost_table: super::cost::CostTable,
+    /// Store one state per orbit of interchangeable CPUs (`--symmetry`;
+    /// `system::symmetry`).
+    pub symmetry: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -52,6 +52,9 @@ impl System {
     /// Replays `trace` and describes it.  `violation` is what the explorer
     /// reported; the replay must reproduce it for `replay_confirmed`.
     pub fn counterexample(&self, trace: &[Action], violation: &Violation) -> Counterexample {
+        // A trace among symmetry representatives becomes a concrete one.
+        let concrete = self.concretize(trace);
+        let trace = &concrete[..];
         let story = self.story(trace, Some(violation));
         Counterexample {
             property: violation.property,

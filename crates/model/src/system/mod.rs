@@ -16,6 +16,7 @@ pub mod matrix;
 pub mod oracle;
 pub mod pack;
 pub mod replay;
+pub mod symmetry;
 
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};
 use crate::hw::{Frame, NO_FRAME};
@@ -254,6 +255,11 @@ pub struct System {
     goal_mask: u64,
     /// Frames that are page tables in the initial state (`goals.rs`).
     init_tables: u32,
+    /// The symmetry group used (`symmetry.rs`; `--symmetry`): empty or
+    /// the identity alone when states are not reduced.
+    pub symmetry: Vec<symmetry::Perm>,
+    /// The classes of interchangeable CPUs the group permutes.
+    pub symmetric_cpus: Vec<Vec<u8>>,
 }
 
 impl System {
@@ -274,8 +280,19 @@ impl System {
             packed: true,
             goal_mask: 0,
             init_tables: 0,
+            symmetry: Vec::new(),
+            symmetric_cpus: Vec::new(),
         };
         (sys.goal_mask, sys.init_tables) = sys.goals_applicable_to(&sys.init);
+        if sys.cfg.symmetry {
+            let (group, classes) = symmetry::group(&sys);
+            sys.symmetry = group;
+            sys.symmetric_cpus = if sys.symmetry.len() > 1 {
+                classes
+            } else {
+                Vec::new()
+            };
+        }
         Ok(sys)
     }
 
@@ -672,7 +689,7 @@ impl Model for System {
         }) {
             return Some(Transition::Cut(why));
         }
-        Some(Transition::Next(n))
+        Some(Transition::Next(self.canonical(n)))
     }
 
     /// Actors: each CPU's tasks, each CPU's MMU, the other allocators.
