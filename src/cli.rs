@@ -1384,10 +1384,13 @@ fn finish_violation(
     } else {
         (trace.to_vec(), violation.clone())
     };
-    Found {
-        cx: sys.counterexample(&trace, &violation),
-        violation,
-    }
+    let cx = sys.counterexample(&trace, &violation);
+    // The concrete trace's own words (they differ from the search's only
+    // under --symmetry, where the search saw a permuted system).
+    let mut violation = violation;
+    violation.message = cx.message.clone();
+    violation.also = cx.also.clone();
+    Found { cx, violation }
 }
 
 /// A counterexample and the violation it ends in.

@@ -52,9 +52,19 @@ impl System {
     /// Replays `trace` and describes it.  `violation` is what the explorer
     /// reported; the replay must reproduce it for `replay_confirmed`.
     pub fn counterexample(&self, trace: &[Action], violation: &Violation) -> Counterexample {
-        // A trace among symmetry representatives becomes a concrete one.
-        let concrete = self.concretize(trace);
-        let trace = &concrete[..];
+        // A trace among symmetry representatives becomes a concrete one,
+        // told and replayed by the concrete system.
+        if self.symmetry.len() > 1 {
+            let concrete = self.concretize(trace);
+            let plain = self.without_symmetry();
+            // The violation as the concrete trace meets it (its message
+            // names the concrete CPUs).
+            let v = match shootdown_explore::replay(&plain, &concrete) {
+                Ok((_, Some(v))) if v.property == violation.property => v,
+                _ => violation.clone(),
+            };
+            return plain.counterexample(&concrete, &v);
+        }
         let story = self.story(trace, Some(violation));
         Counterexample {
             property: violation.property,

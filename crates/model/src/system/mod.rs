@@ -260,6 +260,8 @@ pub struct System {
     pub symmetry: Vec<symmetry::Perm>,
     /// The classes of interchangeable CPUs the group permutes.
     pub symmetric_cpus: Vec<Vec<u8>>,
+    /// Each CPU's block of tasks (`symmetry::blocks`).
+    blocks: Vec<Vec<usize>>,
 }
 
 impl System {
@@ -282,11 +284,13 @@ impl System {
             init_tables: 0,
             symmetry: Vec::new(),
             symmetric_cpus: Vec::new(),
+            blocks: Vec::new(),
         };
         (sys.goal_mask, sys.init_tables) = sys.goals_applicable_to(&sys.init);
         if sys.cfg.symmetry {
             let (group, classes) = symmetry::group(&sys);
             sys.symmetry = group;
+            sys.blocks = symmetry::blocks(&sys);
             sys.symmetric_cpus = if sys.symmetry.len() > 1 {
                 classes
             } else {

@@ -16,8 +16,9 @@
 //! mms), and the kernel and hardware code treats CPU and task numbers as
 //! names (no step depends on which of two interchangeable CPUs is which):
 //! `step(π s, π a) == π step(s, a)`, which the tests check on every
-//! reachable state of symmetric scenarios.  The explorer stores the
-//! representative with the smallest packed bytes (`canonical`); a trace
+//! reachable state of symmetric scenarios.  The explorer stores one
+//! representative per orbit as `canonical` picks it (CPUs of a class
+//! sorted by a hash of their own view); a trace
 //! found among representatives is turned back into one of the concrete
 //! system (`concretize`) before anything replays or explains it.
 //!
@@ -185,6 +186,11 @@ fn permutations(items: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// Each CPU's block: the tasks tied to it, in task order.
+pub fn blocks(sys: &System) -> Vec<Vec<usize>> {
+    (0..sys.st.cpus).map(|c| block(sys, c)).collect()
+}
+
 /// The symmetry group of `sys`'s scenario (identity first), and the
 /// classes of interchangeable CPUs it permutes.
 pub fn group(sys: &System) -> (Vec<Perm>, Vec<Vec<u8>>) {
@@ -230,12 +236,56 @@ pub fn group(sys: &System) -> (Vec<Perm>, Vec<Vec<u8>>) {
 }
 
 impl System {
-    /// The representative of `s`'s orbit: the permutation of it with the
-    /// smallest packed bytes (`s` itself without symmetry).
+    /// A representative of `s`'s orbit (`s` itself without symmetry):
+    /// within each class of interchangeable CPUs, the CPUs sorted by a
+    /// hash of what each one's block looks like from inside (its MMU, its
+    /// per-CPU state, its tasks, and which masks, locks and quicklist roles
+    /// name it), the smallest hash taking the class's first CPU.  Equal
+    /// hashes keep their order.  Any permutation of the group gives a
+    /// state of the orbit, so the reduction is sound whatever the hashes;
+    /// two states of one orbit get one representative whenever their
+    /// blocks' views differ, which is when it matters.
     pub fn canonical(&self, s: Machine) -> Machine {
         if self.symmetry.len() <= 1 {
             return s;
         }
+        let full: usize = self
+            .symmetric_cpus
+            .iter()
+            .map(|k| (1..=k.len()).product::<usize>())
+            .product();
+        if self.symmetry.len() != full {
+            // The initial-state check kept only part of the classes'
+            // permutations: sorting could leave the group, so take the
+            // smallest image under the group itself.
+            return self.canonical_in_group(s);
+        }
+        let mut p = Perm::identity();
+        let mut any = false;
+        for class in &self.symmetric_cpus {
+            let mut keyed: Vec<(u64, u8)> =
+                class.iter().map(|&c| (self.block_view(&s, c), c)).collect();
+            keyed.sort();
+            for (i, &(_, from)) in keyed.iter().enumerate() {
+                let to = class[i];
+                p.cpu[from as usize] = to;
+                for (&tf, &tt) in self.blocks[from as usize]
+                    .iter()
+                    .zip(&self.blocks[to as usize])
+                {
+                    p.task[tf] = tt as u8;
+                }
+                any |= from != to;
+            }
+        }
+        if !any {
+            return s;
+        }
+        permute(&s, &p, self.st.cpus, self.st.tasks.len())
+    }
+
+    /// The image of `s` under the group with the smallest packed bytes.
+    fn canonical_in_group(&self, s: Machine) -> Machine {
         let len = self.packed_len();
         let (mut best, mut best_bytes) = (None::<Machine>, vec![0u8; len]);
         let mut bytes = vec![0u8; len];
@@ -250,6 +300,60 @@ impl System {
         best.expect("the group has the identity")
     }
 
+    /// A hash of CPU `c`'s block as it sees itself: nothing in it names a
+    /// CPU or task number, so it is the same for the block's image under
+    /// any permutation.
+    fn block_view(&self, s: &Machine, c: u8) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        let block = &self.blocks[c as usize];
+        let local = |t: u8| {
+            block
+                .iter()
+                .position(|&b| b as u8 == t)
+                .map_or(0xff, |i| i as u8)
+        };
+        s.mmu[c as usize].hash(&mut h);
+        let mut pc = s.k.cpus[c as usize].clone();
+        pc.current = local(pc.current);
+        pc.hash(&mut h);
+        for &t in block {
+            let mut task = s.k.tasks[t].clone();
+            task.flush_mask = crate::kernel::sets::CpuSet::EMPTY;
+            task.hash(&mut h);
+            for (m, mm) in s.k.mms.iter().enumerate() {
+                let sem = &mm.mmap_sem;
+                (m, sem.writer == t as u8).hash(&mut h);
+                sem.waiters[..sem.nwait as usize]
+                    .iter()
+                    .position(|&w| w & !WAIT_WRITE == t as u8)
+                    .hash(&mut h);
+            }
+        }
+        for mm in &s.k.mms {
+            (mm.cpu_vm_mask.contains(c), mm.ptl == c).hash(&mut h);
+        }
+        let f = &s.k.flush;
+        (f.mask.contains(c), f.lock == c).hash(&mut h);
+        for t in &s.k.tasks {
+            t.flush_mask.contains(c).hash(&mut h);
+        }
+        for r in &s.roles {
+            matches!(r, Role::Cached { cpu } if *cpu == c).hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// The same system with no symmetry reduction: what replays and
+    /// explains a concrete trace.
+    pub fn without_symmetry(&self) -> System {
+        let mut sys = self.clone();
+        sys.cfg.symmetry = false;
+        sys.symmetry.clear();
+        sys.symmetric_cpus.clear();
+        sys
+    }
+
     /// A trace of the concrete system equivalent to `trace`, a trace the
     /// explorer found among orbit representatives: step by step, the
     /// action of the concrete state whose successor has the same
@@ -258,38 +362,27 @@ impl System {
         if self.symmetry.len() <= 1 {
             return trace.to_vec();
         }
+        let (cpus, tasks) = (self.st.cpus, self.st.tasks.len());
+        // Invariant: real = σ(rep) for some σ of the group, so the
+        // explorer's action `a` from rep is σ(a) from real.
         let mut real = self.initial_state().clone();
         let mut rep = self.canonical(real.clone());
         let mut out = Vec::with_capacity(trace.len());
-        let mut cands = Vec::new();
         for &a in trace {
-            let Some((next, _)) = self.apply(&rep, a) else {
+            let sigma = self
+                .symmetry
+                .iter()
+                .find(|p| permute(&rep, p, cpus, tasks) == real)
+                .expect("the concrete state is an image of its representative");
+            let b = permute_action(a, sigma);
+            let (Some((next_real, _)), Some((next_rep, _))) =
+                (self.apply(&real, b), self.apply(&rep, a))
+            else {
                 break;
             };
-            let target = self.canonical(next);
-            let found = self.symmetry.iter().find_map(|p| {
-                let b = permute_action(a, p);
-                let (n, _) = self.apply(&real, b)?;
-                (self.canonical(n.clone()) == target).then_some((b, n))
-            });
-            let (b, n) = match found {
-                Some(f) => f,
-                None => {
-                    // Any enabled action with the same representative.
-                    cands.clear();
-                    self.candidates(&real, &mut cands);
-                    cands
-                        .iter()
-                        .find_map(|&b| {
-                            let (n, _) = self.apply(&real, b)?;
-                            (self.canonical(n.clone()) == target).then_some((b, n))
-                        })
-                        .expect("a representative's step has a concrete counterpart")
-                }
-            };
             out.push(b);
-            real = n;
-            rep = target;
+            real = next_real;
+            rep = self.canonical(next_rep);
         }
         out
     }
