@@ -136,3 +136,31 @@ fn symmetry_keeps_every_verdict_with_fewer_states_and_replayable_traces() {
         }
     }
 }
+
+/// `check --cost` under symmetry: the same minimum and maximum of every
+/// counter (the costs name no CPU), and the maximum's trace, made
+/// concrete, replays to it.
+#[test]
+fn cost_extremes_are_the_same_under_symmetry() {
+    let cfg = matrix::cell_config(
+        &load("symmetric-lazy"),
+        Variant::parse_label("2.4.20").expect("variant"),
+        Profile::Split,
+    );
+    let plain = System::new(cfg.clone()).expect("system");
+    let sym = System::new(with_symmetry(&cfg, true)).expect("system");
+    let a = plain.cost_extremes(10_000_000, &|| false).expect("small");
+    let b = sym.cost_extremes(10_000_000, &|| false).expect("small");
+    assert!(b.states < a.states);
+    for (d, (x, y)) in a.dims.iter().zip(&b.dims).enumerate() {
+        let (x, y) = (x.as_ref().expect("live"), y.as_ref().expect("live"));
+        assert_eq!((x.min, x.max), (y.min, y.max), "weight {d}");
+        if d < shootdown::system::cost::COUNTERS
+            && let Some(max) = y.max
+        {
+            let concrete = sym.concretize(&y.max_trace);
+            let run = plain.cost_of_trace(&concrete).expect("runs");
+            assert_eq!(run.total.get(d), max, "weight {d}");
+        }
+    }
+}

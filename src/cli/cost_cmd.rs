@@ -594,8 +594,12 @@ pub(super) fn check_cost(
                 "--cost-trace {trace_counter}: unbounded (a cycle of the state graph adds to it), so no schedule reaches a maximum"
             )));
         };
+        // Under --symmetry the path runs among representatives: make it
+        // concrete before it is replayed or written.
+        let actions = sys.concretize(&e.max_trace);
         let run = sys
-            .cost_of_trace(&e.max_trace)
+            .without_symmetry()
+            .cost_of_trace(&actions)
             .expect("an extremes path runs");
         let file = ScheduleFile {
             format: crate::trace::SCHEDULE_FORMAT.into(),
@@ -606,7 +610,7 @@ pub(super) fn check_cost(
             profile: sys.cfg.profile,
             hardware: sys.cfg.hw,
             what: format!("the maximum of {} ({max})", dim_name(dim)),
-            actions: e.max_trace.clone(),
+            actions,
             counts: run
                 .total
                 .to_map()
