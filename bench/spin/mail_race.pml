@@ -29,6 +29,7 @@
  *   V2420                   kernel 2.4.20 (pte-free-fast, flush-pgtables-
  *                           in-free, leave-mm-cr3, switch-mm-cr3,
  *                           remove-page-reorder); else 2.4.18 as released
+ *   SPIN_BFS                for pan -DBFS (see the scratch variables)
  *   NO_P1 NO_P2 NO_P3 NO_P4 NO_P5 NO_P6 NO_P8
  *                           leave that property unchecked (shootdown's
  *                           --property selects the checked ones)
@@ -273,11 +274,29 @@ byte afree[8];
 byte alen;
 byte foreign;
 
-/* Scratch of the d_steps: not part of the state vector. */
-hidden byte hflow, ht, he, hf, hv, hs, hx, hj, htab, hslot, hvpn, hop;
-hidden byte hws, hr_entry, hr_tab, hr_vpn, hupd, hwoken, hpop, hprev;
-hidden byte hmask, hva, hfound, hdata, hr3, hfr, hnext;
-hidden byte hwr, hr_filled, hr_wrote, hok;
+/* Scratch of the d_steps: not part of the state vector.  SPIN's
+ * breadth-first search (pan -DBFS) refuses hidden variables: with
+ * -DSPIN_BFS they are ordinary ones, zeroed at the end of every step
+ * (reset_scratch), so that they add no state. */
+#ifdef SPIN_BFS
+#define HIDDEN
+#else
+#define HIDDEN hidden
+#endif
+HIDDEN byte hflow, ht, he, hf, hv, hs, hx, hj, htab, hslot, hvpn, hop;
+HIDDEN byte hws, hr_entry, hr_tab, hr_vpn, hupd, hwoken, hpop, hprev;
+HIDDEN byte hmask, hva, hfound, hdata, hr3, hfr, hnext;
+HIDDEN byte hwr, hr_filled, hr_wrote, hok;
+
+inline reset_scratch() {
+#ifdef SPIN_BFS
+  hflow = 0; ht = 0; he = 0; hf = 0; hv = 0; hs = 0; hx = 0; hj = 0; htab = 0; hslot = 0;
+  hvpn = 0; hop = 0; hws = 0; hr_entry = 0; hr_tab = 0; hr_vpn = 0; hupd = 0; hwoken = 0;
+  hpop = 0; hprev = 0; hmask = 0; hva = 0; hfound = 0; hdata = 0; hr3 = 0; hfr = 0;
+  hnext = 0; hwr = 0; hr_filled = 0; hr_wrote = 0; hok = 0;
+#endif
+  skip
+}
 
 /* ---- predicates ------------------------------------------------------ */
 #define IS_USER(t) ((t) < 2)
@@ -378,7 +397,7 @@ inline post() {
 #ifndef NO_P6
   assert(PROGRESS(0) || PROGRESS(1) || (FIN(0) && FIN(1)));   /* property 6: deadlock */
 #endif
-  skip
+  reset_scratch()
 }
 
 /* ---- hardware (hw/cpu.rs) ---------------------------------------------- */
@@ -1276,7 +1295,8 @@ init {
     flock = NONE; fmm = NONE; fva = NONE;
     afree[0] = 7; afree[1] = 6; afree[2] = 5;
     for (hj : 3 .. 7) { afree[hj] = NOF }
-    alen = 3
+    alen = 3;
+    reset_scratch()
   };
   atomic {
     run Cpu(0); run Cpu(1);
