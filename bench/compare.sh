@@ -26,7 +26,8 @@
 # single-threaded.  It exits non-zero if the tools disagree on a verdict,
 # or, on a cell explored exhaustively, on the state count (SPIN also
 # stores the states of the init process that starts the actors; see
-# bench/spin/mail_race.pml).
+# bench/spin/mail_race.pml); SPIN -DHC4, whose 32-bit hash compaction may
+# merge states, may store fewer, and the script says how many fewer.
 #
 # Cells: kernels 2.4.18 (racy) and 2.4.20 (safe) on profiles 2 (split) and
 # 4 (speculative), all properties of the scenario checked; and 2.4.18 with
@@ -232,6 +233,7 @@ print(header)
 print("|" + "|".join(["---"] * (header.count("|") - 1)) + "|")
 
 problems = []
+notes = []
 ratios = []
 for kernel, hw, props in CELLS:
     cell = "%s %s%s" % (kernel, HW[hw], "" if props is None else " (P%s)" % ",".join(map(str, props)))
@@ -267,7 +269,13 @@ for kernel, hw, props in CELLS:
                 want += spin_bfs_init_states(hw)
             elif tool.startswith("SPIN"):
                 want += SPIN_INIT_STATES
-            if r["states"] != want:
+            if tool == "SPIN -DHC4" and r["states"] <= want:
+                # 32-bit hash compaction: two states with one hash are taken
+                # for one (about n^2 / 2^33 of them), so it may store fewer.
+                if r["states"] < want:
+                    notes.append("%s: SPIN -DHC4 lost %d of %d states to hash collisions (lossy)"
+                                 % (cell, want - r["states"], want))
+            elif r["states"] != want:
                 problems.append("%s: %s stores %d states, shootdown %d" % (cell, tool, r["states"], sd["states"]))
     ratios.append((cell, sd, [("SPIN (POR)", sp), ("SPIN -DBFS", dict(rows)["SPIN -DBFS"]),
                               ("Stateright", sr)], build))
@@ -285,6 +293,8 @@ print("\nSPIN's time above is pan's run alone; generating and compiling pan (spi
 for cell, sd, others, build in ratios:
     print("  %s: %.1f s" % (cell, build))
 
+for n in notes:
+    print("\nnote: " + n)
 if problems:
     print("\nDISAGREEMENT:\n  " + "\n  ".join(problems))
     sys.exit(1)
