@@ -20,9 +20,9 @@
 #   - Stateright: bench/stateright (shootdown's model under Stateright's
 #     BFS checker, one thread);
 # and prints a Markdown table of verdict, states, transitions,
-# counterexample steps, wall time (of the whole process, start-up
-# included), states/s, peak RSS (/usr/bin/time -v) and bytes per state,
-# then the ratios shootdown/SPIN and shootdown/Stateright.  Every run is
+# counterexample steps, wall and CPU time (of the whole process, start-up
+# included), states per CPU second, peak RSS (/usr/bin/time -v) and bytes
+# per state, then the ratios shootdown/SPIN and shootdown/Stateright.  Every run is
 # single-threaded.  It exits non-zero if the tools disagree on a verdict,
 # or, on a cell explored exhaustively, on the state count (SPIN also
 # stores the states of the init process that starts the actors; see
@@ -87,9 +87,11 @@ def spin_bfs_init_states(hw):
 
 
 def timed(cmd, cwd=None):
-    """Best of REPEAT runs: (output, exit code, wall seconds, peak RSS bytes).
-    The wall time is the process's, start to exit, as Python measures it
-    (/usr/bin/time -v prints it to 10 ms only); the RSS is time's."""
+    """Best of REPEAT runs (least CPU time): (output, exit code, wall
+    seconds, CPU seconds, peak RSS bytes).  The wall time is the process's,
+    start to exit, as Python measures it (/usr/bin/time -v prints it to
+    10 ms only); CPU time (user + system) and RSS are time's.  On a shared
+    machine the CPU time is the steadier of the two."""
     best = None
     tf = os.path.join(WORK, "time.txt")
     for _ in range(REPEAT):
@@ -98,9 +100,11 @@ def timed(cmd, cwd=None):
                            capture_output=True, text=True)
         wall = time.perf_counter() - t0
         t = open(tf).read()
+        cpu = sum(float(re.search(r"%s time \(seconds\): ([\d.]+)" % k, t).group(1))
+                  for k in ("User", "System"))
         rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1)) * 1024
-        if best is None or wall < best[2]:
-            best = (p.stdout + p.stderr, p.returncode, wall, rss)
+        if best is None or (cpu, wall) < (best[3], best[2]):
+            best = (p.stdout + p.stderr, p.returncode, wall, cpu, rss)
     return best
 
 
@@ -108,7 +112,7 @@ def shootdown(kernel, hw, props, extra):
     cmd = [SD, "check", "mail-race", "--variant", kernel, "--hw", str(hw), "--json"] + extra
     for p in props or []:
         cmd += ["--property", str(p)]
-    out, rc, wall, rss = timed(cmd)
+    out, rc, wall, cpu, rss = timed(cmd)
     j = json.loads(out[out.index("{"):out.rindex("}") + 1])
     st = j["stats"]
     cex = j.get("counterexample")
@@ -118,7 +122,7 @@ def shootdown(kernel, hw, props, extra):
         steps = len(cex["actions"])
         verdict = "violation P%d" % cex["property"]
     return dict(verdict=verdict, states=st["states"], transitions=st["transitions"],
-                steps=steps, wall=wall, rss=rss, table_bps=st["bytes_per_state"])
+                steps=steps, wall=wall, cpu=cpu, rss=rss, table_bps=st["bytes_per_state"])
 
 
 def spin_defs(kernel, hw, props):
@@ -163,7 +167,7 @@ def spin(d, binary, kernel, hw, props, wbits):
     for f in os.listdir(d):
         if f.endswith(".trail"):
             os.remove(os.path.join(d, f))
-    out, rc, wall, rss = timed(["./" + binary, "-m100000", "-w%d" % wbits], cwd=d)
+    out, rc, wall, cpu, rss = timed(["./" + binary, "-m100000", "-w%d" % wbits], cwd=d)
     if "max search depth too small" in out:
         sys.exit("SPIN: -m100000 is too small for this cell")
     num = lambda pat: float(re.search(pat, out).group(1))
@@ -190,14 +194,14 @@ def spin(d, binary, kernel, hw, props, wbits):
                 seen.append(m.group(1))
         steps = len(seen)
     return dict(verdict=verdict, states=states, transitions=transitions, steps=steps,
-                wall=wall, rss=rss, table_bps=(mem + table) * 1048576 / states)
+                wall=wall, cpu=cpu, rss=rss, table_bps=(mem + table) * 1048576 / states)
 
 
 def stateright(kernel, hw, props):
     cmd = [SR, "--variant", kernel, "--hw", str(hw)]
     for p in props or []:
         cmd += ["--property", str(p)]
-    out, rc, wall, rss = timed(cmd)
+    out, rc, wall, cpu, rss = timed(cmd)
     kv = dict(x.split("=", 1) for x in out.split() if "=" in x)
     v = kv["verdict"]
     steps = None
@@ -205,7 +209,18 @@ def stateright(kernel, hw, props):
         m = re.match(r"violation:property(\d):steps=(\d+)", v)
         v, steps = ("violation P%s" % m.group(1), int(m.group(2))) if m else ("violation", None)
     return dict(verdict=v, states=int(kv["states"]), transitions=int(kv["generated"]) - 1,
-                steps=steps, wall=wall, rss=rss, table_bps=None)
+                steps=steps, wall=wall, cpu=cpu, rss=rss, table_bps=None)
+
+
+def rate(r):
+    """States per CPU second (None when the run took less than the 10 ms
+    GNU time can see)."""
+    return r["states"] / r["cpu"] if r["cpu"] >= 0.01 else None
+
+
+def rate_text(r):
+    x = rate(r)
+    return "-" if x is None else fmt_int(round(x))
 
 
 def fmt_int(n):
@@ -226,8 +241,9 @@ def machine():
 
 
 print("machine: " + machine())
-print("runs: best of %d, wall time and peak RSS from /usr/bin/time -v, one thread each\n" % REPEAT)
-header = ("| cell | tool | verdict | states | transitions | cex steps | time | states/s "
+print("runs: best of %d (least CPU time), one thread each; wall time measured around the process,"
+      " CPU time (user + system) and peak RSS from /usr/bin/time -v; states/s per CPU second\n" % REPEAT)
+header = ("| cell | tool | verdict | states | transitions | cex steps | wall | CPU | states/s "
           "| peak RSS | B/state (tables) | B/state (RSS) |")
 print(header)
 print("|" + "|".join(["---"] * (header.count("|") - 1)) + "|")
@@ -252,10 +268,9 @@ for kernel, hw, props in CELLS:
     sr = stateright(kernel, hw, props)
     rows.append(("Stateright (BFS)", sr))
     for tool, r in rows:
-        rate = r["states"] / r["wall"] if r["wall"] > 0 else float("inf")
-        print("| %s | %s | %s | %s | %s | %s | %.3f s | %s | %.1f MiB | %s | %.0f |" % (
+        print("| %s | %s | %s | %s | %s | %s | %.3f s | %.2f s | %s | %.1f MiB | %s | %.0f |" % (
             cell, tool, r["verdict"], fmt_int(r["states"]), fmt_int(r["transitions"]),
-            "-" if r["steps"] is None else r["steps"], r["wall"], fmt_int(round(rate)),
+            "-" if r["steps"] is None else r["steps"], r["wall"], r["cpu"], rate_text(r),
             r["rss"] / 1048576, "-" if r["table_bps"] is None else "%.1f" % r["table_bps"],
             r["rss"] / r["states"]))
     # Agreement.
@@ -280,15 +295,17 @@ for kernel, hw, props in CELLS:
     ratios.append((cell, sd, [("SPIN (POR)", sp), ("SPIN -DBFS", dict(rows)["SPIN -DBFS"]),
                               ("Stateright", sr)], build))
 
-print("\nRatios, shootdown (tree store) / other (above 1: shootdown has more of it):\n")
-print("| cell | vs | states | time | states/s | peak RSS |")
-print("|---|---|---|---|---|---|")
+print("\nRatios, shootdown (tree store) / other (above 1: shootdown has more of it;"
+      " states/s per CPU second, '-' where a run took under 10 ms of CPU):\n")
+print("| cell | vs | states | wall | CPU | states/s | peak RSS |")
+print("|---|---|---|---|---|---|---|")
 for cell, sd, others, build in ratios:
     for name, o in others:
-        rate = lambda r: r["states"] / r["wall"]
-        print("| %s | %s | %.2f | %.2f | %.2f | %.2f |" % (
-            cell, name, sd["states"] / o["states"], sd["wall"] / o["wall"],
-            rate(sd) / rate(o), sd["rss"] / o["rss"]))
+        rr = "-" if rate(sd) is None or rate(o) is None else "%.2f" % (rate(sd) / rate(o))
+        cr = "-" if sd["cpu"] < 0.01 or o["cpu"] < 0.01 else "%.2f" % (sd["cpu"] / o["cpu"])
+        print("| %s | %s | %.2f | %.2f | %s | %s | %.2f |" % (
+            cell, name, sd["states"] / o["states"], sd["wall"] / o["wall"], cr, rr,
+            sd["rss"] / o["rss"]))
 print("\nSPIN's time above is pan's run alone; generating and compiling pan (spin -a and one gcc -O2 build) takes:")
 for cell, sd, others, build in ratios:
     print("  %s: %.1f s" % (cell, build))
