@@ -21,7 +21,7 @@ pub const STATES_LIMIT: u64 = u32::MAX as u64;
 
 const _: () = assert!(STATES_LIMIT <= u32::MAX as u64, "indices are u32s");
 
-use crate::store::{FingerprintSet, Hint, Store, TreeStore, fingerprint};
+use crate::store::{Chain, FingerprintSet, Hint, Store, TierJob, TreeStore, fingerprint};
 
 /// Visited states, by index.
 pub struct Arena<S> {
@@ -35,13 +35,10 @@ pub struct Arena<S> {
     len: usize,
     /// Tree compression: the states are here, `bytes` is empty.
     tree: Option<Box<TreeStore>>,
-    /// Fingerprints: every state's hash is here, and `window` holds the
-    /// states from index `base` on (not yet expanded), tree compressed.
+    /// Fingerprints: every state's hash is here, and `windows` holds the
+    /// states not yet expanded, tree compressed.
     fps: Option<Box<FingerprintSet>>,
-    window: Option<Box<TreeStore>>,
-    base: usize,
-    /// The part offsets, to start a new window.
-    parts: Vec<usize>,
+    windows: Option<Box<Windows>>,
     /// The tree of the last parent a compact arena inserted successors
     /// of, with its index (successors share most of their parent's parts).
     hint: Option<(usize, Hint)>,
@@ -58,9 +55,7 @@ impl<S> Arena<S> {
             len: 0,
             tree: None,
             fps: None,
-            window: None,
-            base: 0,
-            parts: Vec::new(),
+            windows: None,
             hint: None,
         }
     }
@@ -76,8 +71,14 @@ impl<S> Arena<S> {
                 Store::Tree => a.tree = Some(Box::new(TreeStore::new(stride, parts))),
                 Store::Fingerprint => {
                     a.fps = Some(Box::default());
-                    a.window = Some(Box::new(TreeStore::new(stride, parts)));
-                    a.parts = parts.to_vec();
+                    a.windows = Some(Box::new(Windows {
+                        cur: TreeStore::unindexed(stride, parts),
+                        cur_base: 0,
+                        next: TreeStore::unindexed(stride, parts),
+                        next_base: 0,
+                        parts: parts.to_vec(),
+                        chain: TreeStore::unindexed(stride, parts).chain(),
+                    }));
                 }
             }
         }
@@ -169,26 +170,24 @@ impl<S> Arena<S> {
     #[inline]
     pub fn insert_child(&mut self, b: &[u8], parent: Option<usize>) -> bool {
         debug_assert_eq!(b.len(), self.stride);
-        if let Some(p) = parent
-            && self.hint.as_ref().is_none_or(|h| h.0 != p)
-        {
-            let h = match (&self.tree, &self.window) {
-                (Some(t), _) => t.hint(p),
-                (None, Some(w)) => w.hint(p - self.base),
-                (None, None) => unreachable!("not a compact arena"),
-            };
-            self.hint = Some((p, h));
-        }
-        let hint = parent.and(self.hint.as_ref()).map(|h| &h.1);
         let new = match (&mut self.tree, &mut self.fps) {
-            (Some(t), _) => t.insert_near(b, hint).1,
+            (Some(t), _) => {
+                if let Some(p) = parent
+                    && self.hint.as_ref().is_none_or(|h| h.0 != p)
+                {
+                    self.hint = Some((p, t.hint(p)));
+                }
+                let hint = parent.and(self.hint.as_ref()).map(|h| &h.1);
+                t.insert_near(b, hint).1
+            }
             (None, Some(f)) => {
                 let new = f.insert(fingerprint(b));
                 if new {
-                    let w = self.window.as_mut().expect("a window");
-                    let (_j, fresh) = w.insert_near(b, hint);
-                    // Equal bytes have equal fingerprints.
-                    debug_assert!(fresh && _j as usize + self.base == self.len);
+                    // Into the next level's window, which the parent's
+                    // tree is not in: compressed without a hint.
+                    let w = self.windows.as_mut().expect("windows");
+                    debug_assert_eq!(w.next_base + w.next.len(), self.len);
+                    w.next.push_after(b, &mut w.chain);
                 }
                 new
             }
@@ -199,31 +198,30 @@ impl<S> Arena<S> {
     }
 
     /// A fingerprint arena forgets the states before `i` (expanded: only
-    /// their fingerprints are needed): the states from `i` on move to a
-    /// new window.  Others keep every state.
+    /// their fingerprints are needed), at the end of a BFS level (`i` is
+    /// where the next one starts): the window of the level just expanded
+    /// is dropped, and the states added since the last call (the next
+    /// level's, in their own window) are the ones to expand.  Others keep
+    /// every state.
     pub fn forget_before(&mut self, i: usize) {
-        let Some(old) = self.window.as_ref().filter(|_| i > self.base) else {
+        let Some(w) = self.windows.as_mut().filter(|w| i >= w.next_base) else {
             return;
         };
-        let mut w = TreeStore::new(self.stride, &self.parts);
-        let mut b = vec![0u8; self.stride];
-        for j in i..self.len {
-            old.get(j - self.base, &mut b);
-            w.insert(&b);
-        }
-        self.window = Some(Box::new(w));
-        self.base = i;
-        // Its indices name the old window's trees.
-        self.hint = None;
+        let next = TreeStore::unindexed(self.stride, &w.parts);
+        w.chain = next.chain();
+        w.cur = std::mem::replace(&mut w.next, next);
+        w.cur_base = w.next_base;
+        w.next_base = self.len;
     }
 
     /// Writes the packed state at index `i` into `out` (`stride` bytes);
     /// a fingerprint arena has only the states not yet expanded.
     #[inline]
     pub fn copy_bytes(&self, i: usize, out: &mut [u8]) {
-        match (&self.tree, &self.window) {
+        match (&self.tree, &self.windows) {
             (Some(t), _) => t.get(i, out),
-            (None, Some(w)) => w.get(i - self.base, out),
+            (None, Some(w)) if i >= w.next_base => w.next.get(i - w.next_base, out),
+            (None, Some(w)) => w.cur.get(i - w.cur_base, out),
             (None, None) => out.copy_from_slice(self.bytes(i)),
         }
     }
@@ -232,12 +230,61 @@ impl<S> Arena<S> {
     /// borrowed (`bytes`): tree and fingerprint arenas.
     #[inline]
     pub fn is_compressed(&self) -> bool {
-        self.tree.is_some() || self.window.is_some()
+        self.tree.is_some() || self.windows.is_some()
     }
 
     /// The tree store, if the arena compresses.
     pub fn tree(&self) -> Option<&TreeStore> {
         self.tree.as_deref()
+    }
+
+    /// The tree store, to commit a parallel search's fresh values to
+    /// (`TreeStore::index_jobs`).
+    pub(crate) fn tree_mut(&mut self) -> Option<&mut TreeStore> {
+        self.tree.as_deref_mut()
+    }
+
+    /// A fingerprint arena's fingerprints.
+    pub(crate) fn fingerprints(&self) -> Option<&FingerprintSet> {
+        self.fps.as_deref()
+    }
+
+    /// A fingerprint arena's window of the next level, where new states
+    /// go (`TreeStore::root_shared` through `&self`, then
+    /// `push_fingerprint`).
+    pub(crate) fn next_window(&self) -> Option<&TreeStore> {
+        self.windows.as_ref().map(|w| &w.next)
+    }
+
+    /// The jobs that commit the fresh tiers of the tree store or of the
+    /// next window (`TreeStore::tier_jobs`); none for other arenas.
+    pub(crate) fn tier_jobs(&mut self) -> Vec<TierJob<'_>> {
+        match (&mut self.tree, &mut self.windows) {
+            (Some(t), _) => t.tier_jobs(),
+            (None, Some(w)) => w.next.tier_jobs(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// Adds a new state to a tree arena by its root pair
+    /// (`TreeStore::root_shared`); its index is the old `len()`, and it is
+    /// found once the tree's index has it (`TreeStore::index_jobs`).
+    #[inline]
+    pub(crate) fn push_root(&mut self, root: u64) {
+        self.tree.as_mut().expect("a tree arena").push_root(root);
+        self.len += 1;
+    }
+
+    /// Adds a new state to a fingerprint arena: its fingerprint (not held)
+    /// and its root pair in the next window (`next_window`).
+    #[inline]
+    pub(crate) fn push_fingerprint(&mut self, fp: u64, root: u64) {
+        let new = self.fps.as_mut().expect("a fingerprint arena").insert(fp);
+        debug_assert!(new, "a new fingerprint");
+        let w = self.windows.as_mut().expect("windows");
+        debug_assert_eq!(w.next_base + w.next.len(), self.len);
+        w.next.push_root(root);
+        self.len += 1;
     }
 
     /// An arena of saved parts (a checkpoint's): `bytes` must be whole
@@ -257,9 +304,7 @@ impl<S> Arena<S> {
             len,
             tree: None,
             fps: None,
-            window: None,
-            base: 0,
-            parts: Vec::new(),
+            windows: None,
             hint: None,
         })
     }
@@ -336,6 +381,25 @@ impl<S> Arena<S> {
         bytes as u64
             + self.tree.as_ref().map_or(0, |t| t.memory_bytes())
             + self.fps.as_ref().map_or(0, |f| f.memory_bytes())
-            + self.window.as_ref().map_or(0, |w| w.memory_bytes())
+            + self
+                .windows
+                .as_ref()
+                .map_or(0, |w| w.cur.memory_bytes() + w.next.memory_bytes())
     }
+}
+
+/// A fingerprint arena's states not yet expanded: those of the level
+/// being expanded (`cur`, indices from `cur_base`) and those found since
+/// (`next`, from `next_base`), each tree compressed in a store of its own
+/// that `forget_before` drops when its level is expanded.
+struct Windows {
+    cur: TreeStore,
+    cur_base: usize,
+    next: TreeStore,
+    next_base: usize,
+    /// The part offsets, to start a new window.
+    parts: Vec<usize>,
+    /// The tree of the state added to `next` last, to compress the next
+    /// one against.
+    chain: Chain,
 }
