@@ -14,8 +14,10 @@
 //! - `explorer.rs`: [`Explorer`], the builder every strategy starts from,
 //!   and the older [`Options`] + [`check`];
 //! - the strategies: `bfs.rs` (breadth-first, level by level, with its
-//!   bounds), `parallel.rs` (the same levels expanded on threads, to the
-//!   same result), [`simulate`] (seeded random walks);
+//!   bounds), `parallel.rs` (the same levels expanded a segment at a time
+//!   on a pool of threads, `pool.rs`, the new states gathered in a sharded
+//!   fresh set, `fresh.rs`, and numbered in the sequential order: the same
+//!   result), [`simulate`] (seeded random walks);
 //! - the parts of an exhaustive search, composed by [`Search`]
 //!   (`search.rs`): [`Arena`] (`arena.rs`: the states, by `u32` index, up
 //!   to [`STATES_LIMIT`]), [`Visited`] (`visited.rs`: the visited index,
@@ -32,8 +34,10 @@ mod arena;
 mod bfs;
 pub mod checkpoint;
 mod explorer;
+mod fresh;
 mod parallel;
 mod parents;
+mod pool;
 mod search;
 pub mod simulate;
 pub mod store;

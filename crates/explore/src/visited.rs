@@ -13,12 +13,11 @@
 //! `hashbrown::HashTable` of (hash, index), exact (it calls `same` on every
 //! hash match, so two states are merged only when equal).  It serves the
 //! full store; the tree and fingerprint stores (`store.rs`) are their own
-//! index inside the arena, and leave this table empty.  A *concurrent*
-//! table has its place behind the same trait, for a parallel search that
-//! inserts from its workers: the same (hash, index) slots made atomic,
-//! `insert_if_absent` through `&self` (a second trait, or interior
-//! mutability behind this one); the deterministic order of indices must
-//! then come from the search, not from the race between workers.
+//! index inside the arena, and leave this table empty.  A parallel search
+//! (`parallel.rs`) only reads the table while its workers run (`find`
+//! through `&self`, no lock): the states they find that it lacks go to the
+//! search's sharded fresh set (`fresh.rs`), and are inserted here, in the
+//! deterministic order the search gives them, between segments.
 //!
 //! The methods are generic (closures as `impl FnMut`), so a search is
 //! compiled for its table: no dynamic dispatch per state.
