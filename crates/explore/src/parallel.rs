@@ -110,7 +110,7 @@ fn run_jobs(pool: &Pool, jobs: Vec<Job<'_>>) {
         return;
     }
     let queue = Mutex::new(jobs);
-    pool.broadcast(&|_| {
+    pool.run(&|_| {
         loop {
             let job = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
             match job {
@@ -151,7 +151,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             let pending = self.p.pending.is_some();
             let this = &*self;
             let fresh = &*fresh;
-            pool.broadcast(&|_| {
+            pool.run(&|_| {
                 let mut candidates = Vec::new();
                 let mut scratch = Scratch {
                     buf: Vec::new(),
@@ -356,9 +356,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             }
             return;
         }
-        buf.clear();
-        buf.resize(stride, 0);
-        model.pack(&next, buf);
+        crate::search::pack(model, stride, &next, buf);
         if let Some(tree) = arena.tree() {
             let root = tree.root_shared(buf, hint);
             if tree.find_root_index(root).is_none() {

@@ -1,13 +1,20 @@
 //! A pool of worker threads that lives as long as a parallel search: a
-//! job is broadcast to every thread (the caller's included) and the call
-//! returns when all of them have finished it.  No thread is spawned per
-//! job, so a search may run thousands of short phases.
+//! job is run by the calling thread and by every worker that starts on it
+//! before the caller is done with it, and the call returns when all of
+//! those have finished.  No thread is spawned per job, so a search may
+//! run thousands of short phases.
+//!
+//! The jobs share their work out (threads claim pieces from a common
+//! counter or queue), so a job is done whoever takes part.  A worker that
+//! the system has not scheduled by the time the caller has finished the
+//! job skips it: on a loaded machine the search never waits for a thread
+//! that is not running, it only loses that thread's help.
 //!
 //! A job borrows whatever the caller has (the search, per-phase buffers):
-//! [`Pool::broadcast`] does not return before every worker is done with
-//! it, also when a worker or the caller panics, so the borrow never
-//! outlives the call.  That is the one `unsafe` step here: the job's
-//! lifetime is erased while it is handed to the workers.
+//! [`Pool::run`] does not return before every worker that took part is
+//! done with it, also when a worker or the caller panics, so the borrow
+//! never outlives the call.  That is the one `unsafe` step here: the
+//! job's lifetime is erased while it is handed to the workers.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -16,19 +23,22 @@ use std::thread::JoinHandle;
 /// A job as the workers see it: thread number (1 and up; the caller is 0).
 type Job = dyn Fn(usize) + Sync;
 
-/// The job of the current round, its lifetime erased (see `broadcast`).
+/// The job of the current round, its lifetime erased (see `Pool::run`).
 #[derive(Clone, Copy)]
 struct JobPtr(*const Job);
 
-// SAFETY: the pointer is only dereferenced by workers while `broadcast`
+// SAFETY: the pointer is only dereferenced by workers while `Pool::run`
 // waits for them, and the job is `Sync`.
 unsafe impl Send for JobPtr {}
 
 struct Round {
-    /// Bumped for every job; a worker runs each round once.
+    /// Bumped for every job; a worker runs each round at most once.
     generation: u64,
     job: Option<JobPtr>,
-    /// Workers still running the current job.
+    /// The caller has finished the job: workers that have not started it
+    /// skip it.
+    closed: bool,
+    /// Workers running the current job.
     running: usize,
     panicked: bool,
     exit: bool,
@@ -49,7 +59,7 @@ impl Shared {
     }
 }
 
-/// Worker threads for [`Pool::broadcast`].
+/// Worker threads for [`Pool::run`].
 pub(crate) struct Pool {
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<()>>,
@@ -63,6 +73,7 @@ impl Pool {
             round: Mutex::new(Round {
                 generation: 0,
                 job: None,
+                closed: true,
                 running: 0,
                 panicked: false,
                 exit: false,
@@ -87,20 +98,21 @@ impl Pool {
         self.handles.len() + 1
     }
 
-    /// Runs `job(t)` on every thread `t` (the caller is 0) and returns
-    /// when all have returned.  A panic in any of them is raised here,
-    /// after every thread has finished.
-    pub(crate) fn broadcast(&self, job: &(dyn Fn(usize) + Sync)) {
+    /// Runs `job(0)` on this thread and `job(t)` on every worker `t` that
+    /// starts before `job(0)` has returned; returns when all of those have
+    /// returned.  A panic in any of them is raised here, after all have
+    /// finished.
+    pub(crate) fn run(&self, job: &(dyn Fn(usize) + Sync)) {
         // SAFETY: the pointer is erased to 'static only to cross into the
-        // workers; `Wait` below (also run when `job(0)` unwinds) does not
-        // let this function return before every worker has finished the
-        // round and dropped it.
+        // workers; `Wait` below (also run when `job(0)` unwinds) closes the
+        // round and does not let this function return before every worker
+        // that started it has finished it and dropped the pointer.
         let ptr: *const Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &Job>(job) };
         {
             let mut r = self.shared.lock();
             r.generation += 1;
             r.job = Some(JobPtr(ptr));
-            r.running = self.handles.len();
+            r.closed = false;
             r.panicked = false;
         }
         self.shared.start.notify_all();
@@ -108,6 +120,7 @@ impl Pool {
         impl Drop for Wait<'_> {
             fn drop(&mut self) {
                 let mut r = self.0.lock();
+                r.closed = true;
                 while r.running > 0 {
                     r = self.0.done.wait(r).unwrap_or_else(|e| e.into_inner());
                 }
@@ -133,9 +146,14 @@ fn work(shared: &Shared, id: usize) {
                 return;
             }
             seen = r.generation;
-            r.job.expect("a job in every round")
+            if r.closed {
+                continue;
+            }
+            r.running += 1;
+            r.job.expect("a job in an open round")
         };
-        // SAFETY: `broadcast` keeps the job alive until `running` is 0.
+        // SAFETY: `Pool::run` keeps the job alive until `running` is 0, and
+        // this worker is counted in it.
         let ok = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.0)(id) })).is_ok();
         let mut r = shared.lock();
         r.panicked |= !ok;

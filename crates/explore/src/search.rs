@@ -235,9 +235,15 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         }
     }
 
-    /// `s`'s hash; `buf` gets its packed form when the arena packs.
+    /// `s`'s hash; `buf` gets its packed form when the arena packs.  A
+    /// compact arena hashes the packed form its own way (`store.rs`): then
+    /// the hash is not computed, and 0 returned.
     #[inline]
     pub(crate) fn key(&self, s: &M::State, buf: &mut Vec<u8>) -> u64 {
+        if self.p.arena.is_compact() {
+            pack(self.model, self.p.arena.stride(), s, buf);
+            return 0;
+        }
         key(self.model, self.p.arena.stride(), s, buf)
     }
 
@@ -376,11 +382,17 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
 #[inline]
 fn key<M: Model>(model: &M, stride: usize, s: &M::State, buf: &mut Vec<u8>) -> u64 {
     if stride > 0 {
-        buf.clear();
-        buf.resize(stride, 0);
-        model.pack(s, buf);
+        pack(model, stride, s, buf);
         hash_bytes(buf)
     } else {
         hash_state(s)
     }
+}
+
+/// `buf` becomes `s` packed (`stride` bytes, more than 0).
+#[inline]
+pub(crate) fn pack<M: Model>(model: &M, stride: usize, s: &M::State, buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.resize(stride, 0);
+    model.pack(s, buf);
 }
