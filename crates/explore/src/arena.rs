@@ -337,6 +337,59 @@ impl<S> Arena<S> {
         self.len += 1;
     }
 
+    /// Appends the packed states `sources` (each `stride` bytes) to a full
+    /// arena, in order, copied on the threads `on_threads` lends: it runs
+    /// a job that shares its work out (pieces claimed from a counter) on
+    /// one thread or several (a parallel search's `Pool::run`), so that
+    /// a commit of many new states does not copy their bytes, and take
+    /// their pages' first faults, on one thread.
+    pub(crate) fn append_packed(&mut self, sources: &[&[u8]], on_threads: &OnThreads) {
+        use std::mem::MaybeUninit;
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        /// States a thread copies at a time.
+        const PIECE: usize = 256;
+        let st = self.stride;
+        assert!(st > 0 && !self.is_compact(), "a full arena");
+        assert!(sources.iter().all(|s| s.len() == st), "whole states");
+        let k = sources.len() * st;
+        self.bytes.reserve(k);
+        type Piece<'a, 'b> = (&'a mut [MaybeUninit<u8>], &'a [&'b [u8]]);
+        let pieces: Vec<Mutex<Option<Piece<'_, '_>>>> = self.bytes.spare_capacity_mut()[..k]
+            .chunks_mut(PIECE * st)
+            .zip(sources.chunks(PIECE))
+            .map(|p| Mutex::new(Some(p)))
+            .collect();
+        let next = AtomicUsize::new(0);
+        let copied = AtomicUsize::new(0);
+        on_threads(&|_| {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(piece) = pieces.get(i) else {
+                    break;
+                };
+                let (to, from) = piece
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .expect("each piece once");
+                for (to, from) in to.chunks_exact_mut(st).zip(from) {
+                    for (t, &f) in to.iter_mut().zip(from.iter()) {
+                        t.write(f);
+                    }
+                }
+                copied.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        assert_eq!(copied.into_inner(), pieces.len(), "every piece copied");
+        drop(pieces);
+        // SAFETY: the first `k` bytes of spare capacity were all written
+        // above: the pieces cover them (each a destination of `stride`
+        // bytes per source state), and every piece was copied.
+        unsafe { self.bytes.set_len(self.bytes.len() + k) };
+        self.len += sources.len();
+    }
+
     /// Adds a whole state (the arena does not pack).
     #[inline]
     pub fn push_state(&mut self, s: S) {
@@ -387,6 +440,10 @@ impl<S> Arena<S> {
                 .map_or(0, |w| w.cur.memory_bytes() + w.next.memory_bytes())
     }
 }
+
+/// Runs a job (given the thread's number) on one thread or several at
+/// once (see `Arena::append_packed`).
+pub(crate) type OnThreads<'a> = dyn Fn(&(dyn Fn(usize) + Sync)) + 'a;
 
 /// A fingerprint arena's states not yet expanded: those of the level
 /// being expanded (`cur`, indices from `cur_base`) and those found since

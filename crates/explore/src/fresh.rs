@@ -5,7 +5,7 @@
 //!
 //! Workers add to it themselves (no duplicate is handed on): a state is
 //! looked up in the kept index first, without a lock; only one it lacks
-//! comes here, to one of [`SHARDS`](crate::store::SHARDS) shards picked by
+//! comes here, to one of [`SHARDS`](crate::visited::SHARDS) shards picked by
 //! its hash, each behind its own lock.  A state found again keeps the
 //! lowest *key*, (parent index, action position), of the transitions that
 //! reached it, so that when the segment is committed (`parallel.rs`) the
@@ -17,7 +17,7 @@
 //! store's own lossy identity), its packed bytes (full) or the state
 //! itself (a model that does not pack).
 
-use crate::store::{SHARDS, shard_of};
+use crate::visited::{SHARDS, shard_of};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use std::sync::atomic::{AtomicUsize, Ordering};

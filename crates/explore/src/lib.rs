@@ -48,7 +48,7 @@ pub use explorer::{Explorer, Options, check};
 pub use parents::Parents;
 pub use search::{Progress, Search};
 pub use store::{Store, TreeStore, omission_probability};
-pub use visited::{ExactTable, Visited};
+pub use visited::{ExactTable, Visited, VisitedShard};
 
 use std::fmt::Debug;
 use std::hash::Hash;

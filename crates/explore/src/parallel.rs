@@ -214,10 +214,14 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         }
         let b = bound(upto);
         let order: Vec<(u64, usize, u32)> = merge(&shards, b).collect();
-        for (_, s, j) in order {
+        // A full store's visited table, when split in shards: filled in
+        // phase 4; otherwise here.
+        let one_table = self.visited.shards_mut().is_empty();
+        let base = self.p.arena.len();
+        for (n, &(_, s, j)) in order.iter().enumerate() {
             let shard = &mut *shards[s];
             let e = &mut shard.entries[j as usize];
-            let i = self.p.arena.len();
+            let i = base + n;
             e.index = i as u32;
             self.p.parents.push((e.key >> 32) as usize, e.action);
             self.p.goals_reached |= e.goals;
@@ -229,14 +233,24 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                     arena.push_fingerprint(e.id, e.aux);
                 }
             } else if arena.is_packed() {
-                let k = j as usize * stride;
-                arena.push_bytes(&shard.bytes[k..k + stride]);
-                self.visited.insert_unique(e.hash, i as u32);
+                // Copied below, on the threads.
+                if one_table {
+                    self.visited.insert_unique(e.hash, i as u32);
+                }
             } else {
                 let st = shard.states[j as usize].take().expect("a state");
                 arena.push_state(st);
-                self.visited.insert_unique(e.hash, i as u32);
+                if one_table {
+                    self.visited.insert_unique(e.hash, i as u32);
+                }
             }
+        }
+        if self.p.arena.is_packed() && !self.p.arena.is_compact() {
+            let sources: Vec<&[u8]> = order
+                .iter()
+                .map(|&(_, s, j)| &shards[s].bytes[j as usize * stride..][..stride])
+                .collect();
+            self.p.arena.append_packed(&sources, &|job| pool.run(job));
         }
         // The chunks before `upto` (which is a chunk's start, or `end`).
         for out in outs.iter().take((upto - first).div_ceil(chunk)) {
@@ -250,24 +264,34 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             }
         }
         self.p.cursor = upto;
-        // Phase 4.
+        // Phase 4: the new states into the tree's root index or the
+        // visited table, shard by shard (their shards are the fresh set's).
+        let mut jobs: Vec<Job<'_>> = Vec::new();
+        let compact = self.p.arena.is_compact();
         if let Some(tree) = self.p.arena.tree_mut() {
-            let mut jobs: Vec<Job<'_>> = Vec::new();
             for (mut index, s) in tree.index_jobs().into_iter().zip(shards) {
                 if s.entries.is_empty() {
                     continue;
                 }
                 jobs.push(Box::new(move || {
-                    for &j in &s.order {
-                        let e = &s.entries[j as usize];
-                        if e.key < b {
-                            index.add(e.index);
-                        }
+                    for e in s.entries.iter().filter(|e| e.key < b) {
+                        index.add(e.index);
                     }
                 }));
             }
-            run_jobs(pool, jobs);
+        } else if !compact {
+            for (v, s) in self.visited.shards_mut().into_iter().zip(shards) {
+                if s.entries.is_empty() {
+                    continue;
+                }
+                jobs.push(Box::new(move || {
+                    for e in s.entries.iter().filter(|e| e.key < b) {
+                        v.insert_unique(e.hash, e.index);
+                    }
+                }));
+            }
         }
+        run_jobs(pool, jobs);
         fresh.clear();
         match sequential {
             Some(until) => Segment::Sequential(until),

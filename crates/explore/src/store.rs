@@ -30,7 +30,7 @@
 //!
 //! [`Model::packed_parts`]: crate::Model::packed_parts
 
-use crate::visited::hash_bytes;
+use crate::visited::{SHARDS, hash_bytes, shard_of};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use std::hash::Hasher;
@@ -89,20 +89,11 @@ fn mix(mut x: u64) -> u64 {
 /// The most leaves a tree has: adjacent parts are merged beyond it.
 const LEAVES_MAX: usize = 128;
 
-/// The node table, the root index and a parallel search's fresh set
-/// (`fresh.rs`) are split in `SHARDS` shards by bits 32 to 37 of their
-/// hash (hashbrown probes a table with the low bits and filters with the
-/// top seven, which stay spread within a shard).  Parallel workers lock
-/// only the shard they add to, and a commit fills the shards on several
-/// threads.
-pub(crate) const SHARD_BITS: u32 = 6;
-pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
-
-/// The shard of hash `h`.
-#[inline]
-pub(crate) fn shard_of(h: u64) -> usize {
-    (h >> 32) as usize & (SHARDS - 1)
-}
+/// The node table and the root index are split in `SHARDS` shards by
+/// `shard_of` of their hash, as a parallel search's fresh set is: parallel
+/// workers lock only the shard they add to, and a commit fills the shards
+/// on several threads.
+const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 
 /// A poisoned lock is taken as it is: a panicking worker's panic is
 /// raised by the pool anyway.
