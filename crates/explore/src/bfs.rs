@@ -50,8 +50,8 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         // With more than one job: the threads, the fresh set of a
         // parallel segment, and where the sequential loop must take over
         // until (see `parallel.rs`).
-        let pool = (opts.jobs > 1).then(|| Pool::new(opts.jobs));
-        let mut fresh = FreshSet::new(self.p.arena.stride());
+        let mut parallel =
+            (opts.jobs > 1).then(|| (Pool::new(opts.jobs), FreshSet::new(self.p.arena.stride())));
         let mut sequential_until = 0;
         // The arena may hold `limit` states: the state bound's (see
         // `Options::states_max`) or the explorer's own limit, whichever is
@@ -129,11 +129,11 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                     last_save = Instant::now();
                 }
             }
-            if let Some(pool) = &pool
+            if let Some((pool, fresh)) = &mut parallel
                 && self.p.cursor >= sequential_until
                 && self.p.level_end - self.p.cursor >= 2 * self.tuning.chunk
             {
-                match self.parallel_segment(pool, &mut fresh, self.tuning, limit) {
+                match self.parallel_segment(pool, fresh, self.tuning, limit) {
                     Segment::Done => {}
                     Segment::Sequential(until) => sequential_until = until,
                 }

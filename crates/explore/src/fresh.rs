@@ -52,7 +52,7 @@ pub(crate) struct Fresh<A> {
     pub(crate) index: u32,
 }
 
-/// One shard: its states in the order added, and (after `sort`) by key.
+/// One shard: its states in the order added.
 pub(crate) struct FreshShard<S, A> {
     index: HashTable<u32>,
     pub(crate) entries: Vec<Fresh<A>>,
@@ -60,8 +60,6 @@ pub(crate) struct FreshShard<S, A> {
     pub(crate) bytes: Vec<u8>,
     /// A model that does not pack: each entry's state.
     pub(crate) states: Vec<Option<S>>,
-    /// Entry numbers by key (`sort`).
-    pub(crate) order: Vec<u32>,
 }
 
 impl<S, A> FreshShard<S, A> {
@@ -71,24 +69,7 @@ impl<S, A> FreshShard<S, A> {
             entries: Vec::new(),
             bytes: Vec::new(),
             states: Vec::new(),
-            order: Vec::new(),
         }
-    }
-
-    /// Fills `order` with the entries by key (keys are distinct: one
-    /// transition reaches one state).
-    pub(crate) fn sort(&mut self) {
-        let entries = &self.entries;
-        self.order.clear();
-        self.order.extend(0..entries.len() as u32);
-        self.order
-            .sort_unstable_by_key(|&j| entries[j as usize].key);
-    }
-
-    /// How many entries have a key below `bound` (after `sort`).
-    pub(crate) fn count_below(&self, bound: u64) -> usize {
-        self.order
-            .partition_point(|&j| self.entries[j as usize].key < bound)
     }
 
     /// Empties the shard, keeping its capacity.
@@ -97,7 +78,6 @@ impl<S, A> FreshShard<S, A> {
         self.entries.clear();
         self.bytes.clear();
         self.states.clear();
-        self.order.clear();
     }
 }
 

@@ -16,11 +16,11 @@
 //!    (parent, action position) that reached the state.  Per chunk, the
 //!    transitions, their goals and the first cut are kept.  A chunk with
 //!    a violation is not kept: it is left to the sequential loop (below).
-//! 2. *Sort* (every thread, a job per shard): each fresh shard's states by
-//!    key; the tree store's fresh leaves and nodes moved behind its kept
-//!    ones (their ids were final already).
+//! 2. *Commit* (every thread, a job per table): the tree store's fresh
+//!    leaves and nodes moved behind its kept ones (their ids were final
+//!    already).
 //! 3. *Number* (the calling thread): the fresh states in key order (a
-//!    merge of the sorted shards) get the next arena indices, parent links
+//!    counting sort by parent) get the next arena indices, parent links
 //!    and goals: the order in which `expand` would have recorded them.
 //! 4. *Index* (every thread, a job per shard, tree store): the new states
 //!    go into the root index, whose shards are the fresh set's.
@@ -34,13 +34,12 @@
 //! locked on the hot path: kept tables are read-only during a segment,
 //! and only fresh states take a (sharded) lock.
 
-use crate::fresh::{FreshSet, Probe};
+use crate::fresh::{FreshSet, FreshShard, Probe};
 use crate::pool::Pool;
 use crate::search::Search;
 use crate::store::{Chain, TreeStore, fingerprint};
 use crate::visited::{Visited, hash_bytes, hash_state};
 use crate::{Model, Transition};
-use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -186,40 +185,36 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         let mut sequential = (kept < chunks).then(|| (upto + chunk).min(end));
         // Phase 2.
         let stride = self.p.arena.stride();
-        {
-            let mut jobs: Vec<Job<'_>> = Vec::new();
-            for s in fresh.shards_mut().filter(|s| !s.entries.is_empty()) {
-                jobs.push(Box::new(move || s.sort()));
-            }
-            for t in self.p.arena.tier_jobs() {
-                jobs.push(Box::new(move || t.run()));
-            }
-            run_jobs(pool, jobs);
-        }
-        // Phase 3: the new states below `upto` in key order; fewer if the
-        // arena has room for fewer (then the chunk where the room ends is
-        // left to the sequential loop).
-        let bound = |upto: usize| (upto as u64) << 32;
+        run_jobs(
+            pool,
+            self.p
+                .arena
+                .tier_jobs()
+                .into_iter()
+                .map(|t| Box::new(move || t.run()) as Job<'_>)
+                .collect(),
+        );
+        // Phase 3: the new states below `upto` in key order (a counting
+        // sort by parent, then by action position); fewer if the arena has
+        // room for fewer (then the chunk where the room ends is left to
+        // the sequential loop).
         let mut shards: Vec<_> = fresh.shards_mut().collect();
-        let below = |shards: &[&mut crate::fresh::FreshShard<_, _>], b: u64| -> usize {
-            shards.iter().map(|s| s.count_below(b)).sum()
-        };
-        if below(&shards, bound(upto)) > room {
-            let (key, _, _) = merge(&shards, bound(upto))
-                .nth(room)
-                .expect("more states than room");
-            let parent = (key >> 32) as usize;
+        let order = key_order(&shards, first, upto);
+        let mut kept = order.len();
+        if kept > room {
+            let parent = (order[room].0 >> 32) as usize;
             upto = first + (parent - first) / chunk * chunk;
             sequential = Some((upto + chunk).min(end));
+            kept = order.partition_point(|o| o.0 < (upto as u64) << 32);
         }
-        let b = bound(upto);
-        let order: Vec<(u64, usize, u32)> = merge(&shards, b).collect();
+        let order = &order[..kept];
+        let b = (upto as u64) << 32;
         // A full store's visited table, when split in shards: filled in
         // phase 4; otherwise here.
         let one_table = self.visited.shards_mut().is_empty();
         let base = self.p.arena.len();
         for (n, &(_, s, j)) in order.iter().enumerate() {
-            let shard = &mut *shards[s];
+            let shard = &mut *shards[s as usize];
             let e = &mut shard.entries[j as usize];
             let i = base + n;
             e.index = i as u32;
@@ -248,7 +243,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         if self.p.arena.is_packed() && !self.p.arena.is_compact() {
             let sources: Vec<&[u8]> = order
                 .iter()
-                .map(|&(_, s, j)| &shards[s].bytes[j as usize * stride..][..stride])
+                .map(|&(_, s, j)| &shards[s as usize].bytes[j as usize * stride..][..stride])
                 .collect();
             self.p.arena.append_packed(&sources, &|job| pool.run(job));
         }
@@ -409,26 +404,42 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     }
 }
 
-/// The fresh states with keys below `bound`, in key order, as (key,
-/// shard, entry): a merge of the sorted shards.
-fn merge<'a, S, A: Copy>(
-    shards: &'a [&mut crate::fresh::FreshShard<S, A>],
-    bound: u64,
-) -> impl Iterator<Item = (u64, usize, u32)> + 'a {
-    let key = move |s: usize, at: usize| -> Option<u64> {
-        let sh = &shards[s];
-        let &j = sh.order.get(at)?;
-        let k = sh.entries[j as usize].key;
-        (k < bound).then_some(k)
-    };
-    let mut heap: BinaryHeap<std::cmp::Reverse<(u64, usize, usize)>> = (0..shards.len())
-        .filter_map(|s| key(s, 0).map(|k| std::cmp::Reverse((k, s, 0))))
-        .collect();
-    std::iter::from_fn(move || {
-        let std::cmp::Reverse((k, s, at)) = heap.pop()?;
-        if let Some(next) = key(s, at + 1) {
-            heap.push(std::cmp::Reverse((next, s, at + 1)));
+/// The fresh states whose parents are in `first..upto`, in key order,
+/// as (key, shard, entry): a counting sort by parent, then each parent's
+/// few states by action position.
+fn key_order<S, A>(
+    shards: &[&mut FreshShard<S, A>],
+    first: usize,
+    upto: usize,
+) -> Vec<(u64, u16, u32)> {
+    let bound = (upto as u64) << 32;
+    let parent = |key: u64| (key >> 32) as usize - first;
+    // starts[p + 1]: how many states parent `first + p` has, then where
+    // the states of parents after it start.
+    let mut starts = vec![0u32; upto - first + 1];
+    for s in shards {
+        for e in s.entries.iter().filter(|e| e.key < bound) {
+            starts[parent(e.key) + 1] += 1;
         }
-        Some((k, s, shards[s].order[at]))
-    })
+    }
+    for p in 1..starts.len() {
+        starts[p] += starts[p - 1];
+    }
+    let mut order = vec![(0, 0, 0); starts[upto - first] as usize];
+    let mut next = starts.clone();
+    for (k, s) in shards.iter().enumerate() {
+        for (j, e) in s.entries.iter().enumerate() {
+            if e.key < bound {
+                let at = &mut next[parent(e.key)];
+                order[*at as usize] = (e.key, k as u16, j as u32);
+                *at += 1;
+            }
+        }
+    }
+    for w in starts.windows(2) {
+        if w[1] - w[0] > 1 {
+            order[w[0] as usize..w[1] as usize].sort_unstable_by_key(|o| o.0);
+        }
+    }
+    order
 }
