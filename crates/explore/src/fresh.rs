@@ -20,7 +20,6 @@
 use crate::visited::{SHARDS, shard_of};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// How a state offered to the set is compared (see the module
@@ -86,8 +85,6 @@ pub(crate) struct FreshSet<S, A> {
     shards: Vec<Mutex<FreshShard<S, A>>>,
     /// Bytes of a packed state (for `Probe::Bytes`).
     stride: usize,
-    /// Entries in all shards.
-    len: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -99,13 +96,7 @@ impl<S: Eq, A: Copy> FreshSet<S, A> {
         FreshSet {
             shards: (0..SHARDS).map(|_| Mutex::new(FreshShard::new())).collect(),
             stride,
-            len: AtomicUsize::new(0),
         }
-    }
-
-    /// States in the set (a count that other threads may be raising).
-    pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
     }
 
     /// Offers the state `probe` (hash `hash`) reached by the transition
@@ -171,7 +162,6 @@ impl<S: Eq, A: Copy> FreshSet<S, A> {
                     aux: 0,
                     index: u32::MAX,
                 });
-                self.len.fetch_add(1, Ordering::Relaxed);
                 Some((s, j))
             }
         }
@@ -194,6 +184,5 @@ impl<S: Eq, A: Copy> FreshSet<S, A> {
         for s in self.shards_mut() {
             s.clear();
         }
-        *self.len.get_mut() = 0;
     }
 }

@@ -37,9 +37,11 @@
 use crate::fresh::{FreshSet, FreshShard, Probe};
 use crate::pool::Pool;
 use crate::search::Search;
-use crate::store::{Chain, TreeStore, fingerprint};
+use crate::store::{Chain, SeenNodes, TreeStore, fingerprint};
 use crate::visited::{Visited, hash_bytes, hash_state};
 use crate::{Model, Transition};
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -91,13 +93,84 @@ struct ChunkOut {
     cut: Option<&'static str>,
 }
 
-/// A thread's buffers in phase 1: a packed successor, and in a
-/// fingerprint search the tree of the state it added to the next window
-/// last.
+/// A thread's buffers in phase 1: a packed successor, in a fingerprint
+/// search the tree of the state it added to the next window last, the
+/// states it offered to the fresh set, and how many of them were new.
 struct Scratch {
     buf: Vec<u8>,
     chain: Option<Chain>,
+    offered: Offered,
+    new: usize,
+    /// The nodes this thread found in the fresh tiers of the tree store
+    /// (or the fingerprint store's next window).
+    seen: SeenNodes,
 }
+
+/// The states one thread offered to the fresh set in a segment.  A state
+/// found again by the same thread (siblings in one chunk meet often) is
+/// not offered again: a thread's keys only grow, so its first offer had
+/// the lower key.  Most duplicates are so merged without touching what
+/// the threads share.
+#[derive(Default)]
+struct Offered {
+    /// Entries by hash: (hash, id or offset in `bytes`).
+    index: HashTable<u32>,
+    entries: Vec<(u64, u64)>,
+    bytes: Vec<u8>,
+}
+
+impl Offered {
+    /// Whether the state with hash `hash` and id `id` (a root pair or a
+    /// fingerprint) is offered for the first time; it is recorded.
+    #[inline]
+    fn first_id(&mut self, hash: u64, id: u64) -> bool {
+        let Offered { index, entries, .. } = self;
+        match index.entry(
+            hash,
+            |&j| entries[j as usize] == (hash, id),
+            |&j| entries[j as usize].0,
+        ) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(e) => {
+                e.insert(entries.len() as u32);
+                entries.push((hash, id));
+                true
+            }
+        }
+    }
+
+    /// [`Self::first_id`] for packed bytes `b`.
+    #[inline]
+    fn first_bytes(&mut self, hash: u64, b: &[u8]) -> bool {
+        let Offered {
+            index,
+            entries,
+            bytes,
+        } = self;
+        let n = b.len();
+        match index.entry(
+            hash,
+            |&j| {
+                let (h, at) = entries[j as usize];
+                h == hash && &bytes[at as usize..at as usize + n] == b
+            },
+            |&j| entries[j as usize].0,
+        ) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(e) => {
+                e.insert(entries.len() as u32);
+                entries.push((hash, bytes.len() as u64));
+                bytes.extend_from_slice(b);
+                true
+            }
+        }
+    }
+}
+
+/// A counter of one thread's, alone on its cache line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Count(AtomicUsize);
 
 /// A job of phase 2 or 4, run by whichever thread takes it.
 type Job<'a> = Box<dyn FnOnce() + Send + 'a>;
@@ -147,14 +220,18 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             let claim = AtomicUsize::new(0);
             let redo = AtomicUsize::new(usize::MAX);
             let full = AtomicBool::new(false);
+            let news: Vec<Count> = (0..pool.threads()).map(|_| Count::default()).collect();
             let pending = self.p.pending.is_some();
             let this = &*self;
             let fresh = &*fresh;
-            pool.run(&|_| {
+            pool.run(&|t| {
                 let mut candidates = Vec::new();
                 let mut scratch = Scratch {
                     buf: Vec::new(),
                     chain: this.p.arena.next_window().map(TreeStore::chain),
+                    offered: Offered::default(),
+                    new: 0,
+                    seen: SeenNodes::default(),
                 };
                 while !full.load(Ordering::Relaxed) {
                     let c = claim.fetch_add(1, Ordering::Relaxed);
@@ -173,7 +250,13 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                     }
                     // More new states than room: the bound falls within
                     // the chunks claimed so far.
-                    if fresh.len() > room {
+                    news[t].0.store(scratch.new, Ordering::Relaxed);
+                    if news
+                        .iter()
+                        .map(|n| n.0.load(Ordering::Relaxed))
+                        .sum::<usize>()
+                        > room
+                    {
                         full.store(true, Ordering::Relaxed);
                     }
                 }
@@ -329,7 +412,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                         out.goals |= model.transition_goals(&here, a, &next);
                         if !pending {
                             let key = (i as u64) << 32 | pos as u64;
-                            self.offer(next, key, a, hint.as_ref(), fresh, scratch);
+                            self.offer(&next, key, a, hint.as_ref(), fresh, scratch);
                         }
                     }
                     Transition::Violation(_) if !pending => return None,
@@ -352,44 +435,56 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     #[inline]
     fn offer(
         &self,
-        next: M::State,
+        next: &M::State,
         key: u64,
         a: M::Action,
         hint: Option<&crate::store::Hint>,
         fresh: &FreshSet<M::State, M::Action>,
         scratch: &mut Scratch,
     ) {
-        let Scratch { buf, chain } = scratch;
+        let Scratch {
+            buf,
+            chain,
+            offered,
+            new,
+            seen,
+        } = scratch;
         let model = self.model;
         let arena = &self.p.arena;
         let stride = arena.stride();
         if stride == 0 {
-            let h = hash_state(&next);
+            let h = hash_state(next);
             if self
                 .visited
-                .find(h, |j| arena.state(j as usize) == &next)
+                .find(h, |j| arena.state(j as usize) == next)
                 .is_none()
             {
-                let goals = model.goals(&next);
-                fresh.offer(h, Probe::State(next), key, a, || goals);
+                let goals = model.goals(next);
+                let probe = Probe::State(next.clone());
+                *new += fresh.offer(h, probe, key, a, || goals).is_some() as usize;
             }
             return;
         }
-        crate::search::pack(model, stride, &next, buf);
+        crate::search::pack(model, stride, next, buf);
         if let Some(tree) = arena.tree() {
-            let root = tree.root_shared(buf, hint);
-            if tree.find_root_index(root).is_none() {
-                let h = TreeStore::root_hash(root);
-                fresh.offer(h, Probe::Id(root), key, a, || model.goals(&next));
+            let root = tree.root_shared(buf, hint, seen);
+            let h = TreeStore::root_hash(root);
+            if tree.find_root_index(root).is_none() && offered.first_id(h, root) {
+                let probe = Probe::Id(root);
+                *new += fresh
+                    .offer(h, probe, key, a, || model.goals(next))
+                    .is_some() as usize;
             }
         } else if let Some(fps) = arena.fingerprints() {
             let fp = fingerprint(buf);
             if !fps.contains(fp)
-                && let Some((s, j)) = fresh.offer(fp, Probe::Id(fp), key, a, || model.goals(&next))
+                && offered.first_id(fp, fp)
+                && let Some((s, j)) = fresh.offer(fp, Probe::Id(fp), key, a, || model.goals(next))
             {
+                *new += 1;
                 let window = arena.next_window().expect("a fingerprint arena's window");
                 let chain = chain.as_mut().expect("a chain in the window");
-                fresh.set_aux(s, j, window.root_shared_after(buf, chain));
+                fresh.set_aux(s, j, window.root_shared_after(buf, chain, seen));
             }
         } else {
             let h = hash_bytes(buf);
@@ -397,8 +492,12 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 .visited
                 .find(h, |j| arena.bytes(j as usize) == &buf[..])
                 .is_none()
+                && offered.first_bytes(h, buf)
             {
-                fresh.offer(h, Probe::Bytes(buf), key, a, || model.goals(&next));
+                let probe = Probe::Bytes(buf);
+                *new += fresh
+                    .offer(h, probe, key, a, || model.goals(next))
+                    .is_some() as usize;
             }
         }
     }

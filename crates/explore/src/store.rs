@@ -261,6 +261,12 @@ impl NodeShard {
     }
 }
 
+/// The nodes one thread found in the fresh tiers of one store since the
+/// last commit, (value, id), to find again without a lock
+/// (`TreeStore::root_shared`).  Start one per store and segment.
+#[derive(Default)]
+pub(crate) struct SeenNodes(HashTable<(u64, u32)>);
+
 /// A node's id: its index in its shard, and the shard.
 #[inline]
 fn node_id(local: usize, shard: usize) -> u32 {
@@ -317,15 +323,28 @@ impl NodeTable {
         }
     }
 
-    /// [`Self::intern`] through `&self` (see `LeafTable::intern_shared`).
+    /// [`Self::intern`] through `&self` (see `LeafTable::intern_shared`);
+    /// a node found in a fresh tier is kept in `seen`, this thread's, and
+    /// found there the next time without a lock.
     #[inline]
-    fn intern_shared(&self, v: u64) -> u32 {
+    fn intern_shared(&self, v: u64, seen: &mut SeenNodes) -> u32 {
         let h = mix(v);
         let s = shard_of(h);
         let sh = &self.shards[s];
         if let Some(&j) = sh.index.find(h, |&j| sh.nodes[j as usize] == v) {
             return node_id(j as usize, s);
         }
+        if let Some(&(_, id)) = seen.0.find(h, |&(w, _)| w == v) {
+            return id;
+        }
+        let id = self.intern_fresh(v, h, s);
+        seen.0.insert_unique(h, (v, id), |&(w, _)| mix(w));
+        id
+    }
+
+    /// `v` (hash `h`, shard `s`, not kept) in its shard's fresh tier.
+    fn intern_fresh(&self, v: u64, h: u64, s: usize) -> u32 {
+        let sh = &self.shards[s];
         let base = sh.nodes.len();
         let mut f = lock(&sh.fresh);
         let Tier { values, index } = &mut *f;
@@ -614,8 +633,10 @@ impl TreeStore {
     /// [`Self::root_of`] through `&self`, for parallel workers: what the
     /// kept tables lack goes to the fresh tiers (see [`TreeStore`]); the
     /// same bytes get the same root on any thread.
+    /// `seen` is this thread's nodes from the fresh tiers (see
+    /// `SeenNodes`).
     #[inline]
-    pub(crate) fn root_shared(&self, b: &[u8], hint: Option<&Hint>) -> u64 {
+    pub(crate) fn root_shared(&self, b: &[u8], hint: Option<&Hint>, seen: &mut SeenNodes) -> u64 {
         debug_assert_eq!(b.len(), self.stride);
         tree_root(
             &self.ranges,
@@ -624,7 +645,7 @@ impl TreeStore {
             b,
             hint,
             |k, part| Some(self.leaves[k].intern_shared(part)),
-            |v| Some(self.nodes.intern_shared(v)),
+            |v| Some(self.nodes.intern_shared(v, seen)),
             None,
         )
         .expect("interning finds every part")
@@ -635,7 +656,12 @@ impl TreeStore {
     /// added before it through `chain` (states found one after the other
     /// share most parts), which then keeps `b`'s tree.
     #[inline]
-    pub(crate) fn root_shared_after(&self, b: &[u8], chain: &mut Chain) -> u64 {
+    pub(crate) fn root_shared_after(
+        &self,
+        b: &[u8],
+        chain: &mut Chain,
+        seen: &mut SeenNodes,
+    ) -> u64 {
         let Chain {
             last,
             spare,
@@ -648,7 +674,7 @@ impl TreeStore {
             b,
             started.then_some(&*last),
             |k, part| Some(self.leaves[k].intern_shared(part)),
-            |v| Some(self.nodes.intern_shared(v)),
+            |v| Some(self.nodes.intern_shared(v, seen)),
             Some(spare),
         )
         .expect("interning finds every part");
