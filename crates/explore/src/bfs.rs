@@ -13,9 +13,7 @@
 //! model's order, successors recorded in parent order.
 
 use crate::explorer::Options;
-use crate::fresh::FreshSet;
-use crate::parallel::Segment;
-use crate::pool::Pool;
+use crate::parallel::{Segment, Threads};
 use crate::search::Search;
 use crate::visited::Visited;
 use crate::{Bound, Model, Outcome, Transition, Verdict};
@@ -47,11 +45,10 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         let mut buf = Vec::new();
         let model = self.model;
         let mut next_check = self.p.cursor;
-        // With more than one job: the threads, the fresh set of a
-        // parallel segment, and where the sequential loop must take over
+        // With more than one job: the threads and what they keep between
+        // parallel segments, and where the sequential loop must take over
         // until (see `parallel.rs`).
-        let mut parallel =
-            (opts.jobs > 1).then(|| (Pool::new(opts.jobs), FreshSet::new(self.p.arena.stride())));
+        let mut parallel = (opts.jobs > 1).then(|| Threads::new(opts.jobs, self.p.arena.stride()));
         let mut sequential_until = 0;
         // The arena may hold `limit` states: the state bound's (see
         // `Options::states_max`) or the explorer's own limit, whichever is
@@ -129,11 +126,11 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                     last_save = Instant::now();
                 }
             }
-            if let Some((pool, fresh)) = &mut parallel
+            if let Some(threads) = &mut parallel
                 && self.p.cursor >= sequential_until
                 && self.p.level_end - self.p.cursor >= 2 * self.tuning.chunk
             {
-                match self.parallel_segment(pool, fresh, self.tuning, limit) {
+                match self.parallel_segment(threads, self.tuning, limit) {
                     Segment::Done => {}
                     Segment::Sequential(until) => sequential_until = until,
                 }

@@ -93,6 +93,36 @@ struct ChunkOut {
     cut: Option<&'static str>,
 }
 
+/// What a parallel search keeps from segment to segment: its threads,
+/// the fresh set, and each thread's buffers.
+pub(crate) struct Threads<S, A> {
+    pool: Pool,
+    fresh: FreshSet<S, A>,
+    scratch: Vec<Mutex<Scratch>>,
+}
+
+impl<S: Eq, A: Copy> Threads<S, A> {
+    /// `jobs` threads for a search of packed states of `stride` bytes
+    /// (0: whole states).
+    pub(crate) fn new(jobs: usize, stride: usize) -> Self {
+        Threads {
+            pool: Pool::new(jobs),
+            fresh: FreshSet::new(stride),
+            scratch: (0..jobs.max(1))
+                .map(|_| {
+                    Mutex::new(Scratch {
+                        buf: Vec::new(),
+                        chain: None,
+                        offered: Offered::default(),
+                        new: 0,
+                        seen: SeenNodes::default(),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A thread's buffers in phase 1: a packed successor, in a fingerprint
 /// search the tree of the state it added to the next window last, the
 /// states it offered to the fresh set, and how many of them were new.
@@ -120,6 +150,13 @@ struct Offered {
 }
 
 impl Offered {
+    /// Forgets every state, keeping the room.
+    fn clear(&mut self) {
+        self.index.clear();
+        self.entries.clear();
+        self.bytes.clear();
+    }
+
     /// Whether the state with hash `hash` and id `id` (a root pair or a
     /// fingerprint) is offered for the first time; it is recorded.
     #[inline]
@@ -201,11 +238,15 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     /// there.
     pub(crate) fn parallel_segment(
         &mut self,
-        pool: &Pool,
-        fresh: &mut FreshSet<M::State, M::Action>,
+        threads: &mut Threads<M::State, M::Action>,
         tuning: Tuning,
         limit: usize,
     ) -> Segment {
+        let Threads {
+            pool,
+            fresh,
+            scratch,
+        } = threads;
         let first = self.p.cursor;
         let chunk = tuning.chunk.max(1);
         let end = self
@@ -224,15 +265,15 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             let pending = self.p.pending.is_some();
             let this = &*self;
             let fresh = &*fresh;
+            let scratch = &*scratch;
             pool.run(&|t| {
                 let mut candidates = Vec::new();
-                let mut scratch = Scratch {
-                    buf: Vec::new(),
-                    chain: this.p.arena.next_window().map(TreeStore::chain),
-                    offered: Offered::default(),
-                    new: 0,
-                    seen: SeenNodes::default(),
-                };
+                let mut scratch = scratch[t].lock().unwrap_or_else(|e| e.into_inner());
+                let scratch = &mut *scratch;
+                scratch.chain = this.p.arena.next_window().map(TreeStore::chain);
+                scratch.offered.clear();
+                scratch.new = 0;
+                scratch.seen = SeenNodes::default();
                 while !full.load(Ordering::Relaxed) {
                     let c = claim.fetch_add(1, Ordering::Relaxed);
                     if c >= chunks || c > redo.load(Ordering::Relaxed) {
@@ -240,7 +281,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                     }
                     let lo = first + c * chunk;
                     let hi = (lo + chunk).min(end);
-                    match this.expand_chunk(lo..hi, fresh, pending, &mut candidates, &mut scratch) {
+                    match this.expand_chunk(lo..hi, fresh, pending, &mut candidates, scratch) {
                         Some(out) => {
                             let _ = outs[c].set(out);
                         }
