@@ -71,13 +71,12 @@ impl<S> Arena<S> {
                 Store::Tree => a.tree = Some(Box::new(TreeStore::new(stride, parts))),
                 Store::Fingerprint => {
                     a.fps = Some(Box::default());
+                    let next = Window::new(0, stride, parts);
                     a.windows = Some(Box::new(Windows {
-                        cur: TreeStore::unindexed(stride, parts),
-                        cur_base: 0,
-                        next: TreeStore::unindexed(stride, parts),
-                        next_base: 0,
+                        cur: Window::new(0, stride, parts),
+                        chain: next.stores[0].chain(),
+                        next,
                         parts: parts.to_vec(),
-                        chain: TreeStore::unindexed(stride, parts).chain(),
                     }));
                 }
             }
@@ -186,8 +185,9 @@ impl<S> Arena<S> {
                     // Into the next level's window, which the parent's
                     // tree is not in: compressed without a hint.
                     let w = self.windows.as_mut().expect("windows");
-                    debug_assert_eq!(w.next_base + w.next.len(), self.len);
-                    w.next.push_after(b, &mut w.chain);
+                    debug_assert_eq!(w.next.base + w.next.len(), self.len);
+                    let root = w.next.stores[0].root_after(b, &mut w.chain);
+                    w.next.push(0, root);
                 }
                 new
             }
@@ -204,14 +204,12 @@ impl<S> Arena<S> {
     /// level's, in their own window) are the ones to expand.  Others keep
     /// every state.
     pub fn forget_before(&mut self, i: usize) {
-        let Some(w) = self.windows.as_mut().filter(|w| i >= w.next_base) else {
+        let Some(w) = self.windows.as_mut().filter(|w| i >= w.next.base) else {
             return;
         };
-        let next = TreeStore::unindexed(self.stride, &w.parts);
-        w.chain = next.chain();
+        let next = Window::new(self.len, self.stride, &w.parts);
+        w.chain = next.stores[0].chain();
         w.cur = std::mem::replace(&mut w.next, next);
-        w.cur_base = w.next_base;
-        w.next_base = self.len;
     }
 
     /// Writes the packed state at index `i` into `out` (`stride` bytes);
@@ -220,8 +218,8 @@ impl<S> Arena<S> {
     pub fn copy_bytes(&self, i: usize, out: &mut [u8]) {
         match (&self.tree, &self.windows) {
             (Some(t), _) => t.get(i, out),
-            (None, Some(w)) if i >= w.next_base => w.next.get(i - w.next_base, out),
-            (None, Some(w)) => w.cur.get(i - w.cur_base, out),
+            (None, Some(w)) if i >= w.next.base => w.next.get(i, out),
+            (None, Some(w)) => w.cur.get(i, out),
             (None, None) => out.copy_from_slice(self.bytes(i)),
         }
     }
@@ -249,20 +247,36 @@ impl<S> Arena<S> {
         self.fps.as_deref()
     }
 
-    /// A fingerprint arena's window of the next level, where new states
-    /// go (`TreeStore::root_shared` through `&self`, then
-    /// `push_fingerprint`).
-    pub(crate) fn next_window(&self) -> Option<&TreeStore> {
-        self.windows.as_ref().map(|w| &w.next)
+    /// A fingerprint arena's stores of the next level's window, at least
+    /// `n` of them, taken out for a parallel segment's threads: thread `t`
+    /// compresses the new states it finds in store `t`
+    /// (`TreeStore::root_after`), and the stores go back
+    /// (`put_next_stores`) before the states are added
+    /// (`push_fingerprint`).  Meanwhile the arena reads no state of the
+    /// next level.  None for other arenas.
+    pub(crate) fn take_next_stores(&mut self, n: usize) -> Option<Vec<TreeStore>> {
+        let w = self.windows.as_mut()?;
+        while w.next.stores.len() < n {
+            w.next
+                .stores
+                .push(TreeStore::unindexed(self.stride, &w.parts));
+        }
+        Some(std::mem::take(&mut w.next.stores))
     }
 
-    /// The jobs that commit the fresh tiers of the tree store or of the
-    /// next window (`TreeStore::tier_jobs`); none for other arenas.
+    /// Puts back what `take_next_stores` took, in the same order.
+    pub(crate) fn put_next_stores(&mut self, stores: Vec<TreeStore>) {
+        let w = self.windows.as_mut().expect("a fingerprint arena");
+        debug_assert!(w.next.stores.is_empty(), "taken");
+        w.next.stores = stores;
+    }
+
+    /// The jobs that commit the fresh tiers of the tree store
+    /// (`TreeStore::tier_jobs`); none for other arenas.
     pub(crate) fn tier_jobs(&mut self) -> Vec<TierJob<'_>> {
-        match (&mut self.tree, &mut self.windows) {
-            (Some(t), _) => t.tier_jobs(),
-            (None, Some(w)) => w.next.tier_jobs(),
-            (None, None) => Vec::new(),
+        match &mut self.tree {
+            Some(t) => t.tier_jobs(),
+            None => Vec::new(),
         }
     }
 
@@ -276,14 +290,15 @@ impl<S> Arena<S> {
     }
 
     /// Adds a new state to a fingerprint arena: its fingerprint (not held)
-    /// and its root pair in the next window (`next_window`).
+    /// and its root pair in store `store` of the next level's window (see
+    /// `take_next_stores`).
     #[inline]
-    pub(crate) fn push_fingerprint(&mut self, fp: u64, root: u64) {
+    pub(crate) fn push_fingerprint(&mut self, fp: u64, store: usize, root: u64) {
         let new = self.fps.as_mut().expect("a fingerprint arena").insert(fp);
         debug_assert!(new, "a new fingerprint");
         let w = self.windows.as_mut().expect("windows");
-        debug_assert_eq!(w.next_base + w.next.len(), self.len);
-        w.next.push_root(root);
+        debug_assert_eq!(w.next.base + w.next.len(), self.len);
+        w.next.push(store, root);
         self.len += 1;
     }
 
@@ -446,17 +461,61 @@ impl<S> Arena<S> {
 pub(crate) type OnThreads<'a> = dyn Fn(&(dyn Fn(usize) + Sync)) + 'a;
 
 /// A fingerprint arena's states not yet expanded: those of the level
-/// being expanded (`cur`, indices from `cur_base`) and those found since
-/// (`next`, from `next_base`), each tree compressed in a store of its own
-/// that `forget_before` drops when its level is expanded.
+/// being expanded (`cur`) and those found since (`next`), each in a window
+/// of its own that `forget_before` drops when its level is expanded.
 struct Windows {
-    cur: TreeStore,
-    cur_base: usize,
-    next: TreeStore,
-    next_base: usize,
+    cur: Window,
+    next: Window,
     /// The part offsets, to start a new window.
     parts: Vec<usize>,
-    /// The tree of the state added to `next` last, to compress the next
-    /// one against.
+    /// The tree of the state the sequential loop added to `next` last (in
+    /// its first store), to compress the next one against.
     chain: Chain,
+}
+
+/// The states of one BFS level in a fingerprint arena, from index `base`:
+/// tree compressed in a store per thread that found them (the sequential
+/// loop's is the first; a parallel segment's thread `t` adds to store
+/// `t`, without a lock), each state named by its store and root pair.
+struct Window {
+    base: usize,
+    stores: Vec<TreeStore>,
+    /// Per state from `base`: its store.
+    store: Vec<u16>,
+    /// Per state from `base`: its root pair in that store.
+    roots: Vec<u64>,
+}
+
+impl Window {
+    fn new(base: usize, stride: usize, parts: &[usize]) -> Window {
+        Window {
+            base,
+            stores: vec![TreeStore::unindexed(stride, parts)],
+            store: Vec::new(),
+            roots: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// The next state: its store and root pair.
+    fn push(&mut self, store: usize, root: u64) {
+        self.store
+            .push(u16::try_from(store).expect("at most 65536 threads"));
+        self.roots.push(root);
+    }
+
+    /// Writes state `i` (at least `base`) into `out`.
+    #[inline]
+    fn get(&self, i: usize, out: &mut [u8]) {
+        let k = i - self.base;
+        self.stores[self.store[k] as usize].get_root(self.roots[k], out);
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        self.stores.iter().map(TreeStore::memory_bytes).sum::<u64>()
+            + (self.store.capacity() * 2 + self.roots.capacity() * 8) as u64
+    }
 }

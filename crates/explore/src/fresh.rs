@@ -45,8 +45,10 @@ pub(crate) struct Fresh<A> {
     pub(crate) goals: u64,
     /// Its root pair (tree) or fingerprint; 0 otherwise.
     pub(crate) id: u64,
-    /// Fingerprint store: its root pair in the next window.
+    /// Fingerprint store: its root pair in store `store` of the next
+    /// level's window.
     pub(crate) aux: u64,
+    pub(crate) store: u16,
     /// Its arena index, once committed.
     pub(crate) index: u32,
 }
@@ -100,17 +102,17 @@ impl<S: Eq, A: Copy> FreshSet<S, A> {
     }
 
     /// Offers the state `probe` (hash `hash`) reached by the transition
-    /// `key`, `action`: added if absent (`goals` gives its goals), and
-    /// then its shard and entry number are returned; if present, its key
-    /// and action become these if the key is lower.
+    /// (`key`, `action`): added if absent, with its goals (from `goals`)
+    /// and the fingerprint store's (`aux`, `store`), and then true; if
+    /// present, its key and action become these if the key is lower.
     pub(crate) fn offer(
         &self,
         hash: u64,
         probe: Probe<'_, S>,
-        key: u64,
-        action: A,
+        (key, action): (u64, A),
+        (aux, store): (u64, u16),
         goals: impl FnOnce() -> u64,
-    ) -> Option<(usize, u32)> {
+    ) -> bool {
         let s = shard_of(hash);
         let stride = self.stride;
         let mut guard = lock(&self.shards[s]);
@@ -137,7 +139,7 @@ impl<S: Eq, A: Copy> FreshSet<S, A> {
                     f.key = key;
                     f.action = action;
                 }
-                None
+                false
             }
             Entry::Vacant(e) => {
                 let j = entries.len() as u32;
@@ -159,17 +161,13 @@ impl<S: Eq, A: Copy> FreshSet<S, A> {
                     action,
                     goals: goals(),
                     id,
-                    aux: 0,
+                    aux,
+                    store,
                     index: u32::MAX,
                 });
-                Some((s, j))
+                true
             }
         }
-    }
-
-    /// Sets the `aux` of entry `j` of shard `s` (as `offer` returned them).
-    pub(crate) fn set_aux(&self, s: usize, j: u32, aux: u64) {
-        lock(&self.shards[s]).entries[j as usize].aux = aux;
     }
 
     /// The shards, by shard number.

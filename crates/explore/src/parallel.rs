@@ -111,7 +111,9 @@ impl<S: Eq, A: Copy> Threads<S, A> {
             scratch: (0..jobs.max(1))
                 .map(|_| {
                     Mutex::new(Scratch {
+                        thread: 0,
                         buf: Vec::new(),
+                        window: None,
                         chain: None,
                         offered: Offered::default(),
                         new: 0,
@@ -127,7 +129,13 @@ impl<S: Eq, A: Copy> Threads<S, A> {
 /// search the tree of the state it added to the next window last, the
 /// states it offered to the fresh set, and how many of them were new.
 struct Scratch {
+    /// The thread's number.
+    thread: usize,
     buf: Vec<u8>,
+    /// A fingerprint search's store of the next window that this thread
+    /// adds to (see `Arena::take_next_stores`), and the tree of the state
+    /// it added last.
+    window: Option<TreeStore>,
     chain: Option<Chain>,
     offered: Offered,
     new: usize,
@@ -257,6 +265,12 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         let room = limit.saturating_sub(self.len());
         let outs: Vec<OnceLock<ChunkOut>> = (0..chunks).map(|_| OnceLock::new()).collect();
         // Phase 1.
+        if let Some(stores) = self.p.arena.take_next_stores(pool.threads()) {
+            assert_eq!(stores.len(), scratch.len(), "a store per thread");
+            for (s, store) in scratch.iter_mut().zip(stores) {
+                s.get_mut().unwrap_or_else(|e| e.into_inner()).window = Some(store);
+            }
+        }
         {
             let claim = AtomicUsize::new(0);
             let redo = AtomicUsize::new(usize::MAX);
@@ -270,7 +284,8 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 let mut candidates = Vec::new();
                 let mut scratch = scratch[t].lock().unwrap_or_else(|e| e.into_inner());
                 let scratch = &mut *scratch;
-                scratch.chain = this.p.arena.next_window().map(TreeStore::chain);
+                scratch.thread = t;
+                scratch.chain = scratch.window.as_ref().map(TreeStore::chain);
                 scratch.offered.clear();
                 scratch.new = 0;
                 scratch.seen = SeenNodes::default();
@@ -302,6 +317,16 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                     }
                 }
             });
+        }
+        if self.p.arena.fingerprints().is_some() {
+            let stores = scratch
+                .iter_mut()
+                .map(|s| {
+                    let s = s.get_mut().unwrap_or_else(|e| e.into_inner());
+                    s.window.take().expect("a store of the next window")
+                })
+                .collect();
+            self.p.arena.put_next_stores(stores);
         }
         // Every chunk before the first one not kept was expanded.
         let kept = outs.iter().take_while(|o| o.get().is_some()).count();
@@ -349,7 +374,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 if arena.tree().is_some() {
                     arena.push_root(e.id);
                 } else {
-                    arena.push_fingerprint(e.id, e.aux);
+                    arena.push_fingerprint(e.id, e.store as usize, e.aux);
                 }
             } else if arena.is_packed() {
                 // Copied below, on the threads.
@@ -484,7 +509,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         scratch: &mut Scratch,
     ) {
         let Scratch {
+            thread,
             buf,
+            window,
             chain,
             offered,
             new,
@@ -502,7 +529,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             {
                 let goals = model.goals(next);
                 let probe = Probe::State(next.clone());
-                *new += fresh.offer(h, probe, key, a, || goals).is_some() as usize;
+                *new += fresh.offer(h, probe, (key, a), (0, 0), || goals) as usize;
             }
             return;
         }
@@ -512,20 +539,19 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             let h = TreeStore::root_hash(root);
             if tree.find_root_index(root).is_none() && offered.first_id(h, root) {
                 let probe = Probe::Id(root);
-                *new += fresh
-                    .offer(h, probe, key, a, || model.goals(next))
-                    .is_some() as usize;
+                *new += fresh.offer(h, probe, (key, a), (0, 0), || model.goals(next)) as usize;
             }
         } else if let Some(fps) = arena.fingerprints() {
             let fp = fingerprint(buf);
-            if !fps.contains(fp)
-                && offered.first_id(fp, fp)
-                && let Some((s, j)) = fresh.offer(fp, Probe::Id(fp), key, a, || model.goals(next))
-            {
-                *new += 1;
-                let window = arena.next_window().expect("a fingerprint arena's window");
+            if !fps.contains(fp) && offered.first_id(fp, fp) {
+                // Compressed in this thread's store before it is offered,
+                // so that one lock does: if another thread offered it
+                // first, the tree is left unused in the store.
+                let window = window.as_mut().expect("a store of the next window");
                 let chain = chain.as_mut().expect("a chain in the window");
-                fresh.set_aux(s, j, window.root_shared_after(buf, chain, seen));
+                let root = window.root_after(buf, chain);
+                let at = (root, *thread as u16);
+                *new += fresh.offer(fp, Probe::Id(fp), (key, a), at, || model.goals(next)) as usize;
             }
         } else {
             let h = hash_bytes(buf);
@@ -536,9 +562,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 && offered.first_bytes(h, buf)
             {
                 let probe = Probe::Bytes(buf);
-                *new += fresh
-                    .offer(h, probe, key, a, || model.goals(next))
-                    .is_some() as usize;
+                *new += fresh.offer(h, probe, (key, a), (0, 0), || model.goals(next)) as usize;
             }
         }
     }

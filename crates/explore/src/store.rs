@@ -111,7 +111,7 @@ pub struct Hint {
 }
 
 /// The tree of the state added last to a store, and room for the next
-/// one's (`TreeStore::root_shared_after`, `TreeStore::push_after`).
+/// one's (`TreeStore::root_after`).
 pub(crate) struct Chain {
     last: Hint,
     spare: Hint,
@@ -577,9 +577,9 @@ impl TreeStore {
         }
     }
 
-    /// A store whose states are only added (`push`, `push_root`) and read
-    /// by index, never looked up (no root index): a fingerprint arena's
-    /// window, whose states are known to be new.
+    /// A store whose states are never looked up (no root index), only
+    /// added by root pair (`root_after`) and read by it (`get_root`): a
+    /// fingerprint arena's window, whose states are known to be new.
     pub(crate) fn unindexed(stride: usize, parts: &[usize]) -> TreeStore {
         let mut t = TreeStore::new(stride, parts);
         t.index = Vec::new();
@@ -651,39 +651,7 @@ impl TreeStore {
         .expect("interning finds every part")
     }
 
-    /// [`Self::root_shared`] for a state to be added to an unindexed store
-    /// (a fingerprint window): compressed against the tree of the state
-    /// added before it through `chain` (states found one after the other
-    /// share most parts), which then keeps `b`'s tree.
-    #[inline]
-    pub(crate) fn root_shared_after(
-        &self,
-        b: &[u8],
-        chain: &mut Chain,
-        seen: &mut SeenNodes,
-    ) -> u64 {
-        let Chain {
-            last,
-            spare,
-            started,
-        } = chain;
-        let root = tree_root(
-            &self.ranges,
-            &self.inner,
-            self.root,
-            b,
-            started.then_some(&*last),
-            |k, part| Some(self.leaves[k].intern_shared(part)),
-            |v| Some(self.nodes.intern_shared(v, seen)),
-            Some(spare),
-        )
-        .expect("interning finds every part");
-        std::mem::swap(last, spare);
-        *started = true;
-        root
-    }
-
-    /// An empty chain of trees for `root_shared_after` and `push_after`.
+    /// An empty chain of trees for `root_after`.
     pub(crate) fn chain(&self) -> Chain {
         let empty = || Hint {
             bytes: Vec::with_capacity(self.stride),
@@ -771,11 +739,13 @@ impl TreeStore {
         }
     }
 
-    /// Adds packed state `b`, known to be new, to an unindexed store
-    /// (`unindexed`), compressed against the state added before it through
-    /// `chain` (see `root_shared_after`); its index is the old `len()`.
+    /// The root pair of packed state `b`, its leaves and nodes interned,
+    /// compressed against the tree of the state that went through `chain`
+    /// before it (states found one after the other share most parts),
+    /// which then keeps `b`'s tree: for an unindexed store (`unindexed`),
+    /// which names its states by root pair (`get_root`).
     #[inline]
-    pub(crate) fn push_after(&mut self, b: &[u8], chain: &mut Chain) {
+    pub(crate) fn root_after(&mut self, b: &[u8], chain: &mut Chain) -> u64 {
         debug_assert!(self.index.is_empty(), "an unindexed store");
         let TreeStore {
             ranges,
@@ -783,7 +753,6 @@ impl TreeStore {
             root,
             leaves,
             nodes,
-            roots,
             ..
         } = self;
         let Chain {
@@ -804,7 +773,7 @@ impl TreeStore {
         .expect("interning finds every part");
         std::mem::swap(last, spare);
         *started = true;
-        roots.push(r);
+        r
     }
 
     /// Adds the state whose root pair `root_shared` gave (its values
@@ -876,7 +845,12 @@ impl TreeStore {
 
     /// Writes the packed bytes of state `i` into `out` (`stride` bytes).
     pub fn get(&self, i: usize, out: &mut [u8]) {
-        let root = self.roots[i];
+        self.get_root(self.roots[i], out);
+    }
+
+    /// Writes the packed bytes of the state whose root pair is `root` into
+    /// `out` (`stride` bytes).
+    pub(crate) fn get_root(&self, root: u64, out: &mut [u8]) {
         if self.ranges.len() == 1 {
             self.fill(Child::Leaf(0), root as u32, out);
         } else {
