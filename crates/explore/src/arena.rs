@@ -6,7 +6,8 @@
 //! allocation per state, and for the system model 2.5 times more states
 //! per GiB.  A packing arena may also be compact (`store.rs`): tree
 //! compressed (the arena is then its own exact visited index), or
-//! fingerprints only, with the bytes of the states not yet expanded.  The arena owns the index space and its limit,
+//! fingerprints only, with the states not yet expanded in a window per
+//! BFS level.  The arena owns the index space and its limit,
 //! [`STATES_LIMIT`]; hashing and equality are the visited index's
 //! (`visited.rs`), the path to each state the parent links'
 //! (`parents.rs`).  It knows no model: packing and unpacking are the

@@ -17,11 +17,15 @@
 //!   when their root pairs are (interning is canonical), so the visited
 //!   index is a table of state indices hashed by root: per state 8 bytes
 //!   of root, about 7 of index, plus the leaves and inner nodes no earlier
-//!   state shared.  Lossless: [`TreeStore::get`] rebuilds the packed bytes;
+//!   state shared.  Lossless: [`TreeStore::get`] rebuilds the packed bytes.
+//!   The node table and the root index are split in shards, and each
+//!   table has a locked *fresh* tier beside its kept one, so that the
+//!   threads of a parallel search add to it at once (see [`TreeStore`]);
 //! - `Fingerprint`: hash compaction (as SPIN's and TLC's): only a 64-bit
 //!   hash of each visited state is kept (8 bytes a slot, open addressing),
-//!   and the states not yet expanded, tree compressed in a window that
-//!   starts afresh at each BFS level (`Arena::forget_before`).  Two states with
+//!   and the states not yet expanded, tree compressed in a window per BFS
+//!   level (an unindexed tree store per thread that adds to it), dropped
+//!   when the level is expanded (`Arena::forget_before`).  Two states with
 //!   the same hash are taken for one, so a state may be missed: for `n`
 //!   states the probability that any two of them share a hash is at most
 //!   `n(n-1)/2 / 2^64 < n^2 / 2^65` ([`omission_probability`]), assuming
@@ -141,6 +145,15 @@ impl LeafTable {
         &bytes[j as usize * width..(j as usize + 1) * width]
     }
 
+    /// Whether a fresh tier is empty (through `&mut`: no lock taken).
+    fn committed<T>(fresh: &mut Mutex<Tier<T>>) -> bool {
+        fresh
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .values
+            .is_empty()
+    }
+
     /// Leaves kept (the fresh ones left out).
     #[inline]
     fn len(&self) -> usize {
@@ -157,7 +170,7 @@ impl LeafTable {
 
     #[inline]
     fn intern(&mut self, b: &[u8]) -> u32 {
-        debug_assert!(lock(&self.fresh).values.is_empty(), "committed");
+        debug_assert!(Self::committed(&mut self.fresh), "committed");
         let LeafTable {
             width,
             bytes,
@@ -311,7 +324,7 @@ impl NodeTable {
             index,
             fresh,
         } = &mut self.shards[s];
-        debug_assert!(lock(fresh).values.is_empty(), "committed");
+        debug_assert!(LeafTable::committed(fresh), "committed");
         match index.entry(h, |&j| nodes[j as usize] == v, |&j| mix(nodes[j as usize])) {
             Entry::Occupied(e) => node_id(*e.get() as usize, s),
             Entry::Vacant(e) => {
