@@ -38,6 +38,7 @@ use crate::visited::{SHARDS, hash_bytes, shard_of};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use std::hash::Hasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// How a search stores its visited states (see the module documentation).
@@ -92,12 +93,6 @@ fn mix(mut x: u64) -> u64 {
 
 /// The most leaves a tree has: adjacent parts are merged beyond it.
 const LEAVES_MAX: usize = 128;
-
-/// The node table and the root index are split in `SHARDS` shards by
-/// `shard_of` of their hash, as a parallel search's fresh set is: parallel
-/// workers lock only the shard they add to, and a commit fills the shards
-/// on several threads.
-const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 
 /// A poisoned lock is taken as it is: a panicking worker's panic is
 /// raised by the pool anyway.
@@ -249,25 +244,25 @@ impl LeafTable {
 /// Bytes per slot of a `HashTable<u32>`: the index and a control byte.
 const SLOT: usize = std::mem::size_of::<u32>() + 1;
 
-/// One shard of the node table: the nodes whose hash picks it.
+/// One shard of the node table's index: the nodes whose hash picks it.
 #[derive(Default)]
 struct NodeShard {
-    nodes: Vec<u64>,
+    /// Kept nodes' ids.
     index: HashTable<u32>,
-    /// Nodes added through `&self` (local ids from `nodes.len()` on).
-    fresh: Mutex<Tier<u64>>,
+    /// Nodes added through `&self`: (value, id), ids from the table's
+    /// counter.
+    fresh: Mutex<Tier<(u64, u32)>>,
 }
 
 impl NodeShard {
-    /// Moves the fresh nodes to the kept ones (same ids).
-    fn commit(&mut self) {
+    /// Indexes the fresh nodes, whose values `NodeTable::place_fresh` put
+    /// in `nodes` at their ids.
+    fn commit(&mut self, nodes: &[u64]) {
         let f = self.fresh.get_mut().unwrap_or_else(|e| e.into_inner());
-        for &v in &f.values {
-            let j = self.nodes.len() as u32;
-            let nodes = &self.nodes;
+        for &(v, id) in &f.values {
+            debug_assert_eq!(nodes[id as usize], v);
             self.index
-                .insert_unique(mix(v), j, |&k| mix(nodes[k as usize]));
-            self.nodes.push(v);
+                .insert_unique(mix(v), id, |&k| mix(nodes[k as usize]));
         }
         f.values.clear();
         f.index.clear();
@@ -280,21 +275,21 @@ impl NodeShard {
 #[derive(Default)]
 pub(crate) struct SeenNodes(HashTable<(u64, u32)>);
 
-/// A node's id: its index in its shard, and the shard.
-#[inline]
-fn node_id(local: usize, shard: usize) -> u32 {
-    u32::try_from(local << SHARD_BITS | shard).expect("node table full")
-}
-
-/// Interned `u64`s (inner nodes: two child indices), by id, in `SHARDS`
-/// shards.
+/// Interned `u64`s (inner nodes: two child indices), by id: the values in
+/// one vector, in the order they were added (a state's nodes are near
+/// each other), the index in `SHARDS` shards.
 struct NodeTable {
+    nodes: Vec<u64>,
+    /// The next id: `nodes.len()` plus the fresh nodes.
+    next: AtomicU32,
     shards: Vec<NodeShard>,
 }
 
 impl NodeTable {
     fn new() -> NodeTable {
         NodeTable {
+            nodes: Vec::new(),
+            next: AtomicU32::new(0),
             shards: (0..SHARDS).map(|_| NodeShard::default()).collect(),
         }
     }
@@ -302,36 +297,39 @@ impl NodeTable {
     /// The kept node `id`.
     #[inline]
     fn get(&self, id: u32) -> u64 {
-        self.shards[id as usize & (SHARDS - 1)].nodes[(id >> SHARD_BITS) as usize]
+        self.nodes[id as usize]
     }
 
     #[inline]
     fn find(&self, v: u64) -> Option<u32> {
         let h = mix(v);
-        let s = shard_of(h);
-        let sh = &self.shards[s];
-        sh.index
-            .find(h, |&j| sh.nodes[j as usize] == v)
-            .map(|&j| node_id(j as usize, s))
+        self.shards[shard_of(h)]
+            .index
+            .find(h, |&j| self.nodes[j as usize] == v)
+            .copied()
     }
 
     #[inline]
     fn intern(&mut self, v: u64) -> u32 {
         let h = mix(v);
-        let s = shard_of(h);
-        let NodeShard {
+        let NodeTable {
             nodes,
-            index,
-            fresh,
-        } = &mut self.shards[s];
+            next,
+            shards,
+        } = self;
+        let NodeShard { index, fresh } = &mut shards[shard_of(h)];
         debug_assert!(LeafTable::committed(fresh), "committed");
         match index.entry(h, |&j| nodes[j as usize] == v, |&j| mix(nodes[j as usize])) {
-            Entry::Occupied(e) => node_id(*e.get() as usize, s),
+            Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
-                let j = nodes.len();
-                e.insert(j as u32);
+                let j = u32::try_from(nodes.len())
+                    .ok()
+                    .filter(|&j| j < u32::MAX)
+                    .expect("node table full");
+                e.insert(j);
                 nodes.push(v);
-                node_id(j, s)
+                *next.get_mut() = j + 1;
+                j
             }
         }
     }
@@ -341,57 +339,72 @@ impl NodeTable {
     /// found there the next time without a lock.
     #[inline]
     fn intern_shared(&self, v: u64, seen: &mut SeenNodes) -> u32 {
-        let h = mix(v);
-        let s = shard_of(h);
-        let sh = &self.shards[s];
-        if let Some(&j) = sh.index.find(h, |&j| sh.nodes[j as usize] == v) {
-            return node_id(j as usize, s);
+        if let Some(id) = self.find(v) {
+            return id;
         }
+        let h = mix(v);
         if let Some(&(_, id)) = seen.0.find(h, |&(w, _)| w == v) {
             return id;
         }
-        let id = self.intern_fresh(v, h, s);
+        let id = self.intern_fresh(v, h);
         seen.0.insert_unique(h, (v, id), |&(w, _)| mix(w));
         id
     }
 
-    /// `v` (hash `h`, shard `s`, not kept) in its shard's fresh tier.
-    fn intern_fresh(&self, v: u64, h: u64, s: usize) -> u32 {
-        let sh = &self.shards[s];
-        let base = sh.nodes.len();
-        let mut f = lock(&sh.fresh);
+    /// `v` (hash `h`, not kept) in its shard's fresh tier; a new one takes
+    /// the next id.
+    fn intern_fresh(&self, v: u64, h: u64) -> u32 {
+        let mut f = lock(&self.shards[shard_of(h)].fresh);
         let Tier { values, index } = &mut *f;
-        let j = match index.entry(
+        match index.entry(
             h,
-            |&j| values[j as usize] == v,
-            |&j| mix(values[j as usize]),
+            |&k| values[k as usize].0 == v,
+            |&k| mix(values[k as usize].0),
         ) {
-            Entry::Occupied(e) => *e.get() as usize,
+            Entry::Occupied(e) => values[*e.get() as usize].1,
             Entry::Vacant(e) => {
-                let j = values.len();
-                e.insert(j as u32);
-                values.push(v);
-                j
+                let id = self.next.fetch_add(1, Ordering::Relaxed);
+                assert!(id < u32::MAX, "node table full");
+                e.insert(values.len() as u32);
+                values.push((v, id));
+                id
             }
-        };
-        node_id(base + j, s)
+        }
+    }
+
+    /// Puts the fresh nodes' values at their ids (the shards' `commit`
+    /// then indexes them).
+    fn place_fresh(&mut self) {
+        let NodeTable {
+            nodes,
+            next,
+            shards,
+        } = self;
+        nodes.resize(*next.get_mut() as usize, 0);
+        for sh in shards.iter_mut() {
+            let f = sh.fresh.get_mut().unwrap_or_else(|e| e.into_inner());
+            for &(v, id) in &f.values {
+                nodes[id as usize] = v;
+            }
+        }
     }
 
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.nodes.len()).sum()
+        self.nodes.len()
     }
 
     fn memory_bytes(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| {
-                let f = lock(&s.fresh);
-                (s.nodes.capacity() * 8
-                    + s.index.capacity() * SLOT
-                    + f.values.capacity() * 8
-                    + f.index.capacity() * SLOT) as u64
-            })
-            .sum()
+        (self.nodes.capacity() * 8) as u64
+            + self
+                .shards
+                .iter()
+                .map(|s| {
+                    let f = lock(&s.fresh);
+                    (s.index.capacity() * SLOT
+                        + f.values.capacity() * 16
+                        + f.index.capacity() * SLOT) as u64
+                })
+                .sum::<u64>()
     }
 }
 
@@ -410,14 +423,14 @@ pub(crate) struct TierJob<'a>(TierJobOf<'a>);
 
 enum TierJobOf<'a> {
     Leaves(&'a mut LeafTable),
-    Nodes(&'a mut NodeShard),
+    Nodes(&'a mut NodeShard, &'a [u64]),
 }
 
 impl TierJob<'_> {
     pub(crate) fn run(self) {
         match self.0 {
             TierJobOf::Leaves(t) => t.commit(),
-            TierJobOf::Nodes(s) => s.commit(),
+            TierJobOf::Nodes(s, nodes) => s.commit(nodes),
         }
     }
 }
@@ -804,9 +817,12 @@ impl TreeStore {
             let fresh = !lock(&t.fresh).values.is_empty();
             fresh.then_some(TierJob(TierJobOf::Leaves(t)))
         });
-        let nodes = self.nodes.shards.iter_mut().filter_map(|s| {
+        self.nodes.place_fresh();
+        let NodeTable { nodes, shards, .. } = &mut self.nodes;
+        let nodes: &[u64] = nodes;
+        let nodes = shards.iter_mut().filter_map(move |s| {
             let fresh = !lock(&s.fresh).values.is_empty();
-            fresh.then_some(TierJob(TierJobOf::Nodes(s)))
+            fresh.then_some(TierJob(TierJobOf::Nodes(s, nodes)))
         });
         leaves.chain(nodes).collect()
     }
