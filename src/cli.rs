@@ -213,8 +213,10 @@ pub struct CheckArgs {
     /// Seconds between checkpoint saves while running (1-86400).
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub checkpoint_every: u64,
-    /// Worker threads for successor generation (1-1024; default: 1).  The
-    /// verdict, state count and counterexample are the same for any number.
+    /// Threads for the search (1-1024; default: 1, since on a machine
+    /// whose cores are busy with other work more threads are slower; on
+    /// idle cores N threads are up to N times faster).  The verdict, state
+    /// count and counterexample are the same for any number.
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=JOBS_LIMIT))]
     pub jobs: Option<u64>,
     /// Search each checked property separately and summarise: every

@@ -6,7 +6,8 @@
 //! allocation per state, and for the system model 2.5 times more states
 //! per GiB.  A packing arena may also be compact (`store.rs`): tree
 //! compressed (the arena is then its own exact visited index), or
-//! fingerprints only, with the bytes of the states not yet expanded.  The arena owns the index space and its limit,
+//! fingerprints only, with the states not yet expanded in a window per
+//! BFS level.  The arena owns the index space and its limit,
 //! [`STATES_LIMIT`]; hashing and equality are the visited index's
 //! (`visited.rs`), the path to each state the parent links'
 //! (`parents.rs`).  It knows no model: packing and unpacking are the
@@ -21,7 +22,7 @@ pub const STATES_LIMIT: u64 = u32::MAX as u64;
 
 const _: () = assert!(STATES_LIMIT <= u32::MAX as u64, "indices are u32s");
 
-use crate::store::{FingerprintSet, Hint, Store, TreeStore, fingerprint};
+use crate::store::{Chain, FingerprintSet, Hint, Store, TierJob, TreeStore, fingerprint};
 
 /// Visited states, by index.
 pub struct Arena<S> {
@@ -35,13 +36,10 @@ pub struct Arena<S> {
     len: usize,
     /// Tree compression: the states are here, `bytes` is empty.
     tree: Option<Box<TreeStore>>,
-    /// Fingerprints: every state's hash is here, and `window` holds the
-    /// states from index `base` on (not yet expanded), tree compressed.
+    /// Fingerprints: every state's hash is here, and `windows` holds the
+    /// states not yet expanded, tree compressed.
     fps: Option<Box<FingerprintSet>>,
-    window: Option<Box<TreeStore>>,
-    base: usize,
-    /// The part offsets, to start a new window.
-    parts: Vec<usize>,
+    windows: Option<Box<Windows>>,
     /// The tree of the last parent a compact arena inserted successors
     /// of, with its index (successors share most of their parent's parts).
     hint: Option<(usize, Hint)>,
@@ -58,9 +56,7 @@ impl<S> Arena<S> {
             len: 0,
             tree: None,
             fps: None,
-            window: None,
-            base: 0,
-            parts: Vec::new(),
+            windows: None,
             hint: None,
         }
     }
@@ -76,8 +72,13 @@ impl<S> Arena<S> {
                 Store::Tree => a.tree = Some(Box::new(TreeStore::new(stride, parts))),
                 Store::Fingerprint => {
                     a.fps = Some(Box::default());
-                    a.window = Some(Box::new(TreeStore::new(stride, parts)));
-                    a.parts = parts.to_vec();
+                    let next = Window::new(0, stride, parts);
+                    a.windows = Some(Box::new(Windows {
+                        cur: Window::new(0, stride, parts),
+                        chain: next.stores[0].chain(),
+                        next,
+                        parts: parts.to_vec(),
+                    }));
                 }
             }
         }
@@ -169,26 +170,25 @@ impl<S> Arena<S> {
     #[inline]
     pub fn insert_child(&mut self, b: &[u8], parent: Option<usize>) -> bool {
         debug_assert_eq!(b.len(), self.stride);
-        if let Some(p) = parent
-            && self.hint.as_ref().is_none_or(|h| h.0 != p)
-        {
-            let h = match (&self.tree, &self.window) {
-                (Some(t), _) => t.hint(p),
-                (None, Some(w)) => w.hint(p - self.base),
-                (None, None) => unreachable!("not a compact arena"),
-            };
-            self.hint = Some((p, h));
-        }
-        let hint = parent.and(self.hint.as_ref()).map(|h| &h.1);
         let new = match (&mut self.tree, &mut self.fps) {
-            (Some(t), _) => t.insert_near(b, hint).1,
+            (Some(t), _) => {
+                if let Some(p) = parent
+                    && self.hint.as_ref().is_none_or(|h| h.0 != p)
+                {
+                    self.hint = Some((p, t.hint(p)));
+                }
+                let hint = parent.and(self.hint.as_ref()).map(|h| &h.1);
+                t.insert_near(b, hint).1
+            }
             (None, Some(f)) => {
                 let new = f.insert(fingerprint(b));
                 if new {
-                    let w = self.window.as_mut().expect("a window");
-                    let (_j, fresh) = w.insert_near(b, hint);
-                    // Equal bytes have equal fingerprints.
-                    debug_assert!(fresh && _j as usize + self.base == self.len);
+                    // Into the next level's window, which the parent's
+                    // tree is not in: compressed without a hint.
+                    let w = self.windows.as_mut().expect("windows");
+                    debug_assert_eq!(w.next.base + w.next.len(), self.len);
+                    let root = w.next.stores[0].root_after(b, &mut w.chain);
+                    w.next.push(0, root);
                 }
                 new
             }
@@ -199,31 +199,28 @@ impl<S> Arena<S> {
     }
 
     /// A fingerprint arena forgets the states before `i` (expanded: only
-    /// their fingerprints are needed): the states from `i` on move to a
-    /// new window.  Others keep every state.
+    /// their fingerprints are needed), at the end of a BFS level (`i` is
+    /// where the next one starts): the window of the level just expanded
+    /// is dropped, and the states added since the last call (the next
+    /// level's, in their own window) are the ones to expand.  Others keep
+    /// every state.
     pub fn forget_before(&mut self, i: usize) {
-        let Some(old) = self.window.as_ref().filter(|_| i > self.base) else {
+        let Some(w) = self.windows.as_mut().filter(|w| i >= w.next.base) else {
             return;
         };
-        let mut w = TreeStore::new(self.stride, &self.parts);
-        let mut b = vec![0u8; self.stride];
-        for j in i..self.len {
-            old.get(j - self.base, &mut b);
-            w.insert(&b);
-        }
-        self.window = Some(Box::new(w));
-        self.base = i;
-        // Its indices name the old window's trees.
-        self.hint = None;
+        let next = Window::new(self.len, self.stride, &w.parts);
+        w.chain = next.stores[0].chain();
+        w.cur = std::mem::replace(&mut w.next, next);
     }
 
     /// Writes the packed state at index `i` into `out` (`stride` bytes);
     /// a fingerprint arena has only the states not yet expanded.
     #[inline]
     pub fn copy_bytes(&self, i: usize, out: &mut [u8]) {
-        match (&self.tree, &self.window) {
+        match (&self.tree, &self.windows) {
             (Some(t), _) => t.get(i, out),
-            (None, Some(w)) => w.get(i - self.base, out),
+            (None, Some(w)) if i >= w.next.base => w.next.get(i, out),
+            (None, Some(w)) => w.cur.get(i, out),
             (None, None) => out.copy_from_slice(self.bytes(i)),
         }
     }
@@ -232,12 +229,78 @@ impl<S> Arena<S> {
     /// borrowed (`bytes`): tree and fingerprint arenas.
     #[inline]
     pub fn is_compressed(&self) -> bool {
-        self.tree.is_some() || self.window.is_some()
+        self.tree.is_some() || self.windows.is_some()
     }
 
     /// The tree store, if the arena compresses.
     pub fn tree(&self) -> Option<&TreeStore> {
         self.tree.as_deref()
+    }
+
+    /// The tree store, to commit a parallel search's fresh values to
+    /// (`TreeStore::index_jobs`).
+    pub(crate) fn tree_mut(&mut self) -> Option<&mut TreeStore> {
+        self.tree.as_deref_mut()
+    }
+
+    /// A fingerprint arena's fingerprints.
+    pub(crate) fn fingerprints(&self) -> Option<&FingerprintSet> {
+        self.fps.as_deref()
+    }
+
+    /// A fingerprint arena's stores of the next level's window, at least
+    /// `n` of them, taken out for a parallel segment's threads: thread `t`
+    /// compresses the new states it finds in store `t`
+    /// (`TreeStore::root_after`), and the stores go back
+    /// (`put_next_stores`) before the states are added
+    /// (`push_fingerprint`).  Meanwhile the arena reads no state of the
+    /// next level.  None for other arenas.
+    pub(crate) fn take_next_stores(&mut self, n: usize) -> Option<Vec<TreeStore>> {
+        let w = self.windows.as_mut()?;
+        while w.next.stores.len() < n {
+            w.next
+                .stores
+                .push(TreeStore::unindexed(self.stride, &w.parts));
+        }
+        Some(std::mem::take(&mut w.next.stores))
+    }
+
+    /// Puts back what `take_next_stores` took, in the same order.
+    pub(crate) fn put_next_stores(&mut self, stores: Vec<TreeStore>) {
+        let w = self.windows.as_mut().expect("a fingerprint arena");
+        debug_assert!(w.next.stores.is_empty(), "taken");
+        w.next.stores = stores;
+    }
+
+    /// The jobs that commit the fresh tiers of the tree store
+    /// (`TreeStore::tier_jobs`); none for other arenas.
+    pub(crate) fn tier_jobs(&mut self) -> Vec<TierJob<'_>> {
+        match &mut self.tree {
+            Some(t) => t.tier_jobs(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Adds a new state to a tree arena by its root pair
+    /// (`TreeStore::root_shared`); its index is the old `len()`, and it is
+    /// found once the tree's index has it (`TreeStore::index_jobs`).
+    #[inline]
+    pub(crate) fn push_root(&mut self, root: u64) {
+        self.tree.as_mut().expect("a tree arena").push_root(root);
+        self.len += 1;
+    }
+
+    /// Adds a new state to a fingerprint arena: its fingerprint (not held)
+    /// and its root pair in store `store` of the next level's window (see
+    /// `take_next_stores`).
+    #[inline]
+    pub(crate) fn push_fingerprint(&mut self, fp: u64, store: usize, root: u64) {
+        let new = self.fps.as_mut().expect("a fingerprint arena").insert(fp);
+        debug_assert!(new, "a new fingerprint");
+        let w = self.windows.as_mut().expect("windows");
+        debug_assert_eq!(w.next.base + w.next.len(), self.len);
+        w.next.push(store, root);
+        self.len += 1;
     }
 
     /// An arena of saved parts (a checkpoint's): `bytes` must be whole
@@ -257,9 +320,7 @@ impl<S> Arena<S> {
             len,
             tree: None,
             fps: None,
-            window: None,
-            base: 0,
-            parts: Vec::new(),
+            windows: None,
             hint: None,
         })
     }
@@ -290,6 +351,59 @@ impl<S> Arena<S> {
         debug_assert!(self.stride > 0 && b.len() == self.stride && !self.is_compact());
         self.bytes.extend_from_slice(b);
         self.len += 1;
+    }
+
+    /// Appends the packed states `sources` (each `stride` bytes) to a full
+    /// arena, in order, copied on the threads `on_threads` lends: it runs
+    /// a job that shares its work out (pieces claimed from a counter) on
+    /// one thread or several (a parallel search's `Pool::run`), so that
+    /// a commit of many new states does not copy their bytes, and take
+    /// their pages' first faults, on one thread.
+    pub(crate) fn append_packed(&mut self, sources: &[&[u8]], on_threads: &OnThreads) {
+        use std::mem::MaybeUninit;
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        /// States a thread copies at a time.
+        const PIECE: usize = 256;
+        let st = self.stride;
+        assert!(st > 0 && !self.is_compact(), "a full arena");
+        assert!(sources.iter().all(|s| s.len() == st), "whole states");
+        let k = sources.len() * st;
+        self.bytes.reserve(k);
+        type Piece<'a, 'b> = (&'a mut [MaybeUninit<u8>], &'a [&'b [u8]]);
+        let pieces: Vec<Mutex<Option<Piece<'_, '_>>>> = self.bytes.spare_capacity_mut()[..k]
+            .chunks_mut(PIECE * st)
+            .zip(sources.chunks(PIECE))
+            .map(|p| Mutex::new(Some(p)))
+            .collect();
+        let next = AtomicUsize::new(0);
+        let copied = AtomicUsize::new(0);
+        on_threads(&|_| {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(piece) = pieces.get(i) else {
+                    break;
+                };
+                let (to, from) = piece
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .expect("each piece once");
+                for (to, from) in to.chunks_exact_mut(st).zip(from) {
+                    for (t, &f) in to.iter_mut().zip(from.iter()) {
+                        t.write(f);
+                    }
+                }
+                copied.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        assert_eq!(copied.into_inner(), pieces.len(), "every piece copied");
+        drop(pieces);
+        // SAFETY: the first `k` bytes of spare capacity were all written
+        // above: the pieces cover them (each a destination of `stride`
+        // bytes per source state), and every piece was copied.
+        unsafe { self.bytes.set_len(self.bytes.len() + k) };
+        self.len += sources.len();
     }
 
     /// Adds a whole state (the arena does not pack).
@@ -336,6 +450,73 @@ impl<S> Arena<S> {
         bytes as u64
             + self.tree.as_ref().map_or(0, |t| t.memory_bytes())
             + self.fps.as_ref().map_or(0, |f| f.memory_bytes())
-            + self.window.as_ref().map_or(0, |w| w.memory_bytes())
+            + self
+                .windows
+                .as_ref()
+                .map_or(0, |w| w.cur.memory_bytes() + w.next.memory_bytes())
+    }
+}
+
+/// Runs a job (given the thread's number) on one thread or several at
+/// once (see `Arena::append_packed`).
+pub(crate) type OnThreads<'a> = dyn Fn(&(dyn Fn(usize) + Sync)) + 'a;
+
+/// A fingerprint arena's states not yet expanded: those of the level
+/// being expanded (`cur`) and those found since (`next`), each in a window
+/// of its own that `forget_before` drops when its level is expanded.
+struct Windows {
+    cur: Window,
+    next: Window,
+    /// The part offsets, to start a new window.
+    parts: Vec<usize>,
+    /// The tree of the state the sequential loop added to `next` last (in
+    /// its first store), to compress the next one against.
+    chain: Chain,
+}
+
+/// The states of one BFS level in a fingerprint arena, from index `base`:
+/// tree compressed in a store per thread that found them (the sequential
+/// loop's is the first; a parallel segment's thread `t` adds to store
+/// `t`, without a lock), each state named by its store and root pair.
+struct Window {
+    base: usize,
+    stores: Vec<TreeStore>,
+    /// Per state from `base`: its store.
+    store: Vec<u16>,
+    /// Per state from `base`: its root pair in that store.
+    roots: Vec<u64>,
+}
+
+impl Window {
+    fn new(base: usize, stride: usize, parts: &[usize]) -> Window {
+        Window {
+            base,
+            stores: vec![TreeStore::unindexed(stride, parts)],
+            store: Vec::new(),
+            roots: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// The next state: its store and root pair.
+    fn push(&mut self, store: usize, root: u64) {
+        self.store
+            .push(u16::try_from(store).expect("at most 65536 threads"));
+        self.roots.push(root);
+    }
+
+    /// Writes state `i` (at least `base`) into `out`.
+    #[inline]
+    fn get(&self, i: usize, out: &mut [u8]) {
+        let k = i - self.base;
+        self.stores[self.store[k] as usize].get_root(self.roots[k], out);
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        self.stores.iter().map(TreeStore::memory_bytes).sum::<u64>()
+            + (self.store.capacity() * 2 + self.roots.capacity() * 8) as u64
     }
 }

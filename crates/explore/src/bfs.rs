@@ -5,12 +5,15 @@
 //! The queue is a cursor into the arena (states are stored in BFS order),
 //! a level ends at `level_end`, and a transition violation waits for its
 //! level to finish so that a shorter state violation found later in the
-//! level wins.  With more than one job each chunk of a level is expanded
-//! by `parallel.rs` instead, to the same arena, counts and traces.  Runs
-//! are deterministic: fixed-seed hashing, actions in the model's order,
-//! successors recorded in parent order.
+//! level wins.  With more than one job the loop hands each segment of a
+//! level (from the cursor) to `parallel.rs` instead, which records the
+//! same arena, counts and traces, and hands back the few states whose
+//! expansion only the sequential order decides (a violation, the state
+//! bound).  Runs are deterministic: fixed-seed hashing, actions in the
+//! model's order, successors recorded in parent order.
 
 use crate::explorer::Options;
+use crate::parallel::{Segment, Threads};
 use crate::search::Search;
 use crate::visited::Visited;
 use crate::{Bound, Model, Outcome, Transition, Verdict};
@@ -42,6 +45,11 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         let mut buf = Vec::new();
         let model = self.model;
         let mut next_check = self.p.cursor;
+        // With more than one job: the threads and what they keep between
+        // parallel segments, and where the sequential loop must take over
+        // until (see `parallel.rs`).
+        let mut parallel = (opts.jobs > 1).then(|| Threads::new(opts.jobs, self.p.arena.stride()));
+        let mut sequential_until = 0;
         // The arena may hold `limit` states: the state bound's (see
         // `Options::states_max`) or the explorer's own limit, whichever is
         // lower; `full` is the bound that reports it.
@@ -118,12 +126,17 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                     last_save = Instant::now();
                 }
             }
-            if opts.jobs > 1 {
-                match self.parallel_chunk(opts.jobs, start, limit) {
-                    crate::parallel::Chunk::Done => continue,
-                    crate::parallel::Chunk::Full => return self.stop(full, &mut start, save),
-                    crate::parallel::Chunk::Violation(outcome) => return outcome,
+            if let Some(threads) = &mut parallel
+                && self.p.cursor >= sequential_until
+                && self.p.level_end - self.p.cursor >= 2 * self.tuning.chunk
+            {
+                match self.parallel_segment(threads, self.tuning, limit) {
+                    Segment::Done => {}
+                    Segment::Sequential(until) => sequential_until = until,
                 }
+                // The bounds are checked after every segment.
+                next_check = self.p.cursor;
+                continue;
             }
             let (here, hint) = self.state_and_hint(self.p.cursor);
             if let Some(h) = hint {

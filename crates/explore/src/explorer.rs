@@ -76,8 +76,8 @@ use std::time::Duration;
 ///
 /// The time, memory and stop checks (and progress reports and periodic
 /// saves) happen between expansions, every 1024 states (in parallel mode,
-/// between chunks of up to 4096 states), so a run overshoots those bounds
-/// by at most that much work; the RSS is only read then.
+/// between segments of up to 4096 states a thread), so a run overshoots
+/// those bounds by at most that much work; the RSS is only read then.
 pub struct Options<'a> {
     /// At most this many distinct states (see above).
     pub states_max: Option<u64>,
@@ -147,6 +147,8 @@ pub struct Explorer<'m, 'a, M: Model> {
     /// The most states the arena may hold (`STATES_LIMIT`; lower only in
     /// tests of that limit).
     pub(crate) states_limit: usize,
+    /// The sizes a parallel search works in.
+    pub(crate) tuning: crate::parallel::Tuning,
 }
 
 impl<'m, 'a, M: Model> Explorer<'m, 'a, M> {
@@ -161,6 +163,7 @@ impl<'m, 'a, M: Model> Explorer<'m, 'a, M> {
             model,
             opts,
             states_limit: STATES_LIMIT_LEN,
+            tuning: Default::default(),
         }
     }
 
@@ -229,6 +232,15 @@ impl<'m, 'a, M: Model> Explorer<'m, 'a, M> {
         self
     }
 
+    /// Test only: parallel chunks of `chunk` states, `chunks` of them per
+    /// thread in a segment (see `parallel.rs`), so that small models are
+    /// searched in many segments.
+    #[cfg(test)]
+    pub(crate) fn tuning(mut self, chunk: usize, chunks: usize) -> Self {
+        self.tuning = crate::parallel::Tuning { chunk, chunks };
+        self
+    }
+
     /// The search these settings start (new, or resumed from `p`).
     pub(crate) fn search(
         &self,
@@ -239,6 +251,7 @@ impl<'m, 'a, M: Model> Explorer<'m, 'a, M> {
             None => Search::with_store(self.model, self.opts.store),
         };
         search.states_limit = self.states_limit;
+        search.tuning = self.tuning;
         if let Some(m) = self.opts.memory_max_bytes {
             search.p.arena.size_for_memory(m);
         }

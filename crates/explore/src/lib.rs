@@ -14,8 +14,10 @@
 //! - `explorer.rs`: [`Explorer`], the builder every strategy starts from,
 //!   and the older [`Options`] + [`check`];
 //! - the strategies: `bfs.rs` (breadth-first, level by level, with its
-//!   bounds), `parallel.rs` (the same levels expanded on threads, to the
-//!   same result), [`simulate`] (seeded random walks);
+//!   bounds), `parallel.rs` (the same levels expanded a segment at a time
+//!   on a pool of threads, `pool.rs`, the new states gathered in a sharded
+//!   fresh set, `fresh.rs`, and numbered in the sequential order: the same
+//!   result), [`simulate`] (seeded random walks);
 //! - the parts of an exhaustive search, composed by [`Search`]
 //!   (`search.rs`): [`Arena`] (`arena.rs`: the states, by `u32` index, up
 //!   to [`STATES_LIMIT`]), [`Visited`] (`visited.rs`: the visited index,
@@ -33,8 +35,10 @@ mod bfs;
 pub mod checkpoint;
 mod explorer;
 pub mod extremes;
+mod fresh;
 mod parallel;
 mod parents;
+mod pool;
 mod search;
 pub mod simulate;
 pub mod store;
@@ -45,7 +49,7 @@ pub use explorer::{Explorer, Options, check};
 pub use parents::Parents;
 pub use search::{Progress, Search};
 pub use store::{Store, TreeStore, omission_probability};
-pub use visited::{ExactTable, Visited};
+pub use visited::{ExactTable, Visited, VisitedShard};
 
 use std::fmt::Debug;
 use std::hash::Hash;

@@ -15,6 +15,7 @@
 //! visited index: the `Visited` table then stays empty.
 
 use crate::arena::{Arena, STATES_LIMIT};
+use crate::parallel::Tuning;
 use crate::parents::Parents;
 use crate::store::{Hint, Store};
 use crate::visited::{ExactTable, Visited, hash_bytes, hash_state};
@@ -101,6 +102,9 @@ pub struct Search<'m, M: Model, T = ExactTable> {
     /// The most states the arena may hold: `STATES_LIMIT`, or less in
     /// tests of what happens there.
     pub(crate) states_limit: usize,
+    /// The sizes a parallel search works in (small in tests, so that toy
+    /// models are searched in parallel too).
+    pub(crate) tuning: Tuning,
 }
 
 /// `STATES_LIMIT` as a length (the whole of it on 64-bit targets).
@@ -169,6 +173,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             p: Progress::start(arena, goals),
             visited,
             states_limit: STATES_LIMIT_LEN,
+            tuning: Tuning::default(),
         }
     }
 
@@ -196,6 +201,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             p,
             visited,
             states_limit: STATES_LIMIT_LEN,
+            tuning: Tuning::default(),
         }
     }
 
@@ -229,9 +235,15 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         }
     }
 
-    /// `s`'s hash; `buf` gets its packed form when the arena packs.
+    /// `s`'s hash; `buf` gets its packed form when the arena packs.  A
+    /// compact arena hashes the packed form its own way (`store.rs`): then
+    /// the hash is not computed, and 0 returned.
     #[inline]
     pub(crate) fn key(&self, s: &M::State, buf: &mut Vec<u8>) -> u64 {
+        if self.p.arena.is_compact() {
+            pack(self.model, self.p.arena.stride(), s, buf);
+            return 0;
+        }
         key(self.model, self.p.arena.stride(), s, buf)
     }
 
@@ -243,29 +255,6 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             Some(h) => (self.model.unpack(&h.bytes), Some(h)),
             None => (self.state(i), None),
         }
-    }
-
-    /// `s`'s hash and whether it was visited; `buf` gets its packed form
-    /// when the arena packs; `hint` is its parent's tree when the arena
-    /// is a tree (`state_and_hint`).  Read only: parallel workers call it.
-    #[inline]
-    pub(crate) fn lookup(
-        &self,
-        s: &M::State,
-        buf: &mut Vec<u8>,
-        hint: Option<&Hint>,
-    ) -> (u64, bool) {
-        let arena = &self.p.arena;
-        let h = key(self.model, arena.stride(), s, buf);
-        let seen = if arena.is_compact() {
-            return (h, arena.contains_near(buf, hint));
-        } else if arena.is_packed() {
-            self.visited
-                .find(h, |j| arena.bytes(j as usize) == &buf[..])
-        } else {
-            self.visited.find(h, |j| arena.state(j as usize) == s)
-        };
-        (h, seen.is_some())
     }
 
     /// Records packed state `b` (hash `h`) as reached from `parent` by
@@ -393,11 +382,17 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
 #[inline]
 fn key<M: Model>(model: &M, stride: usize, s: &M::State, buf: &mut Vec<u8>) -> u64 {
     if stride > 0 {
-        buf.clear();
-        buf.resize(stride, 0);
-        model.pack(s, buf);
+        pack(model, stride, s, buf);
         hash_bytes(buf)
     } else {
         hash_state(s)
     }
+}
+
+/// `buf` becomes `s` packed (`stride` bytes, more than 0).
+#[inline]
+pub(crate) fn pack<M: Model>(model: &M, stride: usize, s: &M::State, buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.resize(stride, 0);
+    model.pack(s, buf);
 }

@@ -17,11 +17,15 @@
 //!   when their root pairs are (interning is canonical), so the visited
 //!   index is a table of state indices hashed by root: per state 8 bytes
 //!   of root, about 7 of index, plus the leaves and inner nodes no earlier
-//!   state shared.  Lossless: [`TreeStore::get`] rebuilds the packed bytes;
+//!   state shared.  Lossless: [`TreeStore::get`] rebuilds the packed bytes.
+//!   The node table and the root index are split in shards, and each
+//!   table has a locked *fresh* tier beside its kept one, so that the
+//!   threads of a parallel search add to it at once (see [`TreeStore`]);
 //! - `Fingerprint`: hash compaction (as SPIN's and TLC's): only a 64-bit
 //!   hash of each visited state is kept (8 bytes a slot, open addressing),
-//!   and the states not yet expanded, tree compressed in a window that
-//!   starts afresh at each BFS level (`Arena::forget_before`).  Two states with
+//!   and the states not yet expanded, tree compressed in a window per BFS
+//!   level (an unindexed tree store per thread that adds to it), dropped
+//!   when the level is expanded (`Arena::forget_before`).  Two states with
 //!   the same hash are taken for one, so a state may be missed: for `n`
 //!   states the probability that any two of them share a hash is at most
 //!   `n(n-1)/2 / 2^64 < n^2 / 2^65` ([`omission_probability`]), assuming
@@ -30,10 +34,12 @@
 //!
 //! [`Model::packed_parts`]: crate::Model::packed_parts
 
-use crate::visited::hash_bytes;
+use crate::visited::{SHARDS, hash_bytes, shard_of};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use std::hash::Hasher;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// How a search stores its visited states (see the module documentation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -88,6 +94,13 @@ fn mix(mut x: u64) -> u64 {
 /// The most leaves a tree has: adjacent parts are merged beyond it.
 const LEAVES_MAX: usize = 128;
 
+/// A poisoned lock is taken as it is: a panicking worker's panic is
+/// raised by the pool anyway.
+#[inline]
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A state's tree as `TreeStore::hint` gives it: its packed bytes, the
 /// index of each leaf and of each inner node (the root left out).
 pub struct Hint {
@@ -96,17 +109,50 @@ pub struct Hint {
     inner: Vec<u32>,
 }
 
+/// The tree of the state added last to a store, and room for the next
+/// one's (`TreeStore::root_after`).
+pub(crate) struct Chain {
+    last: Hint,
+    spare: Hint,
+    started: bool,
+}
+
+/// Interned values added by parallel workers since the last commit (see
+/// [`TreeStore`]): behind a lock, their ids following the kept ones.
+#[derive(Default)]
+struct Tier<T> {
+    values: Vec<T>,
+    index: HashTable<u32>,
+}
+
 /// One part position's distinct values, interned.
 struct LeafTable {
     width: usize,
     bytes: Vec<u8>,
     index: HashTable<u32>,
+    /// Leaves added through `&self` (ids from `len()` on), bytes in a row.
+    fresh: Mutex<Tier<u8>>,
 }
 
 impl LeafTable {
     #[inline]
     fn get(bytes: &[u8], width: usize, j: u32) -> &[u8] {
         &bytes[j as usize * width..(j as usize + 1) * width]
+    }
+
+    /// Whether a fresh tier is empty (through `&mut`: no lock taken).
+    fn committed<T>(fresh: &mut Mutex<Tier<T>>) -> bool {
+        fresh
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .values
+            .is_empty()
+    }
+
+    /// Leaves kept (the fresh ones left out).
+    #[inline]
+    fn len(&self) -> usize {
+        self.bytes.len() / self.width
     }
 
     #[inline]
@@ -119,10 +165,12 @@ impl LeafTable {
 
     #[inline]
     fn intern(&mut self, b: &[u8]) -> u32 {
+        debug_assert!(Self::committed(&mut self.fresh), "committed");
         let LeafTable {
             width,
             bytes,
             index,
+            ..
         } = self;
         let w = *width;
         let h = hash_bytes(b);
@@ -133,7 +181,7 @@ impl LeafTable {
         ) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
-                let j = u32::try_from(bytes.len() / w.max(1)).expect("leaf table full");
+                let j = u32::try_from(bytes.len() / w).expect("leaf table full");
                 e.insert(j);
                 bytes.extend_from_slice(b);
                 j
@@ -141,49 +189,222 @@ impl LeafTable {
         }
     }
 
+    /// [`Self::intern`] through `&self`: a kept leaf is found without a
+    /// lock; a new one goes to the fresh tier, under its lock.
+    #[inline]
+    fn intern_shared(&self, b: &[u8]) -> u32 {
+        let w = self.width;
+        let h = hash_bytes(b);
+        if let Some(&j) = self.index.find(h, |&j| Self::get(&self.bytes, w, j) == b) {
+            return j;
+        }
+        let base = self.len();
+        let mut f = lock(&self.fresh);
+        let Tier { values, index } = &mut *f;
+        let j = match index.entry(
+            h,
+            |&j| Self::get(values, w, j) == b,
+            |&j| hash_bytes(Self::get(values, w, j)),
+        ) {
+            Entry::Occupied(e) => *e.get() as usize,
+            Entry::Vacant(e) => {
+                let j = values.len() / w;
+                e.insert(j as u32);
+                values.extend_from_slice(b);
+                j
+            }
+        };
+        u32::try_from(base + j).expect("leaf table full")
+    }
+
+    /// Moves the fresh leaves to the kept ones (same ids).
+    fn commit(&mut self) {
+        let w = self.width;
+        let f = self.fresh.get_mut().unwrap_or_else(|e| e.into_inner());
+        for b in f.values.chunks_exact(w) {
+            let j = u32::try_from(self.bytes.len() / w).expect("leaf table full");
+            let bytes = &self.bytes;
+            self.index
+                .insert_unique(hash_bytes(b), j, |&k| hash_bytes(Self::get(bytes, w, k)));
+            self.bytes.extend_from_slice(b);
+        }
+        f.values.clear();
+        f.index.clear();
+    }
+
     fn memory_bytes(&self) -> u64 {
-        (self.bytes.capacity() + self.index.capacity() * SLOT) as u64
+        let f = lock(&self.fresh);
+        (self.bytes.capacity()
+            + self.index.capacity() * SLOT
+            + f.values.capacity()
+            + f.index.capacity() * SLOT) as u64
     }
 }
 
 /// Bytes per slot of a `HashTable<u32>`: the index and a control byte.
 const SLOT: usize = std::mem::size_of::<u32>() + 1;
 
-/// Interned `u64`s (inner nodes: two child indices), by index.
+/// One shard of the node table's index: the nodes whose hash picks it.
 #[derive(Default)]
+struct NodeShard {
+    /// Kept nodes' ids.
+    index: HashTable<u32>,
+    /// Nodes added through `&self`: (value, id), ids from the table's
+    /// counter.
+    fresh: Mutex<Tier<(u64, u32)>>,
+}
+
+impl NodeShard {
+    /// Indexes the fresh nodes, whose values `NodeTable::place_fresh` put
+    /// in `nodes` at their ids.
+    fn commit(&mut self, nodes: &[u64]) {
+        let f = self.fresh.get_mut().unwrap_or_else(|e| e.into_inner());
+        for &(v, id) in &f.values {
+            debug_assert_eq!(nodes[id as usize], v);
+            self.index
+                .insert_unique(mix(v), id, |&k| mix(nodes[k as usize]));
+        }
+        f.values.clear();
+        f.index.clear();
+    }
+}
+
+/// The nodes one thread found in the fresh tiers of one store since the
+/// last commit, (value, id), to find again without a lock
+/// (`TreeStore::root_shared`).  Start one per store and segment.
+#[derive(Default)]
+pub(crate) struct SeenNodes(HashTable<(u64, u32)>);
+
+/// Interned `u64`s (inner nodes: two child indices), by id: the values in
+/// one vector, in the order they were added (a state's nodes are near
+/// each other), the index in `SHARDS` shards.
 struct NodeTable {
     nodes: Vec<u64>,
-    index: HashTable<u32>,
+    /// The next id: `nodes.len()` plus the fresh nodes.
+    next: AtomicU32,
+    shards: Vec<NodeShard>,
 }
 
 impl NodeTable {
+    fn new() -> NodeTable {
+        NodeTable {
+            nodes: Vec::new(),
+            next: AtomicU32::new(0),
+            shards: (0..SHARDS).map(|_| NodeShard::default()).collect(),
+        }
+    }
+
+    /// The kept node `id`.
+    #[inline]
+    fn get(&self, id: u32) -> u64 {
+        self.nodes[id as usize]
+    }
+
     #[inline]
     fn find(&self, v: u64) -> Option<u32> {
-        self.index
-            .find(mix(v), |&j| self.nodes[j as usize] == v)
+        let h = mix(v);
+        self.shards[shard_of(h)]
+            .index
+            .find(h, |&j| self.nodes[j as usize] == v)
             .copied()
     }
 
     #[inline]
-    fn intern(&mut self, v: u64) -> (u32, bool) {
-        let NodeTable { nodes, index } = self;
-        match index.entry(
-            mix(v),
-            |&j| nodes[j as usize] == v,
-            |&j| mix(nodes[j as usize]),
-        ) {
-            Entry::Occupied(e) => (*e.get(), false),
+    fn intern(&mut self, v: u64) -> u32 {
+        let h = mix(v);
+        let NodeTable {
+            nodes,
+            next,
+            shards,
+        } = self;
+        let NodeShard { index, fresh } = &mut shards[shard_of(h)];
+        debug_assert!(LeafTable::committed(fresh), "committed");
+        match index.entry(h, |&j| nodes[j as usize] == v, |&j| mix(nodes[j as usize])) {
+            Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
-                let j = u32::try_from(nodes.len()).expect("node table full");
+                let j = u32::try_from(nodes.len())
+                    .ok()
+                    .filter(|&j| j < u32::MAX)
+                    .expect("node table full");
                 e.insert(j);
                 nodes.push(v);
-                (j, true)
+                *next.get_mut() = j + 1;
+                j
             }
         }
     }
 
+    /// [`Self::intern`] through `&self` (see `LeafTable::intern_shared`);
+    /// a node found in a fresh tier is kept in `seen`, this thread's, and
+    /// found there the next time without a lock.
+    #[inline]
+    fn intern_shared(&self, v: u64, seen: &mut SeenNodes) -> u32 {
+        if let Some(id) = self.find(v) {
+            return id;
+        }
+        let h = mix(v);
+        if let Some(&(_, id)) = seen.0.find(h, |&(w, _)| w == v) {
+            return id;
+        }
+        let id = self.intern_fresh(v, h);
+        seen.0.insert_unique(h, (v, id), |&(w, _)| mix(w));
+        id
+    }
+
+    /// `v` (hash `h`, not kept) in its shard's fresh tier; a new one takes
+    /// the next id.
+    fn intern_fresh(&self, v: u64, h: u64) -> u32 {
+        let mut f = lock(&self.shards[shard_of(h)].fresh);
+        let Tier { values, index } = &mut *f;
+        match index.entry(
+            h,
+            |&k| values[k as usize].0 == v,
+            |&k| mix(values[k as usize].0),
+        ) {
+            Entry::Occupied(e) => values[*e.get() as usize].1,
+            Entry::Vacant(e) => {
+                let id = self.next.fetch_add(1, Ordering::Relaxed);
+                assert!(id < u32::MAX, "node table full");
+                e.insert(values.len() as u32);
+                values.push((v, id));
+                id
+            }
+        }
+    }
+
+    /// Puts the fresh nodes' values at their ids (the shards' `commit`
+    /// then indexes them).
+    fn place_fresh(&mut self) {
+        let NodeTable {
+            nodes,
+            next,
+            shards,
+        } = self;
+        nodes.resize(*next.get_mut() as usize, 0);
+        for sh in shards.iter_mut() {
+            let f = sh.fresh.get_mut().unwrap_or_else(|e| e.into_inner());
+            for &(v, id) in &f.values {
+                nodes[id as usize] = v;
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
     fn memory_bytes(&self) -> u64 {
-        (self.nodes.capacity() * 8 + self.index.capacity() * SLOT) as u64
+        (self.nodes.capacity() * 8) as u64
+            + self
+                .shards
+                .iter()
+                .map(|s| {
+                    let f = lock(&s.fresh);
+                    (s.index.capacity() * SLOT
+                        + f.values.capacity() * 16
+                        + f.index.capacity() * SLOT) as u64
+                })
+                .sum::<u64>()
     }
 }
 
@@ -195,7 +416,54 @@ enum Child {
     Inner(u16),
 }
 
+/// Part of a parallel commit (`TreeStore::tier_jobs`): one leaf table's or
+/// node shard's fresh values moved to the kept ones.  Each job touches
+/// its own table, so jobs run on any threads.
+pub(crate) struct TierJob<'a>(TierJobOf<'a>);
+
+enum TierJobOf<'a> {
+    Leaves(&'a mut LeafTable),
+    Nodes(&'a mut NodeShard, &'a [u64]),
+}
+
+impl TierJob<'_> {
+    pub(crate) fn run(self) {
+        match self.0 {
+            TierJobOf::Leaves(t) => t.commit(),
+            TierJobOf::Nodes(s, nodes) => s.commit(nodes),
+        }
+    }
+}
+
+/// One shard of a tree store's root index, to add states to in a parallel
+/// commit (`TreeStore::index_jobs`).
+pub(crate) struct IndexJob<'a> {
+    roots: &'a [u64],
+    table: &'a mut HashTable<u32>,
+}
+
+impl IndexJob<'_> {
+    /// Adds state `i` (held, new, and of this shard: `shard_of(mix(root))`,
+    /// see [`TreeStore::root_shard`]).
+    #[inline]
+    pub(crate) fn add(&mut self, i: u32) {
+        let roots = self.roots;
+        self.table
+            .insert_unique(mix(roots[i as usize]), i, |&j| mix(roots[j as usize]));
+    }
+}
+
 /// Tree-compressed packed states, by index (see the module documentation).
+///
+/// Two tiers, for parallel searches: the kept tables, read without a lock
+/// (and changed only through `&mut self`), and per leaf table and node
+/// shard a *fresh* tier behind a lock, where [`Self::root_shared`] adds
+/// what a worker's state needs and the kept tables lack.  A value's id is
+/// final when it is added (the kept values' count in its table or shard
+/// plus its place in the fresh tier), so a commit (`tier_jobs`) only
+/// moves the fresh values behind the kept ones.  The states themselves
+/// (root pairs) are added in order by `push_root` and indexed by
+/// `index_jobs` or `insert`.  A sequential search never has fresh values.
 pub struct TreeStore {
     /// The byte range of each leaf in a packed state.
     ranges: Vec<(usize, usize)>,
@@ -208,9 +476,75 @@ pub struct TreeStore {
     nodes: NodeTable,
     /// Per state, its root pair.
     roots: Vec<u64>,
-    /// The states, by hash of their root.
-    index: HashTable<u32>,
+    /// The states, by hash of their root, in `SHARDS` shards; none for an
+    /// unindexed store (`unindexed`).
+    index: Vec<HashTable<u32>>,
     stride: usize,
+}
+
+/// The root pair of packed state `b` in a tree of this shape: each leaf's
+/// id from `leaf(k, bytes)` and each inner node's from `node(pair)`
+/// (None if one is missing); with a `hint`, what the hint shares is
+/// taken from it, unprobed.  `keep`, if given, becomes `b`'s own tree (a
+/// hint for the next state).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn tree_root(
+    ranges: &[(usize, usize)],
+    inner: &[(Child, Child)],
+    root: (Child, Child),
+    b: &[u8],
+    hint: Option<&Hint>,
+    mut leaf: impl FnMut(usize, &[u8]) -> Option<u32>,
+    mut node: impl FnMut(u64) -> Option<u32>,
+    keep: Option<&mut Hint>,
+) -> Option<u64> {
+    let mut ids = [0u32; LEAVES_MAX];
+    let mut same = [false; LEAVES_MAX];
+    let mut inner_ids = [0u32; LEAVES_MAX];
+    let mut inner_same = [false; LEAVES_MAX];
+    for (k, &(lo, hi)) in ranges.iter().enumerate() {
+        match hint {
+            Some(h) if h.bytes[lo..hi] == b[lo..hi] => {
+                ids[k] = h.leaf[k];
+                same[k] = true;
+            }
+            _ => ids[k] = leaf(k, &b[lo..hi])?,
+        }
+    }
+    let id = |c: Child, inner_ids: &[u32]| match c {
+        Child::Leaf(k) => ids[k as usize],
+        Child::Inner(n) => inner_ids[n as usize],
+    };
+    let unchanged = |c: Child, inner_same: &[bool]| match c {
+        Child::Leaf(k) => same[k as usize],
+        Child::Inner(n) => inner_same[n as usize],
+    };
+    for (n, &(l, r)) in inner.iter().enumerate() {
+        if let Some(h) = hint
+            && unchanged(l, &inner_same)
+            && unchanged(r, &inner_same)
+        {
+            inner_ids[n] = h.inner[n];
+            inner_same[n] = true;
+            continue;
+        }
+        let v = (id(l, &inner_ids) as u64) << 32 | id(r, &inner_ids) as u64;
+        inner_ids[n] = node(v)?;
+    }
+    if let Some(k) = keep {
+        k.bytes.clear();
+        k.bytes.extend_from_slice(b);
+        k.leaf.clear();
+        k.leaf.extend_from_slice(&ids[..ranges.len()]);
+        k.inner.clear();
+        k.inner.extend_from_slice(&inner_ids[..inner.len()]);
+    }
+    Some(if ranges.len() == 1 {
+        ids[0] as u64
+    } else {
+        (id(root.0, &inner_ids) as u64) << 32 | id(root.1, &inner_ids) as u64
+    })
 }
 
 impl TreeStore {
@@ -256,16 +590,26 @@ impl TreeStore {
                     width: b - a,
                     bytes: Vec::new(),
                     index: HashTable::new(),
+                    fresh: Mutex::default(),
                 })
                 .collect(),
             ranges,
             inner,
             root,
-            nodes: NodeTable::default(),
+            nodes: NodeTable::new(),
             roots: Vec::new(),
-            index: HashTable::new(),
+            index: (0..SHARDS).map(|_| HashTable::new()).collect(),
             stride,
         }
+    }
+
+    /// A store whose states are never looked up (no root index), only
+    /// added by root pair (`root_after`) and read by it (`get_root`): a
+    /// fingerprint arena's window, whose states are known to be new.
+    pub(crate) fn unindexed(stride: usize, parts: &[usize]) -> TreeStore {
+        let mut t = TreeStore::new(stride, parts);
+        t.index = Vec::new();
+        t
     }
 
     /// Leaves of the tree (parts, after merging).
@@ -291,89 +635,91 @@ impl TreeStore {
     /// few parts costs a few probes, not one per part and node.
     #[inline]
     fn root_of(&mut self, b: &[u8], hint: Option<&Hint>) -> u64 {
-        let mut ids = [0u32; LEAVES_MAX];
-        let mut same = [false; LEAVES_MAX];
-        let mut inner_ids = [0u32; LEAVES_MAX];
-        let mut inner_same = [false; LEAVES_MAX];
-        for (k, &(lo, hi)) in self.ranges.iter().enumerate() {
-            match hint {
-                Some(h) if h.bytes[lo..hi] == b[lo..hi] => {
-                    ids[k] = h.leaf[k];
-                    same[k] = true;
-                }
-                _ => ids[k] = self.leaves[k].intern(&b[lo..hi]),
-            }
-        }
-        let id = |c: Child, inner_ids: &[u32]| match c {
-            Child::Leaf(k) => ids[k as usize],
-            Child::Inner(n) => inner_ids[n as usize],
+        let TreeStore {
+            ranges,
+            inner,
+            root,
+            leaves,
+            nodes,
+            ..
+        } = self;
+        tree_root(
+            ranges,
+            inner,
+            *root,
+            b,
+            hint,
+            |k, part| Some(leaves[k].intern(part)),
+            |v| Some(nodes.intern(v)),
+            None,
+        )
+        .expect("interning finds every part")
+    }
+
+    /// [`Self::root_of`] through `&self`, for parallel workers: what the
+    /// kept tables lack goes to the fresh tiers (see [`TreeStore`]); the
+    /// same bytes get the same root on any thread.
+    /// `seen` is this thread's nodes from the fresh tiers (see
+    /// `SeenNodes`).
+    #[inline]
+    pub(crate) fn root_shared(&self, b: &[u8], hint: Option<&Hint>, seen: &mut SeenNodes) -> u64 {
+        debug_assert_eq!(b.len(), self.stride);
+        tree_root(
+            &self.ranges,
+            &self.inner,
+            self.root,
+            b,
+            hint,
+            |k, part| Some(self.leaves[k].intern_shared(part)),
+            |v| Some(self.nodes.intern_shared(v, seen)),
+            None,
+        )
+        .expect("interning finds every part")
+    }
+
+    /// An empty chain of trees for `root_after`.
+    pub(crate) fn chain(&self) -> Chain {
+        let empty = || Hint {
+            bytes: Vec::with_capacity(self.stride),
+            leaf: Vec::with_capacity(self.ranges.len()),
+            inner: Vec::with_capacity(self.inner.len()),
         };
-        let unchanged = |c: Child, inner_same: &[bool]| match c {
-            Child::Leaf(k) => same[k as usize],
-            Child::Inner(n) => inner_same[n as usize],
-        };
-        for n in 0..self.inner.len() {
-            let (l, r) = self.inner[n];
-            if let Some(h) = hint
-                && unchanged(l, &inner_same)
-                && unchanged(r, &inner_same)
-            {
-                inner_ids[n] = h.inner[n];
-                inner_same[n] = true;
-                continue;
-            }
-            let v = (id(l, &inner_ids) as u64) << 32 | id(r, &inner_ids) as u64;
-            inner_ids[n] = self.nodes.intern(v).0;
-        }
-        if self.ranges.len() == 1 {
-            ids[0] as u64
-        } else {
-            (id(self.root.0, &inner_ids) as u64) << 32 | id(self.root.1, &inner_ids) as u64
+        Chain {
+            last: empty(),
+            spare: empty(),
+            started: false,
         }
     }
 
     /// [`Self::root_of`] without interning: None if a part is new.
     #[inline]
     fn find_root(&self, b: &[u8], hint: Option<&Hint>) -> Option<u64> {
-        let mut ids = [0u32; LEAVES_MAX];
-        let mut same = [false; LEAVES_MAX];
-        let mut inner_ids = [0u32; LEAVES_MAX];
-        let mut inner_same = [false; LEAVES_MAX];
-        for (k, &(lo, hi)) in self.ranges.iter().enumerate() {
-            match hint {
-                Some(h) if h.bytes[lo..hi] == b[lo..hi] => {
-                    ids[k] = h.leaf[k];
-                    same[k] = true;
-                }
-                _ => ids[k] = self.leaves[k].find(&b[lo..hi])?,
-            }
-        }
-        let id = |c: Child, inner_ids: &[u32]| match c {
-            Child::Leaf(k) => ids[k as usize],
-            Child::Inner(n) => inner_ids[n as usize],
-        };
-        let unchanged = |c: Child, inner_same: &[bool]| match c {
-            Child::Leaf(k) => same[k as usize],
-            Child::Inner(n) => inner_same[n as usize],
-        };
-        for n in 0..self.inner.len() {
-            let (l, r) = self.inner[n];
-            if let Some(h) = hint
-                && unchanged(l, &inner_same)
-                && unchanged(r, &inner_same)
-            {
-                inner_ids[n] = h.inner[n];
-                inner_same[n] = true;
-                continue;
-            }
-            let v = (id(l, &inner_ids) as u64) << 32 | id(r, &inner_ids) as u64;
-            inner_ids[n] = self.nodes.find(v)?;
-        }
-        Some(if self.ranges.len() == 1 {
-            ids[0] as u64
-        } else {
-            (id(self.root.0, &inner_ids) as u64) << 32 | id(self.root.1, &inner_ids) as u64
-        })
+        tree_root(
+            &self.ranges,
+            &self.inner,
+            self.root,
+            b,
+            hint,
+            |k, part| self.leaves[k].find(part),
+            |v| self.nodes.find(v),
+            None,
+        )
+    }
+
+    /// The hash of root pair `root` in the root index: its shard there
+    /// (and in a parallel search's fresh set) is `shard_of` of it.
+    #[inline]
+    pub(crate) fn root_hash(root: u64) -> u64 {
+        mix(root)
+    }
+
+    /// The index of the state whose root pair is `root`, if it is held.
+    #[inline]
+    pub(crate) fn find_root_index(&self, root: u64) -> Option<u32> {
+        let h = mix(root);
+        self.index[shard_of(h)]
+            .find(h, |&j| self.roots[j as usize] == root)
+            .copied()
     }
 
     /// The index of packed state `b`, if it is held.  Read only.
@@ -387,9 +733,7 @@ impl TreeStore {
     pub fn find_near(&self, b: &[u8], hint: Option<&Hint>) -> Option<u32> {
         debug_assert_eq!(b.len(), self.stride);
         let root = self.find_root(b, hint)?;
-        self.index
-            .find(mix(root), |&j| self.roots[j as usize] == root)
-            .copied()
+        self.find_root_index(root)
     }
 
     /// Adds packed state `b` unless it is held: its index, and whether it
@@ -404,9 +748,10 @@ impl TreeStore {
     pub fn insert_near(&mut self, b: &[u8], hint: Option<&Hint>) -> (u32, bool) {
         debug_assert_eq!(b.len(), self.stride);
         let root = self.root_of(b, hint);
+        let h = mix(root);
         let TreeStore { roots, index, .. } = self;
-        match index.entry(
-            mix(root),
+        match index[shard_of(h)].entry(
+            h,
             |&j| roots[j as usize] == root,
             |&j| mix(roots[j as usize]),
         ) {
@@ -418,6 +763,78 @@ impl TreeStore {
                 (j, true)
             }
         }
+    }
+
+    /// The root pair of packed state `b`, its leaves and nodes interned,
+    /// compressed against the tree of the state that went through `chain`
+    /// before it (states found one after the other share most parts),
+    /// which then keeps `b`'s tree: for an unindexed store (`unindexed`),
+    /// which names its states by root pair (`get_root`).
+    #[inline]
+    pub(crate) fn root_after(&mut self, b: &[u8], chain: &mut Chain) -> u64 {
+        debug_assert!(self.index.is_empty(), "an unindexed store");
+        let TreeStore {
+            ranges,
+            inner,
+            root,
+            leaves,
+            nodes,
+            ..
+        } = self;
+        let Chain {
+            last,
+            spare,
+            started,
+        } = chain;
+        let r = tree_root(
+            ranges,
+            inner,
+            *root,
+            b,
+            started.then_some(&*last),
+            |k, part| Some(leaves[k].intern(part)),
+            |v| Some(nodes.intern(v)),
+            Some(spare),
+        )
+        .expect("interning finds every part");
+        std::mem::swap(last, spare);
+        *started = true;
+        r
+    }
+
+    /// Adds the state whose root pair `root_shared` gave (its values
+    /// committed or to be committed by `tier_jobs`), as the next index.
+    /// An indexed store finds it only once `index_jobs` added it.
+    #[inline]
+    pub(crate) fn push_root(&mut self, root: u64) {
+        self.roots.push(root);
+    }
+
+    /// The jobs that commit the fresh tiers (see [`TreeStore`]), one per
+    /// leaf table and node shard with fresh values.
+    pub(crate) fn tier_jobs(&mut self) -> Vec<TierJob<'_>> {
+        let leaves = self.leaves.iter_mut().filter_map(|t| {
+            let fresh = !lock(&t.fresh).values.is_empty();
+            fresh.then_some(TierJob(TierJobOf::Leaves(t)))
+        });
+        self.nodes.place_fresh();
+        let NodeTable { nodes, shards, .. } = &mut self.nodes;
+        let nodes: &[u64] = nodes;
+        let nodes = shards.iter_mut().filter_map(move |s| {
+            let fresh = !lock(&s.fresh).values.is_empty();
+            fresh.then_some(TierJob(TierJobOf::Nodes(s, nodes)))
+        });
+        leaves.chain(nodes).collect()
+    }
+
+    /// The root index's shards, by shard number, to add the states
+    /// `push_root` added (see `IndexJob::add`).
+    pub(crate) fn index_jobs(&mut self) -> Vec<IndexJob<'_>> {
+        let roots = &self.roots;
+        self.index
+            .iter_mut()
+            .map(|table| IndexJob { roots, table })
+            .collect()
     }
 
     /// State `i`'s tree: its bytes, leaves and nodes (for `insert_near`).
@@ -447,7 +864,7 @@ impl TreeStore {
             }
             Child::Inner(n) => {
                 h.inner[n as usize] = id;
-                let v = self.nodes.nodes[id as usize];
+                let v = self.nodes.get(id);
                 let (l, r) = self.inner[n as usize];
                 self.fill_hint(l, (v >> 32) as u32, h);
                 self.fill_hint(r, v as u32, h);
@@ -457,7 +874,12 @@ impl TreeStore {
 
     /// Writes the packed bytes of state `i` into `out` (`stride` bytes).
     pub fn get(&self, i: usize, out: &mut [u8]) {
-        let root = self.roots[i];
+        self.get_root(self.roots[i], out);
+    }
+
+    /// Writes the packed bytes of the state whose root pair is `root` into
+    /// `out` (`stride` bytes).
+    pub(crate) fn get_root(&self, root: u64, out: &mut [u8]) {
         if self.ranges.len() == 1 {
             self.fill(Child::Leaf(0), root as u32, out);
         } else {
@@ -474,7 +896,7 @@ impl TreeStore {
                 out[lo..hi].copy_from_slice(LeafTable::get(&t.bytes, t.width, id));
             }
             Child::Inner(n) => {
-                let v = self.nodes.nodes[id as usize];
+                let v = self.nodes.get(id);
                 let (l, r) = self.inner[n as usize];
                 self.fill(l, (v >> 32) as u32, out);
                 self.fill(r, v as u32, out);
@@ -484,14 +906,19 @@ impl TreeStore {
 
     /// Inner nodes interned (the root pairs left out).
     pub fn nodes(&self) -> usize {
-        self.nodes.nodes.len()
+        self.nodes.len()
     }
 
     /// The bytes this store holds (allocated capacity).
     pub fn memory_bytes(&self) -> u64 {
         self.leaves.iter().map(LeafTable::memory_bytes).sum::<u64>()
             + self.nodes.memory_bytes()
-            + (self.roots.capacity() * 8 + self.index.capacity() * SLOT) as u64
+            + (self.roots.capacity() * 8) as u64
+            + self
+                .index
+                .iter()
+                .map(|t| (t.capacity() * SLOT) as u64)
+                .sum::<u64>()
     }
 }
 

@@ -1490,3 +1490,379 @@ fn a_tree_search_checkpoints_and_a_fingerprint_one_refuses() {
     assert!(out.stats.memory >= 16 << 20, "{}", out.stats.memory);
     let _ = std::fs::remove_dir_all(&ck.dir);
 }
+
+// ----- parallel search (parallel.rs) ----------------------------------------------
+
+/// Four counters in 0..=max; action `i < 4` increments counter `i`, action
+/// `4 + i` moves one unit from counter `i` to counter `i + 1` (mod 4), so
+/// many paths of different lengths meet (duplicates within a level and
+/// across levels).  Optional: a transition into `bad_step` violates, a
+/// state `bad_state` violates (as a deadlock would), a step into `cut` is
+/// cut; goals: counter 0 full (bit 0), a move out of a full counter 3
+/// (bit 1, a transition goal).
+struct Lattice {
+    max: u8,
+    packed: bool,
+    bad_step: Option<[u8; 4]>,
+    bad_state: Option<[u8; 4]>,
+    cut: Option<[u8; 4]>,
+}
+
+impl Lattice {
+    fn safe(max: u8, packed: bool) -> Lattice {
+        Lattice {
+            max,
+            packed,
+            bad_step: None,
+            bad_state: None,
+            cut: None,
+        }
+    }
+}
+
+impl Model for Lattice {
+    type State = [u8; 4];
+    type Action = u8;
+    type Violation = String;
+
+    fn initial(&self) -> [u8; 4] {
+        [0; 4]
+    }
+    fn candidates(&self, _: &[u8; 4], out: &mut Vec<u8>) {
+        out.extend(0..8);
+    }
+    fn step(&self, s: &[u8; 4], a: u8) -> Option<Transition<[u8; 4], String>> {
+        let mut n = *s;
+        let i = (a % 4) as usize;
+        if a < 4 {
+            if n[i] == self.max {
+                return None;
+            }
+            n[i] += 1;
+        } else {
+            let j = (i + 1) % 4;
+            if n[i] == 0 || n[j] == self.max {
+                return None;
+            }
+            n[i] -= 1;
+            n[j] += 1;
+        }
+        Some(if self.bad_step == Some(n) {
+            Transition::Violation(format!("stepped into {n:?}"))
+        } else if self.cut == Some(n) {
+            Transition::Cut("lattice cut")
+        } else {
+            Transition::Next(n)
+        })
+    }
+    fn is_progress(&self, _: u8) -> bool {
+        true
+    }
+    fn check_state(&self, s: &[u8; 4], _: bool) -> Option<String> {
+        (self.bad_state == Some(*s)).then(|| format!("in {s:?}"))
+    }
+    fn packed_len(&self) -> usize {
+        if self.packed { 4 } else { 0 }
+    }
+    fn pack(&self, s: &[u8; 4], out: &mut [u8]) {
+        out.copy_from_slice(s);
+    }
+    fn unpack(&self, bytes: &[u8]) -> [u8; 4] {
+        bytes.try_into().expect("four bytes")
+    }
+    fn packed_parts(&self) -> Vec<usize> {
+        vec![0, 1, 2, 3]
+    }
+    fn properties(&self) -> Vec<Property> {
+        vec![Property::sometimes("full"), Property::sometimes("carry")]
+    }
+    fn goals(&self, s: &[u8; 4]) -> u64 {
+        u64::from(s[0] == self.max)
+    }
+    fn transition_goals(&self, s: &[u8; 4], a: u8, _: &[u8; 4]) -> u64 {
+        u64::from(a == 7 && s[3] == self.max) << 1
+    }
+}
+
+/// Everything a run's result says that must not depend on the number of
+/// threads or the store: counts, depth, queue, goals, and the verdict with
+/// its trace and violation.
+fn result<A: Debug, V: Debug>(o: &Outcome<A, V>) -> String {
+    format!(
+        "{:?} goals {} {:?}",
+        counts(o),
+        o.stats.goals_reached,
+        o.verdict
+    )
+}
+
+/// The stores a model can use: all three when it packs.
+fn stores(packed: bool) -> &'static [Store] {
+    if packed {
+        &[Store::Full, Store::Tree, Store::Fingerprint]
+    } else {
+        &[Store::Full]
+    }
+}
+
+/// Chunk sizes and chunks per thread for the parallel tests: one state at
+/// a time, small segments, and the defaults of a real run.
+const TUNINGS: [(usize, usize); 4] = [(1, 1), (2, 3), (5, 2), (64, 64)];
+
+// Issue 9 item 5: a parallel search gives the sequential search's result,
+// for 1, 2, 3, 4 and 8 threads, every store and any chunking: the same
+// states, transitions, depth, queue and goals, and for a violation the
+// same violation at the same depth with the same (shortest) trace, also
+// when a cut, a pending transition violation and a state violation meet
+// in one level.
+#[test]
+fn a_parallel_search_gives_the_sequential_result() {
+    let mut models = Vec::new();
+    for packed in [false, true] {
+        models.push(Lattice::safe(4, packed));
+        models.push(Lattice {
+            bad_step: Some([1, 2, 0, 1]),
+            ..Lattice::safe(4, packed)
+        });
+        models.push(Lattice {
+            bad_state: Some([0, 1, 1, 2]),
+            ..Lattice::safe(4, packed)
+        });
+        // A state violation in the level where a transition violation
+        // waits: the state violation is shorter, found later in the level.
+        models.push(Lattice {
+            bad_step: Some([2, 0, 0, 1]),
+            bad_state: Some([0, 0, 1, 1]),
+            ..Lattice::safe(3, packed)
+        });
+        // A transition violation in a level after a cut.
+        models.push(Lattice {
+            cut: Some([0, 1, 0, 0]),
+            bad_step: Some([0, 3, 1, 0]),
+            ..Lattice::safe(3, packed)
+        });
+        models.push(Lattice {
+            cut: Some([1, 1, 0, 0]),
+            ..Lattice::safe(3, packed)
+        });
+    }
+    for m in &models {
+        let base = result(&Explorer::new(m).store(Store::Full).bfs());
+        for &store in stores(m.packed) {
+            for jobs in [1, 2, 3, 4, 8] {
+                for (chunk, chunks) in TUNINGS {
+                    let out = Explorer::new(m)
+                        .store(store)
+                        .jobs(jobs)
+                        .tuning(chunk, chunks)
+                        .bfs();
+                    assert_eq!(
+                        result(&out),
+                        base,
+                        "{store:?}, {jobs} jobs, chunks of {chunk} ({chunks} a thread), packed {}",
+                        m.packed
+                    );
+                }
+            }
+        }
+    }
+    // The models above are not trivial: they meet all of it.
+    let safe = Explorer::new(&Lattice::safe(4, true)).bfs();
+    assert_eq!(safe.stats.states, 625);
+    assert_eq!(safe.stats.goals_reached, 0b11);
+    let bad = Explorer::new(&models[1]).bfs();
+    assert!(matches!(bad.verdict, Verdict::Violation { ref trace, .. } if trace.len() == 4));
+    let state = Explorer::new(&models[2]).bfs();
+    assert!(matches!(state.verdict, Verdict::Violation { ref trace, .. } if trace.len() == 4));
+    let both = Explorer::new(&models[3]).bfs();
+    assert!(
+        matches!(both.verdict, Verdict::Violation { ref violation, .. } if violation.starts_with("in ")),
+        "{:?}",
+        both.verdict
+    );
+    let cut = Explorer::new(&models[5]).bfs();
+    assert!(matches!(
+        cut.verdict,
+        Verdict::Incomplete(Bound::ModelLimit("lattice cut"))
+    ));
+}
+
+// The state bound stops a parallel search where the sequential one stops,
+// for every store, and the search goes on from its checkpoint, with any
+// number of threads, to the uninterrupted result.
+#[test]
+fn a_parallel_search_stops_at_the_state_bound_and_resumes() {
+    for packed in [false, true] {
+        let m = Lattice::safe(4, packed);
+        let whole = result(&Explorer::new(&m).bfs());
+        for n in [1, 2, 7, 50, 100, 333, 624] {
+            let base = result(&Explorer::new(&m).store(Store::Full).states_max(n).bfs());
+            for &store in stores(packed) {
+                for jobs in [2, 3, 8] {
+                    for (chunk, chunks) in TUNINGS {
+                        let out = Explorer::new(&m)
+                            .store(store)
+                            .jobs(jobs)
+                            .tuning(chunk, chunks)
+                            .states_max(n)
+                            .bfs();
+                        assert!(
+                            matches!(out.verdict, Verdict::Incomplete(Bound::States(b)) if b == n)
+                        );
+                        assert_eq!(result(&out), base, "{store:?} {jobs} jobs, bound {n}");
+                    }
+                }
+                if store == Store::Fingerprint {
+                    continue;
+                }
+                let ck = temp_checkpoint(&format!("parallel-bound-{packed}-{n}-{store:?}"));
+                let r = Explorer::new(&m)
+                    .store(store)
+                    .jobs(3)
+                    .states_max(n)
+                    .checkpoint(&ck)
+                    .bfs()
+                    .expect("no checkpoint yet");
+                assert!(r.saved);
+                let r = Explorer::new(&m)
+                    .store(store)
+                    .jobs(2)
+                    .checkpoint(&ck)
+                    .bfs()
+                    .expect("the checkpoint loads");
+                assert_eq!(r.resumed_states, n);
+                assert_eq!(result(&r.outcome), whole, "{store:?}, bound {n}");
+                let _ = std::fs::remove_dir_all(&ck.dir);
+            }
+        }
+    }
+}
+
+// The other bounds stop a parallel search with a partial result, between
+// segments: a raised stop flag (Ctrl-C), the time bound and the memory
+// bound; a stopped search resumes from its checkpoint to the
+// uninterrupted result.
+#[test]
+fn a_parallel_search_stops_at_every_bound_with_a_partial_result() {
+    let m = Lattice::safe(6, true);
+    let whole = Explorer::new(&m).bfs();
+    assert_eq!(whole.stats.states, 7 * 7 * 7 * 7);
+    let whole = result(&whole);
+    for jobs in [2, 4] {
+        // Ctrl-C after the third progress report (one per segment here).
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut reports = 0;
+        let mut on_progress = |_: &Stats| {
+            reports += 1;
+            if reports == 3 {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
+        let ck = temp_checkpoint(&format!("parallel-stop-{jobs}"));
+        let r = Explorer::new(&m)
+            .jobs(jobs)
+            .stop(stop.clone())
+            .progress(&mut on_progress)
+            .progress_every(Duration::ZERO)
+            .checkpoint(&ck)
+            .bfs()
+            .expect("no checkpoint yet");
+        assert!(matches!(
+            r.outcome.verdict,
+            Verdict::Incomplete(Bound::Interrupted)
+        ));
+        let partial = r.outcome.stats.states;
+        assert!(partial > 1 && partial < 7 * 7 * 7 * 7, "{partial}");
+        assert!(r.saved);
+        let r = Explorer::new(&m)
+            .jobs(jobs)
+            .checkpoint(&ck)
+            .bfs()
+            .expect("the checkpoint loads");
+        assert_eq!(r.resumed_states, partial);
+        assert_eq!(result(&r.outcome), whole);
+        let _ = std::fs::remove_dir_all(&ck.dir);
+
+        let out = Explorer::new(&m).jobs(jobs).time_max(Duration::ZERO).bfs();
+        assert!(matches!(out.verdict, Verdict::Incomplete(Bound::Time(_))));
+        assert!(out.stats.states < 7 * 7 * 7 * 7);
+        let out = Explorer::new(&m).jobs(jobs).memory_max(1).bfs();
+        assert!(matches!(out.verdict, Verdict::Incomplete(Bound::Memory(1))));
+        assert!(out.stats.states < 7 * 7 * 7 * 7);
+        let out = Explorer::new(&m).jobs(jobs).depth_max(5).bfs();
+        assert_eq!(
+            result(&out),
+            result(&Explorer::new(&m).depth_max(5).bfs()),
+            "the depth bound"
+        );
+    }
+}
+
+// The pool runs a job on the caller's thread and on the workers that
+// start before the caller is done with it: a job that shares its work out
+// gets all of it done, on several threads when they are free; a panic in
+// any thread is raised in the caller once every thread that took part is
+// done; a job the workers miss is done by the caller alone.
+#[test]
+fn the_pool_shares_a_job_among_its_threads() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pool = crate::pool::Pool::new(4);
+    assert_eq!(pool.threads(), 4);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let threads = AtomicUsize::new(0);
+    let share = |t: usize| {
+        threads.fetch_or(1 << t, Ordering::Relaxed);
+        while next.fetch_add(1, Ordering::Relaxed) < 200 {
+            std::thread::sleep(Duration::from_micros(200));
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    pool.run(&share);
+    assert_eq!(done.load(Ordering::Relaxed), 200);
+    assert_eq!(
+        threads.load(Ordering::Relaxed) & 1,
+        1,
+        "the caller takes part"
+    );
+    // Many short jobs: each done exactly once.
+    for round in 1..=100 {
+        let n = AtomicUsize::new(0);
+        let claim = AtomicUsize::new(0);
+        pool.run(&|_| {
+            while claim.fetch_add(1, Ordering::Relaxed) < round {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        assert_eq!(n.load(Ordering::Relaxed), round);
+    }
+    let claim = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.run(&|_| {
+            loop {
+                let i = claim.fetch_add(1, Ordering::Relaxed);
+                if i >= 100 {
+                    break;
+                }
+                if i == 50 {
+                    panic!("item 50");
+                }
+                std::thread::sleep(Duration::from_micros(100));
+                finished.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    }));
+    assert!(panicked.is_err());
+    // Every item but 50 once, unless the thread that panicked was the
+    // only one at work.
+    let f = finished.load(Ordering::Relaxed);
+    assert!((50..=99).contains(&f), "{f}");
+    // The pool still works.
+    let n = AtomicUsize::new(0);
+    pool.run(&|_| {
+        n.fetch_add(1, Ordering::Relaxed);
+    });
+    assert!((1..=4).contains(&n.load(Ordering::Relaxed)));
+    assert_eq!(crate::pool::Pool::new(1).threads(), 1);
+}

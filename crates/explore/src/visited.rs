@@ -13,12 +13,11 @@
 //! `hashbrown::HashTable` of (hash, index), exact (it calls `same` on every
 //! hash match, so two states are merged only when equal).  It serves the
 //! full store; the tree and fingerprint stores (`store.rs`) are their own
-//! index inside the arena, and leave this table empty.  A *concurrent*
-//! table has its place behind the same trait, for a parallel search that
-//! inserts from its workers: the same (hash, index) slots made atomic,
-//! `insert_if_absent` through `&self` (a second trait, or interior
-//! mutability behind this one); the deterministic order of indices must
-//! then come from the search, not from the race between workers.
+//! index inside the arena, and leave this table empty.  A parallel search
+//! (`parallel.rs`) only reads the table while its workers run (`find`
+//! through `&self`, no lock): the states they find that it lacks go to the
+//! search's sharded fresh set (`fresh.rs`), and are inserted here, in the
+//! deterministic order the search gives them, between segments.
 //!
 //! The methods are generic (closures as `impl FnMut`), so a search is
 //! compiled for its table: no dynamic dispatch per state.
@@ -59,15 +58,61 @@ pub trait Visited: Send + Sync {
     fn insert_unique(&mut self, hash: u64, index: u32);
     /// Every recorded (hash, index) pair, in no particular order.
     fn entries(&self) -> impl Iterator<Item = (u64, u32)> + '_;
+    /// A table split in [`SHARDS`] parts by [`shard_of`] of the hash
+    /// returns its parts, in order, so that a parallel search fills them
+    /// on several threads (each through [`VisitedShard::insert_unique`]).
+    /// The default, no part, says the table is filled by one thread.
+    fn shards_mut(&mut self) -> Vec<&mut dyn VisitedShard> {
+        Vec::new()
+    }
 }
 
-/// The exact visited set: a `hashbrown::HashTable` of (hash, arena index).
-/// The hash is stored so that growing the table never hashes a state
-/// again, and compared before `same` is asked, so a probe touches the
-/// arena only on a full 64-bit hash match.
-#[derive(Default)]
+/// One part of a split visited table (see [`Visited::shards_mut`]).
+pub trait VisitedShard: Send {
+    /// Records `index`, known to be absent, for a hash of this part.
+    fn insert_unique(&mut self, hash: u64, index: u32);
+}
+
+/// The parts a visited table, the tree store's node table and root index,
+/// and a parallel search's fresh set (`fresh.rs`) are split in.
+pub const SHARDS: usize = 64;
+
+/// The part of hash `h`: bits 32 to 37.  (hashbrown probes a table with
+/// the low bits and filters with the top seven, which stay spread within
+/// a part.)
+#[inline]
+pub fn shard_of(h: u64) -> usize {
+    (h >> 32) as usize & (SHARDS - 1)
+}
+
+/// The exact visited set: `hashbrown::HashTable`s of (hash, arena index),
+/// one per part of the hash ([`shard_of`]), so that a parallel search
+/// fills them on several threads.  The hash is stored so that growing the
+/// table never hashes a state again, and compared before `same` is asked,
+/// so a probe touches the arena only on a full 64-bit hash match.
 pub struct ExactTable {
+    shards: Vec<ExactShard>,
+}
+
+/// One part of an [`ExactTable`].
+#[derive(Default)]
+pub struct ExactShard {
     table: HashTable<(u64, u32)>,
+}
+
+impl VisitedShard for ExactShard {
+    #[inline]
+    fn insert_unique(&mut self, hash: u64, index: u32) {
+        self.table.insert_unique(hash, (hash, index), |&(h, _)| h);
+    }
+}
+
+impl Default for ExactTable {
+    fn default() -> Self {
+        ExactTable {
+            shards: (0..SHARDS).map(|_| ExactShard::default()).collect(),
+        }
+    }
 }
 
 /// Bytes per slot: the (hash, index) pair, padded to 16, and hashbrown's
@@ -77,21 +122,29 @@ const SLOT_BYTES: usize = std::mem::size_of::<(u64, u32)>() + 1;
 impl Visited for ExactTable {
     fn with_capacity(n: usize) -> Self {
         ExactTable {
-            table: HashTable::with_capacity(n),
+            shards: (0..SHARDS)
+                .map(|_| ExactShard {
+                    table: HashTable::with_capacity(n.div_ceil(SHARDS)),
+                })
+                .collect(),
         }
     }
 
     fn len(&self) -> usize {
-        self.table.len()
+        self.shards.iter().map(|s| s.table.len()).sum()
     }
 
     fn memory_bytes(&self) -> u64 {
-        (self.table.capacity() * SLOT_BYTES) as u64
+        self.shards
+            .iter()
+            .map(|s| (s.table.capacity() * SLOT_BYTES) as u64)
+            .sum()
     }
 
     #[inline]
     fn find(&self, hash: u64, mut same: impl FnMut(u32) -> bool) -> Option<u32> {
-        self.table
+        self.shards[shard_of(hash)]
+            .table
             .find(hash, |&(h, j)| h == hash && same(j))
             .map(|&(_, j)| j)
     }
@@ -103,10 +156,11 @@ impl Visited for ExactTable {
         mut same: impl FnMut(u32) -> bool,
         index: u32,
     ) -> (u32, bool) {
-        match self
-            .table
-            .entry(hash, |&(h, j)| h == hash && same(j), |&(h, _)| h)
-        {
+        match self.shards[shard_of(hash)].table.entry(
+            hash,
+            |&(h, j)| h == hash && same(j),
+            |&(h, _)| h,
+        ) {
             Entry::Occupied(e) => (e.get().1, false),
             Entry::Vacant(e) => {
                 e.insert((hash, index));
@@ -116,11 +170,18 @@ impl Visited for ExactTable {
     }
 
     fn insert_unique(&mut self, hash: u64, index: u32) {
-        self.table.insert_unique(hash, (hash, index), |&(h, _)| h);
+        self.shards[shard_of(hash)].insert_unique(hash, index);
     }
 
     fn entries(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
-        self.table.iter().copied()
+        self.shards.iter().flat_map(|s| s.table.iter().copied())
+    }
+
+    fn shards_mut(&mut self) -> Vec<&mut dyn VisitedShard> {
+        self.shards
+            .iter_mut()
+            .map(|s| s as &mut dyn VisitedShard)
+            .collect()
     }
 }
 
