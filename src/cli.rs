@@ -789,6 +789,13 @@ fn progress_line(s: &Stats) -> String {
 /// The line every text report of a search ends its counts with: the
 /// store, its bytes per state, and for a fingerprint run the probability
 /// bound of a missed state.
+/// Prints `v` as pretty JSON, one document and a newline.
+pub(crate) fn print_json(out: &mut dyn Write, v: &impl Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
+    let _ = writeln!(out, "{text}");
+    Ok(())
+}
+
 /// What `--symmetry` reduced by: the interchangeable CPUs, or none.
 fn symmetry_line(sys: &System) -> String {
     if sys.symmetric_cpus.is_empty() {
@@ -1478,11 +1485,7 @@ fn cmd_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     let sys = System::new(cfg)?;
     let rep = sys.replay_actions(&file.counterexample.actions, file.violation.property);
     if a.json {
-        let _ = writeln!(
-            io.out,
-            "{}",
-            serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?
-        );
+        print_json(io.out, &rep)?;
     } else {
         let o = &mut io.out;
         let _ = writeln!(
@@ -1646,11 +1649,7 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             seconds: started.elapsed().as_secs_f64(),
             interrupted,
         };
-        let _ = writeln!(
-            io.out,
-            "{}",
-            serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?
-        );
+        print_json(io.out, &rep)?;
     } else if a.markdown {
         let _ = write!(io.out, "{}", report::matrix_markdown(&m));
     } else {
@@ -1799,11 +1798,7 @@ fn cmd_list(a: ListArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
                 .map(|(n, d)| named(n, d))
                 .collect(),
         };
-        let _ = writeln!(
-            io.out,
-            "{}",
-            serde_json::to_string_pretty(&lists).map_err(|e| e.to_string())?
-        );
+        print_json(io.out, &lists)?;
         return Ok(EXIT_SAFE);
     }
     let o = &mut io.out;
@@ -1971,11 +1966,7 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             goals_reached: goals.reached.clone(),
             goals_unreached: goals.unreached.clone(),
         };
-        let _ = writeln!(
-            io.out,
-            "{}",
-            serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?
-        );
+        print_json(io.out, &rep)?;
     } else {
         let o = &mut io.out;
         let _ = writeln!(

@@ -7,7 +7,7 @@
 
 use super::{
     CliError, EXIT_INCOMPLETE, EXIT_SAFE, EXIT_VIOLATION, Io, Loaded, Overrides, apply_overrides,
-    load, parse_profile, probe_file, shown, warn, write_file,
+    load, parse_profile, print_json, probe_file, shown, warn, write_file,
 };
 use crate::hw::Profile;
 use crate::kernel::variant::Variant;
@@ -72,6 +72,15 @@ fn table_note(t: &CostTable) -> String {
         t.invlpg,
         t.walk_level,
         t.refill
+    )
+}
+
+/// "kernel V, hardware": what a cost report was run with.
+fn run_text(sys: &System) -> String {
+    format!(
+        "kernel {}, {}",
+        sys.cfg.variant.label(),
+        sys.cfg.hw.label(sys.cfg.profile)
     )
 }
 
@@ -302,20 +311,10 @@ pub(super) fn cmd_cost(a: CostArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             }),
             spread: spread.clone(),
         };
-        let _ = writeln!(
-            io.out,
-            "{}",
-            serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?
-        );
+        print_json(io.out, &rep)?;
     } else {
         let o = &mut *io.out;
-        let _ = writeln!(
-            o,
-            "cost of {}: kernel {}, {}",
-            shown(&sys.cfg.name),
-            sys.cfg.variant.label(),
-            sys.cfg.hw.label(sys.cfg.profile)
-        );
+        let _ = writeln!(o, "cost of {}: {}", shown(&sys.cfg.name), run_text(&sys));
         match (&execution, &spread) {
             (Some(e), _) => {
                 let _ = writeln!(
@@ -514,19 +513,14 @@ pub(super) fn check_cost(
             unit_costs: table,
             ranges,
         };
-        let _ = writeln!(
-            io.out,
-            "{}",
-            serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?
-        );
+        print_json(io.out, &rep)?;
     } else {
         let o = &mut *io.out;
         let _ = writeln!(
             o,
-            "cost of {} over every complete execution: kernel {}, {}",
+            "cost of {} over every complete execution: {}",
             shown(&sys.cfg.name),
-            sys.cfg.variant.label(),
-            sys.cfg.hw.label(sys.cfg.profile)
+            run_text(sys)
         );
         let _ = writeln!(
             o,
@@ -668,10 +662,9 @@ pub(super) fn replay_schedule(
             counts: &'a BTreeMap<String, u64>,
             differ: &'a [String],
         }
-        let _ = writeln!(
+        print_json(
             io.out,
-            "{}",
-            serde_json::to_string_pretty(&Rep {
+            &Rep {
                 outcome: if differ.is_empty() {
                     "same-counts"
                 } else {
@@ -680,9 +673,8 @@ pub(super) fn replay_schedule(
                 what: &file.what,
                 counts: &counts,
                 differ: &differ,
-            })
-            .map_err(|e| e.to_string())?
-        );
+            },
+        )?;
     } else {
         let o = &mut *io.out;
         let _ = writeln!(
@@ -828,10 +820,9 @@ pub(super) fn matrix_cost(
             unit_costs: CostTable,
             rows: Vec<Row<'a>>,
         }
-        let _ = writeln!(
+        print_json(
             io.out,
-            "{}",
-            serde_json::to_string_pretty(&Rep {
+            &Rep {
                 version: 1,
                 scenario: &cfg.name,
                 hardware: profile.features().label(Some(profile.number())),
@@ -839,9 +830,8 @@ pub(super) fn matrix_cost(
                 baseline: &results[base].0,
                 unit_costs: table,
                 rows: rs,
-            })
-            .map_err(|e| e.to_string())?
-        );
+            },
+        )?;
     } else {
         let o = &mut *io.out;
         if !markdown {

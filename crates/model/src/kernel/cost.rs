@@ -109,12 +109,6 @@ impl StepCost {
         let v = &mut self.n[c as usize];
         *v = v.saturating_add(k.min(u16::MAX as u32) as u16);
     }
-    pub fn get(&self, c: Counter) -> u32 {
-        self.n[c as usize] as u32
-    }
-    pub fn is_zero(&self) -> bool {
-        self.n.iter().all(|&v| v == 0) && self.lost_pages == 0
-    }
 }
 
 /// How a CPU's translations are dropped.

@@ -234,7 +234,7 @@ impl Tally {
             self.charge(c);
         }
         let op = sys.op_of(before, a);
-        let cpu = action_cpu(a);
+        let cpu = a.cpu();
         for e in ev.iter() {
             if let Event::PteRead { cpu: c, read } = e
                 && read.filled
@@ -265,20 +265,6 @@ impl Tally {
         for (i, k) in sys.final_weights(end) {
             self.run.total.0[i] += k as u64;
         }
-    }
-}
-
-/// The CPU an action runs on.
-pub fn action_cpu(a: Action) -> u8 {
-    match a {
-        Action::Task { cpu, .. }
-        | Action::Switch { cpu, .. }
-        | Action::Ipi { cpu }
-        | Action::Walk { cpu, .. }
-        | Action::Speculate { cpu, .. }
-        | Action::EvictTlb { cpu, .. }
-        | Action::EvictPde { cpu, .. }
-        | Action::Scribble { cpu } => cpu,
     }
 }
 
@@ -435,7 +421,7 @@ impl System {
     /// (everything but refills, which depend on the path).
     pub fn step_charges(&self, before: &Machine, a: Action, ev: &Events, out: &mut Vec<Charge>) {
         let op = self.op_of(before, a);
-        let cpu = action_cpu(a);
+        let cpu = a.cpu();
         for (i, &k) in ev.cost.n.iter().enumerate() {
             out.push((op, cpu, i, k as u32));
         }

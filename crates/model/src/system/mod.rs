@@ -85,6 +85,22 @@ impl std::fmt::Display for Action {
     }
 }
 
+impl Action {
+    /// The CPU the action runs on (the other allocators' interrupt too).
+    pub fn cpu(self) -> u8 {
+        match self {
+            Action::Task { cpu, .. }
+            | Action::Switch { cpu, .. }
+            | Action::Ipi { cpu }
+            | Action::Walk { cpu, .. }
+            | Action::Speculate { cpu, .. }
+            | Action::EvictTlb { cpu, .. }
+            | Action::EvictPde { cpu, .. }
+            | Action::Scribble { cpu } => cpu,
+        }
+    }
+}
+
 /// ", storing a present-looking word" after an action that stores one.
 fn data_suffix(f: &mut std::fmt::Formatter<'_>, data: Data) -> std::fmt::Result {
     match data {
