@@ -369,6 +369,20 @@ fn one_ctrl_c_stops_a_long_check_with_exit_3() {
 }
 
 #[test]
+fn one_ctrl_c_stops_cost_schedules_with_exit_3_and_their_spread() {
+    let mut term = Term::spawn(&["cost", "cost-munmap-threads", "--schedules", "1000000"]);
+    term.wait_for_line("cost progress (\"N of 1000000 schedules\")", |l| {
+        l.contains("of 1000000 schedules")
+    });
+    term.ctrl_c();
+    let run = term.finish_within(AFTER_CTRL_C);
+    run.assert_code(3);
+    // What ran so far is reported: min / median / max of each counter.
+    run.assert_contains("executions (");
+    run.assert_contains("ipis_sent");
+}
+
+#[test]
 fn one_ctrl_c_stops_matrix_with_exit_3() {
     let mut term = Term::spawn(&["matrix", SLOW_MATRIX, "--no-traces"]);
     term.wait_for_line(

@@ -7,7 +7,7 @@
 
 use super::{
     CliError, EXIT_INCOMPLETE, EXIT_SAFE, EXIT_VIOLATION, Io, Loaded, Overrides, apply_overrides,
-    load, parse_profile, print_json, probe_file, shown, warn, write_file,
+    load, parse_profile, print_json, probe_file, progress_bar, shown, warn, write_file,
 };
 use crate::hw::Profile;
 use crate::kernel::variant::Variant;
@@ -279,12 +279,26 @@ pub(super) fn cmd_cost(a: CostArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     let (execution, spread) = match a.schedules {
         None => (Some(sys.run_schedule(Schedule::Fair, a.max_steps)), None),
         Some(n) => {
+            let pb = progress_bar(io.progress && !a.json);
             let mut runs = Vec::new();
             for k in 0..n {
                 if io.stop.load(Ordering::Relaxed) {
                     break;
                 }
                 runs.push(sys.run_schedule(Schedule::Random(a.seed.wrapping_add(k)), a.max_steps));
+                if let Some(pb) = &pb
+                    && k % 64 == 0
+                {
+                    pb.set_message(format!(
+                        "{} of {n} schedules, {:.1} s",
+                        k + 1,
+                        started.elapsed().as_secs_f64()
+                    ));
+                    pb.tick();
+                }
+            }
+            if let Some(pb) = pb {
+                pb.finish_and_clear();
             }
             if runs.is_empty() {
                 let _ = writeln!(io.err, "stopped before the first schedule ran");
@@ -467,10 +481,14 @@ pub(super) fn check_cost(
             );
             return Ok(EXIT_INCOMPLETE);
         }
-        Err(shootdown_explore::extremes::ExtremesError::Stopped) => {
+        Err(shootdown_explore::extremes::ExtremesError::Stopped {
+            states,
+            transitions,
+        }) => {
             let _ = writeln!(
                 io.err,
-                "check --cost: stopped before the state graph was complete"
+                "check --cost: stopped with {states} states and {transitions} transitions of the state graph built; \
+                 no range is known until it is complete (`shootdown cost --schedules N` gives ranges over sampled executions)"
             );
             return Ok(EXIT_INCOMPLETE);
         }

@@ -65,8 +65,9 @@ pub struct Extremes<A> {
 pub enum ExtremesError {
     /// More states than the limit.
     TooBig { limit: usize },
-    /// Stopped from outside.
-    Stopped,
+    /// Stopped from outside, with the states and transitions the graph
+    /// had then.
+    Stopped { states: usize, transitions: usize },
 }
 
 /// Weights of one transition or final state: (weight index, amount).
@@ -116,7 +117,10 @@ pub fn extremes<M: Model>(
     let mut u = 0usize;
     while u < states.len() {
         if u.is_multiple_of(4096) && stop() {
-            return Err(ExtremesError::Stopped);
+            return Err(ExtremesError::Stopped {
+                states: states.len(),
+                transitions: g.to.len(),
+            });
         }
         cands.clear();
         m.candidates(&states[u], &mut cands);
