@@ -184,10 +184,13 @@ impl TraceFile {
         } else {
             format!("{} (embedded scenario text)", self.origin.0)
         };
-        let mut cfg = scenario::load_str(&name, &self.scenario.text).map_err(|e| e.render())?;
-        cfg.variant = Variant::parse_label(&self.variant)?;
-        cfg.hw = self.hardware;
-        cfg.profile = self.profile;
+        let mut cfg = recorded_config(
+            &name,
+            &self.scenario,
+            &self.variant,
+            self.hardware,
+            self.profile,
+        )?;
         cfg.properties = crate::system::config::Properties::from_list(&self.properties)
             .map_err(|e| format!("{}: {e}", self.scenario.file))?;
         Ok(cfg)
@@ -267,10 +270,29 @@ impl ScheduleFile {
     /// The configuration the schedule was recorded under.
     pub fn config(&self, file: &str) -> Result<Config, String> {
         let name = format!("{file} (embedded scenario text)");
-        let mut cfg = scenario::load_str(&name, &self.scenario.text).map_err(|e| e.render())?;
-        cfg.variant = Variant::parse_label(&self.variant)?;
-        cfg.hw = self.hardware;
-        cfg.profile = self.profile;
-        Ok(cfg)
+        recorded_config(
+            &name,
+            &self.scenario,
+            &self.variant,
+            self.hardware,
+            self.profile,
+        )
     }
+}
+
+/// The configuration a trace or schedule file was recorded under: its
+/// embedded scenario text (errors located under `name`), with the variant
+/// and hardware switches it recorded.
+fn recorded_config(
+    name: &str,
+    scenario: &ScenarioSource,
+    variant: &str,
+    hw: HwFeatures,
+    profile: Option<u8>,
+) -> Result<Config, String> {
+    let mut cfg = scenario::load_str(name, &scenario.text).map_err(|e| e.render())?;
+    cfg.variant = Variant::parse_label(variant)?;
+    cfg.hw = hw;
+    cfg.profile = profile;
+    Ok(cfg)
 }

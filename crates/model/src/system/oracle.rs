@@ -141,16 +141,7 @@ impl System {
         say: Option<&mut Vec<Finding>>,
     ) -> u16 {
         let mut out = Found { bits: 0, say };
-        let cpu = match a {
-            Action::Task { cpu, .. }
-            | Action::Switch { cpu, .. }
-            | Action::Ipi { cpu }
-            | Action::Walk { cpu, .. }
-            | Action::Speculate { cpu, .. }
-            | Action::EvictTlb { cpu, .. }
-            | Action::EvictPde { cpu, .. }
-            | Action::Scribble { cpu } => cpu,
-        };
+        let cpu = a.cpu();
         let (bm, am) = (&before.mmu[cpu as usize], &after.mmu[cpu as usize]);
         let root = bm.cr3;
         let walks_here = matches!(
