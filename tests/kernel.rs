@@ -9,7 +9,7 @@ use shootdown::hw::cpu::DEMAND;
 use shootdown::hw::{Entry, Frame, TlbEntry, Walk};
 use shootdown::kernel::Role;
 use shootdown::kernel::machine::{Event, Events, Machine, SWAPPER, Static};
-use shootdown::kernel::sets::CpuSet;
+use shootdown::kernel::sets::{CpuSet, PageSet, SlotSet};
 use shootdown::kernel::state::*;
 use shootdown::kernel::variant::{Atom, Policy, Variant};
 use shootdown::system::config::Config;
@@ -1000,11 +1000,7 @@ fn scribble_takes_most_recently_freed_frame_and_fills_it_with_garbage() {
     let free = m.k.alloc.len;
     assert_eq!(m.scribble(&st), Some(data));
     assert_eq!(m.role(data), Role::Foreign);
-    assert!(
-        m.mem.words[data as usize]
-            .iter()
-            .all(|&w| w == Entry::garbage(data))
-    );
+    assert!(m.mem.words(data).all(|w| w == Entry::garbage(data)));
     let w = m.mem.read(data, 0);
     assert!(w.is_present() && w.is_global() && !w.accessed());
     assert_eq!(m.k.alloc.foreign, 1);
@@ -1367,7 +1363,11 @@ fn positions_until_pc(m: &mut Machine, st: &Static, pc: u8) -> Vec<Kpc> {
 fn one_munmap_over_two_slots_frees_both_page_tables_in_one_clear_page_tables() {
     let (st, mut m) = with_variant(SPAN, Variant::base());
     let (a, b) = (table_of(&m, PGD, 1), table_of(&m, PGD, 2));
-    assert_eq!(m.k.mms[0].tails, 0b110, "the vma covers both slots' tails");
+    assert_eq!(
+        m.k.mms[0].tails,
+        SlotSet::of(&[1, 2]),
+        "the vma covers both slots' tails"
+    );
     let at = positions_until_pc(&mut m, &st, 1);
     let count = |k: Kpc| at.iter().filter(|&&p| p == k).count();
     assert_eq!(count(Kpc::ZapLoop), 2, "both pages zapped: {at:?}");
@@ -1384,7 +1384,7 @@ fn one_munmap_over_two_slots_frees_both_page_tables_in_one_clear_page_tables() {
     assert_eq!(m.mem.read(PGD, 1), Entry::NONE);
     assert_eq!(m.mem.read(PGD, 2), Entry::NONE);
     assert_eq!((m.role(a), m.role(b)), (Role::Free, Role::Free));
-    assert_eq!((m.k.mms[0].vmas, m.k.mms[0].tails), (0, 0));
+    assert!(m.k.mms[0].vmas.is_empty() && m.k.mms[0].tails.is_empty());
 }
 
 // free_pgtables (mm/mmap.c): a slot still partly covered by a vma keeps its page table.
@@ -1401,7 +1401,8 @@ fn munmap_leaving_a_slots_unmodelled_pages_mapped_keeps_its_page_table() {
         !m.mem.read(b, 0).is_present(),
         "slot 2's modelled page is zapped"
     );
-    assert_eq!((m.k.mms[0].vmas, m.k.mms[0].tails), (0, 0b100));
+    assert!(m.k.mms[0].vmas.is_empty());
+    assert_eq!(m.k.mms[0].tails, SlotSet::of(&[2]));
 }
 
 // scenario [[kthread]] warm = true: the lazy CPU's caches hold what a walk of each present page leaves.
@@ -1437,7 +1438,7 @@ fn warm_lazy_kthread_without_pde_cache_warms_only_the_tlb() {
     let text = replaced(LAZY, "lazy_on = \"p\"", "lazy_on = \"p\"\nwarm = true");
     let (_, m) = with_variant(&text, Variant::base());
     assert!(m.mmu[1].tlb[2].is_valid() && m.mmu[1].tlb[3].is_valid());
-    assert_eq!(m.mmu[1].pde, [shootdown::hw::NO_FRAME; 4]);
+    assert_eq!(m.mmu[1].pde[..], [shootdown::hw::NO_FRAME; 4]);
 }
 
 // scenario [[thread]] start = N: an unpinned thread starts running on CPU N.
@@ -1508,11 +1509,18 @@ fn exec_with_other_threads_switches_to_a_new_mm_and_mmputs_the_old_one() {
     assert_eq!(old.cpu_vm_mask.bits(), 0b10, "CPU0 left the old mm");
     assert_eq!(new.cpu_vm_mask.bits(), 0b01);
     assert_eq!(m.k.cpus[0].active_mm, 1);
-    assert_eq!(old.vmas, 0b1100, "the old mm keeps its mappings");
-    assert_eq!(new.vmas, 0, "the new image maps nothing yet");
+    assert_eq!(
+        old.vmas,
+        PageSet::of(&[2, 3]),
+        "the old mm keeps its mappings"
+    );
+    assert!(new.vmas.is_empty(), "the new image maps nothing yet");
     // The new image maps a page of its own, in the new mm only.
     positions_until_pc(&mut m, &st, 2);
-    assert_eq!((m.k.mms[0].vmas, m.k.mms[1].vmas), (0b1100, 0b10000));
+    assert_eq!(
+        (&m.k.mms[0].vmas, &m.k.mms[1].vmas),
+        (&PageSet::of(&[2, 3]), &PageSet::of(&[4]))
+    );
 }
 
 // mmput(old_mm) by the last user (t1 exited meanwhile): exit_mmap of the old mm, then mmdrop.
@@ -1528,7 +1536,8 @@ fn exec_whose_mmput_is_the_last_runs_exit_mmap_on_the_old_mm() {
     assert_eq!(at[mmput + 1], Kpc::ExitMmapDetach, "{at:?}");
     assert_eq!(*at.last().unwrap(), Kpc::ExitMmdrop, "{at:?}");
     let old = &m.k.mms[0];
-    assert_eq!((old.users, old.vmas), (0, 0));
+    assert_eq!(old.users, 0);
+    assert!(old.vmas.is_empty());
     assert_eq!(
         m.role(table),
         Role::Free,

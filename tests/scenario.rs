@@ -7,7 +7,9 @@ use proptest::prelude::*;
 use shootdown::hw::profile::Profile;
 use shootdown::kernel::variant::{Atom, Variant};
 use shootdown::scenario::{self, ScenarioError};
-use shootdown::system::config::{Config, KthreadCfg, Op, Placement, Properties, VmaCfg, limits};
+use shootdown::system::config::{
+    Config, KthreadCfg, Op, Placement, Properties, SlotSet, VmaCfg, limits,
+};
 
 /// A small scenario with known line numbers (1-based):
 const MINI: &str = r#"name = "mini"
@@ -183,7 +185,7 @@ fn mail_race_config() {
         [VmaCfg {
             first_vpn: 2,
             pages: 2,
-            tails: 0,
+            tails: SlotSet::default(),
             populated: true
         }]
     );
@@ -506,14 +508,14 @@ fn ranges_over_unmodelled_pages() {
         }
     );
     let m = shootdown::kernel::program::modelled(0x400, 1025, 2, 3);
-    assert_eq!((m.lo, m.hi, m.tails), (2, 5, 0b010));
+    assert_eq!((m.lo, m.hi, m.tails), (2, 5, SlotSet::of(&[1])));
     // From slot 1's second page to the end of slot 2: slot 1's and slot 2's tails.
     let m = shootdown::kernel::program::modelled(0x401, 2047, 2, 3);
-    assert_eq!((m.lo, m.hi, m.tails), (3, 6, 0b110));
+    assert_eq!((m.lo, m.hi, m.tails), (3, 6, SlotSet::of(&[1, 2])));
     // A tail alone (no modelled page): lo == hi, the next vpn.
     load(&line25("\"mmap 0x00402000 1022\"")).unwrap();
     let m = shootdown::kernel::program::modelled(0x402, 1022, 2, 3);
-    assert_eq!((m.lo, m.hi, m.tails), (4, 4, 0b010));
+    assert_eq!((m.lo, m.hi, m.tails), (4, 4, SlotSet::of(&[1])));
     // A vma over slots 1 and 2, and the overlap check by address.
     let c = load(&mini("pages = 2, populated = true", "pages = 2048")).unwrap();
     assert_eq!(
@@ -521,7 +523,7 @@ fn ranges_over_unmodelled_pages() {
         [VmaCfg {
             first_vpn: 2,
             pages: 4,
-            tails: 0b110,
+            tails: SlotSet::of(&[1, 2]),
             populated: false
         }]
     );

@@ -23,8 +23,14 @@ fn main() {
     let mut files = Vec::new();
     // The parts whose change can change what an action means or what a
     // state holds.
+    // Relative to the model's own directory: this script also builds
+    // `shootdown-model-large`, whose manifest sits in crates/model-large.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let here = Path::new(&manifest).join("../model");
     for d in ["src/hw", "src/kernel", "src/system", "../explore/src"] {
-        visit(Path::new(d), &mut files);
+        let d = here.join(d);
+        visit(&d, &mut files);
+        let d = d.display();
         println!("cargo:rerun-if-changed={d}");
     }
     files.sort();
@@ -33,7 +39,12 @@ fn main() {
         if f.file_name().is_some_and(|n| n == "tests.rs") {
             continue;
         }
-        f.to_string_lossy().hash(&mut h);
+        // The path inside the model's directory, so that every checkout
+        // (and both packages) get the same hash.
+        f.strip_prefix(&here)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .hash(&mut h);
         std::fs::read(f).unwrap_or_default().hash(&mut h);
     }
     println!("cargo:rustc-env=SHOOTDOWN_MODEL_HASH={:016x}", h.finish());

@@ -11,6 +11,7 @@ pub mod hw;
 pub mod kernel;
 pub mod limits;
 pub mod system;
+pub mod table;
 
 /// The model's version: the package version and a hash of the source that
 /// gives actions and states their meaning (see build.rs).  Traces and

@@ -15,17 +15,17 @@
 //! the operating system (no mm, task or allocator).
 
 use super::cpu::{Mmu, PteRead, TlbEntry, Walk, WalkStart};
-use super::mem::{Frame, Memory, NO_FRAME};
+use super::mem::{Frame, Index, Memory, NO_FRAME};
 use super::profile::HwFeatures;
+use crate::limits::Vpn;
 use std::fmt::Debug;
 use std::hash::Hash;
 
 /// One CPU's translation hardware, as a kernel sees it.
-pub trait Arch:
-    Clone + Debug + PartialEq + Eq + Hash + Send + Sync + serde::Serialize + serde::de::DeserializeOwned
-{
-    /// The hardware when the CPU starts, translating through `root`.
-    fn reset(root: Frame) -> Self;
+pub trait Arch: Clone + Debug + PartialEq + Eq + Hash + Send + Sync {
+    /// The hardware when the CPU starts, translating through `root`, for
+    /// `vpns` pages under `slots` top-level entries.
+    fn reset(root: Frame, vpns: usize, slots: usize) -> Self;
     /// The root of the address space being translated (x86: CR3).
     fn root(&self) -> Frame;
     /// Switch to the address space rooted at `root` (x86: `load_cr3`,
@@ -35,13 +35,13 @@ pub trait Arch:
     /// space (x86: `local_flush_tlb`, a CR3 reload).
     fn flush_local(&mut self);
     /// Drop this CPU's translations of one page (x86: `invlpg`).
-    fn flush_page(&mut self, vpn: u8);
+    fn flush_page(&mut self, vpn: Vpn);
     /// What a page fault on `vpn` (of top-level `slot`) drops.
-    fn fault_invalidate(&mut self, vpn: u8, slot: u8);
+    fn fault_invalidate(&mut self, vpn: Vpn, slot: Index);
     /// What taking an interrupt does to translation in progress.
     fn interrupt(&mut self, features: &HwFeatures);
     /// The cached translation of `vpn`, if any.
-    fn lookup(&self, vpn: u8) -> Option<TlbEntry>;
+    fn lookup(&self, vpn: Vpn) -> Option<TlbEntry>;
     /// Starts a walk of `vpn` in walk slot `w`.
     #[allow(clippy::too_many_arguments)]
     fn start_walk(
@@ -49,9 +49,9 @@ pub trait Arch:
         mem: &mut Memory,
         features: &HwFeatures,
         w: usize,
-        vpn: u8,
-        slot: u8,
-        index: u8,
+        vpn: Vpn,
+        slot: Index,
+        index: Index,
         write: bool,
     ) -> WalkStart;
     /// The last read of the walk in slot `w`, which ends it.
@@ -60,21 +60,24 @@ pub trait Arch:
         mem: &mut Memory,
         features: &HwFeatures,
         w: usize,
-        index: u8,
+        index: Index,
     ) -> PteRead;
     /// The walk in slot `w` (inactive if none).
     fn walk(&self, w: usize) -> Walk;
     /// The slot a new speculative walk would use, if one is free.
     fn free_speculative_slot(&self, features: &HwFeatures) -> Option<usize>;
-    /// What the CPU caches now: the pages with a TLB entry (bit per vpn)
-    /// and the number of paging-structure-cache entries.  For counting
-    /// what a flush drops; no kernel decision may depend on it.
-    fn cached(&self) -> (u32, u32);
+    /// What the CPU caches now: each page with a TLB entry and the frame
+    /// it translates to, in page order.  For counting what a flush drops;
+    /// no kernel decision may depend on it.
+    fn cached_pages(&self, f: impl FnMut(Vpn, Frame));
+    /// The number of paging-structure-cache entries (for counting, as
+    /// `cached_pages`).
+    fn cached_tables(&self) -> u32;
 }
 
 impl Arch for Mmu {
-    fn reset(root: Frame) -> Self {
-        Mmu::new(root)
+    fn reset(root: Frame, vpns: usize, slots: usize) -> Self {
+        Mmu::new(root, vpns, slots)
     }
     fn root(&self) -> Frame {
         self.cr3
@@ -86,16 +89,16 @@ impl Arch for Mmu {
         let cr3 = self.cr3;
         Mmu::write_cr3(self, cr3);
     }
-    fn flush_page(&mut self, vpn: u8) {
+    fn flush_page(&mut self, vpn: Vpn) {
         Mmu::invlpg(self, vpn);
     }
-    fn fault_invalidate(&mut self, vpn: u8, slot: u8) {
+    fn fault_invalidate(&mut self, vpn: Vpn, slot: Index) {
         Mmu::fault_invalidate(self, vpn, slot);
     }
     fn interrupt(&mut self, features: &HwFeatures) {
         Mmu::interrupt(self, features);
     }
-    fn lookup(&self, vpn: u8) -> Option<TlbEntry> {
+    fn lookup(&self, vpn: Vpn) -> Option<TlbEntry> {
         Mmu::lookup(self, vpn)
     }
     fn start_walk(
@@ -103,9 +106,9 @@ impl Arch for Mmu {
         mem: &mut Memory,
         features: &HwFeatures,
         w: usize,
-        vpn: u8,
-        slot: u8,
-        index: u8,
+        vpn: Vpn,
+        slot: Index,
+        index: Index,
         write: bool,
     ) -> WalkStart {
         Mmu::start_walk(self, mem, features, w, vpn, slot, index, write)
@@ -115,7 +118,7 @@ impl Arch for Mmu {
         mem: &mut Memory,
         features: &HwFeatures,
         w: usize,
-        index: u8,
+        index: Index,
     ) -> PteRead {
         Mmu::finish_walk(self, mem, features, w, index)
     }
@@ -125,14 +128,14 @@ impl Arch for Mmu {
     fn free_speculative_slot(&self, features: &HwFeatures) -> Option<usize> {
         Mmu::free_speculative_slot(self, features)
     }
-    fn cached(&self) -> (u32, u32) {
-        let pages = self
-            .tlb
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.is_valid())
-            .fold(0u32, |m, (v, _)| m | 1 << v);
-        let tables = self.pde.iter().filter(|&&f| f != NO_FRAME).count() as u32;
-        (pages, tables)
+    fn cached_pages(&self, mut f: impl FnMut(Vpn, Frame)) {
+        for (v, e) in self.tlb.iter().enumerate() {
+            if e.is_valid() {
+                f(v as Vpn, e.frame());
+            }
+        }
+    }
+    fn cached_tables(&self) -> u32 {
+        self.pde.iter().filter(|&&f| f != NO_FRAME).count() as u32
     }
 }

@@ -17,33 +17,43 @@
 //! Left out: large pages, PCIDs, INVPCID, the instruction/data TLB split,
 //! and the U/S and R/W checks (every user mapping is user and writable).
 
-use super::mem::{Entry, Frame, Memory, NO_FRAME};
+use super::mem::{Entry, Frame, Index, Memory, NO_FRAME};
 use super::profile::HwFeatures;
-use crate::limits;
+use crate::limits::{self, Vpn};
+use crate::table::Table;
+
+/// Marks an inactive walk (no vpn is this large).
+pub const NO_VPN: Vpn = Vpn::MAX;
 
 /// Walk slots per CPU: slot 0 is the demand walk of the running thread's
 /// access, slots 1.. are speculative walks.
 pub const WALK_SLOTS: usize = 3;
 pub const DEMAND: usize = 0;
 
+#[cfg(not(feature = "large"))]
+type TlbWord = u8;
+#[cfg(feature = "large")]
+type TlbWord = u32;
+
 /// A TLB entry, packed: 0 = empty, else `(frame + 1) | DIRTY | GLOBAL`.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
-pub struct TlbEntry(u8);
+pub struct TlbEntry(TlbWord);
 
 impl TlbEntry {
-    const GLOBAL: u8 = 0x80;
-    const DIRTY: u8 = 0x40;
+    const GLOBAL: TlbWord = 1 << (TlbWord::BITS - 1);
+    const DIRTY: TlbWord = 1 << (TlbWord::BITS - 2);
+    const FRAME: TlbWord = TlbEntry::DIRTY - 1;
     pub const EMPTY: TlbEntry = TlbEntry(0);
 
     pub fn new(frame: Frame, global: bool) -> TlbEntry {
         TlbEntry::with_dirty(frame, global, false)
     }
     pub fn with_dirty(frame: Frame, global: bool, dirty: bool) -> TlbEntry {
-        debug_assert!(frame < 0x3f);
+        debug_assert!((frame as TlbWord) < TlbEntry::FRAME);
         TlbEntry(
-            (frame + 1)
+            (frame as TlbWord + 1)
                 | if global { TlbEntry::GLOBAL } else { 0 }
                 | if dirty { TlbEntry::DIRTY } else { 0 },
         )
@@ -51,15 +61,15 @@ impl TlbEntry {
     pub fn is_valid(self) -> bool {
         self.0 != 0
     }
-    /// The packed byte (for hashing and state packing).
-    pub fn raw(self) -> u8 {
+    /// The packed word (for hashing and state packing).
+    pub fn raw(self) -> TlbWord {
         self.0
     }
-    pub fn from_raw(b: u8) -> TlbEntry {
+    pub fn from_raw(b: TlbWord) -> TlbEntry {
         TlbEntry(b)
     }
     pub fn frame(self) -> Frame {
-        (self.0 & 0x3f) - 1
+        ((self.0 & TlbEntry::FRAME) - 1) as Frame
     }
     pub fn is_global(self) -> bool {
         self.0 & TlbEntry::GLOBAL != 0
@@ -75,7 +85,7 @@ impl TlbEntry {
 /// PDE cache) and named `table`; the pte read is still to come.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Walk {
-    pub vpn: u8,
+    pub vpn: Vpn,
     pub table: Frame,
     /// For a demand walk: the access is a write (the walk sets Dirty).
     pub write: bool,
@@ -83,21 +93,21 @@ pub struct Walk {
 
 impl Walk {
     pub const NONE: Walk = Walk {
-        vpn: 0xff,
+        vpn: NO_VPN,
         table: NO_FRAME,
         write: false,
     };
     pub fn is_active(self) -> bool {
-        self.vpn != 0xff
+        self.vpn != NO_VPN
     }
 }
 
 /// What the pte read of a walk saw and did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PteRead {
-    pub vpn: u8,
+    pub vpn: Vpn,
     pub table: Frame,
-    pub index: u8,
+    pub index: Index,
     pub entry: Entry,
     /// The walk wrote Accessed/Dirty into `table` (the entry lacked them).
     pub wrote_flags: bool,
@@ -116,21 +126,26 @@ pub enum WalkStart {
     Done(PteRead),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(not(feature = "large"), derive(serde::Serialize, serde::Deserialize))]
 pub struct Mmu {
     pub cr3: Frame,
-    pub tlb: [TlbEntry; limits::VPNS_MAX],
+    /// vpn -> TLB entry (one per page: the model's TLB never runs out of
+    /// room; evictions are their own nondeterministic actions).
+    pub tlb: Table<TlbEntry, { limits::VPNS_MAX }>,
     /// slot -> page-table frame, or NO_FRAME.
-    pub pde: [Frame; limits::USER_SLOTS_MAX],
+    pub pde: Table<Frame, { limits::USER_SLOTS_MAX }>,
     pub walks: [Walk; WALK_SLOTS],
 }
 
 impl Mmu {
-    pub fn new(cr3: Frame) -> Mmu {
+    /// A CPU translating through `cr3`, for `vpns` pages in `slots` pgd
+    /// slots (the small build always has room for the limits).
+    pub fn new(cr3: Frame, vpns: usize, slots: usize) -> Mmu {
         Mmu {
             cr3,
-            tlb: [TlbEntry::EMPTY; limits::VPNS_MAX],
-            pde: [NO_FRAME; limits::USER_SLOTS_MAX],
+            tlb: Table::filled(vpns, TlbEntry::EMPTY),
+            pde: Table::filled(slots, NO_FRAME),
             walks: [Walk::NONE; WALK_SLOTS],
         }
     }
@@ -144,15 +159,15 @@ impl Mmu {
                 *e = TlbEntry::EMPTY;
             }
         }
-        self.pde = [NO_FRAME; limits::USER_SLOTS_MAX];
+        self.pde.fill(NO_FRAME);
         self.walks = [Walk::NONE; WALK_SLOTS];
     }
 
     /// `invlpg`: drops the page's TLB entry (global or not), the whole PDE
     /// cache and every walk in flight.
-    pub fn invlpg(&mut self, vpn: u8) {
+    pub fn invlpg(&mut self, vpn: Vpn) {
         self.tlb[vpn as usize] = TlbEntry::EMPTY;
-        self.pde = [NO_FRAME; limits::USER_SLOTS_MAX];
+        self.pde.fill(NO_FRAME);
         self.walks = [Walk::NONE; WALK_SLOTS];
     }
 
@@ -163,14 +178,14 @@ impl Mmu {
             self.walks = [Walk::NONE; WALK_SLOTS];
         }
         if features.interrupt_flushes_pde_cache {
-            self.pde = [NO_FRAME; limits::USER_SLOTS_MAX];
+            self.pde.fill(NO_FRAME);
         }
     }
 
     /// A page fault on `vpn` (of pgd `slot`): the processor drops the TLB
     /// and paging-structure-cache entries it used for the faulting address
     /// (SDM 4.10.4.1), so the retried access walks afresh.
-    pub fn fault_invalidate(&mut self, vpn: u8, slot: u8) {
+    pub fn fault_invalidate(&mut self, vpn: Vpn, slot: Index) {
         self.tlb[vpn as usize] = TlbEntry::EMPTY;
         self.pde[slot as usize] = NO_FRAME;
     }
@@ -178,7 +193,7 @@ impl Mmu {
     /// Spontaneous eviction of `vpn`'s TLB entry (SDM 4.10.2.2: the
     /// processor may invalidate any entry at any time).  False if there is
     /// none.
-    pub fn evict_tlb(&mut self, vpn: u8) -> bool {
+    pub fn evict_tlb(&mut self, vpn: Vpn) -> bool {
         let had = self.tlb[vpn as usize].is_valid();
         self.tlb[vpn as usize] = TlbEntry::EMPTY;
         had
@@ -186,7 +201,7 @@ impl Mmu {
 
     /// Spontaneous eviction of `slot`'s paging-structure-cache entry
     /// (SDM 4.10.3.4).  False if there is none.
-    pub fn evict_pde(&mut self, slot: u8) -> bool {
+    pub fn evict_pde(&mut self, slot: Index) -> bool {
         let had = self.pde[slot as usize] != NO_FRAME;
         self.pde[slot as usize] = NO_FRAME;
         had
@@ -203,12 +218,12 @@ impl Mmu {
     /// Whether a walk of an address in `slot` would get past the pgd level:
     /// the PDE cache holds the slot, or the pgd entry under CR3 is present.
     /// (A speculative walk that would not is no event at all.)
-    pub fn walk_reaches_table(&self, mem: &Memory, features: &HwFeatures, slot: u8) -> bool {
+    pub fn walk_reaches_table(&self, mem: &Memory, features: &HwFeatures, slot: Index) -> bool {
         (features.pde_cache && self.pde[slot as usize] != NO_FRAME)
             || mem.read(self.cr3, slot).is_present()
     }
 
-    pub fn lookup(&self, vpn: u8) -> Option<TlbEntry> {
+    pub fn lookup(&self, vpn: Vpn) -> Option<TlbEntry> {
         let e = self.tlb[vpn as usize];
         e.is_valid().then_some(e)
     }
@@ -228,9 +243,9 @@ impl Mmu {
         mem: &mut Memory,
         features: &HwFeatures,
         w: usize,
-        vpn: u8,
-        slot: u8,
-        index: u8,
+        vpn: Vpn,
+        slot: Index,
+        index: Index,
         write: bool,
     ) -> WalkStart {
         debug_assert!(!self.walks[w].is_active());
@@ -264,7 +279,7 @@ impl Mmu {
         mem: &mut Memory,
         features: &HwFeatures,
         w: usize,
-        index: u8,
+        index: Index,
     ) -> PteRead {
         let walk = self.walks[w];
         assert!(walk.is_active(), "finishing a walk that is not in flight");
@@ -286,9 +301,9 @@ impl Mmu {
         mem: &mut Memory,
         features: &HwFeatures,
         speculative: bool,
-        vpn: u8,
+        vpn: Vpn,
         table: Frame,
-        index: u8,
+        index: Index,
         write: bool,
     ) -> PteRead {
         let entry = mem.read(table, index);

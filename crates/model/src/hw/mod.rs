@@ -8,9 +8,10 @@ pub mod cpu;
 pub mod mem;
 pub mod profile;
 
+pub use crate::limits::Vpn;
 pub use arch::Arch;
-pub use cpu::{Mmu, PteRead, TlbEntry, Walk, WalkStart};
-pub use mem::{Entry, Frame, Memory, NO_FRAME};
+pub use cpu::{Mmu, NO_VPN, PteRead, TlbEntry, Walk, WalkStart};
+pub use mem::{Entry, Frame, Index, Memory, NO_FRAME};
 pub use profile::{HwFeatures, Profile};
-#[cfg(test)]
+#[cfg(all(test, not(feature = "large")))]
 mod tests;

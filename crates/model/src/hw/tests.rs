@@ -3,8 +3,9 @@
 //! the profiles of docs/background.md section 2.
 
 use super::cpu::{DEMAND, WALK_SLOTS};
-use super::mem::FRAMES;
+use super::mem::{ENTRIES, FRAMES};
 use super::*;
+use crate::limits;
 
 /// Frames used by the tests below (any distinct frames below FRAMES work).
 const ROOT: Frame = 1;
@@ -30,14 +31,14 @@ fn features(split_walks: bool, pde_cache: bool) -> HwFeatures {
 /// Memory with ROOT[SLOT] -> TABLE and TABLE[INDEX] -> DATA (both present,
 /// Accessed and Dirty already set, as the kernel writes them).
 fn mapped_memory() -> Memory {
-    let mut mem = Memory::new();
+    let mut mem = Memory::new(FRAMES, ENTRIES);
     mem.write(ROOT, SLOT, Entry::present(TABLE, true));
     mem.write(TABLE, INDEX, Entry::present(DATA, true));
     mem
 }
 
 /// A walk slot holding a walk in flight, for checking that it is aborted.
-fn in_flight(vpn: u8) -> Walk {
+fn in_flight(vpn: Vpn) -> Walk {
     Walk {
         vpn,
         table: TABLE,
@@ -48,7 +49,7 @@ fn in_flight(vpn: u8) -> Walk {
 /// An MMU on ROOT with TLB entries for pages 0 (non-global), 1 (global) and
 /// 2 (non-global), a PDE-cache entry and a walk in every slot.
 fn busy_mmu() -> Mmu {
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     mmu.tlb[0] = TlbEntry::new(DATA, false);
     mmu.tlb[1] = TlbEntry::new(OTHER_DATA, true);
     mmu.tlb[2] = TlbEntry::new(DATA, false);
@@ -112,8 +113,8 @@ fn invlpg_drops_the_page_even_if_global_keeps_other_pages_clears_pde_cache_and_w
 // SDM 4.10.2.1: a walk that meets a not-present pgd entry caches nothing and writes nothing.
 #[test]
 fn split_walk_with_pgd_not_present_faults_and_caches_nothing() {
-    let mut mem = Memory::new();
-    let mut mmu = Mmu::new(ROOT);
+    let mut mem = Memory::new(FRAMES, ENTRIES);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     let before = mem.clone();
     let r = mmu.start_walk(
         &mut mem,
@@ -139,7 +140,7 @@ fn split_walk_with_present_pgd_is_in_flight_fills_pde_cache_and_sets_pgd_accesse
     // must set it if it is missing).
     mem.write(ROOT, SLOT, Entry(Entry::present(TABLE, false).0 & !0x20));
     assert!(!mem.read(ROOT, SLOT).accessed());
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     let r = mmu.start_walk(
         &mut mem,
         &features(true, true),
@@ -169,7 +170,7 @@ fn split_walk_with_present_pgd_is_in_flight_fills_pde_cache_and_sets_pgd_accesse
 #[test]
 fn split_walk_without_pde_cache_leaves_pde_cache_empty() {
     let mut mem = mapped_memory();
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     let r = mmu.start_walk(
         &mut mem,
         &features(true, false),
@@ -187,7 +188,7 @@ fn split_walk_without_pde_cache_leaves_pde_cache_empty() {
 #[test]
 fn finish_walk_reads_the_pte_at_finish_time() {
     let mut mem = mapped_memory();
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     let r = mmu.start_walk(
         &mut mem,
         &features(true, true),
@@ -213,7 +214,7 @@ fn finish_walk_reads_the_pte_at_finish_time() {
 #[test]
 fn finish_walk_with_not_present_pte_fills_nothing() {
     let mut mem = mapped_memory();
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     mmu.start_walk(
         &mut mem,
         &features(true, false),
@@ -248,7 +249,7 @@ fn finish_walk_with_present_pte_fills_tlb_with_frame_and_global_bit() {
             Entry::present(OTHER_DATA, true)
         };
         mem.write(TABLE, INDEX, pte);
-        let mut mmu = Mmu::new(ROOT);
+        let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
         mmu.start_walk(
             &mut mem,
             &features(true, false),
@@ -300,7 +301,7 @@ fn walk_writes_accessed_and_dirty_back_only_when_missing() {
     for (before, write, after, wrote) in cases {
         let mut mem = mapped_memory();
         mem.write(TABLE, INDEX, before);
-        let mut mmu = Mmu::new(ROOT);
+        let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
         mmu.start_walk(
             &mut mem,
             &features(true, false),
@@ -322,7 +323,7 @@ fn walk_writes_accessed_and_dirty_back_only_when_missing() {
 #[test]
 fn atomic_walk_completes_in_start_walk() {
     let mut mem = mapped_memory();
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     let r = mmu.start_walk(
         &mut mem,
         &features(false, false),
@@ -352,7 +353,7 @@ fn atomic_walk_completes_in_start_walk() {
 fn pde_cache_hit_skips_the_pgd_and_stays_in_flight() {
     let mut mem = mapped_memory();
     let f = features(true, true);
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     assert_eq!(
         mmu.start_walk(&mut mem, &f, 1, VPN, SLOT, INDEX, false),
         WalkStart::InFlight
@@ -388,7 +389,7 @@ fn pde_cache_hit_skips_the_pgd_and_stays_in_flight() {
 fn pde_cache_hit_with_atomic_walks_completes_at_once() {
     let mut mem = mapped_memory();
     let f = features(false, true);
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     let r = mmu.start_walk(&mut mem, &f, DEMAND, VPN, SLOT, INDEX, false);
     assert!(matches!(r, WalkStart::Done(_)), "{r:?}");
     mem.write(ROOT, SLOT, Entry::NONE);
@@ -406,7 +407,7 @@ fn pde_cache_hit_with_atomic_walks_completes_at_once() {
 fn pde_cache_is_filled_even_when_the_pte_is_not_present() {
     let mut mem = mapped_memory();
     mem.write(TABLE, INDEX, Entry::NONE);
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     mmu.start_walk(
         &mut mem,
         &features(true, true),
@@ -545,7 +546,7 @@ fn speculative_walks_without_accessed_writes_cache_only_accessed_entries() {
     f.speculative_accessed_writes = false;
     let mut mem = mapped_memory();
     mem.write(TABLE, INDEX, Entry::garbage(DATA));
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     assert_eq!(
         mmu.start_walk(&mut mem, &f, 1, VPN, SLOT, INDEX, false),
         WalkStart::InFlight
@@ -567,7 +568,7 @@ fn speculative_walks_without_accessed_writes_cache_only_accessed_entries() {
     assert!(read.filled && read.wrote_flags);
     // An entry already Accessed is cached by a speculative walk too.
     let mut mem = mapped_memory();
-    let mut mmu = Mmu::new(ROOT);
+    let mut mmu = Mmu::new(ROOT, limits::VPNS_MAX, limits::USER_SLOTS_MAX);
     mmu.start_walk(&mut mem, &f, 1, VPN, SLOT, INDEX, false);
     assert!(mmu.finish_walk(&mut mem, &f, 1, INDEX).filled);
 }

@@ -16,17 +16,19 @@ use crate::hw::Arch;
 use crate::hw::{Entry, Frame, Memory};
 use crate::kernel::Role;
 use crate::limits;
+use crate::table::Table;
 
 impl<A: Arch> Machine<A> {
     /// The initial state.  Returns None when the pre-populated mappings
     /// need more frames than the machine has (the loader reports that
     /// before it gets here).
     pub fn initial(st: &Static) -> Option<Self> {
-        let mut mem = Memory::new();
-        let mut roles = [Role::Free; limits::FRAMES_MAX];
+        let mut mem = Memory::new(st.frames as usize, st.entries());
+        let mut roles: Table<Role, { limits::FRAMES_MAX }> =
+            Table::filled(st.frames as usize, Role::Free);
         roles[SWAPPER as usize] = Role::Swapper;
         let mut next: Frame = 1;
-        let mut take = |roles: &mut [Role; limits::FRAMES_MAX], role: Role| -> Option<Frame> {
+        let mut take = |roles: &mut [Role], role: Role| -> Option<Frame> {
             if next as usize >= st.frames as usize {
                 return None;
             }
@@ -49,9 +51,9 @@ impl<A: Arch> Machine<A> {
                 .count() as u8;
             mm.count = 1;
             for vma in &proc_cfg.vmas {
-                mm.tails |= vma.tails;
+                mm.tails.union_with(&vma.tails);
                 for vpn in vma.first_vpn..vma.first_vpn + vma.pages {
-                    mm.vmas |= 1 << vpn;
+                    mm.vmas.insert(vpn as usize);
                     if !vma.populated {
                         continue;
                     }
@@ -67,7 +69,7 @@ impl<A: Arch> Machine<A> {
                 }
             }
         }
-        let mut alloc = PageAlloc::new();
+        let mut alloc = PageAlloc::new(st.frames as usize);
         for f in (next..st.frames).rev() {
             alloc.push(f);
         }
@@ -79,7 +81,8 @@ impl<A: Arch> Machine<A> {
             };
             tasks[i] = Task::new(mm, Status::Runnable);
         }
-        let mut mmu: [A; limits::CPUS_MAX] = std::array::from_fn(|_| A::reset(SWAPPER));
+        let mut mmu: [A; limits::CPUS_MAX] =
+            std::array::from_fn(|_| A::reset(SWAPPER, st.vpns() as usize, st.user_slots as usize));
         let mut cpus: [PerCpu; limits::CPUS_MAX] = std::array::from_fn(|_| PerCpu::new());
         for cpu in 0..st.cpus {
             // Who runs first: a free thread told to start here, a kernel

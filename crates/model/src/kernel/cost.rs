@@ -13,8 +13,7 @@
 
 use super::ghost::Role;
 use super::machine::{Events, Machine};
-use crate::hw::{Arch, Frame, NO_FRAME};
-use crate::limits;
+use crate::hw::{Arch, Frame, Vpn};
 
 /// A counter the kernel model records.  The order is the reports' order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,30 +83,19 @@ impl Counter {
 }
 
 /// What one step cost, on the CPU that ran it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StepCost {
-    pub n: [u16; Counter::COUNT],
-    /// The pages whose TLB entries the step's flushes dropped (bit per
-    /// vpn), and the frame each entry translated to, for counting the
-    /// walks that refill the same translation.
-    pub lost_pages: u32,
-    pub lost_frames: [Frame; limits::VPNS_MAX],
-}
-
-impl Default for StepCost {
-    fn default() -> Self {
-        StepCost {
-            n: [0; Counter::COUNT],
-            lost_pages: 0,
-            lost_frames: [NO_FRAME; limits::VPNS_MAX],
-        }
-    }
+    pub n: [u32; Counter::COUNT],
+    /// The translations the step's flushes dropped: each page and the
+    /// frame its entry translated to, for counting the walks that refill
+    /// the same translation.
+    pub lost: Vec<(Vpn, Frame)>,
 }
 
 impl StepCost {
     pub fn add(&mut self, c: Counter, k: u32) {
         let v = &mut self.n[c as usize];
-        *v = v.saturating_add(k.min(u16::MAX as u32) as u16);
+        *v = v.saturating_add(k);
     }
 }
 
@@ -119,7 +107,7 @@ pub(super) enum Drop {
     /// `load_cr3(pgd)` of another page directory.
     Load(Frame),
     /// `__flush_tlb_one(vpn)`.
-    Page(u8),
+    Page(Vpn),
 }
 
 impl<A: Arch> Machine<A> {
@@ -127,13 +115,9 @@ impl<A: Arch> Machine<A> {
     /// records what it cost.
     pub(super) fn drop_translations(&mut self, cpu: u8, how: Drop, ev: &mut Events) {
         let mmu = &mut self.mmu[cpu as usize];
-        let (pages, tables) = mmu.cached();
-        let mut frames = [NO_FRAME; limits::VPNS_MAX];
-        for (v, f) in frames.iter_mut().enumerate() {
-            if pages & 1 << v != 0 {
-                *f = mmu.lookup(v as u8).map_or(NO_FRAME, |e| e.frame());
-            }
-        }
+        let mut before = Vec::new();
+        mmu.cached_pages(|v, f| before.push((v, f)));
+        let tables = mmu.cached_tables();
         let counter = match how {
             Drop::Local => {
                 mmu.flush_local();
@@ -148,18 +132,15 @@ impl<A: Arch> Machine<A> {
                 Counter::Invlpgs
             }
         };
-        let (pages_after, tables_after) = mmu.cached();
-        let lost = pages & !pages_after;
+        let tables_after = mmu.cached_tables();
+        before.retain(|&(v, _)| mmu.lookup(v).is_none());
         let cost = &mut ev.cost;
         cost.add(counter, 1);
-        cost.add(Counter::TlbEntriesLost, lost.count_ones());
+        cost.add(Counter::TlbEntriesLost, before.len() as u32);
         cost.add(Counter::PdeEntriesLost, tables.saturating_sub(tables_after));
-        cost.lost_pages |= lost;
-        for (v, &f) in frames.iter().enumerate() {
-            if lost & 1 << v != 0 {
-                cost.lost_frames[v] = f;
-            }
-        }
+        // Distinct pages: a page one flush of the step dropped is not
+        // cached for a later one (nothing refills it within a step).
+        cost.lost.extend(before);
     }
 
     /// Counts a frame's release by what it held (before the release).

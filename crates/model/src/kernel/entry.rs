@@ -14,6 +14,7 @@ use super::machine::{Ctx, Data, Event, Events, Flow, Machine, Static};
 use super::program::Op;
 use super::state::*;
 use crate::hw::Arch;
+use crate::hw::Vpn;
 use crate::hw::cpu::DEMAND;
 use crate::hw::{Entry, Frame, WalkStart};
 
@@ -65,7 +66,7 @@ impl<A: Arch> Machine<A> {
         st: &Static,
         cpu: u8,
         t: u8,
-        vpn: u8,
+        vpn: Vpn,
         store: Option<Data>,
         ev: &mut Events,
     ) -> Flow {
@@ -180,7 +181,7 @@ impl<A: Arch> Machine<A> {
 
     /// A speculative walk of `vpn` on `cpu`.  Returns false if it would do
     /// nothing (no present pgd entry, no free walk slot).
-    pub fn speculate(&mut self, st: &Static, cpu: u8, vpn: u8, ev: &mut Events) -> bool {
+    pub fn speculate(&mut self, st: &Static, cpu: u8, vpn: Vpn, ev: &mut Events) -> bool {
         let mmu = &mut self.mmu[cpu as usize];
         let Some(w) = mmu.free_speculative_slot(&st.hw) else {
             return false;

@@ -22,7 +22,7 @@
 //! group leader's other threads, and the new image's mappings (the new mm
 //! starts empty; the program maps what it uses).
 
-use super::machine::{Bug, Ctx, Event, Events, Flow, Machine, range_mask};
+use super::machine::{Bug, Ctx, Event, Events, Flow, Machine};
 use super::state::*;
 use crate::hw::Arch;
 
@@ -66,9 +66,11 @@ impl<A: Arch> Machine<A> {
             pgd,
             users: 1,
             count: 1,
-            unmapped: range_mask(0, st.vpns()),
             ..MmState::default()
         };
+        self.k.mms[new as usize]
+            .unmapped
+            .insert_range(0, st.vpns() as usize);
         let task = self.task(t);
         task.mm = new;
         task.at = Kpc::ExecActivateMm;
@@ -145,7 +147,8 @@ impl<A: Arch> Machine<A> {
         if own_mm != NONE {
             // exec: exit_mmap is done; back to user mode on the empty mm.
             let m = &mut self.k.mms[own_mm as usize];
-            m.unmapped = range_mask(0, st.vpns());
+            m.unmapped.clear();
+            m.unmapped.insert_range(0, st.vpns() as usize);
             self.return_to_user(cpu, t, true, cx.ev);
             return Flow::Step;
         }

@@ -12,10 +12,11 @@
 use super::machine::{Ctx, Flow, Machine, Static};
 use super::state::*;
 use crate::hw::Arch;
+use crate::hw::Vpn;
 
 impl<A: Arch> Machine<A> {
     /// Entry to `do_page_fault`: take mmap_sem for reading.
-    pub(super) fn page_fault(&mut self, st: &Static, cpu: u8, t: u8, vpn: u8, write: bool) {
+    pub(super) fn page_fault(&mut self, st: &Static, cpu: u8, t: u8, vpn: Vpn, write: bool) {
         // The fault itself invalidates the TLB and paging-structure-cache
         // entries used for the faulting address (SDM 4.10.4.1).
         self.mmu[cpu as usize].fault_invalidate(vpn, st.slot(vpn));
@@ -36,7 +37,7 @@ impl<A: Arch> Machine<A> {
         let (cpu, t) = (cx.cpu, cx.t);
         let task = &self.k.tasks[t as usize];
         let (mm, vpn) = (task.mm, task.fault_vpn);
-        if self.k.mms[mm as usize].vmas & (1 << vpn) == 0 {
+        if !self.k.mms[mm as usize].vmas.contains(vpn as usize) {
             self.goto(t, Kpc::FaultSegv);
             return Flow::Continue;
         }

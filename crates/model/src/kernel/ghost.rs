@@ -9,6 +9,7 @@
 //! They moved here from the hardware model, which knows no such thing.
 
 use crate::hw::Frame;
+use crate::hw::{Index, Vpn};
 
 /// Who owns a frame right now (ghost state).
 #[derive(
@@ -22,13 +23,13 @@ pub enum Role {
     /// The page directory of the address space rooted at this frame.
     PageDir,
     /// The page table of `slot` in the address space rooted at `root`.
-    PageTable { root: Frame, slot: u8 },
+    PageTable { root: Frame, slot: Index },
     /// A page table unlinked from its slot, not yet freed.
-    Detached { root: Frame, slot: u8 },
+    Detached { root: Frame, slot: Index },
     /// Allocated for a page table or data page, not yet linked.
     Allocating { root: Frame },
     /// The data page mapped at `vpn` in the address space rooted at `root`.
-    Data { root: Frame, vpn: u8 },
+    Data { root: Frame, vpn: Vpn },
     /// Cached free page table on a CPU's free list (Linux: quicklist).
     Cached { cpu: u8 },
     /// Taken by some other user of the page allocator.

@@ -27,8 +27,9 @@ use super::ghost::Role;
 use super::program::{Op, Placement};
 use super::state::*;
 use super::variant::Policy;
-use crate::hw::{Arch, Frame, HwFeatures, Memory, Mmu, PteRead};
-use crate::limits;
+use crate::hw::{Arch, Frame, HwFeatures, Index, Memory, Mmu, PteRead, Vpn};
+use crate::limits::{self, Pages};
+use crate::table::Table;
 
 /// The frame holding `swapper_pg_dir`.
 pub const SWAPPER: Frame = 0;
@@ -59,10 +60,10 @@ pub struct TaskInfo {
 #[derive(Clone, Debug)]
 pub struct VmaInit {
     /// Its modelled pages, `pages` vpns from `first_vpn` (maybe none).
-    pub first_vpn: u8,
-    pub pages: u8,
+    pub first_vpn: Vpn,
+    pub pages: Vpn,
     /// The slots whose unmodelled pages it covers (`program::Modelled`).
-    pub tails: u8,
+    pub tails: super::sets::SlotSet,
     /// Every page already faulted in.
     pub populated: bool,
 }
@@ -79,9 +80,9 @@ pub struct ProcessInit {
 pub struct Static {
     pub cpus: u8,
     /// Physical frames, including swapper_pg_dir's.
-    pub frames: u8,
-    pub user_slots: u8,
-    pub ptes_per_table: u8,
+    pub frames: Frame,
+    pub user_slots: Index,
+    pub ptes_per_table: Index,
     pub hw: HwFeatures,
     /// The kernel variant, resolved once into the choices the code
     /// branches on (`Variant::policy`).
@@ -101,23 +102,23 @@ pub struct Static {
 }
 
 impl Static {
-    pub fn vpns(&self) -> u8 {
-        self.user_slots * self.ptes_per_table
+    pub fn vpns(&self) -> Vpn {
+        self.user_slots as Vpn * self.ptes_per_table as Vpn
     }
-    pub fn slot(&self, vpn: u8) -> u8 {
-        vpn / self.ptes_per_table
+    pub fn slot(&self, vpn: Vpn) -> Index {
+        (vpn / self.ptes_per_table as Vpn) as Index
     }
-    pub fn index(&self, vpn: u8) -> u8 {
-        vpn % self.ptes_per_table
+    pub fn index(&self, vpn: Vpn) -> Index {
+        (vpn % self.ptes_per_table as Vpn) as Index
+    }
+    /// Words kept per frame: enough for a pgd's user slots and a page
+    /// table's ptes.
+    pub fn entries(&self) -> usize {
+        self.user_slots.max(self.ptes_per_table) as usize
     }
     /// The modelled view of the user pages `[page, page + pages)`.
-    pub fn range(&self, page: u16, pages: u16) -> super::program::Modelled {
+    pub fn range(&self, page: Pages, pages: Pages) -> super::program::Modelled {
         super::program::modelled(page, pages, self.ptes_per_table, self.user_slots)
-    }
-    /// The modelled pages of `slot`, as a vpn mask.
-    pub fn slot_mask(&self, slot: u8) -> u16 {
-        let first = slot * self.ptes_per_table;
-        range_mask(first, first + self.ptes_per_table)
     }
     pub fn idle_task(&self, cpu: u8) -> u8 {
         self.tasks
@@ -159,7 +160,7 @@ pub enum Event {
     UserAccess {
         cpu: u8,
         task: u8,
-        vpn: u8,
+        vpn: Vpn,
         frame: Frame,
     },
     /// A user-mode store wrote `data` into `frame` (the frame the access
@@ -245,14 +246,21 @@ impl Events {
 ///
 /// The kernel is generic over the CPUs' translation hardware (`A`, see
 /// `hw::arch`); `Machine` alone means today's x86 (`hw::Mmu`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(bound = "")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    not(feature = "large"),
+    derive(serde::Serialize, serde::Deserialize),
+    serde(bound(
+        serialize = "A: serde::Serialize",
+        deserialize = "A: serde::de::DeserializeOwned"
+    ))
+)]
 pub struct Machine<A: Arch = Mmu> {
     pub mem: Memory,
     pub mmu: [A; limits::CPUS_MAX],
     pub k: KernelState,
     /// Ghost: who owns each frame (`ghost.rs`).
-    pub roles: [Role; limits::FRAMES_MAX],
+    pub roles: Table<Role, { limits::FRAMES_MAX }>,
 }
 
 /// How a kernel handler ended.
@@ -407,17 +415,4 @@ impl<A: Arch> Machine<A> {
         assert_eq!(m.ptl, cpu, "releasing page_table_lock not held");
         m.ptl = NONE;
     }
-}
-
-/// Bitmask of vpns [lo, hi).
-pub fn range_mask(lo: u8, hi: u8) -> u16 {
-    if hi <= lo {
-        return 0;
-    }
-    let ones = if hi - lo >= 16 {
-        u16::MAX
-    } else {
-        (1u16 << (hi - lo)) - 1
-    };
-    ones << lo
 }

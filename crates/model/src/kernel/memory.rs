@@ -17,6 +17,7 @@ use super::machine::{Ctx, Flow, Machine, Static};
 use super::state::*;
 use super::variant::{GatherWhen, PgtableFlush, TableFree};
 use crate::hw::Arch;
+use crate::hw::Vpn;
 use crate::hw::{Entry, NO_FRAME};
 use crate::kernel::Role;
 
@@ -220,7 +221,7 @@ impl<A: Arch> Machine<A> {
     }
 
     /// `pte_clear` of `vpn` in the mm the task's path works on.
-    pub(super) fn pte_clear(&mut self, st: &Static, t: u8, vpn: u8) {
+    pub(super) fn pte_clear(&mut self, st: &Static, t: u8, vpn: Vpn) {
         let mm = self.k.tasks[t as usize].kmm;
         let pgd = self.k.mms[mm as usize].pgd;
         let table = self.mem.read(pgd, st.slot(vpn)).frame();
@@ -268,10 +269,10 @@ impl<A: Arch> Machine<A> {
     pub(super) fn cpt_slot(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let (st, t) = (cx.st, cx.t);
         let task = &self.k.tasks[t as usize];
-        let (mm, slots, from) = (task.kmm, task.slots, task.slot);
+        let (mm, slots, from) = (task.kmm, &task.slots, task.slot);
         let pgd = self.k.mms[mm as usize].pgd;
         let next = (from..st.user_slots)
-            .find(|&s| slots & (1 << s) != 0 && self.mem.read(pgd, s).is_present());
+            .find(|&s| slots.contains(s as usize) && self.mem.read(pgd, s).is_present());
         let Some(slot) = next else {
             if self.k.tasks[t as usize].tlb_tables {
                 self.call(t, Kpc::FinishFlush, Kpc::CptUnlock);

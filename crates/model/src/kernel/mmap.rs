@@ -11,28 +11,36 @@
 //! splitting and merging (VMAs are page sets), file mappings, `mm->map_count`
 //! and the rlimits; mmap never fails.
 
-use super::machine::{Ctx, Flow, Machine, range_mask};
+use super::machine::{Ctx, Flow, Machine};
+use super::sets::SlotSet;
 use super::state::*;
 use super::variant::{ExitMmapFlush, PgtableFlush};
 use crate::hw::Arch;
+use crate::limits::Pages;
 
 impl<A: Arch> Machine<A> {
     /// `sys_mmap2(addr, pages * 4096, MAP_FIXED | MAP_ANONYMOUS)`:
     /// down_write(mmap_sem), then `do_mmap_pgoff`.
-    pub(super) fn sys_mmap(&mut self, cx: &mut Ctx<'_>, page: u16, pages: u16) -> Flow {
+    pub(super) fn sys_mmap(&mut self, cx: &mut Ctx<'_>, page: Pages, pages: Pages) -> Flow {
         self.down_write_mmap_sem(cx, page, pages, Kpc::MmapUpWrite)
     }
 
     /// `sys_munmap(addr, pages * 4096)`: down_write(mmap_sem), then
     /// `do_munmap`.
-    pub(super) fn sys_munmap(&mut self, cx: &mut Ctx<'_>, page: u16, pages: u16) -> Flow {
+    pub(super) fn sys_munmap(&mut self, cx: &mut Ctx<'_>, page: Pages, pages: Pages) -> Flow {
         self.down_write_mmap_sem(cx, page, pages, Kpc::MunmapDetach)
     }
 
     /// Records the range (its modelled pages and the slot tails it
     /// covers), and takes mmap_sem for writing or sleeps on it; the path
     /// goes on at `next` with the lock held.
-    fn down_write_mmap_sem(&mut self, cx: &mut Ctx<'_>, page: u16, pages: u16, next: Kpc) -> Flow {
+    fn down_write_mmap_sem(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        page: Pages,
+        pages: Pages,
+        next: Kpc,
+    ) -> Flow {
         let t = cx.t;
         let mm = self.k.tasks[t as usize].mm;
         let r = cx.st.range(page, pages);
@@ -56,13 +64,13 @@ impl<A: Arch> Machine<A> {
     pub(super) fn munmap_detach(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let t = cx.t;
         let task = &self.k.tasks[t as usize];
-        let (mm, lo, hi, tails) = (task.kmm, task.lo, task.hi, task.tails);
+        let (mm, lo, hi) = (task.kmm, task.lo as usize, task.hi as usize);
         if self.k.mms[mm as usize].ptl != NONE {
             return Flow::Disabled;
         }
         let m = &mut self.k.mms[mm as usize];
-        m.vmas &= !range_mask(lo, hi);
-        m.tails &= !tails;
+        m.vmas.remove_range(lo, hi);
+        m.tails.subtract(&self.k.tasks[t as usize].tails);
         self.call(t, Kpc::ZapLock, Kpc::MunmapFreePgtables);
         Flow::Continue
     }
@@ -74,21 +82,27 @@ impl<A: Arch> Machine<A> {
     pub(super) fn munmap_free_pgtables(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let (st, t) = (cx.st, cx.t);
         let task = &self.k.tasks[t as usize];
-        let (mm, lo, hi, tails) = (task.kmm, task.lo, task.hi, task.tails);
+        let (mm, lo, hi, tails) = (task.kmm, task.lo as usize, task.hi as usize, &task.tails);
         if !st.policy.munmap_frees_pgtables {
             self.goto(t, Kpc::MunmapDone);
             return Flow::Continue;
         }
         let m = &self.k.mms[mm as usize];
-        let mut slots = 0u8;
-        for slot in 0..st.user_slots {
-            let touched = tails & (1 << slot) != 0 || st.slot_mask(slot) & range_mask(lo, hi) != 0;
-            let used = m.vmas & st.slot_mask(slot) != 0 || m.tails & (1 << slot) != 0;
+        let ppt = st.ptes_per_table as usize;
+        let mut slots = SlotSet::default();
+        // Only the slots the range reaches can be touched.
+        let reach =
+            (lo / ppt).min(st.user_slots as usize)..(hi.div_ceil(ppt)).min(st.user_slots as usize);
+        for slot in (0..st.user_slots as usize).filter(|s| reach.contains(s) || tails.contains(*s))
+        {
+            let (first, end) = (slot * ppt, slot * ppt + ppt);
+            let touched = tails.contains(slot) || (lo.max(first) < hi.min(end));
+            let used = m.vmas.any_in(first, end) || m.tails.contains(slot);
             if touched && !used {
-                slots |= 1 << slot;
+                slots.insert(slot);
             }
         }
-        if slots == 0 {
+        if slots.is_empty() {
             self.goto(t, Kpc::MunmapDone);
             return Flow::Continue;
         }
@@ -126,9 +140,9 @@ impl<A: Arch> Machine<A> {
     pub(super) fn munmap_up_write(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let t = cx.t;
         let task = &self.k.tasks[t as usize];
-        let (mm, lo, hi) = (task.kmm, task.lo, task.hi);
+        let (mm, lo, hi) = (task.kmm, task.lo as usize, task.hi as usize);
         let m = &mut self.k.mms[mm as usize];
-        m.unmapped |= range_mask(lo, hi);
+        m.unmapped.insert_range(lo, hi);
         let woken = m.mmap_sem.up_write(t);
         self.wake(woken);
         self.return_to_user(cx.cpu, t, true, cx.ev);
@@ -143,16 +157,17 @@ impl<A: Arch> Machine<A> {
     pub(super) fn mmap_up_write(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let t = cx.t;
         let task = &self.k.tasks[t as usize];
-        let (mm, lo, hi, tails) = (task.kmm, task.lo, task.hi, task.tails);
+        let (mm, lo, hi) = (task.kmm, task.lo as usize, task.hi as usize);
         let m = &self.k.mms[mm as usize];
-        if m.vmas & range_mask(lo, hi) != 0 || m.tails & tails != 0 {
+        if m.vmas.any_in(lo, hi) || m.tails.intersects(&task.tails) {
             self.call(t, Kpc::MunmapDetach, Kpc::MmapUpWrite);
             return Flow::Continue;
         }
+        let tails = task.tails.clone();
         let m = &mut self.k.mms[mm as usize];
-        m.vmas |= range_mask(lo, hi);
-        m.tails |= tails;
-        m.unmapped &= !range_mask(lo, hi);
+        m.vmas.insert_range(lo, hi);
+        m.tails.union_with(&tails);
+        m.unmapped.remove_range(lo, hi);
         let woken = m.mmap_sem.up_write(t);
         self.wake(woken);
         self.return_to_user(cx.cpu, t, true, cx.ev);
@@ -170,8 +185,8 @@ impl<A: Arch> Machine<A> {
             return Flow::Disabled;
         }
         let m = &mut self.k.mms[mm as usize];
-        m.vmas = 0;
-        m.tails = 0;
+        m.vmas.clear();
+        m.tails.clear();
         let vpns = st.vpns();
         let task = self.task(t);
         task.lo = 0;
@@ -195,7 +210,9 @@ impl<A: Arch> Machine<A> {
     /// `clear_page_tables` of every user slot.
     pub(super) fn exit_mmap_clear(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let (st, t) = (cx.st, cx.t);
-        self.task(t).slots = ((1u16 << st.user_slots) - 1) as u8;
+        let slots = &mut self.task(t).slots;
+        slots.clear();
+        slots.insert_range(0, st.user_slots as usize);
         self.call(t, Kpc::CptLock, Kpc::ExitMmapFlushLast);
         Flow::Continue
     }

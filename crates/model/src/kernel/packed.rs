@@ -209,6 +209,8 @@ macro_rules! packed {
             }
         }
 
+        // The large build never packs a state (`System::packs`).
+        #[cfg(not(feature = "large"))]
         impl $crate::kernel::packed::Packed for $name {
             const BYTES: usize = 0 $(+ <$ty as $crate::kernel::packed::Packed>::BYTES)*;
 

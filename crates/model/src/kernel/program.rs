@@ -1,6 +1,9 @@
 //! What a thread runs: its placement on CPUs and its program of system
 //! calls and memory accesses (loops are unrolled by the scenario loader).
 
+use super::sets::SlotSet;
+use crate::limits::{Index, Pages, Vpn};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
     /// Runs only on this CPU.
@@ -16,13 +19,13 @@ pub enum Op {
     /// already mapped there are munmapped first (do_mmap_pgoff's "clear old
     /// maps").  `page` is a user page number (address / 4096), not a vpn:
     /// the range may run over unmodelled pages ([`modelled`]).
-    Mmap { page: u16, pages: u16 },
+    Mmap { page: Pages, pages: Pages },
     /// `munmap(page * 4096, pages * 4096)`, `page` as for `Mmap`.
-    Munmap { page: u16, pages: u16 },
+    Munmap { page: Pages, pages: Pages },
     /// A user-mode load from the page.
-    Read { vpn: u8 },
+    Read { vpn: Vpn },
     /// A user-mode store to the page.
-    Write { vpn: u8 },
+    Write { vpn: Vpn },
     /// `execve()`: `exec_mmap` runs `exit_mmap` on the live mm when it
     /// finds `mm_users == 1` (the thread keeps using it, with no mappings
     /// left), else gives the thread a new, empty mm and `mmput`s the old
@@ -35,7 +38,7 @@ pub enum Op {
 }
 
 /// Pages of address space one pgd slot covers (2-level i386: 4 MiB).
-pub const PAGES_PER_SLOT: u16 = 1024;
+pub const PAGES_PER_SLOT: Pages = 1024;
 
 /// A range of user pages seen by the model: the modelled pages it covers,
 /// as vpns `[lo, hi)`, and `tails`, the slots whose unmodelled pages (all
@@ -47,36 +50,36 @@ pub const PAGES_PER_SLOT: u16 = 1024;
 /// which keeps a slot's page table while a VMA still covers part of the
 /// slot; the loader lets a range cover a tail only whole, so one bit per
 /// slot says it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Modelled {
-    pub lo: u8,
-    pub hi: u8,
-    pub tails: u8,
+    pub lo: Vpn,
+    pub hi: Vpn,
+    pub tails: SlotSet,
 }
 
 /// The [`Modelled`] view of the user pages `[page, page + pages)` on a
 /// machine of `user_slots` slots of `ptes_per_table` modelled pages.
 /// When no modelled page is in the range, `lo == hi` (the next modelled
 /// vpn after it).
-pub fn modelled(page: u16, pages: u16, ptes_per_table: u8, user_slots: u8) -> Modelled {
-    let end = page as u32 + pages as u32;
-    let ppt = ptes_per_table as u32;
-    let (mut lo, mut hi, mut tails) = (None, 0u8, 0u8);
-    for slot in 0..user_slots as u32 {
-        let first = slot * PAGES_PER_SLOT as u32;
-        for index in 0..ppt {
-            let p = first + index;
-            if (page as u32) <= p && p < end {
-                let vpn = (slot * ppt + index) as u8;
-                lo.get_or_insert(vpn);
-                hi = vpn + 1;
-            } else if p < page as u32 && lo.is_none() {
-                hi = (slot * ppt + index + 1) as u8;
-            }
+pub fn modelled(page: Pages, pages: Pages, ptes_per_table: Index, user_slots: Index) -> Modelled {
+    let (page, end) = (page as u64, page as u64 + pages as u64);
+    let ppt = ptes_per_table as u64;
+    let (mut lo, mut hi, mut tails) = (None, 0 as Vpn, SlotSet::default());
+    for slot in 0..user_slots as u64 {
+        let first = slot * PAGES_PER_SLOT as u64;
+        // The slot's modelled pages in the range: [a, b) of its indices.
+        let a = page.clamp(first, first + ppt) - first;
+        let b = end.clamp(first, first + ppt) - first;
+        if a < b {
+            lo.get_or_insert((slot * ppt + a) as Vpn);
+            hi = (slot * ppt + b) as Vpn;
+        } else if lo.is_none() && a > 0 {
+            // Every modelled page of the slot lies before the range.
+            hi = (slot * ppt + a) as Vpn;
         }
-        let tail = first + ppt..first + PAGES_PER_SLOT as u32;
-        if (page as u32) < tail.end && tail.start < end {
-            tails |= 1 << slot;
+        let tail = first + ppt..first + PAGES_PER_SLOT as u64;
+        if page < tail.end && tail.start < end {
+            tails.insert(slot as usize);
         }
     }
     Modelled {

@@ -17,7 +17,8 @@ pub const WAIT_WRITE: u8 = 0x80;
 
 packed! {
     /// A read-write semaphore (`mmap_sem`).
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    #[cfg_attr(not(feature = "large"), derive(serde::Serialize, serde::Deserialize))]
     pub struct RwSem {
         /// Task holding it for writing, or NONE.
         pub writer: u8 = NONE,

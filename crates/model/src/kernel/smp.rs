@@ -17,6 +17,7 @@ use super::cost::{Counter, Drop};
 use super::machine::{Bug, Ctx, Event, Events, Flow, Machine, SWAPPER, Static};
 use super::state::*;
 use crate::hw::Arch;
+use crate::hw::{NO_VPN, Vpn};
 
 impl<A: Arch> Machine<A> {
     /// `flush_tlb_mm`: read `cpu_vm_mask`, flush this CPU if it has the mm
@@ -39,7 +40,7 @@ impl<A: Arch> Machine<A> {
     /// `__flush_tlb_one`), or `leave_mm` when the caller has no mm of its
     /// own (a kernel thread, lazily); then `flush_tlb_others` if the mask
     /// is not empty.
-    fn flush_here_then_others(&mut self, cx: &mut Ctx<'_>, va: u8) -> Flow {
+    fn flush_here_then_others(&mut self, cx: &mut Ctx<'_>, va: Vpn) -> Flow {
         let (st, cpu, t) = (cx.st, cx.cpu, cx.t);
         let mm = self.k.tasks[t as usize].kmm;
         let mask = self.k.mms[mm as usize].cpu_vm_mask.without(cpu);
@@ -105,7 +106,7 @@ impl<A: Arch> Machine<A> {
         let f = &mut self.k.flush;
         f.lock = NONE;
         f.mm = NONE;
-        f.va = NONE;
+        f.va = NO_VPN;
         self.goto(cx.t, Kpc::Return);
         Flow::Step
     }
@@ -207,7 +208,7 @@ impl<A: Arch> Machine<A> {
             IrqWork::Flush => {
                 let va = c.irq_va;
                 c.irq = IrqWork::None;
-                c.irq_va = NONE;
+                c.irq_va = NO_VPN;
                 if va == FLUSH_ALL {
                     self.drop_translations(cpu, Drop::Local, ev);
                 } else {

@@ -9,38 +9,41 @@
 //! count from the field list); `KernelState::pack` puts them together for
 //! `system/pack.rs`.
 
+#[cfg(not(feature = "large"))]
 use super::machine::Static;
-use super::packed::{Packed, Reader, Writer, packed};
-use super::sets::CpuSet;
-use crate::hw::{Frame, NO_FRAME};
+use super::packed::packed;
+#[cfg(not(feature = "large"))]
+use super::packed::{Packed, Reader, Writer};
+use super::sets::{CpuSet, FrameSet, PageSet, SlotSet};
+use crate::hw::{Frame, Index, NO_FRAME, NO_VPN, Vpn};
 use crate::limits;
+use crate::table::Table;
 
 pub use super::kpc::Kpc;
 pub use super::rwsem::{RwSem, WAIT_WRITE};
 
 pub const NONE: u8 = 0xff;
 /// `flush_va == FLUSH_ALL`.
-pub const FLUSH_ALL: u8 = 0xfe;
+pub const FLUSH_ALL: Vpn = Vpn::MAX - 1;
 /// User threads and named kernel threads, plus one idle task per CPU.
 pub const TASK_SLOTS: usize = limits::TASKS_MAX + limits::CPUS_MAX;
-pub const QUICKLIST_MAX: usize = limits::FRAMES_MAX;
+pub use limits::QUICKLIST_MAX;
 /// Nesting depth of kernel subroutine calls (munmap -> zap_page_range ->
 /// tlb_finish_mmu -> flush_tlb_mm is the deepest).
 pub const STACK_MAX: usize = 4;
 
-// A task set is a u16 bitmask (rwsem wake-ups, schedule choices) and a
-// frame set is one too (the mmu_gather's pages).
-const _: () = assert!(TASK_SLOTS <= 16);
-const _: () = assert!(limits::FRAMES_MAX <= 16);
-// NONE and FLUSH_ALL must not be task, CPU, mm or vpn numbers.
-const _: () = assert!(TASK_SLOTS < FLUSH_ALL as usize);
+// NONE must not be a task, CPU or mm number; FLUSH_ALL not a vpn.
+const _: () = assert!(TASK_SLOTS < NONE as usize);
+const _: () = assert!(limits::MMS_MAX < NONE as usize);
 const _: () = assert!(limits::VPNS_MAX < FLUSH_ALL as usize);
+const _: () = assert!(limits::QUICKLIST_MAX < u8::MAX as usize);
 // Kernel positions pack into one byte.
 const _: () = assert!(Kpc::ALL.len() <= u8::MAX as usize);
 
 packed! {
     /// `struct mm_struct`, the parts that matter here.
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    #[cfg_attr(not(feature = "large"), derive(serde::Serialize, serde::Deserialize))]
     pub struct MmState {
         pub pgd: Frame = NO_FRAME,
         /// `mm_users`: threads using the address space.
@@ -49,14 +52,14 @@ packed! {
         /// each lazy borrower adds one).
         pub count: u8 = 0,
         pub cpu_vm_mask: CpuSet = CpuSet::EMPTY,
-        /// Pages covered by a VMA (bit per vpn).
-        pub vmas: u16 = 0,
+        /// Pages covered by a VMA.
+        pub vmas: PageSet = PageSet::default(),
         /// Slots whose unmodelled pages (the tail past the slot's first
         /// `ptes_per_table`) a VMA covers (bit per slot; see
         /// `program::Modelled`).
-        pub tails: u8 = 0,
+        pub tails: SlotSet = SlotSet::default(),
         /// Ghost: pages a completed munmap removed and nothing re-mapped.
-        pub unmapped: u16 = 0,
+        pub unmapped: PageSet = PageSet::default(),
         pub mmap_sem: RwSem = RwSem::new(),
         /// `page_table_lock`: the CPU holding it, or NONE.
         pub ptl: u8 = NONE,
@@ -64,7 +67,8 @@ packed! {
 }
 
 /// `cpu_tlbstate[cpu]` plus the CPU's scheduler and quicklist state.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(not(feature = "large"), derive(serde::Serialize, serde::Deserialize))]
 pub struct PerCpu {
     pub current: u8,
     /// `cpu_tlbstate.active_mm`, or NONE (only before anything ran).
@@ -84,7 +88,7 @@ pub struct PerCpu {
     pub irq_ack: bool,
     /// The page the handler flushes with `IrqWork::Flush`, or FLUSH_ALL
     /// (copied from `flush_va` when the handler decided; NONE otherwise).
-    pub irq_va: u8,
+    pub irq_va: Vpn,
     /// `pte_quicklist`, most recently freed last.
     pub quicklist: [Frame; QUICKLIST_MAX],
     pub ql_len: u8,
@@ -101,13 +105,14 @@ impl PerCpu {
             ipi: false,
             irq: IrqWork::None,
             irq_ack: false,
-            irq_va: NONE,
+            irq_va: NO_VPN,
             quicklist: [NO_FRAME; QUICKLIST_MAX],
             ql_len: 0,
         }
     }
 
     /// Packed bytes with `frames` frames: the quicklist never holds more.
+    #[cfg(not(feature = "large"))]
     fn packed_bytes(frames: usize) -> usize {
         7 + frames
     }
@@ -117,6 +122,7 @@ impl PerCpu {
         self.irq != IrqWork::None || self.irq_ack
     }
 
+    #[cfg(not(feature = "large"))]
     fn pack(&self, frames: usize, w: &mut Writer<'_>) {
         w.put_slice(&[
             self.current,
@@ -130,6 +136,7 @@ impl PerCpu {
         w.put_slice(&self.quicklist[..frames]);
     }
 
+    #[cfg(not(feature = "large"))]
     fn unpack(&mut self, frames: usize, r: &mut Reader<'_>) {
         self.current = r.get();
         self.active_mm = r.get();
@@ -163,6 +170,7 @@ pub enum IrqWork {
 }
 
 impl IrqWork {
+    #[cfg(not(feature = "large"))]
     fn from_u8(b: u8) -> IrqWork {
         match b {
             1 => IrqWork::Flush,
@@ -184,7 +192,8 @@ packed! {
     /// `mmu_gather_t` of include/asm-generic/tlb.h (2.4.18), one per task
     /// here rather than per CPU: a task holds page_table_lock for the whole
     /// gather, so no two gathers of one CPU overlap.
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    #[cfg_attr(not(feature = "large"), derive(serde::Serialize, serde::Deserialize))]
     pub struct MmuGather {
         /// Fast mode (`tlb->nr == ~0UL`): `tlb_remove_page` frees at once
         /// and `tlb_finish_mmu` only flushes.
@@ -194,7 +203,7 @@ packed! {
         pub nr: u16 = 0,
         /// The gathered frames, freed after the flush (`tlb->ptes[]`, as
         /// the set of frames they map).
-        pub pages: u16 = 0,
+        pub pages: FrameSet = FrameSet::default(),
     }
 }
 
@@ -205,7 +214,8 @@ packed! {
     /// keep their last values after it returns, as they did when these
     /// were shared fields; that changes no state count (pinned by the
     /// golden tests).
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    #[cfg_attr(not(feature = "large"), derive(serde::Serialize, serde::Deserialize))]
     pub struct Task {
         pub status: Status = Status::Dead,
         /// `current->mm`, or NONE (kernel threads, and after `__exit_mm`).
@@ -220,7 +230,7 @@ packed! {
 
         // do_page_fault, handle_mm_fault.
         /// The faulting address, as a vpn (do_page_fault's `address`).
-        pub fault_vpn: u8 = 0,
+        pub fault_vpn: Vpn = 0,
         /// The faulting access is a store (do_page_fault's `write`).
         pub write: bool = false,
         /// The page table `pte_alloc_one` returned while page_table_lock
@@ -235,19 +245,19 @@ packed! {
         /// clear_page_tables, flush_tlb_mm).
         pub kmm: u8 = NONE,
         /// The range being unmapped or zapped: [lo, hi) in vpns.
-        pub lo: u8 = 0,
-        pub hi: u8 = 0,
-        /// The slots whose unmodelled pages the range covers (bitmask).
-        pub tails: u8 = 0,
+        pub lo: Vpn = 0,
+        pub hi: Vpn = 0,
+        /// The slots whose unmodelled pages the range covers.
+        pub tails: SlotSet = SlotSet::default(),
         /// zap_pte_range: the next vpn to look at (its `address`).
-        pub zap_vpn: u8 = 0,
+        pub zap_vpn: Vpn = 0,
         /// Reordered fast-mode tlb_remove_page: the data page whose pte was
         /// just cleared, freed in the next step.
         pub page: Frame = NO_FRAME,
-        /// clear_page_tables: the pgd slots to free (bitmask).
-        pub slots: u8 = 0,
+        /// clear_page_tables: the pgd slots to free.
+        pub slots: SlotSet = SlotSet::default(),
         /// clear_page_tables: the next slot to look at.
-        pub slot: u8 = 0,
+        pub slot: Index = 0,
         /// free_one_pmd: the page table `pmd_clear` detached, freed by
         /// `pte_free` in the next step.
         pub table: Frame = NO_FRAME,
@@ -264,7 +274,7 @@ packed! {
         pub flush_mask: CpuSet = CpuSet::EMPTY,
         /// What flush_tlb_others flushes: FLUSH_ALL (flush_tlb_mm) or
         /// the page of flush_tlb_page (its `va`, as a vpn).
-        pub flush_va: u8 = FLUSH_ALL,
+        pub flush_va: Vpn = FLUSH_ALL,
 
         // schedule() and switch_mm, run as steps of the incoming task.
         /// `oldmm` (prev's active_mm): whose cpu_vm_mask bit switch_mm
@@ -312,14 +322,15 @@ impl Task {
 
 packed! {
     /// Globals of arch/i386/kernel/smp.c used by flush_tlb_others.
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    #[cfg_attr(not(feature = "large"), derive(serde::Serialize, serde::Deserialize))]
     pub struct FlushState {
         /// `tlbstate_lock` holder (CPU), or NONE.
         pub lock: u8 = NONE,
         /// `flush_mm`.
         pub mm: u8 = NONE,
         /// `flush_va`: a vpn or FLUSH_ALL.
-        pub va: u8 = NONE,
+        pub va: Vpn = NO_VPN,
         /// `flush_cpumask`.
         pub mask: CpuSet = CpuSet::EMPTY,
     }
@@ -328,18 +339,20 @@ packed! {
 /// The page allocator: a LIFO of free frames (the buddy allocator's hot
 /// per-CPU lists hand back the most recently freed page first, which is
 /// the reuse the race needs).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(not(feature = "large"), derive(serde::Serialize, serde::Deserialize))]
 pub struct PageAlloc {
-    pub free: [Frame; limits::FRAMES_MAX],
-    pub len: u8,
+    pub free: Table<Frame, { limits::FRAMES_MAX }>,
+    pub len: Frame,
     /// Frames other allocators have taken.
     pub foreign: u8,
 }
 
 impl PageAlloc {
-    pub fn new() -> PageAlloc {
+    /// An empty allocator for `frames` frames.
+    pub fn new(frames: usize) -> PageAlloc {
         PageAlloc {
-            free: [NO_FRAME; limits::FRAMES_MAX],
+            free: Table::filled(frames, NO_FRAME),
             len: 0,
             foreign: 0,
         }
@@ -362,16 +375,19 @@ impl PageAlloc {
     }
 
     /// Packed bytes with `frames` frames: the free list never holds more.
+    #[cfg(not(feature = "large"))]
     fn packed_bytes(frames: usize) -> usize {
         2 + frames
     }
 
+    #[cfg(not(feature = "large"))]
     fn pack(&self, frames: usize, w: &mut Writer<'_>) {
         w.put(self.len);
         w.put(self.foreign);
         w.put_slice(&self.free[..frames]);
     }
 
+    #[cfg(not(feature = "large"))]
     fn unpack(&mut self, frames: usize, r: &mut Reader<'_>) {
         self.len = r.get();
         self.foreign = r.get();
@@ -379,13 +395,8 @@ impl PageAlloc {
     }
 }
 
-impl Default for PageAlloc {
-    fn default() -> Self {
-        PageAlloc::new()
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(not(feature = "large"), derive(serde::Serialize, serde::Deserialize))]
 pub struct KernelState {
     /// The processes' mms, then the spares `exec_mmap` may allocate.
     pub mms: [MmState; limits::MMS_MAX],
@@ -398,6 +409,7 @@ pub struct KernelState {
 impl KernelState {
     /// Bytes of this run's packed kernel state: only the processes, CPUs,
     /// tasks and frames the run has (the rest never changes).
+    #[cfg(not(feature = "large"))]
     pub fn packed_bytes(st: &Static) -> usize {
         let frames = st.frames as usize;
         st.mms as usize * MmState::BYTES
@@ -407,6 +419,7 @@ impl KernelState {
             + PageAlloc::packed_bytes(frames)
     }
 
+    #[cfg(not(feature = "large"))]
     pub fn pack(&self, st: &Static, w: &mut Writer<'_>) {
         let frames = st.frames as usize;
         for mm in &self.mms[..st.mms as usize] {
@@ -425,6 +438,7 @@ impl KernelState {
     /// Reads what `pack` wrote onto `self`, a state of the same run whose
     /// unpacked parts (processes, CPUs, tasks and frames the run does not
     /// have) are the ones every state of the run has.
+    #[cfg(not(feature = "large"))]
     pub fn unpack(&mut self, st: &Static, r: &mut Reader<'_>) {
         let frames = st.frames as usize;
         for mm in &mut self.mms[..st.mms as usize] {

@@ -16,6 +16,7 @@ use super::machine::{Ctx, Flow, Machine, Static};
 use super::state::*;
 use super::variant::{FastMode, FastRemove};
 use crate::hw::Arch;
+use crate::hw::Vpn;
 use crate::hw::{Frame, NO_FRAME};
 
 impl<A: Arch> Machine<A> {
@@ -32,7 +33,7 @@ impl<A: Arch> Machine<A> {
         self.task(t).tlb = MmuGather {
             fast,
             nr: 0,
-            pages: 0,
+            pages: Default::default(),
         };
     }
 
@@ -42,7 +43,7 @@ impl<A: Arch> Machine<A> {
     pub(super) fn tlb_gather(&mut self, st: &Static, t: u8, f: Frame, resume: Kpc) {
         let limit = st.gather_batch;
         let tlb = &mut self.task(t).tlb;
-        tlb.pages |= 1 << f;
+        tlb.pages.insert(f as usize);
         tlb.nr += 1;
         if tlb.nr >= limit {
             self.call(t, Kpc::FinishFlush, resume);
@@ -50,7 +51,7 @@ impl<A: Arch> Machine<A> {
     }
 
     /// `tlb_remove_page` for the present pte of `vpn`, which maps `data`.
-    pub(super) fn tlb_remove_page(&mut self, cx: &mut Ctx<'_>, vpn: u8, data: Frame) -> Flow {
+    pub(super) fn tlb_remove_page(&mut self, cx: &mut Ctx<'_>, vpn: Vpn, data: Frame) -> Flow {
         let (st, t) = (cx.st, cx.t);
         if self.k.tasks[t as usize].tlb.fast {
             match st.policy.fast_remove {
@@ -116,13 +117,12 @@ impl<A: Arch> Machine<A> {
     /// After the flush: free one gathered page per step, lowest frame first.
     pub(super) fn finish_free(&mut self, cx: &mut Ctx<'_>) -> Flow {
         let t = cx.t;
-        let pages = self.k.tasks[t as usize].tlb.pages;
-        if pages == 0 {
+        let Some(f) = self.k.tasks[t as usize].tlb.pages.first() else {
             self.goto(t, Kpc::Return);
             return Flow::Continue;
-        }
-        let f = pages.trailing_zeros() as Frame;
-        self.task(t).tlb.pages &= !(1 << f);
+        };
+        self.task(t).tlb.pages.remove(f);
+        let f = f as Frame;
         self.free_page(cx.cpu, f, cx.ev);
         Flow::Step
     }

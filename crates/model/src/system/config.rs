@@ -6,7 +6,9 @@
 //! on 2-level i386) and `index` the pte index inside the slot's page table.
 
 use crate::hw::profile::HwFeatures;
+use crate::hw::{Frame, Index, Vpn};
 pub use crate::kernel::program::{Op, Placement};
+pub use crate::kernel::sets::SlotSet;
 use crate::kernel::variant::Variant;
 
 /// Hard limits of the compact state representation (see `crate::limits`).
@@ -23,10 +25,10 @@ pub struct Config {
     pub description: String,
     pub cpus: u8,
     /// Physical frames, including the one holding `swapper_pg_dir`.
-    pub frames: u8,
+    pub frames: Frame,
     /// pgd entries for user space, slot 0 upwards.
-    pub user_slots: u8,
-    pub ptes_per_table: u8,
+    pub user_slots: Index,
+    pub ptes_per_table: Index,
     pub hw: HwFeatures,
     /// The profile number the hardware switches started from, if any (for
     /// reports; the switches in `hw` are what the model uses).
@@ -61,11 +63,11 @@ pub struct ProcessCfg {
 pub struct VmaCfg {
     /// Its modelled pages: `pages` vpns from `first_vpn` (none when the
     /// vma covers only unmodelled pages).
-    pub first_vpn: u8,
-    pub pages: u8,
+    pub first_vpn: Vpn,
+    pub pages: Vpn,
     /// The slots whose unmodelled pages (all but the first
     /// `ptes_per_table`) it covers, one bit per slot.
-    pub tails: u8,
+    pub tails: SlotSet,
     /// Whether every page is already faulted in (page table and data frame
     /// allocated, pte present) when the run starts.
     pub populated: bool,
@@ -161,20 +163,20 @@ impl Bounds {
 }
 
 impl Config {
-    pub fn vpns(&self) -> u8 {
-        self.user_slots * self.ptes_per_table
+    pub fn vpns(&self) -> Vpn {
+        self.user_slots as Vpn * self.ptes_per_table as Vpn
     }
 
-    pub fn slot_of(&self, vpn: u8) -> u8 {
-        vpn / self.ptes_per_table
+    pub fn slot_of(&self, vpn: Vpn) -> Index {
+        (vpn / self.ptes_per_table as Vpn) as Index
     }
 
-    pub fn index_of(&self, vpn: u8) -> u8 {
-        vpn % self.ptes_per_table
+    pub fn index_of(&self, vpn: Vpn) -> Index {
+        (vpn % self.ptes_per_table as Vpn) as Index
     }
 
     /// The user virtual address of a page.
-    pub fn address(&self, vpn: u8) -> u64 {
+    pub fn address(&self, vpn: Vpn) -> u64 {
         self.slot_of(vpn) as u64 * SLOT_BYTES + self.index_of(vpn) as u64 * PAGE_BYTES
     }
 

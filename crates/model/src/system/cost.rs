@@ -17,12 +17,11 @@
 
 use super::{Action, System};
 use crate::hw::cpu::DEMAND;
-use crate::hw::{Frame, NO_FRAME};
+use crate::hw::{Frame, Vpn};
 use crate::kernel::machine::{Data, Event, Events, Machine};
 use crate::kernel::program::Op;
 use crate::kernel::state::{Kpc, NONE};
 use crate::kernel::{Counter, Role};
-use crate::limits;
 use serde::{Deserialize, Serialize};
 use shootdown_explore::Model;
 use shootdown_explore::extremes::{Extremes, ExtremesError, Weights, extremes};
@@ -196,11 +195,20 @@ pub struct Tally {
     pub run: CostRun,
     /// Per CPU and page: the frame of the translation a flush dropped and
     /// no walk has refilled since (NO_FRAME: none).
-    lost: [[Frame; limits::VPNS_MAX]; limits::CPUS_MAX],
+    lost: Vec<rustc_hash::FxHashMap<Vpn, Frame>>,
 }
 
 /// One charge: operation, CPU, counter, amount.
 pub type Charge = (OpKind, u8, usize, u32);
+
+/// What a step's charges need from the state before it: the operation it
+/// belongs to, and for a task step the task, its kernel position and its
+/// program's op (to see a system call return).
+#[derive(Clone, Copy, Debug)]
+pub struct Before {
+    pub op: OpKind,
+    call: Option<(u8, Kpc, Op)>,
+}
 
 impl Tally {
     pub fn new(cpus: u8) -> Tally {
@@ -209,7 +217,7 @@ impl Tally {
                 by_cpu: vec![Counts::default(); cpus as usize],
                 ..CostRun::default()
             },
-            lost: [[NO_FRAME; limits::VPNS_MAX]; limits::CPUS_MAX],
+            lost: vec![Default::default(); cpus as usize],
         }
     }
 
@@ -227,13 +235,20 @@ impl Tally {
 
     /// Adds the step `a` from `before`, whose events were `ev`.
     pub fn step(&mut self, sys: &System, before: &Machine, a: Action, ev: &Events) {
+        let spin = sys.spinners(before);
+        self.step_with(sys, &sys.before(before, a), &spin, a, ev);
+    }
+
+    /// As `step`, from what the state before the step said (`System::before`
+    /// and `System::spinners`, read before an in-place step changed it).
+    pub fn step_with(&mut self, sys: &System, b: &Before, spin: &[Charge], a: Action, ev: &Events) {
         self.run.steps += 1;
         let mut charges = Vec::new();
-        sys.step_charges(before, a, ev, &mut charges);
+        sys.charges_of(b, spin, a, ev, &mut charges);
         for c in charges {
             self.charge(c);
         }
-        let op = sys.op_of(before, a);
+        let op = b.op;
         let cpu = a.cpu();
         for e in ev.iter() {
             if let Event::PteRead { cpu: c, read } = e
@@ -242,20 +257,16 @@ impl Tally {
             {
                 // A refill: the same translation the flush dropped (a walk
                 // for a page unmapped and mapped again is not one).
-                let slot = &mut self.lost[c as usize][read.vpn as usize];
-                let refill = *slot != NO_FRAME && *slot == read.entry.frame();
-                *slot = NO_FRAME;
-                if refill {
+                let lost = self.lost[c as usize].remove(&read.vpn);
+                if lost == Some(read.entry.frame()) {
                     self.charge((op, c, REFILLS, 1));
                 }
             }
         }
-        for v in 0..limits::VPNS_MAX {
-            if ev.cost.lost_pages & 1 << v != 0 {
-                self.lost[cpu as usize][v] = ev.cost.lost_frames[v];
-            }
+        for &(v, f) in &ev.cost.lost {
+            self.lost[cpu as usize].insert(v, f);
         }
-        if let Some(done) = sys.completes(before, a, ev) {
+        if let Some(done) = sys.completes(b, a, ev) {
             *self.run.calls.entry(done).or_default() += 1;
         }
     }
@@ -393,23 +404,18 @@ impl System {
 
     /// The operation a step completes (its task returned to user mode for
     /// the next op, or exited), for per-call figures.
-    fn completes(&self, before: &Machine, a: Action, ev: &Events) -> Option<OpKind> {
+    fn completes(&self, b: &Before, a: Action, ev: &Events) -> Option<OpKind> {
         if let Action::Switch { .. } = a {
             return Some(OpKind::Switch);
         }
-        let Action::Task { cpu, .. } = a else {
-            return None;
-        };
-        let t = before.k.cpus[cpu as usize].current;
-        let task = &before.k.tasks[t as usize];
-        let op = self.st.tasks[t as usize].program.get(task.pc as usize)?;
+        let (t, at, op) = b.call?;
         let returned = ev
             .iter()
             .any(|e| matches!(e, Event::ReturnToUser { task, .. } if task == t));
         match op {
             Op::Mmap { .. } if returned => Some(OpKind::Mmap),
             Op::Munmap { .. } if returned => Some(OpKind::Munmap),
-            Op::Read { .. } | Op::Write { .. } if returned && task.at != Kpc::User => {
+            Op::Read { .. } | Op::Write { .. } if returned && at != Kpc::User => {
                 Some(OpKind::Fault)
             }
             Op::Exec if returned => Some(OpKind::Exec),
@@ -417,10 +423,62 @@ impl System {
         }
     }
 
+    /// What the charges of `a` need to know of the state before it.
+    pub fn before(&self, s: &Machine, a: Action) -> Before {
+        let call = match a {
+            Action::Task { cpu, .. } => {
+                let t = s.k.cpus[cpu as usize].current;
+                let task = &s.k.tasks[t as usize];
+                self.st.tasks[t as usize]
+                    .program
+                    .get(task.pc as usize)
+                    .map(|&op| (t, task.at, op))
+            }
+            _ => None,
+        };
+        Before {
+            op: self.op_of(s, a),
+            call,
+        }
+    }
+
+    /// Who spins in `s` while a step runs (waiting for acknowledgments or
+    /// for `tlbstate_lock`): a step of waiting each.
+    pub fn spinners(&self, s: &Machine) -> Vec<Charge> {
+        let mut out = Vec::new();
+        for c in 0..self.st.cpus {
+            let pc = &s.k.cpus[c as usize];
+            if pc.in_irq() || pc.in_schedule {
+                continue;
+            }
+            let t = pc.current;
+            let at = s.k.tasks[t as usize].at;
+            let waiting = match at {
+                Kpc::FlushOthersWait if !s.k.flush.mask.is_empty() => ACK_WAIT,
+                Kpc::FlushOthersSend if s.k.flush.lock != NONE => LOCK_WAIT,
+                _ => continue,
+            };
+            out.push((self.task_op(s, t), c, waiting, 1));
+        }
+        out
+    }
+
     /// The additive charges of the step `a` from `before` with events `ev`
     /// (everything but refills, which depend on the path).
     pub fn step_charges(&self, before: &Machine, a: Action, ev: &Events, out: &mut Vec<Charge>) {
-        let op = self.op_of(before, a);
+        let spin = self.spinners(before);
+        self.charges_of(&self.before(before, a), &spin, a, ev, out);
+    }
+
+    fn charges_of(
+        &self,
+        b: &Before,
+        spin: &[Charge],
+        a: Action,
+        ev: &Events,
+        out: &mut Vec<Charge>,
+    ) {
+        let op = b.op;
         let cpu = a.cpu();
         for (i, &k) in ev.cost.n.iter().enumerate() {
             out.push((op, cpu, i, k as u32));
@@ -436,21 +494,7 @@ impl System {
             .filter(|e| matches!(e, Event::PteRead { read, .. } if read.filled))
             .count() as u32;
         out.push((op, cpu, WALKS, walks));
-        // Who spins while this step runs.
-        for c in 0..self.st.cpus {
-            let pc = &before.k.cpus[c as usize];
-            if pc.in_irq() || pc.in_schedule {
-                continue;
-            }
-            let t = pc.current;
-            let at = before.k.tasks[t as usize].at;
-            let waiting = match at {
-                Kpc::FlushOthersWait if !before.k.flush.mask.is_empty() => ACK_WAIT,
-                Kpc::FlushOthersSend if before.k.flush.lock != NONE => LOCK_WAIT,
-                _ => continue,
-            };
-            out.push((self.task_op(before, t), c, waiting, 1));
-        }
+        out.extend_from_slice(spin);
     }
 
     /// What a final state holds: page tables in use, and cached.
@@ -503,6 +547,12 @@ impl System {
     }
 
     /// Runs one execution under `schedule`, at most `max_steps` steps.
+    ///
+    /// Steps run in place (`apply_in_place`): an action is tried on the
+    /// state itself, and a plain action that is not enabled leaves it as
+    /// it was, so the first enabled one is the step.  A random schedule
+    /// tries the workload actions in a random order, which picks each
+    /// enabled one with equal probability.
     pub fn run_schedule(&self, schedule: Schedule, max_steps: u64) -> Execution {
         let mut s = self.initial();
         let mut tally = Tally::new(self.st.cpus);
@@ -515,21 +565,23 @@ impl System {
         let mut acts = Vec::new();
         let mut violation = None;
         let mut complete = false;
-        'run: while (trace.len() as u64) < max_steps {
-            let mut enabled: Vec<(Action, Machine, Events)> = Vec::new();
+        while (trace.len() as u64) < max_steps {
+            let spin = self.spinners(&s);
+            let mut step = None;
             match rng.as_mut() {
                 None => {
                     // The first CPU from `turn` with an enabled step.
-                    for k in 0..self.st.cpus {
+                    'cpus: for k in 0..self.st.cpus {
                         let cpu = (turn + k) % self.st.cpus;
                         acts.clear();
                         self.workload(&s, cpu, &mut acts);
-                        if let Some((a, (n, ev))) =
-                            acts.iter().find_map(|&a| self.apply(&s, a).map(|r| (a, r)))
-                        {
-                            enabled.push((a, n, ev));
-                            turn = (cpu + 1) % self.st.cpus;
-                            break;
+                        for &a in &acts {
+                            let before = self.before(&s, a);
+                            if let Some(ev) = self.apply_in_place(&mut s, a) {
+                                step = Some((a, before, ev));
+                                turn = (cpu + 1) % self.st.cpus;
+                                break 'cpus;
+                            }
                         }
                     }
                 }
@@ -538,28 +590,30 @@ impl System {
                     for cpu in 0..self.st.cpus {
                         self.workload(&s, cpu, &mut acts);
                     }
-                    let mut all: Vec<_> = acts
-                        .iter()
-                        .filter_map(|&a| self.apply(&s, a).map(|(n, ev)| (a, n, ev)))
-                        .collect();
-                    if !all.is_empty() {
-                        let i = rng.below(all.len());
-                        enabled.push(all.swap_remove(i));
+                    // Fisher-Yates, then the first enabled.
+                    for i in (1..acts.len()).rev() {
+                        acts.swap(i, rng.below(i + 1));
+                    }
+                    for &a in &acts {
+                        let before = self.before(&s, a);
+                        if let Some(ev) = self.apply_in_place(&mut s, a) {
+                            step = Some((a, before, ev));
+                            break;
+                        }
                     }
                 }
             }
-            let Some((a, n, ev)) = enabled.pop() else {
+            let Some((a, before, ev)) = step else {
                 complete = (0..self.st.tasks.len() as u8).all(|t| s.finished(&self.st, t));
-                break 'run;
+                break;
             };
-            tally.step(self, &s, a, &ev);
+            tally.step_with(self, &before, &spin, a, &ev);
             trace.push(a);
             if violation.is_none()
-                && let Err(v) = self.check_events(&n, &ev)
+                && let Err(v) = self.check_events(&s, &ev)
             {
                 violation = Some(format!("{}: {}", v.name(), v.message));
             }
-            s = n;
         }
         tally.finish(self, &s);
         Execution {

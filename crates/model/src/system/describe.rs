@@ -389,10 +389,7 @@ impl System {
                 ));
             }
             if bm.vmas != am.vmas {
-                effects.push(format!(
-                    "{pname} VMAs now cover {} pages",
-                    am.vmas.count_ones()
-                ));
+                effects.push(format!("{pname} VMAs now cover {} pages", am.vmas.count()));
             }
         }
         // Task states.
@@ -421,7 +418,7 @@ impl System {
                 }
             }
             if let Event::UserStore { frame, data, .. } = e
-                && before.mem.words(frame) != after.mem.words(frame)
+                && before.mem.words(frame).ne(after.mem.words(frame))
             {
                 effects.push(match data {
                     Data::Plain => format!("the store fills frame {frame} with plain data"),

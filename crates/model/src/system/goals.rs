@@ -22,7 +22,7 @@
 //! [`Model::properties`]: shootdown_explore::Model::properties
 
 use super::{Action, System};
-use crate::hw::NO_FRAME;
+use crate::hw::{Index, NO_FRAME};
 use crate::kernel::Role;
 use crate::kernel::machine::Machine;
 use crate::kernel::state::NONE;
@@ -163,7 +163,7 @@ impl System {
                     && s.role(f)
                         != (Role::PageTable {
                             root,
-                            slot: slot as u8,
+                            slot: slot as Index,
                         })
                 {
                     return STALE_REFERENCE;

@@ -32,6 +32,7 @@
 use super::System;
 use super::config::Op;
 use crate::hw::Frame;
+use crate::hw::{Index, Vpn};
 use crate::kernel::machine::{Machine, SWAPPER, TaskKind};
 use crate::kernel::state::Kpc;
 use crate::limits;
@@ -45,14 +46,14 @@ pub enum Fact {
     /// boot until it is freed.
     Dir,
     /// Linked: pgd entry `slot` of directory `root` points at it.
-    Table { root: Frame, slot: u8 },
+    Table { root: Frame, slot: Index },
     /// Was the page table of `slot` under `root`; that entry no longer
     /// points at it (or the directory was freed), and it is not yet free.
-    Unlinked { root: Frame, slot: u8 },
+    Unlinked { root: Frame, slot: Index },
     /// Mapped by the pte of `vpn` in the address space rooted at `root`,
     /// and not freed since (a cleared pte does not end it: the page may
     /// sit in an `mmu_gather` until the flush).
-    Data { root: Frame, vpn: u8 },
+    Data { root: Frame, vpn: Vpn },
     /// On the page allocator's free list.
     Free,
     /// On CPU `cpu`'s pte quicklist.

@@ -5,21 +5,31 @@
 //! whose page table that frame was meant to be (kernel ghost roles), so the
 //! properties live here.  It implements [`shootdown_explore::Model`].
 
+#[cfg(not(feature = "large"))]
 pub mod agreement;
 pub mod config;
 pub mod cost;
+#[cfg(not(feature = "large"))]
 pub mod counterexample;
+#[cfg(not(feature = "large"))]
 pub mod describe;
 pub mod goals;
+#[cfg(not(feature = "large"))]
 pub mod history;
+#[cfg(not(feature = "large"))]
 pub mod matrix;
+#[cfg(not(feature = "large"))]
 pub mod oracle;
+#[cfg(not(feature = "large"))]
 pub mod pack;
+#[cfg(not(feature = "large"))]
 pub mod replay;
+#[cfg(not(feature = "large"))]
 pub mod symmetry;
 
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};
 use crate::hw::{Frame, NO_FRAME};
+use crate::hw::{Index, Vpn};
 use crate::kernel::Role;
 use crate::kernel::machine::{Bug, Data, Event, Events, Machine, Static, TaskKind};
 use crate::kernel::state::Status;
@@ -52,11 +62,11 @@ pub enum Action {
         data: Data,
     },
     /// `cpu` starts a speculative walk of page `vpn`.
-    Speculate { cpu: u8, vpn: u8 },
+    Speculate { cpu: u8, vpn: Vpn },
     /// `cpu`'s TLB spontaneously drops page `vpn`.
-    EvictTlb { cpu: u8, vpn: u8 },
+    EvictTlb { cpu: u8, vpn: Vpn },
     /// `cpu`'s PDE cache spontaneously drops `slot`.
-    EvictPde { cpu: u8, slot: u8 },
+    EvictPde { cpu: u8, slot: Index },
     /// An interrupt on `cpu` runs another user of the page allocator: it
     /// takes the most recently freed frame and writes its own data into it.
     Scribble { cpu: u8 },
@@ -86,6 +96,14 @@ impl std::fmt::Display for Action {
 }
 
 impl Action {
+    /// The action carries no data choice (`Data::Plain`, or no data).
+    pub fn is_plain(self) -> bool {
+        match self {
+            Action::Task { data, .. } | Action::Walk { data, .. } => data.is_plain(),
+            _ => true,
+        }
+    }
+
     /// The CPU the action runs on (the other allocators' interrupt too).
     pub fn cpu(self) -> u8 {
         match self {
@@ -142,7 +160,7 @@ pub struct Violation {
     pub property: u8,
     pub cpu: Option<u8>,
     pub frame: Option<Frame>,
-    pub vpn: Option<u8>,
+    pub vpn: Option<Vpn>,
     /// One sentence saying what went wrong.
     pub message: String,
     /// Other properties the same step violated.
@@ -229,7 +247,7 @@ pub fn static_of(cfg: &Config) -> Static {
                     .map(|v| VmaInit {
                         first_vpn: v.first_vpn,
                         pages: v.pages,
-                        tails: v.tails,
+                        tails: v.tails.clone(),
                         populated: v.populated,
                     })
                     .collect(),
@@ -273,10 +291,12 @@ pub struct System {
     init_tables: u32,
     /// The symmetry group used (`symmetry.rs`; `--symmetry`): empty or
     /// the identity alone when states are not reduced.
+    #[cfg(not(feature = "large"))]
     pub symmetry: Vec<symmetry::Perm>,
     /// The classes of interchangeable CPUs the group permutes.
     pub symmetric_cpus: Vec<Vec<u8>>,
     /// Each CPU's block of tasks (`symmetry::blocks`).
+    #[cfg(not(feature = "large"))]
     blocks: Vec<Vec<usize>>,
 }
 
@@ -298,11 +318,15 @@ impl System {
             packed: true,
             goal_mask: 0,
             init_tables: 0,
+            #[cfg(not(feature = "large"))]
             symmetry: Vec::new(),
             symmetric_cpus: Vec::new(),
+            #[cfg(not(feature = "large"))]
             blocks: Vec::new(),
         };
         (sys.goal_mask, sys.init_tables) = sys.goals_applicable_to(&sys.init);
+        // The large build explores no state space: nothing to reduce.
+        #[cfg(not(feature = "large"))]
         if sys.cfg.symmetry {
             let (group, classes) = symmetry::group(&sys);
             sys.symmetry = group;
@@ -346,7 +370,7 @@ impl System {
     }
 
     /// The user address of a page, as text.
-    pub fn addr(&self, vpn: u8) -> String {
+    pub fn addr(&self, vpn: Vpn) -> String {
         format!("{:#010x}", self.cfg.address(vpn))
     }
 
@@ -365,19 +389,44 @@ impl System {
     /// Runs one action on a copy of `s`, returning the successor and the
     /// events of the step; None if the action is not enabled.
     pub fn apply(&self, s: &Machine, a: Action) -> Option<(Machine, Events)> {
-        let st = &self.st;
         let mut n = s.clone();
         let mut ev = Events::default();
-        let enabled = match a {
+        let enabled = self.step_on(&mut n, a, &mut ev);
+        // What `apply_in_place` relies on: a plain action that is not
+        // enabled changed nothing (every check and every test run with
+        // debug assertions on checks it on every state it explores).
+        debug_assert!(
+            enabled || !a.is_plain() || n == *s,
+            "the disabled action {a:?} changed the state"
+        );
+        enabled.then_some((n, ev))
+    }
+
+    /// Runs one plain action on `s` itself (no copy: the large build's
+    /// states are megabytes), returning the events of the step; None,
+    /// with `s` unchanged, if the action is not enabled.  A disabled plain
+    /// action changes nothing (asserted in `apply`), so this is `apply`
+    /// without the copy; a data choice (`Data::PteLike`) may be refused
+    /// after the step ran, so only `apply` takes those.
+    pub fn apply_in_place(&self, s: &mut Machine, a: Action) -> Option<Events> {
+        assert!(a.is_plain(), "apply_in_place takes plain actions only");
+        let mut ev = Events::default();
+        self.step_on(s, a, &mut ev).then_some(ev)
+    }
+
+    /// The step of `a` on `n`: whether it was enabled.
+    fn step_on(&self, n: &mut Machine, a: Action, ev: &mut Events) -> bool {
+        let st = &self.st;
+        match a {
             Action::Task { cpu, data } => {
                 cpu < st.cpus
-                    && n.task_step_storing(st, cpu, data, &mut ev)
-                    && (data.is_plain() || stored(&ev))
+                    && n.task_step_storing(st, cpu, data, ev)
+                    && (data.is_plain() || stored(ev))
             }
             Action::Switch { cpu, next } => {
                 if cpu < st.cpus && (next as usize) < 16 && n.switch_choices(st, cpu).contains(next)
                 {
-                    n.switch_to(st, cpu, next, &mut ev);
+                    n.switch_to(st, cpu, next, ev);
                     true
                 } else {
                     false
@@ -385,7 +434,7 @@ impl System {
             }
             Action::Ipi { cpu } => {
                 if cpu < st.cpus && n.ipi_deliverable(cpu) {
-                    n.ipi_step(st, cpu, &mut ev);
+                    n.ipi_step(st, cpu, ev);
                     true
                 } else {
                     false
@@ -396,8 +445,8 @@ impl System {
                     && (slot as usize) < WALK_SLOTS
                     && n.mmu[cpu as usize].walks[slot as usize].is_active()
                 {
-                    n.finish_walk_storing(st, cpu, slot as usize, data, &mut ev);
-                    data.is_plain() || stored(&ev)
+                    n.finish_walk_storing(st, cpu, slot as usize, data, ev);
+                    data.is_plain() || stored(ev)
                 } else {
                     false
                 }
@@ -406,7 +455,7 @@ impl System {
                 st.hw.speculation
                     && cpu < st.cpus
                     && vpn < st.vpns()
-                    && n.speculate(st, cpu, vpn, &mut ev)
+                    && n.speculate(st, cpu, vpn, ev)
             }
             Action::EvictTlb { cpu, vpn } => {
                 st.hw.eviction
@@ -433,8 +482,7 @@ impl System {
                     false
                 }
             }
-        };
-        enabled.then_some((n, ev))
+        }
     }
 
     /// The first violated property among the events of a step.
@@ -530,7 +578,7 @@ impl System {
                     if self.prop(8) && s.mmu[cpu as usize].cr3 != mm.pgd {
                         found.push(self.wrong_space(s, cpu, task));
                     }
-                    if self.prop(4) && mm.unmapped & (1 << vpn) != 0 {
+                    if self.prop(4) && mm.unmapped.contains(vpn as usize) {
                         found.push(Violation {
                             also: Vec::new(),
                             property: 4,
@@ -709,7 +757,9 @@ impl Model for System {
         }) {
             return Some(Transition::Cut(why));
         }
-        Some(Transition::Next(self.canonical(n)))
+        #[cfg(not(feature = "large"))]
+        let n = self.canonical(n);
+        Some(Transition::Next(n))
     }
 
     /// Actors: each CPU's tasks, each CPU's MMU, the other allocators.
@@ -727,18 +777,24 @@ impl Model for System {
         }
     }
 
+    // The large build never packs: its states are explored one execution
+    // at a time (`cost`), in place.
+    #[cfg(not(feature = "large"))]
     fn packed_len(&self) -> usize {
         if self.packed { self.packed_bytes() } else { 0 }
     }
 
+    #[cfg(not(feature = "large"))]
     fn pack(&self, s: &Machine, out: &mut [u8]) {
         self.pack_into(s, out);
     }
 
+    #[cfg(not(feature = "large"))]
     fn unpack(&self, bytes: &[u8]) -> Machine {
         self.unpack_from(bytes)
     }
 
+    #[cfg(not(feature = "large"))]
     fn packed_parts(&self) -> Vec<usize> {
         System::packed_parts(self)
     }

@@ -30,6 +30,7 @@ use super::Action;
 use super::System;
 use super::config::Op;
 use super::history::{Fact, History};
+use crate::hw::Vpn;
 use crate::hw::cpu::{DEMAND, WALK_SLOTS};
 use crate::hw::{Frame, NO_FRAME};
 use crate::kernel::machine::{Machine, SWAPPER, TaskKind};
@@ -47,7 +48,7 @@ pub struct Finding {
 impl System {
     /// The table a walk that produced a new TLB entry for `vpn` on `cpu`
     /// read its pte from, reconstructed from the state before the step.
-    fn walk_table(&self, before: &Machine, a: Action, cpu: u8, vpn: u8) -> Option<Frame> {
+    fn walk_table(&self, before: &Machine, a: Action, cpu: u8, vpn: Vpn) -> Option<Frame> {
         let mmu = &before.mmu[cpu as usize];
         let slot = self.st.slot(vpn);
         if let Action::Walk { slot: w, .. } = a {

@@ -12,7 +12,8 @@
 //! reachable state is tested over every built-in scenario and variant.
 
 use super::System;
-use crate::hw::{Entry, TlbEntry, Walk};
+use crate::hw::mem::ENTRIES;
+use crate::hw::{Entry, Frame, TlbEntry, Walk};
 use crate::kernel::Role;
 use crate::kernel::machine::Machine;
 use crate::kernel::packed::{Reader, Writer};
@@ -133,7 +134,7 @@ impl System {
         let (c, f, v, s) = self.counts();
         let mut w = Writer::new(out);
         for frame in 0..f {
-            for e in &m.mem.words[frame] {
+            for e in m.mem.words(frame as Frame) {
                 w.put(e.0);
             }
             for b in role_bytes(m.roles[frame]) {
@@ -167,8 +168,8 @@ impl System {
         let mut m = self.initial_state().clone();
         let mut r = Reader::new(bytes);
         for frame in 0..f {
-            for e in m.mem.words[frame].iter_mut() {
-                *e = Entry(r.get());
+            for i in 0..ENTRIES {
+                m.mem.write(frame as Frame, i as u8, Entry(r.get()));
             }
             m.roles[frame] = role_from([r.get(), r.get(), r.get()]);
         }

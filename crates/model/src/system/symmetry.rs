@@ -338,7 +338,7 @@ impl System {
         for t in &s.k.tasks {
             t.flush_mask.contains(c).hash(&mut h);
         }
-        for r in &s.roles {
+        for r in s.roles.iter() {
             matches!(r, Role::Cached { cpu } if *cpu == c).hash(&mut h);
         }
         h.finish()
