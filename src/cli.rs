@@ -480,6 +480,9 @@ pub enum CliError {
     /// A scenario that does not load, shown with its file, line, column
     /// and the text around the problem.
     Scenario(Box<scenario::ScenarioError>),
+    /// A scenario the large build's loader refused (`shootdown cost`),
+    /// rendered as `Scenario` is.
+    LargeScenario(Box<crate::large::scenario::ScenarioError>),
     /// Bad input on the command line or in a trace or checkpoint file.
     Input(String),
     /// An output that cannot be written (checked before a search, or
@@ -492,6 +495,7 @@ impl CliError {
     pub fn render(&self) -> String {
         match self {
             CliError::Scenario(e) => e.render().trim_end().to_string(),
+            CliError::LargeScenario(e) => e.render().trim_end().to_string(),
             CliError::Input(m) | CliError::Output(m) => format!("error: {m}"),
         }
     }
@@ -500,6 +504,12 @@ impl CliError {
 impl From<scenario::ScenarioError> for CliError {
     fn from(e: scenario::ScenarioError) -> Self {
         CliError::Scenario(Box::new(e))
+    }
+}
+
+impl From<crate::large::scenario::ScenarioError> for CliError {
+    fn from(e: crate::large::scenario::ScenarioError) -> Self {
+        CliError::LargeScenario(Box::new(e))
     }
 }
 
@@ -524,6 +534,20 @@ pub fn shown(text: &str) -> String {
     out
 }
 
+/// Notes on stderr when the built-in `arg` hides a file of the same name.
+fn note_shadowed(arg: &str, io: &mut Io<'_>) {
+    if scenario::builtin_text(arg).is_none() {
+        return;
+    }
+    if let Some(path) = scenario::shadowed_file(arg) {
+        let _ = writeln!(
+            io.err,
+            "note: `{arg}` is a built-in scenario; the file of that name is not read (write {} to check the file)",
+            path.display()
+        );
+    }
+}
+
 /// A loaded scenario and the text it came from (a trace embeds the text).
 struct Loaded {
     cfg: Config,
@@ -538,13 +562,7 @@ fn load(arg: &str, io: &mut Io<'_>) -> Result<Loaded, CliError> {
         let text = scenario::read_text(scenario::STDIN_NAME, std::io::stdin().lock())?;
         (scenario::STDIN_NAME.to_string(), text)
     } else if let Some(text) = scenario::builtin_text(arg) {
-        if let Some(path) = scenario::shadowed_file(arg) {
-            let _ = writeln!(
-                io.err,
-                "note: `{arg}` is a built-in scenario; the file of that name is not read (write {} to check the file)",
-                path.display()
-            );
-        }
+        note_shadowed(arg, io);
         (format!("scenarios/{arg}.toml"), text.to_string())
     } else {
         // A file (or a misspelt name: resolve says which built-in it is
@@ -651,23 +669,57 @@ fn apply_bounds(cfg: &mut Config, b: &BoundArgs) {
     cfg.symmetry |= b.symmetry;
 }
 
+/// The kernel variant after `--variant` and `--patch`, from the
+/// scenario's; checked to be one the model can run.
+fn overridden_variant(base: Variant, o: &Overrides) -> Result<Variant, String> {
+    let mut v = base;
+    if let Some(label) = &o.variant {
+        v = Variant::parse_label(label).map_err(|e| shown(&e))?;
+    }
+    for p in &o.patches {
+        v = v.with(Atom::parse_or_explain(p).map_err(|e| shown(&e))?);
+    }
+    v.policy()
+        .map_err(|e| format!("kernel variant `{}`: {e}", v.label()))?;
+    Ok(v)
+}
+
+/// Applies the command-line overrides that mean something to a cost run
+/// (hardware, variant, properties; no search bounds) to a scenario of the
+/// large build (`crate::large`).  Profiles and variants are parsed by the
+/// small build, whose source is the same, and cross by name.
+fn apply_overrides_large(
+    cfg: &mut crate::large::system::config::Config,
+    o: &Overrides,
+) -> Result<(), String> {
+    use crate::large::hw::Profile as LargeProfile;
+    use crate::large::kernel::variant::Variant as LargeVariant;
+    let cross = |what: &str| format!("internal error: the large build does not know {what}");
+    if let Some(hw) = &o.hw {
+        let p = parse_profile(hw)?;
+        let p = LargeProfile::parse(p.name()).ok_or_else(|| cross(p.name()))?;
+        cfg.hw = cfg.hw.with_profile(p);
+        cfg.profile = Some(p.number());
+    }
+    let base = Variant::parse_label(&cfg.variant.label()).map_err(|e| cross(&e))?;
+    let v = overridden_variant(base, o)?;
+    cfg.variant = LargeVariant::parse_label(&v.label()).map_err(|e| cross(&e))?;
+    if !o.properties.is_empty() {
+        cfg.properties = crate::large::system::config::Properties::from_list(&o.properties)?;
+    }
+    if o.strict {
+        cfg.properties.bits |= 1;
+    }
+    Ok(())
+}
+
 /// Applies the command-line overrides to a loaded scenario.
 pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<(), String> {
     if let Some(hw) = &o.hw {
         let p = parse_profile(hw)?;
         *cfg = matrix::cell_config(cfg, cfg.variant, p);
     }
-    if let Some(v) = &o.variant {
-        cfg.variant = Variant::parse_label(v).map_err(|e| shown(&e))?;
-    }
-    for p in &o.patches {
-        cfg.variant = cfg
-            .variant
-            .with(Atom::parse_or_explain(p).map_err(|e| shown(&e))?);
-    }
-    cfg.variant
-        .policy()
-        .map_err(|e| format!("kernel variant `{}`: {e}", cfg.variant.label()))?;
+    cfg.variant = overridden_variant(cfg.variant, o)?;
     if !o.properties.is_empty() {
         cfg.properties = crate::system::config::Properties::from_list(&o.properties)?;
     }
@@ -1855,6 +1907,13 @@ fn cmd_list(a: ListArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
         "\nBuilt-in cost workloads (for `cost` and `matrix --cost`; scenario show NAME prints the TOML):"
     );
     for (name, desc) in scenario::workload_names() {
+        let _ = writeln!(o, "  {name:<19} {desc}");
+    }
+    let _ = writeln!(
+        o,
+        "\nBuilt-in cost workloads at real sizes (for `cost` only: beyond what an exhaustive search can hold):"
+    );
+    for (name, desc) in scenario::large_workload_names() {
         let _ = writeln!(o, "  {name:<19} {desc}");
     }
     Ok(EXIT_SAFE)

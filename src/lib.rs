@@ -14,3 +14,5 @@ pub use shootdown_report as report;
 pub mod cli;
 pub mod scenario;
 pub mod trace;
+
+pub mod large;

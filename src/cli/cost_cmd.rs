@@ -6,16 +6,18 @@
 //! writes.
 
 use super::{
-    CliError, EXIT_INCOMPLETE, EXIT_SAFE, EXIT_VIOLATION, Io, Loaded, Overrides, apply_overrides,
-    load, parse_profile, print_json, probe_file, progress_bar, shown, warn, write_file,
+    CliError, EXIT_INCOMPLETE, EXIT_SAFE, EXIT_VIOLATION, Io, Overrides, apply_overrides_large,
+    note_shadowed, parse_profile, print_json, probe_file, progress_bar, shown, write_file,
 };
 use crate::hw::Profile;
 use crate::kernel::variant::Variant;
+use crate::large;
+use crate::large::system::cost as large_cost;
 use crate::system::System;
 use crate::system::config::Config;
 use crate::system::cost::{
-    self, COUNTERS, CostTable, DIMS, ESTIMATE_DIM, Execution, OpKind, Schedule, Spread,
-    counter_name, counter_text, is_final, op_dim,
+    self, COUNTERS, CostTable, DIMS, ESTIMATE_DIM, OpKind, Schedule, Spread, counter_name,
+    counter_text, is_final, op_dim,
 };
 use crate::system::matrix;
 use crate::trace::{ScenarioSource, ScheduleFile, TOOL_VERSION, VERSION};
@@ -59,29 +61,19 @@ pub struct CostArgs {
     pub markdown: bool,
 }
 
-/// The unit costs, said once under every estimate.
-fn table_note(t: &CostTable) -> String {
+/// The unit costs (`CostTable::units`, of either build), said once under
+/// every estimate.
+fn table_note(units: &[(&str, u64)]) -> String {
+    let list: Vec<String> = units.iter().map(|(n, v)| format!("{n} {v}")).collect();
     format!(
-        "model estimate from unit costs in cycles (docs/cost.md; a scenario's [cost] overrides them): \
-         ipi_send {}, ipi_handler {}, ack_wait {}, local_flush {}, cr3_load {}, invlpg {}, walk_level {}, refill {}",
-        t.ipi_send,
-        t.ipi_handler,
-        t.ack_wait,
-        t.local_flush,
-        t.cr3_load,
-        t.invlpg,
-        t.walk_level,
-        t.refill
+        "model estimate from unit costs in cycles (docs/cost.md; a scenario's [cost] overrides them): {}",
+        list.join(", ")
     )
 }
 
 /// "kernel V, hardware": what a cost report was run with.
-fn run_text(sys: &System) -> String {
-    format!(
-        "kernel {}, {}",
-        sys.cfg.variant.label(),
-        sys.cfg.hw.label(sys.cfg.profile)
-    )
+fn run_text(variant: String, hardware: String) -> String {
+    format!("kernel {variant}, {hardware}")
 }
 
 /// A table: a header row and rows of cells, printed aligned or as
@@ -143,8 +135,12 @@ fn blank_zero(v: u64) -> String {
 }
 
 /// One execution's table: counters by operation.
-fn execution_table(e: &Execution, table: &CostTable, by_cpu: bool) -> Table {
-    let ops: Vec<OpKind> = OpKind::ALL
+fn execution_table(
+    e: &large_cost::Execution,
+    table: &large_cost::CostTable,
+    by_cpu: bool,
+) -> Table {
+    let ops: Vec<large_cost::OpKind> = large_cost::OpKind::ALL
         .into_iter()
         .filter(|op| {
             e.cost.by_op.get(op).is_some_and(|c| !c.is_zero()) || e.cost.calls.contains_key(op)
@@ -204,7 +200,7 @@ fn execution_table(e: &Execution, table: &CostTable, by_cpu: bool) -> Table {
     Table { head, rows }
 }
 
-fn spread_table(s: &Spread) -> Table {
+fn spread_table(s: &large_cost::Spread) -> Table {
     let mut rows: Vec<Vec<String>> = (0..COUNTERS)
         .map(|i| {
             vec![
@@ -242,11 +238,11 @@ struct CostReport<'a> {
     variant: String,
     hardware: String,
     schedule: String,
-    unit_costs: CostTable,
+    unit_costs: large_cost::CostTable,
     /// One fair execution.
     execution: Option<ExecutionReport<'a>>,
     /// Several random ones.
-    spread: Option<Spread>,
+    spread: Option<large_cost::Spread>,
 }
 
 #[derive(Serialize)]
@@ -255,7 +251,7 @@ struct ExecutionReport<'a> {
     violation: &'a Option<String>,
     estimate: u64,
     #[serde(flatten)]
-    cost: &'a cost::CostRun,
+    cost: &'a large_cost::CostRun,
 }
 
 fn schedule_text(a: &CostArgs) -> String {
@@ -269,15 +265,24 @@ fn schedule_text(a: &CostArgs) -> String {
     }
 }
 
+/// `shootdown cost` runs on the large build (`crate::large`: the same
+/// model source with 64 CPUs, 1024-entry page tables and a million
+/// frames), one execution at a time, in place.
 pub(super) fn cmd_cost(a: CostArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
-    let Loaded { mut cfg, .. } = load(&a.scenario, io)?;
-    apply_overrides(&mut cfg, &a.overrides)?;
-    warn(&cfg, io);
-    let sys = System::new(cfg)?;
+    note_shadowed(&a.scenario, io);
+    let mut cfg = large::scenario::resolve(&a.scenario)?;
+    apply_overrides_large(&mut cfg, &a.overrides)?;
+    for w in large::scenario::lint(&cfg) {
+        let _ = writeln!(io.err, "warning: {w}");
+    }
+    let sys = large::system::System::new(cfg)?;
     let table = sys.cfg.cost_table;
     let started = std::time::Instant::now();
     let (execution, spread) = match a.schedules {
-        None => (Some(sys.run_schedule(Schedule::Fair, a.max_steps)), None),
+        None => (
+            Some(sys.run_schedule(large_cost::Schedule::Fair, a.max_steps)),
+            None,
+        ),
         Some(n) => {
             let pb = progress_bar(io.progress && !a.json);
             let mut runs = Vec::new();
@@ -285,7 +290,10 @@ pub(super) fn cmd_cost(a: CostArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
                 if io.stop.load(Ordering::Relaxed) {
                     break;
                 }
-                runs.push(sys.run_schedule(Schedule::Random(a.seed.wrapping_add(k)), a.max_steps));
+                runs.push(sys.run_schedule(
+                    large_cost::Schedule::Random(a.seed.wrapping_add(k)),
+                    a.max_steps,
+                ));
                 if let Some(pb) = &pb
                     && k % 64 == 0
                 {
@@ -304,7 +312,7 @@ pub(super) fn cmd_cost(a: CostArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
                 let _ = writeln!(io.err, "stopped before the first schedule ran");
                 return Ok(EXIT_INCOMPLETE);
             }
-            (None, Some(Spread::of(&runs, &table)))
+            (None, Some(large_cost::Spread::of(&runs, &table)))
         }
     };
     let secs = started.elapsed().as_secs_f64();
@@ -328,7 +336,12 @@ pub(super) fn cmd_cost(a: CostArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
         print_json(io.out, &rep)?;
     } else {
         let o = &mut *io.out;
-        let _ = writeln!(o, "cost of {}: {}", shown(&sys.cfg.name), run_text(&sys));
+        let _ = writeln!(
+            o,
+            "cost of {}: {}",
+            shown(&sys.cfg.name),
+            run_text(sys.cfg.variant.label(), sys.cfg.hw.label(sys.cfg.profile))
+        );
         match (&execution, &spread) {
             (Some(e), _) => {
                 let _ = writeln!(
@@ -366,7 +379,7 @@ pub(super) fn cmd_cost(a: CostArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             _ => unreachable!("one of the two ran"),
         }
         let _ = writeln!(o);
-        let _ = writeln!(o, "{}", table_note(&table));
+        let _ = writeln!(o, "{}", table_note(&table.units()));
     }
     Ok(if stopped {
         EXIT_INCOMPLETE
@@ -538,7 +551,7 @@ pub(super) fn check_cost(
             o,
             "cost of {} over every complete execution: {}",
             shown(&sys.cfg.name),
-            run_text(sys)
+            run_text(sys.cfg.variant.label(), sys.cfg.hw.label(sys.cfg.profile))
         );
         let _ = writeln!(
             o,
@@ -597,7 +610,7 @@ pub(super) fn check_cost(
             o,
             "refills are left out here: whether a walk refills an entry a flush dropped depends on the path (`shootdown cost` counts them)"
         );
-        let _ = writeln!(o, "{}", table_note(&table));
+        let _ = writeln!(o, "{}", table_note(&table.units()));
     }
     if let Some(path) = trace_out {
         let e = ex.dims[dim].as_ref().expect("a complete execution exists");
@@ -900,7 +913,7 @@ pub(super) fn matrix_cost(
                 o,
                 "(racy): an execution violated a property; its costs are counted up to the end all the same"
             );
-            let _ = writeln!(o, "{}", table_note(&table));
+            let _ = writeln!(o, "{}", table_note(&table.units()));
         }
     }
     if let Some(path) = html {
@@ -917,7 +930,7 @@ pub(super) fn matrix_cost(
             ),
             &bars,
             base,
-            &table_note(&table),
+            &table_note(&table.units()),
         );
         write_file(path, &page)?;
         let _ = writeln!(io.err, "wrote {}", path.display());

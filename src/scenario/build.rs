@@ -9,15 +9,17 @@ use toml::Spanned;
 
 use super::closest as suggest;
 use super::error::ScenarioError;
+use super::hw::profile::Profile;
+use super::hw::{Frame, Index, Vpn};
+use super::kernel::variant::{Atom, PRESETS, Variant};
 use super::op::{self, OpKind};
 use super::raw::{RawItem, RawKthread, RawProcess, RawScenario, RawThread, StrOrInt};
-use super::text::{self, quoted, ticked};
-use crate::hw::profile::Profile;
-use crate::kernel::variant::{Atom, PRESETS, Variant};
-use crate::system::config::{
+use super::system::config::limits::Pages;
+use super::system::config::{
     Bounds, Config, KthreadCfg, Op, PAGE_BYTES, Placement, ProcessCfg, Properties, SLOT_BYTES,
     ThreadCfg, VmaCfg, limits,
 };
+use super::text::{self, quoted, ticked};
 
 type Result<T> = std::result::Result<T, ScenarioError>;
 
@@ -159,19 +161,19 @@ impl Loader<'_> {
 
         let m = &raw.machine;
         let cpus = self.int(&m.cpus, "cpus", 1, limits::CPUS_MAX as i64)? as u8;
-        let frames = self.int(&m.frames, "frames", 2, limits::FRAMES_MAX as i64)? as u8;
+        let frames = self.int(&m.frames, "frames", 2, limits::FRAMES_MAX as i64)? as Frame;
         let user_slots = self.int(
             &m.user_slots,
             "user_slots",
             1,
             limits::USER_SLOTS_MAX as i64,
-        )? as u8;
+        )? as Index;
         let ptes_per_table = self.int(
             &m.ptes_per_table,
             "ptes_per_table",
             1,
             limits::PTES_PER_TABLE_MAX as i64,
-        )? as u8;
+        )? as Index;
 
         let mut cfg = Config {
             name,
@@ -248,10 +250,10 @@ impl Loader<'_> {
         &self,
         key: &Spanned<String>,
         value: &Spanned<toml::Value>,
-        hw: &mut crate::hw::HwFeatures,
+        hw: &mut super::hw::HwFeatures,
     ) -> Result<()> {
         let (span, key) = (key.span(), key.get_ref().as_str());
-        let switches = crate::hw::HwFeatures::SWITCHES;
+        let switches = super::hw::HwFeatures::SWITCHES;
         let Some(sw) = switches.iter().find(|sw| sw.name == key) else {
             let mut known: Vec<&str> = vec!["profile"];
             known.extend(switches.iter().map(|sw| sw.name));
@@ -458,7 +460,7 @@ impl Loader<'_> {
         )
     }
 
-    fn page(&self, cfg: &Config, addr: u64, span: Range<usize>) -> Result<u8> {
+    fn page(&self, cfg: &Config, addr: u64, span: Range<usize>) -> Result<Vpn> {
         match cfg.vpn_of(addr) {
             Some(vpn) => Ok(vpn),
             None => {
@@ -482,7 +484,7 @@ impl Loader<'_> {
         addr_span: Range<usize>,
         pages: u64,
         pages_span: Range<usize>,
-    ) -> Result<(u16, u16)> {
+    ) -> Result<(Pages, Pages)> {
         let user_end = cfg.user_slots as u64 * SLOT_BYTES;
         let ppt = cfg.ptes_per_table as u64;
         let tail_of = |a: u64| {
@@ -553,7 +555,7 @@ impl Loader<'_> {
                     "a range of modelled pages and whole runs of unmodelled ones ({expected})"
                 )));
         }
-        Ok(((addr / PAGE_BYTES) as u16, pages as u16))
+        Ok(((addr / PAGE_BYTES) as Pages, pages as Pages))
     }
 
     // ---- processes --------------------------------------------------
@@ -604,7 +606,7 @@ impl Loader<'_> {
                 };
                 let (page, pages) =
                     self.range(cfg, start, r.start.span(), pages, r.pages.span())?;
-                let m = crate::kernel::program::modelled(
+                let m = super::kernel::program::modelled(
                     page,
                     pages,
                     cfg.ptes_per_table,
@@ -855,7 +857,7 @@ impl Loader<'_> {
             cfg.kthreads.push(kt);
         }
         self.starts(raw, cfg)?;
-        let mms = cfg.processes.len() + crate::system::spare_mms(cfg);
+        let mms = cfg.processes.len() + super::system::spare_mms(cfg);
         if mms > limits::MMS_MAX {
             let (t, rt) = cfg
                 .threads
@@ -869,7 +871,7 @@ impl Loader<'_> {
                     format!(
                         "too many mms: {} processes and {} exec of a multi-threaded process (each may allocate a new mm) make {mms}, and the limit is {}",
                         cfg.processes.len(),
-                        crate::system::spare_mms(cfg),
+                        super::system::spare_mms(cfg),
                         limits::MMS_MAX
                     ),
                 )
@@ -1051,8 +1053,8 @@ impl Loader<'_> {
                             .label(format!("op {}", out.len() + 1))
                             .expected(format!("at most {max} ops once loops are unrolled")));
                     }
-                    let op = self.op(cfg, s, item.span(), kthread)?;
-                    out.push((op, item.span()));
+                    let ops = self.op(cfg, s, item.span(), kthread, max - out.len())?;
+                    out.extend(ops.into_iter().map(|op| (op, item.span())));
                 }
                 RawItem::Repeat(r) => {
                     if depth >= REPEAT_NESTING_MAX {
@@ -1121,7 +1123,17 @@ impl Loader<'_> {
         }
     }
 
-    fn op(&self, cfg: &Config, s: &str, span: Range<usize>, kthread: Option<&str>) -> Result<Op> {
+    /// The ops of one op string: one, or one access per page of `read
+    /// ADDR PAGES` / `write ADDR PAGES` (at most `room`, what the program
+    /// has left of its limit).
+    fn op(
+        &self,
+        cfg: &Config,
+        s: &str,
+        span: Range<usize>,
+        kthread: Option<&str>,
+        room: usize,
+    ) -> Result<Vec<Op>> {
         let parsed = match op::parse_op(s) {
             Ok(p) => p,
             Err(e) => {
@@ -1160,20 +1172,53 @@ impl Loader<'_> {
             )
         };
         let missing = || self.err(span.clone(), format!("malformed op {}", quoted(s)));
+        // `read ADDR PAGES`, `write ADDR PAGES`: each page, in order.
+        let accesses = |a: &op::Num, p: &op::Num, write: bool| -> Result<Vec<Op>> {
+            let at = self.sub_span(&span, s, &p.at);
+            if p.value == 0 || p.value > room as u64 {
+                return Err(self
+                    .err(
+                        at,
+                        format!(
+                            "{} pages to {}",
+                            p.value,
+                            if write { "write" } else { "read" }
+                        ),
+                    )
+                    .label("page count")
+                    .expected(format!(
+                        "1..={room} pages (what is left of the program's {} ops)",
+                        limits::PROGRAM_OPS_MAX
+                    )));
+            }
+            (0..p.value)
+                .map(|i| {
+                    let addr = a.value.saturating_add(i.saturating_mul(PAGE_BYTES));
+                    let vpn = self.page(cfg, addr, self.sub_span(&span, s, &a.at))?;
+                    Ok(if write {
+                        Op::Write { vpn }
+                    } else {
+                        Op::Read { vpn }
+                    })
+                })
+                .collect()
+        };
         Ok(match (parsed.kind, &parsed.addr, &parsed.pages) {
             (OpKind::Mmap, Some(a), Some(p)) => {
                 let (page, pages) = addr_range(a, p)?;
-                Op::Mmap { page, pages }
+                vec![Op::Mmap { page, pages }]
             }
             (OpKind::Munmap, Some(a), Some(p)) => {
                 let (page, pages) = addr_range(a, p)?;
-                Op::Munmap { page, pages }
+                vec![Op::Munmap { page, pages }]
             }
-            (OpKind::Read, Some(a), None) => Op::Read { vpn: addr_page(a)? },
-            (OpKind::Write, Some(a), None) => Op::Write { vpn: addr_page(a)? },
-            (OpKind::Exec, None, None) => Op::Exec,
-            (OpKind::Exit, None, None) => Op::Exit,
-            (OpKind::Yield, None, None) => Op::Yield,
+            (OpKind::Read, Some(a), None) => vec![Op::Read { vpn: addr_page(a)? }],
+            (OpKind::Write, Some(a), None) => vec![Op::Write { vpn: addr_page(a)? }],
+            (OpKind::Read, Some(a), Some(p)) => accesses(a, p, false)?,
+            (OpKind::Write, Some(a), Some(p)) => accesses(a, p, true)?,
+            (OpKind::Exec, None, None) => vec![Op::Exec],
+            (OpKind::Exit, None, None) => vec![Op::Exit],
+            (OpKind::Yield, None, None) => vec![Op::Yield],
             _ => return Err(missing()),
         })
     }

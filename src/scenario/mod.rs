@@ -131,7 +131,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::system::config::Config;
+// The model this loader builds for: the crate root's (`shootdown-model`)
+// or `large`'s (`shootdown-model-large`, which compiles this module again;
+// see src/lib.rs).
+use super::{hw, kernel, system};
+use system::config::Config;
 
 mod build;
 mod error;
@@ -192,7 +196,7 @@ const BUILTIN_NAMES: [(&str, &str); 6] = [
 /// Jaro-Winkler misses (`ayn` -> `any`).
 pub(crate) fn closest<'a>(text: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let known: Vec<&'a str> = known.into_iter().collect();
-    if let Some(s) = crate::kernel::variant::suggest(text, known.iter().copied()) {
+    if let Some(s) = kernel::variant::suggest(text, known.iter().copied()) {
         return Some(s);
     }
     let limit = if text.chars().count() <= 4 { 1 } else { 2 };
@@ -300,9 +304,29 @@ const WORKLOADS: [(&str, &str, &str); 6] = [
     ),
 ];
 
+/// The built-in cost workloads at real sizes: beyond the small build's
+/// limits, so only `shootdown cost` (the large build) runs them.
+const LARGE_WORKLOADS: [(&str, &str, &str); 2] = [
+    (
+        "cost-munmap-1000",
+        "cost workload (a) at real sizes: 1,000 pages, 1024-entry page tables, FREE_PTE_NR 507, 4 CPUs (3 lazy)",
+        include_str!("../../workloads/cost-munmap-1000.toml"),
+    ),
+    (
+        "cost-munmap-100k",
+        "cost workload (a) on a big machine: 100,000 pages, 1024-entry page tables, FREE_PTE_NR 507, 64 CPUs (63 lazy)",
+        include_str!("../../workloads/cost-munmap-100k.toml"),
+    ),
+];
+
 /// The built-in cost workloads, in order: (name, one-line description).
 pub fn workload_names() -> Vec<(&'static str, &'static str)> {
     WORKLOADS.iter().map(|(n, d, _)| (*n, *d)).collect()
+}
+
+/// The built-in cost workloads at real sizes (`shootdown cost` only).
+pub fn large_workload_names() -> Vec<(&'static str, &'static str)> {
+    LARGE_WORKLOADS.iter().map(|(n, d, _)| (*n, *d)).collect()
 }
 
 /// The built-in scenarios, in order: (name, one-line description).
@@ -315,6 +339,7 @@ pub fn builtin_text(name: &str) -> Option<&'static str> {
     BUILTINS
         .iter()
         .chain(WORKLOADS.iter())
+        .chain(LARGE_WORKLOADS.iter())
         .find(|(n, _, _)| *n == name)
         .map(|(_, _, t)| *t)
 }
@@ -335,7 +360,11 @@ pub fn resolve(name_or_path: &str) -> Result<Config, ScenarioError> {
     if path.exists() || looks_like_path {
         return load_file(path);
     }
-    let names = BUILTINS.iter().chain(WORKLOADS.iter()).map(|(n, _, _)| *n);
+    let names = BUILTINS
+        .iter()
+        .chain(WORKLOADS.iter())
+        .chain(LARGE_WORKLOADS.iter())
+        .map(|(n, _, _)| *n);
     let listed: Vec<String> = names.clone().map(|n| format!("`{n}`")).collect();
     let mut e = ScenarioError::unlocated(
         name_or_path,

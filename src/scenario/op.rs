@@ -1,5 +1,6 @@
-//! Op strings: `"mmap ADDR PAGES"`, `"munmap ADDR PAGES"`, `"read ADDR"`,
-//! `"write ADDR"`, `"exec"`, `"exit"`, `"yield"`.  Tokens are separated by whitespace;
+//! Op strings: `"mmap ADDR PAGES"`, `"munmap ADDR PAGES"`, `"read ADDR
+//! [PAGES]"`, `"write ADDR [PAGES]"` (PAGES consecutive pages, one access
+//! each), `"exec"`, `"exit"`, `"yield"`.  Tokens are separated by whitespace;
 //! numbers are decimal or `0x` hexadecimal, `_` allowed between digits.
 //!
 //! Parsing here is purely syntactic; byte ranges are relative to the op
@@ -51,19 +52,20 @@ impl OpKind {
         match self {
             OpKind::Mmap => "\"mmap ADDR PAGES\"",
             OpKind::Munmap => "\"munmap ADDR PAGES\"",
-            OpKind::Read => "\"read ADDR\"",
-            OpKind::Write => "\"write ADDR\"",
+            OpKind::Read => "\"read ADDR\" or \"read ADDR PAGES\"",
+            OpKind::Write => "\"write ADDR\" or \"write ADDR PAGES\"",
             OpKind::Exec => "\"exec\"",
             OpKind::Exit => "\"exit\"",
             OpKind::Yield => "\"yield\"",
         }
     }
 
-    fn arity(self) -> usize {
+    /// The fewest and the most arguments.
+    fn arity(self) -> (usize, usize) {
         match self {
-            OpKind::Mmap | OpKind::Munmap => 2,
-            OpKind::Read | OpKind::Write => 1,
-            OpKind::Exec | OpKind::Exit | OpKind::Yield => 0,
+            OpKind::Mmap | OpKind::Munmap => (2, 2),
+            OpKind::Read | OpKind::Write => (1, 2),
+            OpKind::Exec | OpKind::Exit | OpKind::Yield => (0, 0),
         }
     }
 }
@@ -133,7 +135,7 @@ pub(crate) fn parse_number(t: &str) -> Option<u64> {
 }
 
 fn expected_ops() -> String {
-    "an op: \"mmap ADDR PAGES\", \"munmap ADDR PAGES\", \"read ADDR\", \"write ADDR\", \"exit\" or \"yield\"".to_string()
+    "an op: \"mmap ADDR PAGES\", \"munmap ADDR PAGES\", \"read ADDR [PAGES]\", \"write ADDR [PAGES]\", \"exit\" or \"yield\"".to_string()
 }
 
 pub(crate) fn parse_op(s: &str) -> Result<ParsedOp, OpError> {
@@ -157,23 +159,23 @@ pub(crate) fn parse_op(s: &str) -> Result<ParsedOp, OpError> {
         });
     };
     let args = toks.get(1..).unwrap_or(&[]);
-    if args.len() != kind.arity() {
-        let at = if args.len() > kind.arity() {
-            let first_extra = args.get(kind.arity()).map_or(0, |t| t.1.start);
+    let (least, most) = kind.arity();
+    if !(least..=most).contains(&args.len()) {
+        let at = if args.len() > most {
+            let first_extra = args.get(most).map_or(0, |t| t.1.start);
             first_extra..s.len()
         } else {
             0..s.len()
         };
         let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+        let takes = if least == most {
+            format!("{least} {}", plural(least))
+        } else {
+            format!("{least} or {most} {}", plural(most))
+        };
         return Err(OpError {
             at,
-            message: format!(
-                "`{}` takes {} {}, found {}",
-                kind.name(),
-                kind.arity(),
-                plural(kind.arity()),
-                args.len()
-            ),
+            message: format!("`{}` takes {takes}, found {}", kind.name(), args.len()),
             expected: kind.usage().to_string(),
             suggestion: None,
         });

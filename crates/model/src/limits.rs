@@ -31,6 +31,10 @@ mod sizes {
     pub type Index = u8;
     /// Page numbers inside a slot's 4 MiB, and page counts of mappings.
     pub type Pages = u16;
+    /// Ops of a program, once loops are unrolled.
+    pub const PROGRAM_OPS_MAX: usize = 64;
+    /// A position in a program.
+    pub type Pc = u8;
 }
 
 #[cfg(feature = "large")]
@@ -49,12 +53,13 @@ mod sizes {
     pub type Vpn = u32;
     pub type Index = u16;
     pub type Pages = u32;
+    pub const PROGRAM_OPS_MAX: usize = 1 << 22;
+    pub type Pc = u32;
 }
 
 pub use sizes::*;
 
 pub const VPNS_MAX: usize = USER_SLOTS_MAX * PTES_PER_TABLE_MAX;
-pub const PROGRAM_OPS_MAX: usize = 64;
 pub const GATHER_BATCH_MAX: usize = 508;
 /// Whether this is the large build (`shootdown-model-large`).
 pub const LARGE: bool = cfg!(feature = "large");

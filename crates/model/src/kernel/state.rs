@@ -221,7 +221,7 @@ packed! {
         /// `current->mm`, or NONE (kernel threads, and after `__exit_mm`).
         pub mm: u8 = NONE,
         /// Program counter into the task's program.
-        pub pc: u8 = 0,
+        pub pc: limits::Pc = 0,
         /// Where the task is: user mode or a position of a kernel path.
         pub at: Kpc = Kpc::User,
         /// Where each kernel subroutine the task is in returns to.

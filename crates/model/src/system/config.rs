@@ -182,14 +182,14 @@ impl Config {
 
     /// The page of a user virtual address, if it falls inside a modelled
     /// slot and page (addresses must be page aligned).
-    pub fn vpn_of(&self, address: u64) -> Option<u8> {
+    pub fn vpn_of(&self, address: u64) -> Option<Vpn> {
         if !address.is_multiple_of(PAGE_BYTES) {
             return None;
         }
         let slot = address / SLOT_BYTES;
         let index = (address % SLOT_BYTES) / PAGE_BYTES;
         if slot < self.user_slots as u64 && index < self.ptes_per_table as u64 {
-            Some((slot * self.ptes_per_table as u64 + index) as u8)
+            Some((slot * self.ptes_per_table as u64 + index) as Vpn)
         } else {
             None
         }

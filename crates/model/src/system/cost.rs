@@ -20,7 +20,7 @@ use crate::hw::cpu::DEMAND;
 use crate::hw::{Frame, Vpn};
 use crate::kernel::machine::{Data, Event, Events, Machine};
 use crate::kernel::program::Op;
-use crate::kernel::state::{Kpc, NONE};
+use crate::kernel::state::{Kpc, NONE, Status};
 use crate::kernel::{Counter, Role};
 use serde::{Deserialize, Serialize};
 use shootdown_explore::Model;
@@ -331,6 +331,22 @@ pub struct CostTable {
     pub refill: u64,
 }
 
+impl CostTable {
+    /// The unit costs by name, in the table's order.
+    pub fn units(&self) -> [(&'static str, u64); 8] {
+        [
+            ("ipi_send", self.ipi_send),
+            ("ipi_handler", self.ipi_handler),
+            ("ack_wait", self.ack_wait),
+            ("local_flush", self.local_flush),
+            ("cr3_load", self.cr3_load),
+            ("invlpg", self.invlpg),
+            ("walk_level", self.walk_level),
+            ("refill", self.refill),
+        ]
+    }
+}
+
 impl Default for CostTable {
     fn default() -> Self {
         CostTable {
@@ -481,7 +497,7 @@ impl System {
         let op = b.op;
         let cpu = a.cpu();
         for (i, &k) in ev.cost.n.iter().enumerate() {
-            out.push((op, cpu, i, k as u32));
+            out.push((op, cpu, i, k));
         }
         if op == OpKind::Hardware {
             // Speculative walks, evictions and other allocators are the
@@ -513,13 +529,24 @@ impl System {
     /// (only when the task has finished, is idle, or called schedule()).
     /// Hardware nondeterminism (speculative walks, evictions, other
     /// allocators) and stores of page-table-looking data are not workload.
-    fn workload(&self, s: &Machine, cpu: u8, out: &mut Vec<Action>) {
+    ///
+    /// `runnable`: whether any task other than the idle ones is runnable
+    /// (when none is, a CPU that is not in schedule() has no context
+    /// switch to make, and its choices need not be listed: what keeps a
+    /// step of a 64-CPU machine from costing 64 scans of every task).
+    fn workload(&self, s: &Machine, cpu: u8, runnable: bool, out: &mut Vec<Action>) {
         let st = &self.st;
         let c = &s.k.cpus[cpu as usize];
         if c.ipi || c.in_irq() {
             out.push(Action::Ipi { cpu });
         }
-        if !c.in_schedule {
+        // A task in user mode past its program's end has no step (its
+        // user_op is never enabled): not listed.
+        let task = &s.k.tasks[c.current as usize];
+        let ended = !st.is_idle(c.current)
+            && task.at == Kpc::User
+            && task.pc as usize >= st.tasks[c.current as usize].program.len();
+        if !c.in_schedule && !st.is_idle(c.current) && !ended {
             out.push(Action::Task {
                 cpu,
                 data: Data::Plain,
@@ -534,7 +561,7 @@ impl System {
         }
         let cur = c.current;
         let idle_or_done = st.is_idle(cur) || s.finished(st, cur);
-        if c.in_schedule || idle_or_done {
+        if c.in_schedule || (idle_or_done && runnable) {
             for next in s.switch_choices(st, cpu).iter() {
                 // Switching between two tasks with nothing to do is no
                 // work.
@@ -567,6 +594,8 @@ impl System {
         let mut complete = false;
         while (trace.len() as u64) < max_steps {
             let spin = self.spinners(&s);
+            let runnable = (0..self.st.tasks.len() as u8)
+                .any(|t| !self.st.is_idle(t) && s.k.tasks[t as usize].status == Status::Runnable);
             let mut step = None;
             match rng.as_mut() {
                 None => {
@@ -574,7 +603,7 @@ impl System {
                     'cpus: for k in 0..self.st.cpus {
                         let cpu = (turn + k) % self.st.cpus;
                         acts.clear();
-                        self.workload(&s, cpu, &mut acts);
+                        self.workload(&s, cpu, runnable, &mut acts);
                         for &a in &acts {
                             let before = self.before(&s, a);
                             if let Some(ev) = self.apply_in_place(&mut s, a) {
@@ -588,7 +617,7 @@ impl System {
                 Some(rng) => {
                     acts.clear();
                     for cpu in 0..self.st.cpus {
-                        self.workload(&s, cpu, &mut acts);
+                        self.workload(&s, cpu, runnable, &mut acts);
                     }
                     // Fisher-Yates, then the first enabled.
                     for i in (1..acts.len()).rev() {
