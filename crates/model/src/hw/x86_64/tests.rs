@@ -852,7 +852,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
         /// Random runs keep: every TLB and paging-structure-cache entry is
         /// something a walk of that CPU read from memory under that PCID;
