@@ -67,8 +67,8 @@ pub trait Arch64:
     ) -> Result<Word, Refused>;
     /// Taking an interrupt (an IPI): waits for the store buffer.
     fn take_interrupt(&mut self, features: &X64Features) -> Result<(), Refused>;
-    /// What a page fault on `vpn` drops.
-    fn fault_invalidate(&mut self, vpn: Vpn);
+    /// What a page fault on `vpn` drops (waits for the store buffer).
+    fn fault_invalidate(&mut self, vpn: Vpn) -> Result<(), Refused>;
     /// A translation of `vpn` the CPU may use now, if any.
     fn lookup(&self, vpn: Vpn) -> Option<Translation>;
     /// Every translation of `vpn` the CPU may use now.
@@ -180,7 +180,7 @@ impl Arch64 for X64Cpu {
     fn take_interrupt(&mut self, features: &X64Features) -> Result<(), Refused> {
         X64Cpu::take_interrupt(self, features)
     }
-    fn fault_invalidate(&mut self, vpn: Vpn) {
+    fn fault_invalidate(&mut self, vpn: Vpn) -> Result<(), Refused> {
         X64Cpu::fault_invalidate(self, vpn)
     }
     fn lookup(&self, vpn: Vpn) -> Option<Translation> {

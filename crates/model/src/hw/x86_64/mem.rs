@@ -55,7 +55,7 @@ const fn max3(a: usize, b: usize, c: usize) -> usize {
 const _: () = assert!(FRAMES <= 16, "a word packs its frame number in 4 bits");
 const _: () = assert!(VPNS <= 32, "Cached::pages is a 32-bit mask of vpns");
 const _: () = assert!(
-    FRAMES % PT_ENTRIES == 0,
+    FRAMES.is_multiple_of(PT_ENTRIES),
     "a 2 MiB page is PT_ENTRIES aligned frames"
 );
 const _: () = assert!(FRAMES * WORDS + VARS <= 0xff, "an address packs in a byte");
@@ -177,7 +177,10 @@ impl Word {
     /// A present 2 MiB leaf (a PDE with PS = 1) mapping the `PT_ENTRIES`
     /// frames from `frame` (aligned), Accessed set, Dirty as given.
     pub fn huge(frame: Frame, global: bool, dirty: bool) -> Word {
-        debug_assert!(frame as usize % PT_ENTRIES == 0, "a 2 MiB page is aligned");
+        debug_assert!(
+            (frame as usize).is_multiple_of(PT_ENTRIES),
+            "a 2 MiB page is aligned"
+        );
         Word(Word::leaf(frame, global, dirty).0 | Word::PS)
     }
 
@@ -276,7 +279,7 @@ impl Addr {
 
 /// Physical memory as every CPU's caches agree on it (the coherent
 /// memory of x86-TSO: what a store buffer drains into).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct X64Memory {
     pub words: [[Word; WORDS]; FRAMES],
     pub vars: [Word; VARS],

@@ -485,15 +485,17 @@ impl X64Cpu {
     /// the faulting address in the current PCID and the paging-structure-
     /// cache entries that would be used to translate it (SDM 4.10.4.1,
     /// "Page-fault exception"), so the retried access walks afresh.  An
-    /// exception drains the store buffer first (SDM 12.10): the caller
-    /// takes it only when [`X64Cpu::drained`].
-    pub fn fault_invalidate(&mut self, vpn: Vpn) {
+    /// exception drains the store buffer first (SDM 12.10): refused until
+    /// it is empty.
+    pub fn fault_invalidate(&mut self, vpn: Vpn) -> Result<(), Refused> {
+        self.require_drained()?;
         let p = self.pcid();
         let range = range_of(vpn) as usize;
         self.tlb[p][vpn as usize] = TlbEntry::EMPTY;
         self.huge[p][range] = TlbEntry::EMPTY;
         self.root_cache[p][Level::Root.index_of(vpn) as usize] = NO_FRAME;
         self.pde_cache[p][range] = NO_FRAME;
+        Ok(())
     }
 
     /// Taking an interrupt: waits for the store buffer (SDM 12.10: it is
@@ -523,7 +525,10 @@ impl X64Cpu {
     }
     /// Drops `pcid`'s root-entry-cache entry `index`; false if none.
     pub fn evict_root_cache(&mut self, pcid: Pcid, index: u8) -> bool {
-        std::mem::replace(&mut self.root_cache[pcid as usize][index as usize], NO_FRAME) != NO_FRAME
+        std::mem::replace(
+            &mut self.root_cache[pcid as usize][index as usize],
+            NO_FRAME,
+        ) != NO_FRAME
     }
     /// Drops `pcid`'s PDE-cache entry for `range`; false if none.
     pub fn evict_pde_cache(&mut self, pcid: Pcid, range: u8) -> bool {
@@ -681,7 +686,12 @@ impl X64Cpu {
 
     /// The next read of the walk in slot `w` (with atomic walks, the rest
     /// of it).
-    pub fn step_walk(&mut self, mem: &mut X64Memory, features: &X64Features, w: usize) -> WalkReport {
+    pub fn step_walk(
+        &mut self,
+        mem: &mut X64Memory,
+        features: &X64Features,
+        w: usize,
+    ) -> WalkReport {
         let walk = self.walks[w];
         assert!(walk.is_active(), "stepping a walk that is not in flight");
         self.run(mem, features, w, WalkReport::new(walk.vpn, None))
@@ -766,7 +776,10 @@ impl X64Cpu {
             }
         }
         self.walks[w] = Walk {
-            level: walk.level.next().expect("a table pointer has a level below"),
+            level: walk
+                .level
+                .next()
+                .expect("a table pointer has a level below"),
             table: next,
             ..walk
         };

@@ -104,13 +104,23 @@ fn cr3_write_without_noflush_flushes_the_new_pcid_only_and_keeps_its_globals() {
     let f = caches();
     // Back to PCID 1, flushing it.
     cpu.write_cr3(&f, ROOT, 1, false).unwrap();
-    assert_eq!(cpu.cr3, Cr3 { root: ROOT, pcid: 1 });
+    assert_eq!(
+        cpu.cr3,
+        Cr3 {
+            root: ROOT,
+            pcid: 1
+        }
+    );
     assert!(!valid(&cpu, 1, V0) && !valid(&cpu, 1, V2) && !valid(&cpu, 1, V3));
     assert!(valid(&cpu, 1, V1), "a global entry survives");
     assert_eq!(psc_count(&cpu, 1), 0, "the new PCID's caches are gone");
     // PCID 2, the one left, keeps everything.
     assert!(valid(&cpu, 2, V0) && valid(&cpu, 2, V1));
-    assert_eq!(psc_count(&cpu, 2), 2, "the old PCID's caches are not the new PCID's");
+    assert_eq!(
+        psc_count(&cpu, 2),
+        2,
+        "the old PCID's caches are not the new PCID's"
+    );
 }
 
 // SDM 4.10.4.1: "If CR4.PCIDE = 1 and bit 63 of the instruction's source
@@ -169,11 +179,25 @@ fn invlpg_drops_the_page_in_the_current_pcid_globals_of_any_pcid_and_the_current
     // Running PCID 2: invlpg page 0 (non-global) and page 1 (global).
     cpu.invlpg(&f, V0).unwrap();
     assert!(!valid(&cpu, 2, V0));
-    assert!(valid(&cpu, 1, V0), "PCID 1's non-global entry for the page stays");
+    assert!(
+        valid(&cpu, 1, V0),
+        "PCID 1's non-global entry for the page stays"
+    );
     cpu.invlpg(&f, V1).unwrap();
-    assert!(!valid(&cpu, 2, V1) && !valid(&cpu, 1, V1), "globals of every PCID go");
-    assert_eq!(psc_count(&cpu, 2), 0, "every cache entry of the current PCID");
-    assert_eq!(psc_count(&cpu, 1), 3, "PCID 1's caches stay (root + 2 PDEs)");
+    assert!(
+        !valid(&cpu, 2, V1) && !valid(&cpu, 1, V1),
+        "globals of every PCID go"
+    );
+    assert_eq!(
+        psc_count(&cpu, 2),
+        0,
+        "every cache entry of the current PCID"
+    );
+    assert_eq!(
+        psc_count(&cpu, 1),
+        3,
+        "PCID 1's caches stay (root + 2 PDEs)"
+    );
     assert!(valid(&cpu, 1, V2) && valid(&cpu, 1, V3), "other pages stay");
 }
 
@@ -201,9 +225,17 @@ fn a_global_entry_of_another_pcid_is_usable_a_non_global_one_is_not() {
     let mut cpu = two_pcid_cpu(&mut mem);
     let f = caches();
     cpu.write_cr3(&f, ROOT2, 3, false).unwrap();
-    assert_eq!(cpu.lookup(V0), None, "PCID 1's and 2's page 0 are not PCID 3's");
+    assert_eq!(
+        cpu.lookup(V0),
+        None,
+        "PCID 1's and 2's page 0 are not PCID 3's"
+    );
     let g: Vec<Pcid> = cpu.usable(V1).map(|t| t.pcid).collect();
-    assert_eq!(g, vec![1, 2], "both PCIDs' global page-1 entries are usable");
+    assert_eq!(
+        g,
+        vec![1, 2],
+        "both PCIDs' global page-1 entries are usable"
+    );
     assert_eq!(cpu.cached().pages, 1 << V1);
 }
 
@@ -218,15 +250,24 @@ fn invpcid_type_0_drops_that_page_and_its_cache_path_in_that_pcid_only() {
     let mut mem = mapped_memory();
     let mut cpu = two_pcid_cpu(&mut mem);
     let f = caches();
-    cpu.invpcid(&f, Invpcid::Address { pcid: 1, vpn: V2 }).unwrap();
+    cpu.invpcid(&f, Invpcid::Address { pcid: 1, vpn: V2 })
+        .unwrap();
     assert!(!valid(&cpu, 1, V2), "the page goes");
     assert!(valid(&cpu, 1, V3), "another page of the same table stays");
-    assert!(valid(&cpu, 1, V0) && valid(&cpu, 2, V0), "other pages and PCIDs stay");
+    assert!(
+        valid(&cpu, 1, V0) && valid(&cpu, 2, V0),
+        "other pages and PCIDs stay"
+    );
     assert_eq!(cpu.pde_cache[1][range_of(V2) as usize], NO_FRAME);
     assert_eq!(cpu.root_cache[1][0], NO_FRAME, "the root entry on its path");
-    assert_eq!(cpu.pde_cache[1][range_of(V0) as usize], PT, "another range's PDE stays");
+    assert_eq!(
+        cpu.pde_cache[1][range_of(V0) as usize],
+        PT,
+        "another range's PDE stays"
+    );
     assert_eq!(psc_count(&cpu, 2), 2, "another PCID's caches stay");
-    cpu.invpcid(&f, Invpcid::Address { pcid: 1, vpn: V1 }).unwrap();
+    cpu.invpcid(&f, Invpcid::Address { pcid: 1, vpn: V1 })
+        .unwrap();
     assert!(valid(&cpu, 1, V1), "a global translation survives type 0");
 }
 
@@ -285,7 +326,10 @@ fn invpcid_is_refused_without_the_feature_or_with_a_pcid_when_pcids_are_off() {
     let before = cpu;
     let mut f = caches();
     f.invpcid = false;
-    assert_eq!(cpu.invpcid(&f, Invpcid::AllWithGlobals), Err(Refused::Unsupported));
+    assert_eq!(
+        cpu.invpcid(&f, Invpcid::AllWithGlobals),
+        Err(Refused::Unsupported)
+    );
     f.invpcid = true;
     f.pcid = false;
     assert_eq!(
@@ -313,11 +357,18 @@ fn a_walk_fills_the_caches_of_its_pcid_and_a_huge_leaf_fills_only_the_tlb() {
     assert_eq!(cpu.pde_cache[3][0], PT);
     let t = fill(&mut cpu, &mut mem, &f, V3);
     assert!(t.huge);
-    assert_eq!(t.frame, HUGE + 1, "page 3 is the second 4 KiB of the 2 MiB page");
+    assert_eq!(
+        t.frame,
+        HUGE + 1,
+        "page 3 is the second 4 KiB of the 2 MiB page"
+    );
     assert_eq!(cpu.pde_cache[3][range_of(V3) as usize], NO_FRAME);
     assert!(cpu.huge[3][range_of(V3) as usize].is_valid());
     assert!(!valid(&cpu, 3, V3), "no 4 KiB entry from a 2 MiB leaf");
-    assert!(mem.entry(PD, 1).accessed(), "the walk set Accessed in the leaf");
+    assert!(
+        mem.entry(PD, 1).accessed(),
+        "the walk set Accessed in the leaf"
+    );
     assert_eq!(
         cpu.lookup(V2).map(|t| t.frame),
         Some(HUGE),
@@ -350,13 +401,22 @@ fn a_cached_pde_outlives_its_replacement_by_a_huge_leaf_until_invlpg() {
     // reused frame and caches a garbage global translation.
     let r = cpu.start_walk(&mut mem, &f, DEMAND, V1, false);
     assert_eq!(r.cache_hit, Some(Level::Pd));
-    assert_eq!(r.reads().count(), 0, "a split walk from a cache hit reads later");
+    assert_eq!(
+        r.reads().count(),
+        0,
+        "a split walk from a cache hit reads later"
+    );
     let r = cpu.step_walk(&mut mem, &f, DEMAND);
     let read = r.reads().next().unwrap();
     assert_eq!((read.level, read.table), (Level::Pt, PT));
-    assert!(read.wrote_flags, "and writes Accessed into the reused frame");
+    assert!(
+        read.wrote_flags,
+        "and writes Accessed into the reused frame"
+    );
     match r.end {
-        WalkEnd::Filled(t) => assert_eq!((t.frame, t.global, t.huge), (GARBAGE_TARGET, true, false)),
+        WalkEnd::Filled(t) => {
+            assert_eq!((t.frame, t.global, t.huge), (GARBAGE_TARGET, true, false))
+        }
         e => panic!("{e:?}"),
     }
     // INVLPG of any page (here page 3, another range) drops every cache
@@ -395,7 +455,7 @@ fn invlpg_of_one_page_drops_the_huge_entry_covering_it() {
 fn a_page_fault_drops_the_address_path_in_the_current_pcid() {
     let mut mem = mapped_memory();
     let mut cpu = two_pcid_cpu(&mut mem);
-    cpu.fault_invalidate(V0);
+    cpu.fault_invalidate(V0).unwrap();
     assert!(!valid(&cpu, 2, V0) && valid(&cpu, 1, V0));
     assert_eq!(cpu.pde_cache[2][0], NO_FRAME);
     assert_eq!(cpu.root_cache[2][0], NO_FRAME);
@@ -431,7 +491,10 @@ fn a_demand_walk_sets_accessed_on_every_level_and_dirty_on_the_leaf_of_a_write()
     let mut mem = X64Memory::new();
     mem.write(Addr::entry(ROOT, 0), Word::table(PD).without(Word::A));
     mem.write(Addr::entry(PD, 0), Word::table(PT).without(Word::A));
-    mem.write(Addr::entry(PT, 0), Word::leaf(DATA, false, false).without(Word::A));
+    mem.write(
+        Addr::entry(PT, 0),
+        Word::leaf(DATA, false, false).without(Word::A),
+    );
     let mut cpu = X64Cpu::new(ROOT, 1);
     let r = cpu.start_walk(&mut mem, &atomic_caches(), DEMAND, V0, true);
     assert_eq!(r.reads().filter(|r| r.wrote_flags).count(), 3);
@@ -452,7 +515,7 @@ fn a_speculative_walk_without_accessed_writes_stops_at_an_unaccessed_entry() {
     f.speculative_walks = true;
     f.speculative_accessed_writes = false;
     let mut cpu = X64Cpu::new(ROOT, 1);
-    let before = mem.clone();
+    let before = mem;
     let r = cpu.start_walk(&mut mem, &f, 1, V0, false);
     assert_eq!(r.end, WalkEnd::Stopped);
     assert_eq!(mem, before, "it wrote nothing");
@@ -516,13 +579,17 @@ fn fences_locked_and_serializing_operations_wait_for_an_empty_buffer() {
         a.locked_rmw(&mut mem, x, |w| Word(w.0 + 1)),
         Err(Refused::StoreBufferNotEmpty)
     );
-    assert_eq!(a.write_cr3(&f, ROOT, 1, false), Err(Refused::StoreBufferNotEmpty));
+    assert_eq!(
+        a.write_cr3(&f, ROOT, 1, false),
+        Err(Refused::StoreBufferNotEmpty)
+    );
     assert_eq!(a.invlpg(&f, V0), Err(Refused::StoreBufferNotEmpty));
     assert_eq!(
         a.invpcid(&f, Invpcid::AllWithGlobals),
         Err(Refused::StoreBufferNotEmpty)
     );
     assert_eq!(a.take_interrupt(&f), Err(Refused::StoreBufferNotEmpty));
+    assert_eq!(a.fault_invalidate(V0), Err(Refused::StoreBufferNotEmpty));
     assert_eq!(a, before, "refused operations change nothing");
     a.store(&mut mem, &f, x, Word::value(2)).unwrap();
     assert_eq!(
@@ -532,8 +599,15 @@ fn fences_locked_and_serializing_operations_wait_for_an_empty_buffer() {
     a.drain_one(&mut mem);
     a.drain_one(&mut mem);
     assert_eq!(a.mfence(), Ok(()));
-    assert_eq!(a.locked_rmw(&mut mem, x, |w| Word(w.0 + 1)), Ok(Word::value(2)));
-    assert_eq!(mem.read(x), Word::value(3), "a locked RMW writes memory at once");
+    assert_eq!(
+        a.locked_rmw(&mut mem, x, |w| Word(w.0 + 1)),
+        Ok(Word::value(2))
+    );
+    assert_eq!(
+        mem.read(x),
+        Word::value(3),
+        "a locked RMW writes memory at once"
+    );
     assert!(a.drained());
 }
 
@@ -548,14 +622,24 @@ fn a_walk_does_not_see_its_own_cpus_buffered_store() {
     let mut a = X64Cpu::new(ROOT, 1);
     let pte = Addr::entry(PT, 0);
     a.store(&mut mem, &f, pte, Word::ZERO).unwrap();
-    assert_eq!(a.load(&mem, pte), Word::ZERO, "the CPU's load sees the clear");
+    assert_eq!(
+        a.load(&mem, pte),
+        Word::ZERO,
+        "the CPU's load sees the clear"
+    );
     let r = a.start_walk(&mut mem, &f, DEMAND, V0, false);
-    assert!(matches!(r.end, WalkEnd::Filled(t) if t.frame == DATA), "its walk does not");
+    assert!(
+        matches!(r.end, WalkEnd::Filled(t) if t.frame == DATA),
+        "its walk does not"
+    );
     // The Verus nrkernel choice: the walk reads through the buffer.
     f.walk_reads_store_buffer = true;
     let mut b = X64Cpu::new(ROOT, 1);
     b.store(&mut mem, &f, pte, Word::ZERO).unwrap();
-    assert_eq!(b.start_walk(&mut mem, &f, DEMAND, V0, false).end, WalkEnd::NotPresent);
+    assert_eq!(
+        b.start_walk(&mut mem, &f, DEMAND, V0, false).end,
+        WalkEnd::NotPresent
+    );
 }
 
 // SDM 4.10.2.2 and 9.2.2: clearing a PTE neither updates a TLB entry nor
@@ -568,11 +652,15 @@ fn a_tlb_entry_stays_stale_while_the_clearing_store_is_buffered_and_after() {
     let mut writer = X64Cpu::new(ROOT, 1);
     let mut reader = X64Cpu::new(ROOT, 1);
     fill(&mut reader, &mut mem, &f, V0);
-    writer.store(&mut mem, &f, Addr::entry(PT, 0), Word::ZERO).unwrap();
+    writer
+        .store(&mut mem, &f, Addr::entry(PT, 0), Word::ZERO)
+        .unwrap();
     // Another CPU's fresh walk still finds the page: the clear is buffered.
     let mut other = X64Cpu::new(ROOT, 1);
     assert!(matches!(
-        other.start_walk(&mut mem, &atomic_caches(), DEMAND, V0, false).end,
+        other
+            .start_walk(&mut mem, &atomic_caches(), DEMAND, V0, false)
+            .end,
         WalkEnd::Filled(_)
     ));
     writer.drain_one(&mut mem);
@@ -589,7 +677,10 @@ fn a_walks_accessed_write_bypasses_the_store_buffer() {
     let mut f = tso();
     f.split_walks = false;
     let mut mem = mapped_memory();
-    mem.write(Addr::entry(PT, 0), Word::leaf(DATA, false, false).without(Word::A));
+    mem.write(
+        Addr::entry(PT, 0),
+        Word::leaf(DATA, false, false).without(Word::A),
+    );
     let mut a = X64Cpu::new(ROOT, 1);
     a.store(&mut mem, &f, Addr::var(0), Word::value(7)).unwrap();
     a.start_walk(&mut mem, &f, DEMAND, V0, false);
@@ -628,7 +719,11 @@ fn hw_actions_offer_drains_walk_steps_useful_speculative_walks_and_evictions() {
             .collect::<Vec<_>>()
     );
     a.store(&mut mem, &f, Addr::var(0), Word::value(1)).unwrap();
-    let out = a.apply_hw(&mut mem, &f, X64HwAction::SpeculativeWalk { slot: 1, vpn: V2 });
+    let out = a.apply_hw(
+        &mut mem,
+        &f,
+        X64HwAction::SpeculativeWalk { slot: 1, vpn: V2 },
+    );
     assert!(matches!(out, X64HwOutcome::Walked(r) if r.end == WalkEnd::InFlight));
     acts.clear();
     a.hw_actions(&mem, &f, &mut acts);
@@ -685,16 +780,50 @@ mod props {
     /// One step of a random run on two CPUs.
     #[derive(Clone, Debug)]
     enum Op {
-        Store { cpu: usize, addr: u8, word: u8 },
-        Load { cpu: usize, addr: u8 },
-        Hw { cpu: usize, pick: usize },
-        Walk { cpu: usize, vpn: Vpn, write: bool },
-        Cr3 { cpu: usize, root2: bool, pcid: Pcid, noflush: bool },
-        Invlpg { cpu: usize, vpn: Vpn },
-        Invpcid { cpu: usize, kind: u8, pcid: Pcid, vpn: Vpn },
-        Fence { cpu: usize },
-        Rmw { cpu: usize, addr: u8 },
-        Interrupt { cpu: usize },
+        Store {
+            cpu: usize,
+            addr: u8,
+            word: u8,
+        },
+        Load {
+            cpu: usize,
+            addr: u8,
+        },
+        Hw {
+            cpu: usize,
+            pick: usize,
+        },
+        Walk {
+            cpu: usize,
+            vpn: Vpn,
+            write: bool,
+        },
+        Cr3 {
+            cpu: usize,
+            root2: bool,
+            pcid: Pcid,
+            noflush: bool,
+        },
+        Invlpg {
+            cpu: usize,
+            vpn: Vpn,
+        },
+        Invpcid {
+            cpu: usize,
+            kind: u8,
+            pcid: Pcid,
+            vpn: Vpn,
+        },
+        Fence {
+            cpu: usize,
+        },
+        Rmw {
+            cpu: usize,
+            addr: u8,
+        },
+        Interrupt {
+            cpu: usize,
+        },
     }
 
     /// The words a store may write: table pointers, 4 KiB and 2 MiB leaves
@@ -784,14 +913,23 @@ mod props {
                 } else {
                     before.read(a)
                 };
-                assert_eq!(read.entry.without(flags), seen.without(flags), "a walk reads memory");
+                assert_eq!(
+                    read.entry.without(flags),
+                    seen.without(flags),
+                    "a walk reads memory"
+                );
                 if !read.entry.is_present() {
                     continue;
                 }
                 match read.level {
                     Level::Root => {
-                        self.psc
-                            .insert((cpu, pcid, Level::Root, read.index as usize, read.entry.frame()));
+                        self.psc.insert((
+                            cpu,
+                            pcid,
+                            Level::Root,
+                            read.index as usize,
+                            read.entry.frame(),
+                        ));
                     }
                     Level::Pd if !read.entry.is_huge() => {
                         self.psc.insert((
@@ -807,10 +945,25 @@ mod props {
             }
             if let WalkEnd::Filled(t) = r.end {
                 let leaf = r.reads().last().expect("a fill follows a leaf read").entry;
-                let base = if t.huge { t.frame - Level::Pt.index_of(r.vpn) } else { t.frame };
-                assert_eq!(base, if t.huge { leaf.frame() & !(PT_ENTRIES as u8 - 1) } else { leaf.frame() });
+                let base = if t.huge {
+                    t.frame - Level::Pt.index_of(r.vpn)
+                } else {
+                    t.frame
+                };
+                assert_eq!(
+                    base,
+                    if t.huge {
+                        leaf.frame() & !(PT_ENTRIES as u8 - 1)
+                    } else {
+                        leaf.frame()
+                    }
+                );
                 let e = TlbEntry::new(base, leaf.is_global(), t.dirty);
-                let at = if t.huge { range_of(r.vpn) as usize } else { r.vpn as usize };
+                let at = if t.huge {
+                    range_of(r.vpn) as usize
+                } else {
+                    r.vpn as usize
+                };
                 self.tlb.insert((cpu, pcid, at, t.huge, e));
             }
         }
@@ -852,7 +1005,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
 
         /// Random runs keep: every TLB and paging-structure-cache entry is
         /// something a walk of that CPU read from memory under that PCID;
@@ -867,7 +1020,7 @@ mod props {
             let mut cpus = [X64Cpu::new(ROOT, 1), X64Cpu::new(ROOT, 2)];
             let mut ghost = Ghost::default();
             for op in ops {
-                let before_mem = mem.clone();
+                let before_mem = mem;
                 let before = cpus;
                 let cpu = match op {
                     Op::Store { cpu, .. } | Op::Load { cpu, .. } | Op::Hw { cpu, .. }
