@@ -99,9 +99,10 @@ x64_switches! {
     /// A walk reads its own CPU's store buffer (forwarding), as the Verus
     /// nrkernel MMU model (`rl4.rs`, `read_from_mem_tso`) assumes.  Off: a
     /// walk reads memory only; the SDM leaves page-walk reads outside the
-    /// memory-ordering rules (Vol. 3A 9.2.3.1) and says a translation may
-    /// use the old value of an entry written before a serializing
-    /// instruction (4.10.4.3).
+    /// memory-ordering rules (Vol. 3A 9.2.3.1) and says the paging-structure
+    /// read for an instruction fetch "may appear to execute before an
+    /// earlier write to that paging-structure entry if there is no
+    /// serializing instruction between" (4.10.4.3).
     walk_reads_store_buffer: bool, |_n| false;
     /// The 2023 erratum: INVLPG may leave Global translations when PCIDs
     /// are enabled (Linux `ce0b15d11ad8`, "x86/mm: Avoid incomplete Global

@@ -17,8 +17,11 @@
 //!   chosen step, one at a time (the x86-TSO machine's "write from buffer
 //!   to shared memory" transition);
 //! - MFENCE, locked instructions and serializing instructions (MOV to CR3,
-//!   INVLPG, INVPCID, IRET: SDM Vol. 3A 9.3, "Serializing Instructions";
-//!   8.3 before 2023) may execute only with an empty buffer: "locked
+//!   INVLPG, IRET: SDM Vol. 3A 9.3, "Serializing Instructions"; 8.3 before
+//!   2023; and INVPCID, which that list does not name in the editions
+//!   checked, but SDM 4.10.4.3 says "the invalidating instructions
+//!   identified in Section 4.10.4.1 are all serializing instructions", and
+//!   4.10.4.1 lists INVPCID) may execute only with an empty buffer: "locked
 //!   instructions have a total order", "reads or writes cannot be
 //!   reordered with I/O instructions, locked instructions, or serializing
 //!   instructions"; SDM Vol. 3A 12.10 ("Store Buffer"; 11.10 before 2023)
