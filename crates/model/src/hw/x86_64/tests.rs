@@ -701,6 +701,126 @@ fn without_tso_a_store_reaches_memory_at_once_and_nothing_drains() {
     assert!(!acts.contains(&X64HwAction::Drain));
 }
 
+// ---- x86-TSO litmus tests (Sewell et al., CACM 2010, section 3) ----
+
+/// One instruction of a litmus thread.
+#[derive(Clone, Copy, Debug)]
+enum Ins {
+    Store(u8, u16),
+    /// Load variable into register slot.
+    Load(u8, usize),
+    Mfence,
+    /// `lock add $0` to a scratch variable: Linux's `smp_mb()` on x86-64.
+    LockedAdd,
+}
+
+/// Every final register file of two threads run on two CPUs under `f`,
+/// over every interleaving of their instructions and of the hardware's
+/// drains (an exhaustive search of the x86-TSO machine the model builds).
+fn litmus_outcomes(f: &X64Features, threads: [&[Ins]; 2]) -> std::collections::BTreeSet<[u16; 2]> {
+    type State = (X64Memory, [X64Cpu; 2], [usize; 2], [u16; 2]);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = std::collections::BTreeSet::new();
+    let start: State = (
+        X64Memory::new(),
+        [X64Cpu::new(ROOT, 1), X64Cpu::new(ROOT, 1)],
+        [0, 0],
+        [0, 0],
+    );
+    let mut stack = vec![start];
+    while let Some(st) = stack.pop() {
+        if !seen.insert(st) {
+            continue;
+        }
+        let (mem, cpus, pcs, regs) = st;
+        let mut moved = false;
+        for t in 0..2 {
+            // The hardware drains this CPU's oldest store.
+            let (mut m, mut c) = (mem, cpus);
+            if c[t].drain_one(&mut m).is_some() {
+                stack.push((m, c, pcs, regs));
+                moved = true;
+            }
+            let Some(&ins) = threads[t].get(pcs[t]) else {
+                continue;
+            };
+            let (mut m, mut c, mut p, mut r) = (mem, cpus, pcs, regs);
+            let done = match ins {
+                Ins::Store(v, x) => c[t].store(&mut m, f, Addr::var(v), Word::value(x)).is_ok(),
+                Ins::Load(v, slot) => {
+                    r[slot] = c[t].load(&m, Addr::var(v)).0;
+                    true
+                }
+                Ins::Mfence => c[t].mfence().is_ok(),
+                Ins::LockedAdd => c[t].locked_rmw(&mut m, Addr::var(7), |w| w).is_ok(),
+            };
+            if done {
+                p[t] += 1;
+                stack.push((m, c, p, r));
+                moved = true;
+            }
+        }
+        if !moved {
+            assert!(pcs[0] == threads[0].len() && pcs[1] == threads[1].len());
+            out.insert(regs);
+        }
+    }
+    out
+}
+
+// x86-TSO "SB": both threads store then load the other's variable; both
+// loads may read 0 (a load passes the CPU's own buffered store), unless an
+// MFENCE or a locked instruction sits in between (SDM 9.2.3.4, "Loads May
+// Be Reordered with Earlier Stores to Different Locations"; 9.2.3.9,
+// "Loads and Stores Are Not Reordered with Locked Instructions"; 9.2.5 for
+// MFENCE).  CVE-2025-40174 is this
+// shape in `switch_mm_irqs_off` / `flush_tlb_mm_range`.
+#[test]
+fn litmus_sb_allows_both_zero_reads_unless_fenced_or_locked() {
+    let f = tso();
+    let sb = |mid: Option<Ins>| {
+        let t0: Vec<Ins> = [Some(Ins::Store(0, 1)), mid, Some(Ins::Load(1, 0))]
+            .into_iter()
+            .flatten()
+            .collect();
+        let t1: Vec<Ins> = [Some(Ins::Store(1, 1)), mid, Some(Ins::Load(0, 1))]
+            .into_iter()
+            .flatten()
+            .collect();
+        litmus_outcomes(&f, [&t0, &t1])
+    };
+    assert!(
+        sb(None).contains(&[0, 0]),
+        "SB: both loads may read 0 under TSO"
+    );
+    assert_eq!(sb(None).len(), 4, "and every other outcome too");
+    for fence in [Ins::Mfence, Ins::LockedAdd] {
+        let o = sb(Some(fence));
+        assert!(!o.contains(&[0, 0]), "{fence:?} forbids SB's 0/0");
+        assert_eq!(o.len(), 3);
+    }
+    let mut sc = f;
+    sc.tso = false;
+    let t0 = [Ins::Store(0, 1), Ins::Load(1, 0)];
+    let t1 = [Ins::Store(1, 1), Ins::Load(0, 1)];
+    assert!(
+        !litmus_outcomes(&sc, [&t0, &t1]).contains(&[0, 0]),
+        "not under SC"
+    );
+}
+
+// x86-TSO "MP": stores become visible in program order (FIFO buffer), so a
+// thread that sees the flag sees the data (SDM 9.2.3.2, "Neither Loads Nor
+// Stores Are Reordered with Like Operations").
+#[test]
+fn litmus_mp_never_sees_the_flag_without_the_data() {
+    let t0 = [Ins::Store(0, 1), Ins::Store(1, 1)];
+    let t1 = [Ins::Load(1, 0), Ins::Load(0, 1)];
+    let o = litmus_outcomes(&tso(), [&t0, &t1]);
+    assert!(!o.contains(&[1, 0]), "flag 1, data 0 is forbidden: {o:?}");
+    assert!(o.contains(&[0, 0]) && o.contains(&[0, 1]) && o.contains(&[1, 1]));
+}
+
 // ---- Hardware actions and switches ----
 
 #[test]
