@@ -171,3 +171,31 @@ impl fmt::Display for X64Preset {
         write!(f, "{}", self.name())
     }
 }
+
+impl X64Features {
+    /// The switches that differ from `base`, as `name = value`.
+    pub fn differences(&self, base: &X64Features) -> Vec<String> {
+        X64Features::SWITCHES
+            .iter()
+            .filter_map(|&(name, _)| {
+                let (v, b) = (self.get(name)?, base.get(name)?);
+                (v != b).then(|| format!("{name} = {v}"))
+            })
+            .collect()
+    }
+
+    /// The closest preset's name and what differs from it
+    /// ("x64-tso" or "x64-speculative with eviction = 1").
+    pub fn label(&self) -> String {
+        let p = X64Preset::ALL
+            .into_iter()
+            .min_by_key(|p| self.differences(&p.features()).len())
+            .expect("five presets");
+        let diffs = self.differences(&p.features());
+        if diffs.is_empty() {
+            p.name().to_string()
+        } else {
+            format!("{} with {}", p.name(), diffs.join(", "))
+        }
+    }
+}

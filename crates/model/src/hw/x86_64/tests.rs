@@ -888,6 +888,10 @@ fn presets_climb_the_2002_ladder_and_switches_round_trip_by_name() {
         assert_ne!(f.get(name), Some(v), "{name} flips");
     }
     assert!(!f.set("no_such_switch", 1));
+    let mut g = X64Preset::Speculative.features();
+    assert_eq!(g.label(), "x64-speculative");
+    g.eviction = true;
+    assert_eq!(g.label(), "x64-speculative with eviction = 1");
 }
 
 // ---- Property test ----
@@ -1112,7 +1116,7 @@ mod props {
         }
     }
 
-    fn features(bits: u8) -> X64Features {
+    fn features(bits: u16) -> X64Features {
         let mut f = X64Preset::Tso.features();
         f.tso = bits & 1 != 0;
         f.split_walks = bits & 2 != 0;
@@ -1120,7 +1124,13 @@ mod props {
         f.walk_reads_store_buffer = bits & 8 != 0;
         f.eviction = bits & 16 != 0;
         f.speculative_accessed_writes = bits & 32 != 0;
-        f.spec_walks_per_cpu = 1 + (bits >> 6 & 1);
+        f.spec_walks_per_cpu = 1 + (bits >> 6 & 1) as u8;
+        f.speculative_walks = bits & 1 << 7 == 0;
+        f.pcid = bits & 1 << 8 == 0;
+        f.invpcid = bits & 1 << 9 == 0;
+        f.invlpg_skips_global = bits & 1 << 10 != 0;
+        f.interrupt_aborts_walks = bits & 1 << 11 != 0;
+        f.interrupt_flushes_psc = bits & 1 << 12 != 0;
         f
     }
 
@@ -1134,10 +1144,11 @@ mod props {
         /// store; a refused operation changes nothing; serializing
         /// operations leave no walk in flight.
         #[test]
-        fn random_runs_keep_the_invariants(bits in any::<u8>(), ops in prop::collection::vec(op(), 1..80)) {
+        fn random_runs_keep_the_invariants(bits in any::<u16>(), ops in prop::collection::vec(op(), 1..80)) {
             let f = features(bits);
             let mut mem = mapped_memory();
-            let mut cpus = [X64Cpu::new(ROOT, 1), X64Cpu::new(ROOT, 2)];
+            let p = |pcid: Pcid| if f.pcid { pcid } else { 0 };
+            let mut cpus = [X64Cpu::new(ROOT, p(1)), X64Cpu::new(ROOT, p(2))];
             let mut ghost = Ghost::default();
             for op in ops {
                 let before_mem = mem;
