@@ -7,6 +7,7 @@ pub mod arch;
 pub mod cpu;
 pub mod mem;
 pub mod profile;
+pub mod x86_64;
 
 pub use crate::limits::Vpn;
 pub use arch::Arch;
