@@ -37,5 +37,5 @@ pub use mmu::{
     WALK_SLOTS, Walk, WalkEnd, WalkReport, X64Cpu,
 };
 pub use tso::{SB_DEPTH, StoreBuffer};
-#[cfg(test)]
+#[cfg(all(test, not(feature = "large")))]
 mod tests;
