@@ -353,9 +353,14 @@ pub struct SimulateArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// A built-in scenario name, a TOML file, or - for standard input.
-    #[arg(default_value = "mail-race")]
-    pub scenario: String,
+    /// A built-in scenario name, a TOML file, or - for standard input
+    /// (default: mail-race; with --cost, cost-munmap-100k).
+    pub scenario: Option<String>,
+    /// Measure `shootdown cost` instead of the search: one fair execution
+    /// of the workload per run under each of 2.4.18, 2.4.20 and 2.5, on
+    /// the large build.
+    #[arg(long, conflicts_with_all = ["store", "fingerprint"])]
+    pub cost: bool,
     /// How many times to run the whole matrix (1-100).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
@@ -1609,10 +1614,13 @@ fn matrix_selection(a: &MatrixArgs) -> Result<matrix::Selection, String> {
 }
 
 fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
-    let mut cfg = load(&a.scenario, io)?.cfg;
-    apply_bounds(&mut cfg, &a.bounds);
-    warn(&cfg, io);
     if a.cost {
+        // Executions, not searches: on the large build, as `cost`.
+        note_shadowed(&a.scenario, io);
+        let cfg = crate::large::scenario::resolve(&a.scenario)?;
+        for w in crate::large::scenario::lint(&cfg) {
+            let _ = writeln!(io.err, "warning: {w}");
+        }
         return cost_cmd::matrix_cost(
             &cfg,
             &a.hw,
@@ -1626,6 +1634,9 @@ fn cmd_matrix(a: MatrixArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             io,
         );
     }
+    let mut cfg = load(&a.scenario, io)?.cfg;
+    apply_bounds(&mut cfg, &a.bounds);
+    warn(&cfg, io);
     let sel = matrix_selection(&a)?;
     if let Some(path) = &a.html {
         probe_file(path)?;
@@ -2095,7 +2106,14 @@ fn cmd_simulate(a: SimulateArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
 }
 
 fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
-    let mut cfg = load(&a.scenario, io)?.cfg;
+    if a.cost {
+        return cost_cmd::bench_cost(
+            a.scenario.as_deref().unwrap_or("cost-munmap-100k"),
+            a.repeat,
+            io,
+        );
+    }
+    let mut cfg = load(a.scenario.as_deref().unwrap_or("mail-race"), io)?.cfg;
     if a.fingerprint {
         cfg.bounds.store = explore::Store::Fingerprint;
     } else if let Some(s) = a.store.as_deref().and_then(explore::Store::from_name) {

@@ -177,3 +177,116 @@ fn real_size_workloads_load_only_on_the_large_build() {
         assert_eq!(cfg.gather_batch, 507);
     }
 }
+
+/// The rows of the README table whose header starts with `header`.
+fn readme_table(header: &str) -> Vec<Vec<String>> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let start = readme
+        .find(header)
+        .unwrap_or_else(|| panic!("the README has the table {header}"));
+    readme[start..]
+        .lines()
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// The README's two real-size tables of workload (a) are what the large
+/// build counts, cell by cell.
+#[test]
+fn the_readme_real_size_cost_tables_are_what_the_model_counts() {
+    for (header, workload) in [
+        ("| counter (1,000 pages) |", "cost-munmap-1000"),
+        ("| counter (100,000 pages, 64 CPUs) |", "cost-munmap-100k"),
+    ] {
+        let rows = readme_table(header);
+        let variants = rows[0][1..].to_vec();
+        let runs: Vec<(large::system::System, lcost::CostRun)> = variants
+            .iter()
+            .map(|v| {
+                let sys = large(workload, v);
+                let e = sys.run_schedule(lcost::Schedule::Fair, 10_000_000);
+                assert!(e.complete && e.violation.is_none(), "{workload} {v}");
+                (sys, e.cost)
+            })
+            .collect();
+        let base = runs[0].0.cfg.cost_table.estimate(&runs[0].1.total) as f64;
+        let mut checked = 0;
+        for row in &rows[2..] {
+            for (k, (sys, run)) in runs.iter().enumerate() {
+                let est = sys.cfg.cost_table.estimate(&run.total);
+                let got = match row[0].as_str() {
+                    "estimate (cycles)" => est.to_string(),
+                    "ratio to 2.4.18" => format!("x{:.2}", est as f64 / base),
+                    name => count(run, name).to_string(),
+                };
+                assert_eq!(got, row[k + 1], "{workload}: {} under {}", row[0], variants[k]);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 6 * 8, "{workload}: {checked} cells");
+    }
+}
+
+/// Workload (f) at real sizes with `n` slots: a 4 MiB region mapped in
+/// each of slots 1..=n in turn, one page written, then unmapped.
+fn pgtables_workload(n: usize) -> String {
+    let ops: Vec<String> = (1..=n)
+        .flat_map(|i| {
+            let a = i * 0x40_0000;
+            [
+                format!("\"mmap {a:#x} 1024\""),
+                format!("\"write {a:#x}\""),
+                format!("\"munmap {a:#x} 1024\""),
+            ]
+        })
+        .collect();
+    format!(
+        "name = \"cost-pgtables-{n}\"\n\
+         description = \"workload (f) at real sizes over {n} slots\"\n\
+         [machine]\ncpus = 2\nframes = {}\nuser_slots = {}\nptes_per_table = 1024\n\
+         [kernel]\nvariant = \"2.4.18\"\ngather_batch = 507\n\
+         [[process]]\nname = \"p\"\n\
+         [[thread]]\nname = \"t0\"\nprocess = \"p\"\ncpu = 0\nprogram = [{}]\n",
+        n + 16,
+        n + 1,
+        ops.join(", ")
+    )
+}
+
+/// The README's growth table of workload (f): page tables held (and
+/// cached) at the end, by variant and number of slots touched.
+#[test]
+fn the_readme_pgtables_growth_table_is_what_the_model_counts() {
+    let rows = readme_table("| page tables held at the end (cached) |");
+    let sizes: Vec<usize> = rows[0][1..]
+        .iter()
+        .map(|h| h.trim_start_matches("N = ").parse().expect("N = number"))
+        .collect();
+    let mut checked = 0;
+    for row in &rows[2..] {
+        for (k, &n) in sizes.iter().enumerate() {
+            let mut cfg = large::scenario::load_str("generated.toml", &pgtables_workload(n))
+                .unwrap_or_else(|e| panic!("{}", e.render()));
+            cfg.variant = large::kernel::variant::Variant::parse_label(&row[0]).expect("variant");
+            let e = large::system::System::new(cfg)
+                .expect("system")
+                .run_schedule(lcost::Schedule::Fair, 1_000_000);
+            assert!(e.complete, "{} N = {n}", row[0]);
+            let got = format!(
+                "{} ({})",
+                count(&e.cost, "tables_held"),
+                count(&e.cost, "tables_cached")
+            );
+            assert_eq!(got, row[k + 1], "{} N = {n}", row[0]);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 12);
+}

@@ -14,9 +14,8 @@ use crate::kernel::variant::Variant;
 use crate::large;
 use crate::large::system::cost as large_cost;
 use crate::system::System;
-use crate::system::config::Config;
 use crate::system::cost::{
-    self, COUNTERS, CostTable, DIMS, ESTIMATE_DIM, OpKind, Schedule, Spread, counter_name,
+    self, COUNTERS, CostTable, DIMS, ESTIMATE_DIM, OpKind, counter_name,
     counter_text, is_final, op_dim,
 };
 use crate::system::matrix;
@@ -394,6 +393,61 @@ pub(super) fn cmd_cost(a: CostArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     })
 }
 
+/// `bench --cost`: the time and step rate of one fair execution of a
+/// workload on the large build, under 2.4.18, 2.4.20 and 2.5, `repeat`
+/// times; the best run of each counts.
+pub(super) fn bench_cost(scenario: &str, repeat: u32, io: &mut Io<'_>) -> Result<i32, CliError> {
+    note_shadowed(scenario, io);
+    let base = large::scenario::resolve(scenario)?;
+    let o = &mut *io.out;
+    let _ = writeln!(
+        o,
+        "bench --cost: {} ({} CPUs, {} frames, {} pages per table, FREE_PTE_NR {}), one fair execution per run, {repeat} run(s)",
+        shown(&base.name),
+        base.cpus,
+        base.frames,
+        base.ptes_per_table,
+        base.gather_batch
+    );
+    for v in ["2.4.18", "2.4.20", "2.5"] {
+        let mut cfg = base.clone();
+        cfg.variant = large::kernel::variant::Variant::parse_label(v).map_err(|e| shown(&e))?;
+        let started = std::time::Instant::now();
+        let sys = large::system::System::new(cfg)?;
+        let built = started.elapsed().as_secs_f64();
+        let mut best: Option<(f64, u64)> = None;
+        for run in 1..=repeat {
+            if io.stop.load(Ordering::Relaxed) {
+                let _ = writeln!(o, "interrupted");
+                return Ok(EXIT_INCOMPLETE);
+            }
+            let t = std::time::Instant::now();
+            let e = sys.run_schedule(large_cost::Schedule::Fair, MAX_STEPS_LIMIT);
+            let secs = t.elapsed().as_secs_f64();
+            if !e.complete {
+                let _ = writeln!(o, "{v} run {run}: the execution did not finish; not counted");
+                continue;
+            }
+            if best.is_none_or(|(b, _)| secs < b) {
+                best = Some((secs, e.cost.steps));
+            }
+        }
+        match best {
+            Some((secs, steps)) => {
+                let _ = writeln!(
+                    o,
+                    "  {v:<7} {steps} steps in {secs:.3} s = {:.0} steps/s (building the machine: {built:.3} s)",
+                    steps as f64 / secs
+                );
+            }
+            None => {
+                let _ = writeln!(o, "  {v:<7} no complete run");
+            }
+        }
+    }
+    Ok(EXIT_SAFE)
+}
+
 /// Which weight `check --cost --trace` writes the maximum schedule of.
 fn parse_cost_counter(name: &str) -> Result<usize, String> {
     if name == "estimate" {
@@ -737,7 +791,7 @@ pub(super) fn replay_schedule(
 /// profile, each counter and the estimate with its ratio to the baseline.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn matrix_cost(
-    cfg: &Config,
+    cfg: &large::system::config::Config,
     hw: &[String],
     variants: &[String],
     baseline: Option<&str>,
@@ -785,20 +839,27 @@ pub(super) fn matrix_cost(
     if let Some(p) = html {
         probe_file(p)?;
     }
-    let mut results: Vec<(String, Spread)> = Vec::new();
+    // Each row's variant and the profile cross to the large build by name.
+    let cross = |what: &str| format!("internal error: the large build does not know {what}");
+    let large_profile =
+        large::hw::Profile::parse(profile.name()).ok_or_else(|| cross(profile.name()))?;
+    let mut results: Vec<(String, large_cost::Spread)> = Vec::new();
     let mut table = cfg.cost_table;
     for (label, v) in &rows {
         if io.stop.load(Ordering::Relaxed) {
             break;
         }
-        let c = matrix::cell_config(cfg, *v, profile);
-        let sys = System::new(c)?;
+        let mut c = cfg.clone();
+        c.hw = cfg.hw.with_profile(large_profile);
+        c.profile = Some(large_profile.number());
+        c.variant = large::kernel::variant::Variant::parse_label(&v.label()).map_err(|e| cross(&e))?;
+        let sys = large::system::System::new(c)?;
         table = sys.cfg.cost_table;
         let runs = match schedules {
-            None => vec![sys.run_schedule(Schedule::Fair, 10_000_000)],
+            None => vec![sys.run_schedule(large_cost::Schedule::Fair, 10_000_000)],
             Some(n) => sys.run_schedules(n, seed, 10_000_000),
         };
-        results.push((label.clone(), Spread::of(&runs, &table)));
+        results.push((label.clone(), large_cost::Spread::of(&runs, &table)));
     }
     if results.len() < rows.len() {
         let _ = writeln!(
@@ -848,7 +909,7 @@ pub(super) fn matrix_cost(
             hardware: String,
             schedule: &'a str,
             baseline: &'a str,
-            unit_costs: CostTable,
+            unit_costs: large_cost::CostTable,
             rows: Vec<Row<'a>>,
         }
         print_json(
