@@ -563,6 +563,14 @@ struct Loaded {
 /// stderr when a built-in hides a file of the same name, and the loader's
 /// warnings about a scenario that cannot mean much.
 fn load(arg: &str, io: &mut Io<'_>) -> Result<Loaded, CliError> {
+    if let Some((_, desc)) = scenario::large_workload_names()
+        .into_iter()
+        .find(|(n, _)| *n == arg)
+    {
+        return Err(CliError::Input(format!(
+            "`{arg}` is a workload at real sizes ({desc}): only `shootdown cost`, `matrix --cost` and `bench --cost` run it (an exhaustive search cannot hold such a machine)"
+        )));
+    }
     let (file, text) = if arg == "-" {
         let text = scenario::read_text(scenario::STDIN_NAME, std::io::stdin().lock())?;
         (scenario::STDIN_NAME.to_string(), text)

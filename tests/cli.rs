@@ -18,6 +18,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The TOML of a built-in scenario or workload (`scenario show`).
+fn scenario_text(name: &str) -> String {
+    let o = shootdown(&["scenario", "show", name]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    stdout(&o)
+}
+
 fn temp_file(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("shootdown-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -389,6 +396,21 @@ fn cost_reports_parse_and_bad_cost_input_exits_2() {
         "{}",
         stdout(&o)
     );
+    // At real sizes (the large build): FREE_PTE_NR = 507 over 1,000 pages.
+    let o = shootdown(&["cost", "cost-munmap-1000", "--variant", "2.5", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["execution"]["total"]["gather_flushes"], 3);
+    assert_eq!(v["execution"]["total"]["pages_freed"], 1000);
+    // A scenario beyond even the large build's limits: located, exit 2.
+    let big = temp_file(
+        "too-many-cpus.toml",
+        &scenario_text("cost-munmap-1000").replace("cpus = 4", "cpus = 65"),
+    );
+    let o = shootdown(&["cost", big.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("too-many-cpus.toml:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1..=64"), "{}", stderr(&o));
     for (args, says) in [
         (
             vec!["check", "mail-race", "--cost", "--cost-trace", "ipis"],
@@ -417,6 +439,15 @@ fn cost_reports_parse_and_bad_cost_input_exits_2() {
             "not one of the compared",
         ),
         (vec!["cost", "no-such-workload"], "no built-in scenario"),
+        (vec!["check", "cost-munmap-100k"], "only `shootdown cost`"),
+        (
+            vec!["cost", "cost-munmap-1000", "--variant", "2.4.99"],
+            "unknown",
+        ),
+        (
+            vec!["cost", "cost-munmap-1000", "--hw", "seven"],
+            "unknown hardware profile",
+        ),
     ] {
         let o = shootdown(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stdout(&o));

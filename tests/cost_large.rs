@@ -226,7 +226,13 @@ fn the_readme_real_size_cost_tables_are_what_the_model_counts() {
                     "ratio to 2.4.18" => format!("x{:.2}", est as f64 / base),
                     name => count(run, name).to_string(),
                 };
-                assert_eq!(got, row[k + 1], "{workload}: {} under {}", row[0], variants[k]);
+                assert_eq!(
+                    got,
+                    row[k + 1],
+                    "{workload}: {} under {}",
+                    row[0],
+                    variants[k]
+                );
                 checked += 1;
             }
         }

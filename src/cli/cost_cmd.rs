@@ -15,8 +15,8 @@ use crate::large;
 use crate::large::system::cost as large_cost;
 use crate::system::System;
 use crate::system::cost::{
-    self, COUNTERS, CostTable, DIMS, ESTIMATE_DIM, OpKind, counter_name,
-    counter_text, is_final, op_dim,
+    self, COUNTERS, CostTable, DIMS, ESTIMATE_DIM, OpKind, counter_name, counter_text, is_final,
+    op_dim,
 };
 use crate::system::matrix;
 use crate::trace::{ScenarioSource, ScheduleFile, TOOL_VERSION, VERSION};
@@ -425,7 +425,10 @@ pub(super) fn bench_cost(scenario: &str, repeat: u32, io: &mut Io<'_>) -> Result
             let e = sys.run_schedule(large_cost::Schedule::Fair, MAX_STEPS_LIMIT);
             let secs = t.elapsed().as_secs_f64();
             if !e.complete {
-                let _ = writeln!(o, "{v} run {run}: the execution did not finish; not counted");
+                let _ = writeln!(
+                    o,
+                    "{v} run {run}: the execution did not finish; not counted"
+                );
                 continue;
             }
             if best.is_none_or(|(b, _)| secs < b) {
@@ -852,7 +855,8 @@ pub(super) fn matrix_cost(
         let mut c = cfg.clone();
         c.hw = cfg.hw.with_profile(large_profile);
         c.profile = Some(large_profile.number());
-        c.variant = large::kernel::variant::Variant::parse_label(&v.label()).map_err(|e| cross(&e))?;
+        c.variant =
+            large::kernel::variant::Variant::parse_label(&v.label()).map_err(|e| cross(&e))?;
         let sys = large::system::System::new(c)?;
         table = sys.cfg.cost_table;
         let runs = match schedules {
