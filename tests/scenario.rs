@@ -427,10 +427,23 @@ fn bad_op_strings() {
         "`0x0040zz00` is not a number",
     );
     fails(
-        &line25("\"read 0x00400000 2\""),
+        &line25("\"read 0x00400000 2 3\""),
+        25,
+        54,
+        "`read` takes 1 or 2 arguments, found 3",
+    );
+    // `read ADDR PAGES`: PAGES consecutive modelled pages, at least one.
+    let c = load(&line25("\"write 0x00400000 2\"")).unwrap();
+    assert_eq!(
+        c.threads[0].program[1..],
+        [Op::Write { vpn: 2 }, Op::Write { vpn: 3 }]
+    );
+    fails(&line25("\"read 0x00400000 0\""), 25, 52, "0 pages to read");
+    fails(
+        &line25("\"read 0x00401000 2\""),
         25,
         52,
-        "`read` takes 1 argument, found 2",
+        "0x00402000 is outside every modelled page",
     );
     fails(
         &line25("\"mmap 0x00400000\""),

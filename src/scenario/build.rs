@@ -1194,7 +1194,10 @@ impl Loader<'_> {
             (0..p.value)
                 .map(|i| {
                     let addr = a.value.saturating_add(i.saturating_mul(PAGE_BYTES));
-                    let vpn = self.page(cfg, addr, self.sub_span(&span, s, &a.at))?;
+                    // The first page is the address's; a later one that is
+                    // not modelled is the count's fault.
+                    let at = if i == 0 { &a.at } else { &p.at };
+                    let vpn = self.page(cfg, addr, self.sub_span(&span, s, at))?;
                     Ok(if write {
                         Op::Write { vpn }
                     } else {

@@ -71,7 +71,9 @@
 //!                                   # it waits, runnable, for any CPU's scheduler
 //! program = [
 //!   "munmap 0x00400000 2",          # "mmap ADDR PAGES", "munmap ADDR PAGES",
-//!   "read 0x00400000",              # "read ADDR", "write ADDR", "exec", "exit", "yield"
+//!   "read 0x00400000",              # "read ADDR", "write ADDR", "exec", "exit", "yield";
+//!                                   # "read ADDR PAGES", "write ADDR PAGES": PAGES
+//!                                   # consecutive modelled pages, one access each
 //!                                   # exec: exit_mmap on the live mm if this thread is its
 //!                                   # only user, else a new empty mm (mm_alloc, activate_mm,
 //!                                   # mmput of the old one, which the other threads keep)
