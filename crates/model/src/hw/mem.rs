@@ -119,26 +119,31 @@ impl Memory {
     }
 
     pub fn read(&self, frame: Frame, index: u8) -> Entry {
+        super::access::frame(frame, false);
         self.words[frame as usize][index as usize]
     }
 
     pub fn write(&mut self, frame: Frame, index: u8, entry: Entry) {
+        super::access::frame(frame, true);
         self.words[frame as usize][index as usize] = entry;
     }
 
     /// `clear_page`: zero every word.
     pub fn clear(&mut self, frame: Frame) {
+        super::access::frame(frame, true);
         self.words[frame as usize] = [Entry::NONE; ENTRIES];
     }
 
     /// Every word of `frame`.
     pub fn words(&self, frame: Frame) -> &[Entry; ENTRIES] {
+        super::access::frame(frame, false);
         &self.words[frame as usize]
     }
 
     /// Fill every word with the same value (another allocator's data, a
     /// user store's).
     pub fn fill(&mut self, frame: Frame, entry: Entry) {
+        super::access::frame(frame, true);
         self.words[frame as usize] = [entry; ENTRIES];
     }
 }

@@ -15,6 +15,7 @@ pub mod history;
 pub mod matrix;
 pub mod oracle;
 pub mod pack;
+pub mod por;
 pub mod replay;
 pub mod symmetry;
 
@@ -278,6 +279,9 @@ pub struct System {
     pub symmetric_cpus: Vec<Vec<u8>>,
     /// Each CPU's block of tasks (`symmetry::blocks`).
     blocks: Vec<Vec<usize>>,
+    /// Tests only: a deliberately wrong footprint (`por.rs`), to show that
+    /// the tests of `--por` catch a wrong independence claim.
+    pub por_mutant: por::PorMutant,
 }
 
 impl System {
@@ -301,7 +305,15 @@ impl System {
             symmetry: Vec::new(),
             symmetric_cpus: Vec::new(),
             blocks: Vec::new(),
+            por_mutant: por::PorMutant::None,
         };
+        if sys.cfg.por && sys.cfg.symmetry {
+            return Err(
+                "partial-order reduction (--por) and --symmetry cannot be combined yet: \
+                 the footprints are of concrete CPUs"
+                    .into(),
+            );
+        }
         (sys.goal_mask, sys.init_tables) = sys.goals_applicable_to(&sys.init);
         if sys.cfg.symmetry {
             let (group, classes) = symmetry::group(&sys);
@@ -725,6 +737,35 @@ impl Model for System {
             | Action::EvictPde { cpu, .. } => 2 * cpu as usize + 1,
             Action::Scribble { cpu } => 2 * config::limits::CPUS_MAX + cpu as usize,
         }
+    }
+
+    fn por_actors(&self) -> usize {
+        if self.cfg.por {
+            self.st.cpus as usize + 1
+        } else {
+            0
+        }
+    }
+
+    fn por_actor(&self, a: Action) -> usize {
+        self.por_actor_of(a)
+    }
+
+    fn por_future(&self, s: &Machine, actor: usize, mover: usize) -> shootdown_explore::Footprint {
+        self.por_future_of(s, actor, mover)
+    }
+
+    fn por_local(
+        &self,
+        s: &Machine,
+        actor: usize,
+        enabled: &[(Action, &Machine)],
+    ) -> shootdown_explore::Footprint {
+        self.por_local_of(s, actor, enabled)
+    }
+
+    fn por_visible(&self, s: &Machine, a: Action, next: &Machine) -> bool {
+        self.por_visible_step(s, a, next)
     }
 
     fn packed_len(&self) -> usize {
