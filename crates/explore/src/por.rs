@@ -229,7 +229,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
 /// enabled, which this cannot see).
 fn check_commutation<M: Model>(
     model: &M,
-    s: &M::State,
+    _s: &M::State,
     enabled: &[(M::Action, Transition<M::State, M::Violation>)],
     actor_of: &[usize],
     p: usize,
@@ -252,7 +252,7 @@ fn check_commutation<M: Model>(
             let ab = model.step(sa, *b);
             let fail = |why: &str| {
                 panic!(
-                    "partial-order reduction: ample action {a:?} and {b:?} do not commute ({why}) in {s:?}"
+                    "partial-order reduction: ample action {a:?} and {b:?} do not commute ({why})"
                 )
             };
             match tb {

@@ -85,11 +85,12 @@ const ALL_FRAMES: u32 = (1u32 << FRAMES_MAX) - 1;
 pub enum PorMutant {
     #[default]
     None,
-    /// The MMU part claims it writes no frame (Accessed bits forgotten).
-    NoAccessedWrites,
-    /// The task part's recorded frames are dropped (as if kernel steps
-    /// touched no memory).
+    /// The task part's frames and page-allocator accesses are dropped (as
+    /// if kernel steps touched no memory).
     NoTaskFrames,
+    /// A CPU that can still run kernel code is given its MMU part as its
+    /// future, as if it were quiescent.
+    BusyIsQuiet,
 }
 
 impl System {
@@ -201,9 +202,6 @@ impl System {
             read = ALL_FRAMES;
             written = ALL_FRAMES;
         }
-        if self.por_mutant == PorMutant::NoAccessedWrites {
-            written = 0;
-        }
         fp.reads |= frames_bits(read | written);
         fp.writes |= frames_bits(written);
         fp
@@ -247,7 +245,7 @@ impl System {
             return self.allocators(s, mover);
         }
         let q = actor as u8;
-        if !self.quiescent(s, q) {
+        if !self.quiescent(s, q) && self.por_mutant != PorMutant::BusyIsQuiet {
             return Footprint::ALL;
         }
         self.mmu_part(s, q)
@@ -302,6 +300,9 @@ impl System {
             }
             if s.k.mms != next.k.mms || s.k.tasks != next.k.tasks || s.k.flush != next.k.flush {
                 fp.writes |= bit(KERNEL);
+            }
+            if self.por_mutant == PorMutant::NoTaskFrames {
+                continue;
             }
             if s.k.alloc != next.k.alloc {
                 fp.reads |= bit(ALLOC);
