@@ -338,13 +338,31 @@ impl System {
     }
 
     pub(super) fn por_visible_step(&self, s: &Machine, a: Action, next: &Machine) -> bool {
+        let st = &self.st;
         let stale = self.applicable_goals() & goals::STALE_REFERENCE != 0;
         let leak = self.cfg.properties.has(7);
         let roles = s.roles != next.roles;
+        // Whether a reference of `cpu`'s MMU to `table` for `slot` is
+        // stale; other actors within their futures change neither the
+        // CPU's CR3 nor that role (another allocator only takes frames
+        // that are free, hence stale already).
+        let is_stale = |cpu: u8, table: u8, slot: u8| {
+            s.roles[table as usize]
+                != (crate::kernel::Role::PageTable {
+                    root: s.mmu[cpu as usize].cr3,
+                    slot,
+                })
+        };
         match a {
             Action::Speculate { .. } | Action::EvictTlb { .. } => false,
-            Action::Walk { slot, .. } if slot as usize != DEMAND => stale,
-            Action::EvictPde { .. } => stale,
+            // Ends a reference: visible only if that one is stale.
+            Action::Walk { cpu, slot, .. } if slot as usize != DEMAND => {
+                let w = s.mmu[cpu as usize].walks[slot as usize];
+                stale && is_stale(cpu, w.table, st.slot(w.vpn))
+            }
+            Action::EvictPde { cpu, slot } => {
+                stale && is_stale(cpu, s.mmu[cpu as usize].pde[slot as usize], slot)
+            }
             Action::Scribble { cpu } => {
                 (stale || leak)
                     && (roles_end_stale(s, next) || s.mmu[cpu as usize] != next.mmu[cpu as usize])
@@ -352,14 +370,20 @@ impl System {
             _ => {
                 let c = a.cpu() as usize;
                 let mmu = s.mmu[c].walks != next.mmu[c].walks || s.mmu[c].pde != next.mmu[c].pde;
-                let sched = (0..self.st.cpus as usize)
+                let sched = (0..st.cpus as usize)
                     .any(|q| s.k.cpus[q].in_schedule != next.k.cpus[q].in_schedule);
                 let status =
                     s.k.tasks
                         .iter()
                         .zip(&next.k.tasks)
                         .any(|(x, y)| x.status != y.status);
-                (stale && (mmu || roles)) || (leak && (roles || sched || status))
+                // A leak is judged once every user task is dead: while this
+                // CPU's current task is a live user task it cannot hold in
+                // any state reached without this CPU moving.
+                let cur = s.k.cpus[c].current;
+                let live_user = st.is_user(cur)
+                    && s.k.tasks[cur as usize].status != crate::kernel::state::Status::Dead;
+                (stale && (mmu || roles)) || (leak && !live_user && (roles || sched || status))
             }
         }
     }
