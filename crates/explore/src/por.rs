@@ -61,6 +61,12 @@ use crate::search::Search;
 use crate::visited::Visited;
 use crate::{Model, Transition};
 
+/// An enabled action of a state and what it did.
+pub(crate) type Enabled<M> = (
+    <M as Model>::Action,
+    Transition<<M as Model>::State, <M as Model>::Violation>,
+);
+
 /// What an actor's actions read and write, as bits over the model's
 /// resources (at most 128; the model names them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -137,7 +143,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     pub(crate) fn ample(
         &mut self,
         here: &M::State,
-        enabled: &[(M::Action, Transition<M::State, M::Violation>)],
+        enabled: &[Enabled<M>],
         buf: &mut Vec<u8>,
     ) -> Option<Vec<usize>> {
         let model = self.model;
@@ -230,7 +236,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
 fn check_commutation<M: Model>(
     model: &M,
     _s: &M::State,
-    enabled: &[(M::Action, Transition<M::State, M::Violation>)],
+    enabled: &[Enabled<M>],
     actor_of: &[usize],
     p: usize,
 ) {
