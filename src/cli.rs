@@ -170,8 +170,9 @@ pub struct BoundArgs {
     /// still do, and change no state property or goal, expand only those
     /// (ARCHITECTURE.md, "Reductions").  Same verdicts and goals, fewer or
     /// equal states; counterexamples are shortest in the reduced graph.
-    /// Sequential only (not with --jobs above 1, --checkpoint, --cost or
-    /// --symmetry).
+    /// For the exhaustive search of check and matrix (other commands
+    /// ignore it); sequential, so check refuses it with --jobs above 1,
+    /// --checkpoint or --cost, and with --symmetry.
     #[arg(long, conflicts_with = "symmetry")]
     pub por: bool,
     /// How visited states are kept: tree (tree compression of their parts,

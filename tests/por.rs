@@ -268,3 +268,46 @@ fn por_refuses_what_it_cannot_do() {
     cfg.symmetry = true;
     assert!(System::new(cfg).is_err(), "--por with --symmetry");
 }
+
+fn shootdown(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_shootdown"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn check_por_reports_its_counts_and_ratio_and_refuses_parallel_runs() {
+    let o = shootdown(&[
+        "check",
+        "mail-race",
+        "--hw",
+        "1",
+        "--por",
+        "--por-compare",
+        "--json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let por = &v["stats"]["por"];
+    let (with, without) = (
+        v["stats"]["states"].as_u64().expect("states"),
+        por["states_without"].as_u64().expect("states without"),
+    );
+    assert!(with < without, "{with} of {without}");
+    assert!(por["ratio"].as_f64().expect("ratio") < 1.0);
+    assert!(por["reduced_states"].as_u64().expect("reduced") > 0);
+    let text = shootdown(&["check", "mail-race", "--hw", "1", "--por"]);
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(out.contains("partial-order reduction: "), "{out}");
+    let o = shootdown(&["check", "mail-race", "--por", "--jobs", "2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--por cannot be combined with --jobs"));
+    let o = shootdown(&["check", "mail-race", "--por", "--symmetry"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -44,8 +44,12 @@
 //!
 //! **Visibility**: a step that removes a walk or a PDE entry, or changes a
 //! frame's role, may end a stale reference (the `STALE_REFERENCE` goal);
-//! one that changes a role, a task's status or a CPU's `in_schedule` may
-//! end a leak at quiescence (property 7).  Those count as visible (the
+//! one that changes a role, a task's status, a CPU's `in_schedule` or an
+//! mm may end a leak at quiescence (property 7), unless its CPU runs a
+//! live user task (then no state reached without that CPU moving has
+//! every user task dead).  A walk completion or PDE eviction counts only
+//! when its reference is stale (no other actor changes that: another
+//! allocator takes only free frames, stale already).  Those count as visible (the
 //! difference of the states tells, and it is the same wherever the step's
 //! reads are unchanged).  Deadlock (property 6) needs none: a progress
 //! action is never enabled in a deadlocked state, and the MMU part's and
@@ -179,9 +183,15 @@ impl System {
             }
             for slot in 0..st.user_slots as usize {
                 let e = words(root)[slot];
-                if e.is_present() && e.frame() < st.frames {
-                    read |= 1 << e.frame();
-                    written |= tables(e.frame());
+                if e.is_present() {
+                    if e.frame() < st.frames {
+                        read |= 1 << e.frame();
+                        written |= tables(e.frame());
+                    } else {
+                        // A pointer past the frames: take every frame.
+                        read = ALL_FRAMES;
+                        written = ALL_FRAMES;
+                    }
                 }
                 let p = m.pde[slot];
                 if hw.pde_cache && p != NO_FRAME {
@@ -383,7 +393,11 @@ impl System {
                 let cur = s.k.cpus[c].current;
                 let live_user = st.is_user(cur)
                     && s.k.tasks[cur as usize].status != crate::kernel::state::Status::Dead;
-                (stale && (mmu || roles)) || (leak && !live_user && (roles || sched || status))
+                // A leak also reads the mms (a page directory leaks while
+                // no live mm names it).
+                let mms = s.k.mms != next.k.mms;
+                (stale && (mmu || roles))
+                    || (leak && !live_user && (roles || sched || status || mms))
             }
         }
     }
