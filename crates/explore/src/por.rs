@@ -27,11 +27,15 @@
 //!   unreached;
 //! - C3 (the cycle proviso for a breadth-first search, after Bošnački,
 //!   Leue and Lafuente, "Partial-order reduction for general state
-//!   exploring algorithms"): every ample successor is new, not yet
-//!   visited, and they are distinct.  Then every cycle of the reduced
-//!   graph has a fully expanded state: the cycle's state found first is
-//!   entered from a state expanded after it was found, whose expansion
-//!   therefore met a visited successor and was full.
+//!   exploring algorithms"): no ample successor was found at the current
+//!   level or an earlier one (a successor already found at the *next*
+//!   level, through another interleaving, is allowed: the diamonds of
+//!   independent steps close there).  Then every cycle of the reduced
+//!   graph has a fully expanded state: take the cycle's state `t` of least
+//!   level; its predecessor `u` on the cycle is at that level or deeper,
+//!   and every state of `t`'s level was found before any state of `u`'s
+//!   level was expanded, so `u`'s expansion met `t` at a level no deeper
+//!   than its own and was full.
 //!
 //! Why the verdicts are exact (the standard argument, Clarke, Grumberg and
 //! Peled, "Model Checking", ch. 10, for reachability): the reduced graph is
@@ -191,9 +195,11 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 self.por.refused_conflict += 1;
                 continue 'actor;
             }
-            // C3: every ample successor new, and distinct.
-            for (k, &(_, next)) in ample.iter().enumerate() {
-                if ample[..k].iter().any(|&(_, o)| o == next) || self.is_visited(next, buf) {
+            // C3: no ample successor found at this level or an earlier
+            // one (one found at the next level, by an earlier state of
+            // this one, is no way back).
+            for &(_, next) in &ample {
+                if self.found_by_this_level(next, buf) {
                     failed_proviso = true;
                     self.por.refused_proviso += 1;
                     continue 'actor;
@@ -210,20 +216,28 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         None
     }
 
-    /// Whether `s` is already a visited state (a lookup, no insertion).
-    fn is_visited(&self, s: &M::State, buf: &mut Vec<u8>) -> bool {
+    /// Whether `s` was found at the current level or before it: visited,
+    /// with an index below `level_end` (where the next level starts), or
+    /// visited where the store cannot say where (a fingerprint store).
+    /// A lookup, no insertion.
+    fn found_by_this_level(&self, s: &M::State, buf: &mut Vec<u8>) -> bool {
         let h = self.key(s, buf);
         let arena = &self.p.arena;
-        if arena.is_compact() {
-            arena.contains(buf)
+        let at = if arena.is_compact() {
+            arena.find_compact(buf)
         } else if arena.is_packed() {
             self.visited
                 .find(h, |j| arena.bytes(j as usize) == &buf[..])
-                .is_some()
+                .map(Some)
         } else {
             self.visited
                 .find(h, |j| arena.state(j as usize) == s)
-                .is_some()
+                .map(Some)
+        };
+        match at {
+            None => false,
+            Some(None) => true,
+            Some(Some(i)) => (i as usize) < self.p.level_end,
         }
     }
 }
