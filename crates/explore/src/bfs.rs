@@ -10,7 +10,10 @@
 //! same arena, counts and traces, and hands back the few states whose
 //! expansion only the sequential order decides (a violation, the state
 //! bound).  Runs are deterministic: fixed-seed hashing, actions in the
-//! model's order, successors recorded in parent order.
+//! model's order, successors recorded in parent order.  When the model
+//! offers partial-order reduction (`Model::por_actors`), `expand` computes
+//! every enabled transition first and records only an ample set where
+//! `por.rs` allows one; such a search stays sequential.
 
 use crate::explorer::Options;
 use crate::parallel::{Segment, Threads};

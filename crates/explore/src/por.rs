@@ -206,7 +206,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 }
             }
             if self.por_check {
-                check_commutation(model, here, enabled, &actor_of, p);
+                check_commutation(model, enabled, &actor_of, p);
             }
             return Some(pos);
         }
@@ -242,18 +242,13 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     }
 }
 
-/// Panics unless every enabled action of actor `p` at `s` commutes with
+/// Panics unless every enabled action of actor `p` at a state (`enabled`:
+/// its enabled actions and their transitions) commutes with
 /// every enabled action of the other actors: both orders enabled, the same
 /// state (or the same kind of ending) after them.  A test of the model's
 /// footprints on the pairs a state shows (C1 also covers actions not yet
 /// enabled, which this cannot see).
-fn check_commutation<M: Model>(
-    model: &M,
-    _s: &M::State,
-    enabled: &[Enabled<M>],
-    actor_of: &[usize],
-    p: usize,
-) {
+fn check_commutation<M: Model>(model: &M, enabled: &[Enabled<M>], actor_of: &[usize], p: usize) {
     let kind = |t: &Option<Transition<M::State, M::Violation>>| match t {
         None => 0,
         Some(Transition::Next(_)) => 1,
