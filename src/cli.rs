@@ -165,6 +165,16 @@ pub struct BoundArgs {
     /// with no such CPUs is checked as without it.
     #[arg(long)]
     pub symmetry: bool,
+    /// Partial-order reduction: where one CPU's (or the other
+    /// allocators') enabled steps commute with everything the others can
+    /// still do, and change no state property or goal, expand only those
+    /// (ARCHITECTURE.md, "Reductions").  Same verdicts and goals, fewer or
+    /// equal states; counterexamples are shortest in the reduced graph.
+    /// For the exhaustive search of check and matrix (other commands
+    /// ignore it); sequential, so check refuses it with --jobs above 1,
+    /// --checkpoint or --cost, and with --symmetry.
+    #[arg(long, conflicts_with = "symmetry")]
+    pub por: bool,
     /// How visited states are kept: tree (tree compression of their parts,
     /// lossless; the default) or full (every state's packed bytes).
     #[arg(long, value_name = "STORE", value_parser = ["tree", "full"])]
@@ -225,6 +235,10 @@ pub struct CheckArgs {
     /// With --trace, one trace file per violated property (NAME.P1.json).
     #[arg(long, conflicts_with_all = ["checkpoint", "json"])]
     pub each_property: bool,
+    /// With --por: also run the search without the reduction and report
+    /// the ratio of their state counts (text and JSON).
+    #[arg(long)]
+    pub por_compare: bool,
     /// Instead of a verdict: the minimum and maximum of every cost counter
     /// over every complete execution (the whole state graph is kept, up to
     /// --states-max, default 5000000 states).  With --trace, the schedule
@@ -680,6 +694,7 @@ fn apply_bounds(cfg: &mut Config, b: &BoundArgs) {
     }
     cfg.unfold |= b.unfold;
     cfg.symmetry |= b.symmetry;
+    cfg.por |= b.por;
 }
 
 /// The kernel variant after `--variant` and `--patch`, from the
@@ -810,6 +825,60 @@ pub struct StatsReport {
     /// missed, n(n-1)/2 / 2^64 for n states.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub omission_probability: Option<f64>,
+    /// `--por`: what partial-order reduction did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub por: Option<PorReport>,
+}
+
+/// Partial-order reduction's counts (`--por`).
+#[derive(Serialize)]
+pub struct PorReport {
+    /// States expanded by an ample set smaller than their enabled set.
+    pub reduced_states: u64,
+    /// States expanded by every enabled transition.
+    pub full_states: u64,
+    /// Enabled transitions of reduced states not taken.
+    pub pruned_transitions: u64,
+    /// States where only the cycle proviso stopped a reduction.
+    pub proviso_states: u64,
+    /// Actors refused, per (state, actor) tried, by reason: visible (or a
+    /// transition that ends a path), another actor may still do anything,
+    /// a footprint conflict, the cycle proviso.
+    pub refused_visible: u64,
+    pub refused_busy: u64,
+    pub refused_conflict: u64,
+    pub refused_proviso: u64,
+    /// `check --por-compare`: the states of the same search without
+    /// reduction, and states with / states without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub states_without: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+}
+
+/// The text line of `--por`'s counts.
+fn por_line(s: &Stats, without: Option<u64>) -> Option<String> {
+    let p = s.por?;
+    let mut line = format!(
+        "partial-order reduction: {} of {} expanded states took an ample set ({} transitions pruned; {} kept whole by the cycle proviso)",
+        p.reduced,
+        p.reduced + p.full,
+        p.pruned,
+        p.proviso
+    );
+    line += &format!(
+        "; actors refused: {} visible, {} while another CPU can still run kernel code, {} by a footprint conflict, {} by the cycle proviso",
+        p.refused_visible, p.refused_busy, p.refused_conflict, p.refused_proviso
+    );
+    if let Some(w) = without {
+        line += &format!(
+            "; {} states against {} without it (ratio {:.3})",
+            s.states,
+            w,
+            s.states as f64 / w.max(1) as f64
+        );
+    }
+    Some(line)
 }
 
 impl From<&Stats> for StatsReport {
@@ -825,6 +894,18 @@ impl From<&Stats> for StatsReport {
             store: s.store.name(),
             bytes_per_state: s.bytes_per_state(),
             omission_probability: s.omission_probability(),
+            por: s.por.map(|p| PorReport {
+                reduced_states: p.reduced,
+                full_states: p.full,
+                pruned_transitions: p.pruned,
+                proviso_states: p.proviso,
+                refused_visible: p.refused_visible,
+                refused_busy: p.refused_busy,
+                refused_conflict: p.refused_conflict,
+                refused_proviso: p.refused_proviso,
+                states_without: None,
+                ratio: None,
+            }),
         }
     }
 }
@@ -965,6 +1046,24 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
     if let Some(path) = &a.trace.trace_out {
         probe_file(path)?;
     }
+    if cfg.por {
+        let clash = if a.jobs.is_some_and(|j| j > 1) {
+            Some("--jobs above 1 (the reduction runs in the sequential search)")
+        } else if a.checkpoint.is_some() {
+            Some("--checkpoint (its counts are not saved)")
+        } else if a.cost {
+            Some("--cost (which needs every transition)")
+        } else {
+            None
+        };
+        if let Some(what) = clash {
+            return Err(CliError::Input(format!(
+                "--por cannot be combined with {what}"
+            )));
+        }
+    } else if a.por_compare {
+        return Err(CliError::Input("--por-compare needs --por".into()));
+    }
     if a.each_property {
         return check_each_property(&cfg, &a, &source, io);
     }
@@ -1051,6 +1150,21 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
         pb.finish_and_clear();
     }
     let stats = out.stats;
+    // --por-compare: the same search without the reduction, for its count.
+    let states_without = (sys.cfg.por && a.por_compare).then(|| {
+        let mut plain = cfg.clone();
+        plain.por = false;
+        let plain = System::new(plain).expect("built once already");
+        explore::check(
+            &plain,
+            Options {
+                stop: Some(io.stop.clone()),
+                ..cfg.bounds.options()
+            },
+        )
+        .stats
+        .states
+    });
     let (verdict, bound, found, code) = match &out.verdict {
         Verdict::Safe => ("safe", None, None, EXIT_SAFE),
         Verdict::Violation { trace, violation } => {
@@ -1069,7 +1183,14 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
         hardware: profile_text(&cfg),
         verdict,
         bound,
-        stats: StatsReport::from(&stats),
+        stats: {
+            let mut r = StatsReport::from(&stats);
+            if let (Some(p), Some(w)) = (r.por.as_mut(), states_without) {
+                p.states_without = Some(w);
+                p.ratio = Some(stats.states as f64 / w.max(1) as f64);
+            }
+            r
+        },
         counterexample: found.as_ref().map(|f| f.cx.clone()),
         checkpoint: checkpoint_note.clone(),
         goals_reached: goals.reached.clone(),
@@ -1145,13 +1266,20 @@ fn cmd_check(a: CheckArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
                     Some(&stats),
                     &a.trace,
                     &only,
-                    "shortest counterexample",
+                    if sys.cfg.por {
+                        "counterexample (shortest in the reduced graph)"
+                    } else {
+                        "shortest counterexample"
+                    },
                 );
             }
         }
         let _ = writeln!(io.out, "{}", memory_line(&stats));
         if sys.cfg.symmetry {
             let _ = writeln!(io.out, "{}", symmetry_line(&sys));
+        }
+        if let Some(line) = por_line(&stats, states_without) {
+            let _ = writeln!(io.out, "{line}");
         }
         if let Some(note) = &checkpoint_note {
             let _ = writeln!(io.out, "{note}");

@@ -196,6 +196,7 @@ impl Loader<'_> {
             unfold: false,
             cost_table: Default::default(),
             symmetry: false,
+            por: false,
         };
 
         self.hardware(&raw, &mut cfg)?;

@@ -135,6 +135,16 @@ impl<S> Arena<S> {
         self.contains_near(b, None)
     }
 
+    /// Whether packed state `b` is held (a compact arena), and its index
+    /// where the store can tell (a tree; a fingerprint store cannot).
+    pub(crate) fn find_compact(&self, b: &[u8]) -> Option<Option<u32>> {
+        match (&self.tree, &self.fps) {
+            (Some(t), _) => t.find(b).map(Some),
+            (None, Some(f)) => f.contains(fingerprint(b)).then_some(None),
+            (None, None) => unreachable!("not a compact arena"),
+        }
+    }
+
     /// A tree arena's tree of state `i` (for `contains_near`); None for
     /// other arenas, which need none.
     pub fn hint(&self, i: usize) -> Option<Hint> {

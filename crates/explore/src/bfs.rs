@@ -10,7 +10,10 @@
 //! same arena, counts and traces, and hands back the few states whose
 //! expansion only the sequential order decides (a violation, the state
 //! bound).  Runs are deterministic: fixed-seed hashing, actions in the
-//! model's order, successors recorded in parent order.
+//! model's order, successors recorded in parent order.  When the model
+//! offers partial-order reduction (`Model::por_actors`), `expand` computes
+//! every enabled transition first and records only an ample set where
+//! `por.rs` allows one; such a search stays sequential.
 
 use crate::explorer::Options;
 use crate::parallel::{Segment, Threads};
@@ -48,7 +51,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         // With more than one job: the threads and what they keep between
         // parallel segments, and where the sequential loop must take over
         // until (see `parallel.rs`).
-        let mut parallel = (opts.jobs > 1).then(|| Threads::new(opts.jobs, self.p.arena.stride()));
+        // Partial-order reduction runs sequentially (`por.rs`).
+        let mut parallel =
+            (opts.jobs > 1 && !self.por_on).then(|| Threads::new(opts.jobs, self.p.arena.stride()));
         let mut sequential_until = 0;
         // The arena may hold `limit` states: the state bound's (see
         // `Options::states_max`) or the explorer's own limit, whichever is
@@ -185,48 +190,102 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     ) -> Option<bool> {
         let model = self.model;
         let cursor = self.p.cursor;
-        let packed = self.p.arena.is_packed();
         let mut transitions = 0u64;
         let mut goals = 0u64;
         candidates.clear();
         model.candidates(here, candidates);
         let mut progress = false;
-        for &a in candidates.iter() {
-            let Some(tr) = model.step(here, a) else {
-                continue;
+        if self.por_on {
+            let mut enabled = Vec::with_capacity(candidates.len());
+            for &a in candidates.iter() {
+                if let Some(tr) = model.step(here, a) {
+                    progress |= model.is_progress(a);
+                    enabled.push((a, tr));
+                }
+            }
+            let ample = if enabled
+                .iter()
+                .all(|(_, t)| matches!(t, Transition::Next(_)))
+            {
+                self.ample(here, &enabled, buf)
+            } else {
+                None
             };
-            transitions += 1;
-            progress |= model.is_progress(a);
-            match tr {
-                Transition::Next(next) => {
-                    goals |= model.transition_goals(here, a, &next);
-                    if self.p.pending.is_some() {
-                        continue;
-                    }
-                    // One probe of the visited index: insert if absent.
-                    let h = self.key(&next, buf);
-                    if packed {
-                        if self.record_packed(buf, h, cursor, a, limit)? {
-                            self.p.goals_reached |= model.goals(&next);
-                        }
-                    } else {
-                        self.record_state(next, h, cursor, a, limit)?;
-                    }
+            match &ample {
+                Some(pos) => {
+                    self.por.reduced += 1;
+                    self.por.pruned += (enabled.len() - pos.len()) as u64;
+                    let mut k = 0;
+                    enabled.retain(|_| {
+                        k += 1;
+                        pos.contains(&(k - 1))
+                    });
                 }
-                Transition::Violation(v) => {
-                    if self.p.pending.is_none() {
-                        let mut trace = self.trace_to(cursor);
-                        trace.push(a);
-                        self.p.pending = Some((trace, v));
-                    }
-                }
-                Transition::Cut(why) => {
-                    self.p.cut.get_or_insert_with(|| why.to_string());
-                }
+                None => self.por.full += 1,
+            }
+            for (a, tr) in enabled {
+                transitions += 1;
+                self.take(here, a, tr, cursor, buf, limit, &mut goals)?;
+            }
+        } else {
+            for &a in candidates.iter() {
+                let Some(tr) = model.step(here, a) else {
+                    continue;
+                };
+                transitions += 1;
+                progress |= model.is_progress(a);
+                self.take(here, a, tr, cursor, buf, limit, &mut goals)?;
             }
         }
         self.p.transitions += transitions;
         self.p.goals_reached |= goals;
         Some(progress)
+    }
+
+    /// Records the transition `a` from the state at `cursor` (`here`):
+    /// a new successor, a pending violation, or a cut; adds its goals to
+    /// `goals`.  None if a new successor would exceed `limit` (see
+    /// `expand`).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn take(
+        &mut self,
+        here: &M::State,
+        a: M::Action,
+        tr: Transition<M::State, M::Violation>,
+        cursor: usize,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        goals: &mut u64,
+    ) -> Option<()> {
+        let model = self.model;
+        match tr {
+            Transition::Next(next) => {
+                *goals |= model.transition_goals(here, a, &next);
+                if self.p.pending.is_some() {
+                    return Some(());
+                }
+                // One probe of the visited index: insert if absent.
+                let h = self.key(&next, buf);
+                if self.p.arena.is_packed() {
+                    if self.record_packed(buf, h, cursor, a, limit)? {
+                        self.p.goals_reached |= model.goals(&next);
+                    }
+                } else {
+                    self.record_state(next, h, cursor, a, limit)?;
+                }
+            }
+            Transition::Violation(v) => {
+                if self.p.pending.is_none() {
+                    let mut trace = self.trace_to(cursor);
+                    trace.push(a);
+                    self.p.pending = Some((trace, v));
+                }
+            }
+            Transition::Cut(why) => {
+                self.p.cut.get_or_insert_with(|| why.to_string());
+            }
+        }
+        Some(())
     }
 }

@@ -100,6 +100,11 @@ pub struct Options<'a> {
     /// How the visited states are kept (when the model packs them):
     /// tree compressed by default, see [`Store`](crate::Store).
     pub store: crate::Store,
+    /// Test aid for partial-order reduction (when the model offers it):
+    /// at every reduced state, run each ample action and each enabled
+    /// action of another actor in both orders and panic unless they
+    /// commute (`por.rs`).  Costs several steps per pair.
+    pub por_check: bool,
 }
 
 impl Default for Options<'_> {
@@ -114,6 +119,7 @@ impl Default for Options<'_> {
             progress_every: Duration::from_millis(500),
             jobs: 1,
             store: crate::Store::default(),
+            por_check: false,
         }
     }
 }
@@ -252,6 +258,7 @@ impl<'m, 'a, M: Model> Explorer<'m, 'a, M> {
         };
         search.states_limit = self.states_limit;
         search.tuning = self.tuning;
+        search.por_check = self.opts.por_check;
         if let Some(m) = self.opts.memory_max_bytes {
             search.p.arena.size_for_memory(m);
         }

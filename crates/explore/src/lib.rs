@@ -24,7 +24,10 @@
 //!   [`ExactTable`]), [`Parents`] (`parents.rs`: how each state was
 //!   reached, for traces), and the compact stores a packing arena may use
 //!   instead ([`store`]: tree compression, the default, and fingerprints);
-//! - [`checkpoint`]: a search's [`Progress`] saved to a file and resumed.
+//! - [`checkpoint`]: a search's [`Progress`] saved to a file and resumed;
+//! - `por.rs`: partial-order reduction (ample sets from the model's
+//!   [`Footprint`]s, with the visibility and cycle provisos) for the
+//!   sequential breadth-first search.
 //!
 //! Hot paths are generic over the model and the visited index (static
 //! dispatch); dynamic dispatch is only used for hooks called between
@@ -39,6 +42,7 @@ mod fresh;
 mod parallel;
 mod parents;
 mod pool;
+mod por;
 mod search;
 pub mod simulate;
 pub mod store;
@@ -47,6 +51,7 @@ pub mod visited;
 pub use arena::{Arena, STATES_LIMIT};
 pub use explorer::{Explorer, Options, check};
 pub use parents::Parents;
+pub use por::{Footprint, PorStats};
 pub use search::{Progress, Search};
 pub use store::{Store, TreeStore, omission_probability};
 pub use visited::{ExactTable, Visited, VisitedShard};
@@ -193,6 +198,53 @@ pub trait Model: Sync {
     fn transition_goals(&self, _s: &Self::State, _a: Self::Action, _next: &Self::State) -> u64 {
         0
     }
+
+    // ---- Partial-order reduction (`por.rs`): optional. ----
+
+    /// How many actors partial-order reduction partitions the actions
+    /// into (`por_actor`), or 0 when the model offers no reduction (the
+    /// default; then every state is fully expanded).
+    fn por_actors(&self) -> usize {
+        0
+    }
+    /// The reduction's actor of `a`, below [`por_actors`](Self::por_actors).
+    /// Every action has exactly one.
+    fn por_actor(&self, _a: Self::Action) -> usize {
+        0
+    }
+    /// An over-approximation of what `actor` reads and writes on every
+    /// path from `s` on which `mover` takes no step and every actor `r`
+    /// other than `mover` stays within `por_future(s, r)` (so the
+    /// contract holds for all of them at once, by induction on the path).
+    /// [`Footprint::ALL`] is always correct.
+    fn por_future(&self, _s: &Self::State, _actor: usize, _mover: usize) -> Footprint {
+        Footprint::ALL
+    }
+    /// An over-approximation of what `actor`'s actions read and write
+    /// (their enabledness, effects, events and judgements included) at
+    /// `s` and at every state reached from `s` by other actors' steps
+    /// that stay within their `por_future`s; `enabled` are its enabled
+    /// actions at `s` with their successors.  Its actions enabled at those
+    /// states must be exactly `enabled`: a disabled action of `actor` must
+    /// read something here that only a step outside `actor` could change.
+    fn por_local(
+        &self,
+        _s: &Self::State,
+        _actor: usize,
+        _enabled: &[(Self::Action, &Self::State)],
+    ) -> Footprint {
+        Footprint::ALL
+    }
+    /// Whether `a` (enabled at `s`, leading to `next`) is visible: it may,
+    /// at `s` or at a state reached from `s` by other actors' steps,
+    /// turn a state property ([`check_state`](Self::check_state)) from
+    /// violated to holding, or a state goal ([`goals`](Self::goals)) from
+    /// reached to unreached.  (Transition violations and transition goals
+    /// need no visibility: independence keeps them, see `por.rs`.)
+    /// Default: every action is visible.
+    fn por_visible(&self, _s: &Self::State, _a: Self::Action, _next: &Self::State) -> bool {
+        true
+    }
 }
 
 /// Which bound ended a run early.
@@ -278,6 +330,8 @@ pub struct Stats {
     /// How the visited states were kept ([`Store`]); a `Fingerprint` run
     /// may have missed states: see [`Stats::omission_probability`].
     pub store: Store,
+    /// Partial-order reduction's counts, when it was on.
+    pub por: Option<PorStats>,
 }
 
 impl Stats {

@@ -105,6 +105,12 @@ pub struct Search<'m, M: Model, T = ExactTable> {
     /// The sizes a parallel search works in (small in tests, so that toy
     /// models are searched in parallel too).
     pub(crate) tuning: Tuning,
+    /// Partial-order reduction is on (the model offers it, `por.rs`), its
+    /// counts (this session's), and whether each reduced state's ample
+    /// actions are checked to commute with the others (tests).
+    pub(crate) por_on: bool,
+    pub(crate) por: crate::PorStats,
+    pub(crate) por_check: bool,
 }
 
 /// `STATES_LIMIT` as a length (the whole of it on 64-bit targets).
@@ -174,6 +180,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             visited,
             states_limit: STATES_LIMIT_LEN,
             tuning: Tuning::default(),
+            por_on: model.por_actors() > 0,
+            por: crate::PorStats::default(),
+            por_check: false,
         }
     }
 
@@ -202,6 +211,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             visited,
             states_limit: STATES_LIMIT_LEN,
             tuning: Tuning::default(),
+            por_on: model.por_actors() > 0,
+            por: crate::PorStats::default(),
+            por_check: false,
         }
     }
 
@@ -345,6 +357,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             elapsed: self.p.elapsed_before + start.elapsed(),
             goals_reached: self.p.goals_reached,
             store: self.p.arena.store(),
+            por: self.por_on.then_some(self.por),
         }
     }
 

@@ -165,6 +165,7 @@ impl Memory {
 
     #[inline]
     pub fn read(&self, frame: Frame, index: Index) -> Entry {
+        super::access::frame(frame, false);
         #[cfg(not(feature = "large"))]
         {
             self.words[frame as usize][index as usize]
@@ -180,6 +181,7 @@ impl Memory {
 
     #[inline]
     pub fn write(&mut self, frame: Frame, index: Index, entry: Entry) {
+        super::access::frame(frame, true);
         #[cfg(not(feature = "large"))]
         {
             self.words[frame as usize][index as usize] = entry;
@@ -207,6 +209,7 @@ impl Memory {
 
     /// Every word of `frame`, in order.
     pub fn words(&self, frame: Frame) -> impl Iterator<Item = Entry> + '_ {
+        super::access::frame(frame, false);
         #[cfg(not(feature = "large"))]
         {
             self.words[frame as usize].iter().copied()
@@ -217,9 +220,17 @@ impl Memory {
         }
     }
 
+    /// The words of `frame` as stored, unrecorded (`access`): for code
+    /// that compares states rather than runs a step (`system::por`).
+    #[cfg(not(feature = "large"))]
+    pub fn raw_words(&self, frame: Frame) -> &[Entry; ENTRIES] {
+        &self.words[frame as usize]
+    }
+
     /// Fill every word with the same value (another allocator's data, a
     /// user store's).
     pub fn fill(&mut self, frame: Frame, entry: Entry) {
+        super::access::frame(frame, true);
         #[cfg(not(feature = "large"))]
         {
             self.words[frame as usize] = [entry; ENTRIES];

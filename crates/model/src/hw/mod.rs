@@ -3,6 +3,7 @@
 //! Knows frames, entries, CR3, TLBs, paging-structure caches and walks;
 //! knows nothing about Linux (no mm, task or allocator type appears here).
 
+pub mod access;
 pub mod arch;
 pub mod cpu;
 pub mod mem;

@@ -287,10 +287,12 @@ pub(super) struct Ctx<'a> {
 impl<A: Arch> Machine<A> {
     /// Who owns `frame` now (ghost state).
     pub fn role(&self, frame: Frame) -> Role {
+        crate::hw::access::frame(frame, false);
         self.roles[frame as usize]
     }
 
     pub fn set_role(&mut self, frame: Frame, role: Role) {
+        crate::hw::access::frame(frame, true);
         self.roles[frame as usize] = role;
     }
 

@@ -336,6 +336,10 @@ packed! {
     }
 }
 
+/// The page allocator's object number for `hw::access` (its reads and
+/// writes are recorded for partial-order reduction's footprints).
+pub const ALLOC_OBJECT: u32 = 0;
+
 /// The page allocator: a LIFO of free frames (the buddy allocator's hot
 /// per-CPU lists hand back the most recently freed page first, which is
 /// the reuse the race needs).
@@ -358,10 +362,12 @@ impl PageAlloc {
         }
     }
     pub fn push(&mut self, f: Frame) {
+        crate::hw::access::object(ALLOC_OBJECT, true);
         self.free[self.len as usize] = f;
         self.len += 1;
     }
     pub fn pop(&mut self) -> Option<Frame> {
+        crate::hw::access::object(ALLOC_OBJECT, true);
         if self.len == 0 {
             return None;
         }
@@ -371,6 +377,7 @@ impl PageAlloc {
         Some(f)
     }
     pub fn top(&self) -> Option<Frame> {
+        crate::hw::access::object(ALLOC_OBJECT, false);
         (self.len > 0).then(|| self.free[self.len as usize - 1])
     }
 

@@ -50,6 +50,9 @@ pub struct Config {
     /// Store one state per orbit of interchangeable CPUs (`--symmetry`;
     /// `system::symmetry`).
     pub symmetry: bool,
+    /// Partial-order reduction (`--por`; `system::por`): expand one
+    /// actor's ample set where that keeps every verdict.
+    pub por: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

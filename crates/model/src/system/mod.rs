@@ -23,6 +23,8 @@ pub mod oracle;
 #[cfg(not(feature = "large"))]
 pub mod pack;
 #[cfg(not(feature = "large"))]
+pub mod por;
+#[cfg(not(feature = "large"))]
 pub mod replay;
 #[cfg(not(feature = "large"))]
 pub mod symmetry;
@@ -298,6 +300,10 @@ pub struct System {
     /// Each CPU's block of tasks (`symmetry::blocks`).
     #[cfg(not(feature = "large"))]
     blocks: Vec<Vec<usize>>,
+    /// Tests only: a deliberately wrong footprint (`por.rs`), to show that
+    /// the tests of `--por` catch a wrong independence claim.
+    #[cfg(not(feature = "large"))]
+    pub por_mutant: por::PorMutant,
 }
 
 impl System {
@@ -323,7 +329,16 @@ impl System {
             symmetric_cpus: Vec::new(),
             #[cfg(not(feature = "large"))]
             blocks: Vec::new(),
+            #[cfg(not(feature = "large"))]
+            por_mutant: por::PorMutant::None,
         };
+        if sys.cfg.por && sys.cfg.symmetry {
+            return Err(
+                "partial-order reduction (--por) and --symmetry cannot be combined yet: \
+                 the footprints are of concrete CPUs"
+                    .into(),
+            );
+        }
         (sys.goal_mask, sys.init_tables) = sys.goals_applicable_to(&sys.init);
         // The large build explores no state space: nothing to reduce.
         #[cfg(not(feature = "large"))]
@@ -775,6 +790,40 @@ impl Model for System {
             | Action::EvictPde { cpu, .. } => 2 * cpu as usize + 1,
             Action::Scribble { cpu } => 2 * config::limits::CPUS_MAX + cpu as usize,
         }
+    }
+
+    #[cfg(not(feature = "large"))]
+    fn por_actors(&self) -> usize {
+        if self.cfg.por {
+            self.st.cpus as usize + 1
+        } else {
+            0
+        }
+    }
+
+    #[cfg(not(feature = "large"))]
+    fn por_actor(&self, a: Action) -> usize {
+        self.por_actor_of(a)
+    }
+
+    #[cfg(not(feature = "large"))]
+    fn por_future(&self, s: &Machine, actor: usize, mover: usize) -> shootdown_explore::Footprint {
+        self.por_future_of(s, actor, mover)
+    }
+
+    #[cfg(not(feature = "large"))]
+    fn por_local(
+        &self,
+        s: &Machine,
+        actor: usize,
+        enabled: &[(Action, &Machine)],
+    ) -> shootdown_explore::Footprint {
+        self.por_local_of(s, actor, enabled)
+    }
+
+    #[cfg(not(feature = "large"))]
+    fn por_visible(&self, s: &Machine, a: Action, next: &Machine) -> bool {
+        self.por_visible_step(s, a, next)
     }
 
     // The large build never packs: its states are explored one execution
