@@ -206,13 +206,17 @@ fn verdict_table() {
         rows.push('\n');
     }
     println!("whole x64-tso machine:\n| variant | TSO | SC |\n|---|---|---|\n{rows}");
-    for (v, tso) in [
-        (Variant::Fea4e317, true),
-        (Variant::StableWrongOrder, false),
+    for (v, tso, gen_property) in [
+        (Variant::Fea4e317, true, true),
+        (Variant::Fea4e317, true, false),
+        (Variant::BeforeFea4e317, false, true),
+        (Variant::StableWrongOrder, false, true),
     ] {
-        let (sys, out) = cell(v, tso);
+        let mut cfg = Config6::new(v, tso);
+        cfg.check_stale_gen = gen_property;
+        let (sys, out) = run(cfg);
         println!(
-            "{} with tso = {tso}:\n{}",
+            "{} with tso = {tso}, stale-generation property {gen_property}:\n{}",
             v.name(),
             counterexample(&sys, &out).1
         );
