@@ -119,12 +119,14 @@ fn the_whole_x64_tso_machine_gives_the_same_verdicts() {
     for v in Variant::ALL {
         for tso in [true, false] {
             let (sys, out) = run(Config6::full(v, tso));
-            let safe = v == Variant::Fix83b0177a || (v == Variant::Fea4e317 && !tso);
+            let safe = matches!(v, Variant::Fix83b0177a | Variant::StableReordered)
+                || (v == Variant::Fea4e317 && !tso);
             if safe {
-                let want = if tso {
-                    FULL_TSO_FIX_STATES
-                } else {
-                    FULL_SC_STATES
+                let want = match (v, tso) {
+                    (Variant::StableReordered, true) => FULL_TSO_REORDERED_STATES,
+                    (Variant::StableReordered, false) => FULL_SC_REORDERED_STATES,
+                    (_, true) => FULL_TSO_FIX_STATES,
+                    (_, false) => FULL_SC_STATES,
                 };
                 assert_eq!(safe_states(&sys, &out), want, "{} tso={tso}", v.name());
             } else {
@@ -132,6 +134,14 @@ fn the_whole_x64_tso_machine_gives_the_same_verdicts() {
             }
         }
     }
+}
+
+#[test]
+fn dolans_stable_reorder_is_safe_with_tso_and_without() {
+    let (sys, out) = cell(Variant::StableReordered, true);
+    assert_eq!(safe_states(&sys, &out), TSO_REORDERED_STATES);
+    let (sys, out) = cell(Variant::StableReordered, false);
+    assert_eq!(safe_states(&sys, &out), SC_REORDERED_STATES);
 }
 
 #[test]
@@ -150,8 +160,12 @@ fn the_wrong_order_stable_backport_races_again() {
 const TSO_FIX_STATES: u64 = 108;
 const SC_FIX_STATES: u64 = 76;
 const SC_FEA4E317_STATES: u64 = 76;
+const TSO_REORDERED_STATES: u64 = 109;
+const SC_REORDERED_STATES: u64 = 77;
 const FULL_TSO_FIX_STATES: u64 = 42048;
 const FULL_SC_STATES: u64 = 25628;
+const FULL_TSO_REORDERED_STATES: u64 = 49120;
+const FULL_SC_REORDERED_STATES: u64 = 31460;
 
 /// The verdict table of docs/today.md; `--nocapture` prints it.
 #[test]

@@ -100,14 +100,20 @@ pub enum Variant {
     /// after the `tlb_gen` load ("the code is in the wrong order"); the
     /// cpumask is not lazy there, so `cpumask_set_cpu()` always runs.
     StableWrongOrder,
+    /// Dolan's proposed stable fix ("x86/mm: Fix check/use ordering in
+    /// switch_mm_irqs_off()", in the same mail; no upstream commit id
+    /// known here): the SWITCHING store moved before `cpumask_set_cpu()`
+    /// and the `tlb_gen` load.
+    StableReordered,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [
+    pub const ALL: [Variant; 5] = [
         Variant::BeforeFea4e317,
         Variant::Fea4e317,
         Variant::Fix83b0177a,
         Variant::StableWrongOrder,
+        Variant::StableReordered,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +122,7 @@ impl Variant {
             Variant::Fea4e317 => "6.15..6.17.4 (fea4e317f9e7)",
             Variant::Fix83b0177a => "6.17.5+ (83b0177a6c48)",
             Variant::StableWrongOrder => "6.1/6.6/6.12 stable backport of fea4e317f9e7",
+            Variant::StableReordered => "6.12 stable with Dolan's reorder patch",
         }
     }
 
@@ -126,6 +133,7 @@ impl Variant {
             Variant::Fea4e317 => "fea4e317f9e7",
             Variant::Fix83b0177a => "83b0177a6c48",
             Variant::StableWrongOrder => "fea4e317f9e7 backported (6.12.y, before Dolan's reorder)",
+            Variant::StableReordered => "Dolan's stable patch of 9 Oct 2025 (no commit id)",
         }
     }
 
@@ -144,6 +152,9 @@ impl Variant {
             Variant::StableWrongOrder => {
                 "the LOADED_MM_SWITCHING store comes after the tlb_gen load (rebase error)"
             }
+            Variant::StableReordered => {
+                "the LOADED_MM_SWITCHING store first, then the locked cpumask_set_cpu(), then the tlb_gen load"
+            }
         }
     }
 
@@ -153,7 +164,10 @@ impl Variant {
         match self {
             // Mainline since the LAM rework: SWITCHING store, barrier(),
             // "Start receiving IPIs and then read tlb_gen".
-            Variant::BeforeFea4e317 | Variant::Fea4e317 | Variant::Fix83b0177a => &[
+            Variant::BeforeFea4e317
+            | Variant::Fea4e317
+            | Variant::Fix83b0177a
+            | Variant::StableReordered => &[
                 StoreSwitching,
                 CpumaskTestSet,
                 ReadTlbGen,
@@ -181,7 +195,7 @@ impl Variant {
     /// after switching away, and `cpumask_set_cpu()` runs only when the
     /// bit is clear.
     pub fn lazy_cpumask(self) -> bool {
-        self != Variant::StableWrongOrder
+        !matches!(self, Variant::StableWrongOrder | Variant::StableReordered)
     }
 
     /// Whether the path that skips `cpumask_set_cpu()` has `smp_mb()`.
