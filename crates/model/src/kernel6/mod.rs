@@ -37,6 +37,9 @@
 
 use crate::hw::x86_64::{Addr, Arch64, Frame, Pcid, Refused, Vpn, Word, X64Features, X64Memory};
 
+#[cfg(test)]
+mod tests;
+
 /// CPUs the kernel knows.
 pub const CPUS: usize = 2;
 /// Address spaces (`mm_struct`s) with shared words: mm 0 and mm 1.
