@@ -84,7 +84,7 @@ impl Layout {
 /// commit (or one backport).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Variant {
-    /// v6.15-rc, before `fea4e317f9e7`: `should_flush_tlb()` sends no IPI
+    /// v6.14 to v6.15-rc (after `6db2526c1d69`), before `fea4e317f9e7`: `should_flush_tlb()` sends no IPI
     /// to a CPU whose `loaded_mm` is `LOADED_MM_SWITCHING` (CVE-2025-37964).
     BeforeFea4e317,
     /// `fea4e317f9e7` ("x86/mm: Eliminate window where TLB flushes may be
@@ -121,7 +121,7 @@ impl Variant {
 
     pub fn name(self) -> &'static str {
         match self {
-            Variant::BeforeFea4e317 => "6.15-rc (before fea4e317f9e7)",
+            Variant::BeforeFea4e317 => "6.14..6.15-rc (before fea4e317f9e7)",
             Variant::Fea4e317 => "6.15..6.17.4 (fea4e317f9e7)",
             Variant::Fix83b0177a => "6.17.5+ (83b0177a6c48)",
             Variant::StableWrongOrder => "6.1/6.6/6.12 stable backport of fea4e317f9e7",
@@ -132,7 +132,9 @@ impl Variant {
     /// The commit that makes this variant.
     pub fn commit(self) -> &'static str {
         match self {
-            Variant::BeforeFea4e317 => "6db2526c1d69 (parent of fea4e317f9e7)",
+            Variant::BeforeFea4e317 => {
+                "6db2526c1d69 .. fea4e317f9e7^ (the Fixes: range of fea4e317f9e7)"
+            }
             Variant::Fea4e317 => "fea4e317f9e7",
             Variant::Fix83b0177a => "83b0177a6c48",
             Variant::StableWrongOrder => "fea4e317f9e7 backported (6.12.y, before Dolan's reorder)",
