@@ -84,8 +84,9 @@ impl Layout {
 /// commit (or one backport).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Variant {
-    /// v6.14 to v6.15-rc (after `6db2526c1d69`), before `fea4e317f9e7`: `should_flush_tlb()` sends no IPI
-    /// to a CPU whose `loaded_mm` is `LOADED_MM_SWITCHING` (CVE-2025-37964).
+    /// v6.14 to v6.15-rc (after `6db2526c1d69`, before `fea4e317f9e7`):
+    /// `should_flush_tlb()` sends no IPI to a CPU whose `loaded_mm` is
+    /// `LOADED_MM_SWITCHING` (CVE-2025-37964).
     BeforeFea4e317,
     /// `fea4e317f9e7` ("x86/mm: Eliminate window where TLB flushes may be
     /// inadvertently skipped", v6.15 to v6.17.4): IPIs a switching CPU, but
