@@ -115,7 +115,7 @@ fn fix_83b0177a_is_safe_with_tso_and_without() {
 
 #[test]
 fn the_whole_x64_tso_machine_gives_the_same_verdicts() {
-    // Split and speculative walks, paging-structure caches, eviction.
+    // Split and speculative walks, paging-structure caches.
     for v in Variant::ALL {
         for tso in [true, false] {
             let (sys, out) = run(Config6::full(v, tso));
@@ -144,6 +144,20 @@ fn dolans_stable_reorder_is_safe_with_tso_and_without() {
     assert_eq!(safe_states(&sys, &out), SC_REORDERED_STATES);
 }
 
+/// With eviction too (any TLB or paging-structure-cache entry may vanish
+/// at any step): the CVE-2025-40174 pair, about 9 s of the suite.
+#[test]
+fn with_eviction_fea4e317_still_races_only_by_store_buffering() {
+    let mut cfg = Config6::full(Variant::Fea4e317, true);
+    cfg.features.eviction = true;
+    let (sys, out) = run(cfg);
+    counterexample(&sys, &out);
+    let mut cfg = Config6::full(Variant::Fea4e317, false);
+    cfg.features.eviction = true;
+    let (sys, out) = run(cfg);
+    assert_eq!(safe_states(&sys, &out), EVICTION_SC_STATES);
+}
+
 #[test]
 fn the_wrong_order_stable_backport_races_again() {
     for tso in [true, false] {
@@ -164,6 +178,7 @@ const TSO_REORDERED_STATES: u64 = 109;
 const SC_REORDERED_STATES: u64 = 77;
 const FULL_TSO_FIX_STATES: u64 = 42048;
 const FULL_SC_STATES: u64 = 25628;
+const EVICTION_SC_STATES: u64 = 1525248;
 const FULL_TSO_REORDERED_STATES: u64 = 49120;
 const FULL_SC_REORDERED_STATES: u64 = 31460;
 

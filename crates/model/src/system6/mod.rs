@@ -69,9 +69,9 @@ pub struct Config6 {
 }
 
 impl Config6 {
-    /// `variant` on the whole `x64-tso` machine (split and speculative
-    /// walks, paging-structure caches, eviction), with TSO or (`tso`
-    /// false) sequential consistency.
+    /// `variant` on the whole `x64-tso` preset (split and speculative
+    /// walks, paging-structure caches; eviction is off in every preset),
+    /// with TSO or (`tso` false) sequential consistency.
     pub fn full(variant: Variant, tso: bool) -> Config6 {
         let mut features = X64Preset::Tso.features();
         features.tso = tso;
