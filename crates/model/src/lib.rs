@@ -9,8 +9,14 @@
 
 pub mod hw;
 pub mod kernel;
+// Issue 11's first slice of "today's x86": Linux 6.x's lazy TLB on the
+// x86-64 hardware, in the small build only.
+#[cfg(not(feature = "large"))]
+pub mod kernel6;
 pub mod limits;
 pub mod system;
+#[cfg(not(feature = "large"))]
+pub mod system6;
 pub mod table;
 
 /// The model's version: the package version and a hash of the source that

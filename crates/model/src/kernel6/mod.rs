@@ -1,0 +1,634 @@
+//! Linux 6.x's x86 lazy-TLB and flush protocol (`arch/x86/mm/tlb.c`),
+//! as interleaving points on the x86-64 hardware (`hw::x86_64`): the
+//! kernel half of issue 11's first slice, for the shapes of
+//! CVE-2025-37964 and CVE-2025-40174.
+//!
+//! What is modelled, after which code (read from the fix commits and the
+//! stable-review mails that quote `arch/x86/mm/tlb.c`; docs/today.md has
+//! the sources and what could not be pinned):
+//! - per mm (`mm->context`): `tlb_gen` (`atomic64_t`) and the
+//!   `mm_cpumask` bitmap, shared words loaded and stored through the
+//!   CPU's store buffer ([`Layout`]); the mm's id stands for `ctx_id`;
+//! - per CPU, shared (`cpu_tlbstate.loaded_mm`, read remotely by
+//!   `should_flush_tlb()`; `cpu_tlbstate_shared.is_lazy`): kernel words
+//!   too.  `loaded_mm` holds an mm id or [`LOADED_MM_SWITCHING`];
+//! - per CPU, private (`cpu_tlbstate.loaded_mm_asid`, `next_asid`,
+//!   `ctxs[asid].{ctx_id, tlb_gen}`): [`TlbState`], outside the store
+//!   buffer.  Only the owning CPU reads or writes them, with interrupts
+//!   off, and a CPU's loads forward from its own buffer, so keeping them
+//!   out of it changes no value any load returns; it only leaves the
+//!   buffer's two slots to the shared words;
+//! - `switch_mm_irqs_off()` (non-lazy path, `prev != next`) as its steps
+//!   ([`SwitchOp`]), in the order of each [`Variant`];
+//! - `flush_tlb_mm_range()` / `native_flush_tlb_multi()` /
+//!   `should_flush_tlb()` as the sender's steps ([`FlushPc`]), preceded
+//!   and followed by the page-table updates of a COW fault
+//!   (`mm/memory.c`, `wp_page_copy()`: `ptep_clear_flush()`, then
+//!   `set_pte_at()` of the copy);
+//! - `flush_tlb_func()` as the IPI handler and the local flush.
+//!
+//! Left out: the lazy path of `switch_mm_irqs_off()` (`prev == next`,
+//! `was_lazy`: it has an unconditional `smp_mb()`), `enter_lazy_tlb()`
+//! and `leave_mm()`, ASID allocation beyond a free slot, global ASIDs and
+//! INVLPGB/RAR, PTI's user PCIDs, LAM, `freed_tables`, the once-a-second
+//! `trim_cpumask` (taken as false: the common case, and the one that lets
+//! `should_flush_tlb()` skip a CPU), `prev`'s `mm_cpumask` (no one flushes
+//! `prev` here), and `nmi_uaccess_okay()`.
+
+use crate::hw::x86_64::{Addr, Arch64, Frame, Pcid, Refused, Vpn, Word, X64Features, X64Memory};
+
+#[cfg(test)]
+mod tests;
+
+/// CPUs the kernel knows.
+pub const CPUS: usize = 2;
+/// Address spaces (`mm_struct`s) with shared words: mm 0 and mm 1.
+pub const MMS: usize = 2;
+/// Dynamic ASID slots per CPU (Linux has `TLB_NR_DYN_ASIDS` = 6).
+pub const ASIDS: usize = 2;
+
+/// `loaded_mm` value of `init_mm` (no user mm loaded).
+pub const INIT_MM: u16 = 0;
+/// `loaded_mm` value `LOADED_MM_SWITCHING` (Linux: `(struct mm_struct *)1UL`,
+/// `arch/x86/include/asm/tlbflush.h`).
+pub const LOADED_MM_SWITCHING: u16 = 1;
+/// The `loaded_mm` value (and `ctx_id`) of mm `i`.
+pub fn mm_id(i: usize) -> u16 {
+    2 + i as u16
+}
+
+/// Where the shared kernel words live among the hardware's kernel
+/// variables (`X64Memory::vars`, 8 of them).
+pub struct Layout;
+
+impl Layout {
+    /// `mm->context.tlb_gen` of mm `i`.
+    pub fn tlb_gen(i: usize) -> Addr {
+        Addr::var(2 * i as u8)
+    }
+    /// `mm_cpumask(mm)` of mm `i`, a bit per CPU.
+    pub fn cpumask(i: usize) -> Addr {
+        Addr::var(2 * i as u8 + 1)
+    }
+    /// `per_cpu(cpu_tlbstate.loaded_mm, cpu)`.
+    pub fn loaded_mm(cpu: usize) -> Addr {
+        Addr::var((2 * MMS + cpu) as u8)
+    }
+    /// `per_cpu(cpu_tlbstate_shared.is_lazy, cpu)`.
+    pub fn is_lazy(cpu: usize) -> Addr {
+        Addr::var((2 * MMS + CPUS + cpu) as u8)
+    }
+}
+
+/// The kernel versions checked.  Each differs from the next by one
+/// commit (or one backport).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Variant {
+    /// v6.14 to v6.15-rc (after `6db2526c1d69`, before `fea4e317f9e7`):
+    /// `should_flush_tlb()` sends no IPI to a CPU whose `loaded_mm` is
+    /// `LOADED_MM_SWITCHING` (CVE-2025-37964).
+    BeforeFea4e317,
+    /// `fea4e317f9e7` ("x86/mm: Eliminate window where TLB flushes may be
+    /// inadvertently skipped", v6.15 to v6.17.4): IPIs a switching CPU, but
+    /// when this CPU is already in `mm_cpumask` (lazily kept since
+    /// `209954cbc7d0`) no locked `cpumask_set_cpu()` orders the
+    /// `LOADED_MM_SWITCHING` store before the `tlb_gen` load
+    /// (CVE-2025-40174).
+    Fea4e317,
+    /// `83b0177a6c48` ("x86/mm: Fix SMP ordering in switch_mm_irqs_off()",
+    /// v6.18, v6.17.5): `smp_mb()` on the path that skips
+    /// `cpumask_set_cpu()`.
+    Fix83b0177a,
+    /// `fea4e317f9e7` as backported to 6.1, 6.6 and 6.12 stable (Stephen
+    /// Dolan's mail of 9 Oct 2025): the `LOADED_MM_SWITCHING` store lands
+    /// after the `tlb_gen` load ("the code is in the wrong order"); the
+    /// cpumask is not lazy there, so `cpumask_set_cpu()` always runs.
+    StableWrongOrder,
+    /// Dolan's proposed stable fix ("x86/mm: Fix check/use ordering in
+    /// switch_mm_irqs_off()", in the same mail; no upstream commit id
+    /// known here): the SWITCHING store moved before `cpumask_set_cpu()`
+    /// and the `tlb_gen` load.
+    StableReordered,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 5] = [
+        Variant::BeforeFea4e317,
+        Variant::Fea4e317,
+        Variant::Fix83b0177a,
+        Variant::StableWrongOrder,
+        Variant::StableReordered,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::BeforeFea4e317 => "6.14..6.15-rc (before fea4e317f9e7)",
+            Variant::Fea4e317 => "6.15..6.17.4 (fea4e317f9e7)",
+            Variant::Fix83b0177a => "6.17.5+ (83b0177a6c48)",
+            Variant::StableWrongOrder => "6.1/6.6/6.12 stable backport of fea4e317f9e7",
+            Variant::StableReordered => "6.12 stable with Dolan's reorder patch",
+        }
+    }
+
+    /// The commit that makes this variant.
+    pub fn commit(self) -> &'static str {
+        match self {
+            Variant::BeforeFea4e317 => {
+                "6db2526c1d69 .. fea4e317f9e7^ (the Fixes: range of fea4e317f9e7)"
+            }
+            Variant::Fea4e317 => "fea4e317f9e7",
+            Variant::Fix83b0177a => "83b0177a6c48",
+            Variant::StableWrongOrder => "fea4e317f9e7 backported (6.12.y, before Dolan's reorder)",
+            Variant::StableReordered => "Dolan's stable patch of 9 Oct 2025 (no commit id)",
+        }
+    }
+
+    /// One line: what this variant does differently.
+    pub fn description(self) -> &'static str {
+        match self {
+            Variant::BeforeFea4e317 => {
+                "should_flush_tlb() skips a CPU whose loaded_mm is LOADED_MM_SWITCHING"
+            }
+            Variant::Fea4e317 => {
+                "should_flush_tlb() IPIs a switching CPU; no smp_mb() when cpumask_set_cpu() is skipped"
+            }
+            Variant::Fix83b0177a => {
+                "smp_mb() between the LOADED_MM_SWITCHING store and the tlb_gen load on every path"
+            }
+            Variant::StableWrongOrder => {
+                "the LOADED_MM_SWITCHING store comes after the tlb_gen load (rebase error)"
+            }
+            Variant::StableReordered => {
+                "the LOADED_MM_SWITCHING store first, then the locked cpumask_set_cpu(), then the tlb_gen load"
+            }
+        }
+    }
+
+    /// `switch_mm_irqs_off()`'s steps between interrupts off and on.
+    pub fn switch_ops(self) -> &'static [SwitchOp] {
+        use SwitchOp::*;
+        match self {
+            // Mainline since the LAM rework: SWITCHING store, barrier(),
+            // "Start receiving IPIs and then read tlb_gen".
+            Variant::BeforeFea4e317
+            | Variant::Fea4e317
+            | Variant::Fix83b0177a
+            | Variant::StableReordered => &[
+                StoreSwitching,
+                CpumaskTestSet,
+                ReadTlbGen,
+                LoadCr3,
+                StoreLoadedMm,
+            ],
+            // 6.12.y: cpumask_set_cpu(); atomic64_read(tlb_gen);
+            // choose_new_asid(); then the SWITCHING store and barrier().
+            Variant::StableWrongOrder => &[
+                CpumaskTestSet,
+                ReadTlbGen,
+                StoreSwitching,
+                LoadCr3,
+                StoreLoadedMm,
+            ],
+        }
+    }
+
+    /// Whether `should_flush_tlb()` IPIs a CPU in `LOADED_MM_SWITCHING`.
+    pub fn flushes_switching(self) -> bool {
+        self != Variant::BeforeFea4e317
+    }
+
+    /// Whether `mm_cpumask` is lazy (`209954cbc7d0`): a CPU keeps its bit
+    /// after switching away, and `cpumask_set_cpu()` runs only when the
+    /// bit is clear.
+    pub fn lazy_cpumask(self) -> bool {
+        !matches!(self, Variant::StableWrongOrder | Variant::StableReordered)
+    }
+
+    /// Whether the path that skips `cpumask_set_cpu()` has `smp_mb()`.
+    pub fn mb_without_set(self) -> bool {
+        self == Variant::Fix83b0177a
+    }
+}
+
+/// One interleaving point of `switch_mm_irqs_off(prev, next)` (the
+/// `prev != next` path of `arch/x86/mm/tlb.c`), interrupts off throughout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SwitchOp {
+    /// `this_cpu_write(cpu_tlbstate.loaded_mm, LOADED_MM_SWITCHING);
+    /// barrier();` — a plain store (into the store buffer with TSO);
+    /// `barrier()` is a compiler barrier only.
+    StoreSwitching,
+    /// `if (next != &init_mm && !cpumask_test_cpu(cpu, mm_cpumask(next)))
+    /// cpumask_set_cpu(cpu, mm_cpumask(next));` (lazy cpumask) and, after
+    /// `83b0177a6c48`, `else smp_mb();`.  Without the lazy cpumask the
+    /// set is unconditional.  `cpumask_set_cpu` is a `lock bts`: a full
+    /// barrier.
+    CpumaskTestSet,
+    /// `next_tlb_gen = atomic64_read(&next->context.tlb_gen);` and
+    /// `choose_new_asid(next, next_tlb_gen)`: the slot whose `ctx_id` is
+    /// next's, `need_flush = ctxs[asid].tlb_gen < next_tlb_gen`.
+    ReadTlbGen,
+    /// `reload_tlb:` with `need_flush`: `ctxs[asid] = {ctx_id, next_tlb_gen}`
+    /// and `load_new_mm_cr3(.., true)` (MOV to CR3, bit 63 clear); without:
+    /// `load_new_mm_cr3(.., false)` (bit 63 set: nothing invalidated).
+    LoadCr3,
+    /// `this_cpu_write(cpu_tlbstate.loaded_mm, next);
+    /// this_cpu_write(cpu_tlbstate.loaded_mm_asid, ns.asid);` then
+    /// interrupts on.
+    StoreLoadedMm,
+}
+
+/// `cpu_tlbstate.ctxs[asid]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Ctx {
+    /// The mm id (`ctx_id`), 0 = free.
+    pub ctx_id: u16,
+    pub tlb_gen: u16,
+}
+
+/// One CPU's private `cpu_tlbstate` (see the module doc: not shared).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TlbState {
+    pub loaded_mm_asid: u8,
+    pub next_asid: u8,
+    pub ctxs: [Ctx; ASIDS],
+}
+
+/// Linux: PCID = ASID + 1 (`kern_pcid()`).
+pub fn pcid_of(asid: u8) -> Pcid {
+    asid + 1
+}
+
+/// An mm as the kernel switches to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Mm {
+    /// Index (0 or 1): its shared words are `Layout::*(index)`.
+    pub index: usize,
+    /// `mm->pgd`.
+    pub pgd: Frame,
+}
+
+/// A switch in progress: its step and its locals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Switch {
+    /// Index into [`Variant::switch_ops`]; `len` = finished.
+    pub pc: u8,
+    pub next_tlb_gen: u16,
+    pub asid: u8,
+    pub need_flush: bool,
+}
+
+/// What one switch step did (for the system's words).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwitchNote {
+    StoredSwitching,
+    /// The bit was clear: `cpumask_set_cpu()` (locked, a full barrier).
+    CpumaskSet,
+    /// The bit was set: no `cpumask_set_cpu()`; `mb`: `smp_mb()` ran.
+    CpumaskSkipped {
+        mb: bool,
+    },
+    ReadTlbGen {
+        mm_gen: u16,
+        local: u16,
+        need_flush: bool,
+    },
+    LoadedCr3 {
+        noflush: bool,
+        pcid: Pcid,
+    },
+    StoredLoadedMm,
+}
+
+/// The flush request (`struct flush_tlb_info`) for one page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlushInfo {
+    pub mm: usize,
+    pub vpn: Vpn,
+    pub new_tlb_gen: u16,
+}
+
+/// What `flush_tlb_func()` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FuncNote {
+    /// `f->mm != loaded_mm`: `cpumask_clear_cpu()`, no flush.
+    WrongMm { loaded: u16 },
+    /// `f->new_tlb_gen <= local_tlb_gen` or `local == mm_tlb_gen`.
+    UpToDate { local: u16 },
+    /// `flush_tlb_one_user()` (INVLPG) of the page.
+    Partial { local: u16, mm_gen: u16 },
+    /// `flush_tlb_local()` (MOV to CR3 of the same value, bit 63 clear).
+    Full { local: u16, mm_gen: u16 },
+}
+
+/// The flush sender's steps (`flush_tlb_mm_range()` inside a COW fault).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FlushPc {
+    /// `ptep_clear_flush()`: `ptep_get_and_clear()` (`xchg`, locked).
+    ClearPte,
+    /// `info->new_tlb_gen = inc_mm_tlb_gen(mm)` (`atomic64_inc_return`,
+    /// locked: "This is also a barrier that synchronizes with
+    /// switch_mm()").
+    IncTlbGen,
+    /// `cpumask_any_but(mm_cpumask(mm), cpu) < nr_cpu_ids`: read the mask.
+    ReadCpumask,
+    /// `native_flush_tlb_multi()` -> `on_each_cpu_cond_mask(should_flush_tlb,
+    /// ..)` for the other CPU in the mask: read its `loaded_mm` and
+    /// `is_lazy`, send the IPI if it should flush.
+    ShouldFlush,
+    /// The local `flush_tlb_func()` (this CPU runs the mm).
+    LocalFlush,
+    /// `smp_call_function_many_cond(.., wait = true)`: spin until the IPI
+    /// handlers have run.
+    WaitAcks,
+    /// `set_pte_at()` of the copied page (a plain store).
+    SetPte,
+    /// The fault returned.
+    Done,
+}
+
+/// The sender's locals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Flusher {
+    pub pc: FlushPc,
+    pub new_tlb_gen: u16,
+    /// The other CPU is in `mm_cpumask` (read at `ReadCpumask`).
+    pub others: bool,
+}
+
+/// What a sender step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushNote {
+    ClearedPte,
+    IncTlbGen {
+        mm_gen: u16,
+    },
+    ReadCpumask {
+        others: bool,
+    },
+    ShouldFlush {
+        target: usize,
+        loaded: u16,
+        lazy: bool,
+        ipi: bool,
+    },
+    Local(FuncNote),
+    Acked,
+    SetPte,
+}
+
+/// The kernel: one variant, operating on hardware it is handed.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel6 {
+    pub variant: Variant,
+}
+
+fn w(v: u16) -> Word {
+    Word::value(v)
+}
+
+impl Kernel6 {
+    /// One step of `switch_mm_irqs_off(prev, next)` on `cpu`.  `Err`:
+    /// the hardware refused (a fence or CR3 write waits for drains, a
+    /// store for room); nothing changed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn switch_step<A: Arch64>(
+        &self,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        tlb: &mut TlbState,
+        sw: &mut Switch,
+        next: Mm,
+    ) -> Result<SwitchNote, Refused> {
+        let op = self.variant.switch_ops()[sw.pc as usize];
+        let note = match op {
+            SwitchOp::StoreSwitching => {
+                hw.store(mem, f, Layout::loaded_mm(cpu), w(LOADED_MM_SWITCHING))?;
+                SwitchNote::StoredSwitching
+            }
+            SwitchOp::CpumaskTestSet => {
+                let mask = Layout::cpumask(next.index);
+                let set = hw.load(mem, mask).0 & 1 << cpu != 0;
+                if !self.variant.lazy_cpumask() || !set {
+                    hw.locked_rmw(mem, mask, |m| Word(m.0 | 1 << cpu))?;
+                    SwitchNote::CpumaskSet
+                } else if self.variant.mb_without_set() {
+                    hw.mfence()?;
+                    SwitchNote::CpumaskSkipped { mb: true }
+                } else {
+                    SwitchNote::CpumaskSkipped { mb: false }
+                }
+            }
+            SwitchOp::ReadTlbGen => {
+                let mm_gen = hw.load(mem, Layout::tlb_gen(next.index)).0;
+                let id = mm_id(next.index);
+                // choose_new_asid(): the slot holding next's ctx_id, else a
+                // new one (always flushed).
+                let (asid, local, need_flush) = match tlb.ctxs.iter().position(|c| c.ctx_id == id) {
+                    Some(a) => (a as u8, tlb.ctxs[a].tlb_gen, tlb.ctxs[a].tlb_gen < mm_gen),
+                    None => {
+                        let a = tlb.next_asid % ASIDS as u8;
+                        tlb.next_asid = (a + 1) % ASIDS as u8;
+                        (a, 0, true)
+                    }
+                };
+                sw.next_tlb_gen = mm_gen;
+                sw.asid = asid;
+                sw.need_flush = need_flush;
+                SwitchNote::ReadTlbGen {
+                    mm_gen,
+                    local,
+                    need_flush,
+                }
+            }
+            SwitchOp::LoadCr3 => {
+                let pcid = pcid_of(sw.asid);
+                hw.write_cr3(f, next.pgd, pcid, !sw.need_flush)?;
+                if sw.need_flush {
+                    tlb.ctxs[sw.asid as usize] = Ctx {
+                        ctx_id: mm_id(next.index),
+                        tlb_gen: sw.next_tlb_gen,
+                    };
+                }
+                SwitchNote::LoadedCr3 {
+                    noflush: !sw.need_flush,
+                    pcid,
+                }
+            }
+            SwitchOp::StoreLoadedMm => {
+                hw.store(mem, f, Layout::loaded_mm(cpu), w(mm_id(next.index)))?;
+                tlb.loaded_mm_asid = sw.asid;
+                SwitchNote::StoredLoadedMm
+            }
+        };
+        sw.pc += 1;
+        Ok(note)
+    }
+
+    /// `should_flush_tlb(cpu, info)` read by the sender on `hw`: the
+    /// target's `loaded_mm` and `is_lazy` (two loads of another CPU's
+    /// words; `smp_rmb()` is a compiler barrier on x86).  Returns
+    /// (`loaded_mm`, `is_lazy`, send the IPI).
+    pub fn should_flush_tlb<A: Arch64>(
+        &self,
+        hw: &A,
+        mem: &X64Memory,
+        target: usize,
+        info: FlushInfo,
+    ) -> (u16, bool, bool) {
+        let loaded = hw.load(mem, Layout::loaded_mm(target)).0;
+        let lazy = hw.load(mem, Layout::is_lazy(target)).0 != 0;
+        let ipi = if lazy {
+            false // "Lazy TLB will get flushed at the next context switch."
+        } else if self.variant.flushes_switching() && loaded == LOADED_MM_SWITCHING {
+            true // "While switching, ... Assume the worst and flush."
+        } else {
+            // "The target mm is loaded"; info->trim_cpumask taken false.
+            loaded == mm_id(info.mm)
+        };
+        (loaded, lazy, ipi)
+    }
+
+    /// `flush_tlb_func(info)` on `cpu` (`local`: called by the sender on
+    /// itself), interrupts off: the wrong-mm check (remote only), then
+    /// the generation comparison, a partial or full flush, and
+    /// `ctxs[loaded_mm_asid].tlb_gen = mm_tlb_gen`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn flush_tlb_func<A: Arch64>(
+        &self,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        tlb: &mut TlbState,
+        info: FlushInfo,
+        local: bool,
+    ) -> Result<FuncNote, Refused> {
+        let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
+        if !local && loaded != mm_id(info.mm) {
+            // "Can only happen on remote CPUs": trim the lazy cpumask.
+            hw.locked_rmw(mem, Layout::cpumask(info.mm), |m| Word(m.0 & !(1 << cpu)))?;
+            return Ok(FuncNote::WrongMm { loaded });
+        }
+        let asid = tlb.loaded_mm_asid as usize;
+        let local_gen = tlb.ctxs[asid].tlb_gen;
+        if info.new_tlb_gen <= local_gen {
+            return Ok(FuncNote::UpToDate { local: local_gen });
+        }
+        let mm_gen = hw.load(mem, Layout::tlb_gen(info.mm)).0;
+        if local_gen == mm_gen {
+            return Ok(FuncNote::UpToDate { local: local_gen });
+        }
+        let note = if info.new_tlb_gen == local_gen + 1 && info.new_tlb_gen == mm_gen {
+            hw.invlpg(f, info.vpn)?;
+            FuncNote::Partial {
+                local: local_gen,
+                mm_gen,
+            }
+        } else {
+            let cr3 = hw.cr3();
+            hw.write_cr3(f, cr3.root, cr3.pcid, false)?;
+            FuncNote::Full {
+                local: local_gen,
+                mm_gen,
+            }
+        };
+        tlb.ctxs[asid].tlb_gen = mm_gen;
+        Ok(note)
+    }
+
+    /// One step of the COW fault's flush on `cpu` for the page `vpn`
+    /// whose PTE is at `pte`, replaced by `new_pte` (`mm/memory.c`
+    /// `wp_page_copy()` around `arch/x86/mm/tlb.c` `flush_tlb_mm_range()`).
+    /// `ipi_acked`: whether no IPI of this flush is pending (the system
+    /// enables `WaitAcks` only then).
+    /// Returns the note and the IPI to post, if any.
+    #[allow(clippy::too_many_arguments)]
+    pub fn flush_step<A: Arch64>(
+        &self,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        tlb: &mut TlbState,
+        fl: &mut Flusher,
+        mm: usize,
+        vpn: Vpn,
+        pte: Addr,
+        new_pte: Word,
+        ipi_acked: bool,
+    ) -> Result<(FlushNote, Option<(usize, FlushInfo)>), Refused> {
+        let other = 1 - cpu;
+        let info = FlushInfo {
+            mm,
+            vpn,
+            new_tlb_gen: fl.new_tlb_gen,
+        };
+        let (note, next, ipi) = match fl.pc {
+            FlushPc::ClearPte => {
+                hw.locked_rmw(mem, pte, |_| Word::ZERO)?;
+                (FlushNote::ClearedPte, FlushPc::IncTlbGen, None)
+            }
+            FlushPc::IncTlbGen => {
+                let old = hw.locked_rmw(mem, Layout::tlb_gen(mm), |g| Word(g.0 + 1))?;
+                fl.new_tlb_gen = old.0 + 1;
+                (
+                    FlushNote::IncTlbGen { mm_gen: old.0 + 1 },
+                    FlushPc::ReadCpumask,
+                    None,
+                )
+            }
+            FlushPc::ReadCpumask => {
+                let others = hw.load(mem, Layout::cpumask(mm)).0 & 1 << other != 0;
+                fl.others = others;
+                let next = if others {
+                    FlushPc::ShouldFlush
+                } else {
+                    FlushPc::LocalFlush
+                };
+                (FlushNote::ReadCpumask { others }, next, None)
+            }
+            FlushPc::ShouldFlush => {
+                let (loaded, lazy, send) = self.should_flush_tlb(hw, mem, other, info);
+                (
+                    FlushNote::ShouldFlush {
+                        target: other,
+                        loaded,
+                        lazy,
+                        ipi: send,
+                    },
+                    FlushPc::LocalFlush,
+                    send.then_some((other, info)),
+                )
+            }
+            FlushPc::LocalFlush => {
+                // flush_tlb_mm_range(): the local flush runs when this CPU
+                // has the mm loaded (on_each_cpu_cond_mask's local call, or
+                // the `mm == loaded_mm` branch).
+                let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
+                let n = if loaded == mm_id(mm) {
+                    self.flush_tlb_func(cpu, hw, mem, f, tlb, info, true)?
+                } else {
+                    FuncNote::WrongMm { loaded }
+                };
+                (FlushNote::Local(n), FlushPc::WaitAcks, None)
+            }
+            FlushPc::WaitAcks => {
+                assert!(
+                    ipi_acked,
+                    "the sender spins until its IPIs are acknowledged"
+                );
+                (FlushNote::Acked, FlushPc::SetPte, None)
+            }
+            FlushPc::SetPte => {
+                hw.store(mem, f, pte, new_pte)?;
+                (FlushNote::SetPte, FlushPc::Done, None)
+            }
+            FlushPc::Done => unreachable!("a finished flusher takes no step"),
+        };
+        fl.pc = next;
+        Ok((note, ipi))
+    }
+}

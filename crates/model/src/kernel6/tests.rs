@@ -1,0 +1,167 @@
+//! Unit tests of the Linux 6.x kernel's pieces on bare x86-64 CPUs: the
+//! order of `switch_mm_irqs_off()`'s steps per variant, what
+//! `should_flush_tlb()` decides, the barrier (or its absence) at
+//! `CpumaskTestSet`, and `flush_tlb_func()`'s generation logic.
+
+use super::*;
+use crate::hw::x86_64::{DEMAND, WalkEnd, X64Cpu, X64Preset};
+
+fn tso() -> X64Features {
+    let mut f = X64Preset::Tso.features();
+    f.split_walks = false;
+    f.speculative_walks = false;
+    f
+}
+
+fn info(new_tlb_gen: u16) -> FlushInfo {
+    FlushInfo {
+        mm: 0,
+        vpn: 0,
+        new_tlb_gen,
+    }
+}
+
+#[test]
+fn only_the_stable_backport_reads_tlb_gen_before_storing_switching() {
+    for v in Variant::ALL {
+        let ops = v.switch_ops();
+        let at = |op| ops.iter().position(|&o| o == op).expect("every op");
+        let wrong = at(SwitchOp::ReadTlbGen) < at(SwitchOp::StoreSwitching);
+        assert_eq!(wrong, v == Variant::StableWrongOrder, "{}", v.name());
+        assert!(at(SwitchOp::ReadTlbGen) < at(SwitchOp::LoadCr3));
+        assert_eq!(*ops.last().expect("ops"), SwitchOp::StoreLoadedMm);
+    }
+}
+
+#[test]
+fn should_flush_tlb_follows_each_variant() {
+    let cpu0 = X64Cpu::new(0, 1);
+    let mut mem = X64Memory::new();
+    for (loaded, lazy) in [
+        (LOADED_MM_SWITCHING, false),
+        (mm_id(0), false),
+        (mm_id(1), false),
+        (mm_id(0), true),
+    ] {
+        mem.write(Layout::loaded_mm(1), Word(loaded));
+        mem.write(Layout::is_lazy(1), Word(lazy as u16));
+        for v in Variant::ALL {
+            let k = Kernel6 { variant: v };
+            let (l, z, ipi) = k.should_flush_tlb(&cpu0, &mem, 1, info(1));
+            assert_eq!((l, z), (loaded, lazy));
+            let want = !lazy
+                && (loaded == mm_id(0)
+                    || (loaded == LOADED_MM_SWITCHING && v != Variant::BeforeFea4e317));
+            assert_eq!(ipi, want, "{} loaded {loaded} lazy {lazy}", v.name());
+        }
+    }
+}
+
+/// CPU1 with LOADED_MM_SWITCHING buffered, already in A's mask: the
+/// cpumask step leaves the store buffered (Fea4e317), or waits for it to
+/// drain (83b0177a6c48's smp_mb()).
+#[test]
+fn the_cpumask_step_is_a_barrier_only_with_83b0177a6c48() {
+    let f = tso();
+    for (v, barrier) in [(Variant::Fea4e317, false), (Variant::Fix83b0177a, true)] {
+        let k = Kernel6 { variant: v };
+        let mut mem = X64Memory::new();
+        mem.write(Layout::cpumask(0), Word(0b11));
+        let mut cpu = X64Cpu::new(5, 2);
+        let mut tlb = TlbState::default();
+        let mut sw = Switch::default();
+        let a = Mm { index: 0, pgd: 0 };
+        let n = k
+            .switch_step(1, &mut cpu, &mut mem, &f, &mut tlb, &mut sw, a)
+            .expect("store");
+        assert_eq!(n, SwitchNote::StoredSwitching);
+        assert!(!cpu.drained(), "the store is buffered");
+        let r = k.switch_step(1, &mut cpu, &mut mem, &f, &mut tlb, &mut sw, a);
+        if barrier {
+            assert_eq!(r, Err(Refused::StoreBufferNotEmpty), "smp_mb() waits");
+            assert_eq!(sw.pc, 1, "a refused step does not move");
+            cpu.drain_one(&mut mem);
+            assert_eq!(
+                k.switch_step(1, &mut cpu, &mut mem, &f, &mut tlb, &mut sw, a),
+                Ok(SwitchNote::CpumaskSkipped { mb: true })
+            );
+        } else {
+            assert_eq!(r, Ok(SwitchNote::CpumaskSkipped { mb: false }));
+            // The tlb_gen load runs with the SWITCHING store still buffered.
+            assert!(!cpu.drained());
+            assert_eq!(mem.read(Layout::loaded_mm(1)).0, 0);
+        }
+    }
+}
+
+#[test]
+fn flush_tlb_func_compares_generations() {
+    let f = tso();
+    let k = Kernel6 {
+        variant: Variant::Fix83b0177a,
+    };
+    let mut mem = X64Memory::new();
+    // A maps page 0 through frames 0 -> 1 -> 2 -> 3.
+    mem.words[0][0] = Word::table(1);
+    mem.words[1][0] = Word::table(2);
+    mem.words[2][0] = Word::leaf(3, false, false);
+    mem.write(Layout::loaded_mm(1), Word(mm_id(0)));
+    let fresh = || {
+        let mut cpu = X64Cpu::new(0, 1);
+        let mut m = mem;
+        let r = cpu.start_walk(&mut m, &f, DEMAND, 0, false);
+        assert!(matches!(r.end, WalkEnd::Filled(_)));
+        let tlb = TlbState {
+            loaded_mm_asid: 0,
+            next_asid: 1,
+            ctxs: [
+                Ctx {
+                    ctx_id: mm_id(0),
+                    tlb_gen: 0,
+                },
+                Ctx::default(),
+            ],
+        };
+        (cpu, m, tlb)
+    };
+    // One flush behind: partial (INVLPG), generation caught up.
+    let (mut cpu, mut m, mut tlb) = fresh();
+    m.write(Layout::tlb_gen(0), Word(1));
+    let n = k.flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), false);
+    assert_eq!(
+        n,
+        Ok(FuncNote::Partial {
+            local: 0,
+            mm_gen: 1
+        })
+    );
+    assert_eq!(tlb.ctxs[0].tlb_gen, 1);
+    assert!(cpu.lookup(0).is_none(), "the page's entry is gone");
+    // Two behind: full flush.
+    let (mut cpu, mut m, mut tlb) = fresh();
+    m.write(Layout::tlb_gen(0), Word(2));
+    let n = k.flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), false);
+    assert_eq!(
+        n,
+        Ok(FuncNote::Full {
+            local: 0,
+            mm_gen: 2
+        })
+    );
+    assert_eq!(tlb.ctxs[0].tlb_gen, 2);
+    assert!(cpu.lookup(0).is_none());
+    // Already there: nothing.
+    let (mut cpu, mut m, mut tlb) = fresh();
+    tlb.ctxs[0].tlb_gen = 1;
+    m.write(Layout::tlb_gen(0), Word(1));
+    let n = k.flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), false);
+    assert_eq!(n, Ok(FuncNote::UpToDate { local: 1 }));
+    assert!(cpu.lookup(0).is_some());
+    // Another mm loaded: trim the cpumask, keep the TLB.
+    let (mut cpu, mut m, mut tlb) = fresh();
+    m.write(Layout::loaded_mm(1), Word(mm_id(1)));
+    m.write(Layout::cpumask(0), Word(0b11));
+    let n = k.flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), false);
+    assert_eq!(n, Ok(FuncNote::WrongMm { loaded: mm_id(1) }));
+    assert_eq!(m.read(Layout::cpumask(0)).0, 0b01);
+}

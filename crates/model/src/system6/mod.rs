@@ -1,0 +1,672 @@
+//! The first checkable system of "today's x86" (issue 11): two x86-64
+//! CPUs (`hw::x86_64`) running Linux 6.x's lazy-TLB protocol
+//! (`kernel6`) on the shape of CVE-2025-37964 and CVE-2025-40174
+//! (Stephen Dolan's reproducer, reduced to one page).
+//!
+//! Process A has one private page X.  At boot CPU1 ran A, read X (its TLB
+//! holds X -> the old frame under A's PCID) and switched to process B;
+//! with the lazy `mm_cpumask` it stays in A's mask.  Then, concurrently:
+//! - CPU0 (A's writer thread) takes a COW fault on X: clears the PTE,
+//!   `flush_tlb_mm_range()`, sets the PTE to the copy, returns;
+//! - CPU1 switches back to A (`switch_mm_irqs_off(B, A)`, its steps), then
+//!   reads X again and again;
+//! - the hardware drains store buffers (and whatever else `hw_actions`
+//!   offers under the switches), one action each.
+//!
+//! Properties (both `Always`):
+//! - **stale read**: once the flush has returned, no CPU reads X through
+//!   the old frame (the CVE's observable: Dolan's reader sees the page
+//!   from before the fork);
+//! - **stale generation**: no CPU runs user code with `loaded_mm` == A and
+//!   `ctxs[loaded_mm_asid].tlb_gen` older than a flush of A that has
+//!   returned.
+//!
+//! Two goals (`Sometimes`), so that a safe verdict covered the window:
+//! CPU1 read X after the flush returned, and `should_flush_tlb()` sent
+//! CPU1 an IPI because it saw `LOADED_MM_SWITCHING` (the path
+//! `fea4e317f9e7` added).
+//!
+//! Implements `shootdown_explore::Model` without packing.
+
+use crate::hw::x86_64::{
+    Addr, Arch64, DEMAND, Frame, Vpn, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
+    X64HwOutcome, X64Memory, X64Preset,
+};
+use crate::kernel6::{
+    Ctx, FlushInfo, FlushNote, FlushPc, Flusher, FuncNote, Kernel6, LOADED_MM_SWITCHING, Layout,
+    Mm, Switch, SwitchNote, SwitchOp, TlbState, Variant, mm_id, pcid_of,
+};
+use shootdown_explore::{Model, Property, Transition};
+use std::fmt;
+
+/// The flushing CPU (A's writer) and the switching CPU (A's reader).
+pub const WRITER: usize = 0;
+pub const READER: usize = 1;
+/// The page.
+pub const X: Vpn = 0;
+/// A's frames: page directory root, PD, PT, the page before and after COW.
+const A_ROOT: Frame = 0;
+const A_PD: Frame = 1;
+const A_PT: Frame = 2;
+pub const OLD_FRAME: Frame = 3;
+pub const NEW_FRAME: Frame = 4;
+/// B's frames.
+const B_ROOT: Frame = 5;
+const B_PD: Frame = 6;
+const B_PT: Frame = 7;
+const B_PAGE: Frame = 8;
+/// mm indices.
+const MM_A: usize = 0;
+const MM_B: usize = 1;
+
+/// What is checked: a kernel variant on a machine.
+#[derive(Clone, Copy, Debug)]
+pub struct Config6 {
+    pub variant: Variant,
+    pub features: X64Features,
+    pub check_stale_read: bool,
+    pub check_stale_gen: bool,
+}
+
+impl Config6 {
+    /// `variant` on the whole `x64-tso` preset (split and speculative
+    /// walks, paging-structure caches; eviction is off in every preset),
+    /// with TSO or (`tso` false) sequential consistency.
+    pub fn full(variant: Variant, tso: bool) -> Config6 {
+        let mut features = X64Preset::Tso.features();
+        features.tso = tso;
+        Config6 {
+            variant,
+            features,
+            check_stale_read: true,
+            check_stale_gen: true,
+        }
+    }
+
+    /// `variant` on `x64-tso` (`tso`) or the same machine with sequential
+    /// consistency, with atomic walks and without speculative walks or
+    /// eviction (the stale entry is there from boot; see docs/today.md).
+    pub fn new(variant: Variant, tso: bool) -> Config6 {
+        let mut features = X64Preset::Tso.features();
+        features.tso = tso;
+        features.split_walks = false;
+        features.speculative_walks = false;
+        features.eviction = false;
+        Config6 {
+            variant,
+            features,
+            check_stale_read: true,
+            check_stale_gen: true,
+        }
+    }
+}
+
+/// The whole state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct State6 {
+    pub mem: X64Memory,
+    pub cpus: [X64Cpu; 2],
+    pub tlb: [TlbState; 2],
+    /// CPU0's COW fault and flush.
+    pub flusher: Flusher,
+    /// CPU1 has entered `switch_mm_irqs_off()`.
+    pub switching: bool,
+    /// CPU1's switch (pc == ops: in A's user code).
+    pub switch: Switch,
+    /// The pending flush IPI per CPU (`smp_call_function`'s csd).
+    pub ipi: [Option<FlushInfo>; 2],
+    /// Ghost: the `tlb_gen` of A's flush that has returned (0: none).
+    pub completed_gen: u16,
+}
+
+/// One step of the system.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Action6 {
+    /// CPU0's next kernel step (COW fault, flush).
+    Writer,
+    /// CPU1's next step of `switch_mm_irqs_off()` (the first enters it).
+    Switch,
+    /// CPU1 reads X in user mode.
+    Read,
+    /// `cpu` takes its pending flush IPI and runs `flush_tlb_func()`.
+    Ipi { cpu: u8 },
+    /// The hardware of `cpu` acts on its own.
+    Hw { cpu: u8, hw: X64HwAction },
+}
+
+/// A broken property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation6 {
+    StaleRead { cpu: u8, frame: Frame, mm_gen: u16 },
+    StaleGen { cpu: u8, local: u16, completed: u16 },
+}
+
+impl fmt::Display for Violation6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Violation6::StaleRead { cpu, frame, mm_gen } => write!(
+                f,
+                "stale read: CPU{cpu} read page X through frame {frame} (the page before the COW) after the flush of tlb_gen {mm_gen} returned"
+            ),
+            Violation6::StaleGen {
+                cpu,
+                local,
+                completed,
+            } => write!(
+                f,
+                "stale generation: CPU{cpu} runs user code of mm A with ctxs[asid].tlb_gen = {local} after the flush of tlb_gen {completed} returned"
+            ),
+        }
+    }
+}
+
+/// What a step did, for the words of a trace.
+#[derive(Clone, Copy, Debug)]
+pub enum Note {
+    Writer(FlushNote),
+    Switch(SwitchOp, SwitchNote),
+    Read { frame: Option<Frame>, walked: bool },
+    Ipi(FuncNote),
+    Hw(X64HwOutcome),
+}
+
+/// The model.
+pub struct System6 {
+    pub cfg: Config6,
+    kernel: Kernel6,
+}
+
+fn mm_a() -> Mm {
+    Mm {
+        index: MM_A,
+        pgd: A_ROOT,
+    }
+}
+
+fn pte_x() -> Addr {
+    Addr::entry(A_PT, 0)
+}
+
+impl System6 {
+    pub fn new(cfg: Config6) -> System6 {
+        System6 {
+            cfg,
+            kernel: Kernel6 {
+                variant: cfg.variant,
+            },
+        }
+    }
+
+    fn ops(&self) -> usize {
+        self.cfg.variant.switch_ops().len()
+    }
+
+    /// CPU1 runs A's user code.
+    pub fn reader_in_user(&self, s: &State6) -> bool {
+        s.switching && s.switch.pc as usize == self.ops()
+    }
+
+    fn irqs_on(&self, s: &State6, cpu: usize) -> bool {
+        cpu != READER || !s.switching || self.reader_in_user(s)
+    }
+
+    /// Runs `a` on a copy of `s`: the successor, what happened, and the
+    /// property it broke, or None if `a` is not enabled.
+    pub fn apply(&self, s: &State6, a: Action6) -> Option<(State6, Note, Option<Violation6>)> {
+        let f = &self.cfg.features;
+        let mut n = *s;
+        let k = &self.kernel;
+        let (note, viol) = match a {
+            Action6::Writer => {
+                if n.flusher.pc == FlushPc::Done {
+                    return None;
+                }
+                let acked = n.ipi[READER].is_none();
+                if n.flusher.pc == FlushPc::WaitAcks && !acked {
+                    return None;
+                }
+                let (cpu0, rest) = n.cpus.split_at_mut(1);
+                let _ = rest;
+                let (note, ipi) = k
+                    .flush_step(
+                        WRITER,
+                        &mut cpu0[0],
+                        &mut n.mem,
+                        f,
+                        &mut n.tlb[WRITER],
+                        &mut n.flusher,
+                        MM_A,
+                        X,
+                        pte_x(),
+                        Word::leaf(NEW_FRAME, false, true),
+                        acked,
+                    )
+                    .ok()?;
+                if let Some((target, info)) = ipi {
+                    debug_assert!(n.ipi[target].is_none());
+                    n.ipi[target] = Some(info);
+                }
+                if note == FlushNote::Acked {
+                    n.completed_gen = n.flusher.new_tlb_gen;
+                }
+                (Note::Writer(note), None)
+            }
+            Action6::Switch => {
+                if self.reader_in_user(&n) {
+                    return None;
+                }
+                n.switching = true;
+                let op = self.cfg.variant.switch_ops()[n.switch.pc as usize];
+                let sn = k
+                    .switch_step(
+                        READER,
+                        &mut n.cpus[READER],
+                        &mut n.mem,
+                        f,
+                        &mut n.tlb[READER],
+                        &mut n.switch,
+                        mm_a(),
+                    )
+                    .ok()?;
+                (Note::Switch(op, sn), None)
+            }
+            Action6::Read => {
+                if !self.reader_in_user(&n) {
+                    return None;
+                }
+                let cpu = &mut n.cpus[READER];
+                if cpu.walk(DEMAND).is_active() {
+                    return None; // the access waits for its walk
+                }
+                let (frame, walked) = match cpu.lookup(X) {
+                    Some(t) => (Some(t.frame), false),
+                    None => {
+                        let r = cpu.start_walk(&mut n.mem, f, DEMAND, X, false);
+                        match r.end {
+                            WalkEnd::Filled(t) => (Some(t.frame), true),
+                            WalkEnd::NotPresent => {
+                                // A page fault: the reader retries later.
+                                cpu.fault_invalidate(X).ok()?;
+                                (None, true)
+                            }
+                            // Split walks: the hardware's WalkStep actions
+                            // finish it; the access retries then.
+                            WalkEnd::InFlight | WalkEnd::Stopped => (None, true),
+                        }
+                    }
+                };
+                let viol =
+                    (self.cfg.check_stale_read && n.completed_gen > 0 && frame == Some(OLD_FRAME))
+                        .then_some(Violation6::StaleRead {
+                            cpu: READER as u8,
+                            frame: OLD_FRAME,
+                            mm_gen: n.completed_gen,
+                        });
+                (Note::Read { frame, walked }, viol)
+            }
+            Action6::Ipi { cpu } => {
+                let cpu = cpu as usize;
+                let info = n.ipi[cpu]?;
+                if !self.irqs_on(&n, cpu) {
+                    return None;
+                }
+                let hw = &mut n.cpus[cpu];
+                hw.take_interrupt(f).ok()?;
+                let fnote = k
+                    .flush_tlb_func(cpu, hw, &mut n.mem, f, &mut n.tlb[cpu], info, false)
+                    .ok()?;
+                n.ipi[cpu] = None;
+                (Note::Ipi(fnote), None)
+            }
+            Action6::Hw { cpu, hw } => {
+                let out = n.cpus[cpu as usize].apply_hw(&mut n.mem, f, hw);
+                (Note::Hw(out), None)
+            }
+        };
+        Some((n, note, viol))
+    }
+
+    /// The stale-generation property of a state.
+    pub fn stale_gen(&self, s: &State6) -> Option<Violation6> {
+        if !self.cfg.check_stale_gen || s.completed_gen == 0 {
+            return None;
+        }
+        let in_user = [s.flusher.pc == FlushPc::Done, self.reader_in_user(s)];
+        (0..2).find_map(|c| {
+            let loaded = s.cpus[c].load(&s.mem, Layout::loaded_mm(c)).0;
+            let t = &s.tlb[c];
+            let local = t.ctxs[t.loaded_mm_asid as usize].tlb_gen;
+            (in_user[c] && loaded == mm_id(MM_A) && local < s.completed_gen).then_some(
+                Violation6::StaleGen {
+                    cpu: c as u8,
+                    local,
+                    completed: s.completed_gen,
+                },
+            )
+        })
+    }
+
+    /// `a` from `s` in words, naming the mechanism where there is one.
+    pub fn describe(&self, s: &State6, a: Action6) -> String {
+        let Some((n, note, _)) = self.apply(s, a) else {
+            return format!("{a:?}: not enabled");
+        };
+        let switching_buffered = |st: &State6| {
+            st.cpus[READER]
+                .sbuf
+                .pending()
+                .iter()
+                .any(|&(ad, w)| ad == Layout::loaded_mm(READER) && w.0 == LOADED_MM_SWITCHING)
+        };
+        let mm_name = |v: u16| match v {
+            0 => "init_mm".to_string(),
+            LOADED_MM_SWITCHING => "LOADED_MM_SWITCHING".to_string(),
+            v if v == mm_id(MM_A) => "mm A".to_string(),
+            v if v == mm_id(MM_B) => "mm B".to_string(),
+            v => format!("mm id {v}"),
+        };
+        match note {
+            Note::Writer(w) => match w {
+                FlushNote::ClearedPte => {
+                    "CPU0 COW fault on X: ptep_clear_flush() clears the PTE (xchg, locked)".into()
+                }
+                FlushNote::IncTlbGen { mm_gen } => format!(
+                    "CPU0 flush_tlb_mm_range(): inc_mm_tlb_gen() -> tlb_gen = {mm_gen} (locked: a full barrier)"
+                ),
+                FlushNote::ReadCpumask { others } => format!(
+                    "CPU0 reads mm_cpumask(A): CPU1 {}",
+                    if others {
+                        "is in it"
+                    } else {
+                        "is not in it: no remote flush"
+                    }
+                ),
+                FlushNote::ShouldFlush {
+                    loaded, lazy, ipi, ..
+                } => {
+                    let why = if ipi {
+                        if loaded == LOADED_MM_SWITCHING {
+                            "IPI sent (CPU1 is in the SWITCHING window)".to_string()
+                        } else {
+                            "IPI sent".to_string()
+                        }
+                    } else if lazy {
+                        "no IPI: CPU1 is lazy".to_string()
+                    } else if loaded == LOADED_MM_SWITCHING {
+                        "no IPI: LOADED_MM_SWITCHING is not mm A, and this kernel (before fea4e317f9e7) skips the SWITCHING window".to_string()
+                    } else if switching_buffered(s) {
+                        "no IPI: CPU1's store of LOADED_MM_SWITCHING is still in its store buffer (store buffering, no smp_mb before its tlb_gen load)".to_string()
+                    } else if s.switching
+                        && self.cfg.variant.switch_ops()[..s.switch.pc as usize]
+                            .contains(&SwitchOp::ReadTlbGen)
+                    {
+                        "no IPI: CPU1 already read tlb_gen but has not yet stored LOADED_MM_SWITCHING (wrong order of the stable backport)".to_string()
+                    } else {
+                        "no IPI: CPU1 runs another mm".to_string()
+                    };
+                    format!(
+                        "CPU0 should_flush_tlb(CPU1): loaded_mm = {}, is_lazy = {}: {why}",
+                        mm_name(loaded),
+                        lazy as u8
+                    )
+                }
+                FlushNote::Local(fnote) => {
+                    format!("CPU0 local flush_tlb_func(): {}", func_words(fnote))
+                }
+                FlushNote::Acked => format!(
+                    "CPU0 flush_tlb_mm_range() returns (tlb_gen {} flushed everywhere it thinks needed)",
+                    n.completed_gen
+                ),
+                FlushNote::SetPte => "CPU0 set_pte_at(X -> the copy); the COW fault returns".into(),
+            },
+            Note::Switch(op, sn) => {
+                let text = match sn {
+                    SwitchNote::StoredSwitching => format!(
+                        "CPU1 switch_mm_irqs_off(B, A): this_cpu_write(loaded_mm, LOADED_MM_SWITCHING){}",
+                        if switching_buffered(&n) {
+                            " -> CPU1's store buffer"
+                        } else {
+                            ""
+                        }
+                    ),
+                    SwitchNote::CpumaskSet => {
+                        "CPU1 cpumask_set_cpu(1, mm_cpumask(A)) (lock bts: drains the store buffer)"
+                            .into()
+                    }
+                    SwitchNote::CpumaskSkipped { mb: true } => {
+                        "CPU1 already in mm_cpumask(A): no cpumask_set_cpu(), smp_mb() instead (83b0177a6c48)".into()
+                    }
+                    SwitchNote::CpumaskSkipped { mb: false } => format!(
+                        "CPU1 already in mm_cpumask(A): no cpumask_set_cpu() and no smp_mb(){}",
+                        if switching_buffered(&n) {
+                            ": LOADED_MM_SWITCHING stays in the store buffer"
+                        } else {
+                            ""
+                        }
+                    ),
+                    SwitchNote::ReadTlbGen {
+                        mm_gen,
+                        local,
+                        need_flush,
+                    } => format!(
+                        "CPU1 atomic64_read(tlb_gen) = {mm_gen}, ctxs[asid].tlb_gen = {local}: need_flush = {need_flush}{}",
+                        if switching_buffered(&n) {
+                            " (its LOADED_MM_SWITCHING store not yet visible: missing smp_mb)"
+                        } else if !self.cfg.variant.switch_ops()[..n.switch.pc as usize]
+                            .contains(&SwitchOp::StoreSwitching)
+                        {
+                            " (before its LOADED_MM_SWITCHING store: wrong order)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    SwitchNote::LoadedCr3 { noflush, pcid } => format!(
+                        "CPU1 load_new_mm_cr3(A, PCID {pcid}, {}){}",
+                        if noflush { "no flush" } else { "flush" },
+                        if noflush {
+                            ": A's old TLB entries stay usable"
+                        } else {
+                            ""
+                        }
+                    ),
+                    SwitchNote::StoredLoadedMm => {
+                        "CPU1 this_cpu_write(loaded_mm, A); interrupts on, back to user".into()
+                    }
+                };
+                let _ = op;
+                text
+            }
+            Note::Read { frame, walked } => match frame {
+                None if n.cpus[READER].walk(DEMAND).is_active() => {
+                    "CPU1 reads X: TLB miss, a walk starts".into()
+                }
+                Some(fr) => format!(
+                    "CPU1 reads X through frame {fr}{}{}",
+                    if walked { " (walk)" } else { " (TLB hit)" },
+                    if fr == OLD_FRAME {
+                        " = the page before the COW"
+                    } else {
+                        ""
+                    }
+                ),
+                None => "CPU1 reads X: not present, page fault, retried".into(),
+            },
+            Note::Ipi(fnote) => format!("CPU1 takes the flush IPI: {}", func_words(fnote)),
+            Note::Hw(out) => match (a, out) {
+                (Action6::Hw { cpu, .. }, X64HwOutcome::Drained { addr, word }) => {
+                    let what = if addr == Layout::loaded_mm(cpu as usize) {
+                        format!("loaded_mm = {}", mm_name(word.0))
+                    } else if addr == pte_x() {
+                        "the PTE of X".to_string()
+                    } else {
+                        format!("{addr:?}")
+                    };
+                    format!("CPU{cpu} store buffer drains: {what} reaches memory")
+                }
+                (_, o) => format!("hardware: {o:?}"),
+            },
+        }
+    }
+
+    /// Each step of `trace` in words.
+    pub fn explain(&self, trace: &[Action6]) -> Vec<String> {
+        let mut s = self.initial();
+        let mut out = Vec::new();
+        for &a in trace {
+            out.push(self.describe(&s, a));
+            match self.apply(&s, a) {
+                Some((n, _, _)) => s = n,
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+fn func_words(n: FuncNote) -> String {
+    match n {
+        FuncNote::WrongMm { loaded } => {
+            format!("f->mm is not loaded_mm ({loaded}): cpumask_clear_cpu(), no flush")
+        }
+        FuncNote::UpToDate { local } => format!("already up to date (local tlb_gen {local})"),
+        FuncNote::Partial { local, mm_gen } => {
+            format!("local tlb_gen {local} < {mm_gen}: flush_tlb_one_user(X) (INVLPG)")
+        }
+        FuncNote::Full { local, mm_gen } => {
+            format!("local tlb_gen {local} < {mm_gen}: flush_tlb_local() (CR3 reload)")
+        }
+    }
+}
+
+impl Model for System6 {
+    type State = State6;
+    type Action = Action6;
+    type Violation = Violation6;
+
+    fn initial(&self) -> State6 {
+        let f = &self.cfg.features;
+        let mut mem = X64Memory::new();
+        mem.words[A_ROOT as usize][0] = Word::table(A_PD);
+        mem.words[A_PD as usize][0] = Word::table(A_PT);
+        mem.words[A_PT as usize][0] = Word::leaf(OLD_FRAME, false, false);
+        mem.words[B_ROOT as usize][0] = Word::table(B_PD);
+        mem.words[B_PD as usize][0] = Word::table(B_PT);
+        mem.words[B_PT as usize][0] = Word::leaf(B_PAGE, false, false);
+        let lazy = self.cfg.variant.lazy_cpumask();
+        // CPU1 ran A before B: the lazy cpumask kept its bit.
+        mem.write(
+            Layout::cpumask(MM_A),
+            Word(1 << WRITER | if lazy { 1 << READER } else { 0 }),
+        );
+        mem.write(Layout::cpumask(MM_B), Word(1 << READER));
+        mem.write(Layout::loaded_mm(WRITER), Word(mm_id(MM_A)));
+        mem.write(Layout::loaded_mm(READER), Word(mm_id(MM_B)));
+        // Both CPUs have read X under A's PCID (ASID 0 -> PCID 1).
+        let mut cpus = [
+            X64Cpu::new(A_ROOT, pcid_of(0)),
+            X64Cpu::new(A_ROOT, pcid_of(0)),
+        ];
+        // (Boot runs its walks to the end at once.)
+        let mut boot = *f;
+        boot.split_walks = false;
+        for c in &mut cpus {
+            let r = c.start_walk(&mut mem, &boot, DEMAND, X, false);
+            assert!(matches!(r.end, WalkEnd::Filled(_)), "boot read of X");
+        }
+        // CPU1 then switched to B (ASID 1 -> PCID 2) with a flush.
+        cpus[READER]
+            .write_cr3(f, B_ROOT, pcid_of(1), false)
+            .expect("boot switch to B");
+        let a = Ctx {
+            ctx_id: mm_id(MM_A),
+            tlb_gen: 0,
+        };
+        let b = Ctx {
+            ctx_id: mm_id(MM_B),
+            tlb_gen: 0,
+        };
+        let tlb = [
+            TlbState {
+                loaded_mm_asid: 0,
+                next_asid: 1,
+                ctxs: [a, Ctx::default()],
+            },
+            TlbState {
+                loaded_mm_asid: 1,
+                next_asid: 0,
+                ctxs: [a, b],
+            },
+        ];
+        State6 {
+            mem,
+            cpus,
+            tlb,
+            flusher: Flusher {
+                pc: FlushPc::ClearPte,
+                new_tlb_gen: 0,
+                others: false,
+            },
+            switching: false,
+            switch: Switch::default(),
+            ipi: [None; 2],
+            completed_gen: 0,
+        }
+    }
+
+    fn candidates(&self, s: &State6, out: &mut Vec<Action6>) {
+        out.push(Action6::Writer);
+        out.push(Action6::Switch);
+        out.push(Action6::Read);
+        for cpu in 0..2u8 {
+            out.push(Action6::Ipi { cpu });
+        }
+        let mut hw = Vec::new();
+        for cpu in 0..2u8 {
+            hw.clear();
+            s.cpus[cpu as usize].hw_actions(&s.mem, &self.cfg.features, &mut hw);
+            out.extend(hw.iter().map(|&hw| Action6::Hw { cpu, hw }));
+        }
+    }
+
+    fn step(&self, s: &State6, a: Action6) -> Option<Transition<State6, Violation6>> {
+        let (n, _, viol) = self.apply(s, a)?;
+        Some(match viol {
+            Some(v) => Transition::Violation(v),
+            None => Transition::Next(n),
+        })
+    }
+
+    fn is_progress(&self, _a: Action6) -> bool {
+        true
+    }
+
+    fn check_state(&self, s: &State6, _progress: bool) -> Option<Violation6> {
+        self.stale_gen(s)
+    }
+
+    fn actor(&self, a: Action6) -> usize {
+        match a {
+            Action6::Writer => 0,
+            Action6::Switch | Action6::Read => 1,
+            Action6::Ipi { cpu } | Action6::Hw { cpu, .. } => cpu as usize,
+        }
+    }
+
+    fn properties(&self) -> Vec<Property> {
+        vec![
+            Property::sometimes("CPU1 reads X after the flush returned"),
+            Property::sometimes("should_flush_tlb() IPIs CPU1 in its SWITCHING window"),
+        ]
+    }
+
+    fn transition_goals(&self, s: &State6, a: Action6, next: &State6) -> u64 {
+        let read = a == Action6::Read && s.completed_gen > 0;
+        let switching_ipi = a == Action6::Writer
+            && s.flusher.pc == FlushPc::ShouldFlush
+            && next.ipi[READER].is_some()
+            && s.mem.read(Layout::loaded_mm(READER)).0 == LOADED_MM_SWITCHING;
+        read as u64 | (switching_ipi as u64) << 1
+    }
+}

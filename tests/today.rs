@@ -1,0 +1,253 @@
+//! Issue 11's first end-to-end slice of "today's x86": Linux 6.x's
+//! lazy-TLB protocol (`kernel6`) on the x86-64 hardware, checked
+//! exhaustively in the CVE-2025-37964 / CVE-2025-40174 shape
+//! (`system6`).  docs/today.md has the table these tests pin.
+
+use shootdown_explore::{Model, Options, Outcome, Verdict, check, replay};
+use shootdown_model::kernel6::Variant;
+use shootdown_model::system6::{Action6, Config6, System6, Violation6};
+use std::time::Instant;
+
+fn run(cfg: Config6) -> (System6, Outcome<Action6, Violation6>) {
+    let sys = System6::new(cfg);
+    let out = check(&sys, Options::default());
+    (sys, out)
+}
+
+fn cell(variant: Variant, tso: bool) -> (System6, Outcome<Action6, Violation6>) {
+    run(Config6::new(variant, tso))
+}
+
+/// The counterexample of `out`, replayed and told; panics if safe.
+fn counterexample(sys: &System6, out: &Outcome<Action6, Violation6>) -> (Violation6, String) {
+    let Verdict::Violation { trace, violation } = &out.verdict else {
+        panic!("expected a violation, got {:?}", out.verdict);
+    };
+    let (_, replayed) = replay(sys, trace).expect("the counterexample replays");
+    assert_eq!(
+        replayed,
+        Some(*violation),
+        "the replay ends in the same violation"
+    );
+    let words = sys.explain(trace);
+    assert_eq!(words.len(), trace.len());
+    let text = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| format!("{:2}. {w}\n", i + 1))
+        .collect::<String>();
+    (*violation, format!("{text}=> {violation}\n"))
+}
+
+fn safe_states(sys: &System6, out: &Outcome<Action6, Violation6>) -> u64 {
+    assert!(
+        matches!(out.verdict, Verdict::Safe),
+        "expected safe, got {:?}",
+        out.verdict
+    );
+    assert!(
+        shootdown_explore::unreached_goals(&sys.properties(), out.stats.goals_reached).is_empty(),
+        "a safe verdict must have covered a read after the flush returned and an IPI to a switching CPU"
+    );
+    out.stats.states
+}
+
+#[test]
+fn before_fea4e317_skips_a_switching_cpu_with_tso_and_without() {
+    // Sequential consistency: the CVE-2025-37964 window itself.
+    let (sys, out) = cell(Variant::BeforeFea4e317, false);
+    let (_, text) = counterexample(&sys, &out);
+    assert!(
+        text.contains("LOADED_MM_SWITCHING is not mm A"),
+        "the CVE-2025-37964 window is named:\n{text}"
+    );
+    assert!(
+        text.contains("no flush"),
+        "CR3 written without a flush:\n{text}"
+    );
+    // With TSO it races too; the shortest race found there goes through
+    // the store buffer (the SC one needs one more step, a drain).
+    let (sys, out) = cell(Variant::BeforeFea4e317, true);
+    let (_, text) = counterexample(&sys, &out);
+    assert!(text.contains("no flush"), "{text}");
+}
+
+#[test]
+fn fea4e317_races_by_store_buffering_only() {
+    let (sys, out) = cell(Variant::Fea4e317, true);
+    let (_, text) = counterexample(&sys, &out);
+    assert!(
+        text.contains("no cpumask_set_cpu() and no smp_mb()"),
+        "the missing barrier is named:\n{text}"
+    );
+    assert!(
+        text.contains("still in its store buffer"),
+        "the buffered LOADED_MM_SWITCHING store is named:\n{text}"
+    );
+    // Sequential consistency: the same kernel is safe, so the mechanism
+    // is the store buffer.
+    let (sys, out) = cell(Variant::Fea4e317, false);
+    assert_eq!(safe_states(&sys, &out), SC_FEA4E317_STATES);
+}
+
+#[test]
+fn fea4e317_both_properties_break_on_their_own() {
+    let mut cfg = Config6::new(Variant::Fea4e317, true);
+    cfg.check_stale_gen = false;
+    let (sys, out) = run(cfg);
+    let (v, text) = counterexample(&sys, &out);
+    assert!(matches!(v, Violation6::StaleRead { .. }), "{text}");
+    assert!(text.contains("= the page before the COW"), "{text}");
+    let mut cfg = Config6::new(Variant::Fea4e317, true);
+    cfg.check_stale_read = false;
+    let (sys, out) = run(cfg);
+    let (v, text) = counterexample(&sys, &out);
+    assert!(matches!(v, Violation6::StaleGen { .. }), "{text}");
+}
+
+#[test]
+fn fix_83b0177a_is_safe_with_tso_and_without() {
+    let (sys, out) = cell(Variant::Fix83b0177a, true);
+    assert_eq!(safe_states(&sys, &out), TSO_FIX_STATES);
+    let (sys, out) = cell(Variant::Fix83b0177a, false);
+    assert_eq!(safe_states(&sys, &out), SC_FIX_STATES);
+}
+
+#[test]
+fn the_whole_x64_tso_machine_gives_the_same_verdicts() {
+    // Split and speculative walks, paging-structure caches.
+    for v in Variant::ALL {
+        for tso in [true, false] {
+            let (sys, out) = run(Config6::full(v, tso));
+            let safe = matches!(v, Variant::Fix83b0177a | Variant::StableReordered)
+                || (v == Variant::Fea4e317 && !tso);
+            if safe {
+                let want = match (v, tso) {
+                    (Variant::StableReordered, true) => FULL_TSO_REORDERED_STATES,
+                    (Variant::StableReordered, false) => FULL_SC_REORDERED_STATES,
+                    (_, true) => FULL_TSO_FIX_STATES,
+                    (_, false) => FULL_SC_STATES,
+                };
+                assert_eq!(safe_states(&sys, &out), want, "{} tso={tso}", v.name());
+            } else {
+                counterexample(&sys, &out);
+            }
+        }
+    }
+}
+
+#[test]
+fn dolans_stable_reorder_is_safe_with_tso_and_without() {
+    let (sys, out) = cell(Variant::StableReordered, true);
+    assert_eq!(safe_states(&sys, &out), TSO_REORDERED_STATES);
+    let (sys, out) = cell(Variant::StableReordered, false);
+    assert_eq!(safe_states(&sys, &out), SC_REORDERED_STATES);
+}
+
+/// With eviction too (any TLB or paging-structure-cache entry may vanish
+/// at any step): the CVE-2025-40174 pair, about 9 s of the suite.
+#[test]
+fn with_eviction_fea4e317_still_races_only_by_store_buffering() {
+    let mut cfg = Config6::full(Variant::Fea4e317, true);
+    cfg.features.eviction = true;
+    let (sys, out) = run(cfg);
+    counterexample(&sys, &out);
+    let mut cfg = Config6::full(Variant::Fea4e317, false);
+    cfg.features.eviction = true;
+    let (sys, out) = run(cfg);
+    assert_eq!(safe_states(&sys, &out), EVICTION_SC_STATES);
+}
+
+#[test]
+fn the_wrong_order_stable_backport_races_again() {
+    for tso in [true, false] {
+        let (sys, out) = cell(Variant::StableWrongOrder, tso);
+        let (_, text) = counterexample(&sys, &out);
+        assert!(
+            text.contains("wrong order"),
+            "the backport's order is named:\n{text}"
+        );
+    }
+}
+
+// The pinned state counts of the safe cells (docs/today.md).
+const TSO_FIX_STATES: u64 = 108;
+const SC_FIX_STATES: u64 = 76;
+const SC_FEA4E317_STATES: u64 = 76;
+const TSO_REORDERED_STATES: u64 = 109;
+const SC_REORDERED_STATES: u64 = 77;
+const FULL_TSO_FIX_STATES: u64 = 42048;
+const FULL_SC_STATES: u64 = 25628;
+const EVICTION_SC_STATES: u64 = 1525248;
+const FULL_TSO_REORDERED_STATES: u64 = 49120;
+const FULL_SC_REORDERED_STATES: u64 = 31460;
+
+/// The verdict table of docs/today.md; `--nocapture` prints it.
+#[test]
+fn verdict_table() {
+    let mut rows = String::new();
+    for v in Variant::ALL {
+        let mut line = format!("| `{}` | {} |", v.commit(), v.description());
+        for tso in [true, false] {
+            let t = Instant::now();
+            let (sys, out) = cell(v, tso);
+            let ms = t.elapsed().as_millis();
+            let verdict = match &out.verdict {
+                Verdict::Safe => format!("safe ({} states, {ms} ms)", out.stats.states),
+                Verdict::Violation { trace, violation } => {
+                    let kind = match violation {
+                        Violation6::StaleRead { .. } => "stale read",
+                        Violation6::StaleGen { .. } => "stale generation",
+                    };
+                    let _ = &sys;
+                    format!(
+                        "**{kind} in {} steps** ({} states, {ms} ms)",
+                        trace.len(),
+                        out.stats.states
+                    )
+                }
+                Verdict::Incomplete(b) => format!("incomplete ({b:?})"),
+            };
+            line.push_str(&format!(" {verdict} |"));
+        }
+        rows.push_str(&line);
+        rows.push('\n');
+    }
+    println!("| variant | change | TSO | SC |\n|---|---|---|---|\n{rows}");
+    let mut rows = String::new();
+    for v in Variant::ALL {
+        let mut line = format!("| `{}` |", v.commit());
+        for tso in [true, false] {
+            let t = Instant::now();
+            let (_, out) = run(Config6::full(v, tso));
+            let ms = t.elapsed().as_millis();
+            line.push_str(&match &out.verdict {
+                Verdict::Safe => format!(" safe ({} states, {ms} ms) |", out.stats.states),
+                Verdict::Violation { trace, .. } => format!(
+                    " **violation in {} steps** ({} states, {ms} ms) |",
+                    trace.len(),
+                    out.stats.states
+                ),
+                Verdict::Incomplete(b) => format!(" incomplete ({b:?}) |"),
+            });
+        }
+        rows.push_str(&line);
+        rows.push('\n');
+    }
+    println!("whole x64-tso machine:\n| variant | TSO | SC |\n|---|---|---|\n{rows}");
+    for (v, tso, gen_property) in [
+        (Variant::Fea4e317, true, true),
+        (Variant::Fea4e317, true, false),
+        (Variant::BeforeFea4e317, false, true),
+        (Variant::StableWrongOrder, false, true),
+    ] {
+        let mut cfg = Config6::new(v, tso);
+        cfg.check_stale_gen = gen_property;
+        let (sys, out) = run(cfg);
+        println!(
+            "{} with tso = {tso}, stale-generation property {gen_property}:\n{}",
+            v.name(),
+            counterexample(&sys, &out).1
+        );
+    }
+}
