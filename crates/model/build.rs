@@ -27,7 +27,14 @@ fn main() {
     // `shootdown-model-large`, whose manifest sits in crates/model-large.
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
     let here = Path::new(&manifest).join("../model");
-    for d in ["src/hw", "src/kernel", "src/system", "../explore/src"] {
+    for d in [
+        "src/hw",
+        "src/kernel",
+        "src/system",
+        "src/kernel6",
+        "src/system6",
+        "../explore/src",
+    ] {
         let d = here.join(d);
         visit(&d, &mut files);
         let d = d.display();

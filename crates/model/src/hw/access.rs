@@ -31,7 +31,11 @@ thread_local! {
 #[inline]
 pub fn frame(f: Frame, write: bool) {
     if RECORDING.with(Cell::get) {
-        let bit = if (f as usize) < 32 { 1u32 << f } else { u32::MAX };
+        let bit = if (f as usize) < 32 {
+            1u32 << f
+        } else {
+            u32::MAX
+        };
         SEEN.with(|s| {
             let mut a = s.get();
             if write {

@@ -319,7 +319,9 @@ impl System {
                 fp.writes |= bit(ALLOC);
             }
             for f in 0..st.frames as usize {
-                if s.mem.raw_words(f as Frame) != next.mem.raw_words(f as Frame) || s.roles[f] != next.roles[f] {
+                if s.mem.raw_words(f as Frame) != next.mem.raw_words(f as Frame)
+                    || s.roles[f] != next.roles[f]
+                {
                     fp.reads |= frames_bits(1 << f);
                     fp.writes |= frames_bits(1 << f);
                 }
