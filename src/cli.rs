@@ -21,6 +21,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 mod cost_cmd;
+mod today_cmd;
 pub use cost_cmd::CostArgs;
 
 pub const EXIT_SAFE: i32 = 0;
@@ -80,6 +81,10 @@ pub enum Cmd {
     /// estimate in cycles too), per operation, under a fair schedule or
     /// N random ones.
     Cost(CostArgs),
+    /// Today's x86: Linux 6.x's lazy-TLB protocol on the x86-64 machine,
+    /// each kernel variant of the 2025 CVEs (CVE-2025-37964, -40174)
+    /// checked exhaustively with and without x86-TSO store buffers.
+    Today(today_cmd::TodayArgs),
     /// Re-execute a trace file from its scenario and confirm or refute its
     /// violation with the replay's own checks (or re-run a costed schedule
     /// and compare its counts).
@@ -481,6 +486,7 @@ where
         Cmd::Simulate(a) => cmd_simulate(a, io),
         Cmd::Bench(a) => cmd_bench(a, io),
         Cmd::Cost(a) => cost_cmd::cmd_cost(a, io),
+        Cmd::Today(a) => today_cmd::cmd_today(a, io),
         Cmd::Replay(a) => cmd_replay(a, io),
         Cmd::Report(a) => cmd_report(a, io),
     };

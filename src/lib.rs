@@ -8,7 +8,7 @@
 //! re-exported here under their old names.
 
 pub use shootdown_explore as explore;
-pub use shootdown_model::{MODEL_VERSION, hw, kernel, limits, system};
+pub use shootdown_model::{MODEL_VERSION, hw, kernel, kernel6, limits, system, system6};
 pub use shootdown_report as report;
 
 pub mod cli;

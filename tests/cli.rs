@@ -454,3 +454,50 @@ fn cost_reports_parse_and_bad_cost_input_exits_2() {
         assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// `shootdown today`: every verdict from the explorer, the README table
+/// is the command's output, one variant's counterexample in words exits
+/// 1, a fixed one exits 0, an unknown name exits 2 with a suggestion.
+#[test]
+fn today_checks_the_linux_6_variants_and_the_readme_shows_its_table() {
+    let o = shootdown(&["today", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert_eq!(table.lines().count(), 2 + 5, "{table}");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for line in table.lines() {
+        assert!(readme.contains(line), "the README lacks: {line}");
+    }
+    let o = shootdown(&["today", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let row = |name: &str| {
+        v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["variant"] == name)
+            .cloned()
+            .expect("row")
+    };
+    let fea = row("fea4e317");
+    assert_eq!(fea["cells"][0]["memory"], "tso");
+    assert_ne!(fea["cells"][0]["verdict"], "safe");
+    assert_eq!(fea["cells"][1]["verdict"], "safe");
+    assert_eq!(row("83b0177a")["cells"][0]["verdict"], "safe");
+    assert_ne!(row("stable-wrong-order")["cells"][0]["verdict"], "safe");
+    let o = shootdown(&["today", "--variant", "fea4e317", "--memory", "tso"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("store buffer"), "{text}");
+    assert!(text.contains("=> stale"), "{text}");
+    let o = shootdown(&["today", "--variant", "83b0177a"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = shootdown(&["today", "--variant", "fea4e31"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("did you mean `fea4e317`"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,272 @@
+//! `shootdown today` (issue 11, first slice): Linux 6.x's x86 lazy-TLB
+//! protocol on the x86-64 machine (`kernel6`, `system6`), in the shape of
+//! CVE-2025-37964 and CVE-2025-40174: each kernel variant, checked
+//! exhaustively with and without x86-TSO store buffers.  docs/today.md
+//! has the model; the verdicts are the explorer's, every time.
+
+use super::{CliError, EXIT_INCOMPLETE, EXIT_SAFE, EXIT_VIOLATION, Io, print_json, shown};
+use crate::explore::{Options, Verdict, check, replay};
+use crate::kernel6::Variant;
+use crate::system6::{Action6, Config6, System6, Violation6};
+use clap::Args;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+
+#[derive(Args, Debug)]
+pub struct TodayArgs {
+    /// Check one kernel variant (by name, see the table) and print its
+    /// counterexample in words; default: every variant.
+    #[arg(long, value_name = "VARIANT")]
+    pub variant: Option<String>,
+    /// Only the machine with store buffers (x86-TSO), or only without
+    /// (sequential consistency); default: both.
+    #[arg(long, value_name = "MODEL", value_parser = ["tso", "sc"])]
+    pub memory: Option<String>,
+    /// The whole x64-tso machine (split and speculative walks,
+    /// paging-structure caches) instead of the small one (atomic walks,
+    /// no speculation).
+    #[arg(long)]
+    pub full: bool,
+    /// Print JSON instead of text.
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// Print the table as Markdown.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// A variant's command-line name.
+pub fn variant_name(v: Variant) -> &'static str {
+    match v {
+        Variant::BeforeFea4e317 => "before-fea4e317",
+        Variant::Fea4e317 => "fea4e317",
+        Variant::Fix83b0177a => "83b0177a",
+        Variant::StableWrongOrder => "stable-wrong-order",
+        Variant::StableReordered => "stable-reordered",
+    }
+}
+
+#[derive(Serialize)]
+struct Cell {
+    memory: &'static str,
+    verdict: &'static str,
+    violation: Option<String>,
+    steps: Option<usize>,
+    states: u64,
+    seconds: f64,
+    /// The counterexample in words (with `--variant`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    trace: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    variant: &'static str,
+    commit: &'static str,
+    kernel: &'static str,
+    change: &'static str,
+    cells: Vec<Cell>,
+}
+
+fn cell(variant: Variant, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
+    let cfg = if full {
+        Config6::full(variant, tso)
+    } else {
+        Config6::new(variant, tso)
+    };
+    let sys = System6::new(cfg);
+    let started = std::time::Instant::now();
+    let out = check(&sys, Options::default());
+    let seconds = started.elapsed().as_secs_f64();
+    let memory = if tso { "tso" } else { "sc" };
+    let states = out.stats.states;
+    Ok(match &out.verdict {
+        Verdict::Safe => Cell {
+            memory,
+            verdict: "safe",
+            violation: None,
+            steps: None,
+            states,
+            seconds,
+            trace: Vec::new(),
+        },
+        Verdict::Violation { trace, violation } => {
+            // Every counterexample is re-run before it is shown.
+            let (_, replayed) = replay(&sys, trace).map_err(|e| {
+                CliError::Output(format!(
+                    "internal error: a counterexample does not replay: {e:?}"
+                ))
+            })?;
+            if replayed != Some(*violation) {
+                return Err(CliError::Output(
+                    "internal error: the replay of a counterexample ends elsewhere".into(),
+                ));
+            }
+            let kind = match violation {
+                Violation6::StaleRead { .. } => "stale read",
+                Violation6::StaleGen { .. } => "stale generation",
+            };
+            Cell {
+                memory,
+                verdict: kind,
+                violation: Some(violation.to_string()),
+                steps: Some(trace.len()),
+                states,
+                seconds,
+                trace: if explain {
+                    words(&sys, trace)
+                } else {
+                    Vec::new()
+                },
+            }
+        }
+        Verdict::Incomplete(b) => Cell {
+            memory,
+            verdict: "incomplete",
+            violation: Some(format!("{b:?}")),
+            steps: None,
+            states,
+            seconds,
+            trace: Vec::new(),
+        },
+    })
+}
+
+fn words(sys: &System6, trace: &[Action6]) -> Vec<String> {
+    sys.explain(trace)
+}
+
+fn cell_text(c: &Cell) -> String {
+    match c.steps {
+        Some(n) => format!("{} in {n} steps ({} states)", c.verdict, c.states),
+        None => format!("{} ({} states)", c.verdict, c.states),
+    }
+}
+
+pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
+    let variants: Vec<Variant> = match &a.variant {
+        None => Variant::ALL.to_vec(),
+        Some(name) => {
+            let v = Variant::ALL
+                .into_iter()
+                .find(|&v| variant_name(v) == name.as_str())
+                .ok_or_else(|| {
+                    let names: Vec<&str> = Variant::ALL.into_iter().map(variant_name).collect();
+                    let hint = crate::kernel::variant::suggest(name, names.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    CliError::Input(format!(
+                        "unknown Linux 6.x variant `{}` (expected one of {}){hint}",
+                        shown(name),
+                        names.join(", ")
+                    ))
+                })?;
+            vec![v]
+        }
+    };
+    let memories: Vec<bool> = match a.memory.as_deref() {
+        Some("tso") => vec![true],
+        Some(_) => vec![false],
+        None => vec![true, false],
+    };
+    let explain = a.variant.is_some();
+    let mut rows = Vec::new();
+    for &v in &variants {
+        let mut cells = Vec::new();
+        for &tso in &memories {
+            if io.stop.load(Ordering::Relaxed) {
+                let _ = writeln!(io.err, "stopped");
+                return Ok(EXIT_INCOMPLETE);
+            }
+            cells.push(cell(v, tso, a.full, explain)?);
+        }
+        rows.push(Row {
+            variant: variant_name(v),
+            commit: v.commit(),
+            kernel: v.name(),
+            change: v.description(),
+            cells,
+        });
+    }
+    let machine = if a.full {
+        "the whole x64-tso machine (split and speculative walks, paging-structure caches)"
+    } else {
+        "the small x64 machine (atomic walks, no speculation)"
+    };
+    if a.json {
+        #[derive(Serialize)]
+        struct Rep<'a> {
+            version: u32,
+            machine: &'a str,
+            rows: &'a [Row],
+        }
+        print_json(
+            io.out,
+            &Rep {
+                version: 1,
+                machine,
+                rows: &rows,
+            },
+        )?;
+    } else {
+        let o = &mut *io.out;
+        let mem_head: Vec<&str> = memories
+            .iter()
+            .map(|&t| if t { "TSO" } else { "SC" })
+            .collect();
+        if a.markdown {
+            let _ = writeln!(
+                o,
+                "| variant | commit | change | {} |",
+                mem_head.join(" | ")
+            );
+            let _ = writeln!(o, "|---|---|---|{}", "---|".repeat(mem_head.len()));
+            for r in &rows {
+                let cells: Vec<String> = r.cells.iter().map(cell_text).collect();
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} |",
+                    r.variant,
+                    r.commit,
+                    r.change,
+                    cells.join(" | ")
+                );
+            }
+        } else {
+            let _ = writeln!(
+                o,
+                "Linux 6.x lazy TLB (CVE-2025-37964 / CVE-2025-40174 shape) on {machine}:"
+            );
+            for r in &rows {
+                let _ = writeln!(o, "\n{} ({}): {}", r.variant, r.kernel, r.change);
+                for c in &r.cells {
+                    let head = if c.memory == "tso" { "TSO" } else { "SC " };
+                    let _ = writeln!(o, "  {head}  {}", cell_text(c));
+                    if let Some(v) = &c.violation
+                        && !c.trace.is_empty()
+                    {
+                        for (i, w) in c.trace.iter().enumerate() {
+                            let _ = writeln!(o, "       {:2}. {w}", i + 1);
+                        }
+                        let _ = writeln!(o, "       => {v}");
+                    }
+                }
+            }
+        }
+    }
+    let violated = rows
+        .iter()
+        .flat_map(|r| &r.cells)
+        .any(|c| c.steps.is_some());
+    let incomplete = rows
+        .iter()
+        .flat_map(|r| &r.cells)
+        .any(|c| c.verdict == "incomplete");
+    Ok(if explain && violated {
+        EXIT_VIOLATION
+    } else if incomplete {
+        EXIT_INCOMPLETE
+    } else {
+        EXIT_SAFE
+    })
+}
