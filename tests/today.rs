@@ -359,6 +359,33 @@ mod cve_2025_22045 {
         assert_eq!(safe_states(&sys, &out, 0b001), NO_PSC_STATES);
     }
 
+    /// After the frame is reused, the lazy CPU's speculative walk reads
+    /// the new owner's data as a PTE (a hand-made trace: the explorer's
+    /// shortest one reads the table before the reuse).
+    #[test]
+    fn after_reuse_the_lazy_cpu_walks_garbage() {
+        use shootdown_model::hw::x86_64::X64HwAction;
+        let sys = System22045::new(Config22045::new(Variant22045::Before3ef938c3, false));
+        let mut trace = vec![Action22045::Collapse; 8];
+        trace.push(Action22045::Hw {
+            cpu: 1,
+            hw: X64HwAction::SpeculativeWalk { slot: 1, vpn: 0 },
+        });
+        let (_, v) = replay(&sys, &trace).expect("the trace runs");
+        let Some(Violation22045::FreedTableWalked {
+            cpu: 1,
+            reused: true,
+            lazy: true,
+            ..
+        }) = v
+        else {
+            panic!("expected the lazy CPU to walk the reused table, got {v:?}");
+        };
+        let words = sys.explain(&trace);
+        assert!(words[7].contains("allocated again"), "{words:?}");
+        assert!(words[8].contains("FREED and reused: garbage"), "{words:?}");
+    }
+
     /// `--nocapture` prints the table of docs/today.md.
     #[test]
     fn verdict_table_22045() {
