@@ -4,24 +4,28 @@
 //! CPUs get no IPI and keep a paging-structure-cache entry naming the
 //! freed table.
 //!
-//! The code modelled (Linux 6.x; docs/today.md says what was read and what
-//! is taken from the commit message and memory):
+//! The code modelled (Linux 6.x; docs/today.md lists the sources: the
+//! stable review mail of `3ef938c35035` with its diff, `arch/x86/mm/tlb.c`
+//! as of v6.18.38, the `6db2526c1d69` thread, khugepaged patch threads):
 //! - `mm/khugepaged.c` `collapse_pte_mapped_thp()`: `pmdp_collapse_flush()`
 //!   (`mm/pgtable-generic.c`: `pmdp_huge_get_and_clear()`, an `xchg`, then
 //!   `flush_tlb_range(vma, address, address + HPAGE_PMD_SIZE)`), then
-//!   `pte_free_defer()` of the page table the PMD pointed to; the PMD
-//!   stays empty until a later fault maps the huge page.
+//!   `pte_free_defer(mm, pmd_pgtable(pgt_pmd))` of the page table the PMD
+//!   pointed to; the PMD stays empty here (step 5, `set_huge_pmd()`, is
+//!   left out).
 //! - `arch/x86/include/asm/tlbflush.h` `flush_tlb_range(vma, start, end)`:
 //!   `flush_tlb_mm_range(vma->vm_mm, start, end, stride, false)` before
-//!   `3ef938c35035`, `.., true)` from it on ("we don't know whether the
-//!   caller is freeing page tables").
+//!   `3ef938c35035`, `.., true)` from it on (the whole diff; the commit
+//!   makes x86 "behave the same way" as arm64, whose `flush_tlb_range()`
+//!   "can be used for page table removal").
 //! - `arch/x86/mm/tlb.c` `native_flush_tlb_multi()`: with
 //!   `info->freed_tables` every CPU in `mm_cpumask` gets the IPI
 //!   (`on_each_cpu_mask`), else only those `should_flush_tlb()` picks, and
 //!   `should_flush_tlb()` returns false for a CPU whose
 //!   `cpu_tlbstate_shared.is_lazy` is set ("Lazy TLB will get flushed at
 //!   the next context switch").
-//! - `flush_tlb_func()`'s lazy branch: "We're in lazy mode.  We need to at
+//! - `flush_tlb_func()`: the wrong-mm check, then the lazy branch:
+//!   "We're in lazy mode.  We need to at
 //!   least flush our paging-structure cache to avoid speculatively reading
 //!   garbage into our TLB.  Since switching to init_mm is barely slower
 //!   than a minimal flush, just switch to init_mm." -
