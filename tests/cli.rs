@@ -501,3 +501,29 @@ fn today_checks_the_linux_6_variants_and_the_readme_shows_its_table() {
         stderr(&o)
     );
 }
+
+/// `shootdown today --cve 22045`: THP collapse and `freed_tables`; the
+/// README shows its table; the before-fix counterexample names the lazy
+/// CPU and `freed_tables`.
+#[test]
+fn today_cve_22045_checks_freed_tables_and_the_readme_shows_its_table() {
+    let o = shootdown(&["today", "--cve", "22045", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert_eq!(table.lines().count(), 2 + 2, "{table}");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for line in table.lines() {
+        assert!(readme.contains(line), "the README lacks: {line}");
+    }
+    let o = shootdown(&["today", "--variant", "before-3ef938c3", "--memory", "tso"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("freed_tables = false"), "{text}");
+    assert!(text.contains("CPU1 (lazy"), "{text}");
+    assert!(text.contains("=> freed table walked"), "{text}");
+    let o = shootdown(&["today", "--variant", "3ef938c3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = shootdown(&["today", "--cve", "22045", "--variant", "fea4e317"]);
+    assert_eq!(o.status.code(), Some(2));
+}

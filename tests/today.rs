@@ -251,3 +251,179 @@ fn verdict_table() {
         );
     }
 }
+
+// ---- CVE-2025-22045: THP collapse frees a page table a lazy CPU caches ----
+
+mod cve_2025_22045 {
+    use super::*;
+    use shootdown_model::kernel6::collapse::Variant22045;
+    use shootdown_model::system6::collapse::{
+        Action22045, Config22045, System22045, Violation22045,
+    };
+
+    type Out = Outcome<Action22045, Violation22045>;
+
+    fn run(cfg: Config22045) -> (System22045, Out) {
+        let sys = System22045::new(cfg);
+        let out = check(&sys, Options::default());
+        (sys, out)
+    }
+
+    /// The counterexample replayed and told; panics if safe.
+    fn counterexample(sys: &System22045, out: &Out) -> (Violation22045, String) {
+        let Verdict::Violation { trace, violation } = &out.verdict else {
+            panic!("expected a violation, got {:?}", out.verdict);
+        };
+        let (_, replayed) = replay(sys, trace).expect("the counterexample replays");
+        assert_eq!(
+            replayed,
+            Some(*violation),
+            "the replay ends in the same violation"
+        );
+        let words = sys.explain(trace);
+        assert_eq!(words.len(), trace.len());
+        let text = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| format!("{:2}. {w}\n", i + 1))
+            .collect::<String>();
+        (*violation, format!("{text}=> {violation}\n"))
+    }
+
+    /// Safe, with the goals in `goals` (bits of `properties()`) reached.
+    fn safe_states(sys: &System22045, out: &Out, goals: u64) -> u64 {
+        assert!(
+            matches!(out.verdict, Verdict::Safe),
+            "expected safe, got {:?}",
+            out.verdict
+        );
+        let props = sys.properties();
+        for (i, p) in shootdown_explore::unreached_goals(&props, out.stats.goals_reached) {
+            assert!(goals & 1 << i == 0, "goal unreached: {}", p.name);
+        }
+        out.stats.states
+    }
+
+    #[test]
+    fn before_3ef938c3_a_lazy_cpu_walks_the_freed_table() {
+        for tso in [true, false] {
+            let (sys, out) = run(Config22045::new(Variant22045::Before3ef938c3, tso));
+            let (v, text) = counterexample(&sys, &out);
+            let Violation22045::FreedTableWalked { cpu, lazy, .. } = v;
+            assert_eq!((cpu, lazy), (1, true), "{text}");
+            assert!(text.contains("freed_tables = false"), "{text}");
+            assert!(text.contains("skips the lazy CPU"), "{text}");
+            assert!(text.contains("CPU1 (lazy"), "{text}");
+            assert!(text.contains("cached PD entry"), "{text}");
+            assert!(text.contains("FREED"), "{text}");
+        }
+    }
+
+    #[test]
+    fn fix_3ef938c3_is_safe() {
+        for (tso, want) in [(true, TSO_FIX_STATES), (false, SC_FIX_STATES)] {
+            let (sys, out) = run(Config22045::new(Variant22045::Fix3ef938c3, tso));
+            assert_eq!(safe_states(&sys, &out, 0b111), want, "tso={tso}");
+        }
+    }
+
+    #[test]
+    fn the_whole_x64_tso_machine_gives_the_same_verdicts() {
+        for tso in [true, false] {
+            let (sys, out) = run(Config22045::full(Variant22045::Before3ef938c3, tso));
+            counterexample(&sys, &out);
+            let (sys, out) = run(Config22045::full(Variant22045::Fix3ef938c3, tso));
+            let want = if tso {
+                FULL_TSO_FIX_STATES
+            } else {
+                FULL_SC_FIX_STATES
+            };
+            assert_eq!(safe_states(&sys, &out, 0b111), want, "tso={tso}");
+        }
+    }
+
+    /// Without speculative walks nothing of the lazy CPU walks (it runs a
+    /// kernel thread): the before-fix kernel is safe, so the race is the
+    /// speculative walk through the cached PD entry.
+    #[test]
+    fn without_speculative_walks_the_before_fix_kernel_is_safe() {
+        let mut cfg = Config22045::new(Variant22045::Before3ef938c3, true);
+        cfg.features.speculative_walks = false;
+        let (sys, out) = run(cfg);
+        assert_eq!(safe_states(&sys, &out, 0b001), NO_SPEC_STATES);
+        // Without the paging-structure caches a speculative walk starts
+        // from CR3 and finds the PD entry cleared: safe as well.
+        let mut cfg = Config22045::new(Variant22045::Before3ef938c3, true);
+        cfg.features.pde_cache = false;
+        let (sys, out) = run(cfg);
+        assert_eq!(safe_states(&sys, &out, 0b001), NO_PSC_STATES);
+    }
+
+    /// After the frame is reused, the lazy CPU's speculative walk reads
+    /// the new owner's data as a PTE (a hand-made trace: the explorer's
+    /// shortest one reads the table before the reuse).
+    #[test]
+    fn after_reuse_the_lazy_cpu_walks_garbage() {
+        use shootdown_model::hw::x86_64::X64HwAction;
+        let sys = System22045::new(Config22045::new(Variant22045::Before3ef938c3, false));
+        let mut trace = vec![Action22045::Collapse; 8];
+        trace.push(Action22045::Hw {
+            cpu: 1,
+            hw: X64HwAction::SpeculativeWalk { slot: 1, vpn: 0 },
+        });
+        let (_, v) = replay(&sys, &trace).expect("the trace runs");
+        let Some(Violation22045::FreedTableWalked {
+            cpu: 1,
+            reused: true,
+            lazy: true,
+            ..
+        }) = v
+        else {
+            panic!("expected the lazy CPU to walk the reused table, got {v:?}");
+        };
+        let words = sys.explain(&trace);
+        assert!(words[7].contains("allocated again"), "{words:?}");
+        assert!(words[8].contains("FREED and reused: garbage"), "{words:?}");
+    }
+
+    /// `--nocapture` prints the table of docs/today.md.
+    #[test]
+    fn verdict_table_22045() {
+        for full in [false, true] {
+            for v in Variant22045::ALL {
+                let mut line = format!("| `{}` |", v.commit());
+                for tso in [true, false] {
+                    let cfg = if full {
+                        Config22045::full(v, tso)
+                    } else {
+                        Config22045::new(v, tso)
+                    };
+                    let t = Instant::now();
+                    let (_, out) = run(cfg);
+                    let ms = t.elapsed().as_millis();
+                    line.push_str(&match &out.verdict {
+                        Verdict::Safe => format!(" safe ({} states, {ms} ms) |", out.stats.states),
+                        Verdict::Violation { trace, .. } => format!(
+                            " **freed table walked in {} steps** ({} states, {ms} ms) |",
+                            trace.len(),
+                            out.stats.states
+                        ),
+                        Verdict::Incomplete(b) => format!(" incomplete ({b:?}) |"),
+                    });
+                }
+                println!("full={full} {line}");
+            }
+        }
+        for tso in [true, false] {
+            let (sys, out) = run(Config22045::new(Variant22045::Before3ef938c3, tso));
+            println!("tso={tso}:\n{}", counterexample(&sys, &out).1);
+        }
+    }
+
+    const TSO_FIX_STATES: u64 = 40;
+    const SC_FIX_STATES: u64 = 16;
+    const FULL_TSO_FIX_STATES: u64 = 260;
+    const FULL_SC_FIX_STATES: u64 = 184;
+    const NO_SPEC_STATES: u64 = 10;
+    const NO_PSC_STATES: u64 = 10;
+}

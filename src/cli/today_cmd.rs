@@ -7,6 +7,8 @@
 use super::{CliError, EXIT_INCOMPLETE, EXIT_SAFE, EXIT_VIOLATION, Io, print_json, shown};
 use crate::explore::{Options, Verdict, check, replay};
 use crate::kernel6::Variant;
+use crate::kernel6::collapse::Variant22045;
+use crate::system6::collapse::{Config22045, System22045};
 use crate::system6::{Action6, Config6, System6, Violation6};
 use clap::Args;
 use serde::Serialize;
@@ -27,6 +29,12 @@ pub struct TodayArgs {
     /// no speculation).
     #[arg(long)]
     pub full: bool,
+    /// Which CVE's shape: 37964 (also 40174; the default: the COW
+    /// race of switch_mm_irqs_off() and should_flush_tlb()) or 22045 (THP
+    /// collapse frees a page table a lazy CPU caches: freed_tables).
+    /// A 22045 variant name given to --variant selects 22045.
+    #[arg(long, value_name = "CVE", value_parser = ["37964", "40174", "22045"])]
+    pub cve: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -43,6 +51,14 @@ pub fn variant_name(v: Variant) -> &'static str {
         Variant::Fix83b0177a => "83b0177a",
         Variant::StableWrongOrder => "stable-wrong-order",
         Variant::StableReordered => "stable-reordered",
+    }
+}
+
+/// A CVE-2025-22045 variant's command-line name.
+pub fn variant_name_22045(v: Variant22045) -> &'static str {
+    match v {
+        Variant22045::Before3ef938c3 => "before-3ef938c3",
+        Variant22045::Fix3ef938c3 => "3ef938c3",
     }
 }
 
@@ -132,6 +148,60 @@ fn cell(variant: Variant, tso: bool, full: bool, explain: bool) -> Result<Cell, 
     })
 }
 
+/// One CVE-2025-22045 cell; the counterexample is replayed before it is
+/// shown.
+fn cell_22045(v: Variant22045, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
+    let cfg = if full {
+        Config22045::full(v, tso)
+    } else {
+        Config22045::new(v, tso)
+    };
+    let sys = System22045::new(cfg);
+    let started = std::time::Instant::now();
+    let out = check(&sys, Options::default());
+    let seconds = started.elapsed().as_secs_f64();
+    let memory = if tso { "tso" } else { "sc" };
+    let states = out.stats.states;
+    let empty = |verdict, violation| Cell {
+        memory,
+        verdict,
+        violation,
+        steps: None,
+        states,
+        seconds,
+        trace: Vec::new(),
+    };
+    Ok(match &out.verdict {
+        Verdict::Safe => empty("safe", None),
+        Verdict::Violation { trace, violation } => {
+            let (_, replayed) = replay(&sys, trace).map_err(|e| {
+                CliError::Output(format!(
+                    "internal error: a counterexample does not replay: {e:?}"
+                ))
+            })?;
+            if replayed != Some(*violation) {
+                return Err(CliError::Output(
+                    "internal error: the replay of a counterexample ends elsewhere".into(),
+                ));
+            }
+            Cell {
+                memory,
+                verdict: "freed table walked",
+                violation: Some(violation.to_string()),
+                steps: Some(trace.len()),
+                states,
+                seconds,
+                trace: if explain {
+                    sys.explain(trace)
+                } else {
+                    Vec::new()
+                },
+            }
+        }
+        Verdict::Incomplete(b) => empty("incomplete", Some(format!("{b:?}"))),
+    })
+}
+
 fn words(sys: &System6, trace: &[Action6]) -> Vec<String> {
     sys.explain(trace)
 }
@@ -144,6 +214,14 @@ fn cell_text(c: &Cell) -> String {
 }
 
 pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
+    let by_name_22045 = a.variant.as_deref().and_then(|name| {
+        Variant22045::ALL
+            .into_iter()
+            .find(|&v| variant_name_22045(v) == name)
+    });
+    if a.cve.as_deref() == Some("22045") || by_name_22045.is_some() {
+        return cmd_today_22045(a, by_name_22045, io);
+    }
     let variants: Vec<Variant> = match &a.variant {
         None => Variant::ALL.to_vec(),
         Some(name) => {
@@ -151,7 +229,11 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
                 .into_iter()
                 .find(|&v| variant_name(v) == name.as_str())
                 .ok_or_else(|| {
-                    let names: Vec<&str> = Variant::ALL.into_iter().map(variant_name).collect();
+                    let names: Vec<&str> = Variant::ALL
+                        .into_iter()
+                        .map(variant_name)
+                        .chain(Variant22045::ALL.into_iter().map(variant_name_22045))
+                        .collect();
                     let hint = crate::kernel::variant::suggest(name, names.iter().copied())
                         .map(|s| format!("; did you mean `{s}`?"))
                         .unwrap_or_default();
@@ -188,10 +270,84 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
             cells,
         });
     }
+    render(
+        &a,
+        &memories,
+        &rows,
+        "Linux 6.x lazy TLB (CVE-2025-37964 / CVE-2025-40174 shape)",
+        "the small x64 machine (atomic walks, no speculation)",
+        io,
+    )
+}
+
+/// `--cve 22045`: THP collapse and `freed_tables`.
+fn cmd_today_22045(
+    a: TodayArgs,
+    chosen: Option<Variant22045>,
+    io: &mut Io<'_>,
+) -> Result<i32, CliError> {
+    if let (Some(name), None) = (&a.variant, chosen) {
+        let names: Vec<&str> = Variant22045::ALL
+            .into_iter()
+            .map(variant_name_22045)
+            .collect();
+        return Err(CliError::Input(format!(
+            "unknown CVE-2025-22045 variant `{}` (expected one of {})",
+            shown(name),
+            names.join(", ")
+        )));
+    }
+    let variants: Vec<Variant22045> = match chosen {
+        Some(v) => vec![v],
+        None => Variant22045::ALL.to_vec(),
+    };
+    let memories: Vec<bool> = match a.memory.as_deref() {
+        Some("tso") => vec![true],
+        Some(_) => vec![false],
+        None => vec![true, false],
+    };
+    let explain = a.variant.is_some();
+    let mut rows = Vec::new();
+    for &v in &variants {
+        let mut cells = Vec::new();
+        for &tso in &memories {
+            if io.stop.load(Ordering::Relaxed) {
+                let _ = writeln!(io.err, "stopped");
+                return Ok(EXIT_INCOMPLETE);
+            }
+            cells.push(cell_22045(v, tso, a.full, explain)?);
+        }
+        rows.push(Row {
+            variant: variant_name_22045(v),
+            commit: v.commit(),
+            kernel: v.name(),
+            change: v.description(),
+            cells,
+        });
+    }
+    render(
+        &a,
+        &memories,
+        &rows,
+        "Linux 6.x THP collapse and freed_tables (CVE-2025-22045 shape)",
+        "the small x64 machine (atomic walks, speculative walks, paging-structure caches)",
+        io,
+    )
+}
+
+fn render(
+    a: &TodayArgs,
+    memories: &[bool],
+    rows: &[Row],
+    title: &str,
+    small: &str,
+    io: &mut Io<'_>,
+) -> Result<i32, CliError> {
+    let explain = a.variant.is_some();
     let machine = if a.full {
         "the whole x64-tso machine (split and speculative walks, paging-structure caches)"
     } else {
-        "the small x64 machine (atomic walks, no speculation)"
+        small
     };
     if a.json {
         #[derive(Serialize)]
@@ -205,7 +361,7 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
             &Rep {
                 version: 1,
                 machine,
-                rows: &rows,
+                rows,
             },
         )?;
     } else {
@@ -221,7 +377,7 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
                 mem_head.join(" | ")
             );
             let _ = writeln!(o, "|---|---|---|{}", "---|".repeat(mem_head.len()));
-            for r in &rows {
+            for r in rows {
                 let cells: Vec<String> = r.cells.iter().map(cell_text).collect();
                 let _ = writeln!(
                     o,
@@ -233,11 +389,8 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
                 );
             }
         } else {
-            let _ = writeln!(
-                o,
-                "Linux 6.x lazy TLB (CVE-2025-37964 / CVE-2025-40174 shape) on {machine}:"
-            );
-            for r in &rows {
+            let _ = writeln!(o, "{title} on {machine}:");
+            for r in rows {
                 let _ = writeln!(o, "\n{} ({}): {}", r.variant, r.kernel, r.change);
                 for c in &r.cells {
                     let head = if c.memory == "tso" { "TSO" } else { "SC " };

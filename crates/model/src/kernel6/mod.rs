@@ -25,18 +25,22 @@
 //!   and followed by the page-table updates of a COW fault
 //!   (`mm/memory.c`, `wp_page_copy()`: `ptep_clear_flush()`, then
 //!   `set_pte_at()` of the copy);
-//! - `flush_tlb_func()` as the IPI handler and the local flush.
+//! - `flush_tlb_func()` as the IPI handler and the local flush;
+//! - in [`collapse`], CVE-2025-22045: THP collapse's `flush_tlb_range()`
+//!   with `freed_tables`, `native_flush_tlb_multi()`'s choice for lazy
+//!   CPUs, and `flush_tlb_func()`'s lazy branch (switch to `init_mm`).
 //!
 //! Left out: the lazy path of `switch_mm_irqs_off()` (`prev == next`,
 //! `was_lazy`: it has an unconditional `smp_mb()`), `enter_lazy_tlb()`
 //! and `leave_mm()`, ASID allocation beyond a free slot, global ASIDs and
-//! INVLPGB/RAR, PTI's user PCIDs, LAM, `freed_tables`, the once-a-second
+//! INVLPGB/RAR, PTI's user PCIDs, LAM, the once-a-second
 //! `trim_cpumask` (taken as false: the common case, and the one that lets
 //! `should_flush_tlb()` skip a CPU), `prev`'s `mm_cpumask` (no one flushes
 //! `prev` here), and `nmi_uaccess_okay()`.
 
 use crate::hw::x86_64::{Addr, Arch64, Frame, Pcid, Refused, Vpn, Word, X64Features, X64Memory};
 
+pub mod collapse;
 #[cfg(test)]
 mod tests;
 

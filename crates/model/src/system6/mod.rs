@@ -27,6 +27,9 @@
 //! `fea4e317f9e7` added).
 //!
 //! Implements `shootdown_explore::Model` without packing.
+//!
+//! [`collapse`] is the second system, CVE-2025-22045's shape (THP collapse
+//! frees a page table a lazy CPU still caches).
 
 use crate::hw::x86_64::{
     Addr, Arch64, DEMAND, Frame, Vpn, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
@@ -38,6 +41,8 @@ use crate::kernel6::{
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
+
+pub mod collapse;
 
 /// The flushing CPU (A's writer) and the switching CPU (A's reader).
 pub const WRITER: usize = 0;

@@ -1,0 +1,309 @@
+//! CVE-2025-22045 (Jann Horn, `3ef938c35035`, "x86/mm: Fix
+//! flush_tlb_range() when used for zapping normal PMDs"): THP collapse
+//! frees a page table but flushes with `freed_tables = false`, so lazy
+//! CPUs get no IPI and keep a paging-structure-cache entry naming the
+//! freed table.
+//!
+//! The code modelled (Linux 6.x; docs/today.md lists the sources: the
+//! stable review mail of `3ef938c35035` with its diff, `arch/x86/mm/tlb.c`
+//! as of v6.18.38, the `6db2526c1d69` thread, khugepaged patch threads):
+//! - `mm/khugepaged.c` `collapse_pte_mapped_thp()`: `pmdp_collapse_flush()`
+//!   (`mm/pgtable-generic.c`: `pmdp_huge_get_and_clear()`, an `xchg`, then
+//!   `flush_tlb_range(vma, address, address + HPAGE_PMD_SIZE)`), then
+//!   `pte_free_defer(mm, pmd_pgtable(pgt_pmd))` of the page table the PMD
+//!   pointed to; the PMD stays empty here (step 5, `set_huge_pmd()`, is
+//!   left out).
+//! - `arch/x86/include/asm/tlbflush.h` `flush_tlb_range(vma, start, end)`:
+//!   `flush_tlb_mm_range(vma->vm_mm, start, end, stride, false)` before
+//!   `3ef938c35035`, `.., true)` from it on (the whole diff; the commit
+//!   makes x86 "behave the same way" as arm64, whose `flush_tlb_range()`
+//!   "can be used for page table removal").
+//! - `arch/x86/mm/tlb.c` `native_flush_tlb_multi()`: with
+//!   `info->freed_tables` every CPU in `mm_cpumask` gets the IPI
+//!   (`on_each_cpu_mask`), else only those `should_flush_tlb()` picks, and
+//!   `should_flush_tlb()` returns false for a CPU whose
+//!   `cpu_tlbstate_shared.is_lazy` is set ("Lazy TLB will get flushed at
+//!   the next context switch").
+//! - `flush_tlb_func()`: the wrong-mm check, then the lazy branch:
+//!   "We're in lazy mode.  We need to at
+//!   least flush our paging-structure cache to avoid speculatively reading
+//!   garbage into our TLB.  Since switching to init_mm is barely slower
+//!   than a minimal flush, just switch to init_mm." -
+//!   `switch_mm_irqs_off(NULL, &init_mm, NULL)`.
+
+use super::{ASIDS, Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, TlbState, mm_id, pcid_of};
+use crate::hw::x86_64::{Addr, Arch64, Frame, Refused, Vpn, Word, X64Features, X64Memory};
+
+/// `init_mm.context.ctx_id` (Linux starts `last_mm_ctx_id` at 1 and gives
+/// init_mm 1; here only a tag for its `ctxs[]` slot).
+pub const INIT_CTX_ID: u16 = 1;
+
+/// The kernels of CVE-2025-22045.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Variant22045 {
+    /// Since `016c4d92cd16` ("x86/mm/tlb: Add freed_tables argument to
+    /// flush_tlb_mm_range", 2018; the Fixes: tag of `3ef938c35035`) until
+    /// `3ef938c35035`: `flush_tlb_range()` passes `freed_tables = false`,
+    /// also when THP collapse frees the page table.
+    Before3ef938c3,
+    /// `3ef938c35035` (v6.15-rc1, stable 6.14.2 and older trees, April
+    /// 2025): `flush_tlb_range()` passes `freed_tables = true`.
+    Fix3ef938c3,
+}
+
+impl Variant22045 {
+    pub const ALL: [Variant22045; 2] = [Variant22045::Before3ef938c3, Variant22045::Fix3ef938c3];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant22045::Before3ef938c3 => "4.20..6.14 (before 3ef938c35035)",
+            Variant22045::Fix3ef938c3 => "6.15+ and stable (3ef938c35035)",
+        }
+    }
+
+    pub fn commit(self) -> &'static str {
+        match self {
+            Variant22045::Before3ef938c3 => {
+                "016c4d92cd16 .. 3ef938c35035^ (the Fixes: range of 3ef938c35035)"
+            }
+            Variant22045::Fix3ef938c3 => "3ef938c35035",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Variant22045::Before3ef938c3 => {
+                "flush_tlb_range() passes freed_tables = false: THP collapse frees a page table without IPIing lazy CPUs"
+            }
+            Variant22045::Fix3ef938c3 => {
+                "flush_tlb_range() passes freed_tables = true: lazy CPUs get the IPI and switch to init_mm"
+            }
+        }
+    }
+
+    /// What `flush_tlb_range()` passes as `freed_tables`.
+    pub fn freed_tables(self) -> bool {
+        self == Variant22045::Fix3ef938c3
+    }
+}
+
+/// The collapsing CPU's steps (`collapse_pte_mapped_thp()` around
+/// `flush_tlb_mm_range()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CollapsePc {
+    /// `pmdp_collapse_flush()`: `pmdp_huge_get_and_clear()` (`xchg`,
+    /// locked) of the PMD that points to the page table.
+    ClearPmd,
+    /// `inc_mm_tlb_gen()` (locked).
+    IncTlbGen,
+    /// `cpumask_any_but(mm_cpumask(mm), cpu) < nr_cpu_ids`.
+    ReadCpumask,
+    /// `native_flush_tlb_multi()`: with `freed_tables` the IPI goes to the
+    /// other CPU in the mask; else `should_flush_tlb()` decides.
+    SendIpis,
+    /// The local `flush_tlb_func()`.
+    LocalFlush,
+    /// Spin until the IPI was handled; `flush_tlb_range()` returns.
+    WaitAcks,
+    /// `pte_free_defer()`: the page table is freed (after an RCU grace
+    /// period, which waits for no hardware walk).
+    FreeTable,
+    /// The frame is allocated again and written (any other user of the
+    /// page allocator): a plain store of garbage into its first entry.
+    ReuseTable,
+    Done,
+}
+
+/// The collapser's locals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Collapser {
+    pub pc: CollapsePc,
+    pub new_tlb_gen: u16,
+}
+
+/// What a collapser step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CollapseNote {
+    ClearedPmd,
+    IncTlbGen {
+        mm_gen: u16,
+    },
+    ReadCpumask {
+        others: bool,
+    },
+    /// `native_flush_tlb_multi()`'s decision for the other CPU.
+    Multi {
+        freed_tables: bool,
+        loaded: u16,
+        lazy: bool,
+        ipi: bool,
+    },
+    Local(FuncNote),
+    Acked,
+    Freed,
+    Reused,
+}
+
+/// What the remote `flush_tlb_func()` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteNote {
+    /// The lazy branch: `switch_mm_irqs_off(NULL, &init_mm, NULL)`.
+    LazyToInitMm,
+    /// Not lazy: the generation logic of [`Kernel6::flush_tlb_func`].
+    Func(FuncNote),
+}
+
+impl Kernel6 {
+    /// `native_flush_tlb_multi()`'s choice for `target`: (`loaded_mm`,
+    /// `is_lazy`, send the IPI).  With `freed_tables` the IPI goes to
+    /// every CPU in the mask (`on_each_cpu_mask()`, `should_flush_tlb()`
+    /// not called; its loads are still made here, for the words).
+    pub fn flush_multi_decides<A: Arch64>(
+        &self,
+        hw: &A,
+        mem: &X64Memory,
+        target: usize,
+        info: FlushInfo,
+        freed_tables: bool,
+    ) -> (u16, bool, bool) {
+        let (loaded, lazy, ipi) = self.should_flush_tlb(hw, mem, target, info);
+        (loaded, lazy, freed_tables || ipi)
+    }
+
+    /// The IPI handler `flush_tlb_func()` on `cpu` with the lazy branch:
+    /// `f->mm == loaded_mm` and `is_lazy` -> switch to `init_mm`
+    /// (`init_pgd`): a flushing CR3 write to a fresh ASID (so the lazy
+    /// mm's PCID is no longer current and its paging-structure-cache
+    /// entries are no longer used), then `loaded_mm = &init_mm` and
+    /// `is_lazy = false` (stores).  The handler is one step (interrupts
+    /// off; see docs/today.md), so the CR3 write comes before the stores,
+    /// which only the handler's own CPU reads afterwards.
+    #[allow(clippy::too_many_arguments)]
+    pub fn flush_tlb_func_remote<A: Arch64>(
+        &self,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        tlb: &mut TlbState,
+        info: FlushInfo,
+        init_pgd: Frame,
+    ) -> Result<RemoteNote, Refused> {
+        let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
+        let lazy = hw.load(mem, Layout::is_lazy(cpu)).0 != 0;
+        if loaded != mm_id(info.mm) || !lazy {
+            return self
+                .flush_tlb_func(cpu, hw, mem, f, tlb, info, false)
+                .map(RemoteNote::Func);
+        }
+        // choose_new_asid(&init_mm): its slot, else the next one, flushed.
+        let asid = match tlb.ctxs.iter().position(|c| c.ctx_id == INIT_CTX_ID) {
+            Some(a) => a as u8,
+            None => {
+                let a = tlb.next_asid % ASIDS as u8;
+                tlb.next_asid = (a + 1) % ASIDS as u8;
+                a
+            }
+        };
+        hw.write_cr3(f, init_pgd, pcid_of(asid), false)?;
+        tlb.ctxs[asid as usize] = Ctx {
+            ctx_id: INIT_CTX_ID,
+            tlb_gen: 0,
+        };
+        tlb.loaded_mm_asid = asid;
+        hw.store(mem, f, Layout::loaded_mm(cpu), Word::value(INIT_MM))?;
+        hw.store(mem, f, Layout::is_lazy(cpu), Word::ZERO)?;
+        Ok(RemoteNote::LazyToInitMm)
+    }
+
+    /// One step of the collapse on `cpu`: `pmd` is the PMD entry that
+    /// points to the page table `table`; `vpn` a page of its range (the
+    /// local flush's INVLPG drops every paging-structure-cache entry of
+    /// the PCID anyway).  `freed_tables` is what `flush_tlb_range()`
+    /// passes.  Returns the note and the IPI to post, if any.
+    #[allow(clippy::too_many_arguments)]
+    pub fn collapse_step<A: Arch64>(
+        &self,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        tlb: &mut TlbState,
+        c: &mut Collapser,
+        mm: usize,
+        vpn: Vpn,
+        pmd: Addr,
+        table: Frame,
+        freed_tables: bool,
+        ipi_acked: bool,
+    ) -> Result<(CollapseNote, Option<(usize, FlushInfo)>), Refused> {
+        let other = 1 - cpu;
+        let info = FlushInfo {
+            mm,
+            vpn,
+            new_tlb_gen: c.new_tlb_gen,
+        };
+        let (note, next, ipi) = match c.pc {
+            CollapsePc::ClearPmd => {
+                hw.locked_rmw(mem, pmd, |_| Word::ZERO)?;
+                (CollapseNote::ClearedPmd, CollapsePc::IncTlbGen, None)
+            }
+            CollapsePc::IncTlbGen => {
+                let old = hw.locked_rmw(mem, Layout::tlb_gen(mm), |g| Word(g.0 + 1))?;
+                c.new_tlb_gen = old.0 + 1;
+                (
+                    CollapseNote::IncTlbGen { mm_gen: old.0 + 1 },
+                    CollapsePc::ReadCpumask,
+                    None,
+                )
+            }
+            CollapsePc::ReadCpumask => {
+                let others = hw.load(mem, Layout::cpumask(mm)).0 & 1 << other != 0;
+                let next = if others {
+                    CollapsePc::SendIpis
+                } else {
+                    CollapsePc::LocalFlush
+                };
+                (CollapseNote::ReadCpumask { others }, next, None)
+            }
+            CollapsePc::SendIpis => {
+                let (loaded, lazy, ipi) =
+                    self.flush_multi_decides(hw, mem, other, info, freed_tables);
+                (
+                    CollapseNote::Multi {
+                        freed_tables,
+                        loaded,
+                        lazy,
+                        ipi,
+                    },
+                    CollapsePc::LocalFlush,
+                    ipi.then_some((other, info)),
+                )
+            }
+            CollapsePc::LocalFlush => {
+                let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
+                let n = if loaded == mm_id(mm) {
+                    self.flush_tlb_func(cpu, hw, mem, f, tlb, info, true)?
+                } else {
+                    FuncNote::WrongMm { loaded }
+                };
+                (CollapseNote::Local(n), CollapsePc::WaitAcks, None)
+            }
+            CollapsePc::WaitAcks => {
+                assert!(
+                    ipi_acked,
+                    "the sender spins until its IPIs are acknowledged"
+                );
+                (CollapseNote::Acked, CollapsePc::FreeTable, None)
+            }
+            CollapsePc::FreeTable => (CollapseNote::Freed, CollapsePc::ReuseTable, None),
+            CollapsePc::ReuseTable => {
+                hw.store(mem, f, Addr::entry(table, 0), Word::garbage(table))?;
+                (CollapseNote::Reused, CollapsePc::Done, None)
+            }
+            CollapsePc::Done => unreachable!("a finished collapser takes no step"),
+        };
+        c.pc = next;
+        Ok((note, ipi))
+    }
+}

@@ -1,0 +1,504 @@
+//! The CVE-2025-22045 system: THP collapse frees a page table while a
+//! lazy CPU still caches the page-directory entry that points to it
+//! (Jann Horn, `3ef938c35035`; `kernel6::collapse` has the code it
+//! follows).
+//!
+//! Process A maps page X through page table PT (PD entry 0 -> PT).  At
+//! boot both CPUs ran A and read X, so each holds X in its TLB and the PD
+//! entry -> PT in its paging-structure (PDE) cache, under A's PCID.  CPU1
+//! then switched to a kernel thread: `enter_lazy_tlb()` set `is_lazy`,
+//! `loaded_mm` stays A, CR3 stays A's (that is what lazy TLB is for), and
+//! CPU1 stays in `mm_cpumask(A)`.  Then, concurrently:
+//! - CPU0 (in A, `MADV_COLLAPSE` -> `collapse_pte_mapped_thp()`): clears
+//!   the PD entry, `flush_tlb_range()` with the variant's
+//!   `freed_tables`, frees PT, and PT's frame is reused and written;
+//! - the hardware of either CPU: speculative walks (any address, any
+//!   time, starting from the deepest paging-structure-cache entry), walk
+//!   steps, drains.
+//!
+//! Property (`Always`): **freed table walked**: no walk of any CPU,
+//! speculative ones included, reads an entry of PT after it was freed
+//! (the mail's "walk through a freed page table").  Goals
+//! (`Sometimes`): the table is freed; the lazy CPU takes the flush IPI and
+//! switches to `init_mm`; a speculative walk reads PT through the cached
+//! PD entry before the free (the mechanism is live).
+
+use crate::hw::x86_64::{
+    Addr, Arch64, DEMAND, Frame, Level, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
+    X64HwOutcome, X64Memory, X64Preset,
+};
+use crate::kernel6::collapse::{CollapseNote, CollapsePc, Collapser, RemoteNote, Variant22045};
+use crate::kernel6::{
+    Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, TlbState, Variant, mm_id, pcid_of,
+};
+use shootdown_explore::{Model, Property, Transition};
+use std::fmt;
+
+/// The collapsing CPU and the lazy CPU.
+pub const COLLAPSER: usize = 0;
+pub const LAZY: usize = 1;
+/// A's frames: root, page directory, the page table that is freed, X's page.
+const A_ROOT: Frame = 0;
+const A_PD: Frame = 1;
+/// The page table THP collapse frees.
+pub const PT: Frame = 2;
+const X_FRAME: Frame = 3;
+/// `init_mm`'s page directory (no user mappings).
+const INIT_ROOT: Frame = 5;
+const MM_A: usize = 0;
+
+/// What is checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Config22045 {
+    pub variant: Variant22045,
+    pub features: X64Features,
+}
+
+impl Config22045 {
+    /// `variant` on `x64-tso` (or SC) with atomic walks, speculative
+    /// walks and the paging-structure caches, no eviction.
+    pub fn new(variant: Variant22045, tso: bool) -> Config22045 {
+        let mut features = X64Preset::Tso.features();
+        features.tso = tso;
+        features.split_walks = false;
+        features.speculative_walks = true;
+        features.eviction = false;
+        Config22045 { variant, features }
+    }
+
+    /// `variant` on the whole `x64-tso` preset (split walks too).
+    pub fn full(variant: Variant22045, tso: bool) -> Config22045 {
+        let mut features = X64Preset::Tso.features();
+        features.tso = tso;
+        Config22045 { variant, features }
+    }
+}
+
+/// The whole state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct State22045 {
+    pub mem: X64Memory,
+    pub cpus: [X64Cpu; 2],
+    pub tlb: [TlbState; 2],
+    pub collapser: Collapser,
+    /// The pending flush IPI per CPU.
+    pub ipi: [Option<FlushInfo>; 2],
+}
+
+impl State22045 {
+    /// Ghost: PT has been freed (`pte_free_defer()` ran).
+    pub fn pt_freed(&self) -> bool {
+        matches!(self.collapser.pc, CollapsePc::ReuseTable | CollapsePc::Done)
+    }
+}
+
+/// One step.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Action22045 {
+    /// CPU0's next step of the collapse.
+    Collapse,
+    /// `cpu` takes its pending flush IPI.
+    Ipi { cpu: u8 },
+    /// The hardware of `cpu` acts on its own.
+    Hw { cpu: u8, hw: X64HwAction },
+}
+
+/// A broken property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation22045 {
+    /// A walk of `cpu` read entry `index` of the freed page table, which
+    /// held `entry` (`reused`: the new owner's data).
+    FreedTableWalked {
+        cpu: u8,
+        index: u8,
+        entry: Word,
+        reused: bool,
+        lazy: bool,
+    },
+}
+
+impl fmt::Display for Violation22045 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Violation22045::FreedTableWalked {
+                cpu,
+                index,
+                reused,
+                lazy,
+                ..
+            } => write!(
+                f,
+                "freed table walked: CPU{cpu}{} walked through the freed page table (frame {PT}, entry {index}){}",
+                if lazy { " (lazy)" } else { "" },
+                if reused { ", now reused: garbage" } else { "" }
+            ),
+        }
+    }
+}
+
+/// What a step did.
+#[derive(Clone, Copy, Debug)]
+pub enum Note22045 {
+    Collapse(CollapseNote),
+    Ipi(RemoteNote),
+    Hw(X64HwOutcome),
+}
+
+/// The model.
+pub struct System22045 {
+    pub cfg: Config22045,
+    kernel: Kernel6,
+}
+
+fn pmd() -> Addr {
+    Addr::entry(A_PD, 0)
+}
+
+impl System22045 {
+    pub fn new(cfg: Config22045) -> System22045 {
+        System22045 {
+            cfg,
+            // The COW variants' switch_mm_irqs_off() steps are not used
+            // here; should_flush_tlb() is the same in all of 6.15+.
+            kernel: Kernel6 {
+                variant: Variant::Fix83b0177a,
+            },
+        }
+    }
+
+    fn is_lazy(s: &State22045, cpu: usize) -> bool {
+        s.cpus[cpu].load(&s.mem, Layout::is_lazy(cpu)).0 != 0
+    }
+
+    /// Runs `a` on a copy of `s`.
+    pub fn apply(
+        &self,
+        s: &State22045,
+        a: Action22045,
+    ) -> Option<(State22045, Note22045, Option<Violation22045>)> {
+        let f = &self.cfg.features;
+        let mut n = *s;
+        let k = &self.kernel;
+        match a {
+            Action22045::Collapse => {
+                if n.collapser.pc == CollapsePc::Done {
+                    return None;
+                }
+                let acked = n.ipi[LAZY].is_none();
+                if n.collapser.pc == CollapsePc::WaitAcks && !acked {
+                    return None;
+                }
+                let (note, ipi) = k
+                    .collapse_step(
+                        COLLAPSER,
+                        &mut n.cpus[COLLAPSER],
+                        &mut n.mem,
+                        f,
+                        &mut n.tlb[COLLAPSER],
+                        &mut n.collapser,
+                        MM_A,
+                        0,
+                        pmd(),
+                        PT,
+                        self.cfg.variant.freed_tables(),
+                        acked,
+                    )
+                    .ok()?;
+                if let Some((target, info)) = ipi {
+                    n.ipi[target] = Some(info);
+                }
+                Some((n, Note22045::Collapse(note), None))
+            }
+            Action22045::Ipi { cpu } => {
+                let cpu = cpu as usize;
+                let info = n.ipi[cpu]?;
+                let hw = &mut n.cpus[cpu];
+                hw.take_interrupt(f).ok()?;
+                let rn = k
+                    .flush_tlb_func_remote(cpu, hw, &mut n.mem, f, &mut n.tlb[cpu], info, INIT_ROOT)
+                    .ok()?;
+                n.ipi[cpu] = None;
+                Some((n, Note22045::Ipi(rn), None))
+            }
+            Action22045::Hw { cpu, hw } => {
+                let c = cpu as usize;
+                let out = n.cpus[c].apply_hw(&mut n.mem, f, hw);
+                let viol = match out {
+                    X64HwOutcome::Walked(r) if s.pt_freed() => r
+                        .reads()
+                        .find(|e| e.table == PT)
+                        .map(|e| Violation22045::FreedTableWalked {
+                            cpu,
+                            index: e.index,
+                            entry: e.entry,
+                            reused: s.mem.read(Addr::entry(PT, 0)) == Word::garbage(PT)
+                                && e.index == 0,
+                            lazy: Self::is_lazy(s, c),
+                        }),
+                    _ => None,
+                };
+                Some((n, Note22045::Hw(out), viol))
+            }
+        }
+    }
+
+    /// `a` from `s` in words.
+    pub fn describe(&self, s: &State22045, a: Action22045) -> String {
+        let Some((n, note, _)) = self.apply(s, a) else {
+            return format!("{a:?}: not enabled");
+        };
+        let mm_name = |v: u16| match v {
+            INIT_MM => "init_mm".to_string(),
+            v if v == mm_id(MM_A) => "mm A".to_string(),
+            v => format!("mm id {v}"),
+        };
+        match note {
+            Note22045::Collapse(c) => match c {
+                CollapseNote::ClearedPmd => "CPU0 collapse_pte_mapped_thp() -> pmdp_collapse_flush(): pmdp_huge_get_and_clear() clears the PD entry -> page table (xchg, locked)".into(),
+                CollapseNote::IncTlbGen { mm_gen } => format!(
+                    "CPU0 flush_tlb_range() -> flush_tlb_mm_range(freed_tables = {}): inc_mm_tlb_gen() -> tlb_gen = {mm_gen}",
+                    self.cfg.variant.freed_tables()
+                ),
+                CollapseNote::ReadCpumask { others } => format!(
+                    "CPU0 reads mm_cpumask(A): CPU1 {}",
+                    if others { "is in it (lazy CPUs keep their bit)" } else { "is not in it" }
+                ),
+                CollapseNote::Multi { freed_tables, loaded, lazy, ipi } => {
+                    let why = if freed_tables {
+                        "freed_tables = true: on_each_cpu_mask(), IPI sent to the lazy CPU too (3ef938c35035)"
+                    } else if lazy {
+                        "freed_tables = false: should_flush_tlb() skips the lazy CPU (\"Lazy TLB will get flushed at the next context switch\"), no IPI: its paging-structure cache keeps the PD entry -> page table"
+                    } else if ipi {
+                        "IPI sent"
+                    } else {
+                        "no IPI"
+                    };
+                    format!(
+                        "CPU0 native_flush_tlb_multi(): CPU1 loaded_mm = {}, is_lazy = {}: {why}",
+                        mm_name(loaded),
+                        lazy as u8
+                    )
+                }
+                CollapseNote::Local(fnote) => format!(
+                    "CPU0 local flush_tlb_func(): {}",
+                    match fnote {
+                        FuncNote::Partial { .. } => "INVLPG (drops every paging-structure-cache entry of its PCID)".to_string(),
+                        FuncNote::Full { .. } => "CR3 reload (drops its PCID's caches)".to_string(),
+                        other => format!("{other:?}"),
+                    }
+                ),
+                CollapseNote::Acked => "CPU0 flush_tlb_range() returns".into(),
+                CollapseNote::Freed => format!(
+                    "CPU0 pte_free_defer(): the page table (frame {PT}) is freed"
+                ),
+                CollapseNote::Reused => format!(
+                    "frame {PT} is allocated again and written (garbage in entry 0{})",
+                    if n.cpus[COLLAPSER].drained() { "" } else { ", in CPU0's store buffer" }
+                ),
+            },
+            Note22045::Ipi(RemoteNote::LazyToInitMm) => "CPU1 takes the flush IPI: flush_tlb_func(): \"We're in lazy mode\": switch_mm_irqs_off(NULL, &init_mm): CR3 = init_mm with a flush, A's paging-structure-cache entries no longer used".into(),
+            Note22045::Ipi(RemoteNote::Func(fnote)) => format!("CPU1 takes the flush IPI: {fnote:?}"),
+            Note22045::Hw(out) => {
+                let (cpu, hw) = match a {
+                    Action22045::Hw { cpu, hw } => (cpu as usize, hw),
+                    _ => unreachable!(),
+                };
+                let who = if Self::is_lazy(s, cpu) {
+                    format!("CPU{cpu} (lazy, running a kernel thread with mm A still loaded)")
+                } else {
+                    format!("CPU{cpu}")
+                };
+                match out {
+                    X64HwOutcome::Drained { addr, word } => {
+                        format!("CPU{cpu} store buffer drains: {addr:?} = {word:?} reaches memory")
+                    }
+                    X64HwOutcome::Walked(r) => {
+                        let kind = if matches!(hw, X64HwAction::SpeculativeWalk { .. }) {
+                            "speculative walk"
+                        } else {
+                            "walk step"
+                        };
+                        let via = if r.cache_hit == Some(Level::Pd) {
+                            " from its paging-structure cache (cached PD entry -> the page table)"
+                        } else {
+                            ""
+                        };
+                        let reads: Vec<String> = r
+                            .reads()
+                            .map(|e| {
+                                let freed = e.table == PT && s.pt_freed();
+                                format!(
+                                    "{} entry {} of frame {}{}",
+                                    e.level.name(),
+                                    e.index,
+                                    e.table,
+                                    if freed {
+                                        if e.entry == Word::garbage(PT) {
+                                            " (FREED and reused: garbage)"
+                                        } else {
+                                            " (FREED page table)"
+                                        }
+                                    } else {
+                                        ""
+                                    }
+                                )
+                            })
+                            .collect();
+                        let end = match r.end {
+                            WalkEnd::Filled(t) => format!(", TLB filled with frame {}", t.frame),
+                            WalkEnd::NotPresent => ", not present".into(),
+                            WalkEnd::Stopped => ", stopped".into(),
+                            WalkEnd::InFlight => ", in flight".into(),
+                        };
+                        format!(
+                            "{who}: {kind} of page {}{via}: reads {}{end}",
+                            r.vpn,
+                            if reads.is_empty() {
+                                "nothing yet".to_string()
+                            } else {
+                                reads.join(", ")
+                            }
+                        )
+                    }
+                    X64HwOutcome::Evicted => format!("CPU{cpu} evicts {hw:?}"),
+                }
+            }
+        }
+    }
+
+    /// Each step of `trace` in words.
+    pub fn explain(&self, trace: &[Action22045]) -> Vec<String> {
+        let mut s = self.initial();
+        let mut out = Vec::new();
+        for &a in trace {
+            out.push(self.describe(&s, a));
+            match self.apply(&s, a) {
+                Some((n, _, _)) => s = n,
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+impl Model for System22045 {
+    type State = State22045;
+    type Action = Action22045;
+    type Violation = Violation22045;
+
+    fn initial(&self) -> State22045 {
+        let f = &self.cfg.features;
+        let mut mem = X64Memory::new();
+        mem.words[A_ROOT as usize][0] = Word::table(A_PD);
+        mem.words[A_PD as usize][0] = Word::table(PT);
+        mem.words[PT as usize][0] = Word::leaf(X_FRAME, false, false);
+        mem.write(Layout::cpumask(MM_A), Word(1 << COLLAPSER | 1 << LAZY));
+        mem.write(Layout::loaded_mm(COLLAPSER), Word(mm_id(MM_A)));
+        mem.write(Layout::loaded_mm(LAZY), Word(mm_id(MM_A)));
+        // enter_lazy_tlb(): CPU1 now runs a kernel thread on A's tables.
+        mem.write(Layout::is_lazy(LAZY), Word(1));
+        let mut cpus = [
+            X64Cpu::new(A_ROOT, pcid_of(0)),
+            X64Cpu::new(A_ROOT, pcid_of(0)),
+        ];
+        // Both ran A and read X: TLB entry and PDE-cache entry -> PT.
+        let mut boot = *f;
+        boot.split_walks = false;
+        for c in &mut cpus {
+            let r = c.start_walk(&mut mem, &boot, DEMAND, 0, false);
+            assert!(matches!(r.end, WalkEnd::Filled(_)), "boot read of X");
+        }
+        let a = Ctx {
+            ctx_id: mm_id(MM_A),
+            tlb_gen: 0,
+        };
+        let t = TlbState {
+            loaded_mm_asid: 0,
+            next_asid: 1,
+            ctxs: [a, Ctx::default()],
+        };
+        State22045 {
+            mem,
+            cpus,
+            tlb: [t, t],
+            collapser: Collapser {
+                pc: CollapsePc::ClearPmd,
+                new_tlb_gen: 0,
+            },
+            ipi: [None; 2],
+        }
+    }
+
+    fn candidates(&self, s: &State22045, out: &mut Vec<Action22045>) {
+        out.push(Action22045::Collapse);
+        for cpu in 0..2u8 {
+            out.push(Action22045::Ipi { cpu });
+        }
+        let mut hw = Vec::new();
+        for cpu in 0..2u8 {
+            hw.clear();
+            s.cpus[cpu as usize].hw_actions(&s.mem, &self.cfg.features, &mut hw);
+            out.extend(hw.iter().map(|&hw| Action22045::Hw { cpu, hw }));
+        }
+    }
+
+    fn step(
+        &self,
+        s: &State22045,
+        a: Action22045,
+    ) -> Option<Transition<State22045, Violation22045>> {
+        let (n, _, viol) = self.apply(s, a)?;
+        Some(match viol {
+            Some(v) => Transition::Violation(v),
+            None => Transition::Next(n),
+        })
+    }
+
+    fn is_progress(&self, _a: Action22045) -> bool {
+        true
+    }
+
+    fn check_state(&self, _s: &State22045, _progress: bool) -> Option<Violation22045> {
+        None
+    }
+
+    fn actor(&self, a: Action22045) -> usize {
+        match a {
+            Action22045::Collapse => 0,
+            Action22045::Ipi { cpu } | Action22045::Hw { cpu, .. } => cpu as usize,
+        }
+    }
+
+    fn properties(&self) -> Vec<Property> {
+        vec![
+            Property::sometimes("the page table is freed"),
+            Property::sometimes("the lazy CPU takes the flush IPI and switches to init_mm"),
+            Property::sometimes(
+                "a speculative walk of the lazy CPU reads the page table through its cached PD entry",
+            ),
+        ]
+    }
+
+    fn transition_goals(&self, s: &State22045, a: Action22045, next: &State22045) -> u64 {
+        let freed = !s.pt_freed() && next.pt_freed();
+        let lazy_ipi = a == (Action22045::Ipi { cpu: LAZY as u8 })
+            && next.cpus[LAZY].cr3.root == INIT_ROOT
+            && s.cpus[LAZY].cr3.root != INIT_ROOT;
+        let spec = match a {
+            Action22045::Hw { cpu, .. } if cpu as usize == LAZY && !s.pt_freed() => {
+                let mut t = *s;
+                matches!(
+                    t.cpus[LAZY].apply_hw(&mut t.mem, &self.cfg.features, match a {
+                        Action22045::Hw { hw, .. } => hw,
+                        _ => unreachable!(),
+                    }),
+                    X64HwOutcome::Walked(r) if r.reads().any(|e| e.table == PT)
+                )
+            }
+            _ => false,
+        };
+        freed as u64 | (lazy_ipi as u64) << 1 | (spec as u64) << 2
+    }
+}
