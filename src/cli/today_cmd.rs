@@ -246,30 +246,19 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
             vec![v]
         }
     };
-    let memories: Vec<bool> = match a.memory.as_deref() {
-        Some("tso") => vec![true],
-        Some(_) => vec![false],
-        None => vec![true, false],
-    };
+    let memories = memories(&a);
     let explain = a.variant.is_some();
-    let mut rows = Vec::new();
-    for &v in &variants {
-        let mut cells = Vec::new();
-        for &tso in &memories {
-            if io.stop.load(Ordering::Relaxed) {
-                let _ = writeln!(io.err, "stopped");
-                return Ok(EXIT_INCOMPLETE);
-            }
-            cells.push(cell(v, tso, a.full, explain)?);
-        }
-        rows.push(Row {
-            variant: variant_name(v),
-            commit: v.commit(),
-            kernel: v.name(),
-            change: v.description(),
-            cells,
-        });
-    }
+    let row = |v: Variant| (variant_name(v), v.commit(), v.name(), v.description());
+    let Some(rows) = check_rows(
+        &variants,
+        &memories,
+        row,
+        |v, tso| cell(v, tso, a.full, explain),
+        io,
+    )?
+    else {
+        return Ok(EXIT_INCOMPLETE);
+    };
     render(
         &a,
         &memories,
@@ -278,6 +267,47 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
         "the small x64 machine (atomic walks, no speculation)",
         io,
     )
+}
+
+/// The memory models `--memory` asks for: TSO (true), SC (false) or both.
+fn memories(a: &TodayArgs) -> Vec<bool> {
+    match a.memory.as_deref() {
+        Some("tso") => vec![true],
+        Some(_) => vec![false],
+        None => vec![true, false],
+    }
+}
+
+/// Checks each variant under each memory model; None if Ctrl-C stopped
+/// it (said on stderr).  `row` names a variant: (name, commit, kernel,
+/// change).
+fn check_rows<V: Copy>(
+    variants: &[V],
+    memories: &[bool],
+    row: impl Fn(V) -> (&'static str, &'static str, &'static str, &'static str),
+    run: impl Fn(V, bool) -> Result<Cell, CliError>,
+    io: &mut Io<'_>,
+) -> Result<Option<Vec<Row>>, CliError> {
+    let mut rows = Vec::new();
+    for &v in variants {
+        let mut cells = Vec::new();
+        for &tso in memories {
+            if io.stop.load(Ordering::Relaxed) {
+                let _ = writeln!(io.err, "stopped");
+                return Ok(None);
+            }
+            cells.push(run(v, tso)?);
+        }
+        let (variant, commit, kernel, change) = row(v);
+        rows.push(Row {
+            variant,
+            commit,
+            kernel,
+            change,
+            cells,
+        });
+    }
+    Ok(Some(rows))
 }
 
 /// `--cve 22045`: THP collapse and `freed_tables`.
@@ -301,30 +331,19 @@ fn cmd_today_22045(
         Some(v) => vec![v],
         None => Variant22045::ALL.to_vec(),
     };
-    let memories: Vec<bool> = match a.memory.as_deref() {
-        Some("tso") => vec![true],
-        Some(_) => vec![false],
-        None => vec![true, false],
-    };
+    let memories = memories(&a);
     let explain = a.variant.is_some();
-    let mut rows = Vec::new();
-    for &v in &variants {
-        let mut cells = Vec::new();
-        for &tso in &memories {
-            if io.stop.load(Ordering::Relaxed) {
-                let _ = writeln!(io.err, "stopped");
-                return Ok(EXIT_INCOMPLETE);
-            }
-            cells.push(cell_22045(v, tso, a.full, explain)?);
-        }
-        rows.push(Row {
-            variant: variant_name_22045(v),
-            commit: v.commit(),
-            kernel: v.name(),
-            change: v.description(),
-            cells,
-        });
-    }
+    let row = |v: Variant22045| (variant_name_22045(v), v.commit(), v.name(), v.description());
+    let Some(rows) = check_rows(
+        &variants,
+        &memories,
+        row,
+        |v, tso| cell_22045(v, tso, a.full, explain),
+        io,
+    )?
+    else {
+        return Ok(EXIT_INCOMPLETE);
+    };
     render(
         &a,
         &memories,
