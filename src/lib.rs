@@ -12,6 +12,7 @@ pub use shootdown_model::{MODEL_VERSION, hw, kernel, kernel6, limits, system, sy
 pub use shootdown_report as report;
 
 pub mod cli;
+pub mod patch6;
 pub mod scenario;
 pub mod trace;
 

@@ -119,10 +119,14 @@ fn the_whole_x64_tso_machine_gives_the_same_verdicts() {
     for v in Variant::ALL {
         for tso in [true, false] {
             let (sys, out) = run(Config6::full(v, tso));
-            let safe = matches!(v, Variant::Fix83b0177a | Variant::StableReordered)
-                || (v == Variant::Fea4e317 && !tso);
+            let safe = matches!(
+                v,
+                Variant::Before209954cb | Variant::Fix83b0177a | Variant::StableReordered
+            ) || (v == Variant::Fea4e317 && !tso);
             if safe {
                 let want = match (v, tso) {
+                    (Variant::Before209954cb, true) => 50624,
+                    (Variant::Before209954cb, false) => 32212,
                     (Variant::StableReordered, true) => FULL_TSO_REORDERED_STATES,
                     (Variant::StableReordered, false) => FULL_SC_REORDERED_STATES,
                     (_, true) => FULL_TSO_FIX_STATES,
@@ -131,6 +135,62 @@ fn the_whole_x64_tso_machine_gives_the_same_verdicts() {
                 assert_eq!(safe_states(&sys, &out), want, "{} tso={tso}", v.name());
             } else {
                 counterexample(&sys, &out);
+            }
+        }
+    }
+}
+
+/// v6.13, before the lazy `mm_cpumask` (`209954cbc7d0`) and
+/// `should_flush_tlb()`'s `loaded_mm` check (`6db2526c1d69`): the switch
+/// always sets its bit with a locked `bts` before reading `tlb_gen`, and
+/// the flush IPIs every non-lazy CPU in the mask, so the store-buffering
+/// shape has a full barrier on both sides: safe, with the window reached.
+#[test]
+fn before_209954cb_is_safe_with_tso_and_without() {
+    let (sys, out) = cell(Variant::Before209954cb, true);
+    assert_eq!(safe_states(&sys, &out), 123);
+    let (sys, out) = cell(Variant::Before209954cb, false);
+    assert_eq!(safe_states(&sys, &out), 84);
+}
+
+/// Which of v6.14's two commits opens the window?  Added one at a time
+/// to v6.13: the lazy cpumask alone (`209954cbc7d0`) is safe, since
+/// `tlb_is_not_lazy()` IPIs every CPU in the mask; the `loaded_mm` check
+/// alone (`6db2526c1d69`, the Fixes: tag of `fea4e317f9e7`) races, even
+/// with sequential consistency: in v6.13's layout the switch stores
+/// `LOADED_MM_SWITCHING` only after reading `tlb_gen`, so the flusher
+/// sees the old mm and skips the CPU.  (That is also why `fea4e317f9e7`
+/// needed the SWITCHING store first, which the stable backport lacked.)
+#[test]
+fn the_v6_14_race_comes_from_6db2526c1d69() {
+    let v613 = Variant::Before209954cb.spec();
+    // v6.14 = v6.13 + both, in 6.15's switch layout (before fea4e317).
+    let v614 = Variant::BeforeFea4e317.spec();
+    let mut only_check = v613;
+    only_check.ipi_checks_loaded_mm = true;
+    let mut only_lazy = v613;
+    only_lazy.lazy_cpumask = true;
+    let mut both = only_check;
+    both.lazy_cpumask = true;
+    for tso in [true, false] {
+        for (name, spec, racy) in [
+            ("only 6db2526c1d69", only_check, true),
+            ("only 209954cbc7d0", only_lazy, false),
+            ("both, 6.13 layout", both, true),
+            ("v6.14", v614, true),
+        ] {
+            let (sys, out) = run(Config6::new(spec, tso));
+            if racy {
+                let (v, text) = counterexample(&sys, &out);
+                assert!(
+                    matches!(
+                        v,
+                        Violation6::StaleGen { .. } | Violation6::StaleRead { .. }
+                    ),
+                    "{name}: {text}"
+                );
+            } else {
+                safe_states(&sys, &out);
             }
         }
     }
@@ -327,9 +387,32 @@ mod cve_2025_22045 {
         }
     }
 
+    /// Before `016c4d92cd16` every flush IPIed lazy CPUs: safe, with the
+    /// lazy CPU's switch to init_mm reached; and a patch that never IPIs
+    /// lazy CPUs races even with `freed_tables = true`.
+    #[test]
+    fn before_016c4d92_is_safe_and_never_ipiing_lazy_cpus_is_not() {
+        for (tso, want) in [(true, TSO_FIX_STATES), (false, SC_FIX_STATES)] {
+            let (sys, out) = run(Config22045::new(Variant22045::Before016c4d92, tso));
+            assert_eq!(safe_states(&sys, &out, 0b111), want, "tso={tso}");
+            let mut never = Variant22045::Fix3ef938c3.spec();
+            never.ipi_lazy = shootdown_model::kernel6::LazyIpi::Never;
+            let (sys, out) = run(Config22045::new(never, tso));
+            let (_, text) = counterexample(&sys, &out);
+            assert!(text.contains("never IPIs lazy CPUs"), "{text}");
+        }
+    }
+
     #[test]
     fn the_whole_x64_tso_machine_gives_the_same_verdicts() {
         for tso in [true, false] {
+            let (sys, out) = run(Config22045::full(Variant22045::Before016c4d92, tso));
+            let want = if tso {
+                FULL_TSO_FIX_STATES
+            } else {
+                FULL_SC_FIX_STATES
+            };
+            assert_eq!(safe_states(&sys, &out, 0b111), want, "tso={tso}");
             let (sys, out) = run(Config22045::full(Variant22045::Before3ef938c3, tso));
             counterexample(&sys, &out);
             let (sys, out) = run(Config22045::full(Variant22045::Fix3ef938c3, tso));

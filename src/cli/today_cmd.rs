@@ -6,8 +6,9 @@
 
 use super::{CliError, EXIT_INCOMPLETE, EXIT_SAFE, EXIT_VIOLATION, Io, print_json, shown};
 use crate::explore::{Options, Verdict, check, replay};
-use crate::kernel6::Variant;
 use crate::kernel6::collapse::Variant22045;
+use crate::kernel6::{Spec, Variant};
+use crate::patch6::{self, variant_name, variant_name_22045};
 use crate::system6::collapse::{Config22045, System22045};
 use crate::system6::{Action6, Config6, System6, Violation6};
 use clap::Args;
@@ -41,25 +42,15 @@ pub struct TodayArgs {
     /// Print the table as Markdown.
     #[arg(long)]
     pub markdown: bool,
-}
-
-/// A variant's command-line name.
-pub fn variant_name(v: Variant) -> &'static str {
-    match v {
-        Variant::BeforeFea4e317 => "before-fea4e317",
-        Variant::Fea4e317 => "fea4e317",
-        Variant::Fix83b0177a => "83b0177a",
-        Variant::StableWrongOrder => "stable-wrong-order",
-        Variant::StableReordered => "stable-reordered",
-    }
-}
-
-/// A CVE-2025-22045 variant's command-line name.
-pub fn variant_name_22045(v: Variant22045) -> &'static str {
-    match v {
-        Variant22045::Before3ef938c3 => "before-3ef938c3",
-        Variant22045::Fix3ef938c3 => "3ef938c3",
-    }
+    /// Check a patch of your own (a TOML file of the kernel's decisions,
+    /// docs/tutorial.md "Checking a patch of your own") on both shapes
+    /// (or the one --cve names), and print its counterexamples in words.
+    #[arg(long, value_name = "FILE", conflicts_with = "variant")]
+    pub patch: Option<std::path::PathBuf>,
+    /// With --variant: print that variant as a patch file to start from,
+    /// and check nothing.
+    #[arg(long, requires = "variant", conflicts_with_all = ["json", "markdown", "full", "memory"])]
+    pub as_patch: bool,
 }
 
 #[derive(Serialize)]
@@ -73,22 +64,65 @@ struct Cell {
     /// The counterexample in words (with `--variant`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     trace: Vec<String>,
+    /// A safe cell's reachability goals that no state reached: the
+    /// window the property is about was never opened, so the "safe" says
+    /// little.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unreached: Vec<String>,
+}
+
+/// The `Sometimes` goals of `model` that `out` did not reach.
+fn unreached<M: crate::explore::Model>(model: &M, goals_reached: u64) -> Vec<String> {
+    crate::explore::unreached_goals(&model.properties(), goals_reached)
+        .into_iter()
+        .map(|(_, p)| p.name.to_string())
+        .collect()
 }
 
 #[derive(Serialize)]
 struct Row {
-    variant: &'static str,
-    commit: &'static str,
-    kernel: &'static str,
-    change: &'static str,
+    variant: String,
+    commit: String,
+    kernel: String,
+    change: String,
     cells: Vec<Cell>,
 }
 
-fn cell(variant: Variant, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
+/// A kernel to check: a named variant or a patch.
+#[derive(Clone)]
+struct Kernel {
+    name: String,
+    commit: String,
+    kernel: String,
+    change: String,
+    spec: Spec,
+}
+
+fn named(v: Variant) -> Kernel {
+    Kernel {
+        name: variant_name(v).into(),
+        commit: v.commit().into(),
+        kernel: v.name().into(),
+        change: v.description().into(),
+        spec: v.spec(),
+    }
+}
+
+fn named_22045(v: Variant22045) -> Kernel {
+    Kernel {
+        name: variant_name_22045(v).into(),
+        commit: v.commit().into(),
+        kernel: v.name().into(),
+        change: v.description().into(),
+        spec: v.spec(),
+    }
+}
+
+fn cell(spec: Spec, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
     let cfg = if full {
-        Config6::full(variant, tso)
+        Config6::full(spec, tso)
     } else {
-        Config6::new(variant, tso)
+        Config6::new(spec, tso)
     };
     let sys = System6::new(cfg);
     let started = std::time::Instant::now();
@@ -105,6 +139,7 @@ fn cell(variant: Variant, tso: bool, full: bool, explain: bool) -> Result<Cell, 
             states,
             seconds,
             trace: Vec::new(),
+            unreached: unreached(&sys, out.stats.goals_reached),
         },
         Verdict::Violation { trace, violation } => {
             // Every counterexample is re-run before it is shown.
@@ -134,6 +169,7 @@ fn cell(variant: Variant, tso: bool, full: bool, explain: bool) -> Result<Cell, 
                 } else {
                     Vec::new()
                 },
+                unreached: Vec::new(),
             }
         }
         Verdict::Incomplete(b) => Cell {
@@ -144,17 +180,18 @@ fn cell(variant: Variant, tso: bool, full: bool, explain: bool) -> Result<Cell, 
             states,
             seconds,
             trace: Vec::new(),
+            unreached: Vec::new(),
         },
     })
 }
 
 /// One CVE-2025-22045 cell; the counterexample is replayed before it is
 /// shown.
-fn cell_22045(v: Variant22045, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
+fn cell_22045(spec: Spec, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
     let cfg = if full {
-        Config22045::full(v, tso)
+        Config22045::full(spec, tso)
     } else {
-        Config22045::new(v, tso)
+        Config22045::new(spec, tso)
     };
     let sys = System22045::new(cfg);
     let started = std::time::Instant::now();
@@ -170,9 +207,13 @@ fn cell_22045(v: Variant22045, tso: bool, full: bool, explain: bool) -> Result<C
         states,
         seconds,
         trace: Vec::new(),
+        unreached: Vec::new(),
     };
     Ok(match &out.verdict {
-        Verdict::Safe => empty("safe", None),
+        Verdict::Safe => Cell {
+            unreached: unreached(&sys, out.stats.goals_reached),
+            ..empty("safe", None)
+        },
         Verdict::Violation { trace, violation } => {
             let (_, replayed) = replay(&sys, trace).map_err(|e| {
                 CliError::Output(format!(
@@ -196,6 +237,7 @@ fn cell_22045(v: Variant22045, tso: bool, full: bool, explain: bool) -> Result<C
                 } else {
                     Vec::new()
                 },
+                unreached: Vec::new(),
             }
         }
         Verdict::Incomplete(b) => empty("incomplete", Some(format!("{b:?}"))),
@@ -207,66 +249,135 @@ fn words(sys: &System6, trace: &[Action6]) -> Vec<String> {
 }
 
 fn cell_text(c: &Cell) -> String {
-    match c.steps {
+    let text = match c.steps {
         Some(n) => format!("{} in {n} steps ({} states)", c.verdict, c.states),
         None => format!("{} ({} states)", c.verdict, c.states),
+    };
+    if c.unreached.is_empty() {
+        text
+    } else {
+        format!("{text}; never reached: {}", c.unreached.join("; "))
     }
 }
 
+const TITLE_COW: &str = "Linux 6.x lazy TLB (CVE-2025-37964 / CVE-2025-40174 shape)";
+const SMALL_COW: &str = "the small x64 machine (atomic walks, no speculation)";
+const TITLE_22045: &str = "Linux 6.x THP collapse and freed_tables (CVE-2025-22045 shape)";
+const SMALL_22045: &str =
+    "the small x64 machine (atomic walks, speculative walks, paging-structure caches)";
+
 pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
+    if let Some(path) = a.patch.clone() {
+        return cmd_today_patch(a, &path, io);
+    }
     let by_name_22045 = a.variant.as_deref().and_then(|name| {
         Variant22045::ALL
             .into_iter()
             .find(|&v| variant_name_22045(v) == name)
     });
+    if a.as_patch {
+        let name = a.variant.as_deref().unwrap_or_default();
+        let Some((base, spec, _)) = patch6::bases().into_iter().find(|(n, _, _)| *n == name) else {
+            return Err(unknown_variant(name));
+        };
+        let _ = write!(
+            io.out,
+            "{}",
+            patch6::render(&format!("my change to {base}"), base, &spec)
+        );
+        return Ok(EXIT_SAFE);
+    }
     if a.cve.as_deref() == Some("22045") || by_name_22045.is_some() {
         return cmd_today_22045(a, by_name_22045, io);
     }
-    let variants: Vec<Variant> = match &a.variant {
-        None => Variant::ALL.to_vec(),
+    let variants: Vec<Kernel> = match &a.variant {
+        None => Variant::ALL.into_iter().map(named).collect(),
         Some(name) => {
             let v = Variant::ALL
                 .into_iter()
                 .find(|&v| variant_name(v) == name.as_str())
-                .ok_or_else(|| {
-                    let names: Vec<&str> = Variant::ALL
-                        .into_iter()
-                        .map(variant_name)
-                        .chain(Variant22045::ALL.into_iter().map(variant_name_22045))
-                        .collect();
-                    let hint = crate::kernel::variant::suggest(name, names.iter().copied())
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    CliError::Input(format!(
-                        "unknown Linux 6.x variant `{}` (expected one of {}){hint}",
-                        shown(name),
-                        names.join(", ")
-                    ))
-                })?;
-            vec![v]
+                .ok_or_else(|| unknown_variant(name))?;
+            vec![named(v)]
         }
     };
     let memories = memories(&a);
     let explain = a.variant.is_some();
-    let row = |v: Variant| (variant_name(v), v.commit(), v.name(), v.description());
     let Some(rows) = check_rows(
         &variants,
         &memories,
-        row,
-        |v, tso| cell(v, tso, a.full, explain),
+        |k, tso| cell(k.spec, tso, a.full, explain),
         io,
     )?
     else {
         return Ok(EXIT_INCOMPLETE);
     };
-    render(
-        &a,
-        &memories,
-        &rows,
-        "Linux 6.x lazy TLB (CVE-2025-37964 / CVE-2025-40174 shape)",
-        "the small x64 machine (atomic walks, no speculation)",
-        io,
-    )
+    render(&a, &memories, &rows, TITLE_COW, SMALL_COW, io)
+}
+
+fn unknown_variant(name: &str) -> CliError {
+    let names: Vec<&str> = patch6::bases().into_iter().map(|(n, _, _)| n).collect();
+    let hint = crate::kernel::variant::suggest(name, names.iter().copied())
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    CliError::Input(format!(
+        "unknown Linux 6.x variant `{}` (expected one of {}){hint}",
+        shown(name),
+        names.join(", ")
+    ))
+}
+
+/// `--patch FILE`: the patch on both shapes (or `--cve`'s), explained.
+fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Result<i32, CliError> {
+    let file = path.display().to_string();
+    let text = std::fs::File::open(path)
+        .map_err(|e| CliError::Input(format!("cannot read {}: {e}", shown(&file))))
+        .and_then(|f| Ok(crate::scenario::read_text(&file, f)?))?;
+    let p = patch6::load_str(&file, &text)?;
+    let k = Kernel {
+        name: p.name.clone(),
+        commit: format!("patch {}", shown(&file)),
+        kernel: format!("{} + {}", p.base, p.name),
+        change: if p.description.is_empty() {
+            "(no description)".into()
+        } else {
+            p.description.clone()
+        },
+        spec: p.spec,
+    };
+    let memories = memories(&a);
+    let shapes: Vec<bool> = match a.cve.as_deref() {
+        Some("22045") => vec![false],
+        Some(_) => vec![true],
+        None => vec![true, false],
+    };
+    let mut worst = EXIT_SAFE;
+    for (i, &cow) in shapes.iter().enumerate() {
+        let run = |k: &Kernel, tso| {
+            if cow {
+                cell(k.spec, tso, a.full, true)
+            } else {
+                cell_22045(k.spec, tso, a.full, true)
+            }
+        };
+        let Some(rows) = check_rows(std::slice::from_ref(&k), &memories, run, io)? else {
+            return Ok(EXIT_INCOMPLETE);
+        };
+        if i > 0 && !a.json {
+            let _ = writeln!(io.out);
+        }
+        let (title, small) = if cow {
+            (TITLE_COW, SMALL_COW)
+        } else {
+            (TITLE_22045, SMALL_22045)
+        };
+        let code = render_as(&a, true, &memories, &rows, title, small, io)?;
+        worst = match (worst, code) {
+            (EXIT_VIOLATION, _) | (_, EXIT_VIOLATION) => EXIT_VIOLATION,
+            (EXIT_INCOMPLETE, _) | (_, EXIT_INCOMPLETE) => EXIT_INCOMPLETE,
+            _ => EXIT_SAFE,
+        };
+    }
+    Ok(worst)
 }
 
 /// The memory models `--memory` asks for: TSO (true), SC (false) or both.
@@ -278,18 +389,16 @@ fn memories(a: &TodayArgs) -> Vec<bool> {
     }
 }
 
-/// Checks each variant under each memory model; None if Ctrl-C stopped
-/// it (said on stderr).  `row` names a variant: (name, commit, kernel,
-/// change).
-fn check_rows<V: Copy>(
-    variants: &[V],
+/// Checks each kernel under each memory model; None if Ctrl-C stopped
+/// it (said on stderr).
+fn check_rows(
+    variants: &[Kernel],
     memories: &[bool],
-    row: impl Fn(V) -> (&'static str, &'static str, &'static str, &'static str),
-    run: impl Fn(V, bool) -> Result<Cell, CliError>,
+    run: impl Fn(&Kernel, bool) -> Result<Cell, CliError>,
     io: &mut Io<'_>,
 ) -> Result<Option<Vec<Row>>, CliError> {
     let mut rows = Vec::new();
-    for &v in variants {
+    for v in variants {
         let mut cells = Vec::new();
         for &tso in memories {
             if io.stop.load(Ordering::Relaxed) {
@@ -298,12 +407,11 @@ fn check_rows<V: Copy>(
             }
             cells.push(run(v, tso)?);
         }
-        let (variant, commit, kernel, change) = row(v);
         rows.push(Row {
-            variant,
-            commit,
-            kernel,
-            change,
+            variant: v.name.clone(),
+            commit: v.commit.clone(),
+            kernel: v.kernel.clone(),
+            change: v.change.clone(),
             cells,
         });
     }
@@ -327,31 +435,22 @@ fn cmd_today_22045(
             names.join(", ")
         )));
     }
-    let variants: Vec<Variant22045> = match chosen {
-        Some(v) => vec![v],
-        None => Variant22045::ALL.to_vec(),
+    let variants: Vec<Kernel> = match chosen {
+        Some(v) => vec![named_22045(v)],
+        None => Variant22045::ALL.into_iter().map(named_22045).collect(),
     };
     let memories = memories(&a);
     let explain = a.variant.is_some();
-    let row = |v: Variant22045| (variant_name_22045(v), v.commit(), v.name(), v.description());
     let Some(rows) = check_rows(
         &variants,
         &memories,
-        row,
-        |v, tso| cell_22045(v, tso, a.full, explain),
+        |k, tso| cell_22045(k.spec, tso, a.full, explain),
         io,
     )?
     else {
         return Ok(EXIT_INCOMPLETE);
     };
-    render(
-        &a,
-        &memories,
-        &rows,
-        "Linux 6.x THP collapse and freed_tables (CVE-2025-22045 shape)",
-        "the small x64 machine (atomic walks, speculative walks, paging-structure caches)",
-        io,
-    )
+    render(&a, &memories, &rows, TITLE_22045, SMALL_22045, io)
 }
 
 fn render(
@@ -362,7 +461,20 @@ fn render(
     small: &str,
     io: &mut Io<'_>,
 ) -> Result<i32, CliError> {
-    let explain = a.variant.is_some();
+    render_as(a, a.variant.is_some(), memories, rows, title, small, io)
+}
+
+/// `render`, where `explain` says whether a violation is the answer
+/// (exit 1: one kernel was asked about) rather than a row of a table.
+fn render_as(
+    a: &TodayArgs,
+    explain: bool,
+    memories: &[bool],
+    rows: &[Row],
+    title: &str,
+    small: &str,
+    io: &mut Io<'_>,
+) -> Result<i32, CliError> {
     let machine = if a.full {
         "the whole x64-tso machine (split and speculative walks, paging-structure caches)"
     } else {

@@ -31,7 +31,10 @@
 //!   than a minimal flush, just switch to init_mm." -
 //!   `switch_mm_irqs_off(NULL, &init_mm, NULL)`.
 
-use super::{ASIDS, Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, TlbState, mm_id, pcid_of};
+use super::{
+    ASIDS, Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, LazyIpi, Spec, TlbState, Variant,
+    mm_id, pcid_of,
+};
 use crate::hw::x86_64::{Addr, Arch64, Frame, Refused, Vpn, Word, X64Features, X64Memory};
 
 /// `init_mm.context.ctx_id` (Linux starts `last_mm_ctx_id` at 1 and gives
@@ -41,6 +44,12 @@ pub const INIT_CTX_ID: u16 = 1;
 /// The kernels of CVE-2025-22045.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Variant22045 {
+    /// Before `016c4d92cd16` (v4.19 and earlier): a flush IPIs every CPU in
+    /// `mm_cpumask`, lazy ones too, whatever it freed; the handler
+    /// switches a lazy CPU to `init_mm` ("We're in lazy mode.  We need to
+    /// at least flush our paging-structure cache ..."): safe, and the
+    /// cost the 2018 change removed.
+    Before016c4d92,
     /// Since `016c4d92cd16` ("x86/mm/tlb: Add freed_tables argument to
     /// flush_tlb_mm_range", 2018; the Fixes: tag of `3ef938c35035`) until
     /// `3ef938c35035`: `flush_tlb_range()` passes `freed_tables = false`,
@@ -52,10 +61,15 @@ pub enum Variant22045 {
 }
 
 impl Variant22045 {
-    pub const ALL: [Variant22045; 2] = [Variant22045::Before3ef938c3, Variant22045::Fix3ef938c3];
+    pub const ALL: [Variant22045; 3] = [
+        Variant22045::Before016c4d92,
+        Variant22045::Before3ef938c3,
+        Variant22045::Fix3ef938c3,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
+            Variant22045::Before016c4d92 => "4.19 (before 016c4d92cd16)",
             Variant22045::Before3ef938c3 => "4.20..6.14 (before 3ef938c35035)",
             Variant22045::Fix3ef938c3 => "6.15+ and stable (3ef938c35035)",
         }
@@ -63,6 +77,7 @@ impl Variant22045 {
 
     pub fn commit(self) -> &'static str {
         match self {
+            Variant22045::Before016c4d92 => "016c4d92cd16^",
             Variant22045::Before3ef938c3 => {
                 "016c4d92cd16 .. 3ef938c35035^ (the Fixes: range of 3ef938c35035)"
             }
@@ -72,6 +87,9 @@ impl Variant22045 {
 
     pub fn description(self) -> &'static str {
         match self {
+            Variant22045::Before016c4d92 => {
+                "every flush IPIs lazy CPUs too (no freed_tables yet): they switch to init_mm"
+            }
             Variant22045::Before3ef938c3 => {
                 "flush_tlb_range() passes freed_tables = false: THP collapse frees a page table without IPIing lazy CPUs"
             }
@@ -81,9 +99,23 @@ impl Variant22045 {
         }
     }
 
-    /// What `flush_tlb_range()` passes as `freed_tables`.
-    pub fn freed_tables(self) -> bool {
-        self == Variant22045::Fix3ef938c3
+    /// The kernel as its decisions: mainline (`83b0177a6c48`, whose
+    /// `switch_mm_irqs_off()` this shape does not run) with this
+    /// variant's `freed_tables` choices.
+    pub fn spec(self) -> Spec {
+        let mut s = Variant::Fix83b0177a.spec();
+        s.ipi_lazy = match self {
+            Variant22045::Before016c4d92 => LazyIpi::Always,
+            _ => LazyIpi::WhenTablesFreed,
+        };
+        s.range_freed_tables = self == Variant22045::Fix3ef938c3;
+        s
+    }
+}
+
+impl From<Variant22045> for Spec {
+    fn from(v: Variant22045) -> Spec {
+        v.spec()
     }
 }
 
@@ -154,22 +186,6 @@ pub enum RemoteNote {
 }
 
 impl Kernel6 {
-    /// `native_flush_tlb_multi()`'s choice for `target`: (`loaded_mm`,
-    /// `is_lazy`, send the IPI).  With `freed_tables` the IPI goes to
-    /// every CPU in the mask (`on_each_cpu_mask()`, `should_flush_tlb()`
-    /// not called; its loads are still made here, for the words).
-    pub fn flush_multi_decides<A: Arch64>(
-        &self,
-        hw: &A,
-        mem: &X64Memory,
-        target: usize,
-        info: FlushInfo,
-        freed_tables: bool,
-    ) -> (u16, bool, bool) {
-        let (loaded, lazy, ipi) = self.should_flush_tlb(hw, mem, target, info);
-        (loaded, lazy, freed_tables || ipi)
-    }
-
     /// The IPI handler `flush_tlb_func()` on `cpu` with the lazy branch:
     /// `f->mm == loaded_mm` and `is_lazy` -> switch to `init_mm`
     /// (`init_pgd`): a flushing CR3 write to a fresh ASID (so the lazy

@@ -39,8 +39,10 @@
 //! `prev` here), and `nmi_uaccess_okay()`.
 
 use crate::hw::x86_64::{Addr, Arch64, Frame, Pcid, Refused, Vpn, Word, X64Features, X64Memory};
+pub use spec::{LazyIpi, Spec};
 
 pub mod collapse;
+pub mod spec;
 #[cfg(test)]
 mod tests;
 
@@ -88,6 +90,13 @@ impl Layout {
 /// commit (or one backport).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Variant {
+    /// v6.13, before `209954cbc7d0` ("x86/mm/tlb: Update mm_cpumask
+    /// lazily") and `6db2526c1d69`: the switch clears the CPU's bit in
+    /// `prev`'s mask and sets it in `next`'s unconditionally (a locked
+    /// `bts`), then reads `tlb_gen`, then stores `LOADED_MM_SWITCHING`
+    /// (the layout the stable trees kept); `should_flush_tlb()` was
+    /// `tlb_is_not_lazy()`: every non-lazy CPU in the mask gets the IPI.
+    Before209954cb,
     /// v6.14 to v6.15-rc (after `6db2526c1d69`, before `fea4e317f9e7`):
     /// `should_flush_tlb()` sends no IPI to a CPU whose `loaded_mm` is
     /// `LOADED_MM_SWITCHING` (CVE-2025-37964).
@@ -116,7 +125,8 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] = [
+    pub const ALL: [Variant; 6] = [
+        Variant::Before209954cb,
         Variant::BeforeFea4e317,
         Variant::Fea4e317,
         Variant::Fix83b0177a,
@@ -126,6 +136,7 @@ impl Variant {
 
     pub fn name(self) -> &'static str {
         match self {
+            Variant::Before209954cb => "6.13 (before 209954cbc7d0 and 6db2526c1d69)",
             Variant::BeforeFea4e317 => "6.14..6.15-rc (before fea4e317f9e7)",
             Variant::Fea4e317 => "6.15..6.17.4 (fea4e317f9e7)",
             Variant::Fix83b0177a => "6.17.5+ (83b0177a6c48)",
@@ -137,6 +148,7 @@ impl Variant {
     /// The commit that makes this variant.
     pub fn commit(self) -> &'static str {
         match self {
+            Variant::Before209954cb => "209954cbc7d0^ (v6.13)",
             Variant::BeforeFea4e317 => {
                 "6db2526c1d69 .. fea4e317f9e7^ (the Fixes: range of fea4e317f9e7)"
             }
@@ -150,6 +162,9 @@ impl Variant {
     /// One line: what this variant does differently.
     pub fn description(self) -> &'static str {
         match self {
+            Variant::Before209954cb => {
+                "cpumask_set_cpu() always (locked); should_flush_tlb() IPIs every non-lazy CPU in the mask"
+            }
             Variant::BeforeFea4e317 => {
                 "should_flush_tlb() skips a CPU whose loaded_mm is LOADED_MM_SWITCHING"
             }
@@ -184,9 +199,10 @@ impl Variant {
                 LoadCr3,
                 StoreLoadedMm,
             ],
-            // 6.12.y: cpumask_set_cpu(); atomic64_read(tlb_gen);
-            // choose_new_asid(); then the SWITCHING store and barrier().
-            Variant::StableWrongOrder => &[
+            // 6.12.y and v6.13 (the 209954cbc7d0 diff's context):
+            // cpumask_set_cpu(); atomic64_read(tlb_gen); choose_new_asid();
+            // then the SWITCHING store and barrier().
+            Variant::Before209954cb | Variant::StableWrongOrder => &[
                 CpumaskTestSet,
                 ReadTlbGen,
                 StoreSwitching,
@@ -196,21 +212,29 @@ impl Variant {
         }
     }
 
-    /// Whether `should_flush_tlb()` IPIs a CPU in `LOADED_MM_SWITCHING`.
-    pub fn flushes_switching(self) -> bool {
-        self != Variant::BeforeFea4e317
+    /// The kernel as its decisions: this variant's
+    /// `switch_mm_irqs_off()` and the choices of its commits; the
+    /// choices the COW shape does not exercise (`ipi_lazy`,
+    /// `range_freed_tables`) are mainline's.
+    pub fn spec(self) -> Spec {
+        let mut s = Spec::mainline(self.switch_ops());
+        // fea4e317f9e7 and 6db2526c1d69 (its Fixes:).
+        s.ipi_switching = !matches!(self, Variant::Before209954cb | Variant::BeforeFea4e317);
+        s.ipi_checks_loaded_mm = self != Variant::Before209954cb;
+        // 209954cbc7d0 is not in the stable trees.
+        s.lazy_cpumask = !matches!(
+            self,
+            Variant::Before209954cb | Variant::StableWrongOrder | Variant::StableReordered
+        );
+        // 83b0177a6c48.
+        s.mb_when_bit_set = self == Variant::Fix83b0177a;
+        s
     }
+}
 
-    /// Whether `mm_cpumask` is lazy (`209954cbc7d0`): a CPU keeps its bit
-    /// after switching away, and `cpumask_set_cpu()` runs only when the
-    /// bit is clear.
-    pub fn lazy_cpumask(self) -> bool {
-        !matches!(self, Variant::StableWrongOrder | Variant::StableReordered)
-    }
-
-    /// Whether the path that skips `cpumask_set_cpu()` has `smp_mb()`.
-    pub fn mb_without_set(self) -> bool {
-        self == Variant::Fix83b0177a
+impl From<Variant> for Spec {
+    fn from(v: Variant) -> Spec {
+        v.spec()
     }
 }
 
@@ -240,6 +264,10 @@ pub enum SwitchOp {
     /// this_cpu_write(cpu_tlbstate.loaded_mm_asid, ns.asid);` then
     /// interrupts on.
     StoreLoadedMm,
+    /// `smp_mb()` (`mfence` or a locked add): waits for the store buffer.
+    /// No variant has one as its own step (`83b0177a6c48`'s is part of
+    /// `CpumaskTestSet`); a patch may put one anywhere.
+    Mfence,
 }
 
 /// `cpu_tlbstate.ctxs[asid]`.
@@ -302,6 +330,7 @@ pub enum SwitchNote {
         pcid: Pcid,
     },
     StoredLoadedMm,
+    Mfence,
 }
 
 /// The flush request (`struct flush_tlb_info`) for one page.
@@ -384,7 +413,7 @@ pub enum FlushNote {
 /// The kernel: one variant, operating on hardware it is handed.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel6 {
-    pub variant: Variant,
+    pub spec: Spec,
 }
 
 fn w(v: u16) -> Word {
@@ -406,7 +435,7 @@ impl Kernel6 {
         sw: &mut Switch,
         next: Mm,
     ) -> Result<SwitchNote, Refused> {
-        let op = self.variant.switch_ops()[sw.pc as usize];
+        let op = self.spec.switch_ops()[sw.pc as usize];
         let note = match op {
             SwitchOp::StoreSwitching => {
                 hw.store(mem, f, Layout::loaded_mm(cpu), w(LOADED_MM_SWITCHING))?;
@@ -415,10 +444,10 @@ impl Kernel6 {
             SwitchOp::CpumaskTestSet => {
                 let mask = Layout::cpumask(next.index);
                 let set = hw.load(mem, mask).0 & 1 << cpu != 0;
-                if !self.variant.lazy_cpumask() || !set {
+                if !self.spec.lazy_cpumask || !set {
                     hw.locked_rmw(mem, mask, |m| Word(m.0 | 1 << cpu))?;
                     SwitchNote::CpumaskSet
-                } else if self.variant.mb_without_set() {
+                } else if self.spec.mb_when_bit_set {
                     hw.mfence()?;
                     SwitchNote::CpumaskSkipped { mb: true }
                 } else {
@@ -466,6 +495,10 @@ impl Kernel6 {
                 tlb.loaded_mm_asid = sw.asid;
                 SwitchNote::StoredLoadedMm
             }
+            SwitchOp::Mfence => {
+                hw.mfence()?;
+                SwitchNote::Mfence
+            }
         };
         sw.pc += 1;
         Ok(note)
@@ -486,13 +519,39 @@ impl Kernel6 {
         let lazy = hw.load(mem, Layout::is_lazy(target)).0 != 0;
         let ipi = if lazy {
             false // "Lazy TLB will get flushed at the next context switch."
-        } else if self.variant.flushes_switching() && loaded == LOADED_MM_SWITCHING {
-            true // "While switching, ... Assume the worst and flush."
+        } else if !self.spec.ipi_checks_loaded_mm
+            || (self.spec.ipi_switching && loaded == LOADED_MM_SWITCHING)
+        {
+            // tlb_is_not_lazy() before 6db2526c1d69; fea4e317f9e7: "While
+            // switching, ... Assume the worst and flush."
+            true
         } else {
             // "The target mm is loaded"; info->trim_cpumask taken false.
             loaded == mm_id(info.mm)
         };
         (loaded, lazy, ipi)
+    }
+
+    /// `native_flush_tlb_multi()`'s choice for `target` in the mask:
+    /// (`loaded_mm`, `is_lazy`, send the IPI).  Lazy CPUs get it as
+    /// [`Spec::ipi_lazy`] says: with `freed_tables` (from `016c4d92cd16`)
+    /// `on_each_cpu_mask()` IPIs the whole mask and `should_flush_tlb()` is
+    /// not called (its loads are still made here, for the words).
+    pub fn flush_multi_decides<A: Arch64>(
+        &self,
+        hw: &A,
+        mem: &X64Memory,
+        target: usize,
+        info: FlushInfo,
+        freed_tables: bool,
+    ) -> (u16, bool, bool) {
+        let (loaded, lazy, ipi) = self.should_flush_tlb(hw, mem, target, info);
+        let all = match self.spec.ipi_lazy {
+            LazyIpi::Always => true,
+            LazyIpi::WhenTablesFreed => freed_tables,
+            LazyIpi::Never => false,
+        };
+        (loaded, lazy, all || ipi)
     }
 
     /// `flush_tlb_func(info)` on `cpu` (`local`: called by the sender on
@@ -512,8 +571,11 @@ impl Kernel6 {
     ) -> Result<FuncNote, Refused> {
         let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
         if !local && loaded != mm_id(info.mm) {
-            // "Can only happen on remote CPUs": trim the lazy cpumask.
-            hw.locked_rmw(mem, Layout::cpumask(info.mm), |m| Word(m.0 & !(1 << cpu)))?;
+            // "Can only happen on remote CPUs": trim the lazy cpumask
+            // (209954cbc7d0; before it the handler just returned).
+            if self.spec.lazy_cpumask {
+                hw.locked_rmw(mem, Layout::cpumask(info.mm), |m| Word(m.0 & !(1 << cpu)))?;
+            }
             return Ok(FuncNote::WrongMm { loaded });
         }
         let asid = tlb.loaded_mm_asid as usize;
@@ -595,7 +657,8 @@ impl Kernel6 {
                 (FlushNote::ReadCpumask { others }, next, None)
             }
             FlushPc::ShouldFlush => {
-                let (loaded, lazy, send) = self.should_flush_tlb(hw, mem, other, info);
+                // A COW fault frees no page table.
+                let (loaded, lazy, send) = self.flush_multi_decides(hw, mem, other, info, false);
                 (
                     FlushNote::ShouldFlush {
                         target: other,

@@ -27,9 +27,9 @@ use crate::hw::x86_64::{
     Addr, Arch64, DEMAND, Frame, Level, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
 };
-use crate::kernel6::collapse::{CollapseNote, CollapsePc, Collapser, RemoteNote, Variant22045};
+use crate::kernel6::collapse::{CollapseNote, CollapsePc, Collapser, RemoteNote};
 use crate::kernel6::{
-    Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, TlbState, Variant, mm_id, pcid_of,
+    Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, LazyIpi, Spec, TlbState, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
@@ -50,27 +50,34 @@ const MM_A: usize = 0;
 /// What is checked.
 #[derive(Clone, Copy, Debug)]
 pub struct Config22045 {
-    pub variant: Variant22045,
+    /// The kernel: a named variant's spec or a patch's.
+    pub kernel: Spec,
     pub features: X64Features,
 }
 
 impl Config22045 {
     /// `variant` on `x64-tso` (or SC) with atomic walks, speculative
     /// walks and the paging-structure caches, no eviction.
-    pub fn new(variant: Variant22045, tso: bool) -> Config22045 {
+    pub fn new(kernel: impl Into<Spec>, tso: bool) -> Config22045 {
         let mut features = X64Preset::Tso.features();
         features.tso = tso;
         features.split_walks = false;
         features.speculative_walks = true;
         features.eviction = false;
-        Config22045 { variant, features }
+        Config22045 {
+            kernel: kernel.into(),
+            features,
+        }
     }
 
     /// `variant` on the whole `x64-tso` preset (split walks too).
-    pub fn full(variant: Variant22045, tso: bool) -> Config22045 {
+    pub fn full(kernel: impl Into<Spec>, tso: bool) -> Config22045 {
         let mut features = X64Preset::Tso.features();
         features.tso = tso;
-        Config22045 { variant, features }
+        Config22045 {
+            kernel: kernel.into(),
+            features,
+        }
     }
 }
 
@@ -160,11 +167,7 @@ impl System22045 {
     pub fn new(cfg: Config22045) -> System22045 {
         System22045 {
             cfg,
-            // The COW variants' switch_mm_irqs_off() steps are not used
-            // here; should_flush_tlb() is the same in all of 6.15+.
-            kernel: Kernel6 {
-                variant: Variant::Fix83b0177a,
-            },
+            kernel: Kernel6 { spec: cfg.kernel },
         }
     }
 
@@ -202,7 +205,7 @@ impl System22045 {
                         0,
                         pmd(),
                         PT,
-                        self.cfg.variant.freed_tables(),
+                        self.cfg.kernel.range_freed_tables,
                         acked,
                     )
                     .ok()?;
@@ -259,15 +262,19 @@ impl System22045 {
                 CollapseNote::ClearedPmd => "CPU0 collapse_pte_mapped_thp() -> pmdp_collapse_flush(): pmdp_huge_get_and_clear() clears the PD entry -> page table (xchg, locked)".into(),
                 CollapseNote::IncTlbGen { mm_gen } => format!(
                     "CPU0 flush_tlb_range() -> flush_tlb_mm_range(freed_tables = {}): inc_mm_tlb_gen() -> tlb_gen = {mm_gen}",
-                    self.cfg.variant.freed_tables()
+                    self.cfg.kernel.range_freed_tables
                 ),
                 CollapseNote::ReadCpumask { others } => format!(
                     "CPU0 reads mm_cpumask(A): CPU1 {}",
                     if others { "is in it (lazy CPUs keep their bit)" } else { "is not in it" }
                 ),
                 CollapseNote::Multi { freed_tables, loaded, lazy, ipi } => {
-                    let why = if freed_tables {
+                    let why = if ipi && self.cfg.kernel.ipi_lazy == LazyIpi::Always {
+                        "every CPU in the mask gets the IPI, the lazy one too (before 016c4d92cd16)"
+                    } else if ipi && freed_tables {
                         "freed_tables = true: on_each_cpu_mask(), IPI sent to the lazy CPU too (3ef938c35035)"
+                    } else if lazy && freed_tables {
+                        "freed_tables = true, but this kernel never IPIs lazy CPUs: no IPI, its paging-structure cache keeps the PD entry -> page table"
                     } else if lazy {
                         "freed_tables = false: should_flush_tlb() skips the lazy CPU (\"Lazy TLB will get flushed at the next context switch\"), no IPI: its paging-structure cache keeps the PD entry -> page table"
                     } else if ipi {

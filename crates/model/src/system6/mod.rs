@@ -37,7 +37,7 @@ use crate::hw::x86_64::{
 };
 use crate::kernel6::{
     Ctx, FlushInfo, FlushNote, FlushPc, Flusher, FuncNote, Kernel6, LOADED_MM_SWITCHING, Layout,
-    Mm, Switch, SwitchNote, SwitchOp, TlbState, Variant, mm_id, pcid_of,
+    Mm, Spec, Switch, SwitchNote, SwitchOp, TlbState, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
@@ -67,7 +67,8 @@ const MM_B: usize = 1;
 /// What is checked: a kernel variant on a machine.
 #[derive(Clone, Copy, Debug)]
 pub struct Config6 {
-    pub variant: Variant,
+    /// The kernel: a named variant's spec or a patch's.
+    pub kernel: Spec,
     pub features: X64Features,
     pub check_stale_read: bool,
     pub check_stale_gen: bool,
@@ -77,11 +78,11 @@ impl Config6 {
     /// `variant` on the whole `x64-tso` preset (split and speculative
     /// walks, paging-structure caches; eviction is off in every preset),
     /// with TSO or (`tso` false) sequential consistency.
-    pub fn full(variant: Variant, tso: bool) -> Config6 {
+    pub fn full(kernel: impl Into<Spec>, tso: bool) -> Config6 {
         let mut features = X64Preset::Tso.features();
         features.tso = tso;
         Config6 {
-            variant,
+            kernel: kernel.into(),
             features,
             check_stale_read: true,
             check_stale_gen: true,
@@ -91,14 +92,14 @@ impl Config6 {
     /// `variant` on `x64-tso` (`tso`) or the same machine with sequential
     /// consistency, with atomic walks and without speculative walks or
     /// eviction (the stale entry is there from boot; see docs/today.md).
-    pub fn new(variant: Variant, tso: bool) -> Config6 {
+    pub fn new(kernel: impl Into<Spec>, tso: bool) -> Config6 {
         let mut features = X64Preset::Tso.features();
         features.tso = tso;
         features.split_walks = false;
         features.speculative_walks = false;
         features.eviction = false;
         Config6 {
-            variant,
+            kernel: kernel.into(),
             features,
             check_stale_read: true,
             check_stale_gen: true,
@@ -198,14 +199,12 @@ impl System6 {
     pub fn new(cfg: Config6) -> System6 {
         System6 {
             cfg,
-            kernel: Kernel6 {
-                variant: cfg.variant,
-            },
+            kernel: Kernel6 { spec: cfg.kernel },
         }
     }
 
     fn ops(&self) -> usize {
-        self.cfg.variant.switch_ops().len()
+        self.cfg.kernel.switch_ops().len()
     }
 
     /// CPU1 runs A's user code.
@@ -263,7 +262,7 @@ impl System6 {
                     return None;
                 }
                 n.switching = true;
-                let op = self.cfg.variant.switch_ops()[n.switch.pc as usize];
+                let op = self.cfg.kernel.switch_ops()[n.switch.pc as usize];
                 let sn = k
                     .switch_step(
                         READER,
@@ -400,11 +399,11 @@ impl System6 {
                     } else if lazy {
                         "no IPI: CPU1 is lazy".to_string()
                     } else if loaded == LOADED_MM_SWITCHING {
-                        "no IPI: LOADED_MM_SWITCHING is not mm A, and this kernel (before fea4e317f9e7) skips the SWITCHING window".to_string()
+                        "no IPI: LOADED_MM_SWITCHING is not mm A, and this kernel (without fea4e317f9e7) skips the SWITCHING window".to_string()
                     } else if switching_buffered(s) {
                         "no IPI: CPU1's store of LOADED_MM_SWITCHING is still in its store buffer (store buffering, no smp_mb before its tlb_gen load)".to_string()
                     } else if s.switching
-                        && self.cfg.variant.switch_ops()[..s.switch.pc as usize]
+                        && self.cfg.kernel.switch_ops()[..s.switch.pc as usize]
                             .contains(&SwitchOp::ReadTlbGen)
                     {
                         "no IPI: CPU1 already read tlb_gen but has not yet stored LOADED_MM_SWITCHING (wrong order of the stable backport)".to_string()
@@ -459,7 +458,7 @@ impl System6 {
                         "CPU1 atomic64_read(tlb_gen) = {mm_gen}, ctxs[asid].tlb_gen = {local}: need_flush = {need_flush}{}",
                         if switching_buffered(&n) {
                             " (its LOADED_MM_SWITCHING store not yet visible: missing smp_mb)"
-                        } else if !self.cfg.variant.switch_ops()[..n.switch.pc as usize]
+                        } else if !self.cfg.kernel.switch_ops()[..n.switch.pc as usize]
                             .contains(&SwitchOp::StoreSwitching)
                         {
                             " (before its LOADED_MM_SWITCHING store: wrong order)"
@@ -479,6 +478,7 @@ impl System6 {
                     SwitchNote::StoredLoadedMm => {
                         "CPU1 this_cpu_write(loaded_mm, A); interrupts on, back to user".into()
                     }
+                    SwitchNote::Mfence => "CPU1 smp_mb() (drains its store buffer)".into(),
                 };
                 let _ = op;
                 text
@@ -559,7 +559,7 @@ impl Model for System6 {
         mem.words[B_ROOT as usize][0] = Word::table(B_PD);
         mem.words[B_PD as usize][0] = Word::table(B_PT);
         mem.words[B_PT as usize][0] = Word::leaf(B_PAGE, false, false);
-        let lazy = self.cfg.variant.lazy_cpumask();
+        let lazy = self.cfg.kernel.lazy_cpumask;
         // CPU1 ran A before B: the lazy cpumask kept its bit.
         mem.write(
             Layout::cpumask(MM_A),

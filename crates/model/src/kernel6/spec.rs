@@ -1,0 +1,195 @@
+//! [`Spec`]: a Linux 6.x x86 TLB kernel as the choices the checked
+//! commits made.  Every named variant (the rows of `shootdown today`) is a
+//! `Spec`, and so is a patch of one's own (`shootdown today --patch
+//! FILE`): the kernel code in `kernel6` asks the spec, never the name.
+//!
+//! Each field is one decision in `arch/x86/mm/tlb.c` (or
+//! `arch/x86/include/asm/tlbflush.h`) that a commit of this history
+//! changed; the field's doc names the commit.  A choice no commit made is
+//! still expressible (a reordered `switch_mm_irqs_off()`, a barrier moved,
+//! lazy CPUs never flushed): that is what a patch under review looks like.
+
+use super::SwitchOp;
+
+/// At most this many steps in `switch_mm_irqs_off()` (the five of the
+/// real code plus barriers).
+pub const MAX_SWITCH_STEPS: usize = 8;
+
+/// Which CPUs in `mm_cpumask` a flush IPIs when they are lazy
+/// (`cpu_tlbstate_shared.is_lazy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum LazyIpi {
+    /// Every CPU in the mask gets the IPI, lazy or not (before
+    /// `016c4d92cd16`: `native_flush_tlb_others()` IPIs the whole mask,
+    /// and the handler switches a lazy CPU to `init_mm`).
+    Always,
+    /// Lazy CPUs get it only when the flush freed page tables
+    /// (`info->freed_tables`: `on_each_cpu_mask()` instead of
+    /// `on_each_cpu_cond_mask(should_flush_tlb, ..)`), from `016c4d92cd16`.
+    WhenTablesFreed,
+    /// Never (no commit: a patch that would skip lazy CPUs even when
+    /// tables are freed).
+    Never,
+}
+
+impl LazyIpi {
+    pub const ALL: [LazyIpi; 3] = [LazyIpi::Always, LazyIpi::WhenTablesFreed, LazyIpi::Never];
+
+    /// The name in a patch file.
+    pub fn key(self) -> &'static str {
+        match self {
+            LazyIpi::Always => "always",
+            LazyIpi::WhenTablesFreed => "when-tables-freed",
+            LazyIpi::Never => "never",
+        }
+    }
+}
+
+/// A Linux 6.x kernel as its TLB-protocol decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Spec {
+    /// `switch_mm_irqs_off()`'s steps (the `prev != next` path), in
+    /// program order; `switch_len` of them are used.
+    switch: [SwitchOp; MAX_SWITCH_STEPS],
+    switch_len: u8,
+    /// `209954cbc7d0` ("x86/mm/tlb: Update mm_cpumask lazily"): a CPU keeps
+    /// its bit in the old mm's `mm_cpumask` when it switches away, the bit
+    /// is set only when clear (`cpumask_test_cpu()` first), and the flush
+    /// IPI handler clears it on a CPU that runs another mm.  Without it
+    /// the switch clears the bit in `prev`'s mask and sets it in `next`'s
+    /// unconditionally (a locked `bts`, a full barrier).
+    pub lazy_cpumask: bool,
+    /// `83b0177a6c48`: `smp_mb()` on the path where the lazy cpumask skips
+    /// `cpumask_set_cpu()`.
+    pub mb_when_bit_set: bool,
+    /// `6db2526c1d69` ("x86/mm/tlb: Only trim the mm_cpumask once a
+    /// second"): `should_flush_tlb()` IPIs a non-lazy CPU only if its
+    /// `loaded_mm` is the flushed mm (or `trim_cpumask`, taken false).
+    /// Before it the callback was `tlb_is_not_lazy()`: every non-lazy CPU
+    /// in the mask.
+    pub ipi_checks_loaded_mm: bool,
+    /// `fea4e317f9e7`: `should_flush_tlb()` also IPIs a CPU whose
+    /// `loaded_mm` is `LOADED_MM_SWITCHING`.
+    pub ipi_switching: bool,
+    /// `016c4d92cd16`: which lazy CPUs a flush IPIs.
+    pub ipi_lazy: LazyIpi,
+    /// `3ef938c35035`: `flush_tlb_range()` passes `freed_tables = true`
+    /// (it is used for zapping page-table-pointing PMDs: THP collapse).
+    pub range_freed_tables: bool,
+}
+
+impl Spec {
+    /// A spec with `steps` as `switch_mm_irqs_off()` and today's mainline
+    /// (v6.18) everywhere else.
+    pub fn mainline(steps: &[SwitchOp]) -> Spec {
+        let mut s = Spec {
+            switch: [SwitchOp::Mfence; MAX_SWITCH_STEPS],
+            switch_len: 0,
+            lazy_cpumask: true,
+            mb_when_bit_set: true,
+            ipi_checks_loaded_mm: true,
+            ipi_switching: true,
+            ipi_lazy: LazyIpi::WhenTablesFreed,
+            range_freed_tables: true,
+        };
+        s.set_switch_ops(steps)
+            .expect("a built-in switch_mm_irqs_off() is well formed");
+        s
+    }
+
+    /// `switch_mm_irqs_off()`'s steps in program order.
+    pub fn switch_ops(&self) -> &[SwitchOp] {
+        &self.switch[..self.switch_len as usize]
+    }
+
+    /// Replaces `switch_mm_irqs_off()`'s steps after checking that they
+    /// can be `switch_mm_irqs_off()` at all (see [`Spec::check_switch`]).
+    pub fn set_switch_ops(&mut self, steps: &[SwitchOp]) -> Result<(), String> {
+        Spec::check_switch(steps)?;
+        self.switch[..steps.len()].copy_from_slice(steps);
+        self.switch_len = steps.len() as u8;
+        Ok(())
+    }
+
+    /// What a sequence of steps must be to be a `switch_mm_irqs_off()`
+    /// the model can run: each of the four data steps exactly once
+    /// (`LOADED_MM_SWITCHING`'s store at most once), the `tlb_gen` load
+    /// (and `choose_new_asid()`) before the CR3 write that uses its
+    /// result, the final `loaded_mm` store last but for barriers, and at
+    /// most [`MAX_SWITCH_STEPS`] steps.  Barriers go anywhere.
+    pub fn check_switch(steps: &[SwitchOp]) -> Result<(), String> {
+        if steps.len() > MAX_SWITCH_STEPS {
+            return Err(format!(
+                "{} steps; switch_mm_irqs_off() has at most {MAX_SWITCH_STEPS} here",
+                steps.len()
+            ));
+        }
+        let count = |op| steps.iter().filter(|&&o| o == op).count();
+        for op in [
+            SwitchOp::CpumaskTestSet,
+            SwitchOp::ReadTlbGen,
+            SwitchOp::LoadCr3,
+            SwitchOp::StoreLoadedMm,
+        ] {
+            match count(op) {
+                1 => {}
+                0 => return Err(format!("`{}` is missing", op.key())),
+                _ => return Err(format!("`{}` appears more than once", op.key())),
+            }
+        }
+        if count(SwitchOp::StoreSwitching) > 1 {
+            return Err(format!(
+                "`{}` appears more than once",
+                SwitchOp::StoreSwitching.key()
+            ));
+        }
+        let at = |op| steps.iter().position(|&o| o == op);
+        if at(SwitchOp::ReadTlbGen) > at(SwitchOp::LoadCr3) {
+            return Err(format!(
+                "`{}` must come before `{}` (the CR3 write uses need_flush and the ASID it chose)",
+                SwitchOp::ReadTlbGen.key(),
+                SwitchOp::LoadCr3.key()
+            ));
+        }
+        if steps
+            .iter()
+            .skip_while(|&&o| o != SwitchOp::StoreLoadedMm)
+            .any(|&o| o != SwitchOp::StoreLoadedMm && o != SwitchOp::Mfence)
+        {
+            return Err(format!(
+                "only barriers may follow `{}` (it ends the switch: loaded_mm = next, interrupts on)",
+                SwitchOp::StoreLoadedMm.key()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl SwitchOp {
+    /// Every step a patch file may name.
+    pub const ALL: [SwitchOp; 6] = [
+        SwitchOp::StoreSwitching,
+        SwitchOp::CpumaskTestSet,
+        SwitchOp::ReadTlbGen,
+        SwitchOp::LoadCr3,
+        SwitchOp::StoreLoadedMm,
+        SwitchOp::Mfence,
+    ];
+
+    /// The step's name in a patch file.
+    pub fn key(self) -> &'static str {
+        match self {
+            SwitchOp::StoreSwitching => "store-switching",
+            SwitchOp::CpumaskTestSet => "cpumask-set",
+            SwitchOp::ReadTlbGen => "read-tlb-gen",
+            SwitchOp::LoadCr3 => "load-cr3",
+            SwitchOp::StoreLoadedMm => "store-loaded-mm",
+            SwitchOp::Mfence => "smp-mb",
+        }
+    }
+
+    /// The step with this patch-file name.
+    pub fn from_key(key: &str) -> Option<SwitchOp> {
+        SwitchOp::ALL.into_iter().find(|o| o.key() == key)
+    }
+}
