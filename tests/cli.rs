@@ -627,3 +627,63 @@ fn today_checks_a_patch_of_ones_own() {
     assert_eq!(o.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// docs/tutorial.md chapter 8 ("Checking a patch of your own") shows real
+/// runs: its edit of the mainline template gives the verdicts and the
+/// counterexample it prints, and its fix is safe.
+#[test]
+fn the_tutorial_patch_chapter_is_what_the_tool_prints() {
+    let tutorial =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tutorial.md"))
+            .expect("tutorial");
+    let o = shootdown(&["today", "--variant", "83b0177a", "--as-patch"]);
+    let template = stdout(&o);
+    let edited = template
+        .replace("name = \"my change to 83b0177a\"", "name = \"one barrier, later\"")
+        .replace(
+            "description = \"\"",
+            "description = \"drop the smp_mb() of 83b0177a6c48; one smp_mb() after choose_new_asid() instead\"",
+        )
+        .replace("\"read-tlb-gen\", \"load-cr3\"", "\"read-tlb-gen\", \"smp-mb\", \"load-cr3\"")
+        .replace("smp_mb_when_bit_set = true", "smp_mb_when_bit_set = false");
+    assert_ne!(edited, template);
+    let path = temp_file("tutorial-my.toml", &edited);
+    let o = shootdown(&["today", "--patch", path.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(tutorial.contains(line), "the tutorial lacks: {line}");
+    }
+    let fixed = edited.replace(
+        "\"read-tlb-gen\", \"smp-mb\"",
+        "\"smp-mb\", \"read-tlb-gen\"",
+    );
+    let path = temp_file("tutorial-fixed.toml", &fixed);
+    let o = shootdown(&["today", "--patch", path.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    for line in stdout(&o).lines().filter(|l| l.contains("safe (")) {
+        assert!(tutorial.contains(line), "the tutorial lacks: {line}");
+    }
+    let lazy = temp_file(
+        "tutorial-lazy.toml",
+        "name = \"skip lazy CPUs\"\ndescription = \"lazy CPUs flush at their next switch anyway: never IPI them\"\n[flush]\nipi_lazy = \"never\"\n",
+    );
+    let o = shootdown(&[
+        "today",
+        "--patch",
+        lazy.to_str().expect("path"),
+        "--cve",
+        "22045",
+        "--memory",
+        "sc",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    for n in ["4.", "7.", "8.", "=>"] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(n))
+            .expect("step");
+        assert!(tutorial.contains(line), "the tutorial lacks: {line}");
+    }
+}
