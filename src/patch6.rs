@@ -77,6 +77,7 @@ struct RawPatch {
 #[serde(deny_unknown_fields)]
 struct RawSwitch {
     steps: Option<Spanned<Vec<Spanned<String>>>>,
+    lazy_steps: Option<Spanned<Vec<Spanned<String>>>>,
     lazy_cpumask: Option<bool>,
     smp_mb_when_bit_set: Option<bool>,
 }
@@ -141,29 +142,44 @@ pub fn load_str(file: &str, text: &str) -> Result<Patch, ScenarioError> {
             }
         }
     };
-    if let Some(sw) = &raw.switch_mm_irqs_off {
-        if let Some(steps) = &sw.steps {
-            let mut ops = Vec::new();
-            for st in steps.get_ref() {
-                let key = st.get_ref().as_str();
-                match SwitchOp::from_key(key) {
-                    Some(op) => ops.push(op),
-                    None => {
-                        let keys = SwitchOp::ALL.map(SwitchOp::key);
-                        return Err(at(
-                            st.span(),
-                            format!("unknown switch_mm_irqs_off() step {}", ticked(key)),
-                        )
-                        .label("unknown step")
-                        .expected(one_of(keys))
-                        .suggest(closest(key, keys)));
-                    }
+    // A list of step names, each checked against the known steps.
+    let ops_of = |steps: &Spanned<Vec<Spanned<String>>>| -> Result<Vec<SwitchOp>, ScenarioError> {
+        let mut ops = Vec::new();
+        for st in steps.get_ref() {
+            let key = st.get_ref().as_str();
+            match SwitchOp::from_key(key) {
+                Some(op) => ops.push(op),
+                None => {
+                    let keys = SwitchOp::ALL.map(SwitchOp::key);
+                    return Err(at(
+                        st.span(),
+                        format!("unknown switch_mm_irqs_off() step {}", ticked(key)),
+                    )
+                    .label("unknown step")
+                    .expected(one_of(keys))
+                    .suggest(closest(key, keys)));
                 }
             }
+        }
+        Ok(ops)
+    };
+    if let Some(sw) = &raw.switch_mm_irqs_off {
+        if let Some(steps) = &sw.steps {
+            let ops = ops_of(steps)?;
             spec.set_switch_ops(&ops).map_err(|why| {
                 at(
                     steps.span(),
                     format!("these steps are not a switch_mm_irqs_off(): {why}"),
+                )
+                .label("in these steps")
+            })?;
+        }
+        if let Some(steps) = &sw.lazy_steps {
+            let ops = ops_of(steps)?;
+            spec.set_lazy_ops(&ops).map_err(|why| {
+                at(
+                    steps.span(),
+                    format!("these steps are not the lazy path of switch_mm_irqs_off(): {why}"),
                 )
                 .label("in these steps")
             })?;
@@ -229,11 +245,12 @@ pub fn load_str(file: &str, text: &str) -> Result<Patch, ScenarioError> {
 /// --as-patch`): every decision written out, with a comment naming the
 /// commit that made it.
 pub fn render(name: &str, base: &str, spec: &Spec) -> String {
-    let steps: Vec<String> = spec
-        .switch_ops()
-        .iter()
-        .map(|o| format!("\"{}\"", o.key()))
-        .collect();
+    let quoted = |ops: &[SwitchOp]| -> String {
+        ops.iter()
+            .map(|o| format!("\"{}\"", o.key()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let keys = SwitchOp::ALL.map(SwitchOp::key).join(", ");
     let lazy = LazyIpi::ALL.map(LazyIpi::key).join(", ");
     format!(
@@ -250,6 +267,9 @@ pub fn render(name: &str, base: &str, spec: &Spec) -> String {
          # The steps of the prev != next path, in program order (interrupts off).\n\
          # Known steps: {keys}.\n\
          steps = [{}]\n\
+         # The lazy path (prev == next after lazy mode) up to its decision: is_lazy = false,\n\
+         # smp_mb(), tlb_gen compared; a flushing reload follows if it went out of date.\n\
+         lazy_steps = [{}]\n\
          # 209954cbc7d0: keep the CPU's bit in the old mm's mask; set it only if clear.\n\
          lazy_cpumask = {}\n\
          # 83b0177a6c48: smp_mb() where the lazy cpumask skips cpumask_set_cpu().\n\
@@ -267,7 +287,8 @@ pub fn render(name: &str, base: &str, spec: &Spec) -> String {
          ipi_lazy = \"{}\"\n\
          # 3ef938c35035: flush_tlb_range() passes freed_tables = true (THP collapse).\n\
          flush_tlb_range_freed_tables = {}\n",
-        steps.join(", "),
+        quoted(spec.switch_ops()),
+        quoted(spec.lazy_ops()),
         spec.lazy_cpumask,
         spec.mb_when_bit_set,
         spec.ipi_checks_loaded_mm,
@@ -352,6 +373,16 @@ mod tests {
         );
         assert!(
             e.message.contains("only barriers may follow"),
+            "{}",
+            e.message
+        );
+
+        let e = err(
+            "name = \"x\"\n[switch_mm_irqs_off]\nlazy_steps = [\"store-not-lazy\", \"load-cr3\", \"read-tlb-gen\"]\n",
+        );
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.contains("not a step of the lazy path"),
             "{}",
             e.message
         );

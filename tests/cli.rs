@@ -531,6 +531,15 @@ fn today_cve_22045_checks_freed_tables_and_the_readme_shows_its_table() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = shootdown(&["today", "--cve", "22045", "--variant", "fea4e317"]);
     assert_eq!(o.status.code(), Some(2));
+    // The lazy path: every named kernel safe, and the README shows it.
+    let o = shootdown(&["today", "--shape", "lazy-return", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert_eq!(table.lines().count(), 2 + 6, "{table}");
+    for line in table.lines() {
+        assert!(readme.contains(line), "the README lacks: {line}");
+    }
+    assert!(!table.contains("stale"), "{table}");
     let o = shootdown(&["today", "--variant", "before-016c4d92", "--memory", "sc"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
@@ -552,13 +561,13 @@ fn today_checks_a_patch_of_ones_own() {
     let path = same.to_str().expect("utf-8 path");
     let o = shootdown(&["today", "--patch", path, "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    // Two JSON documents, one per shape.
+    // Three JSON documents, one per shape.
     let text = stdout(&o);
     let docs: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&text)
         .into_iter()
         .collect::<Result<_, _>>()
         .expect("json");
-    assert_eq!(docs.len(), 2, "{text}");
+    assert_eq!(docs.len(), 3, "{text}");
     let o = shootdown(&["today", "--json"]);
     let table: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     let fea = table["rows"]

@@ -196,6 +196,86 @@ fn the_v6_14_race_comes_from_6db2526c1d69() {
     }
 }
 
+// ---- The lazy path: a lazy CPU returns to its mm ----
+
+fn lazy_return(spec: impl Into<shootdown_model::kernel6::Spec>, tso: bool, full: bool) -> Config6 {
+    let mut cfg = if full {
+        Config6::full(spec, tso)
+    } else {
+        Config6::new(spec, tso)
+    };
+    cfg.shape = shootdown_model::system6::Shape6::LazyReturn;
+    cfg
+}
+
+/// Every named kernel is safe when CPU1 goes lazy in A and comes back:
+/// the flush skips the lazy CPU, and the lazy path's `smp_mb()` between
+/// `is_lazy = false` and the `tlb_gen` load makes it see the new
+/// generation (or the flush see it not lazy).  All three goals are
+/// reached: a read after the flush, a flush that skipped CPU1 as lazy,
+/// and a return through the lazy path that flushed.
+#[test]
+fn a_lazy_cpu_returning_is_safe_in_every_named_kernel() {
+    for v in Variant::ALL {
+        for (tso, full) in [(true, false), (false, false), (true, true), (false, true)] {
+            let (sys, out) = run(lazy_return(v, tso, full));
+            let want = match (v, tso, full) {
+                (_, false, false) => 122,
+                (_, false, true) => 17050,
+                (Variant::Before209954cb | Variant::StableWrongOrder, true, false) => 212,
+                (Variant::BeforeFea4e317 | Variant::Fea4e317, true, false) => 237,
+                (_, true, false) => 217,
+                (Variant::Before209954cb | Variant::StableWrongOrder, true, true) => 31488,
+                (Variant::BeforeFea4e317 | Variant::Fea4e317, true, true) => 31758,
+                (_, true, true) => 31542,
+            };
+            assert_eq!(
+                safe_states(&sys, &out),
+                want,
+                "{} tso={tso} full={full}",
+                v.name()
+            );
+        }
+    }
+}
+
+/// Without the lazy path's `smp_mb()` (a patch, no commit): store
+/// buffering again, under TSO only.  CPU1's `is_lazy = 0` waits in its
+/// store buffer while it reads the old `tlb_gen` and returns without a
+/// flush; the flusher increments `tlb_gen`, reads `is_lazy = 1` and skips
+/// CPU1.
+#[test]
+fn without_its_smp_mb_the_lazy_path_races_by_store_buffering() {
+    use shootdown_model::kernel6::SwitchOp;
+    let mut spec = Variant::Fix83b0177a.spec();
+    spec.set_lazy_ops(&[SwitchOp::StoreNotLazy, SwitchOp::ReadTlbGen])
+        .expect("a lazy path");
+    for full in [false, true] {
+        let (sys, out) = run(lazy_return(spec, true, full));
+        let (v, text) = counterexample(&sys, &out);
+        assert!(matches!(v, Violation6::StaleGen { .. }), "{text}");
+        assert!(text.contains("up to date, return (no flush)"), "{text}");
+        assert!(text.contains("missing smp_mb"), "{text}");
+        assert!(text.contains("CPU1 still looks lazy"), "{text}");
+        let (sys, out) = run(lazy_return(spec, false, full));
+        assert!(
+            matches!(out.verdict, Verdict::Safe),
+            "SC: {:?}",
+            out.verdict
+        );
+        let _ = sys;
+    }
+    // The barrier after the load is as late as none.
+    spec.set_lazy_ops(&[
+        SwitchOp::StoreNotLazy,
+        SwitchOp::ReadTlbGen,
+        SwitchOp::Mfence,
+    ])
+    .expect("a lazy path");
+    let (sys, out) = run(lazy_return(spec, true, false));
+    counterexample(&sys, &out);
+}
+
 #[test]
 fn dolans_stable_reorder_is_safe_with_tso_and_without() {
     let (sys, out) = cell(Variant::StableReordered, true);

@@ -10,7 +10,7 @@ use crate::kernel6::collapse::Variant22045;
 use crate::kernel6::{Spec, Variant};
 use crate::patch6::{self, variant_name, variant_name_22045};
 use crate::system6::collapse::{Config22045, System22045};
-use crate::system6::{Action6, Config6, System6, Violation6};
+use crate::system6::{Action6, Config6, Shape6, System6, Violation6};
 use clap::Args;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -34,8 +34,14 @@ pub struct TodayArgs {
     /// race of switch_mm_irqs_off() and should_flush_tlb()) or 22045 (THP
     /// collapse frees a page table a lazy CPU caches: freed_tables).
     /// A 22045 variant name given to --variant selects 22045.
-    #[arg(long, value_name = "CVE", value_parser = ["37964", "40174", "22045"])]
+    #[arg(long, value_name = "CVE", value_parser = ["37964", "40174", "22045"], conflicts_with = "shape")]
     pub cve: Option<String>,
+    /// Which shape, by name: switch-back (what --cve 37964 and 40174
+    /// check), lazy-return (a lazy CPU returns to its mm through the lazy
+    /// path of switch_mm_irqs_off(), whose smp_mb() orders it against the
+    /// flush) or thp-collapse (--cve 22045).
+    #[arg(long, value_name = "SHAPE", value_parser = ["switch-back", "lazy-return", "thp-collapse"])]
+    pub shape: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -118,12 +124,13 @@ fn named_22045(v: Variant22045) -> Kernel {
     }
 }
 
-fn cell(spec: Spec, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
-    let cfg = if full {
+fn cell(spec: Spec, shape: Shape6, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
+    let mut cfg = if full {
         Config6::full(spec, tso)
     } else {
         Config6::new(spec, tso)
     };
+    cfg.shape = shape;
     let sys = System6::new(cfg);
     let started = std::time::Instant::now();
     let out = check(&sys, Options::default());
@@ -262,6 +269,8 @@ fn cell_text(c: &Cell) -> String {
 
 const TITLE_COW: &str = "Linux 6.x lazy TLB (CVE-2025-37964 / CVE-2025-40174 shape)";
 const SMALL_COW: &str = "the small x64 machine (atomic walks, no speculation)";
+const TITLE_LAZY: &str =
+    "Linux 6.x lazy TLB, a lazy CPU returning to its mm (the lazy path of switch_mm_irqs_off())";
 const TITLE_22045: &str = "Linux 6.x THP collapse and freed_tables (CVE-2025-22045 shape)";
 const SMALL_22045: &str =
     "the small x64 machine (atomic walks, speculative walks, paging-structure caches)";
@@ -287,9 +296,17 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
         );
         return Ok(EXIT_SAFE);
     }
-    if a.cve.as_deref() == Some("22045") || by_name_22045.is_some() {
+    if a.cve.as_deref() == Some("22045")
+        || a.shape.as_deref() == Some("thp-collapse")
+        || by_name_22045.is_some()
+    {
         return cmd_today_22045(a, by_name_22045, io);
     }
+    let shape = if a.shape.as_deref() == Some("lazy-return") {
+        Shape6::LazyReturn
+    } else {
+        Shape6::SwitchBack
+    };
     let variants: Vec<Kernel> = match &a.variant {
         None => Variant::ALL.into_iter().map(named).collect(),
         Some(name) => {
@@ -305,13 +322,17 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
     let Some(rows) = check_rows(
         &variants,
         &memories,
-        |k, tso| cell(k.spec, tso, a.full, explain),
+        |k, tso| cell(k.spec, shape, tso, a.full, explain),
         io,
     )?
     else {
         return Ok(EXIT_INCOMPLETE);
     };
-    render(&a, &memories, &rows, TITLE_COW, SMALL_COW, io)
+    let title = match shape {
+        Shape6::SwitchBack => TITLE_COW,
+        Shape6::LazyReturn => TITLE_LAZY,
+    };
+    render(&a, &memories, &rows, title, SMALL_COW, io)
 }
 
 fn unknown_variant(name: &str) -> CliError {
@@ -345,19 +366,19 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
         spec: p.spec,
     };
     let memories = memories(&a);
-    let shapes: Vec<bool> = match a.cve.as_deref() {
-        Some("22045") => vec![false],
-        Some(_) => vec![true],
-        None => vec![true, false],
+    // None: the THP-collapse system; Some(shape): System6's.
+    let all = [Some(Shape6::SwitchBack), Some(Shape6::LazyReturn), None];
+    let shapes: Vec<Option<Shape6>> = match (a.cve.as_deref(), a.shape.as_deref()) {
+        (Some("22045"), _) | (_, Some("thp-collapse")) => vec![None],
+        (Some(_), _) | (_, Some("switch-back")) => vec![Some(Shape6::SwitchBack)],
+        (_, Some(_)) => vec![Some(Shape6::LazyReturn)],
+        (None, None) => all.to_vec(),
     };
     let mut worst = EXIT_SAFE;
-    for (i, &cow) in shapes.iter().enumerate() {
-        let run = |k: &Kernel, tso| {
-            if cow {
-                cell(k.spec, tso, a.full, true)
-            } else {
-                cell_22045(k.spec, tso, a.full, true)
-            }
+    for (i, &shape) in shapes.iter().enumerate() {
+        let run = |k: &Kernel, tso| match shape {
+            Some(shape) => cell(k.spec, shape, tso, a.full, true),
+            None => cell_22045(k.spec, tso, a.full, true),
         };
         let Some(rows) = check_rows(std::slice::from_ref(&k), &memories, run, io)? else {
             return Ok(EXIT_INCOMPLETE);
@@ -365,10 +386,10 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
         if i > 0 && !a.json {
             let _ = writeln!(io.out);
         }
-        let (title, small) = if cow {
-            (TITLE_COW, SMALL_COW)
-        } else {
-            (TITLE_22045, SMALL_22045)
+        let (title, small) = match shape {
+            Some(Shape6::SwitchBack) => (TITLE_COW, SMALL_COW),
+            Some(Shape6::LazyReturn) => (TITLE_LAZY, SMALL_COW),
+            None => (TITLE_22045, SMALL_22045),
         };
         let code = render_as(&a, true, &memories, &rows, title, small, io)?;
         worst = match (worst, code) {

@@ -265,9 +265,14 @@ pub enum SwitchOp {
     /// interrupts on.
     StoreLoadedMm,
     /// `smp_mb()` (`mfence` or a locked add): waits for the store buffer.
-    /// No variant has one as its own step (`83b0177a6c48`'s is part of
-    /// `CpumaskTestSet`); a patch may put one anywhere.
+    /// No variant has one as its own step on the `prev != next` path
+    /// (`83b0177a6c48`'s is part of `CpumaskTestSet`); the lazy path has
+    /// one; a patch may put one anywhere.
     Mfence,
+    /// The lazy path only: `if (was_lazy)
+    /// this_cpu_write(cpu_tlbstate_shared.is_lazy, false);` (a plain
+    /// store, at the top of `switch_mm_irqs_off()`).
+    StoreNotLazy,
 }
 
 /// `cpu_tlbstate.ctxs[asid]`.
@@ -331,6 +336,14 @@ pub enum SwitchNote {
     },
     StoredLoadedMm,
     Mfence,
+    StoredNotLazy,
+    /// The lazy path's decision: `tlb_gen` against
+    /// `ctxs[prev_asid].tlb_gen`; equal: return (nothing to flush).
+    LazyTlbGen {
+        mm_gen: u16,
+        local: u16,
+        need_flush: bool,
+    },
 }
 
 /// The flush request (`struct flush_tlb_info`) for one page.
@@ -499,9 +512,121 @@ impl Kernel6 {
                 hw.mfence()?;
                 SwitchNote::Mfence
             }
+            SwitchOp::StoreNotLazy => {
+                unreachable!("Spec::check_switch keeps store-not-lazy off this path")
+            }
         };
         sw.pc += 1;
         Ok(note)
+    }
+
+    /// How many steps the lazy path of `switch_mm_irqs_off()` has: the
+    /// spec's steps up to the decision, then the reload's two.
+    pub fn lazy_len(&self) -> usize {
+        self.spec.lazy_ops().len() + 2
+    }
+
+    /// The step the lazy path takes at `pc` (the reload after the spec's).
+    pub fn lazy_op(&self, pc: u8) -> SwitchOp {
+        let ops = self.spec.lazy_ops();
+        match (pc as usize).checked_sub(ops.len()) {
+            None => ops[pc as usize],
+            Some(0) => SwitchOp::LoadCr3,
+            Some(_) => SwitchOp::StoreLoadedMm,
+        }
+    }
+
+    /// One step of `switch_mm_irqs_off(prev, next)` on `cpu` on the lazy
+    /// path (`prev == next`, `was_lazy`): `is_lazy = false`, `smp_mb()`
+    /// ("The barrier synchronizes with the tlb_gen increment in the TLB
+    /// shootdown code"), `tlb_gen` against `ctxs[prev_asid].tlb_gen`;
+    /// equal: return, the switch is over ([`Kernel6::lazy_len`] reached);
+    /// else `new_asid = prev_asid`, `need_flush = true` and the reload
+    /// (`ctxs[]` updated, flushing CR3 write, `loaded_mm` stored).
+    #[allow(clippy::too_many_arguments)]
+    pub fn lazy_switch_step<A: Arch64>(
+        &self,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        tlb: &mut TlbState,
+        sw: &mut Switch,
+        next: Mm,
+    ) -> Result<SwitchNote, Refused> {
+        let op = self.lazy_op(sw.pc);
+        let note = match op {
+            SwitchOp::StoreNotLazy => {
+                hw.store(mem, f, Layout::is_lazy(cpu), Word::ZERO)?;
+                SwitchNote::StoredNotLazy
+            }
+            SwitchOp::Mfence => {
+                hw.mfence()?;
+                SwitchNote::Mfence
+            }
+            SwitchOp::ReadTlbGen => {
+                let mm_gen = hw.load(mem, Layout::tlb_gen(next.index)).0;
+                let asid = tlb.loaded_mm_asid;
+                let local = tlb.ctxs[asid as usize].tlb_gen;
+                let need_flush = local != mm_gen;
+                sw.next_tlb_gen = mm_gen;
+                sw.asid = asid;
+                sw.need_flush = need_flush;
+                if !need_flush {
+                    // return: the switch is over.
+                    sw.pc = self.lazy_len() as u8;
+                    return Ok(SwitchNote::LazyTlbGen {
+                        mm_gen,
+                        local,
+                        need_flush,
+                    });
+                }
+                SwitchNote::LazyTlbGen {
+                    mm_gen,
+                    local,
+                    need_flush,
+                }
+            }
+            SwitchOp::LoadCr3 => {
+                let pcid = pcid_of(sw.asid);
+                hw.write_cr3(f, next.pgd, pcid, false)?;
+                tlb.ctxs[sw.asid as usize] = Ctx {
+                    ctx_id: mm_id(next.index),
+                    tlb_gen: sw.next_tlb_gen,
+                };
+                SwitchNote::LoadedCr3 {
+                    noflush: false,
+                    pcid,
+                }
+            }
+            SwitchOp::StoreLoadedMm => {
+                hw.store(mem, f, Layout::loaded_mm(cpu), w(mm_id(next.index)))?;
+                tlb.loaded_mm_asid = sw.asid;
+                SwitchNote::StoredLoadedMm
+            }
+            SwitchOp::StoreSwitching | SwitchOp::CpumaskTestSet => {
+                unreachable!("Spec::check_lazy keeps {op:?} off the lazy path")
+            }
+        };
+        sw.pc += 1;
+        Ok(note)
+    }
+
+    /// `enter_lazy_tlb()` on `cpu` (a switch to a kernel thread):
+    /// unless `loaded_mm` is `init_mm`, `is_lazy = true` (a plain store).
+    /// Returns whether it stored.
+    pub fn enter_lazy_tlb<A: Arch64>(
+        &self,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+    ) -> Result<bool, Refused> {
+        if hw.load(mem, Layout::loaded_mm(cpu)).0 == INIT_MM {
+            return Ok(false);
+        }
+        hw.store(mem, f, Layout::is_lazy(cpu), Word::value(1))?;
+        Ok(true)
     }
 
     /// `should_flush_tlb(cpu, info)` read by the sender on `hw`: the

@@ -14,6 +14,9 @@ use super::SwitchOp;
 /// At most this many steps in `switch_mm_irqs_off()` (the five of the
 /// real code plus barriers).
 pub const MAX_SWITCH_STEPS: usize = 8;
+/// At most this many steps before the reload on the lazy path (two of
+/// the real code plus barriers).
+pub const MAX_LAZY_STEPS: usize = 4;
 
 /// Which CPUs in `mm_cpumask` a flush IPIs when they are lazy
 /// (`cpu_tlbstate_shared.is_lazy`).
@@ -52,6 +55,12 @@ pub struct Spec {
     /// program order; `switch_len` of them are used.
     switch: [SwitchOp; MAX_SWITCH_STEPS],
     switch_len: u8,
+    /// The lazy path of `switch_mm_irqs_off()` (`prev == next`,
+    /// `was_lazy`) up to its decision: `is_lazy = false`, `smp_mb()`, the
+    /// `tlb_gen` load and comparison; then, if the TLB went out of date,
+    /// the reload (`load-cr3` flushing, `store-loaded-mm`).
+    lazy: [SwitchOp; MAX_LAZY_STEPS],
+    lazy_len: u8,
     /// `209954cbc7d0` ("x86/mm/tlb: Update mm_cpumask lazily"): a CPU keeps
     /// its bit in the old mm's `mm_cpumask` when it switches away, the bit
     /// is set only when clear (`cpumask_test_cpu()` first), and the flush
@@ -85,6 +94,8 @@ impl Spec {
         let mut s = Spec {
             switch: [SwitchOp::Mfence; MAX_SWITCH_STEPS],
             switch_len: 0,
+            lazy: [SwitchOp::Mfence; MAX_LAZY_STEPS],
+            lazy_len: 0,
             lazy_cpumask: true,
             mb_when_bit_set: true,
             ipi_checks_loaded_mm: true,
@@ -94,7 +105,60 @@ impl Spec {
         };
         s.set_switch_ops(steps)
             .expect("a built-in switch_mm_irqs_off() is well formed");
+        // Since 145f573b89a6 ("x86/mm/tlb: Make lazy TLB mode lazier",
+        // 2018): "The barrier synchronizes with the tlb_gen increment in
+        // the TLB shootdown code."
+        s.set_lazy_ops(&[
+            SwitchOp::StoreNotLazy,
+            SwitchOp::Mfence,
+            SwitchOp::ReadTlbGen,
+        ])
+        .expect("the built-in lazy path is well formed");
         s
+    }
+
+    /// The lazy path's steps up to its decision, in program order.
+    pub fn lazy_ops(&self) -> &[SwitchOp] {
+        &self.lazy[..self.lazy_len as usize]
+    }
+
+    /// Replaces the lazy path's steps after [`Spec::check_lazy`].
+    pub fn set_lazy_ops(&mut self, steps: &[SwitchOp]) -> Result<(), String> {
+        Spec::check_lazy(steps)?;
+        self.lazy[..steps.len()].copy_from_slice(steps);
+        self.lazy_len = steps.len() as u8;
+        Ok(())
+    }
+
+    /// The lazy path up to the decision: `store-not-lazy` and
+    /// `read-tlb-gen` once each, barriers anywhere, nothing else (the
+    /// reload after it is fixed), at most [`MAX_LAZY_STEPS`] steps.
+    pub fn check_lazy(steps: &[SwitchOp]) -> Result<(), String> {
+        if steps.len() > MAX_LAZY_STEPS {
+            return Err(format!(
+                "{} steps; the lazy path has at most {MAX_LAZY_STEPS} here",
+                steps.len()
+            ));
+        }
+        for op in [SwitchOp::StoreNotLazy, SwitchOp::ReadTlbGen] {
+            match steps.iter().filter(|&&o| o == op).count() {
+                1 => {}
+                0 => return Err(format!("`{}` is missing", op.key())),
+                _ => return Err(format!("`{}` appears more than once", op.key())),
+            }
+        }
+        if let Some(o) = steps.iter().find(|&&o| {
+            !matches!(
+                o,
+                SwitchOp::StoreNotLazy | SwitchOp::ReadTlbGen | SwitchOp::Mfence
+            )
+        }) {
+            return Err(format!(
+                "`{}` is not a step of the lazy path (only `store-not-lazy`, `read-tlb-gen` and `smp-mb`; the reload after the decision is fixed)",
+                o.key()
+            ));
+        }
+        Ok(())
     }
 
     /// `switch_mm_irqs_off()`'s steps in program order.
@@ -137,6 +201,12 @@ impl Spec {
                 _ => return Err(format!("`{}` appears more than once", op.key())),
             }
         }
+        if count(SwitchOp::StoreNotLazy) > 0 {
+            return Err(format!(
+                "`{}` belongs to the lazy path (`lazy_steps`)",
+                SwitchOp::StoreNotLazy.key()
+            ));
+        }
         if count(SwitchOp::StoreSwitching) > 1 {
             return Err(format!(
                 "`{}` appears more than once",
@@ -167,13 +237,14 @@ impl Spec {
 
 impl SwitchOp {
     /// Every step a patch file may name.
-    pub const ALL: [SwitchOp; 6] = [
+    pub const ALL: [SwitchOp; 7] = [
         SwitchOp::StoreSwitching,
         SwitchOp::CpumaskTestSet,
         SwitchOp::ReadTlbGen,
         SwitchOp::LoadCr3,
         SwitchOp::StoreLoadedMm,
         SwitchOp::Mfence,
+        SwitchOp::StoreNotLazy,
     ];
 
     /// The step's name in a patch file.
@@ -185,6 +256,7 @@ impl SwitchOp {
             SwitchOp::LoadCr3 => "load-cr3",
             SwitchOp::StoreLoadedMm => "store-loaded-mm",
             SwitchOp::Mfence => "smp-mb",
+            SwitchOp::StoreNotLazy => "store-not-lazy",
         }
     }
 

@@ -26,6 +26,17 @@
 //! CPU1 an IPI because it saw `LOADED_MM_SWITCHING` (the path
 //! `fea4e317f9e7` added).
 //!
+//! A second shape, [`Shape6::LazyReturn`]: CPU1 runs a thread of A (it
+//! read X), switches to a kernel thread (`enter_lazy_tlb()`: `is_lazy`,
+//! A stays loaded), and later back to A: through the lazy path of
+//! `switch_mm_irqs_off()` (`prev == next`: `is_lazy = false`,
+//! `smp_mb()`, compare `tlb_gen`) if it is still lazy in A, or through
+//! the whole switch if a flush IPI moved it to `init_mm` meanwhile
+//! (`flush_tlb_func()`'s lazy branch).  The flush skips a CPU it sees
+//! lazy, so the lazy path's `tlb_gen` check is what must catch it: a
+//! store-buffering shape (`is_lazy` store, then `tlb_gen` load, against
+//! `tlb_gen` increment, then `is_lazy` load).
+//!
 //! Implements `shootdown_explore::Model` without packing.
 //!
 //! [`collapse`] is the second system, CVE-2025-22045's shape (THP collapse
@@ -35,6 +46,7 @@ use crate::hw::x86_64::{
     Addr, Arch64, DEMAND, Frame, Vpn, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
 };
+use crate::kernel6::collapse::RemoteNote;
 use crate::kernel6::{
     Ctx, FlushInfo, FlushNote, FlushPc, Flusher, FuncNote, Kernel6, LOADED_MM_SWITCHING, Layout,
     Mm, Spec, Switch, SwitchNote, SwitchOp, TlbState, mm_id, pcid_of,
@@ -63,12 +75,26 @@ const B_PAGE: Frame = 8;
 /// mm indices.
 const MM_A: usize = 0;
 const MM_B: usize = 1;
+/// `init_mm`'s page directory (no user mappings), for the lazy branch of
+/// the IPI handler.
+const INIT_ROOT: Frame = 9;
+
+/// Which scenario [`System6`] checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Shape6 {
+    /// CPU1 switches from B back to A (CVE-2025-37964/40174).
+    #[default]
+    SwitchBack,
+    /// CPU1 goes lazy in A (a kernel thread) and returns to A.
+    LazyReturn,
+}
 
 /// What is checked: a kernel variant on a machine.
 #[derive(Clone, Copy, Debug)]
 pub struct Config6 {
     /// The kernel: a named variant's spec or a patch's.
     pub kernel: Spec,
+    pub shape: Shape6,
     pub features: X64Features,
     pub check_stale_read: bool,
     pub check_stale_gen: bool,
@@ -83,6 +109,7 @@ impl Config6 {
         features.tso = tso;
         Config6 {
             kernel: kernel.into(),
+            shape: Shape6::SwitchBack,
             features,
             check_stale_read: true,
             check_stale_gen: true,
@@ -100,6 +127,7 @@ impl Config6 {
         features.eviction = false;
         Config6 {
             kernel: kernel.into(),
+            shape: Shape6::SwitchBack,
             features,
             check_stale_read: true,
             check_stale_gen: true,
@@ -123,6 +151,11 @@ pub struct State6 {
     pub ipi: [Option<FlushInfo>; 2],
     /// Ghost: the `tlb_gen` of A's flush that has returned (0: none).
     pub completed_gen: u16,
+    /// `LazyReturn`: CPU1 has switched to the kernel thread.
+    pub went_lazy: bool,
+    /// `LazyReturn`: CPU1's switch back takes the lazy path (`prev ==
+    /// next`), decided when it enters `switch_mm_irqs_off()`.
+    pub lazy_path: bool,
 }
 
 /// One step of the system.
@@ -136,6 +169,8 @@ pub enum Action6 {
     Switch,
     /// CPU1 reads X in user mode.
     Read,
+    /// `LazyReturn`: CPU1 switches to a kernel thread (`enter_lazy_tlb()`).
+    EnterLazy,
     /// `cpu` takes its pending flush IPI and runs `flush_tlb_func()`.
     Ipi { cpu: u8 },
     /// The hardware of `cpu` acts on its own.
@@ -173,6 +208,8 @@ impl fmt::Display for Violation6 {
 pub enum Note {
     Writer(FlushNote),
     Switch(SwitchOp, SwitchNote),
+    EnterLazy { stored: bool },
+    LazyIpi(RemoteNote),
     Read { frame: Option<Frame>, walked: bool },
     Ipi(FuncNote),
     Hw(X64HwOutcome),
@@ -203,13 +240,19 @@ impl System6 {
         }
     }
 
-    fn ops(&self) -> usize {
-        self.cfg.kernel.switch_ops().len()
+    /// The length of CPU1's switch (the path it takes).
+    fn ops(&self, s: &State6) -> usize {
+        if s.lazy_path {
+            self.kernel.lazy_len()
+        } else {
+            self.cfg.kernel.switch_ops().len()
+        }
     }
 
     /// CPU1 runs A's user code.
     pub fn reader_in_user(&self, s: &State6) -> bool {
-        s.switching && s.switch.pc as usize == self.ops()
+        let lazy_shape = self.cfg.shape == Shape6::LazyReturn;
+        (lazy_shape && !s.went_lazy) || (s.switching && s.switch.pc as usize == self.ops(s))
     }
 
     fn irqs_on(&self, s: &State6, cpu: usize) -> bool {
@@ -261,20 +304,54 @@ impl System6 {
                 if self.reader_in_user(&n) {
                     return None;
                 }
+                if !n.switching && self.cfg.shape == Shape6::LazyReturn {
+                    // The kernel thread is switched out for A's thread:
+                    // prev == next if A is still loaded (lazy), else the
+                    // IPI handler moved CPU1 to init_mm.
+                    let loaded = n.cpus[READER].load(&n.mem, Layout::loaded_mm(READER)).0;
+                    n.lazy_path = loaded == mm_id(MM_A);
+                }
                 n.switching = true;
-                let op = self.cfg.kernel.switch_ops()[n.switch.pc as usize];
-                let sn = k
-                    .switch_step(
-                        READER,
-                        &mut n.cpus[READER],
-                        &mut n.mem,
-                        f,
-                        &mut n.tlb[READER],
-                        &mut n.switch,
-                        mm_a(),
-                    )
-                    .ok()?;
+                let (op, sn) = if n.lazy_path {
+                    let op = k.lazy_op(n.switch.pc);
+                    let sn = k
+                        .lazy_switch_step(
+                            READER,
+                            &mut n.cpus[READER],
+                            &mut n.mem,
+                            f,
+                            &mut n.tlb[READER],
+                            &mut n.switch,
+                            mm_a(),
+                        )
+                        .ok()?;
+                    (op, sn)
+                } else {
+                    let op = self.cfg.kernel.switch_ops()[n.switch.pc as usize];
+                    let sn = k
+                        .switch_step(
+                            READER,
+                            &mut n.cpus[READER],
+                            &mut n.mem,
+                            f,
+                            &mut n.tlb[READER],
+                            &mut n.switch,
+                            mm_a(),
+                        )
+                        .ok()?;
+                    (op, sn)
+                };
                 (Note::Switch(op, sn), None)
+            }
+            Action6::EnterLazy => {
+                if self.cfg.shape != Shape6::LazyReturn || n.went_lazy {
+                    return None;
+                }
+                let stored = k
+                    .enter_lazy_tlb(READER, &mut n.cpus[READER], &mut n.mem, f)
+                    .ok()?;
+                n.went_lazy = true;
+                (Note::EnterLazy { stored }, None)
             }
             Action6::Read => {
                 if !self.reader_in_user(&n) {
@@ -318,11 +395,28 @@ impl System6 {
                 }
                 let hw = &mut n.cpus[cpu];
                 hw.take_interrupt(f).ok()?;
-                let fnote = k
-                    .flush_tlb_func(cpu, hw, &mut n.mem, f, &mut n.tlb[cpu], info, false)
-                    .ok()?;
+                let note = if self.cfg.shape == Shape6::LazyReturn {
+                    // flush_tlb_func() with its lazy branch.
+                    let rn = k
+                        .flush_tlb_func_remote(
+                            cpu,
+                            hw,
+                            &mut n.mem,
+                            f,
+                            &mut n.tlb[cpu],
+                            info,
+                            INIT_ROOT,
+                        )
+                        .ok()?;
+                    Note::LazyIpi(rn)
+                } else {
+                    let fnote = k
+                        .flush_tlb_func(cpu, hw, &mut n.mem, f, &mut n.tlb[cpu], info, false)
+                        .ok()?;
+                    Note::Ipi(fnote)
+                };
                 n.ipi[cpu] = None;
-                (Note::Ipi(fnote), None)
+                (note, None)
             }
             Action6::Hw { cpu, hw } => {
                 let out = n.cpus[cpu as usize].apply_hw(&mut n.mem, f, hw);
@@ -356,6 +450,13 @@ impl System6 {
     pub fn describe(&self, s: &State6, a: Action6) -> String {
         let Some((n, note, _)) = self.apply(s, a) else {
             return format!("{a:?}: not enabled");
+        };
+        let not_lazy_buffered = |st: &State6| {
+            st.cpus[READER]
+                .sbuf
+                .pending()
+                .iter()
+                .any(|&(ad, w)| ad == Layout::is_lazy(READER) && w.0 == 0)
         };
         let switching_buffered = |st: &State6| {
             st.cpus[READER]
@@ -396,13 +497,16 @@ impl System6 {
                         } else {
                             "IPI sent".to_string()
                         }
+                    } else if lazy && not_lazy_buffered(s) {
+                        "no IPI: CPU1 still looks lazy: its is_lazy = 0 store is in its store buffer (store buffering, no smp_mb before its tlb_gen load)".to_string()
                     } else if lazy {
-                        "no IPI: CPU1 is lazy".to_string()
+                        "no IPI: CPU1 is lazy (\"Lazy TLB will get flushed at the next context switch\")".to_string()
                     } else if loaded == LOADED_MM_SWITCHING {
                         "no IPI: LOADED_MM_SWITCHING is not mm A, and this kernel (without fea4e317f9e7) skips the SWITCHING window".to_string()
                     } else if switching_buffered(s) {
                         "no IPI: CPU1's store of LOADED_MM_SWITCHING is still in its store buffer (store buffering, no smp_mb before its tlb_gen load)".to_string()
                     } else if s.switching
+                        && !s.lazy_path
                         && self.cfg.kernel.switch_ops()[..s.switch.pc as usize]
                             .contains(&SwitchOp::ReadTlbGen)
                     {
@@ -479,6 +583,31 @@ impl System6 {
                         "CPU1 this_cpu_write(loaded_mm, A); interrupts on, back to user".into()
                     }
                     SwitchNote::Mfence => "CPU1 smp_mb() (drains its store buffer)".into(),
+                    SwitchNote::StoredNotLazy => format!(
+                        "CPU1 switch_mm_irqs_off(A, A) from the kernel thread (lazy path): this_cpu_write(is_lazy, false){}",
+                        if not_lazy_buffered(&n) {
+                            " -> CPU1's store buffer"
+                        } else {
+                            ""
+                        }
+                    ),
+                    SwitchNote::LazyTlbGen {
+                        mm_gen,
+                        local,
+                        need_flush,
+                    } => format!(
+                        "CPU1 atomic64_read(tlb_gen) = {mm_gen}, ctxs[prev_asid].tlb_gen = {local}: {}{}",
+                        if need_flush {
+                            "out of date, reload with a flush"
+                        } else {
+                            "up to date, return (no flush)"
+                        },
+                        if not_lazy_buffered(&n) {
+                            " (its is_lazy = 0 store not yet visible: missing smp_mb)"
+                        } else {
+                            ""
+                        }
+                    ),
                 };
                 let _ = op;
                 text
@@ -499,10 +628,33 @@ impl System6 {
                 None => "CPU1 reads X: not present, page fault, retried".into(),
             },
             Note::Ipi(fnote) => format!("CPU1 takes the flush IPI: {}", func_words(fnote)),
+            Note::LazyIpi(RemoteNote::Func(fnote)) => {
+                format!("CPU1 takes the flush IPI: {}", func_words(fnote))
+            }
+            Note::LazyIpi(RemoteNote::LazyToInitMm) => {
+                "CPU1 takes the flush IPI while lazy: switch_mm_irqs_off(NULL, &init_mm) (CR3 -> init_mm, flushing; loaded_mm = init_mm, is_lazy = 0)".into()
+            }
+            Note::EnterLazy { stored } => format!(
+                "CPU1 switches to a kernel thread: enter_lazy_tlb(){}",
+                if !stored {
+                    ": loaded_mm is init_mm, nothing to do"
+                } else if n.cpus[READER]
+                    .sbuf
+                    .pending()
+                    .iter()
+                    .any(|&(ad, _)| ad == Layout::is_lazy(READER))
+                {
+                    ": is_lazy = 1 -> CPU1's store buffer; mm A stays loaded"
+                } else {
+                    ": is_lazy = 1; mm A stays loaded"
+                }
+            ),
             Note::Hw(out) => match (a, out) {
                 (Action6::Hw { cpu, .. }, X64HwOutcome::Drained { addr, word }) => {
                     let what = if addr == Layout::loaded_mm(cpu as usize) {
                         format!("loaded_mm = {}", mm_name(word.0))
+                    } else if addr == Layout::is_lazy(cpu as usize) {
+                        format!("is_lazy = {}", word.0)
                     } else if addr == pte_x() {
                         "the PTE of X".to_string()
                     } else {
@@ -559,15 +711,20 @@ impl Model for System6 {
         mem.words[B_ROOT as usize][0] = Word::table(B_PD);
         mem.words[B_PD as usize][0] = Word::table(B_PT);
         mem.words[B_PT as usize][0] = Word::leaf(B_PAGE, false, false);
+        let lazy_return = self.cfg.shape == Shape6::LazyReturn;
         let lazy = self.cfg.kernel.lazy_cpumask;
-        // CPU1 ran A before B: the lazy cpumask kept its bit.
+        // SwitchBack: CPU1 ran A before B: the lazy cpumask kept its bit.
+        // LazyReturn: CPU1 runs A.
         mem.write(
             Layout::cpumask(MM_A),
-            Word(1 << WRITER | if lazy { 1 << READER } else { 0 }),
+            Word(1 << WRITER | if lazy || lazy_return { 1 << READER } else { 0 }),
         );
-        mem.write(Layout::cpumask(MM_B), Word(1 << READER));
+        if !lazy_return {
+            mem.write(Layout::cpumask(MM_B), Word(1 << READER));
+        }
         mem.write(Layout::loaded_mm(WRITER), Word(mm_id(MM_A)));
-        mem.write(Layout::loaded_mm(READER), Word(mm_id(MM_B)));
+        let reader_mm = if lazy_return { MM_A } else { MM_B };
+        mem.write(Layout::loaded_mm(READER), Word(mm_id(reader_mm)));
         // Both CPUs have read X under A's PCID (ASID 0 -> PCID 1).
         let mut cpus = [
             X64Cpu::new(A_ROOT, pcid_of(0)),
@@ -580,10 +737,6 @@ impl Model for System6 {
             let r = c.start_walk(&mut mem, &boot, DEMAND, X, false);
             assert!(matches!(r.end, WalkEnd::Filled(_)), "boot read of X");
         }
-        // CPU1 then switched to B (ASID 1 -> PCID 2) with a flush.
-        cpus[READER]
-            .write_cr3(f, B_ROOT, pcid_of(1), false)
-            .expect("boot switch to B");
         let a = Ctx {
             ctx_id: mm_id(MM_A),
             tlb_gen: 0,
@@ -592,17 +745,30 @@ impl Model for System6 {
             ctx_id: mm_id(MM_B),
             tlb_gen: 0,
         };
+        let reader_tlb = if lazy_return {
+            TlbState {
+                loaded_mm_asid: 0,
+                next_asid: 1,
+                ctxs: [a, Ctx::default()],
+            }
+        } else {
+            // CPU1 then switched to B (ASID 1 -> PCID 2) with a flush.
+            cpus[READER]
+                .write_cr3(f, B_ROOT, pcid_of(1), false)
+                .expect("boot switch to B");
+            TlbState {
+                loaded_mm_asid: 1,
+                next_asid: 0,
+                ctxs: [a, b],
+            }
+        };
         let tlb = [
             TlbState {
                 loaded_mm_asid: 0,
                 next_asid: 1,
                 ctxs: [a, Ctx::default()],
             },
-            TlbState {
-                loaded_mm_asid: 1,
-                next_asid: 0,
-                ctxs: [a, b],
-            },
+            reader_tlb,
         ];
         State6 {
             mem,
@@ -617,6 +783,8 @@ impl Model for System6 {
             switch: Switch::default(),
             ipi: [None; 2],
             completed_gen: 0,
+            went_lazy: false,
+            lazy_path: false,
         }
     }
 
@@ -624,6 +792,9 @@ impl Model for System6 {
         out.push(Action6::Writer);
         out.push(Action6::Switch);
         out.push(Action6::Read);
+        if self.cfg.shape == Shape6::LazyReturn {
+            out.push(Action6::EnterLazy);
+        }
         for cpu in 0..2u8 {
             out.push(Action6::Ipi { cpu });
         }
@@ -654,20 +825,38 @@ impl Model for System6 {
     fn actor(&self, a: Action6) -> usize {
         match a {
             Action6::Writer => 0,
-            Action6::Switch | Action6::Read => 1,
+            Action6::Switch | Action6::Read | Action6::EnterLazy => 1,
             Action6::Ipi { cpu } | Action6::Hw { cpu, .. } => cpu as usize,
         }
     }
 
     fn properties(&self) -> Vec<Property> {
-        vec![
-            Property::sometimes("CPU1 reads X after the flush returned"),
-            Property::sometimes("should_flush_tlb() IPIs CPU1 in its SWITCHING window"),
-        ]
+        match self.cfg.shape {
+            Shape6::SwitchBack => vec![
+                Property::sometimes("CPU1 reads X after the flush returned"),
+                Property::sometimes("should_flush_tlb() IPIs CPU1 in its SWITCHING window"),
+            ],
+            Shape6::LazyReturn => vec![
+                Property::sometimes("CPU1 reads X after the flush returned"),
+                Property::sometimes("the flush skips CPU1 because it is lazy"),
+                Property::sometimes("CPU1 returns through the lazy path and flushes"),
+            ],
+        }
     }
 
     fn transition_goals(&self, s: &State6, a: Action6, next: &State6) -> u64 {
         let read = a == Action6::Read && s.completed_gen > 0;
+        if self.cfg.shape == Shape6::LazyReturn {
+            let skipped_lazy = a == Action6::Writer
+                && s.flusher.pc == FlushPc::ShouldFlush
+                && next.ipi[READER].is_none()
+                && s.cpus[WRITER].load(&s.mem, Layout::is_lazy(READER)).0 != 0;
+            let lazy_flush = a == Action6::Switch
+                && next.lazy_path
+                && s.switching
+                && self.kernel.lazy_op(s.switch.pc) == SwitchOp::LoadCr3;
+            return read as u64 | (skipped_lazy as u64) << 1 | (lazy_flush as u64) << 2;
+        }
         let switching_ipi = a == Action6::Writer
             && s.flusher.pc == FlushPc::ShouldFlush
             && next.ipi[READER].is_some()
