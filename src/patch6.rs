@@ -109,21 +109,8 @@ fn one_of<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
 pub fn load_str(file: &str, text: &str) -> Result<Patch, ScenarioError> {
     let source: Arc<str> = Arc::from(text);
     let at = |span: Range<usize>, msg: String| ScenarioError::at(file, &source, span, msg);
-    let raw: RawPatch = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim_end().to_string();
-        let mut err = at(e.span().unwrap_or(0..0), message.clone());
-        if let Some(rest) = message.strip_prefix("unknown field `") {
-            let found = rest.split('`').next().unwrap_or("");
-            let known: Vec<&str> = match rest.split_once("expected ") {
-                Some((_, list)) => list.split('`').skip(1).step_by(2).collect(),
-                None => Vec::new(),
-            };
-            err = err
-                .label("unknown field")
-                .suggest(closest(found, known.iter().copied()));
-        }
-        err
-    })?;
+    let raw: RawPatch =
+        toml::from_str(text).map_err(|e| crate::scenario::toml_error(file, &source, &e))?;
     let bases = bases();
     let (base, mut spec) = match &raw.base {
         None => ("83b0177a".to_string(), Variant::Fix83b0177a.spec()),

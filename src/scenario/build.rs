@@ -42,7 +42,7 @@ pub(crate) fn load(file: &str, text: &str) -> Result<Config> {
 
 /// A TOML syntax or shape error, keeping toml's message (which lists the
 /// expected fields) and adding a "did you mean" for unknown fields.
-fn toml_error(file: &str, source: &Arc<str>, e: &toml::de::Error) -> ScenarioError {
+pub(crate) fn toml_error(file: &str, source: &Arc<str>, e: &toml::de::Error) -> ScenarioError {
     // serde names the Rust type; say what the file should hold.  The
     // message may quote the user's text (an unknown key, a string value):
     // shortened and escaped.

@@ -140,6 +140,10 @@ use super::{hw, kernel, system};
 use system::config::Config;
 
 mod build;
+// For patch files (`crate::patch6`); the large build's copy of this loader
+// (`crate::large::scenario`) has no use for it.
+#[allow(unused_imports)]
+pub(crate) use build::toml_error;
 mod error;
 mod op;
 mod raw;

@@ -449,7 +449,27 @@ impl Kernel6 {
         next: Mm,
     ) -> Result<SwitchNote, Refused> {
         let op = self.spec.switch_ops()[sw.pc as usize];
-        let note = match op {
+        let note = self.switch_op(op, false, cpu, hw, mem, f, tlb, sw, next)?;
+        sw.pc += 1;
+        Ok(note)
+    }
+
+    /// `op` of either path of `switch_mm_irqs_off()` (`lazy`: the
+    /// `prev == next` path after lazy mode) on `cpu`.
+    #[allow(clippy::too_many_arguments)]
+    fn switch_op<A: Arch64>(
+        &self,
+        op: SwitchOp,
+        lazy: bool,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        tlb: &mut TlbState,
+        sw: &mut Switch,
+        next: Mm,
+    ) -> Result<SwitchNote, Refused> {
+        Ok(match op {
             SwitchOp::StoreSwitching => {
                 hw.store(mem, f, Layout::loaded_mm(cpu), w(LOADED_MM_SWITCHING))?;
                 SwitchNote::StoredSwitching
@@ -465,6 +485,21 @@ impl Kernel6 {
                     SwitchNote::CpumaskSkipped { mb: true }
                 } else {
                     SwitchNote::CpumaskSkipped { mb: false }
+                }
+            }
+            SwitchOp::ReadTlbGen if lazy => {
+                // `tlb_gen` against `ctxs[prev_asid].tlb_gen`; out of date:
+                // `new_asid = prev_asid`, `need_flush = true`.
+                let mm_gen = hw.load(mem, Layout::tlb_gen(next.index)).0;
+                let asid = tlb.loaded_mm_asid;
+                let local = tlb.ctxs[asid as usize].tlb_gen;
+                sw.next_tlb_gen = mm_gen;
+                sw.asid = asid;
+                sw.need_flush = local != mm_gen;
+                SwitchNote::LazyTlbGen {
+                    mm_gen,
+                    local,
+                    need_flush: sw.need_flush,
                 }
             }
             SwitchOp::ReadTlbGen => {
@@ -513,11 +548,10 @@ impl Kernel6 {
                 SwitchNote::Mfence
             }
             SwitchOp::StoreNotLazy => {
-                unreachable!("Spec::check_switch keeps store-not-lazy off this path")
+                hw.store(mem, f, Layout::is_lazy(cpu), Word::ZERO)?;
+                SwitchNote::StoredNotLazy
             }
-        };
-        sw.pc += 1;
-        Ok(note)
+        })
     }
 
     /// How many steps the lazy path of `switch_mm_irqs_off()` has: the
@@ -555,60 +589,13 @@ impl Kernel6 {
         next: Mm,
     ) -> Result<SwitchNote, Refused> {
         let op = self.lazy_op(sw.pc);
-        let note = match op {
-            SwitchOp::StoreNotLazy => {
-                hw.store(mem, f, Layout::is_lazy(cpu), Word::ZERO)?;
-                SwitchNote::StoredNotLazy
-            }
-            SwitchOp::Mfence => {
-                hw.mfence()?;
-                SwitchNote::Mfence
-            }
-            SwitchOp::ReadTlbGen => {
-                let mm_gen = hw.load(mem, Layout::tlb_gen(next.index)).0;
-                let asid = tlb.loaded_mm_asid;
-                let local = tlb.ctxs[asid as usize].tlb_gen;
-                let need_flush = local != mm_gen;
-                sw.next_tlb_gen = mm_gen;
-                sw.asid = asid;
-                sw.need_flush = need_flush;
-                if !need_flush {
-                    // return: the switch is over.
-                    sw.pc = self.lazy_len() as u8;
-                    return Ok(SwitchNote::LazyTlbGen {
-                        mm_gen,
-                        local,
-                        need_flush,
-                    });
-                }
-                SwitchNote::LazyTlbGen {
-                    mm_gen,
-                    local,
-                    need_flush,
-                }
-            }
-            SwitchOp::LoadCr3 => {
-                let pcid = pcid_of(sw.asid);
-                hw.write_cr3(f, next.pgd, pcid, false)?;
-                tlb.ctxs[sw.asid as usize] = Ctx {
-                    ctx_id: mm_id(next.index),
-                    tlb_gen: sw.next_tlb_gen,
-                };
-                SwitchNote::LoadedCr3 {
-                    noflush: false,
-                    pcid,
-                }
-            }
-            SwitchOp::StoreLoadedMm => {
-                hw.store(mem, f, Layout::loaded_mm(cpu), w(mm_id(next.index)))?;
-                tlb.loaded_mm_asid = sw.asid;
-                SwitchNote::StoredLoadedMm
-            }
-            SwitchOp::StoreSwitching | SwitchOp::CpumaskTestSet => {
-                unreachable!("Spec::check_lazy keeps {op:?} off the lazy path")
-            }
+        let note = self.switch_op(op, true, cpu, hw, mem, f, tlb, sw, next)?;
+        sw.pc = if op == SwitchOp::ReadTlbGen && !sw.need_flush {
+            // Up to date: return, the switch is over.
+            self.lazy_len() as u8
+        } else {
+            sw.pc + 1
         };
-        sw.pc += 1;
         Ok(note)
     }
 

@@ -43,7 +43,7 @@
 //! frees a page table a lazy CPU still caches).
 
 use crate::hw::x86_64::{
-    Addr, Arch64, DEMAND, Frame, Vpn, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
+    Addr, Arch64, DEMAND, Frame, Refused, Vpn, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
 };
 use crate::kernel6::collapse::RemoteNote;
@@ -215,6 +215,19 @@ pub enum Note {
     Hw(X64HwOutcome),
 }
 
+/// [`Kernel6::switch_step`] or [`Kernel6::lazy_switch_step`] on the
+/// x86-64 CPU.
+type SwitchFn = fn(
+    &Kernel6,
+    usize,
+    &mut X64Cpu,
+    &mut X64Memory,
+    &X64Features,
+    &mut TlbState,
+    &mut Switch,
+    Mm,
+) -> Result<SwitchNote, Refused>;
+
 /// The model.
 pub struct System6 {
     pub cfg: Config6,
@@ -312,35 +325,28 @@ impl System6 {
                     n.lazy_path = loaded == mm_id(MM_A);
                 }
                 n.switching = true;
-                let (op, sn) = if n.lazy_path {
-                    let op = k.lazy_op(n.switch.pc);
-                    let sn = k
-                        .lazy_switch_step(
-                            READER,
-                            &mut n.cpus[READER],
-                            &mut n.mem,
-                            f,
-                            &mut n.tlb[READER],
-                            &mut n.switch,
-                            mm_a(),
-                        )
-                        .ok()?;
-                    (op, sn)
+                let (op, step) = if n.lazy_path {
+                    (
+                        k.lazy_op(n.switch.pc),
+                        Kernel6::lazy_switch_step::<X64Cpu> as SwitchFn,
+                    )
                 } else {
-                    let op = self.cfg.kernel.switch_ops()[n.switch.pc as usize];
-                    let sn = k
-                        .switch_step(
-                            READER,
-                            &mut n.cpus[READER],
-                            &mut n.mem,
-                            f,
-                            &mut n.tlb[READER],
-                            &mut n.switch,
-                            mm_a(),
-                        )
-                        .ok()?;
-                    (op, sn)
+                    (
+                        self.cfg.kernel.switch_ops()[n.switch.pc as usize],
+                        Kernel6::switch_step::<X64Cpu> as SwitchFn,
+                    )
                 };
+                let sn = step(
+                    k,
+                    READER,
+                    &mut n.cpus[READER],
+                    &mut n.mem,
+                    f,
+                    &mut n.tlb[READER],
+                    &mut n.switch,
+                    mm_a(),
+                )
+                .ok()?;
                 (Note::Switch(op, sn), None)
             }
             Action6::EnterLazy => {
