@@ -374,6 +374,15 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
         (_, Some(_)) => vec![Some(Shape6::LazyReturn)],
         (None, None) => all.to_vec(),
     };
+    // With --json, one document: the patch and each shape's row.
+    #[derive(Serialize)]
+    struct Shaped {
+        shape: &'static str,
+        title: &'static str,
+        machine: &'static str,
+        rows: Vec<Row>,
+    }
+    let mut shaped = Vec::new();
     let mut worst = EXIT_SAFE;
     for (i, &shape) in shapes.iter().enumerate() {
         let run = |k: &Kernel, tso| match shape {
@@ -383,22 +392,79 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
         let Some(rows) = check_rows(std::slice::from_ref(&k), &memories, run, io)? else {
             return Ok(EXIT_INCOMPLETE);
         };
-        if i > 0 && !a.json {
-            let _ = writeln!(io.out);
-        }
-        let (title, small) = match shape {
-            Some(Shape6::SwitchBack) => (TITLE_COW, SMALL_COW),
-            Some(Shape6::LazyReturn) => (TITLE_LAZY, SMALL_COW),
-            None => (TITLE_22045, SMALL_22045),
+        let (name, title, small) = match shape {
+            Some(Shape6::SwitchBack) => ("switch-back", TITLE_COW, SMALL_COW),
+            Some(Shape6::LazyReturn) => ("lazy-return", TITLE_LAZY, SMALL_COW),
+            None => ("thp-collapse", TITLE_22045, SMALL_22045),
         };
-        let code = render_as(&a, true, &memories, &rows, title, small, io)?;
+        let code = exit_code(true, &rows);
         worst = match (worst, code) {
             (EXIT_VIOLATION, _) | (_, EXIT_VIOLATION) => EXIT_VIOLATION,
             (EXIT_INCOMPLETE, _) | (_, EXIT_INCOMPLETE) => EXIT_INCOMPLETE,
             _ => EXIT_SAFE,
         };
+        if a.json {
+            shaped.push(Shaped {
+                shape: name,
+                title,
+                machine: machine(&a, small),
+                rows,
+            });
+        } else {
+            if i > 0 {
+                let _ = writeln!(io.out);
+            }
+            render_as(&a, true, &memories, &rows, title, small, io)?;
+        }
+    }
+    if a.json {
+        #[derive(Serialize)]
+        struct Rep<'a> {
+            version: u32,
+            patch: &'a str,
+            base: &'a str,
+            shapes: &'a [Shaped],
+        }
+        print_json(
+            io.out,
+            &Rep {
+                version: 1,
+                patch: &p.name,
+                base: &p.base,
+                shapes: &shaped,
+            },
+        )?;
     }
     Ok(worst)
+}
+
+/// What machine a table was checked on.
+fn machine(a: &TodayArgs, small: &'static str) -> &'static str {
+    if a.full {
+        "the whole x64-tso machine (split and speculative walks, paging-structure caches)"
+    } else {
+        small
+    }
+}
+
+/// The exit code of a table: 1 if a violation is the answer (`explain`:
+/// one kernel was asked about), 3 if a cell did not finish, else 0.
+fn exit_code(explain: bool, rows: &[Row]) -> i32 {
+    let violated = rows
+        .iter()
+        .flat_map(|r| &r.cells)
+        .any(|c| c.steps.is_some());
+    let incomplete = rows
+        .iter()
+        .flat_map(|r| &r.cells)
+        .any(|c| c.verdict == "incomplete");
+    if explain && violated {
+        EXIT_VIOLATION
+    } else if incomplete {
+        EXIT_INCOMPLETE
+    } else {
+        EXIT_SAFE
+    }
 }
 
 /// The memory models `--memory` asks for: TSO (true), SC (false) or both.
@@ -479,7 +545,7 @@ fn render(
     memories: &[bool],
     rows: &[Row],
     title: &str,
-    small: &str,
+    small: &'static str,
     io: &mut Io<'_>,
 ) -> Result<i32, CliError> {
     render_as(a, a.variant.is_some(), memories, rows, title, small, io)
@@ -493,14 +559,10 @@ fn render_as(
     memories: &[bool],
     rows: &[Row],
     title: &str,
-    small: &str,
+    small: &'static str,
     io: &mut Io<'_>,
 ) -> Result<i32, CliError> {
-    let machine = if a.full {
-        "the whole x64-tso machine (split and speculative walks, paging-structure caches)"
-    } else {
-        small
-    };
+    let machine = machine(a, small);
     if a.json {
         #[derive(Serialize)]
         struct Rep<'a> {
@@ -559,19 +621,5 @@ fn render_as(
             }
         }
     }
-    let violated = rows
-        .iter()
-        .flat_map(|r| &r.cells)
-        .any(|c| c.steps.is_some());
-    let incomplete = rows
-        .iter()
-        .flat_map(|r| &r.cells)
-        .any(|c| c.verdict == "incomplete");
-    Ok(if explain && violated {
-        EXIT_VIOLATION
-    } else if incomplete {
-        EXIT_INCOMPLETE
-    } else {
-        EXIT_SAFE
-    })
+    Ok(exit_code(explain, rows))
 }
