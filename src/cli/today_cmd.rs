@@ -1,8 +1,11 @@
-//! `shootdown today` (issue 11, first slice): Linux 6.x's x86 lazy-TLB
-//! protocol on the x86-64 machine (`kernel6`, `system6`), in the shape of
-//! CVE-2025-37964 and CVE-2025-40174: each kernel variant, checked
-//! exhaustively with and without x86-TSO store buffers.  docs/today.md
-//! has the model; the verdicts are the explorer's, every time.
+//! `shootdown today` (issue 11): Linux 6.x's x86 lazy-TLB protocol on
+//! the x86-64 machine (`kernel6`, `system6`), in three shapes (the switch
+//! back of CVE-2025-37964 and CVE-2025-40174, a lazy CPU's return, the THP
+//! collapse of CVE-2025-22045): each named kernel, or a patch file
+//! (`--patch`, `crate::patch6`), checked exhaustively with and without
+//! x86-TSO store buffers.  docs/today.md has the model; the verdicts are
+//! the explorer's, every time, and each counterexample is replayed before
+//! it is shown.
 
 use super::{CliError, EXIT_INCOMPLETE, EXIT_SAFE, EXIT_VIOLATION, Io, print_json, shown};
 use crate::explore::{Options, Verdict, check, replay};
