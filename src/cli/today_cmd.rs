@@ -52,8 +52,9 @@ pub struct TodayArgs {
     #[arg(long)]
     pub markdown: bool,
     /// Check a patch of your own (a TOML file of the kernel's decisions,
-    /// docs/tutorial.md "Checking a patch of your own") on both shapes
-    /// (or the one --cve names), and print its counterexamples in words.
+    /// docs/tutorial.md "Checking a patch of your own"; - for standard
+    /// input) on every shape (or the one --cve or --shape names), and
+    /// print its counterexamples in words.
     #[arg(long, value_name = "FILE", conflicts_with = "variant")]
     pub patch: Option<std::path::PathBuf>,
     /// With --variant: print that variant as a patch file to start from,
@@ -350,12 +351,20 @@ fn unknown_variant(name: &str) -> CliError {
     ))
 }
 
-/// `--patch FILE`: the patch on both shapes (or `--cve`'s), explained.
+/// `--patch FILE` (`-`: standard input): the patch on every shape (or
+/// `--cve`'s or `--shape`'s), explained.
 fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Result<i32, CliError> {
-    let file = path.display().to_string();
-    let text = std::fs::File::open(path)
-        .map_err(|e| CliError::Input(format!("cannot read {}: {e}", shown(&file))))
-        .and_then(|f| Ok(crate::scenario::read_text(&file, f)?))?;
+    let (file, text) = if path.as_os_str() == "-" {
+        let name = crate::scenario::STDIN_NAME.to_string();
+        let text = crate::scenario::read_text(&name, std::io::stdin().lock())?;
+        (name, text)
+    } else {
+        let file = path.display().to_string();
+        let text = std::fs::File::open(path)
+            .map_err(|e| CliError::Input(format!("cannot read {}: {e}", shown(&file))))
+            .and_then(|f| Ok(crate::scenario::read_text(&file, f)?))?;
+        (file, text)
+    };
     let p = patch6::load_str(&file, &text)?;
     let k = Kernel {
         name: p.name.clone(),
