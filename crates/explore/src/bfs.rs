@@ -47,6 +47,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         let mut candidates = Vec::new();
         let mut buf = Vec::new();
         let model = self.model;
+        // Where each successor is computed (`Model::step_into`): one
+        // state for the whole run, not one per transition.
+        let mut next = model.initial();
         let mut next_check = self.p.cursor;
         // With more than one job: the threads and what they keep between
         // parallel segments, and where the sequential loop must take over
@@ -148,7 +151,8 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 // Its successors are compressed against it.
                 self.p.arena.keep_hint(self.p.cursor, h);
             }
-            let Some(progress) = self.expand(&here, &mut candidates, &mut buf, limit) else {
+            let Some(progress) = self.expand(&here, &mut next, &mut candidates, &mut buf, limit)
+            else {
                 return self.stop(full, &mut start, save);
             };
             if let Some(v) = model.check_state(&here, progress) {
@@ -184,6 +188,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     fn expand(
         &mut self,
         here: &M::State,
+        next: &mut M::State,
         candidates: &mut Vec<M::Action>,
         buf: &mut Vec<u8>,
         limit: usize,
@@ -225,16 +230,22 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             }
             for (a, tr) in enabled {
                 transitions += 1;
-                self.take(here, a, tr, cursor, buf, limit, &mut goals)?;
+                let (tr, n) = match tr {
+                    Transition::Next(n) => (Transition::Next(()), Some(n)),
+                    Transition::Violation(v) => (Transition::Violation(v), None),
+                    Transition::Cut(why) => (Transition::Cut(why), None),
+                };
+                let n = n.as_ref().unwrap_or(here);
+                self.take(here, a, tr, n, cursor, buf, limit, &mut goals)?;
             }
         } else {
             for &a in candidates.iter() {
-                let Some(tr) = model.step(here, a) else {
+                let Some(tr) = model.step_into(here, a, next) else {
                     continue;
                 };
                 transitions += 1;
                 progress |= model.is_progress(a);
-                self.take(here, a, tr, cursor, buf, limit, &mut goals)?;
+                self.take(here, a, tr, next, cursor, buf, limit, &mut goals)?;
             }
         }
         self.p.transitions += transitions;
@@ -243,16 +254,17 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     }
 
     /// Records the transition `a` from the state at `cursor` (`here`):
-    /// a new successor, a pending violation, or a cut; adds its goals to
-    /// `goals`.  None if a new successor would exceed `limit` (see
-    /// `expand`).
+    /// a new successor (`next`, when `tr` is `Next`), a pending
+    /// violation, or a cut; adds its goals to `goals`.  None if a new
+    /// successor would exceed `limit` (see `expand`).
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn take(
         &mut self,
         here: &M::State,
         a: M::Action,
-        tr: Transition<M::State, M::Violation>,
+        tr: Transition<(), M::Violation>,
+        next: &M::State,
         cursor: usize,
         buf: &mut Vec<u8>,
         limit: usize,
@@ -260,16 +272,16 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     ) -> Option<()> {
         let model = self.model;
         match tr {
-            Transition::Next(next) => {
-                *goals |= model.transition_goals(here, a, &next);
+            Transition::Next(()) => {
+                *goals |= model.transition_goals(here, a, next);
                 if self.p.pending.is_some() {
                     return Some(());
                 }
                 // One probe of the visited index: insert if absent.
-                let h = self.key(&next, buf);
+                let h = self.key(next, buf);
                 if self.p.arena.is_packed() {
                     if self.record_packed(buf, h, cursor, a, limit)? {
-                        self.p.goals_reached |= model.goals(&next);
+                        self.p.goals_reached |= model.goals(next);
                     }
                 } else {
                     self.record_state(next, h, cursor, a, limit)?;

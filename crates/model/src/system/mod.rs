@@ -429,6 +429,42 @@ impl System {
         self.step_on(s, a, &mut ev).then_some(ev)
     }
 
+    /// `Model::step` on `n`, a copy of `s`: None if `a` is not enabled;
+    /// on `Next`, `n` is the successor (in canonical form under
+    /// `--symmetry`).
+    #[inline]
+    fn step_on_copy(
+        &self,
+        s: &Machine,
+        a: Action,
+        n: &mut Machine,
+    ) -> Option<Transition<(), Violation>> {
+        let mut ev = Events::default();
+        let enabled = self.step_on(n, a, &mut ev);
+        // As in `apply`.
+        debug_assert!(
+            enabled || !a.is_plain() || *n == *s,
+            "the disabled action {a:?} changed the state"
+        );
+        if !enabled {
+            return None;
+        }
+        if let Err(v) = self.check_events(n, &ev) {
+            return Some(Transition::Violation(v));
+        }
+        if let Some(why) = ev.iter().find_map(|e| match e {
+            Event::Limit { why, .. } => Some(why),
+            _ => None,
+        }) {
+            return Some(Transition::Cut(why));
+        }
+        #[cfg(not(feature = "large"))]
+        if self.symmetry.len() > 1 {
+            *n = self.canonical(n.clone());
+        }
+        Some(Transition::Next(()))
+    }
+
     /// The step of `a` on `n`: whether it was enabled.
     fn step_on(&self, n: &mut Machine, a: Action, ev: &mut Events) -> bool {
         let st = &self.st;
@@ -762,19 +798,25 @@ impl Model for System {
     }
 
     fn step(&self, s: &Machine, a: Action) -> Option<Transition<Machine, Violation>> {
-        let (n, ev) = self.apply(s, a)?;
-        if let Err(v) = self.check_events(&n, &ev) {
-            return Some(Transition::Violation(v));
-        }
-        if let Some(why) = ev.iter().find_map(|e| match e {
-            Event::Limit { why, .. } => Some(why),
-            _ => None,
-        }) {
-            return Some(Transition::Cut(why));
-        }
-        #[cfg(not(feature = "large"))]
-        let n = self.canonical(n);
-        Some(Transition::Next(n))
+        let mut n = s.clone();
+        Some(match self.step_on_copy(s, a, &mut n)? {
+            Transition::Next(()) => Transition::Next(n),
+            Transition::Violation(v) => Transition::Violation(v),
+            Transition::Cut(why) => Transition::Cut(why),
+        })
+    }
+
+    /// `step` run in `next` (one copy of `s`, no state moved: the
+    /// explorer's hot loop).
+    #[inline]
+    fn step_into(
+        &self,
+        s: &Machine,
+        a: Action,
+        next: &mut Machine,
+    ) -> Option<Transition<(), Violation>> {
+        next.clone_from(s);
+        self.step_on_copy(s, a, next)
     }
 
     /// Actors: each CPU's tasks, each CPU's MMU, the other allocators.
