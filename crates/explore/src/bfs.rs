@@ -146,11 +146,12 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 next_check = self.p.cursor;
                 continue;
             }
-            let (here, hint) = self.state_and_hint(self.p.cursor);
-            if let Some(h) = hint {
-                // Its successors are compressed against it.
-                self.p.arena.keep_hint(self.p.cursor, h);
-            }
+            // A tree arena keeps the state's tree: its successors are
+            // compressed against it.
+            let here = match self.p.arena.load_hint(self.p.cursor) {
+                Some(bytes) => model.unpack(bytes),
+                None => self.state(self.p.cursor),
+            };
             let Some(progress) = self.expand(&here, &mut next, &mut candidates, &mut buf, limit)
             else {
                 return self.stop(full, &mut start, save);

@@ -91,6 +91,24 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 33)
 }
 
+/// Whether `a` and `b` (of one length: a part of two packed states) are
+/// equal, compared eight bytes at a time: parts are a few to a few dozen
+/// bytes, and a call to `memcmp` for each cost more than the comparison.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        let x = u64::from_ne_bytes(x.try_into().expect("8 bytes"));
+        let y = u64::from_ne_bytes(y.try_into().expect("8 bytes"));
+        if x != y {
+            return false;
+        }
+    }
+    ar.iter().zip(br).all(|(x, y)| x == y)
+}
+
 /// The most leaves a tree has: adjacent parts are merged beyond it.
 const LEAVES_MAX: usize = 128;
 
@@ -159,7 +177,9 @@ impl LeafTable {
     fn find(&self, b: &[u8]) -> Option<u32> {
         let w = self.width;
         self.index
-            .find(hash_bytes(b), |&j| Self::get(&self.bytes, w, j) == b)
+            .find(hash_bytes(b), |&j| {
+                bytes_eq(Self::get(&self.bytes, w, j), b)
+            })
             .copied()
     }
 
@@ -176,7 +196,7 @@ impl LeafTable {
         let h = hash_bytes(b);
         match index.entry(
             h,
-            |&j| Self::get(bytes, w, j) == b,
+            |&j| bytes_eq(Self::get(bytes, w, j), b),
             |&j| hash_bytes(Self::get(bytes, w, j)),
         ) {
             Entry::Occupied(e) => *e.get(),
@@ -195,7 +215,10 @@ impl LeafTable {
     fn intern_shared(&self, b: &[u8]) -> u32 {
         let w = self.width;
         let h = hash_bytes(b);
-        if let Some(&j) = self.index.find(h, |&j| Self::get(&self.bytes, w, j) == b) {
+        if let Some(&j) = self
+            .index
+            .find(h, |&j| bytes_eq(Self::get(&self.bytes, w, j), b))
+        {
             return j;
         }
         let base = self.len();
@@ -203,7 +226,7 @@ impl LeafTable {
         let Tier { values, index } = &mut *f;
         let j = match index.entry(
             h,
-            |&j| Self::get(values, w, j) == b,
+            |&j| bytes_eq(Self::get(values, w, j), b),
             |&j| hash_bytes(Self::get(values, w, j)),
         ) {
             Entry::Occupied(e) => *e.get() as usize,
@@ -505,7 +528,7 @@ fn tree_root(
     let mut inner_same = [false; LEAVES_MAX];
     for (k, &(lo, hi)) in ranges.iter().enumerate() {
         match hint {
-            Some(h) if h.bytes[lo..hi] == b[lo..hi] => {
+            Some(h) if bytes_eq(&h.bytes[lo..hi], &b[lo..hi]) => {
                 ids[k] = h.leaf[k];
                 same[k] = true;
             }
@@ -840,18 +863,27 @@ impl TreeStore {
     /// State `i`'s tree: its bytes, leaves and nodes (for `insert_near`).
     pub fn hint(&self, i: usize) -> Hint {
         let mut h = Hint {
-            bytes: vec![0; self.stride],
-            leaf: vec![0; self.ranges.len()],
-            inner: vec![0; self.inner.len()],
+            bytes: Vec::new(),
+            leaf: Vec::new(),
+            inner: Vec::new(),
         };
+        self.hint_into(i, &mut h);
+        h
+    }
+
+    /// [`Self::hint`] into `h`, whose buffers are reused (no allocation
+    /// once they have their sizes: one expansion after another).
+    pub fn hint_into(&self, i: usize, h: &mut Hint) {
+        h.bytes.resize(self.stride, 0);
+        h.leaf.resize(self.ranges.len(), 0);
+        h.inner.resize(self.inner.len(), 0);
         let root = self.roots[i];
         if self.ranges.len() == 1 {
-            self.fill_hint(Child::Leaf(0), root as u32, &mut h);
+            self.fill_hint(Child::Leaf(0), root as u32, h);
         } else {
-            self.fill_hint(self.root.0, (root >> 32) as u32, &mut h);
-            self.fill_hint(self.root.1, root as u32, &mut h);
+            self.fill_hint(self.root.0, (root >> 32) as u32, h);
+            self.fill_hint(self.root.1, root as u32, h);
         }
-        h
     }
 
     fn fill_hint(&self, c: Child, id: u32, h: &mut Hint) {
