@@ -34,7 +34,7 @@
 //!
 //! [`Model::packed_parts`]: crate::Model::packed_parts
 
-use crate::visited::{SHARDS, hash_bytes, shard_of};
+use crate::visited::{Recent, SHARDS, hash_bytes, shard_of};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use std::hash::Hasher;
@@ -266,65 +266,6 @@ impl LeafTable {
 
 /// Bytes per slot of a `HashTable<u32>`: the index and a control byte.
 const SLOT: usize = std::mem::size_of::<u32>() + 1;
-
-/// A direct-mapped cache of the (key, value) pairs a sequential search
-/// found or added last in a table of interned `u64`s (inner nodes by
-/// value, states by root pair), in front of it.  Interned values are
-/// never removed and never change id, so a pair once right stays right:
-/// the cache only spares the table's probe (on a table larger than the
-/// caches, two or three cache misses: control bytes, slot, the value the
-/// id names).  It pays because breadth-first search meets a state again
-/// soon after it was found: the two orders of two independent steps
-/// reach one state from two parents that are siblings, expanded one
-/// shortly after the other; and most inner nodes a successor needs are
-/// its recent neighbours' (on the 3-CPU mail race, 70% of the root
-/// lookups and 98% of the node lookups hit).  It grows with the table
-/// (an eighth to a quarter of its entries, 2 to 4 bytes of cache an
-/// entry), to `RECENT_MAX` entries (1 MiB), cleared when it grows.
-struct Recent {
-    /// (key, value); value `u32::MAX` marks an empty entry.
-    slots: Vec<(u64, u32)>,
-}
-
-/// The most entries of a [`Recent`] cache.
-const RECENT_MAX: usize = 1 << 16;
-
-impl Recent {
-    fn new() -> Recent {
-        Recent {
-            slots: vec![(0, u32::MAX); 256],
-        }
-    }
-
-    #[inline]
-    fn at(&self, h: u64) -> usize {
-        // The top bits: shards and tables use the low and middle ones.
-        (h >> (64 - self.slots.len().trailing_zeros())) as usize
-    }
-
-    /// The value of `key` (hash `h`), if the cache has it.
-    #[inline]
-    fn get(&self, h: u64, key: u64) -> Option<u32> {
-        let (k, v) = self.slots[self.at(h)];
-        (k == key && v != u32::MAX).then_some(v)
-    }
-
-    /// Keeps (key, value) (hash `h`); `held` values in the table behind
-    /// it, which the cache grows with.
-    #[inline]
-    fn put(&mut self, h: u64, key: u64, value: u32, held: usize) {
-        if held > 4 * self.slots.len() && self.slots.len() < RECENT_MAX {
-            let n = (held / 4).next_power_of_two().min(RECENT_MAX);
-            self.slots = vec![(0, u32::MAX); n];
-        }
-        let i = self.at(h);
-        self.slots[i] = (key, value);
-    }
-
-    fn memory_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<(u64, u32)>()
-    }
-}
 
 /// One shard of the node table's index: the nodes whose hash picks it.
 #[derive(Default)]
