@@ -446,6 +446,17 @@ impl<S> Arena<S> {
         &self.bytes[i * st..(i + 1) * st]
     }
 
+    /// Asks the processor for the packed bytes of state `i`, if it is
+    /// held (a full arena), before they are compared.
+    #[inline]
+    pub(crate) fn prefetch_bytes(&self, i: usize) {
+        if let Some(b) = self.bytes.get(i * self.stride..(i + 1) * self.stride) {
+            for line in b.chunks(64) {
+                crate::visited::prefetch(line.as_ptr());
+            }
+        }
+    }
+
     /// The whole state at index `i` (the arena does not pack).
     #[inline]
     pub fn state(&self, i: usize) -> &S {

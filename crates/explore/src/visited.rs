@@ -58,6 +58,18 @@ pub trait Visited: Send + Sync {
     ) -> (u32, bool);
     /// Records `index`, known to be absent (a set rebuilt from an arena).
     fn insert_unique(&mut self, hash: u64, index: u32);
+    /// Asks the processor to fetch what a probe of `hash` will read first,
+    /// so that the probes of several states overlap (`bfs.rs`).  Default:
+    /// nothing.
+    #[inline]
+    fn prefetch(&self, _hash: u64) {}
+    /// The index this set last met for `hash`, if it remembers one (a
+    /// guess: the caller compares the state): the state whose bytes a
+    /// probe will compare, for the caller to prefetch.  Default: None.
+    #[inline]
+    fn recent(&self, _hash: u64) -> Option<u32> {
+        None
+    }
     /// Every recorded (hash, index) pair, in no particular order.
     fn entries(&self) -> impl Iterator<Item = (u64, u32)> + '_;
     /// A table split in [`SHARDS`] parts by [`shard_of`] of the hash
@@ -189,6 +201,16 @@ impl Visited for ExactTable {
         self.shards[shard_of(hash)].insert_unique(hash, index);
     }
 
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        self.recent.prefetch(hash);
+    }
+
+    #[inline]
+    fn recent(&self, hash: u64) -> Option<u32> {
+        self.recent.get(hash, hash)
+    }
+
     fn entries(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
         self.shards.iter().flat_map(|s| s.table.iter().copied())
     }
@@ -238,6 +260,12 @@ impl Recent {
         (h >> (64 - self.slots.len().trailing_zeros())) as usize
     }
 
+    /// Asks the processor for the entry of hash `h` ([`prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch(&self, h: u64) {
+        prefetch(&self.slots[self.at(h)]);
+    }
+
     /// The value of `key` (hash `h`), if the cache has it.
     #[inline]
     pub(crate) fn get(&self, h: u64, key: u64) -> Option<u32> {
@@ -260,6 +288,19 @@ impl Recent {
     pub(crate) fn memory_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<(u64, u32)>()
     }
+}
+
+/// Asks the processor to fetch the cache line of `p` (a hint: nothing
+/// changes, and nothing happens on other architectures).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// The fixed-seed hash of an unpacked state (its derived `Hash`).
