@@ -151,10 +151,17 @@ impl<S> Arena<S> {
         self.tree.as_ref().map(|t| t.hint(i))
     }
 
-    /// Keeps `hint`, state `i`'s tree as [`Self::hint`] gave it, for
-    /// inserting its successors (`insert_child`).
-    pub fn keep_hint(&mut self, i: usize, hint: Hint) {
-        self.hint = Some((i, hint));
+    /// A tree arena keeps state `i`'s tree as the hint for inserting its
+    /// successors (`insert_child`), in the buffers of the hint it kept
+    /// before, and returns its packed bytes; None for other arenas.
+    pub(crate) fn load_hint(&mut self, i: usize) -> Option<&[u8]> {
+        let t = self.tree.as_ref()?;
+        let (at, h) = self.hint.get_or_insert_with(|| (i, t.hint(i)));
+        if *at != i {
+            t.hint_into(i, h);
+            *at = i;
+        }
+        Some(&h.bytes)
     }
 
     /// [`Self::contains`] for a successor of the state whose `hint` is
@@ -185,7 +192,13 @@ impl<S> Arena<S> {
                 if let Some(p) = parent
                     && self.hint.as_ref().is_none_or(|h| h.0 != p)
                 {
-                    self.hint = Some((p, t.hint(p)));
+                    match &mut self.hint {
+                        Some((at, h)) => {
+                            t.hint_into(p, h);
+                            *at = p;
+                        }
+                        None => self.hint = Some((p, t.hint(p))),
+                    }
                 }
                 let hint = parent.and(self.hint.as_ref()).map(|h| &h.1);
                 t.insert_near(b, hint).1
@@ -431,6 +444,17 @@ impl<S> Arena<S> {
         debug_assert!(!self.is_compressed());
         let st = self.stride;
         &self.bytes[i * st..(i + 1) * st]
+    }
+
+    /// Asks the processor for the packed bytes of state `i`, if it is
+    /// held (a full arena), before they are compared.
+    #[inline]
+    pub(crate) fn prefetch_bytes(&self, i: usize) {
+        if let Some(b) = self.bytes.get(i * self.stride..(i + 1) * self.stride) {
+            for line in b.chunks(64) {
+                crate::visited::prefetch(line.as_ptr());
+            }
+        }
     }
 
     /// The whole state at index `i` (the arena does not pack).

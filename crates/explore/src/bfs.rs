@@ -18,10 +18,23 @@
 use crate::explorer::Options;
 use crate::parallel::{Segment, Threads};
 use crate::search::Search;
-use crate::visited::Visited;
+use crate::visited::{Visited, hash_bytes};
 use crate::{Bound, Model, Outcome, Transition, Verdict};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// The successors of one state, for `Search::expand_batch`: a state and
+/// `stride` packed bytes each (reused from one expansion to the next),
+/// and each enabled action with its transition (taken when recorded) and
+/// its successor's hash.
+struct Batch<S, A, V> {
+    states: Vec<S>,
+    bytes: Vec<u8>,
+    items: Vec<BatchItem<A, V>>,
+}
+
+/// An enabled action of a [`Batch`], its transition and its hash.
+type BatchItem<A, V> = (A, Option<Transition<(), V>>, u64);
 
 /// States expanded between checks of the time, memory and stop bounds
 /// (and progress reports and periodic saves) in the sequential loop.
@@ -47,6 +60,15 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         let mut candidates = Vec::new();
         let mut buf = Vec::new();
         let model = self.model;
+        // Where each successor is computed (`Model::step_into`): one
+        // state for the whole run, not one per transition; with the full
+        // store, one per successor of a state (`expand_batch`).
+        let mut next = model.initial();
+        let mut batch = Batch {
+            states: Vec::new(),
+            bytes: Vec::new(),
+            items: Vec::new(),
+        };
         let mut next_check = self.p.cursor;
         // With more than one job: the threads and what they keep between
         // parallel segments, and where the sequential loop must take over
@@ -143,12 +165,19 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 next_check = self.p.cursor;
                 continue;
             }
-            let (here, hint) = self.state_and_hint(self.p.cursor);
-            if let Some(h) = hint {
-                // Its successors are compressed against it.
-                self.p.arena.keep_hint(self.p.cursor, h);
-            }
-            let Some(progress) = self.expand(&here, &mut candidates, &mut buf, limit) else {
+            // A tree arena keeps the state's tree: its successors are
+            // compressed against it.
+            let here = match self.p.arena.load_hint(self.p.cursor) {
+                Some(bytes) => model.unpack(bytes),
+                None => self.state(self.p.cursor),
+            };
+            let expanded = if self.p.arena.is_packed() && !self.p.arena.is_compact() && !self.por_on
+            {
+                self.expand_batch(&here, &mut batch, &mut candidates, limit)
+            } else {
+                self.expand(&here, &mut next, &mut candidates, &mut buf, limit)
+            };
+            let Some(progress) = expanded else {
                 return self.stop(full, &mut start, save);
             };
             if let Some(v) = model.check_state(&here, progress) {
@@ -184,6 +213,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     fn expand(
         &mut self,
         here: &M::State,
+        next: &mut M::State,
         candidates: &mut Vec<M::Action>,
         buf: &mut Vec<u8>,
         limit: usize,
@@ -225,16 +255,106 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             }
             for (a, tr) in enabled {
                 transitions += 1;
-                self.take(here, a, tr, cursor, buf, limit, &mut goals)?;
+                let (tr, n) = match tr {
+                    Transition::Next(n) => (Transition::Next(()), Some(n)),
+                    Transition::Violation(v) => (Transition::Violation(v), None),
+                    Transition::Cut(why) => (Transition::Cut(why), None),
+                };
+                let n = n.as_ref().unwrap_or(here);
+                self.take(here, a, tr, n, cursor, buf, limit, &mut goals)?;
             }
         } else {
             for &a in candidates.iter() {
-                let Some(tr) = model.step(here, a) else {
+                let Some(tr) = model.step_into(here, a, next) else {
                     continue;
                 };
                 transitions += 1;
                 progress |= model.is_progress(a);
-                self.take(here, a, tr, cursor, buf, limit, &mut goals)?;
+                self.take(here, a, tr, next, cursor, buf, limit, &mut goals)?;
+            }
+        }
+        self.p.transitions += transitions;
+        self.p.goals_reached |= goals;
+        Some(progress)
+    }
+
+    /// [`Self::expand`] for a full store, in three passes over the state's
+    /// successors: compute, pack and hash them all (each into a state of
+    /// `batch`) and ask the processor for each one's entry in the visited
+    /// table's cache; ask it for the bytes of the states those entries
+    /// name; then record them in order, as `expand` does.  The misses of
+    /// the seven or so lookups of a state then overlap instead of
+    /// following one another.  What is recorded, and in what order, is
+    /// `expand`'s: the model's steps are pure, and only the third pass
+    /// changes the search.
+    fn expand_batch(
+        &mut self,
+        here: &M::State,
+        batch: &mut Batch<M::State, M::Action, M::Violation>,
+        candidates: &mut Vec<M::Action>,
+        limit: usize,
+    ) -> Option<bool> {
+        let model = self.model;
+        let cursor = self.p.cursor;
+        let stride = self.p.arena.stride();
+        let mut transitions = 0u64;
+        let mut goals = 0u64;
+        candidates.clear();
+        model.candidates(here, candidates);
+        let mut progress = false;
+        batch.items.clear();
+        for &a in candidates.iter() {
+            let k = batch.items.len();
+            if batch.states.len() <= k {
+                batch.states.push(here.clone());
+                batch.bytes.resize(batch.states.len() * stride, 0);
+            }
+            let next = &mut batch.states[k];
+            let Some(tr) = model.step_into(here, a, next) else {
+                continue;
+            };
+            transitions += 1;
+            progress |= model.is_progress(a);
+            let mut h = 0;
+            if let Transition::Next(()) = tr {
+                goals |= model.transition_goals(here, a, next);
+                let b = &mut batch.bytes[k * stride..(k + 1) * stride];
+                model.pack(next, b);
+                h = hash_bytes(b);
+                self.visited.prefetch(h);
+            }
+            batch.items.push((a, Some(tr), h));
+        }
+        for &(_, ref tr, h) in &batch.items {
+            if let Some(Transition::Next(())) = tr
+                && let Some(j) = self.visited.recent(h)
+            {
+                self.p.arena.prefetch_bytes(j as usize);
+            }
+        }
+        for k in 0..batch.items.len() {
+            let (a, tr, h) = &mut batch.items[k];
+            let (a, h) = (*a, *h);
+            match tr.take().expect("each item is recorded once") {
+                Transition::Next(()) => {
+                    if self.p.pending.is_some() {
+                        continue;
+                    }
+                    let b = &batch.bytes[k * stride..(k + 1) * stride];
+                    if self.record_packed(b, h, cursor, a, limit)? {
+                        self.p.goals_reached |= model.goals(&batch.states[k]);
+                    }
+                }
+                tr => self.take(
+                    here,
+                    a,
+                    tr,
+                    here,
+                    cursor,
+                    &mut Vec::new(),
+                    limit,
+                    &mut goals,
+                )?,
             }
         }
         self.p.transitions += transitions;
@@ -243,16 +363,17 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     }
 
     /// Records the transition `a` from the state at `cursor` (`here`):
-    /// a new successor, a pending violation, or a cut; adds its goals to
-    /// `goals`.  None if a new successor would exceed `limit` (see
-    /// `expand`).
+    /// a new successor (`next`, when `tr` is `Next`), a pending
+    /// violation, or a cut; adds its goals to `goals`.  None if a new
+    /// successor would exceed `limit` (see `expand`).
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn take(
         &mut self,
         here: &M::State,
         a: M::Action,
-        tr: Transition<M::State, M::Violation>,
+        tr: Transition<(), M::Violation>,
+        next: &M::State,
         cursor: usize,
         buf: &mut Vec<u8>,
         limit: usize,
@@ -260,16 +381,16 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     ) -> Option<()> {
         let model = self.model;
         match tr {
-            Transition::Next(next) => {
-                *goals |= model.transition_goals(here, a, &next);
+            Transition::Next(()) => {
+                *goals |= model.transition_goals(here, a, next);
                 if self.p.pending.is_some() {
                     return Some(());
                 }
                 // One probe of the visited index: insert if absent.
-                let h = self.key(&next, buf);
+                let h = self.key(next, buf);
                 if self.p.arena.is_packed() {
                     if self.record_packed(buf, h, cursor, a, limit)? {
-                        self.p.goals_reached |= model.goals(&next);
+                        self.p.goals_reached |= model.goals(next);
                     }
                 } else {
                     self.record_state(next, h, cursor, a, limit)?;

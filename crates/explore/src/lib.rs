@@ -145,6 +145,29 @@ pub trait Model: Sync {
         s: &Self::State,
         a: Self::Action,
     ) -> Option<Transition<Self::State, Self::Violation>>;
+    /// [`step`](Self::step) into `next`, a state the caller keeps from one
+    /// call to the next (any value of the type): `Some(Transition::Next(()))`
+    /// when `next` is now the successor; after any other result `next`
+    /// holds some state, no matter which.  The same result as `step`; the
+    /// searches' hot loops call this, so that a model whose states are
+    /// large can run the step in `next` (one copy of `s`) instead of
+    /// returning a new state (a copy per move).  Default: `step`, its
+    /// successor moved into `next`.
+    fn step_into(
+        &self,
+        s: &Self::State,
+        a: Self::Action,
+        next: &mut Self::State,
+    ) -> Option<Transition<(), Self::Violation>> {
+        Some(match self.step(s, a)? {
+            Transition::Next(n) => {
+                *next = n;
+                Transition::Next(())
+            }
+            Transition::Violation(v) => Transition::Violation(v),
+            Transition::Cut(why) => Transition::Cut(why),
+        })
+    }
     /// Whether an enabled `a` counts as progress for deadlock detection.
     fn is_progress(&self, a: Self::Action) -> bool;
     /// Properties of a state alone, given whether any progress action is

@@ -461,24 +461,27 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             goals: 0,
             cut: None,
         };
+        // Where the successors are computed (`Model::step_into`).
+        let mut next: Option<M::State> = None;
         for i in range {
             let (here, hint) = self.state_and_hint(i);
             candidates.clear();
             model.candidates(&here, candidates);
             debug_assert!(candidates.len() <= u32::MAX as usize);
             let mut progress = false;
+            let next = next.get_or_insert_with(|| here.clone());
             for (pos, &a) in candidates.iter().enumerate() {
-                let Some(tr) = model.step(&here, a) else {
+                let Some(tr) = model.step_into(&here, a, next) else {
                     continue;
                 };
                 out.transitions += 1;
                 progress |= model.is_progress(a);
                 match tr {
-                    Transition::Next(next) => {
-                        out.goals |= model.transition_goals(&here, a, &next);
+                    Transition::Next(()) => {
+                        out.goals |= model.transition_goals(&here, a, next);
                         if !pending {
                             let key = (i as u64) << 32 | pos as u64;
-                            self.offer(&next, key, a, hint.as_ref(), fresh, scratch);
+                            self.offer(next, key, a, hint.as_ref(), fresh, scratch);
                         }
                     }
                     Transition::Violation(_) if !pending => return None,

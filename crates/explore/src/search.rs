@@ -306,26 +306,27 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         Some(new)
     }
 
-    /// [`Self::record_packed`] for a whole state (the arena does not pack);
-    /// a new state's goals are added to the goals reached.
+    /// [`Self::record_packed`] for a whole state (the arena does not pack;
+    /// a new one is cloned into it); a new state's goals are added to the
+    /// goals reached.
     #[inline]
     pub(crate) fn record_state(
         &mut self,
-        s: M::State,
+        s: &M::State,
         h: u64,
         parent: usize,
         a: M::Action,
         limit: usize,
     ) -> Option<bool> {
         let arena = &self.p.arena;
-        let same = |j: u32| arena.state(j as usize) == &s;
+        let same = |j: u32| arena.state(j as usize) == s;
         if arena.len() >= limit && self.visited.find(h, same).is_none() {
             return None;
         }
         let (_, new) = self.visited.insert_if_absent(h, same, arena.len() as u32);
         if new {
-            self.p.goals_reached |= self.model.goals(&s);
-            self.p.arena.push_state(s);
+            self.p.goals_reached |= self.model.goals(s);
+            self.p.arena.push_state(s.clone());
             self.p.parents.push(parent, a);
         }
         Some(new)

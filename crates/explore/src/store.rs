@@ -34,7 +34,7 @@
 //!
 //! [`Model::packed_parts`]: crate::Model::packed_parts
 
-use crate::visited::{SHARDS, hash_bytes, shard_of};
+use crate::visited::{Recent, SHARDS, hash_bytes, shard_of};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use std::hash::Hasher;
@@ -89,6 +89,24 @@ fn mix(mut x: u64) -> u64 {
     x ^= x >> 33;
     x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     x ^ (x >> 33)
+}
+
+/// Whether `a` and `b` (of one length: a part of two packed states) are
+/// equal, compared eight bytes at a time: parts are a few to a few dozen
+/// bytes, and a call to `memcmp` for each cost more than the comparison.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        let x = u64::from_ne_bytes(x.try_into().expect("8 bytes"));
+        let y = u64::from_ne_bytes(y.try_into().expect("8 bytes"));
+        if x != y {
+            return false;
+        }
+    }
+    ar.iter().zip(br).all(|(x, y)| x == y)
 }
 
 /// The most leaves a tree has: adjacent parts are merged beyond it.
@@ -159,7 +177,9 @@ impl LeafTable {
     fn find(&self, b: &[u8]) -> Option<u32> {
         let w = self.width;
         self.index
-            .find(hash_bytes(b), |&j| Self::get(&self.bytes, w, j) == b)
+            .find(hash_bytes(b), |&j| {
+                bytes_eq(Self::get(&self.bytes, w, j), b)
+            })
             .copied()
     }
 
@@ -176,7 +196,7 @@ impl LeafTable {
         let h = hash_bytes(b);
         match index.entry(
             h,
-            |&j| Self::get(bytes, w, j) == b,
+            |&j| bytes_eq(Self::get(bytes, w, j), b),
             |&j| hash_bytes(Self::get(bytes, w, j)),
         ) {
             Entry::Occupied(e) => *e.get(),
@@ -195,7 +215,10 @@ impl LeafTable {
     fn intern_shared(&self, b: &[u8]) -> u32 {
         let w = self.width;
         let h = hash_bytes(b);
-        if let Some(&j) = self.index.find(h, |&j| Self::get(&self.bytes, w, j) == b) {
+        if let Some(&j) = self
+            .index
+            .find(h, |&j| bytes_eq(Self::get(&self.bytes, w, j), b))
+        {
             return j;
         }
         let base = self.len();
@@ -203,7 +226,7 @@ impl LeafTable {
         let Tier { values, index } = &mut *f;
         let j = match index.entry(
             h,
-            |&j| Self::get(values, w, j) == b,
+            |&j| bytes_eq(Self::get(values, w, j), b),
             |&j| hash_bytes(Self::get(values, w, j)),
         ) {
             Entry::Occupied(e) => *e.get() as usize,
@@ -283,6 +306,8 @@ struct NodeTable {
     /// The next id: `nodes.len()` plus the fresh nodes.
     next: AtomicU32,
     shards: Vec<NodeShard>,
+    /// The nodes `intern` found or added last, in front of the shards.
+    recent: Recent,
 }
 
 impl NodeTable {
@@ -291,6 +316,7 @@ impl NodeTable {
             nodes: Vec::new(),
             next: AtomicU32::new(0),
             shards: (0..SHARDS).map(|_| NodeShard::default()).collect(),
+            recent: Recent::new(),
         }
     }
 
@@ -312,14 +338,18 @@ impl NodeTable {
     #[inline]
     fn intern(&mut self, v: u64) -> u32 {
         let h = mix(v);
+        if let Some(j) = self.recent.get(h, v) {
+            return j;
+        }
         let NodeTable {
             nodes,
             next,
             shards,
+            recent,
         } = self;
         let NodeShard { index, fresh } = &mut shards[shard_of(h)];
         debug_assert!(LeafTable::committed(fresh), "committed");
-        match index.entry(h, |&j| nodes[j as usize] == v, |&j| mix(nodes[j as usize])) {
+        let j = match index.entry(h, |&j| nodes[j as usize] == v, |&j| mix(nodes[j as usize])) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
                 let j = u32::try_from(nodes.len())
@@ -331,7 +361,9 @@ impl NodeTable {
                 *next.get_mut() = j + 1;
                 j
             }
-        }
+        };
+        recent.put(h, v, j, nodes.len());
+        j
     }
 
     /// [`Self::intern`] through `&self` (see `LeafTable::intern_shared`);
@@ -379,6 +411,7 @@ impl NodeTable {
             nodes,
             next,
             shards,
+            ..
         } = self;
         nodes.resize(*next.get_mut() as usize, 0);
         for sh in shards.iter_mut() {
@@ -394,7 +427,7 @@ impl NodeTable {
     }
 
     fn memory_bytes(&self) -> u64 {
-        (self.nodes.capacity() * 8) as u64
+        (self.nodes.capacity() * 8 + self.recent.memory_bytes()) as u64
             + self
                 .shards
                 .iter()
@@ -479,6 +512,8 @@ pub struct TreeStore {
     /// The states, by hash of their root, in `SHARDS` shards; none for an
     /// unindexed store (`unindexed`).
     index: Vec<HashTable<u32>>,
+    /// The roots `insert_near` found or added last, in front of `index`.
+    recent: Recent,
     stride: usize,
 }
 
@@ -505,7 +540,7 @@ fn tree_root(
     let mut inner_same = [false; LEAVES_MAX];
     for (k, &(lo, hi)) in ranges.iter().enumerate() {
         match hint {
-            Some(h) if h.bytes[lo..hi] == b[lo..hi] => {
+            Some(h) if bytes_eq(&h.bytes[lo..hi], &b[lo..hi]) => {
                 ids[k] = h.leaf[k];
                 same[k] = true;
             }
@@ -599,6 +634,7 @@ impl TreeStore {
             nodes: NodeTable::new(),
             roots: Vec::new(),
             index: (0..SHARDS).map(|_| HashTable::new()).collect(),
+            recent: Recent::new(),
             stride,
         }
     }
@@ -749,8 +785,16 @@ impl TreeStore {
         debug_assert_eq!(b.len(), self.stride);
         let root = self.root_of(b, hint);
         let h = mix(root);
-        let TreeStore { roots, index, .. } = self;
-        match index[shard_of(h)].entry(
+        if let Some(j) = self.recent.get(h, root) {
+            return (j, false);
+        }
+        let TreeStore {
+            roots,
+            index,
+            recent,
+            ..
+        } = self;
+        let (j, new) = match index[shard_of(h)].entry(
             h,
             |&j| roots[j as usize] == root,
             |&j| mix(roots[j as usize]),
@@ -762,7 +806,9 @@ impl TreeStore {
                 roots.push(root);
                 (j, true)
             }
-        }
+        };
+        recent.put(h, root, j, roots.len());
+        (j, new)
     }
 
     /// The root pair of packed state `b`, its leaves and nodes interned,
@@ -840,18 +886,27 @@ impl TreeStore {
     /// State `i`'s tree: its bytes, leaves and nodes (for `insert_near`).
     pub fn hint(&self, i: usize) -> Hint {
         let mut h = Hint {
-            bytes: vec![0; self.stride],
-            leaf: vec![0; self.ranges.len()],
-            inner: vec![0; self.inner.len()],
+            bytes: Vec::new(),
+            leaf: Vec::new(),
+            inner: Vec::new(),
         };
+        self.hint_into(i, &mut h);
+        h
+    }
+
+    /// [`Self::hint`] into `h`, whose buffers are reused (no allocation
+    /// once they have their sizes: one expansion after another).
+    pub fn hint_into(&self, i: usize, h: &mut Hint) {
+        h.bytes.resize(self.stride, 0);
+        h.leaf.resize(self.ranges.len(), 0);
+        h.inner.resize(self.inner.len(), 0);
         let root = self.roots[i];
         if self.ranges.len() == 1 {
-            self.fill_hint(Child::Leaf(0), root as u32, &mut h);
+            self.fill_hint(Child::Leaf(0), root as u32, h);
         } else {
-            self.fill_hint(self.root.0, (root >> 32) as u32, &mut h);
-            self.fill_hint(self.root.1, root as u32, &mut h);
+            self.fill_hint(self.root.0, (root >> 32) as u32, h);
+            self.fill_hint(self.root.1, root as u32, h);
         }
-        h
     }
 
     fn fill_hint(&self, c: Child, id: u32, h: &mut Hint) {
@@ -919,6 +974,7 @@ impl TreeStore {
                 .iter()
                 .map(|t| (t.capacity() * SLOT) as u64)
                 .sum::<u64>()
+            + self.recent.memory_bytes() as u64
     }
 }
 

@@ -38,6 +38,15 @@ impl<'a> Writer<'a> {
         self.out[self.n..end].copy_from_slice(bytes);
         self.n = end;
     }
+    /// The next `n` bytes, to be written by the caller (one bounds check
+    /// for all of them).
+    #[inline]
+    pub fn take(&mut self, n: usize) -> &mut [u8] {
+        let end = self.n + n;
+        let out = &mut self.out[self.n..end];
+        self.n = end;
+        out
+    }
     /// Appends a value of fixed packed size.
     #[inline]
     pub fn pack<T: Packed>(&mut self, v: &T) {

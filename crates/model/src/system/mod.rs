@@ -429,6 +429,42 @@ impl System {
         self.step_on(s, a, &mut ev).then_some(ev)
     }
 
+    /// `Model::step` on `n`, a copy of `s`: None if `a` is not enabled;
+    /// on `Next`, `n` is the successor (in canonical form under
+    /// `--symmetry`).
+    #[inline]
+    fn step_on_copy(
+        &self,
+        s: &Machine,
+        a: Action,
+        n: &mut Machine,
+    ) -> Option<Transition<(), Violation>> {
+        let mut ev = Events::default();
+        let enabled = self.step_on(n, a, &mut ev);
+        // As in `apply`.
+        debug_assert!(
+            enabled || !a.is_plain() || *n == *s,
+            "the disabled action {a:?} changed the state"
+        );
+        if !enabled {
+            return None;
+        }
+        if let Err(v) = self.check_events(n, &ev) {
+            return Some(Transition::Violation(v));
+        }
+        if let Some(why) = ev.iter().find_map(|e| match e {
+            Event::Limit { why, .. } => Some(why),
+            _ => None,
+        }) {
+            return Some(Transition::Cut(why));
+        }
+        #[cfg(not(feature = "large"))]
+        if self.symmetry.len() > 1 {
+            *n = self.canonical(n.clone());
+        }
+        Some(Transition::Next(()))
+    }
+
     /// The step of `a` on `n`: whether it was enabled.
     fn step_on(&self, n: &mut Machine, a: Action, ev: &mut Events) -> bool {
         let st = &self.st;
@@ -533,8 +569,10 @@ impl System {
                     if role == (Role::PageTable { root, slot }) {
                         continue;
                     }
-                    let what = role.describe();
-                    let addr = self.addr(read.vpn);
+                    // Told only for a property that is checked: a stray
+                    // read with property 0 off is common and judged fine.
+                    let what = || role.describe();
+                    let addr = || self.addr(read.vpn);
                     let t = read.table;
                     if read.filled && self.prop(1) {
                         found.push(Violation {
@@ -544,7 +582,9 @@ impl System {
                             frame: Some(t),
                             vpn: Some(read.vpn),
                             message: format!(
-                                "CPU{cpu} loaded a TLB entry for {addr} from frame {t}, which is no longer its page table but {what}{}",
+                                "CPU{cpu} loaded a TLB entry for {} from frame {t}, which is no longer its page table but {}{}",
+                                addr(),
+                                what(),
                                 if read.entry.is_global() {
                                     " (the entry is Global: a CR3 reload will not remove it)"
                                 } else {
@@ -561,7 +601,9 @@ impl System {
                             frame: Some(t),
                             vpn: Some(read.vpn),
                             message: format!(
-                                "CPU{cpu}'s walk of {addr} set Accessed in frame {t}, which is {what}"
+                                "CPU{cpu}'s walk of {} set Accessed in frame {t}, which is {}",
+                                addr(),
+                                what()
                             ),
                         });
                     }
@@ -573,7 +615,9 @@ impl System {
                             frame: Some(t),
                             vpn: Some(read.vpn),
                             message: format!(
-                                "CPU{cpu}'s walk of {addr} read frame {t}, which is {what}"
+                                "CPU{cpu}'s walk of {} read frame {t}, which is {}",
+                                addr(),
+                                what()
                             ),
                         });
                     }
@@ -589,7 +633,8 @@ impl System {
                     };
                     let mm = &s.k.mms[p as usize];
                     let name = self.task_name(task);
-                    let addr = self.addr(vpn);
+                    // Formatted only for a violation.
+                    let addr = || self.addr(vpn);
                     if self.prop(8) && s.mmu[cpu as usize].cr3 != mm.pgd {
                         found.push(self.wrong_space(s, cpu, task));
                     }
@@ -601,7 +646,8 @@ impl System {
                             frame: Some(frame),
                             vpn: Some(vpn),
                             message: format!(
-                                "{name} on CPU{cpu} accessed {addr} after munmap of it returned (frame {frame}, {})",
+                                "{name} on CPU{cpu} accessed {} after munmap of it returned (frame {frame}, {})",
+                                addr(),
                                 s.role(frame).describe()
                             ),
                         });
@@ -614,7 +660,8 @@ impl System {
                             frame: Some(frame),
                             vpn: Some(vpn),
                             message: format!(
-                                "{name} on CPU{cpu} accessed {addr} through frame {frame}, which is {}",
+                                "{name} on CPU{cpu} accessed {} through frame {frame}, which is {}",
+                                addr(),
                                 s.role(frame).describe()
                             ),
                         });
@@ -762,19 +809,25 @@ impl Model for System {
     }
 
     fn step(&self, s: &Machine, a: Action) -> Option<Transition<Machine, Violation>> {
-        let (n, ev) = self.apply(s, a)?;
-        if let Err(v) = self.check_events(&n, &ev) {
-            return Some(Transition::Violation(v));
-        }
-        if let Some(why) = ev.iter().find_map(|e| match e {
-            Event::Limit { why, .. } => Some(why),
-            _ => None,
-        }) {
-            return Some(Transition::Cut(why));
-        }
-        #[cfg(not(feature = "large"))]
-        let n = self.canonical(n);
-        Some(Transition::Next(n))
+        let mut n = s.clone();
+        Some(match self.step_on_copy(s, a, &mut n)? {
+            Transition::Next(()) => Transition::Next(n),
+            Transition::Violation(v) => Transition::Violation(v),
+            Transition::Cut(why) => Transition::Cut(why),
+        })
+    }
+
+    /// `step` run in `next` (one copy of `s`, no state moved: the
+    /// explorer's hot loop).
+    #[inline]
+    fn step_into(
+        &self,
+        s: &Machine,
+        a: Action,
+        next: &mut Machine,
+    ) -> Option<Transition<(), Violation>> {
+        next.clone_from(s);
+        self.step_on_copy(s, a, next)
     }
 
     /// Actors: each CPU's tasks, each CPU's MMU, the other allocators.

@@ -12,6 +12,7 @@
 //! reachable state is tested over every built-in scenario and variant.
 
 use super::System;
+use crate::hw::cpu::WALK_SLOTS;
 use crate::hw::mem::ENTRIES;
 use crate::hw::{Entry, Frame, TlbEntry, Walk};
 use crate::kernel::Role;
@@ -133,26 +134,30 @@ impl System {
     pub fn pack_into(&self, m: &Machine, out: &mut [u8]) {
         let (c, f, v, s) = self.counts();
         let mut w = Writer::new(out);
+        // Each frame and each MMU is a run of known length, written
+        // through one slice: no cursor or bounds check per byte.  The
+        // frames' words are read as they are (`raw_words`): packing is
+        // not a read of the modelled machine (`hw::access`).
         for frame in 0..f {
-            for e in m.mem.words(frame as Frame) {
-                w.put(e.0);
+            let out: &mut [u8; ENTRIES + 3] =
+                w.take(ENTRIES + 3).try_into().expect("a frame's bytes");
+            let words = m.mem.raw_words(frame as Frame);
+            for (o, e) in out[..ENTRIES].iter_mut().zip(words) {
+                *o = e.0;
             }
-            for b in role_bytes(m.roles[frame]) {
-                w.put(b);
-            }
+            out[ENTRIES..].copy_from_slice(&role_bytes(m.roles[frame]));
         }
         for mmu in &m.mmu[..c] {
-            w.put(mmu.cr3);
-            for e in &mmu.tlb[..v] {
-                w.put(e.raw());
+            let out = w.take(1 + v + s + 3 * WALK_SLOTS);
+            out[0] = mmu.cr3;
+            let (tlb, rest) = out[1..].split_at_mut(v);
+            for (o, e) in tlb.iter_mut().zip(&mmu.tlb[..v]) {
+                *o = e.raw();
             }
-            for &x in &mmu.pde[..s] {
-                w.put(x);
-            }
-            for walk in &mmu.walks {
-                w.put(walk.vpn);
-                w.put(walk.table);
-                w.put(walk.write as u8);
+            let (pde, walks) = rest.split_at_mut(s);
+            pde.copy_from_slice(&mmu.pde[..s]);
+            for (o, walk) in walks.chunks_exact_mut(3).zip(&mmu.walks) {
+                o.copy_from_slice(&[walk.vpn, walk.table, walk.write as u8]);
             }
         }
         m.k.pack(&self.st, &mut w);
