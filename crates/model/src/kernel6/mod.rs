@@ -39,9 +39,11 @@
 //! `prev` here), and `nmi_uaccess_okay()`.
 
 use crate::hw::x86_64::{Addr, Arch64, Frame, Pcid, Refused, Vpn, Word, X64Features, X64Memory};
+pub use flush::{AfterFlush, FlushNote, FlushPc, FlushRequest, Flusher};
 pub use spec::{LazyIpi, Spec};
 
 pub mod collapse;
+pub mod flush;
 pub mod spec;
 #[cfg(test)]
 mod tests;
@@ -354,62 +356,6 @@ pub enum FuncNote {
     Full { local: u16, mm_gen: u16 },
 }
 
-/// The flush sender's steps (`flush_tlb_mm_range()` inside a COW fault).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FlushPc {
-    /// `ptep_clear_flush()`: `ptep_get_and_clear()` (`xchg`, locked).
-    ClearPte,
-    /// `info->new_tlb_gen = inc_mm_tlb_gen(mm)` (`atomic64_inc_return`,
-    /// locked: "This is also a barrier that synchronizes with
-    /// switch_mm()").
-    IncTlbGen,
-    /// `cpumask_any_but(mm_cpumask(mm), cpu) < nr_cpu_ids`: read the mask.
-    ReadCpumask,
-    /// `native_flush_tlb_multi()` -> `on_each_cpu_cond_mask(should_flush_tlb,
-    /// ..)` for the other CPU in the mask: read its `loaded_mm` and
-    /// `is_lazy`, send the IPI if it should flush.
-    ShouldFlush,
-    /// The local `flush_tlb_func()` (this CPU runs the mm).
-    LocalFlush,
-    /// `smp_call_function_many_cond(.., wait = true)`: spin until the IPI
-    /// handlers have run.
-    WaitAcks,
-    /// `set_pte_at()` of the copied page (a plain store).
-    SetPte,
-    /// The fault returned.
-    Done,
-}
-
-/// The sender's locals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Flusher {
-    pub pc: FlushPc,
-    pub new_tlb_gen: u16,
-    /// The other CPU is in `mm_cpumask` (read at `ReadCpumask`).
-    pub others: bool,
-}
-
-/// What a sender step did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlushNote {
-    ClearedPte,
-    IncTlbGen {
-        mm_gen: u16,
-    },
-    ReadCpumask {
-        others: bool,
-    },
-    ShouldFlush {
-        target: usize,
-        loaded: u16,
-        lazy: bool,
-        ipi: bool,
-    },
-    Local(FuncNote),
-    Acked,
-    SetPte,
-}
-
 /// The kernel: one variant, operating on hardware it is handed.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel6 {
@@ -603,99 +549,5 @@ impl Kernel6 {
         };
         tlb.ctxs[asid].tlb_gen = mm_gen;
         Ok(note)
-    }
-
-    /// One step of the COW fault's flush on `cpu` for the page `vpn`
-    /// whose PTE is at `pte`, replaced by `new_pte` (`mm/memory.c`
-    /// `wp_page_copy()` around `arch/x86/mm/tlb.c` `flush_tlb_mm_range()`).
-    /// `ipi_acked`: whether no IPI of this flush is pending (the system
-    /// enables `WaitAcks` only then).
-    /// Returns the note and the IPI to post, if any.
-    #[allow(clippy::too_many_arguments)]
-    pub fn flush_step<A: Arch64>(
-        &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
-        fl: &mut Flusher,
-        mm: usize,
-        vpn: Vpn,
-        pte: Addr,
-        new_pte: Word,
-        ipi_acked: bool,
-    ) -> Result<(FlushNote, Option<(usize, FlushInfo)>), Refused> {
-        let other = 1 - cpu;
-        let info = FlushInfo {
-            mm,
-            vpn,
-            new_tlb_gen: fl.new_tlb_gen,
-        };
-        let (note, next, ipi) = match fl.pc {
-            FlushPc::ClearPte => {
-                hw.locked_rmw(mem, pte, |_| Word::ZERO)?;
-                (FlushNote::ClearedPte, FlushPc::IncTlbGen, None)
-            }
-            FlushPc::IncTlbGen => {
-                let old = hw.locked_rmw(mem, Layout::tlb_gen(mm), |g| Word(g.0 + 1))?;
-                fl.new_tlb_gen = old.0 + 1;
-                (
-                    FlushNote::IncTlbGen { mm_gen: old.0 + 1 },
-                    FlushPc::ReadCpumask,
-                    None,
-                )
-            }
-            FlushPc::ReadCpumask => {
-                let others = hw.load(mem, Layout::cpumask(mm)).0 & 1 << other != 0;
-                fl.others = others;
-                let next = if others {
-                    FlushPc::ShouldFlush
-                } else {
-                    FlushPc::LocalFlush
-                };
-                (FlushNote::ReadCpumask { others }, next, None)
-            }
-            FlushPc::ShouldFlush => {
-                // A COW fault frees no page table.
-                let (loaded, lazy, send) = self.flush_multi_decides(hw, mem, other, info, false);
-                (
-                    FlushNote::ShouldFlush {
-                        target: other,
-                        loaded,
-                        lazy,
-                        ipi: send,
-                    },
-                    FlushPc::LocalFlush,
-                    send.then_some((other, info)),
-                )
-            }
-            FlushPc::LocalFlush => {
-                // flush_tlb_mm_range(): the local flush runs when this CPU
-                // has the mm loaded (on_each_cpu_cond_mask's local call, or
-                // the `mm == loaded_mm` branch).
-                let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
-                let n = if loaded == mm_id(mm) {
-                    self.flush_tlb_func(cpu, hw, mem, f, tlb, info, true)?
-                } else {
-                    FuncNote::WrongMm { loaded }
-                };
-                (FlushNote::Local(n), FlushPc::WaitAcks, None)
-            }
-            FlushPc::WaitAcks => {
-                assert!(
-                    ipi_acked,
-                    "the sender spins until its IPIs are acknowledged"
-                );
-                (FlushNote::Acked, FlushPc::SetPte, None)
-            }
-            FlushPc::SetPte => {
-                hw.store(mem, f, pte, new_pte)?;
-                (FlushNote::SetPte, FlushPc::Done, None)
-            }
-            FlushPc::Done => unreachable!("a finished flusher takes no step"),
-        };
-        fl.pc = next;
-        Ok((note, ipi))
     }
 }

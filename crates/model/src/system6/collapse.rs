@@ -27,9 +27,10 @@ use crate::hw::x86_64::{
     Addr, Arch64, DEMAND, Frame, Level, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
 };
-use crate::kernel6::collapse::{CollapseNote, CollapsePc, Collapser, RemoteNote};
+use crate::kernel6::collapse::RemoteNote;
 use crate::kernel6::{
-    Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, LazyIpi, Spec, TlbState, mm_id, pcid_of,
+    AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, FuncNote, INIT_MM,
+    Kernel6, Layout, LazyIpi, Spec, TlbState, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
@@ -46,6 +47,9 @@ const X_FRAME: Frame = 3;
 /// `init_mm`'s page directory (no user mappings).
 const INIT_ROOT: Frame = 5;
 const MM_A: usize = 0;
+/// What follows the collapse's flush: `pte_free_defer()` of PT, then its
+/// frame's reuse.
+const AFTER: [AfterFlush; 2] = [AfterFlush::FreeTable(PT), AfterFlush::ReuseTable(PT)];
 
 /// What is checked.
 #[derive(Clone, Copy, Debug)]
@@ -87,7 +91,7 @@ pub struct State22045 {
     pub mem: X64Memory,
     pub cpus: [X64Cpu; 2],
     pub tlb: [TlbState; 2],
-    pub collapser: Collapser,
+    pub collapser: Flusher,
     /// The pending flush IPI per CPU.
     pub ipi: [Option<FlushInfo>; 2],
 }
@@ -95,7 +99,7 @@ pub struct State22045 {
 impl State22045 {
     /// Ghost: PT has been freed (`pte_free_defer()` ran).
     pub fn pt_freed(&self) -> bool {
-        matches!(self.collapser.pc, CollapsePc::ReuseTable | CollapsePc::Done)
+        self.collapser.has_done(&AFTER, AfterFlush::FreeTable(PT))
     }
 }
 
@@ -148,7 +152,7 @@ impl fmt::Display for Violation22045 {
 /// What a step did.
 #[derive(Clone, Copy, Debug)]
 pub enum Note22045 {
-    Collapse(CollapseNote),
+    Collapse(FlushNote),
     Ipi(RemoteNote),
     Hw(X64HwOutcome),
 }
@@ -186,26 +190,29 @@ impl System22045 {
         let k = &self.kernel;
         match a {
             Action22045::Collapse => {
-                if n.collapser.pc == CollapsePc::Done {
+                if n.collapser.pc == FlushPc::Done {
                     return None;
                 }
                 let acked = n.ipi[LAZY].is_none();
-                if n.collapser.pc == CollapsePc::WaitAcks && !acked {
+                if n.collapser.pc == FlushPc::WaitAcks && !acked {
                     return None;
                 }
+                let req = FlushRequest {
+                    mm: MM_A,
+                    vpn: 0,
+                    clear: pmd(),
+                    freed_tables: self.cfg.kernel.range_freed_tables,
+                    after: &AFTER,
+                };
                 let (note, ipi) = k
-                    .collapse_step(
+                    .flush_step(
                         COLLAPSER,
                         &mut n.cpus[COLLAPSER],
                         &mut n.mem,
                         f,
                         &mut n.tlb[COLLAPSER],
                         &mut n.collapser,
-                        MM_A,
-                        0,
-                        pmd(),
-                        PT,
-                        self.cfg.kernel.range_freed_tables,
+                        &req,
                         acked,
                     )
                     .ok()?;
@@ -259,16 +266,16 @@ impl System22045 {
         };
         match note {
             Note22045::Collapse(c) => match c {
-                CollapseNote::ClearedPmd => "CPU0 collapse_pte_mapped_thp() -> pmdp_collapse_flush(): pmdp_huge_get_and_clear() clears the PD entry -> page table (xchg, locked)".into(),
-                CollapseNote::IncTlbGen { mm_gen } => format!(
+                FlushNote::Cleared => "CPU0 collapse_pte_mapped_thp() -> pmdp_collapse_flush(): pmdp_huge_get_and_clear() clears the PD entry -> page table (xchg, locked)".into(),
+                FlushNote::IncTlbGen { mm_gen } => format!(
                     "CPU0 flush_tlb_range() -> flush_tlb_mm_range(freed_tables = {}): inc_mm_tlb_gen() -> tlb_gen = {mm_gen}",
                     self.cfg.kernel.range_freed_tables
                 ),
-                CollapseNote::ReadCpumask { others } => format!(
+                FlushNote::ReadCpumask { others } => format!(
                     "CPU0 reads mm_cpumask(A): CPU1 {}",
                     if others { "is in it (lazy CPUs keep their bit)" } else { "is not in it" }
                 ),
-                CollapseNote::Multi { freed_tables, loaded, lazy, ipi } => {
+                FlushNote::ShouldFlush { freed_tables, loaded, lazy, ipi, .. } => {
                     let why = if ipi && self.cfg.kernel.ipi_lazy == LazyIpi::Always {
                         "every CPU in the mask gets the IPI, the lazy one too (before 016c4d92cd16)"
                     } else if ipi && freed_tables {
@@ -288,7 +295,7 @@ impl System22045 {
                         lazy as u8
                     )
                 }
-                CollapseNote::Local(fnote) => format!(
+                FlushNote::Local(fnote) => format!(
                     "CPU0 local flush_tlb_func(): {}",
                     match fnote {
                         FuncNote::Partial { .. } => "INVLPG (drops every paging-structure-cache entry of its PCID)".to_string(),
@@ -296,11 +303,11 @@ impl System22045 {
                         other => format!("{other:?}"),
                     }
                 ),
-                CollapseNote::Acked => "CPU0 flush_tlb_range() returns".into(),
-                CollapseNote::Freed => format!(
+                FlushNote::Acked => "CPU0 flush_tlb_range() returns".into(),
+                FlushNote::After(AfterFlush::FreeTable(_)) => format!(
                     "CPU0 pte_free_defer(): the page table (frame {PT}) is freed"
                 ),
-                CollapseNote::Reused => format!(
+                FlushNote::After(_) => format!(
                     "frame {PT} is allocated again and written (garbage in entry 0{})",
                     if n.cpus[COLLAPSER].drained() { "" } else { ", in CPU0's store buffer" }
                 ),
@@ -430,10 +437,7 @@ impl Model for System22045 {
             mem,
             cpus,
             tlb: [t, t],
-            collapser: Collapser {
-                pc: CollapsePc::ClearPmd,
-                new_tlb_gen: 0,
-            },
+            collapser: Flusher::new(),
             ipi: [None; 2],
         }
     }

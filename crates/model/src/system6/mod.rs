@@ -36,8 +36,8 @@ use crate::hw::x86_64::{
     X64HwOutcome, X64Memory, X64Preset,
 };
 use crate::kernel6::{
-    Ctx, FlushInfo, FlushNote, FlushPc, Flusher, FuncNote, Kernel6, LOADED_MM_SWITCHING, Layout,
-    Mm, Spec, Switch, SwitchNote, SwitchOp, TlbState, mm_id, pcid_of,
+    AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, FuncNote, Kernel6,
+    LOADED_MM_SWITCHING, Layout, Mm, Spec, Switch, SwitchNote, SwitchOp, TlbState, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
@@ -203,6 +203,14 @@ impl System6 {
         }
     }
 
+    /// What follows the COW fault's flush: `set_pte_at()` of the copy.
+    fn after(&self) -> [AfterFlush; 1] {
+        [AfterFlush::SetPte {
+            pte: pte_x(),
+            word: Word::leaf(NEW_FRAME, false, true),
+        }]
+    }
+
     fn ops(&self) -> usize {
         self.cfg.kernel.switch_ops().len()
     }
@@ -231,20 +239,23 @@ impl System6 {
                 if n.flusher.pc == FlushPc::WaitAcks && !acked {
                     return None;
                 }
-                let (cpu0, rest) = n.cpus.split_at_mut(1);
-                let _ = rest;
+                let after = self.after();
+                let req = FlushRequest {
+                    mm: MM_A,
+                    vpn: X,
+                    clear: pte_x(),
+                    freed_tables: false, // a COW fault frees no page table
+                    after: &after,
+                };
                 let (note, ipi) = k
                     .flush_step(
                         WRITER,
-                        &mut cpu0[0],
+                        &mut n.cpus[WRITER],
                         &mut n.mem,
                         f,
                         &mut n.tlb[WRITER],
                         &mut n.flusher,
-                        MM_A,
-                        X,
-                        pte_x(),
-                        Word::leaf(NEW_FRAME, false, true),
+                        &req,
                         acked,
                     )
                     .ok()?;
@@ -373,7 +384,7 @@ impl System6 {
         };
         match note {
             Note::Writer(w) => match w {
-                FlushNote::ClearedPte => {
+                FlushNote::Cleared => {
                     "CPU0 COW fault on X: ptep_clear_flush() clears the PTE (xchg, locked)".into()
                 }
                 FlushNote::IncTlbGen { mm_gen } => format!(
@@ -423,7 +434,9 @@ impl System6 {
                     "CPU0 flush_tlb_mm_range() returns (tlb_gen {} flushed everywhere it thinks needed)",
                     n.completed_gen
                 ),
-                FlushNote::SetPte => "CPU0 set_pte_at(X -> the copy); the COW fault returns".into(),
+                FlushNote::After(_) => {
+                    "CPU0 set_pte_at(X -> the copy); the COW fault returns".into()
+                }
             },
             Note::Switch(op, sn) => {
                 let text = match sn {
@@ -608,11 +621,7 @@ impl Model for System6 {
             mem,
             cpus,
             tlb,
-            flusher: Flusher {
-                pc: FlushPc::ClearPte,
-                new_tlb_gen: 0,
-                others: false,
-            },
+            flusher: Flusher::new(),
             switching: false,
             switch: Switch::default(),
             ipi: [None; 2],
