@@ -36,6 +36,14 @@ pub struct TodayArgs {
     /// A 22045 variant name given to --variant selects 22045.
     #[arg(long, value_name = "CVE", value_parser = ["37964", "40174", "22045"])]
     pub cve: Option<String>,
+    /// Run the kernel's folded steps as their own interleaving points (the
+    /// IPI handler and the local flush_tlb_func() step by step,
+    /// should_flush_tlb()'s two loads apart, the tlb_gen load apart from
+    /// choose_new_asid(), the lazy branch's switch to init_mm step by
+    /// step): the check that the folds change no verdict.  Also with
+    /// --patch.
+    #[arg(long)]
+    pub unfold: bool,
     /// Print JSON instead of text.
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -118,12 +126,13 @@ fn named_22045(v: Variant22045) -> Kernel {
     }
 }
 
-fn cell(spec: Spec, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
-    let cfg = if full {
+fn cell(spec: Spec, tso: bool, full: bool, unfold: bool, explain: bool) -> Result<Cell, CliError> {
+    let mut cfg = if full {
         Config6::full(spec, tso)
     } else {
         Config6::new(spec, tso)
     };
+    cfg.unfold = unfold;
     let sys = System6::new(cfg);
     let started = std::time::Instant::now();
     let out = check(&sys, Options::default());
@@ -187,12 +196,19 @@ fn cell(spec: Spec, tso: bool, full: bool, explain: bool) -> Result<Cell, CliErr
 
 /// One CVE-2025-22045 cell; the counterexample is replayed before it is
 /// shown.
-fn cell_22045(spec: Spec, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
-    let cfg = if full {
+fn cell_22045(
+    spec: Spec,
+    tso: bool,
+    full: bool,
+    unfold: bool,
+    explain: bool,
+) -> Result<Cell, CliError> {
+    let mut cfg = if full {
         Config22045::full(spec, tso)
     } else {
         Config22045::new(spec, tso)
     };
+    cfg.unfold = unfold;
     let sys = System22045::new(cfg);
     let started = std::time::Instant::now();
     let out = check(&sys, Options::default());
@@ -305,7 +321,7 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
     let Some(rows) = check_rows(
         &variants,
         &memories,
-        |k, tso| cell(k.spec, tso, a.full, explain),
+        |k, tso| cell(k.spec, tso, a.full, a.unfold, explain),
         io,
     )?
     else {
@@ -354,9 +370,9 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
     for (i, &cow) in shapes.iter().enumerate() {
         let run = |k: &Kernel, tso| {
             if cow {
-                cell(k.spec, tso, a.full, true)
+                cell(k.spec, tso, a.full, a.unfold, true)
             } else {
-                cell_22045(k.spec, tso, a.full, true)
+                cell_22045(k.spec, tso, a.full, a.unfold, true)
             }
         };
         let Some(rows) = check_rows(std::slice::from_ref(&k), &memories, run, io)? else {
@@ -444,7 +460,7 @@ fn cmd_today_22045(
     let Some(rows) = check_rows(
         &variants,
         &memories,
-        |k, tso| cell_22045(k.spec, tso, a.full, explain),
+        |k, tso| cell_22045(k.spec, tso, a.full, a.unfold, explain),
         io,
     )?
     else {
@@ -479,6 +495,13 @@ fn render_as(
         "the whole x64-tso machine (split and speculative walks, paging-structure caches)"
     } else {
         small
+    };
+    let unfolded;
+    let machine = if a.unfold {
+        unfolded = format!("{machine}, every kernel step unfolded");
+        unfolded.as_str()
+    } else {
+        machine
     };
     if a.json {
         #[derive(Serialize)]

@@ -37,9 +37,7 @@ use super::{
 };
 use crate::hw::x86_64::{Arch64, Frame, Refused, Word, X64Features, X64Memory};
 
-/// `init_mm.context.ctx_id` (Linux starts `last_mm_ctx_id` at 1 and gives
-/// init_mm 1; here only a tag for its `ctxs[]` slot).
-pub const INIT_CTX_ID: u16 = 1;
+pub use super::INIT_CTX_ID;
 
 /// The kernels of CVE-2025-22045.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

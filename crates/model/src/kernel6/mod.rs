@@ -39,7 +39,7 @@
 //! `prev` here), and `nmi_uaccess_okay()`.
 
 use crate::hw::x86_64::{Addr, Arch64, Frame, Pcid, Refused, Vpn, Word, X64Features, X64Memory};
-pub use flush::{AfterFlush, FlushNote, FlushPc, FlushRequest, Flusher};
+pub use flush::{AfterFlush, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncPc, FuncStep};
 pub use spec::{LazyIpi, Spec};
 
 pub mod collapse;
@@ -60,6 +60,9 @@ pub const INIT_MM: u16 = 0;
 /// `loaded_mm` value `LOADED_MM_SWITCHING` (Linux: `(struct mm_struct *)1UL`,
 /// `arch/x86/include/asm/tlbflush.h`).
 pub const LOADED_MM_SWITCHING: u16 = 1;
+/// `init_mm.context.ctx_id` (Linux starts `last_mm_ctx_id` at 1 and gives
+/// init_mm 1; here only a tag for its `ctxs[]` slot).
+pub const INIT_CTX_ID: u16 = 1;
 /// The `loaded_mm` value (and `ctx_id`) of mm `i`.
 pub fn mm_id(i: usize) -> u16 {
     2 + i as u16
@@ -296,10 +299,37 @@ pub fn pcid_of(asid: u8) -> Pcid {
 /// An mm as the kernel switches to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Mm {
-    /// Index (0 or 1): its shared words are `Layout::*(index)`.
-    pub index: usize,
+    /// Index (0 or 1): its shared words are `Layout::*(index)`; None:
+    /// `init_mm` (no shared words here: nothing flushes it, its
+    /// `tlb_gen` stays 0, and it has no `mm_cpumask` bit to set).
+    pub index: Option<usize>,
     /// `mm->pgd`.
     pub pgd: Frame,
+}
+
+impl Mm {
+    /// User mm `index`.
+    pub fn user(index: usize, pgd: Frame) -> Mm {
+        Mm {
+            index: Some(index),
+            pgd,
+        }
+    }
+
+    /// `init_mm`, whose page directory is `pgd`.
+    pub fn init(pgd: Frame) -> Mm {
+        Mm { index: None, pgd }
+    }
+
+    /// Its `ctx_id`.
+    pub fn ctx_id(self) -> u16 {
+        self.index.map_or(INIT_CTX_ID, mm_id)
+    }
+
+    /// Its `loaded_mm` value.
+    pub fn loaded_value(self) -> u16 {
+        self.index.map_or(INIT_MM, mm_id)
+    }
 }
 
 /// A switch in progress: its step and its locals.
@@ -310,6 +340,9 @@ pub struct Switch {
     pub next_tlb_gen: u16,
     pub asid: u8,
     pub need_flush: bool,
+    /// Unfolded: the `tlb_gen` load of `ReadTlbGen` ran (into
+    /// `next_tlb_gen`); `choose_new_asid()` is next.
+    pub gen_loaded: bool,
 }
 
 /// What one switch step did (for the system's words).
@@ -326,6 +359,21 @@ pub enum SwitchNote {
         mm_gen: u16,
         local: u16,
         need_flush: bool,
+    },
+    /// Unfolded `ReadTlbGen`, first half: `atomic64_read(&next->context.tlb_gen)`.
+    LoadedTlbGen {
+        mm_gen: u16,
+    },
+    /// Unfolded `ReadTlbGen`, second half: `choose_new_asid()`.
+    ChoseAsid {
+        mm_gen: u16,
+        local: u16,
+        need_flush: bool,
+    },
+    /// `next == &init_mm`: no `cpumask_set_cpu()`; `mb`: the `else
+    /// smp_mb()` of `83b0177a6c48` ran.
+    InitMmNoCpumask {
+        mb: bool,
     },
     LoadedCr3 {
         noflush: bool,
@@ -360,6 +408,12 @@ pub enum FuncNote {
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel6 {
     pub spec: Spec,
+    /// Run the five folded steps as their own interleaving points
+    /// (docs/today.md "Reductions"): the remote and the local
+    /// `flush_tlb_func()` ([`flush::Func`]), `should_flush_tlb()`'s two
+    /// loads, the `tlb_gen` load apart from `choose_new_asid()`, and the
+    /// lazy branch's switch to `init_mm`.
+    pub unfold: bool,
 }
 
 fn w(v: u16) -> Word {
@@ -387,8 +441,23 @@ impl Kernel6 {
                 hw.store(mem, f, Layout::loaded_mm(cpu), w(LOADED_MM_SWITCHING))?;
                 SwitchNote::StoredSwitching
             }
+            SwitchOp::CpumaskTestSet if next.index.is_none() => {
+                // `next != &init_mm && ..` is false: the else branch.
+                let mb = self.spec.lazy_cpumask && self.spec.mb_when_bit_set;
+                if mb {
+                    hw.mfence()?;
+                }
+                SwitchNote::InitMmNoCpumask { mb }
+            }
+            SwitchOp::ReadTlbGen if self.unfold && !sw.gen_loaded => {
+                let mm_gen = next.index.map_or(0, |i| hw.load(mem, Layout::tlb_gen(i)).0);
+                sw.next_tlb_gen = mm_gen;
+                sw.gen_loaded = true;
+                // The step is half done: the pc stays.
+                return Ok(SwitchNote::LoadedTlbGen { mm_gen });
+            }
             SwitchOp::CpumaskTestSet => {
-                let mask = Layout::cpumask(next.index);
+                let mask = Layout::cpumask(next.index.expect("a user mm"));
                 let set = hw.load(mem, mask).0 & 1 << cpu != 0;
                 if !self.spec.lazy_cpumask || !set {
                     hw.locked_rmw(mem, mask, |m| Word(m.0 | 1 << cpu))?;
@@ -401,8 +470,13 @@ impl Kernel6 {
                 }
             }
             SwitchOp::ReadTlbGen => {
-                let mm_gen = hw.load(mem, Layout::tlb_gen(next.index)).0;
-                let id = mm_id(next.index);
+                let mm_gen = if self.unfold {
+                    sw.gen_loaded = false;
+                    sw.next_tlb_gen
+                } else {
+                    next.index.map_or(0, |i| hw.load(mem, Layout::tlb_gen(i)).0)
+                };
+                let id = next.ctx_id();
                 // choose_new_asid(): the slot holding next's ctx_id, else a
                 // new one (always flushed).
                 let (asid, local, need_flush) = match tlb.ctxs.iter().position(|c| c.ctx_id == id) {
@@ -416,10 +490,18 @@ impl Kernel6 {
                 sw.next_tlb_gen = mm_gen;
                 sw.asid = asid;
                 sw.need_flush = need_flush;
-                SwitchNote::ReadTlbGen {
-                    mm_gen,
-                    local,
-                    need_flush,
+                if self.unfold {
+                    SwitchNote::ChoseAsid {
+                        mm_gen,
+                        local,
+                        need_flush,
+                    }
+                } else {
+                    SwitchNote::ReadTlbGen {
+                        mm_gen,
+                        local,
+                        need_flush,
+                    }
                 }
             }
             SwitchOp::LoadCr3 => {
@@ -427,7 +509,7 @@ impl Kernel6 {
                 hw.write_cr3(f, next.pgd, pcid, !sw.need_flush)?;
                 if sw.need_flush {
                     tlb.ctxs[sw.asid as usize] = Ctx {
-                        ctx_id: mm_id(next.index),
+                        ctx_id: next.ctx_id(),
                         tlb_gen: sw.next_tlb_gen,
                     };
                 }
@@ -437,7 +519,7 @@ impl Kernel6 {
                 }
             }
             SwitchOp::StoreLoadedMm => {
-                hw.store(mem, f, Layout::loaded_mm(cpu), w(mm_id(next.index)))?;
+                hw.store(mem, f, Layout::loaded_mm(cpu), w(next.loaded_value()))?;
                 tlb.loaded_mm_asid = sw.asid;
                 SwitchNote::StoredLoadedMm
             }
@@ -463,7 +545,12 @@ impl Kernel6 {
     ) -> (u16, bool, bool) {
         let loaded = hw.load(mem, Layout::loaded_mm(target)).0;
         let lazy = hw.load(mem, Layout::is_lazy(target)).0 != 0;
-        let ipi = if lazy {
+        (loaded, lazy, self.should_flush_decides(loaded, lazy, info))
+    }
+
+    /// `should_flush_tlb()`'s answer from the two values it loaded.
+    pub fn should_flush_decides(&self, loaded: u16, lazy: bool, info: FlushInfo) -> bool {
+        if lazy {
             false // "Lazy TLB will get flushed at the next context switch."
         } else if !self.spec.ipi_checks_loaded_mm
             || (self.spec.ipi_switching && loaded == LOADED_MM_SWITCHING)
@@ -474,8 +561,17 @@ impl Kernel6 {
         } else {
             // "The target mm is loaded"; info->trim_cpumask taken false.
             loaded == mm_id(info.mm)
-        };
-        (loaded, lazy, ipi)
+        }
+    }
+
+    /// Whether `native_flush_tlb_multi()` IPIs every CPU in the mask
+    /// without asking `should_flush_tlb()` ([`Spec::ipi_lazy`]).
+    pub fn ipi_whole_mask(&self, freed_tables: bool) -> bool {
+        match self.spec.ipi_lazy {
+            LazyIpi::Always => true,
+            LazyIpi::WhenTablesFreed => freed_tables,
+            LazyIpi::Never => false,
+        }
     }
 
     /// `native_flush_tlb_multi()`'s choice for `target` in the mask:
@@ -492,12 +588,7 @@ impl Kernel6 {
         freed_tables: bool,
     ) -> (u16, bool, bool) {
         let (loaded, lazy, ipi) = self.should_flush_tlb(hw, mem, target, info);
-        let all = match self.spec.ipi_lazy {
-            LazyIpi::Always => true,
-            LazyIpi::WhenTablesFreed => freed_tables,
-            LazyIpi::Never => false,
-        };
-        (loaded, lazy, all || ipi)
+        (loaded, lazy, self.ipi_whole_mask(freed_tables) || ipi)
     }
 
     /// `flush_tlb_func(info)` on `cpu` (`local`: called by the sender on

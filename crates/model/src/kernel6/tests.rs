@@ -51,7 +51,10 @@ fn should_flush_tlb_follows_each_variant() {
         mem.write(Layout::loaded_mm(1), Word(loaded));
         mem.write(Layout::is_lazy(1), Word(lazy as u16));
         for v in Variant::ALL {
-            let k = Kernel6 { spec: v.spec() };
+            let k = Kernel6 {
+                spec: v.spec(),
+                unfold: false,
+            };
             let (l, z, ipi) = k.should_flush_tlb(&cpu0, &mem, 1, info(1));
             assert_eq!((l, z), (loaded, lazy));
             // Before 6db2526c1d69 the callback was tlb_is_not_lazy().
@@ -71,13 +74,16 @@ fn should_flush_tlb_follows_each_variant() {
 fn the_cpumask_step_is_a_barrier_only_with_83b0177a6c48() {
     let f = tso();
     for (v, barrier) in [(Variant::Fea4e317, false), (Variant::Fix83b0177a, true)] {
-        let k = Kernel6 { spec: v.spec() };
+        let k = Kernel6 {
+            spec: v.spec(),
+            unfold: false,
+        };
         let mut mem = X64Memory::new();
         mem.write(Layout::cpumask(0), Word(0b11));
         let mut cpu = X64Cpu::new(5, 2);
         let mut tlb = TlbState::default();
         let mut sw = Switch::default();
-        let a = Mm { index: 0, pgd: 0 };
+        let a = Mm::user(0, 0);
         let n = k
             .switch_step(1, &mut cpu, &mut mem, &f, &mut tlb, &mut sw, a)
             .expect("store");
@@ -106,6 +112,7 @@ fn flush_tlb_func_compares_generations() {
     let f = tso();
     let k = Kernel6 {
         spec: Variant::Fix83b0177a.spec(),
+        unfold: false,
     };
     let mut mem = X64Memory::new();
     // A maps page 0 through frames 0 -> 1 -> 2 -> 3.

@@ -29,8 +29,8 @@ use crate::hw::x86_64::{
 };
 use crate::kernel6::collapse::RemoteNote;
 use crate::kernel6::{
-    AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, FuncNote, INIT_MM,
-    Kernel6, Layout, LazyIpi, Spec, TlbState, mm_id, pcid_of,
+    AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncNote,
+    FuncStep, INIT_MM, Kernel6, Layout, LazyIpi, Spec, TlbState, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
@@ -57,6 +57,9 @@ pub struct Config22045 {
     /// The kernel: a named variant's spec or a patch's.
     pub kernel: Spec,
     pub features: X64Features,
+    /// Run the kernel's folded steps as their own interleaving points
+    /// ([`Kernel6::unfold`]; docs/today.md "Reductions").
+    pub unfold: bool,
 }
 
 impl Config22045 {
@@ -71,6 +74,7 @@ impl Config22045 {
         Config22045 {
             kernel: kernel.into(),
             features,
+            unfold: false,
         }
     }
 
@@ -81,6 +85,7 @@ impl Config22045 {
         Config22045 {
             kernel: kernel.into(),
             features,
+            unfold: false,
         }
     }
 }
@@ -94,6 +99,8 @@ pub struct State22045 {
     pub collapser: Flusher,
     /// The pending flush IPI per CPU.
     pub ipi: [Option<FlushInfo>; 2],
+    /// Unfolded: the IPI handler in progress per CPU (interrupts off).
+    pub handler: [Func; 2],
 }
 
 impl State22045 {
@@ -154,6 +161,8 @@ impl fmt::Display for Violation22045 {
 pub enum Note22045 {
     Collapse(FlushNote),
     Ipi(RemoteNote),
+    /// Unfolded: a step of the IPI handler (`true`: its first).
+    IpiStep(bool, FuncStep),
     Hw(X64HwOutcome),
 }
 
@@ -171,7 +180,10 @@ impl System22045 {
     pub fn new(cfg: Config22045) -> System22045 {
         System22045 {
             cfg,
-            kernel: Kernel6 { spec: cfg.kernel },
+            kernel: Kernel6 {
+                spec: cfg.kernel,
+                unfold: cfg.unfold,
+            },
         }
     }
 
@@ -203,6 +215,7 @@ impl System22045 {
                     clear: pmd(),
                     freed_tables: self.cfg.kernel.range_freed_tables,
                     after: &AFTER,
+                    lazy_branch: Some(INIT_ROOT),
                 };
                 let (note, ipi) = k
                     .flush_step(
@@ -224,6 +237,29 @@ impl System22045 {
             Action22045::Ipi { cpu } => {
                 let cpu = cpu as usize;
                 let info = n.ipi[cpu]?;
+                if self.cfg.unfold {
+                    let first = n.handler[cpu].idle();
+                    if first {
+                        n.cpus[cpu].take_interrupt(f).ok()?;
+                    }
+                    let step = k
+                        .func_step(
+                            cpu,
+                            &mut n.cpus[cpu],
+                            &mut n.mem,
+                            f,
+                            &mut n.tlb[cpu],
+                            &mut n.handler[cpu],
+                            info,
+                            false,
+                            Some(INIT_ROOT),
+                        )
+                        .ok()?;
+                    if n.handler[cpu].idle() {
+                        n.ipi[cpu] = None; // acknowledged as it returns
+                    }
+                    return Some((n, Note22045::IpiStep(first, step), None));
+                }
                 let hw = &mut n.cpus[cpu];
                 hw.take_interrupt(f).ok()?;
                 let rn = k
@@ -303,6 +339,14 @@ impl System22045 {
                         other => format!("{other:?}"),
                     }
                 ),
+                FlushNote::LoadedMm { loaded, .. } => format!(
+                    "CPU0 native_flush_tlb_multi() -> should_flush_tlb(CPU1): per_cpu(loaded_mm, 1) = {}",
+                    mm_name(loaded)
+                ),
+                FlushNote::LocalStep(st) => format!(
+                    "CPU0 local flush_tlb_func(): {}",
+                    super::step_words(st, &mm_name)
+                ),
                 FlushNote::Acked => "CPU0 flush_tlb_range() returns".into(),
                 FlushNote::After(AfterFlush::FreeTable(_)) => format!(
                     "CPU0 pte_free_defer(): the page table (frame {PT}) is freed"
@@ -314,6 +358,15 @@ impl System22045 {
             },
             Note22045::Ipi(RemoteNote::LazyToInitMm) => "CPU1 takes the flush IPI: flush_tlb_func(): \"We're in lazy mode\": switch_mm_irqs_off(NULL, &init_mm): CR3 = init_mm with a flush, A's paging-structure-cache entries no longer used".into(),
             Note22045::Ipi(RemoteNote::Func(fnote)) => format!("CPU1 takes the flush IPI: {fnote:?}"),
+            Note22045::IpiStep(first, st) => format!(
+                "CPU1 {}{}",
+                if first {
+                    "takes the flush IPI: flush_tlb_func(): "
+                } else {
+                    "flush_tlb_func(): "
+                },
+                super::step_words(st, &mm_name)
+            ),
             Note22045::Hw(out) => {
                 let (cpu, hw) = match a {
                     Action22045::Hw { cpu, hw } => (cpu as usize, hw),
@@ -439,6 +492,7 @@ impl Model for System22045 {
             tlb: [t, t],
             collapser: Flusher::new(),
             ipi: [None; 2],
+            handler: [Func::default(); 2],
         }
     }
 
