@@ -4,7 +4,7 @@
 //! (`system6`).  docs/today.md has the table these tests pin.
 
 use shootdown_explore::{Model, Options, Outcome, Verdict, check, replay};
-use shootdown_model::kernel6::Variant;
+use shootdown_model::kernel6::{Unfold, Variant};
 use shootdown_model::system6::{Action6, Config6, System6, Violation6};
 use std::time::Instant;
 
@@ -379,6 +379,68 @@ fn unfolding_the_kernel_steps_changes_no_verdict() {
     }
 }
 
+/// Each of the five folds unfolded on its own (`Unfold::each`): every
+/// named variant, TSO and SC, small and whole machine, the folded
+/// verdict.  `--nocapture` prints the counts of docs/today.md
+/// "Reductions"; the `83b0177a` TSO ones are pinned (`PER_FOLD_COW`:
+/// small, whole machine).
+#[test]
+fn each_fold_alone_changes_no_verdict() {
+    for (i, (name, steps)) in Unfold::each().into_iter().enumerate() {
+        for full in [false, true] {
+            let mut line = format!("{name} full={full}:");
+            for v in Variant::ALL {
+                for tso in [true, false] {
+                    let (_, folded) = run(config(v, tso, full));
+                    let mut cfg = config(v, tso, full);
+                    cfg.unfold = true;
+                    cfg.unfold_steps = steps;
+                    let (sys, out) = run(cfg);
+                    let what = format!("{name}: {} tso={tso} full={full}", v.name());
+                    assert_eq!(kind(&out), kind(&folded), "{what}");
+                    if kind(&out) == "safe" {
+                        safe_states(&sys, &out);
+                    } else {
+                        counterexample(&sys, &out);
+                    }
+                    line.push_str(&format!(
+                        " {}/{}: {} vs {}",
+                        variant_short(v),
+                        if tso { "tso" } else { "sc" },
+                        folded.stats.states,
+                        out.stats.states
+                    ));
+                    if v == Variant::Fix83b0177a && tso {
+                        assert_eq!(out.stats.states, PER_FOLD_COW[i][full as usize], "{what}");
+                    }
+                }
+            }
+            println!("{line}");
+        }
+    }
+}
+
+fn variant_short(v: Variant) -> &'static str {
+    match v {
+        Variant::Before209954cb => "before-209954cb",
+        Variant::BeforeFea4e317 => "before-fea4e317",
+        Variant::Fea4e317 => "fea4e317",
+        Variant::Fix83b0177a => "83b0177a",
+        Variant::StableWrongOrder => "stable-wrong-order",
+        Variant::StableReordered => "stable-reordered",
+    }
+}
+
+/// `83b0177a` with TSO, one fold unfolded (in `Unfold::each()`'s order):
+/// states on the small and the whole machine (folded: 108 and 42048).
+const PER_FOLD_COW: [[u64; 2]; 5] = [
+    [124, 53200],
+    [150, 71552],
+    [184, 65240],
+    [123, 43904],
+    [124, 53200],
+];
+
 /// The kernels of `the_v6_14_race_comes_from_6db2526c1d69` and every
 /// order of `switch_mm_irqs_off()`'s steps a patch may write (the four
 /// data steps with `store-loaded-mm` last, an `smp_mb()` anywhere or
@@ -728,6 +790,53 @@ mod cve_2025_22045 {
             }
         }
     }
+
+    /// Each fold unfolded on its own, every variant, TSO and SC, small
+    /// and whole machine: the folded verdict.  `--nocapture` prints the
+    /// counts; the `3ef938c3` TSO ones are pinned (`PER_FOLD_22045`).
+    #[test]
+    fn each_fold_alone_changes_no_verdict() {
+        use shootdown_model::kernel6::Unfold;
+        for (i, (name, steps)) in Unfold::each().into_iter().enumerate() {
+            for full in [false, true] {
+                let mut line = format!("{name} full={full}:");
+                for v in Variant22045::ALL {
+                    for tso in [true, false] {
+                        let (_, folded) = run(config(v, tso, full));
+                        let mut cfg = config(v, tso, full);
+                        cfg.unfold = true;
+                        cfg.unfold_steps = steps;
+                        let (sys, out) = run(cfg);
+                        let what = format!("{name}: {} tso={tso} full={full}", v.name());
+                        assert_eq!(kind(&out), kind(&folded), "{what}");
+                        if kind(&out) == "safe" {
+                            safe_states(&sys, &out, 0b111);
+                        } else {
+                            counterexample(&sys, &out);
+                        }
+                        line.push_str(&format!(
+                            " {}/{}: {} vs {}",
+                            v.commit(),
+                            if tso { "tso" } else { "sc" },
+                            folded.stats.states,
+                            out.stats.states
+                        ));
+                        if v == Variant22045::Fix3ef938c3 && tso {
+                            assert_eq!(
+                                out.stats.states, PER_FOLD_22045[i][full as usize],
+                                "{what}"
+                            );
+                        }
+                    }
+                }
+                println!("{line}");
+            }
+        }
+    }
+
+    /// `3ef938c3` with TSO, one fold unfolded: states on the small and the
+    /// whole machine (folded: 40 and 260).
+    const PER_FOLD_22045: [[u64; 2]; 5] = [[46, 370], [40, 260], [64, 468], [40, 260], [59, 731]];
 
     /// Every order of `switch_mm_irqs_off()` (which the lazy branch runs,
     /// unfolded) with every `ipi_lazy`, `freed_tables` and barrier choice,

@@ -153,6 +153,22 @@ impl Kernel6 {
                 .flush_tlb_func(cpu, hw, mem, f, tlb, info, false)
                 .map(RemoteNote::Func);
         }
+        self.lazy_to_init_mm(cpu, hw, mem, f, tlb, init_pgd)?;
+        Ok(RemoteNote::LazyToInitMm)
+    }
+
+    /// The lazy branch's `switch_mm_irqs_off(NULL, &init_mm, NULL)` as one
+    /// step: the flushing CR3 write, then the stores of `loaded_mm` and
+    /// `is_lazy`.
+    pub fn lazy_to_init_mm<A: Arch64>(
+        &self,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        tlb: &mut TlbState,
+        init_pgd: Frame,
+    ) -> Result<(), Refused> {
         // choose_new_asid(&init_mm): its slot, else the next one, flushed.
         let asid = match tlb.ctxs.iter().position(|c| c.ctx_id == INIT_CTX_ID) {
             Some(a) => a as u8,
@@ -170,6 +186,6 @@ impl Kernel6 {
         tlb.loaded_mm_asid = asid;
         hw.store(mem, f, Layout::loaded_mm(cpu), Word::value(INIT_MM))?;
         hw.store(mem, f, Layout::is_lazy(cpu), Word::ZERO)?;
-        Ok(RemoteNote::LazyToInitMm)
+        Ok(())
     }
 }

@@ -345,6 +345,12 @@ impl Kernel6 {
                 };
                 ret(fs, RemoteNote::Func(n))
             }
+            FuncPc::ClearIsLazy if !self.unfold.lazy_switch => {
+                // The switch to init_mm as one step (the folded form).
+                let init = lazy_branch.expect("the lazy branch has init_mm");
+                self.lazy_to_init_mm(cpu, hw, mem, f, tlb, init)?;
+                ret(fs, RemoteNote::LazyToInitMm)
+            }
             FuncPc::ClearIsLazy => {
                 hw.store(mem, f, Layout::is_lazy(cpu), Word::ZERO)?;
                 fs.sw = Switch::default();
@@ -419,7 +425,9 @@ impl Kernel6 {
                 };
                 (FlushNote::ReadCpumask { others }, next, None)
             }
-            FlushPc::ShouldFlush if self.unfold && !self.ipi_whole_mask(req.freed_tables) => {
+            FlushPc::ShouldFlush
+                if self.unfold.should_flush && !self.ipi_whole_mask(req.freed_tables) =>
+            {
                 // on_each_cpu_cond_mask(should_flush_tlb, ..): its first load.
                 let loaded = hw.load(mem, Layout::loaded_mm(other)).0;
                 fl.loaded = loaded;
@@ -464,7 +472,7 @@ impl Kernel6 {
                     ipi.then_some((other, info)),
                 )
             }
-            FlushPc::LocalFlush if self.unfold => {
+            FlushPc::LocalFlush if self.unfold.local_flush => {
                 let step = self.func_step(
                     cpu,
                     hw,

@@ -408,12 +408,81 @@ pub enum FuncNote {
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel6 {
     pub spec: Spec,
-    /// Run the five folded steps as their own interleaving points
-    /// (docs/today.md "Reductions"): the remote and the local
-    /// `flush_tlb_func()` ([`flush::Func`]), `should_flush_tlb()`'s two
-    /// loads, the `tlb_gen` load apart from `choose_new_asid()`, and the
-    /// lazy branch's switch to `init_mm`.
-    pub unfold: bool,
+    /// Which folded steps run as their own interleaving points.
+    pub unfold: Unfold,
+}
+
+/// The five folds of the kernel's steps (docs/today.md "Reductions"), and
+/// which of them run unfolded: each as its own interleaving points, as in
+/// the real code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Unfold {
+    /// The remote `flush_tlb_func()` (the IPI handler) step by step
+    /// ([`flush::Func`]; the system runs it).
+    pub handler: bool,
+    /// `should_flush_tlb()`'s `loaded_mm` load apart from its `is_lazy`
+    /// load and the decision.
+    pub should_flush: bool,
+    /// The sender's local `flush_tlb_func()` step by step.
+    pub local_flush: bool,
+    /// `switch_mm_irqs_off()`'s `tlb_gen` load apart from
+    /// `choose_new_asid()`.
+    pub tlb_gen: bool,
+    /// The handler's lazy branch: the `is_lazy` store, then
+    /// `switch_mm_irqs_off()`'s own steps to `init_mm` (only with
+    /// `handler`: a folded handler is one step anyway).
+    pub lazy_switch: bool,
+}
+
+impl Unfold {
+    /// Every fold as is.
+    pub const NONE: Unfold = Unfold {
+        handler: false,
+        should_flush: false,
+        local_flush: false,
+        tlb_gen: false,
+        lazy_switch: false,
+    };
+    /// Nothing folded.
+    pub const ALL: Unfold = Unfold {
+        handler: true,
+        should_flush: true,
+        local_flush: true,
+        tlb_gen: true,
+        lazy_switch: true,
+    };
+
+    /// Each fold unfolded alone (`lazy_switch` with `handler`, which it
+    /// needs), with its name.
+    pub fn each() -> [(&'static str, Unfold); 5] {
+        let n = Unfold::NONE;
+        [
+            ("handler", Unfold { handler: true, ..n }),
+            (
+                "should_flush_tlb",
+                Unfold {
+                    should_flush: true,
+                    ..n
+                },
+            ),
+            (
+                "local flush",
+                Unfold {
+                    local_flush: true,
+                    ..n
+                },
+            ),
+            ("tlb_gen load", Unfold { tlb_gen: true, ..n }),
+            (
+                "lazy switch (with handler)",
+                Unfold {
+                    handler: true,
+                    lazy_switch: true,
+                    ..n
+                },
+            ),
+        ]
+    }
 }
 
 fn w(v: u16) -> Word {
@@ -449,7 +518,7 @@ impl Kernel6 {
                 }
                 SwitchNote::InitMmNoCpumask { mb }
             }
-            SwitchOp::ReadTlbGen if self.unfold && !sw.gen_loaded => {
+            SwitchOp::ReadTlbGen if self.unfold.tlb_gen && !sw.gen_loaded => {
                 let mm_gen = next.index.map_or(0, |i| hw.load(mem, Layout::tlb_gen(i)).0);
                 sw.next_tlb_gen = mm_gen;
                 sw.gen_loaded = true;
@@ -470,7 +539,7 @@ impl Kernel6 {
                 }
             }
             SwitchOp::ReadTlbGen => {
-                let mm_gen = if self.unfold {
+                let mm_gen = if self.unfold.tlb_gen {
                     sw.gen_loaded = false;
                     sw.next_tlb_gen
                 } else {
@@ -490,7 +559,7 @@ impl Kernel6 {
                 sw.next_tlb_gen = mm_gen;
                 sw.asid = asid;
                 sw.need_flush = need_flush;
-                if self.unfold {
+                if self.unfold.tlb_gen {
                     SwitchNote::ChoseAsid {
                         mm_gen,
                         local,

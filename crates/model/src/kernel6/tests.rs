@@ -53,7 +53,7 @@ fn should_flush_tlb_follows_each_variant() {
         for v in Variant::ALL {
             let k = Kernel6 {
                 spec: v.spec(),
-                unfold: false,
+                unfold: Unfold::NONE,
             };
             let (l, z, ipi) = k.should_flush_tlb(&cpu0, &mem, 1, info(1));
             assert_eq!((l, z), (loaded, lazy));
@@ -76,7 +76,7 @@ fn the_cpumask_step_is_a_barrier_only_with_83b0177a6c48() {
     for (v, barrier) in [(Variant::Fea4e317, false), (Variant::Fix83b0177a, true)] {
         let k = Kernel6 {
             spec: v.spec(),
-            unfold: false,
+            unfold: Unfold::NONE,
         };
         let mut mem = X64Memory::new();
         mem.write(Layout::cpumask(0), Word(0b11));
@@ -112,7 +112,7 @@ fn flush_tlb_func_compares_generations() {
     let f = tso();
     let k = Kernel6 {
         spec: Variant::Fix83b0177a.spec(),
-        unfold: false,
+        unfold: Unfold::NONE,
     };
     let mut mem = X64Memory::new();
     // A maps page 0 through frames 0 -> 1 -> 2 -> 3.

@@ -27,6 +27,7 @@ use crate::hw::x86_64::{
     Addr, Arch64, DEMAND, Frame, Level, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
 };
+use crate::kernel6::Unfold;
 use crate::kernel6::collapse::RemoteNote;
 use crate::kernel6::{
     AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncNote,
@@ -58,8 +59,10 @@ pub struct Config22045 {
     pub kernel: Spec,
     pub features: X64Features,
     /// Run the kernel's folded steps as their own interleaving points
-    /// ([`Kernel6::unfold`]; docs/today.md "Reductions").
+    /// (docs/today.md "Reductions"): those `unfold_steps` names.
     pub unfold: bool,
+    /// Which folds `unfold` undoes (default: all five).
+    pub unfold_steps: Unfold,
 }
 
 impl Config22045 {
@@ -75,6 +78,7 @@ impl Config22045 {
             kernel: kernel.into(),
             features,
             unfold: false,
+            unfold_steps: Unfold::ALL,
         }
     }
 
@@ -86,6 +90,7 @@ impl Config22045 {
             kernel: kernel.into(),
             features,
             unfold: false,
+            unfold_steps: Unfold::ALL,
         }
     }
 }
@@ -182,7 +187,11 @@ impl System22045 {
             cfg,
             kernel: Kernel6 {
                 spec: cfg.kernel,
-                unfold: cfg.unfold,
+                unfold: if cfg.unfold {
+                    cfg.unfold_steps
+                } else {
+                    Unfold::NONE
+                },
             },
         }
     }
@@ -237,7 +246,7 @@ impl System22045 {
             Action22045::Ipi { cpu } => {
                 let cpu = cpu as usize;
                 let info = n.ipi[cpu]?;
-                if self.cfg.unfold {
+                if k.unfold.handler {
                     let first = n.handler[cpu].idle();
                     if first {
                         n.cpus[cpu].take_interrupt(f).ok()?;

@@ -35,6 +35,7 @@ use crate::hw::x86_64::{
     Addr, Arch64, DEMAND, Frame, Vpn, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
 };
+use crate::kernel6::Unfold;
 use crate::kernel6::{
     AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncNote,
     FuncStep, Kernel6, LOADED_MM_SWITCHING, Layout, Mm, Spec, Switch, SwitchNote, SwitchOp,
@@ -74,8 +75,10 @@ pub struct Config6 {
     pub check_stale_read: bool,
     pub check_stale_gen: bool,
     /// Run the kernel's folded steps as their own interleaving points
-    /// ([`Kernel6::unfold`]; docs/today.md "Reductions").
+    /// (docs/today.md "Reductions"): those `unfold_steps` names.
     pub unfold: bool,
+    /// Which folds `unfold` undoes (default: all five).
+    pub unfold_steps: Unfold,
 }
 
 impl Config6 {
@@ -91,6 +94,7 @@ impl Config6 {
             check_stale_read: true,
             check_stale_gen: true,
             unfold: false,
+            unfold_steps: Unfold::ALL,
         }
     }
 
@@ -109,6 +113,7 @@ impl Config6 {
             check_stale_read: true,
             check_stale_gen: true,
             unfold: false,
+            unfold_steps: Unfold::ALL,
         }
     }
 }
@@ -214,7 +219,11 @@ impl System6 {
             cfg,
             kernel: Kernel6 {
                 spec: cfg.kernel,
-                unfold: cfg.unfold,
+                unfold: if cfg.unfold {
+                    cfg.unfold_steps
+                } else {
+                    Unfold::NONE
+                },
             },
         }
     }
@@ -355,7 +364,7 @@ impl System6 {
             Action6::Ipi { cpu } => {
                 let cpu = cpu as usize;
                 let info = n.ipi[cpu]?;
-                if self.cfg.unfold {
+                if k.unfold.handler {
                     if n.handler[cpu].idle() {
                         if !self.irqs_on(&n, cpu) {
                             return None;
