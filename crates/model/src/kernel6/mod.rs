@@ -21,11 +21,15 @@
 //! - `switch_mm_irqs_off()` (non-lazy path, `prev != next`) as its steps
 //!   ([`SwitchOp`]), in the order of each [`Variant`];
 //! - `flush_tlb_mm_range()` / `native_flush_tlb_multi()` /
-//!   `should_flush_tlb()` as the sender's steps ([`FlushPc`]), preceded
-//!   and followed by the page-table updates of a COW fault
-//!   (`mm/memory.c`, `wp_page_copy()`: `ptep_clear_flush()`, then
-//!   `set_pte_at()` of the copy);
+//!   `should_flush_tlb()` as the sender's steps ([`flush`]: one engine,
+//!   [`FlushPc`]), preceded and followed by the caller's page-table
+//!   updates: a COW fault's (`mm/memory.c`, `wp_page_copy()`:
+//!   `ptep_clear_flush()`, then `set_pte_at()` of the copy) or THP
+//!   collapse's ([`collapse`]);
 //! - `flush_tlb_func()` as the IPI handler and the local flush;
+//! - five places fold several accesses into one step (docs/today.md
+//!   "Reductions"); [`Unfold`] runs them as their own steps, as in the
+//!   real code (`shootdown today --unfold`);
 //! - in [`collapse`], CVE-2025-22045: THP collapse's `flush_tlb_range()`
 //!   with `freed_tables`, `native_flush_tlb_multi()`'s choice for lazy
 //!   CPUs, and `flush_tlb_func()`'s lazy branch (switch to `init_mm`).

@@ -179,3 +179,88 @@ fn flush_tlb_func_compares_generations() {
     assert_eq!(n, Ok(FuncNote::WrongMm { loaded: mm_id(1) }));
     assert_eq!(m.read(Layout::cpumask(0)).0, 0b01);
 }
+
+/// Unfolded, `flush_tlb_func()` runs step by step to the same end as the
+/// folded one (same note, same `ctxs[]`, same TLB, same cpumask) in each
+/// case of `flush_tlb_func_compares_generations`, remote and local.
+#[test]
+fn unfolded_flush_tlb_func_ends_where_the_folded_one_does() {
+    use super::collapse::RemoteNote;
+    let f = tso();
+    let spec = Variant::Fix83b0177a.spec();
+    let folded = Kernel6 {
+        spec,
+        unfold: Unfold::NONE,
+    };
+    let unfolded = Kernel6 {
+        spec,
+        unfold: Unfold::ALL,
+    };
+    let mut mem = X64Memory::new();
+    mem.words[0][0] = Word::table(1);
+    mem.words[1][0] = Word::table(2);
+    mem.words[2][0] = Word::leaf(3, false, false);
+    mem.write(Layout::loaded_mm(1), Word(mm_id(0)));
+    mem.write(Layout::cpumask(0), Word(0b11));
+    // (mm tlb_gen, local ctxs tlb_gen, loaded_mm)
+    for (mm_gen, local_gen, loaded) in [
+        (1, 0, mm_id(0)),
+        (2, 0, mm_id(0)),
+        (1, 1, mm_id(0)),
+        (1, 0, mm_id(1)),
+    ] {
+        for local in [false, true] {
+            let mut cpu = X64Cpu::new(0, 1);
+            let mut m = mem;
+            let r = cpu.start_walk(&mut m, &f, DEMAND, 0, false);
+            assert!(matches!(r.end, WalkEnd::Filled(_)));
+            m.write(Layout::tlb_gen(0), Word(mm_gen));
+            m.write(Layout::loaded_mm(1), Word(loaded));
+            let mut tlb = TlbState {
+                loaded_mm_asid: 0,
+                next_asid: 1,
+                ctxs: [
+                    Ctx {
+                        ctx_id: mm_id(0),
+                        tlb_gen: local_gen,
+                    },
+                    Ctx::default(),
+                ],
+            };
+            let (mut cpu2, mut m2, mut tlb2) = (cpu, m, tlb);
+            let want = if local && loaded != mm_id(0) {
+                // flush_tlb_mm_range() does not call it.
+                FuncNote::WrongMm { loaded }
+            } else {
+                folded
+                    .flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), local)
+                    .expect("folded")
+            };
+            let mut fs = Func::default();
+            let mut steps = 0;
+            let got = loop {
+                let st = unfolded
+                    .func_step(
+                        1,
+                        &mut cpu2,
+                        &mut m2,
+                        &f,
+                        &mut tlb2,
+                        &mut fs,
+                        info(1),
+                        local,
+                        None,
+                    )
+                    .expect("a step");
+                steps += 1;
+                if fs.idle() {
+                    break st;
+                }
+            };
+            assert_eq!(got, FuncStep::Returned(RemoteNote::Func(want)), "{steps}");
+            assert_eq!(tlb2, tlb);
+            assert_eq!(m2.read(Layout::cpumask(0)), m.read(Layout::cpumask(0)));
+            assert_eq!(cpu2.lookup(0).is_some(), cpu.lookup(0).is_some());
+        }
+    }
+}
