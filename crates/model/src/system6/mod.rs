@@ -682,7 +682,7 @@ pub fn step_words(st: FuncStep, mm_name: &dyn Fn(u16) -> String) -> String {
             FuncNote::Partial { mm_gen, .. } | FuncNote::Full { mm_gen, .. },
         )) => format!("this_cpu_write(ctxs[asid].tlb_gen, {mm_gen}); returns"),
         FuncStep::Returned(RemoteNote::Func(n)) => format!("{}; returns", func_words(n)),
-        FuncStep::Returned(RemoteNote::LazyToInitMm) => "switched to init_mm; returns".into(),
+        FuncStep::Returned(RemoteNote::LazyToInitMm) => "switch_mm_irqs_off(NULL, &init_mm) in one step: CR3 = init_mm with a flush, A's paging-structure-cache entries no longer used; returns".into(),
     }
 }
 
