@@ -56,7 +56,7 @@ pub fn variant_name(v: Variant) -> &'static str {
 /// A CVE-2025-22045 variant's command-line name.
 pub fn variant_name_22045(v: Variant22045) -> &'static str {
     match v {
-        Variant22045::Before016c4d92 => "before-016c4d92",
+        Variant22045::Before145f573b => "before-145f573b",
         Variant22045::Before3ef938c3 => "before-3ef938c3",
         Variant22045::Fix3ef938c3 => "3ef938c3",
     }
@@ -270,7 +270,7 @@ pub fn render(name: &str, base: &str, spec: &Spec) -> String {
          ipi_switching = {}\n\
          \n\
          [flush]\n\
-         # 016c4d92cd16: which lazy CPUs a flush IPIs ({lazy}).\n\
+         # 145f573b89a6: which lazy CPUs a flush IPIs ({lazy}).\n\
          ipi_lazy = \"{}\"\n\
          # 3ef938c35035: flush_tlb_range() passes freed_tables = true (THP collapse).\n\
          flush_tlb_range_freed_tables = {}\n",
@@ -298,7 +298,7 @@ mod tests {
             assert_eq!(p.base, name);
             // The same text on another base gives the same kernel: every
             // decision is written out.
-            let other = text.replace(&format!("base = \"{name}\""), "base = \"before-016c4d92\"");
+            let other = text.replace(&format!("base = \"{name}\""), "base = \"before-145f573b\"");
             assert_eq!(
                 load_str("p.toml", &other).expect("loads").spec,
                 spec,

@@ -498,6 +498,43 @@ fn today_checks_the_linux_6_variants_and_the_readme_shows_its_table() {
     assert!(text.contains("=> stale"), "{text}");
     let o = shootdown(&["today", "--variant", "83b0177a"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // --unfold: the kernel's folded steps as their own interleaving
+    // points; every verdict is the folded one (more states, longer traces).
+    let o = shootdown(&["today", "--json", "--unfold"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let u: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert!(
+        u["machine"].as_str().expect("machine").contains("unfolded"),
+        "{u}"
+    );
+    for (r, ur) in v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .zip(u["rows"].as_array().expect("rows"))
+    {
+        for (c, uc) in r["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .zip(ur["cells"].as_array().expect("cells"))
+        {
+            assert_eq!(c["verdict"], uc["verdict"], "{}: {c} vs {uc}", r["variant"]);
+            assert!(uc.get("unreached").is_none(), "{uc}");
+        }
+    }
+    let o = shootdown(&[
+        "today",
+        "--variant",
+        "fea4e317",
+        "--memory",
+        "tso",
+        "--unfold",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("still in its store buffer"), "{text}");
+    assert!(text.contains("choose_new_asid"), "{text}");
     let o = shootdown(&["today", "--variant", "fea4e31"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
@@ -540,7 +577,7 @@ fn today_cve_22045_checks_freed_tables_and_the_readme_shows_its_table() {
         assert!(readme.contains(line), "the README lacks: {line}");
     }
     assert!(!table.contains("stale"), "{table}");
-    let o = shootdown(&["today", "--variant", "before-016c4d92", "--memory", "sc"]);
+    let o = shootdown(&["today", "--variant", "before-145f573b", "--memory", "sc"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
@@ -571,6 +608,23 @@ fn today_checks_a_patch_of_ones_own() {
         .map(|d| d["shape"].as_str().expect("shape"))
         .collect();
     assert_eq!(names, ["switch-back", "lazy-return", "thp-collapse"]);
+    // --unfold applies to a patch too: the same verdicts.
+    let o = shootdown(&["today", "--patch", path, "--json", "--unfold"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let udoc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("one JSON document");
+    let unfolded = udoc["shapes"].as_array().expect("shapes").clone();
+    assert_eq!(unfolded.len(), 3);
+    for (d, u) in docs.iter().zip(&unfolded) {
+        assert!(u["machine"].as_str().expect("machine").contains("unfolded"));
+        for (c, uc) in d["rows"][0]["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .zip(u["rows"][0]["cells"].as_array().expect("cells"))
+        {
+            assert_eq!(c["verdict"], uc["verdict"], "{c} vs {uc}");
+        }
+    }
     let o = shootdown(&["today", "--json"]);
     let table: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     let fea = table["rows"]

@@ -4,7 +4,7 @@
 //! (`system6`).  docs/today.md has the table these tests pin.
 
 use shootdown_explore::{Model, Options, Outcome, Verdict, check, replay};
-use shootdown_model::kernel6::Variant;
+use shootdown_model::kernel6::{Unfold, Variant};
 use shootdown_model::system6::{Action6, Config6, System6, Violation6};
 use std::time::Instant;
 
@@ -164,8 +164,9 @@ fn before_209954cb_is_safe_with_tso_and_without() {
 #[test]
 fn the_v6_14_race_comes_from_6db2526c1d69() {
     let v613 = Variant::Before209954cb.spec();
-    // v6.14 = v6.13 + both, in 6.15's switch layout (before fea4e317).
-    let v614 = Variant::BeforeFea4e317.spec();
+    // v6.15-rc (before fea4e317): both, with the SWITCHING store moved
+    // first by be88a1dd6112.
+    let v615rc = Variant::BeforeFea4e317.spec();
     let mut only_check = v613;
     only_check.ipi_checks_loaded_mm = true;
     let mut only_lazy = v613;
@@ -176,8 +177,8 @@ fn the_v6_14_race_comes_from_6db2526c1d69() {
         for (name, spec, racy) in [
             ("only 6db2526c1d69", only_check, true),
             ("only 209954cbc7d0", only_lazy, false),
-            ("both, 6.13 layout", both, true),
-            ("v6.14", v614, true),
+            ("both: v6.14 as released", both, true),
+            ("v6.15-rc", v615rc, true),
         ] {
             let (sys, out) = run(Config6::new(spec, tso));
             if racy {
@@ -235,6 +236,16 @@ fn a_lazy_cpu_returning_is_safe_in_every_named_kernel() {
                 "{} tso={tso} full={full}",
                 v.name()
             );
+            // Unfolded (the handler with its lazy branch step by step, the
+            // tlb_gen load apart): safe too, goals reached.
+            let mut cfg = lazy_return(v, tso, full);
+            cfg.unfold = true;
+            let (sys, out) = run(cfg);
+            assert!(
+                safe_states(&sys, &out) > want,
+                "{} tso={tso} full={full}",
+                v.name()
+            );
         }
     }
 }
@@ -265,6 +276,11 @@ fn without_its_smp_mb_the_lazy_path_races_by_store_buffering() {
         );
         let _ = sys;
     }
+    let mut cfg = lazy_return(spec, true, false);
+    cfg.unfold = true;
+    let (sys, out) = run(cfg);
+    let (_, text) = counterexample(&sys, &out);
+    assert!(text.contains("missing smp_mb"), "{text}");
     // The barrier after the load is as late as none.
     spec.set_lazy_ops(&[
         SwitchOp::StoreNotLazy,
@@ -392,10 +408,242 @@ fn verdict_table() {
     }
 }
 
+// ---- Unfolded: every folded kernel step as its own interleaving points ----
+
+/// The verdict's kind: "safe" or the property broken.
+fn kind(out: &Outcome<Action6, Violation6>) -> &'static str {
+    match &out.verdict {
+        Verdict::Safe => "safe",
+        Verdict::Violation {
+            violation: Violation6::StaleRead { .. },
+            ..
+        } => "stale read",
+        Verdict::Violation {
+            violation: Violation6::StaleGen { .. },
+            ..
+        } => "stale generation",
+        Verdict::Incomplete(_) => "incomplete",
+    }
+}
+
+fn config(spec: impl Into<shootdown_model::kernel6::Spec>, tso: bool, full: bool) -> Config6 {
+    if full {
+        Config6::full(spec, tso)
+    } else {
+        Config6::new(spec, tso)
+    }
+}
+
+/// The kernel's five folds (docs/today.md "Reductions") unfolded: the
+/// remote and the local `flush_tlb_func()` step by step,
+/// `should_flush_tlb()`'s two loads apart, the `tlb_gen` load apart from
+/// `choose_new_asid()`.  Every named variant, TSO and SC, small and whole
+/// machine: the same verdict as folded; the unfolded counts are pinned
+/// (`UNFOLDED_COW`: variant, TSO, whole machine, steps (0: safe),
+/// states), every counterexample replays and its words name the
+/// mechanism, and a safe verdict reached its goals.
+#[test]
+fn unfolding_the_kernel_steps_changes_no_verdict() {
+    for &(v, tso, full, steps, states) in &UNFOLDED_COW {
+        let (_, folded) = run(config(v, tso, full));
+        let mut cfg = config(v, tso, full);
+        cfg.unfold = true;
+        let (sys, out) = run(cfg);
+        let what = format!("{} tso={tso} full={full}", v.name());
+        assert_eq!(kind(&out), kind(&folded), "{what}");
+        assert_eq!(out.stats.states, states, "{what}");
+        if steps == 0 {
+            safe_states(&sys, &out);
+            continue;
+        }
+        let (_, text) = counterexample(&sys, &out);
+        let Verdict::Violation { trace, .. } = &out.verdict else {
+            unreachable!()
+        };
+        assert_eq!(trace.len(), steps, "{what}:\n{text}");
+        let names: &[&str] = match (v, tso) {
+            (Variant::BeforeFea4e317, false) => &["LOADED_MM_SWITCHING is not mm A", "no flush"],
+            (Variant::BeforeFea4e317, true) | (Variant::Fea4e317, true) => {
+                &["still in its store buffer", "no flush"]
+            }
+            (Variant::StableWrongOrder, _) => &["wrong order", "no flush"],
+            _ => panic!("{what}: an unexpected violation:\n{text}"),
+        };
+        for name in names {
+            assert!(text.contains(name), "{what}: `{name}` is named:\n{text}");
+        }
+    }
+}
+
+/// Each of the five folds unfolded on its own (`Unfold::each`): every
+/// named variant, TSO and SC, small and whole machine, the folded
+/// verdict.  `--nocapture` prints the counts of docs/today.md
+/// "Reductions"; the `83b0177a` TSO ones are pinned (`PER_FOLD_COW`:
+/// small, whole machine).
+#[test]
+fn each_fold_alone_changes_no_verdict() {
+    for (i, (name, steps)) in Unfold::each().into_iter().enumerate() {
+        for full in [false, true] {
+            let mut line = format!("{name} full={full}:");
+            for v in Variant::ALL {
+                for tso in [true, false] {
+                    let (_, folded) = run(config(v, tso, full));
+                    let mut cfg = config(v, tso, full);
+                    cfg.unfold = true;
+                    cfg.unfold_steps = steps;
+                    let (sys, out) = run(cfg);
+                    let what = format!("{name}: {} tso={tso} full={full}", v.name());
+                    assert_eq!(kind(&out), kind(&folded), "{what}");
+                    if kind(&out) == "safe" {
+                        safe_states(&sys, &out);
+                    } else {
+                        counterexample(&sys, &out);
+                    }
+                    line.push_str(&format!(
+                        " {}/{}: {} vs {}",
+                        variant_short(v),
+                        if tso { "tso" } else { "sc" },
+                        folded.stats.states,
+                        out.stats.states
+                    ));
+                    if v == Variant::Fix83b0177a && tso {
+                        assert_eq!(out.stats.states, PER_FOLD_COW[i][full as usize], "{what}");
+                    }
+                }
+            }
+            println!("{line}");
+        }
+    }
+}
+
+fn variant_short(v: Variant) -> &'static str {
+    match v {
+        Variant::Before209954cb => "before-209954cb",
+        Variant::BeforeFea4e317 => "before-fea4e317",
+        Variant::Fea4e317 => "fea4e317",
+        Variant::Fix83b0177a => "83b0177a",
+        Variant::StableWrongOrder => "stable-wrong-order",
+        Variant::StableReordered => "stable-reordered",
+    }
+}
+
+/// `83b0177a` with TSO, one fold unfolded (in `Unfold::each()`'s order):
+/// states on the small and the whole machine (folded: 108 and 42048).
+const PER_FOLD_COW: [[u64; 2]; 5] = [
+    [124, 53200],
+    [150, 71552],
+    [184, 65240],
+    [123, 43904],
+    [124, 53200],
+];
+
+/// The kernels of `the_v6_14_race_comes_from_6db2526c1d69` and every
+/// order of `switch_mm_irqs_off()`'s steps a patch may write (the four
+/// data steps with `store-loaded-mm` last, an `smp_mb()` anywhere or
+/// nowhere) under every choice of the four switch/IPI decisions, on the
+/// small machine, TSO and SC: unfolded, the same verdict as folded.
+#[test]
+fn unfolding_changes_no_verdict_of_any_patch_like_kernel() {
+    let (mut checked, mut safe) = (0, 0);
+    for spec in patch_like_specs() {
+        for tso in [true, false] {
+            let (_, folded) = run(Config6::new(spec, tso));
+            let mut cfg = Config6::new(spec, tso);
+            cfg.unfold = true;
+            let (_, out) = run(cfg);
+            assert_eq!(
+                kind(&out),
+                kind(&folded),
+                "{:?} tso={tso}",
+                spec.switch_ops()
+            );
+            checked += 1;
+            safe += (kind(&out) == "safe") as usize;
+        }
+    }
+    assert_eq!(checked, 2 * 84 * 16);
+    println!("{checked} kernels, {safe} safe");
+    assert!(safe > 0 && safe < checked, "both verdicts occur");
+}
+
+/// Every valid `switch_mm_irqs_off()` order (with one `smp_mb()` or none)
+/// under every value of the four COW-shape decisions.
+fn patch_like_specs() -> Vec<shootdown_model::kernel6::Spec> {
+    use shootdown_model::kernel6::SwitchOp::{self, *};
+    let data = [StoreSwitching, CpumaskTestSet, ReadTlbGen, LoadCr3];
+    let mut orders: Vec<Vec<SwitchOp>> = Vec::new();
+    for a in 0..4 {
+        for b in 0..4 {
+            for c in 0..4 {
+                for d in 0..4 {
+                    let idx = [a, b, c, d];
+                    if (0..4).any(|i| !idx.contains(&i)) {
+                        continue;
+                    }
+                    let mut ops: Vec<SwitchOp> = idx.iter().map(|&i| data[i]).collect();
+                    ops.push(StoreLoadedMm);
+                    for mb in 0..=6 {
+                        let mut o = ops.clone();
+                        if mb < 6 {
+                            o.insert(mb, Mfence);
+                        }
+                        orders.push(o);
+                    }
+                }
+            }
+        }
+    }
+    let mut specs = Vec::new();
+    for ops in &orders {
+        for bits in 0..16u8 {
+            let mut s = Variant::Fea4e317.spec();
+            if s.set_switch_ops(ops).is_err() {
+                continue;
+            }
+            s.lazy_cpumask = bits & 1 != 0;
+            s.mb_when_bit_set = bits & 2 != 0;
+            s.ipi_checks_loaded_mm = bits & 4 != 0;
+            s.ipi_switching = bits & 8 != 0;
+            specs.push(s);
+        }
+    }
+    specs
+}
+
+/// `(variant, TSO, whole machine, counterexample steps (0: safe),
+/// states)` unfolded; docs/today.md has them beside the folded ones.
+const UNFOLDED_COW: [(Variant, bool, bool, usize, u64); 24] = [
+    (Variant::Before209954cb, true, false, 0, 457),
+    (Variant::Before209954cb, false, false, 0, 371),
+    (Variant::BeforeFea4e317, true, false, 18, 396),
+    (Variant::BeforeFea4e317, false, false, 17, 235),
+    (Variant::Fea4e317, true, false, 18, 395),
+    (Variant::Fea4e317, false, false, 0, 280),
+    (Variant::Fix83b0177a, true, false, 0, 336),
+    (Variant::Fix83b0177a, false, false, 0, 280),
+    (Variant::StableWrongOrder, true, false, 18, 396),
+    (Variant::StableWrongOrder, false, false, 17, 313),
+    (Variant::StableReordered, true, false, 0, 317),
+    (Variant::StableReordered, false, false, 0, 264),
+    (Variant::Before209954cb, true, true, 0, 178956),
+    (Variant::Before209954cb, false, true, 0, 139640),
+    (Variant::BeforeFea4e317, true, true, 18, 43095),
+    (Variant::BeforeFea4e317, false, true, 17, 28369),
+    (Variant::Fea4e317, true, true, 18, 43558),
+    (Variant::Fea4e317, false, true, 0, 100792),
+    (Variant::Fix83b0177a, true, true, 0, 129904),
+    (Variant::Fix83b0177a, false, true, 0, 100792),
+    (Variant::StableWrongOrder, true, true, 18, 50323),
+    (Variant::StableWrongOrder, false, true, 17, 39747),
+    (Variant::StableReordered, true, true, 0, 127012),
+    (Variant::StableReordered, false, true, 0, 98660),
+];
+
 // ---- CVE-2025-22045: THP collapse frees a page table a lazy CPU caches ----
 
 mod cve_2025_22045 {
     use super::*;
+    use shootdown_model::kernel6::Spec;
     use shootdown_model::kernel6::collapse::Variant22045;
     use shootdown_model::system6::collapse::{
         Action22045, Config22045, System22045, Violation22045,
@@ -473,7 +721,7 @@ mod cve_2025_22045 {
     #[test]
     fn before_016c4d92_is_safe_and_never_ipiing_lazy_cpus_is_not() {
         for (tso, want) in [(true, TSO_FIX_STATES), (false, SC_FIX_STATES)] {
-            let (sys, out) = run(Config22045::new(Variant22045::Before016c4d92, tso));
+            let (sys, out) = run(Config22045::new(Variant22045::Before145f573b, tso));
             assert_eq!(safe_states(&sys, &out, 0b111), want, "tso={tso}");
             let mut never = Variant22045::Fix3ef938c3.spec();
             never.ipi_lazy = shootdown_model::kernel6::LazyIpi::Never;
@@ -486,7 +734,7 @@ mod cve_2025_22045 {
     #[test]
     fn the_whole_x64_tso_machine_gives_the_same_verdicts() {
         for tso in [true, false] {
-            let (sys, out) = run(Config22045::full(Variant22045::Before016c4d92, tso));
+            let (sys, out) = run(Config22045::full(Variant22045::Before145f573b, tso));
             let want = if tso {
                 FULL_TSO_FIX_STATES
             } else {
@@ -582,6 +830,159 @@ mod cve_2025_22045 {
             println!("tso={tso}:\n{}", counterexample(&sys, &out).1);
         }
     }
+
+    fn kind(out: &Out) -> &'static str {
+        match &out.verdict {
+            Verdict::Safe => "safe",
+            Verdict::Violation { .. } => "freed table walked",
+            Verdict::Incomplete(_) => "incomplete",
+        }
+    }
+
+    fn config(spec: impl Into<Spec>, tso: bool, full: bool) -> Config22045 {
+        if full {
+            Config22045::full(spec, tso)
+        } else {
+            Config22045::new(spec, tso)
+        }
+    }
+
+    /// Unfolded (the handler's lazy branch runs the kernel's
+    /// `switch_mm_irqs_off()` to `init_mm` step by step, after its
+    /// `is_lazy` store; the local `flush_tlb_func()` and
+    /// `should_flush_tlb()` as in the COW shape): every variant, TSO and
+    /// SC, small and whole machine, gives the folded verdict; the counts
+    /// are pinned, the counterexamples replay and name the mechanism, the
+    /// safe verdicts reach all three goals.
+    #[test]
+    fn unfolding_the_kernel_steps_changes_no_verdict() {
+        for &(v, tso, full, steps, states) in &UNFOLDED_22045 {
+            let (_, folded) = run(config(v, tso, full));
+            let mut cfg = config(v, tso, full);
+            cfg.unfold = true;
+            let (sys, out) = run(cfg);
+            let what = format!("{} tso={tso} full={full}", v.name());
+            assert_eq!(kind(&out), kind(&folded), "{what}");
+            assert_eq!(out.stats.states, states, "{what}");
+            if steps == 0 {
+                safe_states(&sys, &out, 0b111);
+                continue;
+            }
+            let (v, text) = counterexample(&sys, &out);
+            let Verdict::Violation { trace, .. } = &out.verdict else {
+                unreachable!()
+            };
+            assert_eq!(trace.len(), steps, "{what}:\n{text}");
+            let Violation22045::FreedTableWalked { cpu, lazy, .. } = v;
+            assert_eq!((cpu, lazy), (1, true), "{text}");
+            for name in [
+                "freed_tables = false",
+                "skips the lazy CPU",
+                "CPU1 (lazy",
+                "cached PD entry",
+                "FREED",
+            ] {
+                assert!(text.contains(name), "{what}: `{name}` is named:\n{text}");
+            }
+        }
+    }
+
+    /// Each fold unfolded on its own, every variant, TSO and SC, small
+    /// and whole machine: the folded verdict.  `--nocapture` prints the
+    /// counts; the `3ef938c3` TSO ones are pinned (`PER_FOLD_22045`).
+    #[test]
+    fn each_fold_alone_changes_no_verdict() {
+        use shootdown_model::kernel6::Unfold;
+        for (i, (name, steps)) in Unfold::each().into_iter().enumerate() {
+            for full in [false, true] {
+                let mut line = format!("{name} full={full}:");
+                for v in Variant22045::ALL {
+                    for tso in [true, false] {
+                        let (_, folded) = run(config(v, tso, full));
+                        let mut cfg = config(v, tso, full);
+                        cfg.unfold = true;
+                        cfg.unfold_steps = steps;
+                        let (sys, out) = run(cfg);
+                        let what = format!("{name}: {} tso={tso} full={full}", v.name());
+                        assert_eq!(kind(&out), kind(&folded), "{what}");
+                        if kind(&out) == "safe" {
+                            safe_states(&sys, &out, 0b111);
+                        } else {
+                            counterexample(&sys, &out);
+                        }
+                        line.push_str(&format!(
+                            " {}/{}: {} vs {}",
+                            v.commit(),
+                            if tso { "tso" } else { "sc" },
+                            folded.stats.states,
+                            out.stats.states
+                        ));
+                        if v == Variant22045::Fix3ef938c3 && tso {
+                            assert_eq!(
+                                out.stats.states, PER_FOLD_22045[i][full as usize],
+                                "{what}"
+                            );
+                        }
+                    }
+                }
+                println!("{line}");
+            }
+        }
+    }
+
+    /// `3ef938c3` with TSO, one fold unfolded: states on the small and the
+    /// whole machine (folded: 40 and 260).
+    const PER_FOLD_22045: [[u64; 2]; 5] = [[46, 370], [40, 260], [64, 468], [40, 260], [59, 731]];
+
+    /// Every order of `switch_mm_irqs_off()` (which the lazy branch runs,
+    /// unfolded) with every `ipi_lazy`, `freed_tables` and barrier choice,
+    /// on the small machine, TSO and SC: the same verdict unfolded.
+    #[test]
+    fn unfolding_changes_no_verdict_of_any_patch_like_kernel() {
+        use shootdown_model::kernel6::LazyIpi;
+        let (mut checked, mut safe) = (0, 0);
+        for base in super::patch_like_specs() {
+            // The switch's IPI decisions do not matter here; the barrier
+            // choices do (the lazy branch's switch to init_mm).
+            if !base.ipi_checks_loaded_mm || !base.ipi_switching {
+                continue;
+            }
+            for lazy in LazyIpi::ALL {
+                for freed in [false, true] {
+                    let mut spec = base;
+                    spec.ipi_lazy = lazy;
+                    spec.range_freed_tables = freed;
+                    for tso in [true, false] {
+                        let (_, folded) = run(Config22045::new(spec, tso));
+                        let mut cfg = Config22045::new(spec, tso);
+                        cfg.unfold = true;
+                        let (_, out) = run(cfg);
+                        assert_eq!(kind(&out), kind(&folded), "{spec:?} tso={tso}");
+                        checked += 1;
+                        safe += (kind(&out) == "safe") as usize;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 84 * 4 * 3 * 2 * 2);
+        println!("{checked} kernels, {safe} safe");
+        assert!(safe > 0 && safe < checked, "both verdicts occur");
+    }
+
+    const UNFOLDED_22045: [(Variant22045, bool, bool, usize, u64); 12] = [
+        (Variant22045::Before145f573b, true, false, 0, 146),
+        (Variant22045::Before145f573b, false, false, 0, 100),
+        (Variant22045::Before3ef938c3, true, false, 14, 19),
+        (Variant22045::Before3ef938c3, false, false, 14, 19),
+        (Variant22045::Fix3ef938c3, true, false, 0, 146),
+        (Variant22045::Fix3ef938c3, false, false, 0, 100),
+        (Variant22045::Before145f573b, true, true, 0, 2294),
+        (Variant22045::Before145f573b, false, true, 0, 1672),
+        (Variant22045::Before3ef938c3, true, true, 15, 372),
+        (Variant22045::Before3ef938c3, false, true, 15, 371),
+        (Variant22045::Fix3ef938c3, true, true, 0, 2294),
+        (Variant22045::Fix3ef938c3, false, true, 0, 1672),
+    ];
 
     const TSO_FIX_STATES: u64 = 40;
     const SC_FIX_STATES: u64 = 16;

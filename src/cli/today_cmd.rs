@@ -45,6 +45,14 @@ pub struct TodayArgs {
     /// flush) or thp-collapse (--cve 22045).
     #[arg(long, value_name = "SHAPE", value_parser = ["switch-back", "lazy-return", "thp-collapse"])]
     pub shape: Option<String>,
+    /// Run the kernel's folded steps as their own interleaving points (the
+    /// IPI handler and the local flush_tlb_func() step by step,
+    /// should_flush_tlb()'s two loads apart, the tlb_gen load apart from
+    /// choose_new_asid(), the lazy branch's switch to init_mm step by
+    /// step): the check that the folds change no verdict.  Also with
+    /// --patch.
+    #[arg(long)]
+    pub unfold: bool,
     /// Print JSON instead of text.
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -128,13 +136,21 @@ fn named_22045(v: Variant22045) -> Kernel {
     }
 }
 
-fn cell(spec: Spec, shape: Shape6, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
+fn cell(
+    spec: Spec,
+    shape: Shape6,
+    tso: bool,
+    full: bool,
+    unfold: bool,
+    explain: bool,
+) -> Result<Cell, CliError> {
     let mut cfg = if full {
         Config6::full(spec, tso)
     } else {
         Config6::new(spec, tso)
     };
     cfg.shape = shape;
+    cfg.unfold = unfold;
     let sys = System6::new(cfg);
     let started = std::time::Instant::now();
     let out = check(&sys, Options::default());
@@ -198,12 +214,19 @@ fn cell(spec: Spec, shape: Shape6, tso: bool, full: bool, explain: bool) -> Resu
 
 /// One CVE-2025-22045 cell; the counterexample is replayed before it is
 /// shown.
-fn cell_22045(spec: Spec, tso: bool, full: bool, explain: bool) -> Result<Cell, CliError> {
-    let cfg = if full {
+fn cell_22045(
+    spec: Spec,
+    tso: bool,
+    full: bool,
+    unfold: bool,
+    explain: bool,
+) -> Result<Cell, CliError> {
+    let mut cfg = if full {
         Config22045::full(spec, tso)
     } else {
         Config22045::new(spec, tso)
     };
+    cfg.unfold = unfold;
     let sys = System22045::new(cfg);
     let started = std::time::Instant::now();
     let out = check(&sys, Options::default());
@@ -326,7 +349,7 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
     let Some(rows) = check_rows(
         &variants,
         &memories,
-        |k, tso| cell(k.spec, shape, tso, a.full, explain),
+        |k, tso| cell(k.spec, shape, tso, a.full, a.unfold, explain),
         io,
     )?
     else {
@@ -391,15 +414,15 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
     struct Shaped {
         shape: &'static str,
         title: &'static str,
-        machine: &'static str,
+        machine: String,
         rows: Vec<Row>,
     }
     let mut shaped = Vec::new();
     let mut worst = EXIT_SAFE;
     for (i, &shape) in shapes.iter().enumerate() {
         let run = |k: &Kernel, tso| match shape {
-            Some(shape) => cell(k.spec, shape, tso, a.full, true),
-            None => cell_22045(k.spec, tso, a.full, true),
+            Some(shape) => cell(k.spec, shape, tso, a.full, a.unfold, true),
+            None => cell_22045(k.spec, tso, a.full, a.unfold, true),
         };
         let Some(rows) = check_rows(std::slice::from_ref(&k), &memories, run, io)? else {
             return Ok(EXIT_INCOMPLETE);
@@ -450,12 +473,17 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
     Ok(worst)
 }
 
-/// What machine a table was checked on.
-fn machine(a: &TodayArgs, small: &'static str) -> &'static str {
-    if a.full {
+/// What machine a table was checked on (and whether unfolded).
+fn machine(a: &TodayArgs, small: &'static str) -> String {
+    let machine = if a.full {
         "the whole x64-tso machine (split and speculative walks, paging-structure caches)"
     } else {
         small
+    };
+    if a.unfold {
+        format!("{machine}, every kernel step unfolded")
+    } else {
+        machine.to_string()
     }
 }
 
@@ -543,7 +571,7 @@ fn cmd_today_22045(
     let Some(rows) = check_rows(
         &variants,
         &memories,
-        |k, tso| cell_22045(k.spec, tso, a.full, explain),
+        |k, tso| cell_22045(k.spec, tso, a.full, a.unfold, explain),
         io,
     )?
     else {
@@ -575,6 +603,7 @@ fn render_as(
     io: &mut Io<'_>,
 ) -> Result<i32, CliError> {
     let machine = machine(a, small);
+    let machine = machine.as_str();
     if a.json {
         #[derive(Serialize)]
         struct Rep<'a> {

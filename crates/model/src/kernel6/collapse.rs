@@ -35,21 +35,21 @@ use super::{
     ASIDS, Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, LazyIpi, Spec, TlbState, Variant,
     mm_id, pcid_of,
 };
-use crate::hw::x86_64::{Addr, Arch64, Frame, Refused, Vpn, Word, X64Features, X64Memory};
+use crate::hw::x86_64::{Arch64, Frame, Refused, Word, X64Features, X64Memory};
 
-/// `init_mm.context.ctx_id` (Linux starts `last_mm_ctx_id` at 1 and gives
-/// init_mm 1; here only a tag for its `ctxs[]` slot).
-pub const INIT_CTX_ID: u16 = 1;
+pub use super::INIT_CTX_ID;
 
 /// The kernels of CVE-2025-22045.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Variant22045 {
-    /// Before `016c4d92cd16` (v4.19 and earlier): a flush IPIs every CPU in
+    /// Before `145f573b89a6` ("x86/mm/tlb: Make lazy TLB mode lazier",
+    /// 2018, which used `016c4d92cd16`'s `freed_tables` to skip lazy CPUs;
+    /// v4.19 and earlier): a flush IPIs every CPU in
     /// `mm_cpumask`, lazy ones too, whatever it freed; the handler
     /// switches a lazy CPU to `init_mm` ("We're in lazy mode.  We need to
     /// at least flush our paging-structure cache ..."): safe, and the
     /// cost the 2018 change removed.
-    Before016c4d92,
+    Before145f573b,
     /// Since `016c4d92cd16` ("x86/mm/tlb: Add freed_tables argument to
     /// flush_tlb_mm_range", 2018; the Fixes: tag of `3ef938c35035`) until
     /// `3ef938c35035`: `flush_tlb_range()` passes `freed_tables = false`,
@@ -62,14 +62,14 @@ pub enum Variant22045 {
 
 impl Variant22045 {
     pub const ALL: [Variant22045; 3] = [
-        Variant22045::Before016c4d92,
+        Variant22045::Before145f573b,
         Variant22045::Before3ef938c3,
         Variant22045::Fix3ef938c3,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
-            Variant22045::Before016c4d92 => "4.19 (before 016c4d92cd16)",
+            Variant22045::Before145f573b => "4.19 (before 145f573b89a6)",
             Variant22045::Before3ef938c3 => "4.20..6.14 (before 3ef938c35035)",
             Variant22045::Fix3ef938c3 => "6.15+ and stable (3ef938c35035)",
         }
@@ -77,7 +77,7 @@ impl Variant22045 {
 
     pub fn commit(self) -> &'static str {
         match self {
-            Variant22045::Before016c4d92 => "016c4d92cd16^",
+            Variant22045::Before145f573b => "145f573b89a6^",
             Variant22045::Before3ef938c3 => {
                 "016c4d92cd16 .. 3ef938c35035^ (the Fixes: range of 3ef938c35035)"
             }
@@ -87,7 +87,7 @@ impl Variant22045 {
 
     pub fn description(self) -> &'static str {
         match self {
-            Variant22045::Before016c4d92 => {
+            Variant22045::Before145f573b => {
                 "every flush IPIs lazy CPUs too (no freed_tables yet): they switch to init_mm"
             }
             Variant22045::Before3ef938c3 => {
@@ -105,7 +105,7 @@ impl Variant22045 {
     pub fn spec(self) -> Spec {
         let mut s = Variant::Fix83b0177a.spec();
         s.ipi_lazy = match self {
-            Variant22045::Before016c4d92 => LazyIpi::Always,
+            Variant22045::Before145f573b => LazyIpi::Always,
             _ => LazyIpi::WhenTablesFreed,
         };
         s.range_freed_tables = self == Variant22045::Fix3ef938c3;
@@ -117,63 +117,6 @@ impl From<Variant22045> for Spec {
     fn from(v: Variant22045) -> Spec {
         v.spec()
     }
-}
-
-/// The collapsing CPU's steps (`collapse_pte_mapped_thp()` around
-/// `flush_tlb_mm_range()`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CollapsePc {
-    /// `pmdp_collapse_flush()`: `pmdp_huge_get_and_clear()` (`xchg`,
-    /// locked) of the PMD that points to the page table.
-    ClearPmd,
-    /// `inc_mm_tlb_gen()` (locked).
-    IncTlbGen,
-    /// `cpumask_any_but(mm_cpumask(mm), cpu) < nr_cpu_ids`.
-    ReadCpumask,
-    /// `native_flush_tlb_multi()`: with `freed_tables` the IPI goes to the
-    /// other CPU in the mask; else `should_flush_tlb()` decides.
-    SendIpis,
-    /// The local `flush_tlb_func()`.
-    LocalFlush,
-    /// Spin until the IPI was handled; `flush_tlb_range()` returns.
-    WaitAcks,
-    /// `pte_free_defer()`: the page table is freed (after an RCU grace
-    /// period, which waits for no hardware walk).
-    FreeTable,
-    /// The frame is allocated again and written (any other user of the
-    /// page allocator): a plain store of garbage into its first entry.
-    ReuseTable,
-    Done,
-}
-
-/// The collapser's locals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Collapser {
-    pub pc: CollapsePc,
-    pub new_tlb_gen: u16,
-}
-
-/// What a collapser step did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CollapseNote {
-    ClearedPmd,
-    IncTlbGen {
-        mm_gen: u16,
-    },
-    ReadCpumask {
-        others: bool,
-    },
-    /// `native_flush_tlb_multi()`'s decision for the other CPU.
-    Multi {
-        freed_tables: bool,
-        loaded: u16,
-        lazy: bool,
-        ipi: bool,
-    },
-    Local(FuncNote),
-    Acked,
-    Freed,
-    Reused,
 }
 
 /// What the remote `flush_tlb_func()` did.
@@ -212,6 +155,22 @@ impl Kernel6 {
                 .flush_tlb_func(cpu, hw, mem, f, tlb, info, false)
                 .map(RemoteNote::Func);
         }
+        self.lazy_to_init_mm(cpu, hw, mem, f, tlb, init_pgd)?;
+        Ok(RemoteNote::LazyToInitMm)
+    }
+
+    /// The lazy branch's `switch_mm_irqs_off(NULL, &init_mm, NULL)` as one
+    /// step: the flushing CR3 write, then the stores of `loaded_mm` and
+    /// `is_lazy`.
+    pub fn lazy_to_init_mm<A: Arch64>(
+        &self,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        tlb: &mut TlbState,
+        init_pgd: Frame,
+    ) -> Result<(), Refused> {
         // choose_new_asid(&init_mm): its slot, else the next one, flushed.
         let asid = match tlb.ctxs.iter().position(|c| c.ctx_id == INIT_CTX_ID) {
             Some(a) => a as u8,
@@ -229,97 +188,6 @@ impl Kernel6 {
         tlb.loaded_mm_asid = asid;
         hw.store(mem, f, Layout::loaded_mm(cpu), Word::value(INIT_MM))?;
         hw.store(mem, f, Layout::is_lazy(cpu), Word::ZERO)?;
-        Ok(RemoteNote::LazyToInitMm)
-    }
-
-    /// One step of the collapse on `cpu`: `pmd` is the PMD entry that
-    /// points to the page table `table`; `vpn` a page of its range (the
-    /// local flush's INVLPG drops every paging-structure-cache entry of
-    /// the PCID anyway).  `freed_tables` is what `flush_tlb_range()`
-    /// passes.  Returns the note and the IPI to post, if any.
-    #[allow(clippy::too_many_arguments)]
-    pub fn collapse_step<A: Arch64>(
-        &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
-        c: &mut Collapser,
-        mm: usize,
-        vpn: Vpn,
-        pmd: Addr,
-        table: Frame,
-        freed_tables: bool,
-        ipi_acked: bool,
-    ) -> Result<(CollapseNote, Option<(usize, FlushInfo)>), Refused> {
-        let other = 1 - cpu;
-        let info = FlushInfo {
-            mm,
-            vpn,
-            new_tlb_gen: c.new_tlb_gen,
-        };
-        let (note, next, ipi) = match c.pc {
-            CollapsePc::ClearPmd => {
-                hw.locked_rmw(mem, pmd, |_| Word::ZERO)?;
-                (CollapseNote::ClearedPmd, CollapsePc::IncTlbGen, None)
-            }
-            CollapsePc::IncTlbGen => {
-                let old = hw.locked_rmw(mem, Layout::tlb_gen(mm), |g| Word(g.0 + 1))?;
-                c.new_tlb_gen = old.0 + 1;
-                (
-                    CollapseNote::IncTlbGen { mm_gen: old.0 + 1 },
-                    CollapsePc::ReadCpumask,
-                    None,
-                )
-            }
-            CollapsePc::ReadCpumask => {
-                let others = hw.load(mem, Layout::cpumask(mm)).0 & 1 << other != 0;
-                let next = if others {
-                    CollapsePc::SendIpis
-                } else {
-                    CollapsePc::LocalFlush
-                };
-                (CollapseNote::ReadCpumask { others }, next, None)
-            }
-            CollapsePc::SendIpis => {
-                let (loaded, lazy, ipi) =
-                    self.flush_multi_decides(hw, mem, other, info, freed_tables);
-                (
-                    CollapseNote::Multi {
-                        freed_tables,
-                        loaded,
-                        lazy,
-                        ipi,
-                    },
-                    CollapsePc::LocalFlush,
-                    ipi.then_some((other, info)),
-                )
-            }
-            CollapsePc::LocalFlush => {
-                let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
-                let n = if loaded == mm_id(mm) {
-                    self.flush_tlb_func(cpu, hw, mem, f, tlb, info, true)?
-                } else {
-                    FuncNote::WrongMm { loaded }
-                };
-                (CollapseNote::Local(n), CollapsePc::WaitAcks, None)
-            }
-            CollapsePc::WaitAcks => {
-                assert!(
-                    ipi_acked,
-                    "the sender spins until its IPIs are acknowledged"
-                );
-                (CollapseNote::Acked, CollapsePc::FreeTable, None)
-            }
-            CollapsePc::FreeTable => (CollapseNote::Freed, CollapsePc::ReuseTable, None),
-            CollapsePc::ReuseTable => {
-                hw.store(mem, f, Addr::entry(table, 0), Word::garbage(table))?;
-                (CollapseNote::Reused, CollapsePc::Done, None)
-            }
-            CollapsePc::Done => unreachable!("a finished collapser takes no step"),
-        };
-        c.pc = next;
-        Ok((note, ipi))
+        Ok(())
     }
 }

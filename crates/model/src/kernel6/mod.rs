@@ -21,11 +21,15 @@
 //! - `switch_mm_irqs_off()` (non-lazy path, `prev != next`) as its steps
 //!   ([`SwitchOp`]), in the order of each [`Variant`];
 //! - `flush_tlb_mm_range()` / `native_flush_tlb_multi()` /
-//!   `should_flush_tlb()` as the sender's steps ([`FlushPc`]), preceded
-//!   and followed by the page-table updates of a COW fault
-//!   (`mm/memory.c`, `wp_page_copy()`: `ptep_clear_flush()`, then
-//!   `set_pte_at()` of the copy);
+//!   `should_flush_tlb()` as the sender's steps ([`flush`]: one engine,
+//!   [`FlushPc`]), preceded and followed by the caller's page-table
+//!   updates: a COW fault's (`mm/memory.c`, `wp_page_copy()`:
+//!   `ptep_clear_flush()`, then `set_pte_at()` of the copy) or THP
+//!   collapse's ([`collapse`]);
 //! - `flush_tlb_func()` as the IPI handler and the local flush;
+//! - five places fold several accesses into one step (docs/today.md
+//!   "Reductions"); [`Unfold`] runs them as their own steps, as in the
+//!   real code (`shootdown today --unfold`);
 //! - in [`collapse`], CVE-2025-22045: THP collapse's `flush_tlb_range()`
 //!   with `freed_tables`, `native_flush_tlb_multi()`'s choice for lazy
 //!   CPUs, and `flush_tlb_func()`'s lazy branch (switch to `init_mm`).
@@ -39,9 +43,11 @@
 //! `prev` here), and `nmi_uaccess_okay()`.
 
 use crate::hw::x86_64::{Addr, Arch64, Frame, Pcid, Refused, Vpn, Word, X64Features, X64Memory};
+pub use flush::{AfterFlush, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncPc, FuncStep};
 pub use spec::{LazyIpi, Spec};
 
 pub mod collapse;
+pub mod flush;
 pub mod spec;
 #[cfg(test)]
 mod tests;
@@ -58,6 +64,9 @@ pub const INIT_MM: u16 = 0;
 /// `loaded_mm` value `LOADED_MM_SWITCHING` (Linux: `(struct mm_struct *)1UL`,
 /// `arch/x86/include/asm/tlbflush.h`).
 pub const LOADED_MM_SWITCHING: u16 = 1;
+/// `init_mm.context.ctx_id` (Linux starts `last_mm_ctx_id` at 1 and gives
+/// init_mm 1; here only a tag for its `ctxs[]` slot).
+pub const INIT_CTX_ID: u16 = 1;
 /// The `loaded_mm` value (and `ctx_id`) of mm `i`.
 pub fn mm_id(i: usize) -> u16 {
     2 + i as u16
@@ -97,7 +106,7 @@ pub enum Variant {
     /// (the layout the stable trees kept); `should_flush_tlb()` was
     /// `tlb_is_not_lazy()`: every non-lazy CPU in the mask gets the IPI.
     Before209954cb,
-    /// v6.14 to v6.15-rc (after `6db2526c1d69`, before `fea4e317f9e7`):
+    /// v6.15-rc1 to rc5 (after `6db2526c1d69` and `be88a1dd6112`, before `fea4e317f9e7`):
     /// `should_flush_tlb()` sends no IPI to a CPU whose `loaded_mm` is
     /// `LOADED_MM_SWITCHING` (CVE-2025-37964).
     BeforeFea4e317,
@@ -137,7 +146,7 @@ impl Variant {
     pub fn name(self) -> &'static str {
         match self {
             Variant::Before209954cb => "6.13 (before 209954cbc7d0 and 6db2526c1d69)",
-            Variant::BeforeFea4e317 => "6.14..6.15-rc (before fea4e317f9e7)",
+            Variant::BeforeFea4e317 => "6.15-rc1..rc5 (before fea4e317f9e7)",
             Variant::Fea4e317 => "6.15..6.17.4 (fea4e317f9e7)",
             Variant::Fix83b0177a => "6.17.5+ (83b0177a6c48)",
             Variant::StableWrongOrder => "6.1/6.6/6.12 stable backport of fea4e317f9e7",
@@ -150,7 +159,7 @@ impl Variant {
         match self {
             Variant::Before209954cb => "209954cbc7d0^ (v6.13)",
             Variant::BeforeFea4e317 => {
-                "6db2526c1d69 .. fea4e317f9e7^ (the Fixes: range of fea4e317f9e7)"
+                "be88a1dd6112 .. fea4e317f9e7^ (6db2526c1d69, the Fixes: of fea4e317f9e7, with the SWITCHING store first)"
             }
             Variant::Fea4e317 => "fea4e317f9e7",
             Variant::Fix83b0177a => "83b0177a6c48",
@@ -187,7 +196,9 @@ impl Variant {
     pub fn switch_ops(self) -> &'static [SwitchOp] {
         use SwitchOp::*;
         match self {
-            // Mainline since the LAM rework: SWITCHING store, barrier(),
+            // Mainline since be88a1dd6112 ("x86/mm: Handle global ASID
+            // context switch and TLB flush", v6.15 merge window; before it
+            // v6.14 had the 6.13 layout below): SWITCHING store, barrier(),
             // "Start receiving IPIs and then read tlb_gen".
             Variant::BeforeFea4e317
             | Variant::Fea4e317
@@ -299,10 +310,37 @@ pub fn pcid_of(asid: u8) -> Pcid {
 /// An mm as the kernel switches to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Mm {
-    /// Index (0 or 1): its shared words are `Layout::*(index)`.
-    pub index: usize,
+    /// Index (0 or 1): its shared words are `Layout::*(index)`; None:
+    /// `init_mm` (no shared words here: nothing flushes it, its
+    /// `tlb_gen` stays 0, and it has no `mm_cpumask` bit to set).
+    pub index: Option<usize>,
     /// `mm->pgd`.
     pub pgd: Frame,
+}
+
+impl Mm {
+    /// User mm `index`.
+    pub fn user(index: usize, pgd: Frame) -> Mm {
+        Mm {
+            index: Some(index),
+            pgd,
+        }
+    }
+
+    /// `init_mm`, whose page directory is `pgd`.
+    pub fn init(pgd: Frame) -> Mm {
+        Mm { index: None, pgd }
+    }
+
+    /// Its `ctx_id`.
+    pub fn ctx_id(self) -> u16 {
+        self.index.map_or(INIT_CTX_ID, mm_id)
+    }
+
+    /// Its `loaded_mm` value.
+    pub fn loaded_value(self) -> u16 {
+        self.index.map_or(INIT_MM, mm_id)
+    }
 }
 
 /// A switch in progress: its step and its locals.
@@ -313,6 +351,9 @@ pub struct Switch {
     pub next_tlb_gen: u16,
     pub asid: u8,
     pub need_flush: bool,
+    /// Unfolded: the `tlb_gen` load of `ReadTlbGen` ran (into
+    /// `next_tlb_gen`); `choose_new_asid()` is next.
+    pub gen_loaded: bool,
 }
 
 /// What one switch step did (for the system's words).
@@ -329,6 +370,21 @@ pub enum SwitchNote {
         mm_gen: u16,
         local: u16,
         need_flush: bool,
+    },
+    /// Unfolded `ReadTlbGen`, first half: `atomic64_read(&next->context.tlb_gen)`.
+    LoadedTlbGen {
+        mm_gen: u16,
+    },
+    /// Unfolded `ReadTlbGen`, second half: `choose_new_asid()`.
+    ChoseAsid {
+        mm_gen: u16,
+        local: u16,
+        need_flush: bool,
+    },
+    /// `next == &init_mm`: no `cpumask_set_cpu()`; `mb`: the `else
+    /// smp_mb()` of `83b0177a6c48` ran.
+    InitMmNoCpumask {
+        mb: bool,
     },
     LoadedCr3 {
         noflush: bool,
@@ -367,66 +423,85 @@ pub enum FuncNote {
     Full { local: u16, mm_gen: u16 },
 }
 
-/// The flush sender's steps (`flush_tlb_mm_range()` inside a COW fault).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FlushPc {
-    /// `ptep_clear_flush()`: `ptep_get_and_clear()` (`xchg`, locked).
-    ClearPte,
-    /// `info->new_tlb_gen = inc_mm_tlb_gen(mm)` (`atomic64_inc_return`,
-    /// locked: "This is also a barrier that synchronizes with
-    /// switch_mm()").
-    IncTlbGen,
-    /// `cpumask_any_but(mm_cpumask(mm), cpu) < nr_cpu_ids`: read the mask.
-    ReadCpumask,
-    /// `native_flush_tlb_multi()` -> `on_each_cpu_cond_mask(should_flush_tlb,
-    /// ..)` for the other CPU in the mask: read its `loaded_mm` and
-    /// `is_lazy`, send the IPI if it should flush.
-    ShouldFlush,
-    /// The local `flush_tlb_func()` (this CPU runs the mm).
-    LocalFlush,
-    /// `smp_call_function_many_cond(.., wait = true)`: spin until the IPI
-    /// handlers have run.
-    WaitAcks,
-    /// `set_pte_at()` of the copied page (a plain store).
-    SetPte,
-    /// The fault returned.
-    Done,
-}
-
-/// The sender's locals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Flusher {
-    pub pc: FlushPc,
-    pub new_tlb_gen: u16,
-    /// The other CPU is in `mm_cpumask` (read at `ReadCpumask`).
-    pub others: bool,
-}
-
-/// What a sender step did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlushNote {
-    ClearedPte,
-    IncTlbGen {
-        mm_gen: u16,
-    },
-    ReadCpumask {
-        others: bool,
-    },
-    ShouldFlush {
-        target: usize,
-        loaded: u16,
-        lazy: bool,
-        ipi: bool,
-    },
-    Local(FuncNote),
-    Acked,
-    SetPte,
-}
-
 /// The kernel: one variant, operating on hardware it is handed.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel6 {
     pub spec: Spec,
+    /// Which folded steps run as their own interleaving points.
+    pub unfold: Unfold,
+}
+
+/// The five folds of the kernel's steps (docs/today.md "Reductions"), and
+/// which of them run unfolded: each as its own interleaving points, as in
+/// the real code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Unfold {
+    /// The remote `flush_tlb_func()` (the IPI handler) step by step
+    /// ([`flush::Func`]; the system runs it).
+    pub handler: bool,
+    /// `should_flush_tlb()`'s `loaded_mm` load apart from its `is_lazy`
+    /// load and the decision.
+    pub should_flush: bool,
+    /// The sender's local `flush_tlb_func()` step by step.
+    pub local_flush: bool,
+    /// `switch_mm_irqs_off()`'s `tlb_gen` load apart from
+    /// `choose_new_asid()`.
+    pub tlb_gen: bool,
+    /// The handler's lazy branch: the `is_lazy` store, then
+    /// `switch_mm_irqs_off()`'s own steps to `init_mm` (only with
+    /// `handler`: a folded handler is one step anyway).
+    pub lazy_switch: bool,
+}
+
+impl Unfold {
+    /// Every fold as is.
+    pub const NONE: Unfold = Unfold {
+        handler: false,
+        should_flush: false,
+        local_flush: false,
+        tlb_gen: false,
+        lazy_switch: false,
+    };
+    /// Nothing folded.
+    pub const ALL: Unfold = Unfold {
+        handler: true,
+        should_flush: true,
+        local_flush: true,
+        tlb_gen: true,
+        lazy_switch: true,
+    };
+
+    /// Each fold unfolded alone (`lazy_switch` with `handler`, which it
+    /// needs), with its name.
+    pub fn each() -> [(&'static str, Unfold); 5] {
+        let n = Unfold::NONE;
+        [
+            ("handler", Unfold { handler: true, ..n }),
+            (
+                "should_flush_tlb",
+                Unfold {
+                    should_flush: true,
+                    ..n
+                },
+            ),
+            (
+                "local flush",
+                Unfold {
+                    local_flush: true,
+                    ..n
+                },
+            ),
+            ("tlb_gen load", Unfold { tlb_gen: true, ..n }),
+            (
+                "lazy switch (with handler)",
+                Unfold {
+                    handler: true,
+                    lazy_switch: true,
+                    ..n
+                },
+            ),
+        ]
+    }
 }
 
 fn w(v: u16) -> Word {
@@ -450,7 +525,11 @@ impl Kernel6 {
     ) -> Result<SwitchNote, Refused> {
         let op = self.spec.switch_ops()[sw.pc as usize];
         let note = self.switch_op(op, false, cpu, hw, mem, f, tlb, sw, next)?;
-        sw.pc += 1;
+        // Unfolded, the tlb_gen load is half of its step: the pc stays
+        // for choose_new_asid().
+        if !matches!(note, SwitchNote::LoadedTlbGen { .. }) {
+            sw.pc += 1;
+        }
         Ok(note)
     }
 
@@ -474,23 +553,22 @@ impl Kernel6 {
                 hw.store(mem, f, Layout::loaded_mm(cpu), w(LOADED_MM_SWITCHING))?;
                 SwitchNote::StoredSwitching
             }
-            SwitchOp::CpumaskTestSet => {
-                let mask = Layout::cpumask(next.index);
-                let set = hw.load(mem, mask).0 & 1 << cpu != 0;
-                if !self.spec.lazy_cpumask || !set {
-                    hw.locked_rmw(mem, mask, |m| Word(m.0 | 1 << cpu))?;
-                    SwitchNote::CpumaskSet
-                } else if self.spec.mb_when_bit_set {
+            SwitchOp::CpumaskTestSet if next.index.is_none() => {
+                // `next != &init_mm && ..` is false: the else branch.
+                let mb = self.spec.lazy_cpumask && self.spec.mb_when_bit_set;
+                if mb {
                     hw.mfence()?;
-                    SwitchNote::CpumaskSkipped { mb: true }
-                } else {
-                    SwitchNote::CpumaskSkipped { mb: false }
                 }
+                SwitchNote::InitMmNoCpumask { mb }
             }
             SwitchOp::ReadTlbGen if lazy => {
                 // `tlb_gen` against `ctxs[prev_asid].tlb_gen`; out of date:
-                // `new_asid = prev_asid`, `need_flush = true`.
-                let mm_gen = hw.load(mem, Layout::tlb_gen(next.index)).0;
+                // `new_asid = prev_asid`, `need_flush = true`.  One access
+                // (the comparison is with the CPU's own `ctxs[]`), so no
+                // fold to undo here.
+                let mm_gen = hw
+                    .load(mem, Layout::tlb_gen(next.index.expect("a user mm")))
+                    .0;
                 let asid = tlb.loaded_mm_asid;
                 let local = tlb.ctxs[asid as usize].tlb_gen;
                 sw.next_tlb_gen = mm_gen;
@@ -502,9 +580,34 @@ impl Kernel6 {
                     need_flush: sw.need_flush,
                 }
             }
+            SwitchOp::ReadTlbGen if self.unfold.tlb_gen && !sw.gen_loaded => {
+                let mm_gen = next.index.map_or(0, |i| hw.load(mem, Layout::tlb_gen(i)).0);
+                sw.next_tlb_gen = mm_gen;
+                sw.gen_loaded = true;
+                // The step is half done: the pc stays.
+                return Ok(SwitchNote::LoadedTlbGen { mm_gen });
+            }
+            SwitchOp::CpumaskTestSet => {
+                let mask = Layout::cpumask(next.index.expect("a user mm"));
+                let set = hw.load(mem, mask).0 & 1 << cpu != 0;
+                if !self.spec.lazy_cpumask || !set {
+                    hw.locked_rmw(mem, mask, |m| Word(m.0 | 1 << cpu))?;
+                    SwitchNote::CpumaskSet
+                } else if self.spec.mb_when_bit_set {
+                    hw.mfence()?;
+                    SwitchNote::CpumaskSkipped { mb: true }
+                } else {
+                    SwitchNote::CpumaskSkipped { mb: false }
+                }
+            }
             SwitchOp::ReadTlbGen => {
-                let mm_gen = hw.load(mem, Layout::tlb_gen(next.index)).0;
-                let id = mm_id(next.index);
+                let mm_gen = if self.unfold.tlb_gen {
+                    sw.gen_loaded = false;
+                    sw.next_tlb_gen
+                } else {
+                    next.index.map_or(0, |i| hw.load(mem, Layout::tlb_gen(i)).0)
+                };
+                let id = next.ctx_id();
                 // choose_new_asid(): the slot holding next's ctx_id, else a
                 // new one (always flushed).
                 let (asid, local, need_flush) = match tlb.ctxs.iter().position(|c| c.ctx_id == id) {
@@ -518,10 +621,18 @@ impl Kernel6 {
                 sw.next_tlb_gen = mm_gen;
                 sw.asid = asid;
                 sw.need_flush = need_flush;
-                SwitchNote::ReadTlbGen {
-                    mm_gen,
-                    local,
-                    need_flush,
+                if self.unfold.tlb_gen {
+                    SwitchNote::ChoseAsid {
+                        mm_gen,
+                        local,
+                        need_flush,
+                    }
+                } else {
+                    SwitchNote::ReadTlbGen {
+                        mm_gen,
+                        local,
+                        need_flush,
+                    }
                 }
             }
             SwitchOp::LoadCr3 => {
@@ -529,7 +640,7 @@ impl Kernel6 {
                 hw.write_cr3(f, next.pgd, pcid, !sw.need_flush)?;
                 if sw.need_flush {
                     tlb.ctxs[sw.asid as usize] = Ctx {
-                        ctx_id: mm_id(next.index),
+                        ctx_id: next.ctx_id(),
                         tlb_gen: sw.next_tlb_gen,
                     };
                 }
@@ -539,7 +650,7 @@ impl Kernel6 {
                 }
             }
             SwitchOp::StoreLoadedMm => {
-                hw.store(mem, f, Layout::loaded_mm(cpu), w(mm_id(next.index)))?;
+                hw.store(mem, f, Layout::loaded_mm(cpu), w(next.loaded_value()))?;
                 tlb.loaded_mm_asid = sw.asid;
                 SwitchNote::StoredLoadedMm
             }
@@ -629,7 +740,12 @@ impl Kernel6 {
     ) -> (u16, bool, bool) {
         let loaded = hw.load(mem, Layout::loaded_mm(target)).0;
         let lazy = hw.load(mem, Layout::is_lazy(target)).0 != 0;
-        let ipi = if lazy {
+        (loaded, lazy, self.should_flush_decides(loaded, lazy, info))
+    }
+
+    /// `should_flush_tlb()`'s answer from the two values it loaded.
+    pub fn should_flush_decides(&self, loaded: u16, lazy: bool, info: FlushInfo) -> bool {
+        if lazy {
             false // "Lazy TLB will get flushed at the next context switch."
         } else if !self.spec.ipi_checks_loaded_mm
             || (self.spec.ipi_switching && loaded == LOADED_MM_SWITCHING)
@@ -640,8 +756,17 @@ impl Kernel6 {
         } else {
             // "The target mm is loaded"; info->trim_cpumask taken false.
             loaded == mm_id(info.mm)
-        };
-        (loaded, lazy, ipi)
+        }
+    }
+
+    /// Whether `native_flush_tlb_multi()` IPIs every CPU in the mask
+    /// without asking `should_flush_tlb()` ([`Spec::ipi_lazy`]).
+    pub fn ipi_whole_mask(&self, freed_tables: bool) -> bool {
+        match self.spec.ipi_lazy {
+            LazyIpi::Always => true,
+            LazyIpi::WhenTablesFreed => freed_tables,
+            LazyIpi::Never => false,
+        }
     }
 
     /// `native_flush_tlb_multi()`'s choice for `target` in the mask:
@@ -658,12 +783,7 @@ impl Kernel6 {
         freed_tables: bool,
     ) -> (u16, bool, bool) {
         let (loaded, lazy, ipi) = self.should_flush_tlb(hw, mem, target, info);
-        let all = match self.spec.ipi_lazy {
-            LazyIpi::Always => true,
-            LazyIpi::WhenTablesFreed => freed_tables,
-            LazyIpi::Never => false,
-        };
-        (loaded, lazy, all || ipi)
+        (loaded, lazy, self.ipi_whole_mask(freed_tables) || ipi)
     }
 
     /// `flush_tlb_func(info)` on `cpu` (`local`: called by the sender on
@@ -715,99 +835,5 @@ impl Kernel6 {
         };
         tlb.ctxs[asid].tlb_gen = mm_gen;
         Ok(note)
-    }
-
-    /// One step of the COW fault's flush on `cpu` for the page `vpn`
-    /// whose PTE is at `pte`, replaced by `new_pte` (`mm/memory.c`
-    /// `wp_page_copy()` around `arch/x86/mm/tlb.c` `flush_tlb_mm_range()`).
-    /// `ipi_acked`: whether no IPI of this flush is pending (the system
-    /// enables `WaitAcks` only then).
-    /// Returns the note and the IPI to post, if any.
-    #[allow(clippy::too_many_arguments)]
-    pub fn flush_step<A: Arch64>(
-        &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
-        fl: &mut Flusher,
-        mm: usize,
-        vpn: Vpn,
-        pte: Addr,
-        new_pte: Word,
-        ipi_acked: bool,
-    ) -> Result<(FlushNote, Option<(usize, FlushInfo)>), Refused> {
-        let other = 1 - cpu;
-        let info = FlushInfo {
-            mm,
-            vpn,
-            new_tlb_gen: fl.new_tlb_gen,
-        };
-        let (note, next, ipi) = match fl.pc {
-            FlushPc::ClearPte => {
-                hw.locked_rmw(mem, pte, |_| Word::ZERO)?;
-                (FlushNote::ClearedPte, FlushPc::IncTlbGen, None)
-            }
-            FlushPc::IncTlbGen => {
-                let old = hw.locked_rmw(mem, Layout::tlb_gen(mm), |g| Word(g.0 + 1))?;
-                fl.new_tlb_gen = old.0 + 1;
-                (
-                    FlushNote::IncTlbGen { mm_gen: old.0 + 1 },
-                    FlushPc::ReadCpumask,
-                    None,
-                )
-            }
-            FlushPc::ReadCpumask => {
-                let others = hw.load(mem, Layout::cpumask(mm)).0 & 1 << other != 0;
-                fl.others = others;
-                let next = if others {
-                    FlushPc::ShouldFlush
-                } else {
-                    FlushPc::LocalFlush
-                };
-                (FlushNote::ReadCpumask { others }, next, None)
-            }
-            FlushPc::ShouldFlush => {
-                // A COW fault frees no page table.
-                let (loaded, lazy, send) = self.flush_multi_decides(hw, mem, other, info, false);
-                (
-                    FlushNote::ShouldFlush {
-                        target: other,
-                        loaded,
-                        lazy,
-                        ipi: send,
-                    },
-                    FlushPc::LocalFlush,
-                    send.then_some((other, info)),
-                )
-            }
-            FlushPc::LocalFlush => {
-                // flush_tlb_mm_range(): the local flush runs when this CPU
-                // has the mm loaded (on_each_cpu_cond_mask's local call, or
-                // the `mm == loaded_mm` branch).
-                let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
-                let n = if loaded == mm_id(mm) {
-                    self.flush_tlb_func(cpu, hw, mem, f, tlb, info, true)?
-                } else {
-                    FuncNote::WrongMm { loaded }
-                };
-                (FlushNote::Local(n), FlushPc::WaitAcks, None)
-            }
-            FlushPc::WaitAcks => {
-                assert!(
-                    ipi_acked,
-                    "the sender spins until its IPIs are acknowledged"
-                );
-                (FlushNote::Acked, FlushPc::SetPte, None)
-            }
-            FlushPc::SetPte => {
-                hw.store(mem, f, pte, new_pte)?;
-                (FlushNote::SetPte, FlushPc::Done, None)
-            }
-            FlushPc::Done => unreachable!("a finished flusher takes no step"),
-        };
-        fl.pc = next;
-        Ok((note, ipi))
     }
 }

@@ -23,12 +23,12 @@ pub const MAX_LAZY_STEPS: usize = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum LazyIpi {
     /// Every CPU in the mask gets the IPI, lazy or not (before
-    /// `016c4d92cd16`: `native_flush_tlb_others()` IPIs the whole mask,
+    /// `145f573b89a6`: `native_flush_tlb_others()` IPIs the whole mask,
     /// and the handler switches a lazy CPU to `init_mm`).
     Always,
     /// Lazy CPUs get it only when the flush freed page tables
     /// (`info->freed_tables`: `on_each_cpu_mask()` instead of
-    /// `on_each_cpu_cond_mask(should_flush_tlb, ..)`), from `016c4d92cd16`.
+    /// `on_each_cpu_cond_mask(should_flush_tlb, ..)`), from `145f573b89a6`.
     WhenTablesFreed,
     /// Never (no commit: a patch that would skip lazy CPUs even when
     /// tables are freed).
@@ -80,7 +80,8 @@ pub struct Spec {
     /// `fea4e317f9e7`: `should_flush_tlb()` also IPIs a CPU whose
     /// `loaded_mm` is `LOADED_MM_SWITCHING`.
     pub ipi_switching: bool,
-    /// `016c4d92cd16`: which lazy CPUs a flush IPIs.
+    /// `145f573b89a6` ("x86/mm/tlb: Make lazy TLB mode lazier"), with the
+    /// `freed_tables` of `016c4d92cd16`: which lazy CPUs a flush IPIs.
     pub ipi_lazy: LazyIpi,
     /// `3ef938c35035`: `flush_tlb_range()` passes `freed_tables = true`
     /// (it is used for zapping page-table-pointing PMDs: THP collapse).

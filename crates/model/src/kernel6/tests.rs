@@ -51,7 +51,10 @@ fn should_flush_tlb_follows_each_variant() {
         mem.write(Layout::loaded_mm(1), Word(loaded));
         mem.write(Layout::is_lazy(1), Word(lazy as u16));
         for v in Variant::ALL {
-            let k = Kernel6 { spec: v.spec() };
+            let k = Kernel6 {
+                spec: v.spec(),
+                unfold: Unfold::NONE,
+            };
             let (l, z, ipi) = k.should_flush_tlb(&cpu0, &mem, 1, info(1));
             assert_eq!((l, z), (loaded, lazy));
             // Before 6db2526c1d69 the callback was tlb_is_not_lazy().
@@ -71,13 +74,16 @@ fn should_flush_tlb_follows_each_variant() {
 fn the_cpumask_step_is_a_barrier_only_with_83b0177a6c48() {
     let f = tso();
     for (v, barrier) in [(Variant::Fea4e317, false), (Variant::Fix83b0177a, true)] {
-        let k = Kernel6 { spec: v.spec() };
+        let k = Kernel6 {
+            spec: v.spec(),
+            unfold: Unfold::NONE,
+        };
         let mut mem = X64Memory::new();
         mem.write(Layout::cpumask(0), Word(0b11));
         let mut cpu = X64Cpu::new(5, 2);
         let mut tlb = TlbState::default();
         let mut sw = Switch::default();
-        let a = Mm { index: 0, pgd: 0 };
+        let a = Mm::user(0, 0);
         let n = k
             .switch_step(1, &mut cpu, &mut mem, &f, &mut tlb, &mut sw, a)
             .expect("store");
@@ -106,6 +112,7 @@ fn flush_tlb_func_compares_generations() {
     let f = tso();
     let k = Kernel6 {
         spec: Variant::Fix83b0177a.spec(),
+        unfold: Unfold::NONE,
     };
     let mut mem = X64Memory::new();
     // A maps page 0 through frames 0 -> 1 -> 2 -> 3.
@@ -183,6 +190,7 @@ fn the_lazy_path_waits_at_its_barrier_and_reloads_only_when_out_of_date() {
     let f = tso();
     let k = Kernel6 {
         spec: Variant::Fix83b0177a.spec(),
+        unfold: Unfold::NONE,
     };
     assert_eq!(
         k.spec.lazy_ops(),
@@ -193,7 +201,10 @@ fn the_lazy_path_waits_at_its_barrier_and_reloads_only_when_out_of_date() {
         ]
     );
     assert_eq!(k.lazy_len(), 5);
-    let a = Mm { index: 0, pgd: 0 };
+    let a = Mm {
+        index: Some(0),
+        pgd: 0,
+    };
     for mm_gen in [0u16, 1] {
         let mut mem = X64Memory::new();
         mem.write(Layout::is_lazy(1), Word(1));
@@ -278,6 +289,7 @@ fn enter_lazy_tlb_and_the_two_paths_steps() {
     let f = tso();
     let k = Kernel6 {
         spec: Variant::Fix83b0177a.spec(),
+        unfold: Unfold::NONE,
     };
     let mut mem = X64Memory::new();
     let mut cpu = X64Cpu::new(0, 1);
@@ -306,4 +318,89 @@ fn enter_lazy_tlb_and_the_two_paths_steps() {
     let mut ops = Variant::Fix83b0177a.switch_ops().to_vec();
     ops.insert(0, SwitchOp::StoreNotLazy);
     assert!(s.set_switch_ops(&ops).is_err());
+}
+
+/// Unfolded, `flush_tlb_func()` runs step by step to the same end as the
+/// folded one (same note, same `ctxs[]`, same TLB, same cpumask) in each
+/// case of `flush_tlb_func_compares_generations`, remote and local.
+#[test]
+fn unfolded_flush_tlb_func_ends_where_the_folded_one_does() {
+    use super::collapse::RemoteNote;
+    let f = tso();
+    let spec = Variant::Fix83b0177a.spec();
+    let folded = Kernel6 {
+        spec,
+        unfold: Unfold::NONE,
+    };
+    let unfolded = Kernel6 {
+        spec,
+        unfold: Unfold::ALL,
+    };
+    let mut mem = X64Memory::new();
+    mem.words[0][0] = Word::table(1);
+    mem.words[1][0] = Word::table(2);
+    mem.words[2][0] = Word::leaf(3, false, false);
+    mem.write(Layout::loaded_mm(1), Word(mm_id(0)));
+    mem.write(Layout::cpumask(0), Word(0b11));
+    // (mm tlb_gen, local ctxs tlb_gen, loaded_mm)
+    for (mm_gen, local_gen, loaded) in [
+        (1, 0, mm_id(0)),
+        (2, 0, mm_id(0)),
+        (1, 1, mm_id(0)),
+        (1, 0, mm_id(1)),
+    ] {
+        for local in [false, true] {
+            let mut cpu = X64Cpu::new(0, 1);
+            let mut m = mem;
+            let r = cpu.start_walk(&mut m, &f, DEMAND, 0, false);
+            assert!(matches!(r.end, WalkEnd::Filled(_)));
+            m.write(Layout::tlb_gen(0), Word(mm_gen));
+            m.write(Layout::loaded_mm(1), Word(loaded));
+            let mut tlb = TlbState {
+                loaded_mm_asid: 0,
+                next_asid: 1,
+                ctxs: [
+                    Ctx {
+                        ctx_id: mm_id(0),
+                        tlb_gen: local_gen,
+                    },
+                    Ctx::default(),
+                ],
+            };
+            let (mut cpu2, mut m2, mut tlb2) = (cpu, m, tlb);
+            let want = if local && loaded != mm_id(0) {
+                // flush_tlb_mm_range() does not call it.
+                FuncNote::WrongMm { loaded }
+            } else {
+                folded
+                    .flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), local)
+                    .expect("folded")
+            };
+            let mut fs = Func::default();
+            let mut steps = 0;
+            let got = loop {
+                let st = unfolded
+                    .func_step(
+                        1,
+                        &mut cpu2,
+                        &mut m2,
+                        &f,
+                        &mut tlb2,
+                        &mut fs,
+                        info(1),
+                        local,
+                        None,
+                    )
+                    .expect("a step");
+                steps += 1;
+                if fs.idle() {
+                    break st;
+                }
+            };
+            assert_eq!(got, FuncStep::Returned(RemoteNote::Func(want)), "{steps}");
+            assert_eq!(tlb2, tlb);
+            assert_eq!(m2.read(Layout::cpumask(0)), m.read(Layout::cpumask(0)));
+            assert_eq!(cpu2.lookup(0).is_some(), cpu.lookup(0).is_some());
+        }
+    }
 }

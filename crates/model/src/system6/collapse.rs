@@ -27,9 +27,11 @@ use crate::hw::x86_64::{
     Addr, Arch64, DEMAND, Frame, Level, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
 };
-use crate::kernel6::collapse::{CollapseNote, CollapsePc, Collapser, RemoteNote};
+use crate::kernel6::Unfold;
+use crate::kernel6::collapse::RemoteNote;
 use crate::kernel6::{
-    Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, LazyIpi, Spec, TlbState, mm_id, pcid_of,
+    AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncNote,
+    FuncStep, INIT_MM, Kernel6, Layout, LazyIpi, Spec, TlbState, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
@@ -46,6 +48,9 @@ const X_FRAME: Frame = 3;
 /// `init_mm`'s page directory (no user mappings).
 const INIT_ROOT: Frame = 5;
 const MM_A: usize = 0;
+/// What follows the collapse's flush: `pte_free_defer()` of PT, then its
+/// frame's reuse.
+const AFTER: [AfterFlush; 2] = [AfterFlush::FreeTable(PT), AfterFlush::ReuseTable(PT)];
 
 /// What is checked.
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +58,11 @@ pub struct Config22045 {
     /// The kernel: a named variant's spec or a patch's.
     pub kernel: Spec,
     pub features: X64Features,
+    /// Run the kernel's folded steps as their own interleaving points
+    /// (docs/today.md "Reductions"): those `unfold_steps` names.
+    pub unfold: bool,
+    /// Which folds `unfold` undoes (default: all five).
+    pub unfold_steps: Unfold,
 }
 
 impl Config22045 {
@@ -67,6 +77,8 @@ impl Config22045 {
         Config22045 {
             kernel: kernel.into(),
             features,
+            unfold: false,
+            unfold_steps: Unfold::ALL,
         }
     }
 
@@ -77,6 +89,8 @@ impl Config22045 {
         Config22045 {
             kernel: kernel.into(),
             features,
+            unfold: false,
+            unfold_steps: Unfold::ALL,
         }
     }
 }
@@ -87,15 +101,17 @@ pub struct State22045 {
     pub mem: X64Memory,
     pub cpus: [X64Cpu; 2],
     pub tlb: [TlbState; 2],
-    pub collapser: Collapser,
+    pub collapser: Flusher,
     /// The pending flush IPI per CPU.
     pub ipi: [Option<FlushInfo>; 2],
+    /// Unfolded: the IPI handler in progress per CPU (interrupts off).
+    pub handler: [Func; 2],
 }
 
 impl State22045 {
     /// Ghost: PT has been freed (`pte_free_defer()` ran).
     pub fn pt_freed(&self) -> bool {
-        matches!(self.collapser.pc, CollapsePc::ReuseTable | CollapsePc::Done)
+        self.collapser.has_done(&AFTER, AfterFlush::FreeTable(PT))
     }
 }
 
@@ -148,8 +164,10 @@ impl fmt::Display for Violation22045 {
 /// What a step did.
 #[derive(Clone, Copy, Debug)]
 pub enum Note22045 {
-    Collapse(CollapseNote),
+    Collapse(FlushNote),
     Ipi(RemoteNote),
+    /// Unfolded: a step of the IPI handler (`true`: its first).
+    IpiStep(bool, FuncStep),
     Hw(X64HwOutcome),
 }
 
@@ -167,7 +185,14 @@ impl System22045 {
     pub fn new(cfg: Config22045) -> System22045 {
         System22045 {
             cfg,
-            kernel: Kernel6 { spec: cfg.kernel },
+            kernel: Kernel6 {
+                spec: cfg.kernel,
+                unfold: if cfg.unfold {
+                    cfg.unfold_steps
+                } else {
+                    Unfold::NONE
+                },
+            },
         }
     }
 
@@ -186,26 +211,30 @@ impl System22045 {
         let k = &self.kernel;
         match a {
             Action22045::Collapse => {
-                if n.collapser.pc == CollapsePc::Done {
+                if n.collapser.pc == FlushPc::Done {
                     return None;
                 }
                 let acked = n.ipi[LAZY].is_none();
-                if n.collapser.pc == CollapsePc::WaitAcks && !acked {
+                if n.collapser.pc == FlushPc::WaitAcks && !acked {
                     return None;
                 }
+                let req = FlushRequest {
+                    mm: MM_A,
+                    vpn: 0,
+                    clear: pmd(),
+                    freed_tables: self.cfg.kernel.range_freed_tables,
+                    after: &AFTER,
+                    lazy_branch: Some(INIT_ROOT),
+                };
                 let (note, ipi) = k
-                    .collapse_step(
+                    .flush_step(
                         COLLAPSER,
                         &mut n.cpus[COLLAPSER],
                         &mut n.mem,
                         f,
                         &mut n.tlb[COLLAPSER],
                         &mut n.collapser,
-                        MM_A,
-                        0,
-                        pmd(),
-                        PT,
-                        self.cfg.kernel.range_freed_tables,
+                        &req,
                         acked,
                     )
                     .ok()?;
@@ -217,6 +246,29 @@ impl System22045 {
             Action22045::Ipi { cpu } => {
                 let cpu = cpu as usize;
                 let info = n.ipi[cpu]?;
+                if k.unfold.handler {
+                    let first = n.handler[cpu].idle();
+                    if first {
+                        n.cpus[cpu].take_interrupt(f).ok()?;
+                    }
+                    let step = k
+                        .func_step(
+                            cpu,
+                            &mut n.cpus[cpu],
+                            &mut n.mem,
+                            f,
+                            &mut n.tlb[cpu],
+                            &mut n.handler[cpu],
+                            info,
+                            false,
+                            Some(INIT_ROOT),
+                        )
+                        .ok()?;
+                    if n.handler[cpu].idle() {
+                        n.ipi[cpu] = None; // acknowledged as it returns
+                    }
+                    return Some((n, Note22045::IpiStep(first, step), None));
+                }
                 let hw = &mut n.cpus[cpu];
                 hw.take_interrupt(f).ok()?;
                 let rn = k
@@ -259,16 +311,16 @@ impl System22045 {
         };
         match note {
             Note22045::Collapse(c) => match c {
-                CollapseNote::ClearedPmd => "CPU0 collapse_pte_mapped_thp() -> pmdp_collapse_flush(): pmdp_huge_get_and_clear() clears the PD entry -> page table (xchg, locked)".into(),
-                CollapseNote::IncTlbGen { mm_gen } => format!(
+                FlushNote::Cleared => "CPU0 collapse_pte_mapped_thp() -> pmdp_collapse_flush(): pmdp_huge_get_and_clear() clears the PD entry -> page table (xchg, locked)".into(),
+                FlushNote::IncTlbGen { mm_gen } => format!(
                     "CPU0 flush_tlb_range() -> flush_tlb_mm_range(freed_tables = {}): inc_mm_tlb_gen() -> tlb_gen = {mm_gen}",
                     self.cfg.kernel.range_freed_tables
                 ),
-                CollapseNote::ReadCpumask { others } => format!(
+                FlushNote::ReadCpumask { others } => format!(
                     "CPU0 reads mm_cpumask(A): CPU1 {}",
                     if others { "is in it (lazy CPUs keep their bit)" } else { "is not in it" }
                 ),
-                CollapseNote::Multi { freed_tables, loaded, lazy, ipi } => {
+                FlushNote::ShouldFlush { freed_tables, loaded, lazy, ipi, .. } => {
                     let why = if ipi && self.cfg.kernel.ipi_lazy == LazyIpi::Always {
                         "every CPU in the mask gets the IPI, the lazy one too (before 016c4d92cd16)"
                     } else if ipi && freed_tables {
@@ -288,7 +340,7 @@ impl System22045 {
                         lazy as u8
                     )
                 }
-                CollapseNote::Local(fnote) => format!(
+                FlushNote::Local(fnote) => format!(
                     "CPU0 local flush_tlb_func(): {}",
                     match fnote {
                         FuncNote::Partial { .. } => "INVLPG (drops every paging-structure-cache entry of its PCID)".to_string(),
@@ -296,17 +348,34 @@ impl System22045 {
                         other => format!("{other:?}"),
                     }
                 ),
-                CollapseNote::Acked => "CPU0 flush_tlb_range() returns".into(),
-                CollapseNote::Freed => format!(
+                FlushNote::LoadedMm { loaded, .. } => format!(
+                    "CPU0 native_flush_tlb_multi() -> should_flush_tlb(CPU1): per_cpu(loaded_mm, 1) = {}",
+                    mm_name(loaded)
+                ),
+                FlushNote::LocalStep(st) => format!(
+                    "CPU0 local flush_tlb_func(): {}",
+                    super::step_words(st, &mm_name)
+                ),
+                FlushNote::Acked => "CPU0 flush_tlb_range() returns".into(),
+                FlushNote::After(AfterFlush::FreeTable(_)) => format!(
                     "CPU0 pte_free_defer(): the page table (frame {PT}) is freed"
                 ),
-                CollapseNote::Reused => format!(
+                FlushNote::After(_) => format!(
                     "frame {PT} is allocated again and written (garbage in entry 0{})",
                     if n.cpus[COLLAPSER].drained() { "" } else { ", in CPU0's store buffer" }
                 ),
             },
             Note22045::Ipi(RemoteNote::LazyToInitMm) => "CPU1 takes the flush IPI: flush_tlb_func(): \"We're in lazy mode\": switch_mm_irqs_off(NULL, &init_mm): CR3 = init_mm with a flush, A's paging-structure-cache entries no longer used".into(),
             Note22045::Ipi(RemoteNote::Func(fnote)) => format!("CPU1 takes the flush IPI: {fnote:?}"),
+            Note22045::IpiStep(first, st) => format!(
+                "CPU1 {}{}",
+                if first {
+                    "takes the flush IPI: flush_tlb_func(): "
+                } else {
+                    "flush_tlb_func(): "
+                },
+                super::step_words(st, &mm_name)
+            ),
             Note22045::Hw(out) => {
                 let (cpu, hw) = match a {
                     Action22045::Hw { cpu, hw } => (cpu as usize, hw),
@@ -430,11 +499,9 @@ impl Model for System22045 {
             mem,
             cpus,
             tlb: [t, t],
-            collapser: Collapser {
-                pc: CollapsePc::ClearPmd,
-                new_tlb_gen: 0,
-            },
+            collapser: Flusher::new(),
             ipi: [None; 2],
+            handler: [Func::default(); 2],
         }
     }
 

@@ -46,10 +46,12 @@ use crate::hw::x86_64::{
     Addr, Arch64, DEMAND, Frame, Refused, Vpn, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
 };
+use crate::kernel6::Unfold;
 use crate::kernel6::collapse::RemoteNote;
 use crate::kernel6::{
-    Ctx, FlushInfo, FlushNote, FlushPc, Flusher, FuncNote, Kernel6, LOADED_MM_SWITCHING, Layout,
-    Mm, Spec, Switch, SwitchNote, SwitchOp, TlbState, mm_id, pcid_of,
+    AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncNote,
+    FuncStep, Kernel6, LOADED_MM_SWITCHING, Layout, Mm, Spec, Switch, SwitchNote, SwitchOp,
+    TlbState, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
@@ -98,6 +100,11 @@ pub struct Config6 {
     pub features: X64Features,
     pub check_stale_read: bool,
     pub check_stale_gen: bool,
+    /// Run the kernel's folded steps as their own interleaving points
+    /// (docs/today.md "Reductions"): those `unfold_steps` names.
+    pub unfold: bool,
+    /// Which folds `unfold` undoes (default: all five).
+    pub unfold_steps: Unfold,
 }
 
 impl Config6 {
@@ -113,6 +120,8 @@ impl Config6 {
             features,
             check_stale_read: true,
             check_stale_gen: true,
+            unfold: false,
+            unfold_steps: Unfold::ALL,
         }
     }
 
@@ -131,6 +140,8 @@ impl Config6 {
             features,
             check_stale_read: true,
             check_stale_gen: true,
+            unfold: false,
+            unfold_steps: Unfold::ALL,
         }
     }
 }
@@ -149,6 +160,8 @@ pub struct State6 {
     pub switch: Switch,
     /// The pending flush IPI per CPU (`smp_call_function`'s csd).
     pub ipi: [Option<FlushInfo>; 2],
+    /// Unfolded: the IPI handler in progress per CPU (interrupts off).
+    pub handler: [Func; 2],
     /// Ghost: the `tlb_gen` of A's flush that has returned (0: none).
     pub completed_gen: u16,
     /// `LazyReturn`: CPU1 has switched to the kernel thread.
@@ -208,10 +221,17 @@ impl fmt::Display for Violation6 {
 pub enum Note {
     Writer(FlushNote),
     Switch(SwitchOp, SwitchNote),
-    EnterLazy { stored: bool },
+    EnterLazy {
+        stored: bool,
+    },
     LazyIpi(RemoteNote),
-    Read { frame: Option<Frame>, walked: bool },
+    Read {
+        frame: Option<Frame>,
+        walked: bool,
+    },
     Ipi(FuncNote),
+    /// Unfolded: a step of the IPI handler (`true`: its first).
+    IpiStep(bool, FuncStep),
     Hw(X64HwOutcome),
 }
 
@@ -236,7 +256,7 @@ pub struct System6 {
 
 fn mm_a() -> Mm {
     Mm {
-        index: MM_A,
+        index: Some(MM_A),
         pgd: A_ROOT,
     }
 }
@@ -249,8 +269,23 @@ impl System6 {
     pub fn new(cfg: Config6) -> System6 {
         System6 {
             cfg,
-            kernel: Kernel6 { spec: cfg.kernel },
+            kernel: Kernel6 {
+                spec: cfg.kernel,
+                unfold: if cfg.unfold {
+                    cfg.unfold_steps
+                } else {
+                    Unfold::NONE
+                },
+            },
         }
+    }
+
+    /// What follows the COW fault's flush: `set_pte_at()` of the copy.
+    fn after(&self) -> [AfterFlush; 1] {
+        [AfterFlush::SetPte {
+            pte: pte_x(),
+            word: Word::leaf(NEW_FRAME, false, true),
+        }]
     }
 
     /// The length of CPU1's switch (the path it takes).
@@ -272,6 +307,20 @@ impl System6 {
         cpu != READER || !s.switching || self.reader_in_user(s)
     }
 
+    /// CPU1 is in its IPI handler (unfolded): it takes no step of its own.
+    fn in_handler(s: &State6) -> bool {
+        !s.handler[READER].idle()
+    }
+
+    /// CPU1's switch has loaded `tlb_gen` (its `ReadTlbGen` ran, or, unfolded,
+    /// its first half).
+    fn tlb_gen_read(&self, s: &State6) -> bool {
+        s.switching
+            && (self.cfg.kernel.switch_ops()[..s.switch.pc as usize]
+                .contains(&SwitchOp::ReadTlbGen)
+                || s.switch.gen_loaded)
+    }
+
     /// Runs `a` on a copy of `s`: the successor, what happened, and the
     /// property it broke, or None if `a` is not enabled.
     pub fn apply(&self, s: &State6, a: Action6) -> Option<(State6, Note, Option<Violation6>)> {
@@ -287,20 +336,24 @@ impl System6 {
                 if n.flusher.pc == FlushPc::WaitAcks && !acked {
                     return None;
                 }
-                let (cpu0, rest) = n.cpus.split_at_mut(1);
-                let _ = rest;
+                let after = self.after();
+                let req = FlushRequest {
+                    mm: MM_A,
+                    vpn: X,
+                    clear: pte_x(),
+                    freed_tables: false, // a COW fault frees no page table
+                    after: &after,
+                    lazy_branch: None, // no CPU is lazy here
+                };
                 let (note, ipi) = k
                     .flush_step(
                         WRITER,
-                        &mut cpu0[0],
+                        &mut n.cpus[WRITER],
                         &mut n.mem,
                         f,
                         &mut n.tlb[WRITER],
                         &mut n.flusher,
-                        MM_A,
-                        X,
-                        pte_x(),
-                        Word::leaf(NEW_FRAME, false, true),
+                        &req,
                         acked,
                     )
                     .ok()?;
@@ -314,7 +367,7 @@ impl System6 {
                 (Note::Writer(note), None)
             }
             Action6::Switch => {
-                if self.reader_in_user(&n) {
+                if self.reader_in_user(&n) || Self::in_handler(&n) {
                     return None;
                 }
                 if !n.switching && self.cfg.shape == Shape6::LazyReturn {
@@ -350,7 +403,7 @@ impl System6 {
                 (Note::Switch(op, sn), None)
             }
             Action6::EnterLazy => {
-                if self.cfg.shape != Shape6::LazyReturn || n.went_lazy {
+                if self.cfg.shape != Shape6::LazyReturn || n.went_lazy || Self::in_handler(&n) {
                     return None;
                 }
                 let stored = k
@@ -360,7 +413,7 @@ impl System6 {
                 (Note::EnterLazy { stored }, None)
             }
             Action6::Read => {
-                if !self.reader_in_user(&n) {
+                if !self.reader_in_user(&n) || Self::in_handler(&n) {
                     return None;
                 }
                 let cpu = &mut n.cpus[READER];
@@ -396,6 +449,32 @@ impl System6 {
             Action6::Ipi { cpu } => {
                 let cpu = cpu as usize;
                 let info = n.ipi[cpu]?;
+                if k.unfold.handler {
+                    if n.handler[cpu].idle() {
+                        if !self.irqs_on(&n, cpu) {
+                            return None;
+                        }
+                        n.cpus[cpu].take_interrupt(f).ok()?;
+                    }
+                    let step = k
+                        .func_step(
+                            cpu,
+                            &mut n.cpus[cpu],
+                            &mut n.mem,
+                            f,
+                            &mut n.tlb[cpu],
+                            &mut n.handler[cpu],
+                            info,
+                            false,
+                            // The lazy branch exists where a CPU can be lazy.
+                            (self.cfg.shape == Shape6::LazyReturn).then_some(INIT_ROOT),
+                        )
+                        .ok()?;
+                    if n.handler[cpu].idle() {
+                        n.ipi[cpu] = None; // acknowledged as it returns
+                    }
+                    return Some((n, Note::IpiStep(s.handler[cpu].idle(), step), None));
+                }
                 if !self.irqs_on(&n, cpu) {
                     return None;
                 }
@@ -480,7 +559,7 @@ impl System6 {
         };
         match note {
             Note::Writer(w) => match w {
-                FlushNote::ClearedPte => {
+                FlushNote::Cleared => {
                     "CPU0 COW fault on X: ptep_clear_flush() clears the PTE (xchg, locked)".into()
                 }
                 FlushNote::IncTlbGen { mm_gen } => format!(
@@ -511,11 +590,7 @@ impl System6 {
                         "no IPI: LOADED_MM_SWITCHING is not mm A, and this kernel (without fea4e317f9e7) skips the SWITCHING window".to_string()
                     } else if switching_buffered(s) {
                         "no IPI: CPU1's store of LOADED_MM_SWITCHING is still in its store buffer (store buffering, no smp_mb before its tlb_gen load)".to_string()
-                    } else if s.switching
-                        && !s.lazy_path
-                        && self.cfg.kernel.switch_ops()[..s.switch.pc as usize]
-                            .contains(&SwitchOp::ReadTlbGen)
-                    {
+                    } else if !s.lazy_path && self.tlb_gen_read(s) {
                         "no IPI: CPU1 already read tlb_gen but has not yet stored LOADED_MM_SWITCHING (wrong order of the stable backport)".to_string()
                     } else {
                         "no IPI: CPU1 runs another mm".to_string()
@@ -529,11 +604,29 @@ impl System6 {
                 FlushNote::Local(fnote) => {
                     format!("CPU0 local flush_tlb_func(): {}", func_words(fnote))
                 }
+                FlushNote::LoadedMm { loaded, .. } => {
+                    let why = if switching_buffered(s) {
+                        ": CPU1's store of LOADED_MM_SWITCHING is still in its store buffer (store buffering, no smp_mb before its tlb_gen load)"
+                    } else if !s.lazy_path && self.tlb_gen_read(s) && loaded != LOADED_MM_SWITCHING {
+                        ": CPU1 already read tlb_gen but has not yet stored LOADED_MM_SWITCHING (wrong order of the stable backport)"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "CPU0 should_flush_tlb(CPU1): per_cpu(loaded_mm, 1) = {}{why}",
+                        mm_name(loaded)
+                    )
+                }
+                FlushNote::LocalStep(st) => {
+                    format!("CPU0 local flush_tlb_func(): {}", step_words(st, &mm_name))
+                }
                 FlushNote::Acked => format!(
                     "CPU0 flush_tlb_mm_range() returns (tlb_gen {} flushed everywhere it thinks needed)",
                     n.completed_gen
                 ),
-                FlushNote::SetPte => "CPU0 set_pte_at(X -> the copy); the COW fault returns".into(),
+                FlushNote::After(_) => {
+                    "CPU0 set_pte_at(X -> the copy); the COW fault returns".into()
+                }
             },
             Note::Switch(op, sn) => {
                 let text = match sn {
@@ -576,6 +669,26 @@ impl System6 {
                             ""
                         }
                     ),
+                    SwitchNote::LoadedTlbGen { mm_gen } => format!(
+                        "CPU1 atomic64_read(tlb_gen) = {mm_gen}{}",
+                        if switching_buffered(&n) {
+                            " (its LOADED_MM_SWITCHING store not yet visible: missing smp_mb)"
+                        } else if !self.cfg.kernel.switch_ops()[..n.switch.pc as usize]
+                            .contains(&SwitchOp::StoreSwitching)
+                        {
+                            " (before its LOADED_MM_SWITCHING store: wrong order)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    SwitchNote::ChoseAsid {
+                        mm_gen,
+                        local,
+                        need_flush,
+                    } => format!(
+                        "CPU1 choose_new_asid(A, {mm_gen}): ctxs[asid].tlb_gen = {local}: need_flush = {need_flush}"
+                    ),
+                    SwitchNote::InitMmNoCpumask { .. } => "CPU1 (next is init_mm)".into(),
                     SwitchNote::LoadedCr3 { noflush, pcid } => format!(
                         "CPU1 load_new_mm_cr3(A, PCID {pcid}, {}){}",
                         if noflush { "no flush" } else { "flush" },
@@ -655,6 +768,15 @@ impl System6 {
                     ": is_lazy = 1; mm A stays loaded"
                 }
             ),
+            Note::IpiStep(first, st) => format!(
+                "CPU1 {}{}",
+                if first {
+                    "takes the flush IPI: flush_tlb_func(): "
+                } else {
+                    "flush_tlb_func(): "
+                },
+                step_words(st, &mm_name)
+            ),
             Note::Hw(out) => match (a, out) {
                 (Action6::Hw { cpu, .. }, X64HwOutcome::Drained { addr, word }) => {
                     let what = if addr == Layout::loaded_mm(cpu as usize) {
@@ -685,6 +807,71 @@ impl System6 {
             }
         }
         out
+    }
+}
+
+/// One step of the unfolded `flush_tlb_func()` in words (both systems).
+pub fn step_words(st: FuncStep, mm_name: &dyn Fn(u16) -> String) -> String {
+    use crate::kernel6::collapse::RemoteNote;
+    match st {
+        FuncStep::LoadedMm { loaded } => {
+            format!("this_cpu_read(loaded_mm) = {}", mm_name(loaded))
+        }
+        FuncStep::IsLazy { lazy } => format!(
+            "this_cpu_read(is_lazy) = {}{}",
+            lazy as u8,
+            if lazy {
+                ": \"We're in lazy mode\": switch_mm_irqs_off(NULL, &init_mm)"
+            } else {
+                ""
+            }
+        ),
+        FuncStep::LocalGen { local } => {
+            format!("local tlb_gen = ctxs[asid].tlb_gen = {local}, older than the flush")
+        }
+        FuncStep::TlbGen { local, mm_gen } => {
+            format!("atomic64_read(tlb_gen) = {mm_gen} > local {local}: flush needed")
+        }
+        FuncStep::Flushed { partial: true } => "flush_tlb_one_user(X) (INVLPG)".into(),
+        FuncStep::Flushed { partial: false } => "flush_tlb_local() (CR3 reload)".into(),
+        FuncStep::ClearedIsLazy => {
+            "switch_mm_irqs_off(NULL, &init_mm): this_cpu_write(is_lazy, false)".into()
+        }
+        FuncStep::Switch(_, sn) => format!("switch to init_mm: {}", init_switch_words(sn)),
+        FuncStep::Returned(RemoteNote::Func(
+            FuncNote::Partial { mm_gen, .. } | FuncNote::Full { mm_gen, .. },
+        )) => format!("this_cpu_write(ctxs[asid].tlb_gen, {mm_gen}); returns"),
+        FuncStep::Returned(RemoteNote::Func(n)) => format!("{}; returns", func_words(n)),
+        FuncStep::Returned(RemoteNote::LazyToInitMm) => "switch_mm_irqs_off(NULL, &init_mm) in one step: CR3 = init_mm with a flush, A's paging-structure-cache entries no longer used; returns".into(),
+    }
+}
+
+/// A step of the lazy branch's `switch_mm_irqs_off(NULL, &init_mm)`.
+fn init_switch_words(sn: SwitchNote) -> String {
+    match sn {
+        SwitchNote::StoredSwitching => "this_cpu_write(loaded_mm, LOADED_MM_SWITCHING)".into(),
+        SwitchNote::InitMmNoCpumask { mb: true } => {
+            "next is init_mm: no cpumask_set_cpu(), smp_mb()".into()
+        }
+        SwitchNote::InitMmNoCpumask { mb: false } => "next is init_mm: no cpumask_set_cpu()".into(),
+        SwitchNote::LoadedTlbGen { mm_gen } => {
+            format!("atomic64_read(&init_mm.context.tlb_gen) = {mm_gen}")
+        }
+        SwitchNote::ChoseAsid { need_flush, .. } | SwitchNote::ReadTlbGen { need_flush, .. } => {
+            format!("choose_new_asid(init_mm): need_flush = {need_flush}")
+        }
+        SwitchNote::LoadedCr3 { noflush, pcid } => format!(
+            "load_new_mm_cr3(init_mm, PCID {pcid}, {}){}",
+            if noflush { "no flush" } else { "flush" },
+            if noflush {
+                ""
+            } else {
+                ": A's paging-structure-cache entries no longer used"
+            }
+        ),
+        SwitchNote::StoredLoadedMm => "this_cpu_write(loaded_mm, &init_mm); returns".into(),
+        SwitchNote::Mfence => "smp_mb()".into(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -780,14 +967,11 @@ impl Model for System6 {
             mem,
             cpus,
             tlb,
-            flusher: Flusher {
-                pc: FlushPc::ClearPte,
-                new_tlb_gen: 0,
-                others: false,
-            },
+            flusher: Flusher::new(),
             switching: false,
             switch: Switch::default(),
             ipi: [None; 2],
+            handler: [Func::default(); 2],
             completed_gen: 0,
             went_lazy: false,
             lazy_path: false,
@@ -853,8 +1037,13 @@ impl Model for System6 {
     fn transition_goals(&self, s: &State6, a: Action6, next: &State6) -> u64 {
         let read = a == Action6::Read && s.completed_gen > 0;
         if self.cfg.shape == Shape6::LazyReturn {
+            // The step that decides: should_flush_tlb() folded, or its
+            // second step unfolded.
+            let decides = s.flusher.pc == FlushPc::ShouldFlushLazy
+                || (s.flusher.pc == FlushPc::ShouldFlush
+                    && next.flusher.pc != FlushPc::ShouldFlushLazy);
             let skipped_lazy = a == Action6::Writer
-                && s.flusher.pc == FlushPc::ShouldFlush
+                && decides
                 && next.ipi[READER].is_none()
                 && s.cpus[WRITER].load(&s.mem, Layout::is_lazy(READER)).0 != 0;
             let lazy_flush = a == Action6::Switch
@@ -863,10 +1052,21 @@ impl Model for System6 {
                 && self.kernel.lazy_op(s.switch.pc) == SwitchOp::LoadCr3;
             return read as u64 | (skipped_lazy as u64) << 1 | (lazy_flush as u64) << 2;
         }
+        // The IPI is sent by the step that decides (unfolded: the second
+        // of should_flush_tlb(), after its loaded_mm load); the value is
+        // the one the sender loaded (CPU0 never buffers CPU1's word).
+        let seen = match s.flusher.pc {
+            FlushPc::ShouldFlushLazy => s.flusher.loaded,
+            _ => s.mem.read(Layout::loaded_mm(READER)).0,
+        };
         let switching_ipi = a == Action6::Writer
-            && s.flusher.pc == FlushPc::ShouldFlush
+            && matches!(
+                s.flusher.pc,
+                FlushPc::ShouldFlush | FlushPc::ShouldFlushLazy
+            )
+            && s.ipi[READER].is_none()
             && next.ipi[READER].is_some()
-            && s.mem.read(Layout::loaded_mm(READER)).0 == LOADED_MM_SWITCHING;
+            && seen == LOADED_MM_SWITCHING;
         read as u64 | (switching_ipi as u64) << 1
     }
 }
