@@ -152,68 +152,14 @@ fn cell(
     cfg.shape = shape;
     cfg.unfold = unfold;
     let sys = System6::new(cfg);
-    let started = std::time::Instant::now();
-    let out = check(&sys, Options::default());
-    let seconds = started.elapsed().as_secs_f64();
-    let memory = if tso { "tso" } else { "sc" };
-    let states = out.stats.states;
-    Ok(match &out.verdict {
-        Verdict::Safe => Cell {
-            memory,
-            verdict: "safe",
-            violation: None,
-            steps: None,
-            states,
-            seconds,
-            trace: Vec::new(),
-            unreached: unreached(&sys, out.stats.goals_reached),
-        },
-        Verdict::Violation { trace, violation } => {
-            // Every counterexample is re-run before it is shown.
-            let (_, replayed) = replay(&sys, trace).map_err(|e| {
-                CliError::Output(format!(
-                    "internal error: a counterexample does not replay: {e:?}"
-                ))
-            })?;
-            if replayed != Some(*violation) {
-                return Err(CliError::Output(
-                    "internal error: the replay of a counterexample ends elsewhere".into(),
-                ));
-            }
-            let kind = match violation {
-                Violation6::StaleRead { .. } => "stale read",
-                Violation6::StaleGen { .. } => "stale generation",
-            };
-            Cell {
-                memory,
-                verdict: kind,
-                violation: Some(violation.to_string()),
-                steps: Some(trace.len()),
-                states,
-                seconds,
-                trace: if explain {
-                    words(&sys, trace)
-                } else {
-                    Vec::new()
-                },
-                unreached: Vec::new(),
-            }
-        }
-        Verdict::Incomplete(b) => Cell {
-            memory,
-            verdict: "incomplete",
-            violation: Some(format!("{b:?}")),
-            steps: None,
-            states,
-            seconds,
-            trace: Vec::new(),
-            unreached: Vec::new(),
-        },
-    })
+    let kind = |v: &Violation6| match v {
+        Violation6::StaleRead { .. } => "stale read",
+        Violation6::StaleGen { .. } => "stale generation",
+    };
+    run_cell(&sys, tso, kind, explain.then_some(words))
 }
 
-/// One CVE-2025-22045 cell; the counterexample is replayed before it is
-/// shown.
+/// One CVE-2025-22045 cell.
 fn cell_22045(
     spec: Spec,
     tso: bool,
@@ -228,28 +174,41 @@ fn cell_22045(
     };
     cfg.unfold = unfold;
     let sys = System22045::new(cfg);
+    let tell = |sys: &System22045, trace: &[_]| sys.explain(trace);
+    run_cell(&sys, tso, |_| "freed table walked", explain.then_some(tell))
+}
+
+/// Checks `sys` and makes its cell: `kind` names a violation, `tell`
+/// (when the counterexample is wanted in words) tells a trace.  Every
+/// counterexample is re-run before it is shown.
+fn run_cell<M: crate::explore::Model>(
+    sys: &M,
+    tso: bool,
+    kind: impl Fn(&M::Violation) -> &'static str,
+    tell: Option<impl Fn(&M, &[M::Action]) -> Vec<String>>,
+) -> Result<Cell, CliError>
+where
+    M::Violation: std::fmt::Display + PartialEq + Copy,
+{
     let started = std::time::Instant::now();
-    let out = check(&sys, Options::default());
-    let seconds = started.elapsed().as_secs_f64();
-    let memory = if tso { "tso" } else { "sc" };
-    let states = out.stats.states;
+    let out = check(sys, Options::default());
     let empty = |verdict, violation| Cell {
-        memory,
+        memory: if tso { "tso" } else { "sc" },
         verdict,
         violation,
         steps: None,
-        states,
-        seconds,
+        states: out.stats.states,
+        seconds: started.elapsed().as_secs_f64(),
         trace: Vec::new(),
         unreached: Vec::new(),
     };
     Ok(match &out.verdict {
         Verdict::Safe => Cell {
-            unreached: unreached(&sys, out.stats.goals_reached),
+            unreached: unreached(sys, out.stats.goals_reached),
             ..empty("safe", None)
         },
         Verdict::Violation { trace, violation } => {
-            let (_, replayed) = replay(&sys, trace).map_err(|e| {
+            let (_, replayed) = replay(sys, trace).map_err(|e| {
                 CliError::Output(format!(
                     "internal error: a counterexample does not replay: {e:?}"
                 ))
@@ -260,18 +219,9 @@ fn cell_22045(
                 ));
             }
             Cell {
-                memory,
-                verdict: "freed table walked",
-                violation: Some(violation.to_string()),
                 steps: Some(trace.len()),
-                states,
-                seconds,
-                trace: if explain {
-                    sys.explain(trace)
-                } else {
-                    Vec::new()
-                },
-                unreached: Vec::new(),
+                trace: tell.map(|t| t(sys, trace)).unwrap_or_default(),
+                ..empty(kind(violation), Some(violation.to_string()))
             }
         }
         Verdict::Incomplete(b) => empty("incomplete", Some(format!("{b:?}"))),
