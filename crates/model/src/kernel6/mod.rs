@@ -509,6 +509,15 @@ fn w(v: u16) -> Word {
 }
 
 impl Kernel6 {
+    /// The kernel of a system's configuration: `spec`, with `steps`
+    /// unfolded when `unfold` is on (and none otherwise).
+    pub fn configured(spec: Spec, unfold: bool, steps: Unfold) -> Kernel6 {
+        Kernel6 {
+            spec,
+            unfold: if unfold { steps } else { Unfold::NONE },
+        }
+    }
+
     /// One step of `switch_mm_irqs_off(prev, next)` on `cpu`.  `Err`:
     /// the hardware refused (a fence or CR3 write waits for drains, a
     /// store for room); nothing changed.

@@ -185,14 +185,7 @@ impl System22045 {
     pub fn new(cfg: Config22045) -> System22045 {
         System22045 {
             cfg,
-            kernel: Kernel6 {
-                spec: cfg.kernel,
-                unfold: if cfg.unfold {
-                    cfg.unfold_steps
-                } else {
-                    Unfold::NONE
-                },
-            },
+            kernel: Kernel6::configured(cfg.kernel, cfg.unfold, cfg.unfold_steps),
         }
     }
 

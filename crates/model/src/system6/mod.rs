@@ -269,14 +269,7 @@ impl System6 {
     pub fn new(cfg: Config6) -> System6 {
         System6 {
             cfg,
-            kernel: Kernel6 {
-                spec: cfg.kernel,
-                unfold: if cfg.unfold {
-                    cfg.unfold_steps
-                } else {
-                    Unfold::NONE
-                },
-            },
+            kernel: Kernel6::configured(cfg.kernel, cfg.unfold, cfg.unfold_steps),
         }
     }
 
