@@ -50,6 +50,8 @@ pub fn variant_name(v: Variant) -> &'static str {
         Variant::Fix83b0177a => "83b0177a",
         Variant::StableWrongOrder => "stable-wrong-order",
         Variant::StableReordered => "stable-reordered",
+        Variant::V614 => "v6.14",
+        Variant::Stable614 => "stable-6.14.y",
     }
 }
 

@@ -463,7 +463,7 @@ fn today_checks_the_linux_6_variants_and_the_readme_shows_its_table() {
     let o = shootdown(&["today", "--markdown"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let table = stdout(&o);
-    assert_eq!(table.lines().count(), 2 + 6, "{table}");
+    assert_eq!(table.lines().count(), 2 + 8, "{table}");
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     for line in table.lines() {
@@ -572,7 +572,7 @@ fn today_cve_22045_checks_freed_tables_and_the_readme_shows_its_table() {
     let o = shootdown(&["today", "--shape", "lazy-return", "--markdown"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let table = stdout(&o);
-    assert_eq!(table.lines().count(), 2 + 6, "{table}");
+    assert_eq!(table.lines().count(), 2 + 8, "{table}");
     for line in table.lines() {
         assert!(readme.contains(line), "the README lacks: {line}");
     }

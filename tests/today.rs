@@ -173,6 +173,12 @@ fn the_v6_14_race_comes_from_6db2526c1d69() {
     only_lazy.lazy_cpumask = true;
     let mut both = only_check;
     both.lazy_cpumask = true;
+    // The v6.14 row is exactly that kernel, and the 6.14.y row is the
+    // stable trees' wrong-order backport on it.
+    assert_eq!(Variant::V614.spec(), both);
+    let mut backport = Variant::StableWrongOrder.spec();
+    backport.lazy_cpumask = true;
+    assert_eq!(Variant::Stable614.spec(), backport);
     for tso in [true, false] {
         for (name, spec, racy) in [
             ("only 6db2526c1d69", only_check, true),
@@ -224,10 +230,24 @@ fn a_lazy_cpu_returning_is_safe_in_every_named_kernel() {
                 (_, false, false) => 122,
                 (_, false, true) => 17050,
                 (Variant::Before209954cb | Variant::StableWrongOrder, true, false) => 212,
-                (Variant::BeforeFea4e317 | Variant::Fea4e317, true, false) => 237,
+                (
+                    Variant::BeforeFea4e317
+                    | Variant::Fea4e317
+                    | Variant::V614
+                    | Variant::Stable614,
+                    true,
+                    false,
+                ) => 237,
                 (_, true, false) => 217,
                 (Variant::Before209954cb | Variant::StableWrongOrder, true, true) => 31488,
-                (Variant::BeforeFea4e317 | Variant::Fea4e317, true, true) => 31758,
+                (
+                    Variant::BeforeFea4e317
+                    | Variant::Fea4e317
+                    | Variant::V614
+                    | Variant::Stable614,
+                    true,
+                    true,
+                ) => 31758,
                 (_, true, true) => 31542,
             };
             assert_eq!(
@@ -466,7 +486,12 @@ fn unfolding_the_kernel_steps_changes_no_verdict() {
             (Variant::BeforeFea4e317, true) | (Variant::Fea4e317, true) => {
                 &["still in its store buffer", "no flush"]
             }
-            (Variant::StableWrongOrder, _) => &["wrong order", "no flush"],
+            (Variant::StableWrongOrder | Variant::Stable614, _) => &["wrong order", "no flush"],
+            (Variant::V614, _) => &[
+                "loaded_mm still names its old mm",
+                "checks loaded_mm since 6db2526c1d69",
+                "no flush",
+            ],
             _ => panic!("{what}: an unexpected violation:\n{text}"),
         };
         for name in names {
@@ -524,6 +549,8 @@ fn variant_short(v: Variant) -> &'static str {
         Variant::Fix83b0177a => "83b0177a",
         Variant::StableWrongOrder => "stable-wrong-order",
         Variant::StableReordered => "stable-reordered",
+        Variant::V614 => "v6.14",
+        Variant::Stable614 => "stable-6.14.y",
     }
 }
 
@@ -612,7 +639,7 @@ fn patch_like_specs() -> Vec<shootdown_model::kernel6::Spec> {
 
 /// `(variant, TSO, whole machine, counterexample steps (0: safe),
 /// states)` unfolded; docs/today.md has them beside the folded ones.
-const UNFOLDED_COW: [(Variant, bool, bool, usize, u64); 24] = [
+const UNFOLDED_COW: [(Variant, bool, bool, usize, u64); 32] = [
     (Variant::Before209954cb, true, false, 0, 457),
     (Variant::Before209954cb, false, false, 0, 371),
     (Variant::BeforeFea4e317, true, false, 18, 396),
@@ -625,6 +652,10 @@ const UNFOLDED_COW: [(Variant, bool, bool, usize, u64); 24] = [
     (Variant::StableWrongOrder, false, false, 17, 313),
     (Variant::StableReordered, true, false, 0, 317),
     (Variant::StableReordered, false, false, 0, 264),
+    (Variant::V614, true, false, 18, 314),
+    (Variant::V614, false, false, 17, 245),
+    (Variant::Stable614, true, false, 18, 325),
+    (Variant::Stable614, false, false, 17, 266),
     (Variant::Before209954cb, true, true, 0, 178956),
     (Variant::Before209954cb, false, true, 0, 139640),
     (Variant::BeforeFea4e317, true, true, 18, 43095),
@@ -637,6 +668,10 @@ const UNFOLDED_COW: [(Variant, bool, bool, usize, u64); 24] = [
     (Variant::StableWrongOrder, false, true, 17, 39747),
     (Variant::StableReordered, true, true, 0, 127012),
     (Variant::StableReordered, false, true, 0, 98660),
+    (Variant::V614, true, true, 18, 35794),
+    (Variant::V614, false, true, 17, 28264),
+    (Variant::Stable614, true, true, 18, 37183),
+    (Variant::Stable614, false, true, 17, 30830),
 ];
 
 // ---- CVE-2025-22045: THP collapse frees a page table a lazy CPU caches ----

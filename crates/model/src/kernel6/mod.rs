@@ -106,6 +106,13 @@ pub enum Variant {
     /// (the layout the stable trees kept); `should_flush_tlb()` was
     /// `tlb_is_not_lazy()`: every non-lazy CPU in the mask gets the IPI.
     Before209954cb,
+    /// v6.14 as released: `209954cbc7d0` (the lazy cpumask) and
+    /// `6db2526c1d69` (`should_flush_tlb()` IPIs a non-lazy CPU only if its
+    /// `loaded_mm` is the flushed mm) on v6.13's layout: the
+    /// `LOADED_MM_SWITCHING` store still after the `tlb_gen` load, and no
+    /// IPI for a switching CPU (`be88a1dd6112` moved the store first in the
+    /// v6.15 merge window).
+    V614,
     /// v6.15-rc1 to rc5 (after `6db2526c1d69` and `be88a1dd6112`, before `fea4e317f9e7`):
     /// `should_flush_tlb()` sends no IPI to a CPU whose `loaded_mm` is
     /// `LOADED_MM_SWITCHING` (CVE-2025-37964).
@@ -121,7 +128,7 @@ pub enum Variant {
     /// v6.18, v6.17.5): `smp_mb()` on the path that skips
     /// `cpumask_set_cpu()`.
     Fix83b0177a,
-    /// `fea4e317f9e7` as backported to 6.1, 6.6 and 6.12 stable (Stephen
+    /// `fea4e317f9e7` as backported to 5.15, 6.1, 6.6 and 6.12 stable (Stephen
     /// Dolan's mail of 9 Oct 2025): the `LOADED_MM_SWITCHING` store lands
     /// after the `tlb_gen` load ("the code is in the wrong order"); the
     /// cpumask is not lazy there, so `cpumask_set_cpu()` always runs.
@@ -131,26 +138,35 @@ pub enum Variant {
     /// known here): the SWITCHING store moved before `cpumask_set_cpu()`
     /// and the `tlb_gen` load.
     StableReordered,
+    /// 6.14.y with `fea4e317f9e7` backported as `399ec9ca8fc4`: the
+    /// stable trees' wrong order (the SWITCHING store after the `tlb_gen`
+    /// load) on a tree that has the lazy cpumask, and no `83b0177a6c48`
+    /// (6.14.y reached its end of life before it).
+    Stable614,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 8] = [
         Variant::Before209954cb,
+        Variant::V614,
         Variant::BeforeFea4e317,
         Variant::Fea4e317,
         Variant::Fix83b0177a,
         Variant::StableWrongOrder,
         Variant::StableReordered,
+        Variant::Stable614,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             Variant::Before209954cb => "6.13 (before 209954cbc7d0 and 6db2526c1d69)",
+            Variant::V614 => "6.14 (209954cbc7d0 and 6db2526c1d69, 6.13's order)",
             Variant::BeforeFea4e317 => "6.15-rc1..rc5 (before fea4e317f9e7)",
             Variant::Fea4e317 => "6.15..6.17.4 (fea4e317f9e7)",
             Variant::Fix83b0177a => "6.17.5+ (83b0177a6c48)",
-            Variant::StableWrongOrder => "6.1/6.6/6.12 stable backport of fea4e317f9e7",
+            Variant::StableWrongOrder => "5.15/6.1/6.6/6.12 stable backport of fea4e317f9e7",
             Variant::StableReordered => "6.12 stable with Dolan's reorder patch",
+            Variant::Stable614 => "6.14.y stable backport of fea4e317f9e7 (399ec9ca8fc4)",
         }
     }
 
@@ -158,13 +174,17 @@ impl Variant {
     pub fn commit(self) -> &'static str {
         match self {
             Variant::Before209954cb => "209954cbc7d0^ (v6.13)",
+            Variant::V614 => "v6.14 (209954cbc7d0, 6db2526c1d69)",
             Variant::BeforeFea4e317 => {
                 "be88a1dd6112 .. fea4e317f9e7^ (6db2526c1d69, the Fixes: of fea4e317f9e7, with the SWITCHING store first)"
             }
             Variant::Fea4e317 => "fea4e317f9e7",
             Variant::Fix83b0177a => "83b0177a6c48",
-            Variant::StableWrongOrder => "fea4e317f9e7 backported (6.12.y, before Dolan's reorder)",
+            Variant::StableWrongOrder => {
+                "fea4e317f9e7 backported (5.15.y to 6.12.y, before Dolan's reorder)"
+            }
             Variant::StableReordered => "Dolan's stable patch of 9 Oct 2025 (no commit id)",
+            Variant::Stable614 => "399ec9ca8fc4 (fea4e317f9e7 in 6.14.y)",
         }
     }
 
@@ -173,6 +193,9 @@ impl Variant {
         match self {
             Variant::Before209954cb => {
                 "cpumask_set_cpu() always (locked); should_flush_tlb() IPIs every non-lazy CPU in the mask"
+            }
+            Variant::V614 => {
+                "lazy mm_cpumask; should_flush_tlb() IPIs only a CPU whose loaded_mm is the mm; SWITCHING stored after the tlb_gen load"
             }
             Variant::BeforeFea4e317 => {
                 "should_flush_tlb() skips a CPU whose loaded_mm is LOADED_MM_SWITCHING"
@@ -188,6 +211,9 @@ impl Variant {
             }
             Variant::StableReordered => {
                 "the LOADED_MM_SWITCHING store first, then the locked cpumask_set_cpu(), then the tlb_gen load"
+            }
+            Variant::Stable614 => {
+                "the stable trees' wrong order on the lazy mm_cpumask, without 83b0177a6c48's smp_mb()"
             }
         }
     }
@@ -213,7 +239,12 @@ impl Variant {
             // 6.12.y and v6.13 (the 209954cbc7d0 diff's context):
             // cpumask_set_cpu(); atomic64_read(tlb_gen); choose_new_asid();
             // then the SWITCHING store and barrier().
-            Variant::Before209954cb | Variant::StableWrongOrder => &[
+            // v6.14 and 6.14.y have the lazy cpumask's test-and-set in the
+            // same place (the 209954cbc7d0 diff).
+            Variant::Before209954cb
+            | Variant::V614
+            | Variant::StableWrongOrder
+            | Variant::Stable614 => &[
                 CpumaskTestSet,
                 ReadTlbGen,
                 StoreSwitching,
@@ -230,7 +261,10 @@ impl Variant {
     pub fn spec(self) -> Spec {
         let mut s = Spec::mainline(self.switch_ops());
         // fea4e317f9e7 and 6db2526c1d69 (its Fixes:).
-        s.ipi_switching = !matches!(self, Variant::Before209954cb | Variant::BeforeFea4e317);
+        s.ipi_switching = !matches!(
+            self,
+            Variant::Before209954cb | Variant::V614 | Variant::BeforeFea4e317
+        );
         s.ipi_checks_loaded_mm = self != Variant::Before209954cb;
         // 209954cbc7d0 is not in the stable trees.
         s.lazy_cpumask = !matches!(

@@ -29,7 +29,13 @@ fn only_the_stable_layout_reads_tlb_gen_before_storing_switching() {
         let wrong = at(SwitchOp::ReadTlbGen) < at(SwitchOp::StoreSwitching);
         assert_eq!(
             wrong,
-            matches!(v, Variant::StableWrongOrder | Variant::Before209954cb),
+            matches!(
+                v,
+                Variant::StableWrongOrder
+                    | Variant::Before209954cb
+                    | Variant::V614
+                    | Variant::Stable614
+            ),
             "{}",
             v.name()
         );
@@ -61,7 +67,8 @@ fn should_flush_tlb_follows_each_variant() {
             let want = !lazy
                 && (v == Variant::Before209954cb
                     || loaded == mm_id(0)
-                    || (loaded == LOADED_MM_SWITCHING && v != Variant::BeforeFea4e317));
+                    || (loaded == LOADED_MM_SWITCHING
+                        && !matches!(v, Variant::BeforeFea4e317 | Variant::V614)));
             assert_eq!(ipi, want, "{} loaded {loaded} lazy {lazy}", v.name());
         }
     }

@@ -583,6 +583,8 @@ impl System6 {
                         "no IPI: LOADED_MM_SWITCHING is not mm A, and this kernel (without fea4e317f9e7) skips the SWITCHING window".to_string()
                     } else if switching_buffered(s) {
                         "no IPI: CPU1's store of LOADED_MM_SWITCHING is still in its store buffer (store buffering, no smp_mb before its tlb_gen load)".to_string()
+                    } else if !s.lazy_path && self.tlb_gen_read(s) && !self.cfg.kernel.ipi_switching {
+                        "no IPI: CPU1's loaded_mm still names its old mm, though it already read tlb_gen for the switch to A (should_flush_tlb() checks loaded_mm since 6db2526c1d69, and this kernel has no SWITCHING case)".to_string()
                     } else if !s.lazy_path && self.tlb_gen_read(s) {
                         "no IPI: CPU1 already read tlb_gen but has not yet stored LOADED_MM_SWITCHING (wrong order of the stable backport)".to_string()
                     } else {
@@ -600,6 +602,12 @@ impl System6 {
                 FlushNote::LoadedMm { loaded, .. } => {
                     let why = if switching_buffered(s) {
                         ": CPU1's store of LOADED_MM_SWITCHING is still in its store buffer (store buffering, no smp_mb before its tlb_gen load)"
+                    } else if !s.lazy_path
+                        && self.tlb_gen_read(s)
+                        && loaded != LOADED_MM_SWITCHING
+                        && !self.cfg.kernel.ipi_switching
+                    {
+                        ": CPU1 already read tlb_gen for the switch to A, but its loaded_mm still names its old mm"
                     } else if !s.lazy_path && self.tlb_gen_read(s) && loaded != LOADED_MM_SWITCHING {
                         ": CPU1 already read tlb_gen but has not yet stored LOADED_MM_SWITCHING (wrong order of the stable backport)"
                     } else {
@@ -657,7 +665,11 @@ impl System6 {
                         } else if !self.cfg.kernel.switch_ops()[..n.switch.pc as usize]
                             .contains(&SwitchOp::StoreSwitching)
                         {
-                            " (before its LOADED_MM_SWITCHING store: wrong order)"
+                            if self.cfg.kernel.ipi_switching {
+                                " (before its LOADED_MM_SWITCHING store: wrong order)"
+                            } else {
+                                " (before its LOADED_MM_SWITCHING store)"
+                            }
                         } else {
                             ""
                         }
@@ -669,7 +681,11 @@ impl System6 {
                         } else if !self.cfg.kernel.switch_ops()[..n.switch.pc as usize]
                             .contains(&SwitchOp::StoreSwitching)
                         {
-                            " (before its LOADED_MM_SWITCHING store: wrong order)"
+                            if self.cfg.kernel.ipi_switching {
+                                " (before its LOADED_MM_SWITCHING store: wrong order)"
+                            } else {
+                                " (before its LOADED_MM_SWITCHING store)"
+                            }
                         } else {
                             ""
                         }
