@@ -113,7 +113,7 @@ impl PerCpu {
 
     /// Packed bytes with `frames` frames: the quicklist never holds more.
     #[cfg(not(feature = "large"))]
-    fn packed_bytes(frames: usize) -> usize {
+    pub(crate) fn packed_bytes(frames: usize) -> usize {
         7 + frames
     }
 
@@ -123,7 +123,7 @@ impl PerCpu {
     }
 
     #[cfg(not(feature = "large"))]
-    fn pack(&self, frames: usize, w: &mut Writer<'_>) {
+    pub(crate) fn pack(&self, frames: usize, w: &mut Writer<'_>) {
         w.put_slice(&[
             self.current,
             self.active_mm,

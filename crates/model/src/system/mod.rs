@@ -460,7 +460,7 @@ impl System {
         }
         #[cfg(not(feature = "large"))]
         if self.symmetry.len() > 1 {
-            *n = self.canonical(n.clone());
+            self.canonicalize(n);
         }
         Some(Transition::Next(()))
     }

@@ -18,7 +18,9 @@
 //! `step(π s, π a) == π step(s, a)`, which the tests check on every
 //! reachable state of symmetric scenarios.  The explorer stores one
 //! representative per orbit as `canonical` picks it (CPUs of a class
-//! sorted by a hash of their own view); a trace
+//! sorted by their own views, compared byte by byte; the views name no
+//! CPU or task number, so equal orbits get one representative, which
+//! `tests/symmetry.rs` checks on every reachable state); a trace
 //! found among representatives is turned back into one of the concrete
 //! system (`concretize`) before anything replays or explains it.
 //!
@@ -33,10 +35,21 @@ use crate::kernel::Role;
 use crate::kernel::machine::{Machine, TaskKind};
 use crate::kernel::program::Placement;
 
+use crate::kernel::packed::{Packed, Writer};
 use crate::kernel::sets::CpuSet;
-use crate::kernel::state::{NONE, TASK_SLOTS, WAIT_WRITE};
+use crate::kernel::state::{NONE, PerCpu, TASK_SLOTS, Task, WAIT_WRITE};
 use crate::limits;
 use shootdown_explore::Model;
+
+/// What puts a state in canonical form.
+enum Canonical {
+    /// It is its own representative.
+    Same,
+    /// This permutation makes it the representative.
+    Perm(Perm),
+    /// The smallest image under the group (`canonical_in_group`).
+    Group,
+}
 
 /// One permutation: where each CPU and each task goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -246,8 +259,29 @@ impl System {
     /// two states of one orbit get one representative whenever their
     /// blocks' views differ, which is when it matters.
     pub fn canonical(&self, s: Machine) -> Machine {
+        match self.canonical_perm(&s) {
+            Canonical::Same => s,
+            Canonical::Perm(p) => permute(&s, &p, self.st.cpus, self.st.tasks.len()),
+            Canonical::Group => self.canonical_in_group(s),
+        }
+    }
+
+    /// `canonical` in place: `s` becomes its representative.
+    #[inline]
+    pub fn canonicalize(&self, s: &mut Machine) {
+        match self.canonical_perm(s) {
+            Canonical::Same => {}
+            Canonical::Perm(p) => *s = permute(s, &p, self.st.cpus, self.st.tasks.len()),
+            Canonical::Group => *s = self.canonical_in_group(s.clone()),
+        }
+    }
+
+    /// The permutation that sorts each class's CPUs by their blocks' views
+    /// (`block_view`, compared byte by byte: CPUs with equal views keep
+    /// their order).
+    fn canonical_perm(&self, s: &Machine) -> Canonical {
         if self.symmetry.len() <= 1 {
-            return s;
+            return Canonical::Same;
         }
         let full: usize = self
             .symmetric_cpus
@@ -258,16 +292,32 @@ impl System {
             // The initial-state check kept only part of the classes'
             // permutations: sorting could leave the group, so take the
             // smallest image under the group itself.
-            return self.canonical_in_group(s);
+            return Canonical::Group;
         }
+        thread_local! {
+            /// The views of one class, kept for the thread's next state.
+            static VIEWS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        VIEWS.with_borrow_mut(|views| self.sort_classes(s, views))
+    }
+
+    /// `canonical_perm`'s sorting, with `views` as room for the views.
+    fn sort_classes(&self, s: &Machine, views: &mut Vec<u8>) -> Canonical {
         let mut p = Perm::identity();
         let mut any = false;
         for class in &self.symmetric_cpus {
-            let mut keyed: Vec<(u64, u8)> =
-                class.iter().map(|&c| (self.block_view(&s, c), c)).collect();
-            keyed.sort();
-            for (i, &(_, from)) in keyed.iter().enumerate() {
-                let to = class[i];
+            views.clear();
+            for &c in class {
+                self.block_view(s, c, views);
+            }
+            // Blocks of one class have as many tasks, so views are as long.
+            let len = views.len() / class.len();
+            let view = |i: usize| &views[i * len..(i + 1) * len];
+            let mut order: [usize; limits::CPUS_MAX] = std::array::from_fn(|i| i);
+            let order = &mut order[..class.len()];
+            order.sort_by(|&a, &b| view(a).cmp(view(b)).then(a.cmp(&b)));
+            for (i, &k) in order.iter().enumerate() {
+                let (from, to) = (class[k], class[i]);
                 p.cpu[from as usize] = to;
                 for (&tf, &tt) in self.blocks[from as usize]
                     .iter()
@@ -278,10 +328,11 @@ impl System {
                 any |= from != to;
             }
         }
-        if !any {
-            return s;
+        if any {
+            Canonical::Perm(p)
+        } else {
+            Canonical::Same
         }
-        permute(&s, &p, self.st.cpus, self.st.tasks.len())
     }
 
     /// The image of `s` under the group with the smallest packed bytes.
@@ -300,12 +351,14 @@ impl System {
         best.expect("the group has the identity")
     }
 
-    /// A hash of CPU `c`'s block as it sees itself: nothing in it names a
-    /// CPU or task number, so it is the same for the block's image under
-    /// any permutation.
-    fn block_view(&self, s: &Machine, c: u8) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = rustc_hash::FxHasher::default();
+    /// CPU `c`'s block as it sees itself, appended to `out` as bytes:
+    /// nothing in them names a CPU or task number, so they are the same
+    /// for the block's image under any permutation.  Its MMU (as packed),
+    /// its kernel state with `current` as a position in the block, its
+    /// tasks (without their flush masks, which name CPUs) with their place
+    /// in each mm's `mmap_sem`, and its membership of each CPU set and
+    /// lock and quicklist role of the state.
+    fn block_view(&self, s: &Machine, c: u8, out: &mut Vec<u8>) {
         let block = &self.blocks[c as usize];
         let local = |t: u8| {
             block
@@ -313,35 +366,48 @@ impl System {
                 .position(|&b| b as u8 == t)
                 .map_or(0xff, |i| i as u8)
         };
-        s.mmu[c as usize].hash(&mut h);
+        let (v, slots) = (self.st.vpns() as usize, self.st.user_slots as usize);
+        let frames = self.cfg.frames as usize;
+        let mmu = &s.mmu[c as usize];
+        out.push(mmu.cr3);
+        out.extend(mmu.tlb[..v].iter().map(|e| e.raw()));
+        out.extend_from_slice(&mmu.pde[..slots]);
+        for w in &mmu.walks {
+            out.extend_from_slice(&[w.vpn, w.table, w.write as u8]);
+        }
         let mut pc = s.k.cpus[c as usize].clone();
         pc.current = local(pc.current);
-        pc.hash(&mut h);
+        let at = out.len();
+        out.resize(at + PerCpu::packed_bytes(frames), 0);
+        pc.pack(frames, &mut Writer::new(&mut out[at..]));
         for &t in block {
             let mut task = s.k.tasks[t].clone();
-            task.flush_mask = crate::kernel::sets::CpuSet::EMPTY;
-            task.hash(&mut h);
-            for (m, mm) in s.k.mms.iter().enumerate() {
+            task.flush_mask = CpuSet::EMPTY;
+            let at = out.len();
+            out.resize(at + Task::BYTES, 0);
+            task.put(&mut out[at..]);
+            for mm in &s.k.mms {
                 let sem = &mm.mmap_sem;
-                (m, sem.writer == t as u8).hash(&mut h);
-                sem.waiters[..sem.nwait as usize]
-                    .iter()
-                    .position(|&w| w & !WAIT_WRITE == t as u8)
-                    .hash(&mut h);
+                out.push((sem.writer == t as u8) as u8);
+                out.push(
+                    sem.waiters[..sem.nwait as usize]
+                        .iter()
+                        .position(|&w| w & !WAIT_WRITE == t as u8)
+                        .map_or(0xff, |i| i as u8),
+                );
             }
         }
         for mm in &s.k.mms {
-            (mm.cpu_vm_mask.contains(c), mm.ptl == c).hash(&mut h);
+            out.push(mm.cpu_vm_mask.contains(c) as u8 | ((mm.ptl == c) as u8) << 1);
         }
         let f = &s.k.flush;
-        (f.mask.contains(c), f.lock == c).hash(&mut h);
-        for t in &s.k.tasks {
-            t.flush_mask.contains(c).hash(&mut h);
-        }
-        for r in s.roles.iter() {
-            matches!(r, Role::Cached { cpu } if *cpu == c).hash(&mut h);
-        }
-        h.finish()
+        out.push(f.mask.contains(c) as u8 | ((f.lock == c) as u8) << 1);
+        out.extend(s.k.tasks.iter().map(|t| t.flush_mask.contains(c) as u8));
+        out.extend(
+            s.roles
+                .iter()
+                .map(|r| matches!(r, Role::Cached { cpu } if *cpu == c) as u8),
+        );
     }
 
     /// The same system with no symmetry reduction: what replays and
