@@ -18,6 +18,7 @@ fn info(new_tlb_gen: u16) -> FlushInfo {
         mm: 0,
         vpn: 0,
         new_tlb_gen,
+        batch: false,
     }
 }
 
@@ -146,7 +147,8 @@ fn flush_tlb_func_compares_generations() {
         n,
         Ok(FuncNote::Partial {
             local: 0,
-            mm_gen: 1
+            mm_gen: 1,
+            set: 1
         })
     );
     assert_eq!(tlb.ctxs[0].tlb_gen, 1);
@@ -159,7 +161,8 @@ fn flush_tlb_func_compares_generations() {
         n,
         Ok(FuncNote::Full {
             local: 0,
-            mm_gen: 2
+            mm_gen: 2,
+            set: 2
         })
     );
     assert_eq!(tlb.ctxs[0].tlb_gen, 2);
