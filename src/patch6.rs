@@ -14,7 +14,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::kernel6::collapse::Variant22045;
-use crate::kernel6::{LazyIpi, Spec, SwitchOp, Variant};
+use crate::kernel6::gen_rule::VariantGen;
+use crate::kernel6::{EarlyReturn, LazyIpi, PartialRule, Spec, SwitchOp, Variant};
 use crate::scenario::{ScenarioError, closest};
 
 /// A loaded patch: its name and one-line description, and the kernel.
@@ -38,7 +39,21 @@ pub fn bases() -> Vec<(&'static str, Spec, &'static str)> {
                 .into_iter()
                 .map(|v| (variant_name_22045(v), v.spec(), v.name())),
         )
+        .chain(
+            VariantGen::ALL
+                .into_iter()
+                .map(|v| (variant_name_gen(v), v.spec(), v.name())),
+        )
         .collect()
+}
+
+/// A concurrent-flush variant's command-line name.
+pub fn variant_name_gen(v: VariantGen) -> &'static str {
+    match v {
+        VariantGen::BeforeAa442849 => "before-aa442849",
+        VariantGen::Aa442849 => "aa442849",
+        VariantGen::Fix8f1d56f6 => "8f1d56f6",
+    }
 }
 
 /// A COW-shape variant's command-line name.
@@ -73,7 +88,20 @@ struct RawPatch {
     switch_mm_irqs_off: Option<RawSwitch>,
     should_flush_tlb: Option<RawShould>,
     flush: Option<RawFlush>,
+    flush_tlb_func: Option<RawFunc>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFunc {
+    partial: Option<Spanned<String>>,
+    early_return: Option<Spanned<String>>,
+    local_tlb_gen: Option<Spanned<String>>,
+}
+
+/// `[flush_tlb_func] local_tlb_gen`'s values: what the flush writes into
+/// `ctxs[asid].tlb_gen` (true: `mm_tlb_gen`).
+const LOCAL_GEN: [(&str, bool); 2] = [("mm-tlb-gen", true), ("new-tlb-gen", false)];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -206,6 +234,38 @@ pub fn load_str(file: &str, text: &str) -> Result<Patch, ScenarioError> {
             spec.range_freed_tables = v;
         }
     }
+    if let Some(fu) = &raw.flush_tlb_func {
+        // One `key = "value"` of this section, checked against its values.
+        fn pick<T: Copy>(
+            at: &dyn Fn(Range<usize>, String) -> ScenarioError,
+            v: &Spanned<String>,
+            what: &str,
+            all: &[(&'static str, T)],
+        ) -> Result<T, ScenarioError> {
+            let key = v.get_ref().as_str();
+            match all.iter().find(|(k, _)| *k == key) {
+                Some(&(_, x)) => Ok(x),
+                None => {
+                    let keys = all.iter().map(|(k, _)| *k);
+                    Err(at(v.span(), format!("unknown {what} {}", ticked(key)))
+                        .label("unknown value")
+                        .expected(one_of(keys.clone()))
+                        .suggest(closest(key, keys)))
+                }
+            }
+        }
+        if let Some(v) = &fu.partial {
+            let all = PartialRule::ALL.map(|r| (r.key(), r));
+            spec.partial_rule = pick(&at, v, "partial", &all)?;
+        }
+        if let Some(v) = &fu.early_return {
+            let all = EarlyReturn::ALL.map(|r| (r.key(), r));
+            spec.early_return = pick(&at, v, "early_return", &all)?;
+        }
+        if let Some(v) = &fu.local_tlb_gen {
+            spec.local_gen_is_mm_gen = pick(&at, v, "local_tlb_gen", &LOCAL_GEN)?;
+        }
+    }
     let name = raw.name.get_ref().trim();
     if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 60 {
         return Err(at(raw.name.span(), "bad patch name".into())
@@ -242,6 +302,8 @@ pub fn render(name: &str, base: &str, spec: &Spec) -> String {
     };
     let keys = SwitchOp::ALL.map(SwitchOp::key).join(", ");
     let lazy = LazyIpi::ALL.map(LazyIpi::key).join(", ");
+    let partials = PartialRule::ALL.map(PartialRule::key).join(", ");
+    let earlies = EarlyReturn::ALL.map(EarlyReturn::key).join(", ");
     format!(
         "# A Linux 6.x x86 TLB kernel for `shootdown today --patch FILE`.\n\
          # Edit the decisions below to describe your patch; see docs/tutorial.md,\n\
@@ -275,7 +337,20 @@ pub fn render(name: &str, base: &str, spec: &Spec) -> String {
          # 145f573b89a6: which lazy CPUs a flush IPIs ({lazy}).\n\
          ipi_lazy = \"{}\"\n\
          # 3ef938c35035: flush_tlb_range() passes freed_tables = true (THP collapse).\n\
-         flush_tlb_range_freed_tables = {}\n",
+         flush_tlb_range_freed_tables = {}\n\
+         \n\
+         [flush_tlb_func]\n\
+         # When a flush may be partial (INVLPG of its range) instead of full ({partials}):\n\
+         # next-and-latest is f->new_tlb_gen == local_tlb_gen + 1 && f->new_tlb_gen == mm_tlb_gen\n\
+         # (every kernel since the generations, 2017: \"We wouldn't be skipping a tlb_gen\").\n\
+         partial = \"{}\"\n\
+         # The return on a request already covered, before mm_tlb_gen is read ({earlies}):\n\
+         # none before aa44284960d5; stale (f->new_tlb_gen <= local_tlb_gen) from aa44284960d5;\n\
+         # stale-valid (also f->new_tlb_gen != TLB_GENERATION_INVALID) from 8f1d56f64f8d.\n\
+         early_return = \"{}\"\n\
+         # What ctxs[asid].tlb_gen becomes after the flush (mm-tlb-gen, new-tlb-gen):\n\
+         # \"Both paths above update our state to mm_tlb_gen.\"\n\
+         local_tlb_gen = \"{}\"\n",
         quoted(spec.switch_ops()),
         quoted(spec.lazy_ops()),
         spec.lazy_cpumask,
@@ -284,6 +359,13 @@ pub fn render(name: &str, base: &str, spec: &Spec) -> String {
         spec.ipi_switching,
         spec.ipi_lazy.key(),
         spec.range_freed_tables,
+        spec.partial_rule.key(),
+        spec.early_return.key(),
+        if spec.local_gen_is_mm_gen {
+            "mm-tlb-gen"
+        } else {
+            "new-tlb-gen"
+        },
     )
 }
 
@@ -324,6 +406,31 @@ mod tests {
             Variant::Fea4e317.spec(),
             "that is fea4e317f9e7 again"
         );
+    }
+
+    #[test]
+    fn the_generation_rule_is_a_decision_of_a_patch() {
+        let p = load_str(
+            "p.toml",
+            "name = \"x\"\nbase = \"aa442849\"\n[flush_tlb_func]\nearly_return = \"stale-valid\"\n",
+        )
+        .expect("loads");
+        assert_eq!(
+            p.spec,
+            VariantGen::Fix8f1d56f6.spec(),
+            "that is 8f1d56f64f8d"
+        );
+        let p = load_str(
+            "p.toml",
+            "name = \"x\"\n[flush_tlb_func]\npartial = \"latest\"\nlocal_tlb_gen = \"new-tlb-gen\"\n",
+        )
+        .expect("loads");
+        assert_eq!(p.spec.partial_rule, PartialRule::Latest);
+        assert!(!p.spec.local_gen_is_mm_gen);
+        let text = render("n", "aa442849", &VariantGen::Aa442849.spec());
+        assert!(text.contains("early_return = \"stale\""), "{text}");
+        assert!(text.contains("aa44284960d5"), "{text}");
+        assert!(text.contains("8f1d56f64f8d"), "{text}");
     }
 
     fn err(text: &str) -> ScenarioError {
@@ -388,6 +495,22 @@ mod tests {
         let e = err("name = \"x\"\n[should_flush_tlb]\nipi_switchin = true\n");
         assert_eq!(e.line, 3);
         assert_eq!(e.suggestion(), Some("ipi_switching"));
+
+        let e = err("name = \"x\"\n[flush_tlb_func]\npartial = \"next-and-lates\"\n");
+        assert_eq!((e.line, e.column), (3, 11));
+        assert_eq!(e.suggestion(), Some("next-and-latest"));
+
+        let e = err("name = \"x\"\n[flush_tlb_func]\nlocal_tlb_gen = \"mm\"\n");
+        assert_eq!(e.line, 3);
+        assert!(
+            e.expected.as_deref().unwrap_or("").contains("new-tlb-gen"),
+            "{:?}",
+            e.expected
+        );
+
+        let e = err("name = \"x\"\n[flush_tlb_func]\nparital = \"next\"\n");
+        assert_eq!(e.line, 3);
+        assert_eq!(e.suggestion(), Some("partial"));
 
         let e = err("base = \"83b0177a\"\n");
         assert!(e.message.contains("missing field `name`"), "{}", e.message);

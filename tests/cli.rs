@@ -581,6 +581,94 @@ fn today_cve_22045_checks_freed_tables_and_the_readme_shows_its_table() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
+/// `shootdown today --shape concurrent-flush` / `batch-flush`: two
+/// flushers of one mm; the README shows both tables; the batch race of
+/// `aa44284960d5` and a patch dropping half of the generation rule are
+/// explained; bad names are located errors.
+#[test]
+fn today_concurrent_flushers_and_the_readme_shows_their_tables() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for shape in ["concurrent-flush", "batch-flush"] {
+        let o = shootdown(&["today", "--shape", shape, "--markdown"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let table = stdout(&o);
+        assert_eq!(table.lines().count(), 2 + 3, "{table}");
+        for line in table.lines() {
+            assert!(readme.contains(line), "the README lacks: {line}");
+        }
+        let o = shootdown(&["today", "--shape", shape, "--json", "--unfold"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        assert!(
+            doc["machine"]
+                .as_str()
+                .expect("machine")
+                .contains("unfolded")
+        );
+    }
+    let o = shootdown(&[
+        "today",
+        "--variant",
+        "aa442849",
+        "--shape",
+        "batch-flush",
+        "--memory",
+        "sc",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("TLB_GENERATION_INVALID"), "{text}");
+    assert!(text.contains("=> stale generation"), "{text}");
+    // A name of this shape selects it.
+    let o = shootdown(&["today", "--variant", "8f1d56f6", "--memory", "tso"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("concurrent flushers"), "{}", stdout(&o));
+    let o = shootdown(&[
+        "today",
+        "--shape",
+        "concurrent-flush",
+        "--variant",
+        "83b0177a",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown concurrent-flush variant"),
+        "{}",
+        stderr(&o)
+    );
+    // Drop `f->new_tlb_gen == mm_tlb_gen`: a CPU marks itself up to date
+    // after flushing one of two ranges.
+    let path = temp_file(
+        "partial-next.toml",
+        "name = \"partial ignores mm_tlb_gen\"\nbase = \"8f1d56f6\"\n[flush_tlb_func]\npartial = \"next\"\n",
+    );
+    let o = shootdown(&[
+        "today",
+        "--patch",
+        path.to_str().expect("path"),
+        "--shape",
+        "concurrent-flush",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("TSO  stale read in 14 steps"), "{text}");
+    assert!(text.contains("SC   stale read in 14 steps"), "{text}");
+    assert!(
+        text.contains("marks itself up to date through generation 2 after flushing only"),
+        "{text}"
+    );
+    let bad = temp_file(
+        "partial-bad.toml",
+        "name = \"x\"\n[flush_tlb_func]\nearly_return = \"stale-vlid\"\n",
+    );
+    let o = shootdown(&["today", "--patch", bad.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("partial-bad.toml:3:16"), "{err}");
+    assert!(err.contains("did you mean `stale-valid`"), "{err}");
+}
+
 /// `shootdown today --patch`: a variant written out as a patch file
 /// (`--as-patch`) checks to the variant's own verdicts; an edited one is
 /// checked on both shapes, its race explained (exit 1); a bad patch file
@@ -607,13 +695,22 @@ fn today_checks_a_patch_of_ones_own() {
         .iter()
         .map(|d| d["shape"].as_str().expect("shape"))
         .collect();
-    assert_eq!(names, ["switch-back", "lazy-return", "thp-collapse"]);
+    assert_eq!(
+        names,
+        [
+            "switch-back",
+            "lazy-return",
+            "thp-collapse",
+            "concurrent-flush",
+            "batch-flush"
+        ]
+    );
     // --unfold applies to a patch too: the same verdicts.
     let o = shootdown(&["today", "--patch", path, "--json", "--unfold"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let udoc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("one JSON document");
     let unfolded = udoc["shapes"].as_array().expect("shapes").clone();
-    assert_eq!(unfolded.len(), 3);
+    assert_eq!(unfolded.len(), 5);
     for (d, u) in docs.iter().zip(&unfolded) {
         assert!(u["machine"].as_str().expect("machine").contains("unfolded"));
         for (c, uc) in d["rows"][0]["cells"]

@@ -1026,3 +1026,286 @@ mod cve_2025_22045 {
     const NO_SPEC_STATES: u64 = 10;
     const NO_PSC_STATES: u64 = 10;
 }
+
+/// Concurrent flushers (`system6::flushers`): two CPUs flush one mm at
+/// once, which is what asks `flush_tlb_func()`'s partial-vs-full rule.
+/// docs/today.md "Concurrent flushers" has the table these pin.
+mod concurrent_flush {
+    use shootdown_explore::{Model, Options, Outcome, Verdict, check, replay};
+    use shootdown_model::kernel6::gen_rule::VariantGen;
+    use shootdown_model::kernel6::{EarlyReturn, PartialRule, Spec, Unfold};
+    use shootdown_model::system6::flushers::{
+        ActionFlushers, ConfigFlushers, Flavour, SystemFlushers, ViolationFlushers,
+    };
+
+    type Out = Outcome<ActionFlushers, ViolationFlushers>;
+
+    fn config(spec: impl Into<Spec>, flavour: Flavour, tso: bool, full: bool) -> ConfigFlushers {
+        let mut cfg = if full {
+            ConfigFlushers::full(spec, tso)
+        } else {
+            ConfigFlushers::new(spec, tso)
+        };
+        cfg.flavour = flavour;
+        cfg
+    }
+
+    fn run(cfg: ConfigFlushers) -> (SystemFlushers, Out) {
+        let sys = SystemFlushers::new(cfg);
+        let out = check(&sys, Options::default());
+        (sys, out)
+    }
+
+    /// The counterexample replayed and told.
+    fn counterexample(sys: &SystemFlushers, out: &Out) -> (ViolationFlushers, usize, String) {
+        let Verdict::Violation { trace, violation } = &out.verdict else {
+            panic!("expected a violation, got {:?}", out.verdict);
+        };
+        let (_, replayed) = replay(sys, trace).expect("the counterexample replays");
+        assert_eq!(replayed, Some(*violation));
+        let words = sys.explain(trace);
+        assert_eq!(words.len(), trace.len());
+        (*violation, trace.len(), words.join("\n"))
+    }
+
+    /// A safe verdict that reached every goal: its state count.
+    fn safe_states(sys: &SystemFlushers, out: &Out) -> u64 {
+        assert!(
+            matches!(out.verdict, Verdict::Safe),
+            "expected safe, got {:?}",
+            out.verdict
+        );
+        assert!(
+            shootdown_explore::unreached_goals(&sys.properties(), out.stats.goals_reached)
+                .is_empty(),
+            "a safe verdict must reach a read after the other flush, two outstanding flushes and an early return"
+        );
+        out.stats.states
+    }
+
+    fn with(rule: PartialRule, early: EarlyReturn, mm_gen: bool) -> Spec {
+        let mut k = VariantGen::Fix8f1d56f6.spec();
+        k.partial_rule = rule;
+        k.early_return = early;
+        k.local_gen_is_mm_gen = mm_gen;
+        k
+    }
+
+    /// (variant, flavour, TSO, SC): the safe states, folded and unfolded.
+    const SAFE: [(VariantGen, Flavour, [u64; 2], [u64; 2]); 5] = [
+        (
+            VariantGen::BeforeAa442849,
+            Flavour::Cow,
+            [520, 434],
+            [4406, 3938],
+        ),
+        (VariantGen::Aa442849, Flavour::Cow, [520, 434], [3958, 3508]),
+        (
+            VariantGen::Fix8f1d56f6,
+            Flavour::Cow,
+            [520, 434],
+            [3958, 3508],
+        ),
+        (
+            VariantGen::BeforeAa442849,
+            Flavour::Batch,
+            [394, 367],
+            [3594, 3480],
+        ),
+        (
+            VariantGen::Fix8f1d56f6,
+            Flavour::Batch,
+            [394, 367],
+            [3452, 3338],
+        ),
+    ];
+
+    #[test]
+    fn every_shipped_kernel_is_safe_with_concurrent_flushers() {
+        for (v, flavour, folded, unfolded) in SAFE {
+            for (i, tso) in [true, false].into_iter().enumerate() {
+                let (sys, out) = run(config(v, flavour, tso, false));
+                assert_eq!(
+                    safe_states(&sys, &out),
+                    folded[i],
+                    "{v:?} {flavour:?} tso {tso}"
+                );
+                let mut cfg = config(v, flavour, tso, false);
+                cfg.unfold = true;
+                let (sys, out) = run(cfg);
+                assert_eq!(
+                    safe_states(&sys, &out),
+                    unfolded[i],
+                    "{v:?} {flavour:?} tso {tso} unfolded"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_whole_x64_tso_machine_gives_the_same_verdicts() {
+        let (sys, out) = run(config(VariantGen::Fix8f1d56f6, Flavour::Cow, true, true));
+        assert_eq!(safe_states(&sys, &out), 231236);
+        let (sys, out) = run(config(VariantGen::Fix8f1d56f6, Flavour::Batch, false, true));
+        assert_eq!(safe_states(&sys, &out), 135822);
+        let (sys, out) = run(config(
+            with(PartialRule::Next, EarlyReturn::StaleValid, true),
+            Flavour::Cow,
+            true,
+            true,
+        ));
+        let (v, steps, _) = counterexample(&sys, &out);
+        assert!(matches!(v, ViolationFlushers::StaleRead { .. }), "{v}");
+        assert_eq!((steps, out.stats.states), (14, 22590));
+        let (sys, out) = run(config(VariantGen::Aa442849, Flavour::Batch, true, true));
+        let (v, steps, _) = counterexample(&sys, &out);
+        assert!(matches!(v, ViolationFlushers::StaleGen { .. }), "{v}");
+        assert_eq!((steps, out.stats.states), (7, 1215));
+    }
+
+    /// Each half of the rule is needed: dropped, a CPU INVLPGs one page,
+    /// marks itself up to date through both generations, and reads the
+    /// other page through its old translation after that flush returned.
+    #[test]
+    fn dropping_either_half_of_the_rule_races() {
+        // (rule, TSO states, SC states, unfolded TSO steps and states)
+        for (rule, tso_states, sc_states, unfolded) in [
+            (PartialRule::Next, 394, 376, (25, 2087)),
+            (PartialRule::Latest, 391, 375, (25, 2084)),
+        ] {
+            let k = with(rule, EarlyReturn::StaleValid, true);
+            for (tso, states) in [(true, tso_states), (false, sc_states)] {
+                let (sys, out) = run(config(k, Flavour::Cow, tso, false));
+                let (v, steps, words) = counterexample(&sys, &out);
+                assert!(matches!(v, ViolationFlushers::StaleRead { .. }), "{v}");
+                assert_eq!(
+                    (steps, out.stats.states),
+                    (14, states),
+                    "{rule:?} tso {tso}"
+                );
+                assert!(
+                    words.contains(
+                        "marks itself up to date through generation 2 after flushing only"
+                    ),
+                    "{words}"
+                );
+                assert!(words.contains("= the unmapped frame"), "{words}");
+            }
+            let mut cfg = config(k, Flavour::Cow, true, false);
+            cfg.unfold = true;
+            let (sys, out) = run(cfg);
+            let (v, steps, words) = counterexample(&sys, &out);
+            assert!(matches!(v, ViolationFlushers::StaleRead { .. }), "{v}");
+            assert_eq!((steps, out.stats.states), unfolded, "{rule:?} unfolded");
+            assert!(words.contains("marks itself up to date"), "{words}");
+            // Its generation says "flushed": the stale-generation property
+            // alone never sees it.
+            let mut cfg = config(k, Flavour::Cow, true, false);
+            cfg.check_stale_read = false;
+            let (_, out) = run(cfg);
+            assert!(matches!(out.verdict, Verdict::Safe), "{:?}", out.verdict);
+        }
+    }
+
+    /// The other mutations of this shape: writing `f->new_tlb_gen` instead
+    /// of `mm_tlb_gen` only costs flushes (a later request is never taken
+    /// as done), also with the `mm_tlb_gen` half dropped; Duan's 2019
+    /// `local_tlb_gen + 1 == mm_tlb_gen` is safe in this shape (each CPU
+    /// gets each request once).
+    #[test]
+    fn the_other_mutations_are_safe_here() {
+        for (k, tso_states) in [
+            (
+                with(PartialRule::NextAndLatest, EarlyReturn::StaleValid, false),
+                520,
+            ),
+            (with(PartialRule::Next, EarlyReturn::StaleValid, false), 378),
+            (
+                with(PartialRule::MmNext, EarlyReturn::StaleValid, true),
+                520,
+            ),
+            (with(PartialRule::MmNext, EarlyReturn::None, true), 520),
+        ] {
+            let (sys, out) = run(config(k, Flavour::Cow, true, false));
+            assert_eq!(safe_states(&sys, &out), tso_states, "{k:?}");
+        }
+    }
+
+    /// `aa44284960d5` skips `arch_tlbbatch_flush()`'s request everywhere
+    /// (generation 0 <= any local generation): the generation stays old,
+    /// and the reclaimed page is read through the old translation.
+    #[test]
+    fn aa442849_skips_the_batch_flush_and_8f1d56f6_does_not() {
+        for tso in [true, false] {
+            let (sys, out) = run(config(VariantGen::Aa442849, Flavour::Batch, tso, false));
+            let (v, steps, words) = counterexample(&sys, &out);
+            assert!(matches!(v, ViolationFlushers::StaleGen { .. }), "{v}");
+            assert_eq!((steps, out.stats.states), (7, 78));
+            assert!(words.contains("f->new_tlb_gen 0 (TLB_GENERATION_INVALID) <= local tlb_gen 0: returns without flushing"), "{words}");
+            let mut cfg = config(VariantGen::Aa442849, Flavour::Batch, tso, false);
+            cfg.check_stale_gen = false;
+            let (sys, out) = run(cfg);
+            let (v, _, words) = counterexample(&sys, &out);
+            assert!(
+                matches!(v, ViolationFlushers::StaleRead { page: 1, .. }),
+                "{v}"
+            );
+            assert!(
+                words.contains("reads Y through frame 4 (TLB hit) = the unmapped frame"),
+                "{words}"
+            );
+            let mut cfg = config(VariantGen::Aa442849, Flavour::Batch, tso, false);
+            cfg.unfold = true;
+            let (sys, out) = run(cfg);
+            let (v, steps, _) = counterexample(&sys, &out);
+            assert!(matches!(v, ViolationFlushers::StaleGen { .. }), "{v}");
+            assert_eq!((steps, out.stats.states), (10, 223));
+        }
+        // The COW flavour never sends generation 0: the same kernel is safe.
+        let (sys, out) = run(config(VariantGen::Aa442849, Flavour::Cow, true, false));
+        assert_eq!(safe_states(&sys, &out), 520);
+    }
+
+    /// Folded = unfolded (every fold at once, and each alone) for every
+    /// choice of the rule's three decisions, both flavours, TSO and SC.
+    #[test]
+    fn unfolding_changes_no_verdict_of_any_rule() {
+        let kind = |out: &Out| match &out.verdict {
+            Verdict::Safe => "safe",
+            Verdict::Violation { violation, .. } => match violation {
+                ViolationFlushers::StaleRead { .. } => "stale read",
+                ViolationFlushers::StaleGen { .. } => "stale generation",
+            },
+            Verdict::Incomplete(_) => "incomplete",
+        };
+        let mut cells = 0;
+        let mut races = 0;
+        for rule in PartialRule::ALL {
+            for early in EarlyReturn::ALL {
+                for mm_gen in [true, false] {
+                    let k = with(rule, early, mm_gen);
+                    for flavour in [Flavour::Cow, Flavour::Batch] {
+                        for tso in [true, false] {
+                            let (_, folded) = run(config(k, flavour, tso, false));
+                            let want = kind(&folded);
+                            let all = [("all", Unfold::ALL)].into_iter().chain(Unfold::each());
+                            for (name, steps) in all {
+                                let mut cfg = config(k, flavour, tso, false);
+                                cfg.unfold = true;
+                                cfg.unfold_steps = steps;
+                                let (sys, out) = run(cfg);
+                                assert_eq!(kind(&out), want, "{k:?} {flavour:?} tso {tso}: {name}");
+                                if want != "safe" {
+                                    counterexample(&sys, &out);
+                                }
+                            }
+                            cells += 1;
+                            races += (want != "safe") as usize;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!((cells, races), (96, 58));
+    }
+}

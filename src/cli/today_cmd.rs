@@ -10,9 +10,11 @@
 use super::{CliError, EXIT_INCOMPLETE, EXIT_SAFE, EXIT_VIOLATION, Io, print_json, shown};
 use crate::explore::{Options, Verdict, check, replay};
 use crate::kernel6::collapse::Variant22045;
+use crate::kernel6::gen_rule::VariantGen;
 use crate::kernel6::{Spec, Variant};
-use crate::patch6::{self, variant_name, variant_name_22045};
+use crate::patch6::{self, variant_name, variant_name_22045, variant_name_gen};
 use crate::system6::collapse::{Config22045, System22045};
+use crate::system6::flushers::{ConfigFlushers, Flavour, SystemFlushers, ViolationFlushers};
 use crate::system6::{Action6, Config6, Shape6, System6, Violation6};
 use clap::Args;
 use serde::Serialize;
@@ -42,8 +44,12 @@ pub struct TodayArgs {
     /// Which shape, by name: switch-back (what --cve 37964 and 40174
     /// check), lazy-return (a lazy CPU returns to its mm through the lazy
     /// path of switch_mm_irqs_off(), whose smp_mb() orders it against the
-    /// flush) or thp-collapse (--cve 22045).
-    #[arg(long, value_name = "SHAPE", value_parser = ["switch-back", "lazy-return", "thp-collapse"])]
+    /// flush), thp-collapse (--cve 22045), concurrent-flush (two CPUs
+    /// flush one mm at once: flush_tlb_func()'s partial-vs-full rule) or
+    /// batch-flush (the same with reclaim's arch_tlbbatch_flush() on
+    /// CPU1: generation 0).  A concurrent-flush variant name given to
+    /// --variant selects concurrent-flush.
+    #[arg(long, value_name = "SHAPE", value_parser = ["switch-back", "lazy-return", "thp-collapse", "concurrent-flush", "batch-flush"])]
     pub shape: Option<String>,
     /// Run the kernel's folded steps as their own interleaving points (the
     /// IPI handler and the local flush_tlb_func() step by step,
@@ -134,6 +140,31 @@ fn named_22045(v: Variant22045) -> Kernel {
         change: v.description().into(),
         spec: v.spec(),
     }
+}
+
+/// One concurrent-flush cell.
+fn cell_gen(
+    spec: Spec,
+    flavour: Flavour,
+    tso: bool,
+    full: bool,
+    unfold: bool,
+    explain: bool,
+) -> Result<Cell, CliError> {
+    let mut cfg = if full {
+        ConfigFlushers::full(spec, tso)
+    } else {
+        ConfigFlushers::new(spec, tso)
+    };
+    cfg.flavour = flavour;
+    cfg.unfold = unfold;
+    let sys = SystemFlushers::new(cfg);
+    let kind = |v: &ViolationFlushers| match v {
+        ViolationFlushers::StaleRead { .. } => "stale read",
+        ViolationFlushers::StaleGen { .. } => "stale generation",
+    };
+    let tell = |sys: &SystemFlushers, trace: &[_]| sys.explain(trace);
+    run_cell(&sys, tso, kind, explain.then_some(tell))
 }
 
 fn cell(
@@ -249,6 +280,10 @@ const SMALL_COW: &str = "the small x64 machine (atomic walks, no speculation)";
 const TITLE_LAZY: &str =
     "Linux 6.x lazy TLB, a lazy CPU returning to its mm (the lazy path of switch_mm_irqs_off())";
 const TITLE_22045: &str = "Linux 6.x THP collapse and freed_tables (CVE-2025-22045 shape)";
+const TITLE_FLUSH: &str =
+    "Linux 6.x concurrent flushers of one mm (flush_tlb_func()'s partial-vs-full generation rule)";
+const TITLE_BATCH: &str =
+    "Linux 6.x concurrent flushers, CPU1's a reclaim batch (arch_tlbbatch_flush(), generation 0)";
 const SMALL_22045: &str =
     "the small x64 machine (atomic walks, speculative walks, paging-structure caches)";
 
@@ -278,6 +313,16 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
         || by_name_22045.is_some()
     {
         return cmd_today_22045(a, by_name_22045, io);
+    }
+    let by_name_gen = a.variant.as_deref().and_then(|name| {
+        VariantGen::ALL
+            .into_iter()
+            .find(|&v| variant_name_gen(v) == name)
+    });
+    if matches!(a.shape.as_deref(), Some("concurrent-flush" | "batch-flush"))
+        || (by_name_gen.is_some() && a.cve.is_none() && a.shape.is_none())
+    {
+        return cmd_today_gen(a, by_name_gen, io);
     }
     let shape = if a.shape.as_deref() == Some("lazy-return") {
         Shape6::LazyReturn
@@ -351,12 +396,19 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
         spec: p.spec,
     };
     let memories = memories(&a);
-    // None: the THP-collapse system; Some(shape): System6's.
-    let all = [Some(Shape6::SwitchBack), Some(Shape6::LazyReturn), None];
-    let shapes: Vec<Option<Shape6>> = match (a.cve.as_deref(), a.shape.as_deref()) {
-        (Some("22045"), _) | (_, Some("thp-collapse")) => vec![None],
-        (Some(_), _) | (_, Some("switch-back")) => vec![Some(Shape6::SwitchBack)],
-        (_, Some(_)) => vec![Some(Shape6::LazyReturn)],
+    let all = [
+        Which::Cow(Shape6::SwitchBack),
+        Which::Cow(Shape6::LazyReturn),
+        Which::Collapse,
+        Which::Flushers(Flavour::Cow),
+        Which::Flushers(Flavour::Batch),
+    ];
+    let shapes: Vec<Which> = match (a.cve.as_deref(), a.shape.as_deref()) {
+        (Some("22045"), _) | (_, Some("thp-collapse")) => vec![Which::Collapse],
+        (Some(_), _) | (_, Some("switch-back")) => vec![Which::Cow(Shape6::SwitchBack)],
+        (_, Some("lazy-return")) => vec![Which::Cow(Shape6::LazyReturn)],
+        (_, Some("concurrent-flush")) => vec![Which::Flushers(Flavour::Cow)],
+        (_, Some(_)) => vec![Which::Flushers(Flavour::Batch)],
         (None, None) => all.to_vec(),
     };
     // With --json, one document: the patch and each shape's row.
@@ -371,16 +423,19 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
     let mut worst = EXIT_SAFE;
     for (i, &shape) in shapes.iter().enumerate() {
         let run = |k: &Kernel, tso| match shape {
-            Some(shape) => cell(k.spec, shape, tso, a.full, a.unfold, true),
-            None => cell_22045(k.spec, tso, a.full, a.unfold, true),
+            Which::Cow(shape) => cell(k.spec, shape, tso, a.full, a.unfold, true),
+            Which::Collapse => cell_22045(k.spec, tso, a.full, a.unfold, true),
+            Which::Flushers(fl) => cell_gen(k.spec, fl, tso, a.full, a.unfold, true),
         };
         let Some(rows) = check_rows(std::slice::from_ref(&k), &memories, run, io)? else {
             return Ok(EXIT_INCOMPLETE);
         };
         let (name, title, small) = match shape {
-            Some(Shape6::SwitchBack) => ("switch-back", TITLE_COW, SMALL_COW),
-            Some(Shape6::LazyReturn) => ("lazy-return", TITLE_LAZY, SMALL_COW),
-            None => ("thp-collapse", TITLE_22045, SMALL_22045),
+            Which::Cow(Shape6::SwitchBack) => ("switch-back", TITLE_COW, SMALL_COW),
+            Which::Cow(Shape6::LazyReturn) => ("lazy-return", TITLE_LAZY, SMALL_COW),
+            Which::Collapse => ("thp-collapse", TITLE_22045, SMALL_22045),
+            Which::Flushers(Flavour::Cow) => ("concurrent-flush", TITLE_FLUSH, SMALL_COW),
+            Which::Flushers(Flavour::Batch) => ("batch-flush", TITLE_BATCH, SMALL_COW),
         };
         let code = exit_code(true, &rows);
         worst = match (worst, code) {
@@ -421,6 +476,73 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
         )?;
     }
     Ok(worst)
+}
+
+/// A shape and the system that checks it.
+#[derive(Clone, Copy)]
+enum Which {
+    /// `System6`'s shapes.
+    Cow(Shape6),
+    /// The THP-collapse system.
+    Collapse,
+    /// The concurrent-flush system.
+    Flushers(Flavour),
+}
+
+/// `--shape concurrent-flush` / `batch-flush`: two flushers of one mm.
+fn cmd_today_gen(
+    a: TodayArgs,
+    chosen: Option<VariantGen>,
+    io: &mut Io<'_>,
+) -> Result<i32, CliError> {
+    if let (Some(name), None) = (&a.variant, chosen) {
+        let names: Vec<&str> = VariantGen::ALL.into_iter().map(variant_name_gen).collect();
+        return Err(CliError::Input(format!(
+            "unknown concurrent-flush variant `{}` (expected one of {})",
+            shown(name),
+            names.join(", ")
+        )));
+    }
+    let flavour = if a.shape.as_deref() == Some("batch-flush") {
+        Flavour::Batch
+    } else {
+        Flavour::Cow
+    };
+    let variants: Vec<Kernel> = match chosen {
+        Some(v) => vec![Kernel {
+            name: variant_name_gen(v).into(),
+            commit: v.commit().into(),
+            kernel: v.name().into(),
+            change: v.description().into(),
+            spec: v.spec(),
+        }],
+        None => VariantGen::ALL
+            .into_iter()
+            .map(|v| Kernel {
+                name: variant_name_gen(v).into(),
+                commit: v.commit().into(),
+                kernel: v.name().into(),
+                change: v.description().into(),
+                spec: v.spec(),
+            })
+            .collect(),
+    };
+    let memories = memories(&a);
+    let explain = a.variant.is_some();
+    let Some(rows) = check_rows(
+        &variants,
+        &memories,
+        |k, tso| cell_gen(k.spec, flavour, tso, a.full, a.unfold, explain),
+        io,
+    )?
+    else {
+        return Ok(EXIT_INCOMPLETE);
+    };
+    let title = match flavour {
+        Flavour::Cow => TITLE_FLUSH,
+        Flavour::Batch => TITLE_BATCH,
+    };
+    render(&a, &memories, &rows, title, SMALL_COW, io)
 }
 
 /// What machine a table was checked on (and whether unfolded).

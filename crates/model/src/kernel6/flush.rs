@@ -61,6 +61,12 @@ pub struct FlushRequest<'a> {
     /// directory is this (unfolded only; the system with lazy CPUs);
     /// None: no CPU is ever lazy, and the `is_lazy` load is left out.
     pub lazy_branch: Option<Frame>,
+    /// Reclaim's batched unmap (`arch_tlbbatch_add_mm()` then
+    /// `arch_tlbbatch_flush()`): the same steps (`inc_mm_tlb_gen()`, the
+    /// `mm_cpumask` read into the batch's mask, `flush_tlb_multi()`, the
+    /// local `flush_tlb_func()`, the wait), but the request is
+    /// [`FlushInfo::batch`]: generation 0, `TLB_FLUSH_ALL`, no mm.
+    pub batch: bool,
 }
 
 /// The sender's steps.
@@ -271,7 +277,7 @@ impl Kernel6 {
             FuncPc::Idle => {
                 let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
                 fs.loaded = loaded;
-                if loaded != mm_id(info.mm) {
+                if !info.batch && loaded != mm_id(info.mm) {
                     if !local && self.spec.lazy_cpumask {
                         fs.pc = FuncPc::Trim;
                         FuncStep::LoadedMm { loaded }
@@ -306,7 +312,7 @@ impl Kernel6 {
             FuncPc::LocalGen => {
                 let local = tlb.ctxs[asid].tlb_gen;
                 fs.local_gen = local;
-                if info.new_tlb_gen <= local {
+                if self.spec.early_return.returns(info.new_tlb_gen, local) {
                     ret(fs, RemoteNote::Func(FuncNote::UpToDate { local }))
                 } else {
                     fs.pc = FuncPc::LoadTlbGen;
@@ -325,7 +331,7 @@ impl Kernel6 {
                 }
             }
             FuncPc::Flush => {
-                let partial = info.new_tlb_gen == fs.local_gen + 1 && info.new_tlb_gen == fs.mm_gen;
+                let partial = self.partial(info, fs.local_gen, fs.mm_gen);
                 if partial {
                     hw.invlpg(f, info.vpn)?;
                 } else {
@@ -337,11 +343,12 @@ impl Kernel6 {
             }
             FuncPc::WriteCtx => {
                 let (local, mm_gen) = (fs.local_gen, fs.mm_gen);
-                tlb.ctxs[asid].tlb_gen = mm_gen;
-                let n = if info.new_tlb_gen == local + 1 && info.new_tlb_gen == mm_gen {
-                    FuncNote::Partial { local, mm_gen }
+                let set = self.new_local_gen(info, mm_gen);
+                tlb.ctxs[asid].tlb_gen = set;
+                let n = if self.partial(info, local, mm_gen) {
+                    FuncNote::Partial { local, mm_gen, set }
                 } else {
-                    FuncNote::Full { local, mm_gen }
+                    FuncNote::Full { local, mm_gen, set }
                 };
                 ret(fs, RemoteNote::Func(n))
             }
@@ -392,7 +399,9 @@ impl Kernel6 {
         let info = FlushInfo {
             mm,
             vpn: req.vpn,
-            new_tlb_gen: fl.new_tlb_gen,
+            // arch_tlbbatch_flush(): TLB_GENERATION_INVALID.
+            new_tlb_gen: if req.batch { 0 } else { fl.new_tlb_gen },
+            batch: req.batch,
         };
         let after = |i: usize| {
             if i < req.after.len() {

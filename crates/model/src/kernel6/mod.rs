@@ -44,10 +44,11 @@
 
 use crate::hw::x86_64::{Addr, Arch64, Frame, Pcid, Refused, Vpn, Word, X64Features, X64Memory};
 pub use flush::{AfterFlush, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncPc, FuncStep};
-pub use spec::{LazyIpi, Spec};
+pub use spec::{EarlyReturn, LazyIpi, PartialRule, Spec};
 
 pub mod collapse;
 pub mod flush;
+pub mod gen_rule;
 pub mod spec;
 #[cfg(test)]
 mod tests;
@@ -442,6 +443,11 @@ pub struct FlushInfo {
     pub mm: usize,
     pub vpn: Vpn,
     pub new_tlb_gen: u16,
+    /// `arch_tlbbatch_flush()`'s request: `get_flush_tlb_info(NULL, 0,
+    /// TLB_FLUSH_ALL, 0, false, TLB_GENERATION_INVALID)`: no mm (the
+    /// wrong-mm check is skipped; `mm` is the loaded one), the whole
+    /// address space (never partial), `new_tlb_gen` 0.
+    pub batch: bool,
 }
 
 /// What `flush_tlb_func()` did.
@@ -451,10 +457,11 @@ pub enum FuncNote {
     WrongMm { loaded: u16 },
     /// `f->new_tlb_gen <= local_tlb_gen` or `local == mm_tlb_gen`.
     UpToDate { local: u16 },
-    /// `flush_tlb_one_user()` (INVLPG) of the page.
-    Partial { local: u16, mm_gen: u16 },
+    /// `flush_tlb_one_user()` (INVLPG) of the page; `set`: the new
+    /// `ctxs[asid].tlb_gen`.
+    Partial { local: u16, mm_gen: u16, set: u16 },
     /// `flush_tlb_local()` (MOV to CR3 of the same value, bit 63 clear).
-    Full { local: u16, mm_gen: u16 },
+    Full { local: u16, mm_gen: u16, set: u16 },
 }
 
 /// The kernel: one variant, operating on hardware it is handed.
@@ -790,6 +797,8 @@ impl Kernel6 {
     pub fn should_flush_decides(&self, loaded: u16, lazy: bool, info: FlushInfo) -> bool {
         if lazy {
             false // "Lazy TLB will get flushed at the next context switch."
+        } else if info.batch {
+            true // "No mm means kernel memory flush." (tlb_is_not_lazy() before 6db2526c1d69)
         } else if !self.spec.ipi_checks_loaded_mm
             || (self.spec.ipi_switching && loaded == LOADED_MM_SWITCHING)
         {
@@ -845,7 +854,7 @@ impl Kernel6 {
         local: bool,
     ) -> Result<FuncNote, Refused> {
         let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
-        if !local && loaded != mm_id(info.mm) {
+        if !local && !info.batch && loaded != mm_id(info.mm) {
             // "Can only happen on remote CPUs": trim the lazy cpumask
             // (209954cbc7d0; before it the handler just returned).
             if self.spec.lazy_cpumask {
@@ -855,18 +864,20 @@ impl Kernel6 {
         }
         let asid = tlb.loaded_mm_asid as usize;
         let local_gen = tlb.ctxs[asid].tlb_gen;
-        if info.new_tlb_gen <= local_gen {
+        if self.spec.early_return.returns(info.new_tlb_gen, local_gen) {
             return Ok(FuncNote::UpToDate { local: local_gen });
         }
         let mm_gen = hw.load(mem, Layout::tlb_gen(info.mm)).0;
         if local_gen == mm_gen {
             return Ok(FuncNote::UpToDate { local: local_gen });
         }
-        let note = if info.new_tlb_gen == local_gen + 1 && info.new_tlb_gen == mm_gen {
+        let set = self.new_local_gen(info, mm_gen);
+        let note = if self.partial(info, local_gen, mm_gen) {
             hw.invlpg(f, info.vpn)?;
             FuncNote::Partial {
                 local: local_gen,
                 mm_gen,
+                set,
             }
         } else {
             let cr3 = hw.cr3();
@@ -874,9 +885,32 @@ impl Kernel6 {
             FuncNote::Full {
                 local: local_gen,
                 mm_gen,
+                set,
             }
         };
-        tlb.ctxs[asid].tlb_gen = mm_gen;
+        tlb.ctxs[asid].tlb_gen = set;
         Ok(note)
+    }
+
+    /// `flush_tlb_func()`'s choice: a partial flush (INVLPG of the range)
+    /// for `info` on a CPU at `local` with the mm at `mm_gen`
+    /// ([`Spec::partial_rule`]); `arch_tlbbatch_flush()`'s
+    /// `TLB_FLUSH_ALL` is always full (`f->end != TLB_FLUSH_ALL` first).
+    pub fn partial(&self, info: FlushInfo, local: u16, mm_gen: u16) -> bool {
+        !info.batch
+            && self
+                .spec
+                .partial_rule
+                .partial(info.new_tlb_gen, local, mm_gen)
+    }
+
+    /// What `flush_tlb_func()` writes into `ctxs[asid].tlb_gen` after its
+    /// flush ([`Spec::local_gen_is_mm_gen`]).
+    pub fn new_local_gen(&self, info: FlushInfo, mm_gen: u16) -> u16 {
+        if self.spec.local_gen_is_mm_gen {
+            mm_gen
+        } else {
+            info.new_tlb_gen
+        }
     }
 }

@@ -48,6 +48,100 @@ impl LazyIpi {
     }
 }
 
+/// `flush_tlb_func()`'s choice between a partial flush (INVLPG of
+/// `f->start..f->end`) and a full one (`flush_tlb_local()`), for a
+/// request that is not `TLB_FLUSH_ALL` (`arch/x86/mm/tlb.c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum PartialRule {
+    /// `f->new_tlb_gen == local_tlb_gen + 1 && f->new_tlb_gen ==
+    /// mm_tlb_gen` (every kernel since the generations, 2017): "We
+    /// wouldn't be skipping a tlb_gen" and "no more flushes on their way".
+    NextAndLatest,
+    /// `f->new_tlb_gen == local_tlb_gen + 1` only (no commit: the second
+    /// condition dropped).
+    Next,
+    /// `f->new_tlb_gen == mm_tlb_gen` only (no commit: the first
+    /// condition dropped).
+    Latest,
+    /// `local_tlb_gen + 1 == mm_tlb_gen` (Zhenzhong Duan's 2019 patch
+    /// "x86/mm/tlb: Do partial TLB flush when possible", not merged, without
+    /// its early return for stale requests).
+    MmNext,
+}
+
+impl PartialRule {
+    pub const ALL: [PartialRule; 4] = [
+        PartialRule::NextAndLatest,
+        PartialRule::Next,
+        PartialRule::Latest,
+        PartialRule::MmNext,
+    ];
+
+    /// The name in a patch file.
+    pub fn key(self) -> &'static str {
+        match self {
+            PartialRule::NextAndLatest => "next-and-latest",
+            PartialRule::Next => "next",
+            PartialRule::Latest => "latest",
+            PartialRule::MmNext => "mm-next",
+        }
+    }
+
+    /// Whether a request for generation `new` flushes partially on a CPU
+    /// at `local` when the mm is at `mm_gen`.
+    pub fn partial(self, new: u16, local: u16, mm_gen: u16) -> bool {
+        match self {
+            PartialRule::NextAndLatest => new == local + 1 && new == mm_gen,
+            PartialRule::Next => new == local + 1,
+            PartialRule::Latest => new == mm_gen,
+            PartialRule::MmNext => local + 1 == mm_gen,
+        }
+    }
+}
+
+/// `flush_tlb_func()`'s return before it reads the mm's `tlb_gen`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum EarlyReturn {
+    /// None (before `aa44284960d5`): `mm_tlb_gen` is read at once, and
+    /// only `local_tlb_gen == mm_tlb_gen` returns.
+    None,
+    /// `aa44284960d5` ("x86/mm/tlb: Avoid reading mm_tlb_gen when
+    /// possible"): `if (f->new_tlb_gen <= local_tlb_gen) return;`, also
+    /// for `arch_tlbbatch_flush()`'s generation 0.
+    Stale,
+    /// `8f1d56f64f8d` ("x86/mm/tlb: Ignore f->new_tlb_gen when zero"):
+    /// `if (unlikely(f->new_tlb_gen != TLB_GENERATION_INVALID &&
+    /// f->new_tlb_gen <= local_tlb_gen)) return;`.
+    StaleValid,
+}
+
+impl EarlyReturn {
+    pub const ALL: [EarlyReturn; 3] = [
+        EarlyReturn::None,
+        EarlyReturn::Stale,
+        EarlyReturn::StaleValid,
+    ];
+
+    /// The name in a patch file.
+    pub fn key(self) -> &'static str {
+        match self {
+            EarlyReturn::None => "none",
+            EarlyReturn::Stale => "stale",
+            EarlyReturn::StaleValid => "stale-valid",
+        }
+    }
+
+    /// Whether a request for generation `new` returns on a CPU at `local`
+    /// before `mm_tlb_gen` is read.
+    pub fn returns(self, new: u16, local: u16) -> bool {
+        match self {
+            EarlyReturn::None => false,
+            EarlyReturn::Stale => new <= local,
+            EarlyReturn::StaleValid => new != 0 && new <= local,
+        }
+    }
+}
+
 /// A Linux 6.x kernel as its TLB-protocol decisions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Spec {
@@ -86,6 +180,16 @@ pub struct Spec {
     /// `3ef938c35035`: `flush_tlb_range()` passes `freed_tables = true`
     /// (it is used for zapping page-table-pointing PMDs: THP collapse).
     pub range_freed_tables: bool,
+    /// `flush_tlb_func()`: when a flush may be partial (INVLPG of the
+    /// range) rather than full.
+    pub partial_rule: PartialRule,
+    /// `flush_tlb_func()`: its return on a request already covered
+    /// (`aa44284960d5`, `8f1d56f64f8d`).
+    pub early_return: EarlyReturn,
+    /// `flush_tlb_func()`: after either flush, `ctxs[asid].tlb_gen =
+    /// mm_tlb_gen` ("Both paths above update our state to mm_tlb_gen");
+    /// false: `= f->new_tlb_gen` (no commit).
+    pub local_gen_is_mm_gen: bool,
 }
 
 impl Spec {
@@ -103,6 +207,9 @@ impl Spec {
             ipi_switching: true,
             ipi_lazy: LazyIpi::WhenTablesFreed,
             range_freed_tables: true,
+            partial_rule: PartialRule::NextAndLatest,
+            early_return: EarlyReturn::StaleValid,
+            local_gen_is_mm_gen: true,
         };
         s.set_switch_ops(steps)
             .expect("a built-in switch_mm_irqs_off() is well formed");

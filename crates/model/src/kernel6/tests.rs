@@ -18,6 +18,7 @@ fn info(new_tlb_gen: u16) -> FlushInfo {
         mm: 0,
         vpn: 0,
         new_tlb_gen,
+        batch: false,
     }
 }
 
@@ -153,7 +154,8 @@ fn flush_tlb_func_compares_generations() {
         n,
         Ok(FuncNote::Partial {
             local: 0,
-            mm_gen: 1
+            mm_gen: 1,
+            set: 1
         })
     );
     assert_eq!(tlb.ctxs[0].tlb_gen, 1);
@@ -166,7 +168,8 @@ fn flush_tlb_func_compares_generations() {
         n,
         Ok(FuncNote::Full {
             local: 0,
-            mm_gen: 2
+            mm_gen: 2,
+            set: 2
         })
     );
     assert_eq!(tlb.ctxs[0].tlb_gen, 2);
@@ -410,4 +413,83 @@ fn unfolded_flush_tlb_func_ends_where_the_folded_one_does() {
             assert_eq!(cpu2.lookup(0).is_some(), cpu.lookup(0).is_some());
         }
     }
+}
+
+/// The comment of `flush_tlb_func()`'s rule, on a bare CPU: request 1
+/// (page 0) handled when the mm is already at 2 (request 2, page 1, in
+/// flight).  The shipped rule flushes everything; each half dropped
+/// INVLPGs page 0 only and writes generation 2 (page 1 survives).
+#[test]
+fn the_generation_rule_on_a_request_overtaken_by_another() {
+    let f = tso();
+    let mut mem = X64Memory::new();
+    mem.words[0][0] = Word::table(1);
+    mem.words[1][0] = Word::table(2);
+    mem.words[2][0] = Word::leaf(3, false, false);
+    mem.words[2][1] = Word::leaf(4, false, false);
+    mem.write(Layout::loaded_mm(1), Word(mm_id(0)));
+    mem.write(Layout::tlb_gen(0), Word(2));
+    let run = |rule: PartialRule, info: FlushInfo, early: EarlyReturn| {
+        let mut spec = Variant::Fix83b0177a.spec();
+        spec.partial_rule = rule;
+        spec.early_return = early;
+        let k = Kernel6 {
+            spec,
+            unfold: Unfold::NONE,
+        };
+        let mut cpu = X64Cpu::new(0, 1);
+        let mut m = mem;
+        for v in [0, 1] {
+            let r = cpu.start_walk(&mut m, &f, DEMAND, v, false);
+            assert!(matches!(r.end, WalkEnd::Filled(_)));
+        }
+        let mut tlb = TlbState {
+            loaded_mm_asid: 0,
+            next_asid: 1,
+            ctxs: [
+                Ctx {
+                    ctx_id: mm_id(0),
+                    tlb_gen: 0,
+                },
+                Ctx::default(),
+            ],
+        };
+        let n = k.flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info, false);
+        (n, tlb.ctxs[0].tlb_gen, cpu.lookup(1).is_some())
+    };
+    let first = info(1);
+    let second = FlushInfo { vpn: 1, ..info(2) };
+    let stale = EarlyReturn::StaleValid;
+    // Shipped: request 1 at mm 2 is "skipping a tlb_gen" ahead: full.
+    let (n, lgen, kept) = run(PartialRule::NextAndLatest, first, stale);
+    assert!(matches!(n, Ok(FuncNote::Full { set: 2, .. })), "{n:?}");
+    assert_eq!((lgen, kept), (2, false));
+    // Request 2 first (local 0): skips generation 1: full too.
+    let (n, _, kept) = run(PartialRule::NextAndLatest, second, stale);
+    assert!(matches!(n, Ok(FuncNote::Full { set: 2, .. })), "{n:?}");
+    assert!(!kept);
+    // Without `new == mm_tlb_gen`: INVLPG of page 0 only, generation 2.
+    let (n, lgen, kept) = run(PartialRule::Next, first, stale);
+    assert!(matches!(n, Ok(FuncNote::Partial { set: 2, .. })), "{n:?}");
+    assert_eq!((lgen, kept), (2, true), "page 1's entry survives");
+    // Without `new == local + 1`: INVLPG of page 1 only, generation 2
+    // (generation 1's page 0 survives).
+    let (n, lgen, _) = run(PartialRule::Latest, second, stale);
+    assert!(matches!(n, Ok(FuncNote::Partial { set: 2, .. })), "{n:?}");
+    assert_eq!(lgen, 2);
+    // arch_tlbbatch_flush()'s request (generation 0, TLB_FLUSH_ALL).
+    let batch = FlushInfo {
+        new_tlb_gen: 0,
+        batch: true,
+        ..info(0)
+    };
+    let (n, lgen, kept) = run(PartialRule::NextAndLatest, batch, EarlyReturn::Stale);
+    assert_eq!(n, Ok(FuncNote::UpToDate { local: 0 }), "aa44284960d5");
+    assert_eq!((lgen, kept), (0, true));
+    let (n, lgen, kept) = run(PartialRule::NextAndLatest, batch, stale);
+    assert!(
+        matches!(n, Ok(FuncNote::Full { set: 2, .. })),
+        "8f1d56f64f8d: {n:?}"
+    );
+    assert_eq!((lgen, kept), (2, false));
 }

@@ -218,6 +218,7 @@ impl System22045 {
                     freed_tables: self.cfg.kernel.range_freed_tables,
                     after: &AFTER,
                     lazy_branch: Some(INIT_ROOT),
+                    batch: false,
                 };
                 let (note, ipi) = k
                     .flush_step(

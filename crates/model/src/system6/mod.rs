@@ -57,6 +57,7 @@ use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
 
 pub mod collapse;
+pub mod flushers;
 
 /// The flushing CPU (A's writer) and the switching CPU (A's reader).
 pub const WRITER: usize = 0;
@@ -337,6 +338,7 @@ impl System6 {
                     freed_tables: false, // a COW fault frees no page table
                     after: &after,
                     lazy_branch: None, // no CPU is lazy here
+                    batch: false,
                 };
                 let (note, ipi) = k
                     .flush_step(
@@ -848,8 +850,8 @@ pub fn step_words(st: FuncStep, mm_name: &dyn Fn(u16) -> String) -> String {
         }
         FuncStep::Switch(_, sn) => format!("switch to init_mm: {}", init_switch_words(sn)),
         FuncStep::Returned(RemoteNote::Func(
-            FuncNote::Partial { mm_gen, .. } | FuncNote::Full { mm_gen, .. },
-        )) => format!("this_cpu_write(ctxs[asid].tlb_gen, {mm_gen}); returns"),
+            FuncNote::Partial { set, .. } | FuncNote::Full { set, .. },
+        )) => format!("this_cpu_write(ctxs[asid].tlb_gen, {set}); returns"),
         FuncStep::Returned(RemoteNote::Func(n)) => format!("{}; returns", func_words(n)),
         FuncStep::Returned(RemoteNote::LazyToInitMm) => "switch_mm_irqs_off(NULL, &init_mm) in one step: CR3 = init_mm with a flush, A's paging-structure-cache entries no longer used; returns".into(),
     }
@@ -890,10 +892,10 @@ fn func_words(n: FuncNote) -> String {
             format!("f->mm is not loaded_mm ({loaded}): cpumask_clear_cpu(), no flush")
         }
         FuncNote::UpToDate { local } => format!("already up to date (local tlb_gen {local})"),
-        FuncNote::Partial { local, mm_gen } => {
+        FuncNote::Partial { local, mm_gen, .. } => {
             format!("local tlb_gen {local} < {mm_gen}: flush_tlb_one_user(X) (INVLPG)")
         }
-        FuncNote::Full { local, mm_gen } => {
+        FuncNote::Full { local, mm_gen, .. } => {
             format!("local tlb_gen {local} < {mm_gen}: flush_tlb_local() (CR3 reload)")
         }
     }
