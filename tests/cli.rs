@@ -850,3 +850,103 @@ fn the_tutorial_patch_chapter_is_what_the_tool_prints() {
         assert!(tutorial.contains(line), "the tutorial lacks: {line}");
     }
 }
+
+/// `today --matrix`: every kernel on each x86-64 preset, the README shows
+/// the table, and each column is the cell `--hw` checks on its own;
+/// `--set` flips one switch; bad machines exit 2 and say why.
+#[test]
+fn today_matrix_checks_each_preset_and_set_flips_switches() {
+    let o = shootdown(&["today", "--matrix", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = stdout(&o);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    assert_eq!(table.lines().count(), 2 + 8, "{table}");
+    assert!(
+        table.starts_with(
+            "| variant | commit | change | x64-atomic | x64-split | x64-psc | x64-speculative | x64-tso |"
+        ),
+        "{table}"
+    );
+    for line in table.lines() {
+        assert!(readme.contains(line), "the README lacks: {line}");
+    }
+    // Each column is the preset checked alone (its own memory model).
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = shootdown(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).expect("json")
+    };
+    let cells = |doc: &serde_json::Value, col: usize| -> Vec<(String, u64)> {
+        doc["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                let c = &r["cells"][col];
+                (
+                    c["verdict"].as_str().expect("verdict").to_string(),
+                    c["states"].as_u64().expect("states"),
+                )
+            })
+            .collect()
+    };
+    for shape in ["switch-back", "thp-collapse"] {
+        let matrix = json(&["today", "--matrix", "--json", "--shape", shape]);
+        for (i, (preset, memory)) in [
+            ("x64-atomic", "sc"),
+            ("x64-split", "sc"),
+            ("x64-psc", "sc"),
+            ("x64-speculative", "sc"),
+            ("x64-tso", "tso"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let alone = json(&[
+                "today", "--json", "--shape", shape, "--hw", preset, "--memory", memory,
+            ]);
+            assert_eq!(cells(&matrix, i), cells(&alone, 0), "{shape} {preset}");
+            assert_eq!(matrix["rows"][0]["cells"][i]["machine"], preset);
+        }
+    }
+    // CVE-2025-22045 needs the speculative walk: off, the old kernel is
+    // safe (and says the window was never opened); on, it races.
+    let base = [
+        "today",
+        "--shape",
+        "thp-collapse",
+        "--variant",
+        "before-3ef938c3",
+        "--hw",
+        "x64-speculative",
+        "--memory",
+        "sc",
+    ];
+    let o = shootdown(&base);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("=> freed table walked"));
+    let o = shootdown(&[&base[..], &["--set", "speculative_walks=0"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("x64-speculative machine with speculative_walks=0"),
+        "{text}"
+    );
+    assert!(text.contains("safe (9 states); never reached: "), "{text}");
+    assert!(
+        text.contains("a speculative walk of the lazy CPU reads the page table"),
+        "{text}"
+    );
+    for (args, says) in [
+        (&["today", "--hw", "x64-tsx"][..], "did you mean `x64-tso`?"),
+        (&["today", "--set", "evicton=1"], "did you mean `eviction`?"),
+        (&["today", "--set", "tso=1"], "--memory"),
+        (&["today", "--set", "eviction=2"], "expected 0 or 1"),
+        (&["today", "--set", "eviction"], "expected SWITCH=VALUE"),
+    ] {
+        let o = shootdown(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -9,6 +9,7 @@
 
 use super::{CliError, EXIT_INCOMPLETE, EXIT_SAFE, EXIT_VIOLATION, Io, print_json, shown};
 use crate::explore::{Options, Verdict, check, replay};
+use crate::hw::x86_64::{X64Features, X64Preset};
 use crate::kernel6::collapse::Variant22045;
 use crate::kernel6::gen_rule::VariantGen;
 use crate::kernel6::{Spec, Variant};
@@ -73,13 +74,147 @@ pub struct TodayArgs {
     pub patch: Option<std::path::PathBuf>,
     /// With --variant: print that variant as a patch file to start from,
     /// and check nothing.
-    #[arg(long, requires = "variant", conflicts_with_all = ["json", "markdown", "full", "memory"])]
+    #[arg(long, requires = "variant", conflicts_with_all = ["json", "markdown", "full", "memory", "hw", "set", "matrix"])]
     pub as_patch: bool,
+    /// Check on this x86-64 preset instead of each shape's small machine:
+    /// x64-atomic, x64-split, x64-psc, x64-speculative or x64-tso (or its
+    /// number, 1-5); the TSO and SC columns turn its store buffers on and
+    /// off.  (--full is --hw x64-tso.)
+    #[arg(long, value_name = "PRESET", conflicts_with = "full")]
+    pub hw: Option<String>,
+    /// Flip one switch of the x86-64 machine on top of the small machine,
+    /// --hw or --full or every --matrix column, e.g. --set eviction=1 or
+    /// --set speculative_walks=0 (repeatable; an unknown name lists them).
+    /// The store buffers are the columns' (--memory), not a --set.
+    #[arg(long = "set", value_name = "SWITCH=VALUE")]
+    pub set: Vec<String>,
+    /// The verdict matrix of the shape: every kernel (or the --variant or
+    /// --patch) on each of the five x86-64 presets, as columns, each with
+    /// its own memory model (store buffers on x64-tso only).
+    #[arg(long, conflicts_with_all = ["full", "hw", "memory"])]
+    pub matrix: bool,
+}
+
+/// The machine of a table: each shape's small machine, `--full`'s or
+/// `--hw`'s preset, and `--set`'s switches on top.
+struct Hw {
+    preset: Option<X64Preset>,
+    sets: Vec<(&'static str, u8)>,
+}
+
+impl Hw {
+    /// Reads `--full`, `--hw` and `--set`.
+    fn of(a: &TodayArgs) -> Result<Hw, CliError> {
+        let preset = match (&a.hw, a.full) {
+            (Some(name), _) => Some(X64Preset::parse(name).ok_or_else(|| {
+                let names: Vec<&str> = X64Preset::ALL.into_iter().map(|p| p.name()).collect();
+                let hint = crate::kernel::variant::suggest(name, names.iter().copied())
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                CliError::Input(format!(
+                    "unknown x86-64 preset `{}` for --hw (expected one of {}, or 1-5){hint}",
+                    shown(name),
+                    names.join(", ")
+                ))
+            })?),
+            (None, true) => Some(X64Preset::Tso),
+            (None, false) => None,
+        };
+        let mut sets = Vec::new();
+        for arg in &a.set {
+            sets.push(parse_set(arg)?);
+        }
+        Ok(Hw { preset, sets })
+    }
+
+    /// The switches of column `col` for a shape whose small machine is
+    /// `small`.
+    fn features(&self, small: X64Features, col: Col) -> X64Features {
+        let mut f = match (col.preset, self.preset) {
+            (Some(p), _) => p.features(),
+            (None, Some(p)) => p.features(),
+            (None, None) => small,
+        };
+        if col.preset.is_none() {
+            f.tso = col.tso;
+        }
+        for &(name, v) in &self.sets {
+            f.set(name, v);
+        }
+        f
+    }
+}
+
+/// `--set SWITCH=VALUE`: a switch of `X64Features` other than `tso`, a
+/// flag 0 or 1 or a number.
+fn parse_set(arg: &str) -> Result<(&'static str, u8), CliError> {
+    let names: Vec<&'static str> = X64Features::SWITCHES.iter().map(|&(n, _)| n).collect();
+    let Some((name, value)) = arg.split_once('=') else {
+        return Err(CliError::Input(format!(
+            "--set `{}`: expected SWITCH=VALUE, e.g. eviction=1",
+            shown(arg)
+        )));
+    };
+    let (name, value) = (name.trim(), value.trim());
+    if name == "tso" {
+        return Err(CliError::Input(
+            "--set tso: the store buffers are the table's columns (TSO and SC); choose one with --memory"
+                .into(),
+        ));
+    }
+    let Some(&name) = names.iter().find(|&&n| n == name) else {
+        let hint = crate::kernel::variant::suggest(name, names.iter().copied())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return Err(CliError::Input(format!(
+            "--set: unknown switch `{}` of the x86-64 machine (expected one of {}){hint}",
+            shown(name),
+            names.join(", ")
+        )));
+    };
+    // A flag reads back 0 or 1 whatever was set.
+    let mut probe = X64Preset::Tso.features();
+    probe.set(name, 2);
+    let flag = probe.get(name) != Some(2);
+    match value.parse::<u8>() {
+        Ok(v) if !flag || v <= 1 => Ok((name, v)),
+        _ => Err(CliError::Input(format!(
+            "--set {name}=`{}`: expected {}",
+            shown(value),
+            if flag {
+                "0 or 1"
+            } else {
+                "a number from 0 to 255"
+            }
+        ))),
+    }
+}
+
+/// A column of a table: a memory model on the table's machine, or (with
+/// `--matrix`) a preset with its own.
+#[derive(Clone, Copy)]
+struct Col {
+    tso: bool,
+    preset: Option<X64Preset>,
+}
+
+impl Col {
+    /// The column's heading.
+    fn head(self) -> &'static str {
+        match (self.preset, self.tso) {
+            (Some(p), _) => p.name(),
+            (None, true) => "TSO",
+            (None, false) => "SC",
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct Cell {
     memory: &'static str,
+    /// The preset of a `--matrix` column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    machine: Option<&'static str>,
     verdict: &'static str,
     violation: Option<String>,
     steps: Option<usize>,
@@ -146,16 +281,13 @@ fn named_22045(v: Variant22045) -> Kernel {
 fn cell_gen(
     spec: Spec,
     flavour: Flavour,
-    tso: bool,
-    full: bool,
+    hw: &Hw,
+    col: Col,
     unfold: bool,
     explain: bool,
 ) -> Result<Cell, CliError> {
-    let mut cfg = if full {
-        ConfigFlushers::full(spec, tso)
-    } else {
-        ConfigFlushers::new(spec, tso)
-    };
+    let mut cfg = ConfigFlushers::new(spec, col.tso);
+    cfg.features = hw.features(cfg.features, col);
     cfg.flavour = flavour;
     cfg.unfold = unfold;
     let sys = SystemFlushers::new(cfg);
@@ -164,22 +296,19 @@ fn cell_gen(
         ViolationFlushers::StaleGen { .. } => "stale generation",
     };
     let tell = |sys: &SystemFlushers, trace: &[_]| sys.explain(trace);
-    run_cell(&sys, tso, kind, explain.then_some(tell))
+    run_cell(&sys, col, kind, explain.then_some(tell))
 }
 
 fn cell(
     spec: Spec,
     shape: Shape6,
-    tso: bool,
-    full: bool,
+    hw: &Hw,
+    col: Col,
     unfold: bool,
     explain: bool,
 ) -> Result<Cell, CliError> {
-    let mut cfg = if full {
-        Config6::full(spec, tso)
-    } else {
-        Config6::new(spec, tso)
-    };
+    let mut cfg = Config6::new(spec, col.tso);
+    cfg.features = hw.features(cfg.features, col);
     cfg.shape = shape;
     cfg.unfold = unfold;
     let sys = System6::new(cfg);
@@ -187,26 +316,23 @@ fn cell(
         Violation6::StaleRead { .. } => "stale read",
         Violation6::StaleGen { .. } => "stale generation",
     };
-    run_cell(&sys, tso, kind, explain.then_some(words))
+    run_cell(&sys, col, kind, explain.then_some(words))
 }
 
 /// One CVE-2025-22045 cell.
 fn cell_22045(
     spec: Spec,
-    tso: bool,
-    full: bool,
+    hw: &Hw,
+    col: Col,
     unfold: bool,
     explain: bool,
 ) -> Result<Cell, CliError> {
-    let mut cfg = if full {
-        Config22045::full(spec, tso)
-    } else {
-        Config22045::new(spec, tso)
-    };
+    let mut cfg = Config22045::new(spec, col.tso);
+    cfg.features = hw.features(cfg.features, col);
     cfg.unfold = unfold;
     let sys = System22045::new(cfg);
     let tell = |sys: &System22045, trace: &[_]| sys.explain(trace);
-    run_cell(&sys, tso, |_| "freed table walked", explain.then_some(tell))
+    run_cell(&sys, col, |_| "freed table walked", explain.then_some(tell))
 }
 
 /// Checks `sys` and makes its cell: `kind` names a violation, `tell`
@@ -214,7 +340,7 @@ fn cell_22045(
 /// counterexample is re-run before it is shown.
 fn run_cell<M: crate::explore::Model>(
     sys: &M,
-    tso: bool,
+    col: Col,
     kind: impl Fn(&M::Violation) -> &'static str,
     tell: Option<impl Fn(&M, &[M::Action]) -> Vec<String>>,
 ) -> Result<Cell, CliError>
@@ -224,7 +350,8 @@ where
     let started = std::time::Instant::now();
     let out = check(sys, Options::default());
     let empty = |verdict, violation| Cell {
-        memory: if tso { "tso" } else { "sc" },
+        memory: if col.tso { "tso" } else { "sc" },
+        machine: col.preset.map(X64Preset::name),
         verdict,
         violation,
         steps: None,
@@ -339,12 +466,12 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
             vec![named(v)]
         }
     };
-    let memories = memories(&a);
+    let (hw, cols) = (Hw::of(&a)?, columns(&a));
     let explain = a.variant.is_some();
     let Some(rows) = check_rows(
         &variants,
-        &memories,
-        |k, tso| cell(k.spec, shape, tso, a.full, a.unfold, explain),
+        &cols,
+        |k, col| cell(k.spec, shape, &hw, col, a.unfold, explain),
         io,
     )?
     else {
@@ -354,7 +481,7 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
         Shape6::SwitchBack => TITLE_COW,
         Shape6::LazyReturn => TITLE_LAZY,
     };
-    render(&a, &memories, &rows, title, SMALL_COW, io)
+    render(&a, &cols, &rows, title, SMALL_COW, io)
 }
 
 fn unknown_variant(name: &str) -> CliError {
@@ -395,7 +522,7 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
         },
         spec: p.spec,
     };
-    let memories = memories(&a);
+    let (hw, cols) = (Hw::of(&a)?, columns(&a));
     let all = [
         Which::Cow(Shape6::SwitchBack),
         Which::Cow(Shape6::LazyReturn),
@@ -422,12 +549,12 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
     let mut shaped = Vec::new();
     let mut worst = EXIT_SAFE;
     for (i, &shape) in shapes.iter().enumerate() {
-        let run = |k: &Kernel, tso| match shape {
-            Which::Cow(shape) => cell(k.spec, shape, tso, a.full, a.unfold, true),
-            Which::Collapse => cell_22045(k.spec, tso, a.full, a.unfold, true),
-            Which::Flushers(fl) => cell_gen(k.spec, fl, tso, a.full, a.unfold, true),
+        let run = |k: &Kernel, col| match shape {
+            Which::Cow(shape) => cell(k.spec, shape, &hw, col, a.unfold, true),
+            Which::Collapse => cell_22045(k.spec, &hw, col, a.unfold, true),
+            Which::Flushers(fl) => cell_gen(k.spec, fl, &hw, col, a.unfold, true),
         };
-        let Some(rows) = check_rows(std::slice::from_ref(&k), &memories, run, io)? else {
+        let Some(rows) = check_rows(std::slice::from_ref(&k), &cols, run, io)? else {
             return Ok(EXIT_INCOMPLETE);
         };
         let (name, title, small) = match shape {
@@ -454,7 +581,7 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
             if i > 0 {
                 let _ = writeln!(io.out);
             }
-            render_as(&a, true, &memories, &rows, title, small, io)?;
+            render_as(&a, true, &cols, &rows, title, small, io)?;
         }
     }
     if a.json {
@@ -527,12 +654,12 @@ fn cmd_today_gen(
             })
             .collect(),
     };
-    let memories = memories(&a);
+    let (hw, cols) = (Hw::of(&a)?, columns(&a));
     let explain = a.variant.is_some();
     let Some(rows) = check_rows(
         &variants,
-        &memories,
-        |k, tso| cell_gen(k.spec, flavour, tso, a.full, a.unfold, explain),
+        &cols,
+        |k, col| cell_gen(k.spec, flavour, &hw, col, a.unfold, explain),
         io,
     )?
     else {
@@ -542,16 +669,23 @@ fn cmd_today_gen(
         Flavour::Cow => TITLE_FLUSH,
         Flavour::Batch => TITLE_BATCH,
     };
-    render(&a, &memories, &rows, title, SMALL_COW, io)
+    render(&a, &cols, &rows, title, SMALL_COW, io)
 }
 
 /// What machine a table was checked on (and whether unfolded).
 fn machine(a: &TodayArgs, small: &'static str) -> String {
-    let machine = if a.full {
-        "the whole x64-tso machine (split and speculative walks, paging-structure caches)"
+    let mut machine = if a.matrix {
+        "each x86-64 preset (store buffers on x64-tso only)".to_string()
+    } else if let Some(p) = a.hw.as_deref().and_then(X64Preset::parse) {
+        format!("the {p} machine")
+    } else if a.full {
+        "the whole x64-tso machine (split and speculative walks, paging-structure caches)".into()
     } else {
-        small
+        small.into()
     };
+    if !a.set.is_empty() {
+        machine = format!("{machine} with {}", a.set.join(", "));
+    }
     if a.unfold {
         format!("{machine}, every kernel step unfolded")
     } else {
@@ -579,12 +713,23 @@ fn exit_code(explain: bool, rows: &[Row]) -> i32 {
     }
 }
 
-/// The memory models `--memory` asks for: TSO (true), SC (false) or both.
-fn memories(a: &TodayArgs) -> Vec<bool> {
+/// The columns: the five presets (`--matrix`), or the memory models
+/// `--memory` asks for: TSO, SC or both.
+fn columns(a: &TodayArgs) -> Vec<Col> {
+    if a.matrix {
+        return X64Preset::ALL
+            .into_iter()
+            .map(|p| Col {
+                tso: p.features().tso,
+                preset: Some(p),
+            })
+            .collect();
+    }
+    let tso = |tso| Col { tso, preset: None };
     match a.memory.as_deref() {
-        Some("tso") => vec![true],
-        Some(_) => vec![false],
-        None => vec![true, false],
+        Some("tso") => vec![tso(true)],
+        Some(_) => vec![tso(false)],
+        None => vec![tso(true), tso(false)],
     }
 }
 
@@ -592,19 +737,19 @@ fn memories(a: &TodayArgs) -> Vec<bool> {
 /// it (said on stderr).
 fn check_rows(
     variants: &[Kernel],
-    memories: &[bool],
-    run: impl Fn(&Kernel, bool) -> Result<Cell, CliError>,
+    cols: &[Col],
+    run: impl Fn(&Kernel, Col) -> Result<Cell, CliError>,
     io: &mut Io<'_>,
 ) -> Result<Option<Vec<Row>>, CliError> {
     let mut rows = Vec::new();
     for v in variants {
         let mut cells = Vec::new();
-        for &tso in memories {
+        for &col in cols {
             if io.stop.load(Ordering::Relaxed) {
                 let _ = writeln!(io.err, "stopped");
                 return Ok(None);
             }
-            cells.push(run(v, tso)?);
+            cells.push(run(v, col)?);
         }
         rows.push(Row {
             variant: v.name.clone(),
@@ -638,29 +783,29 @@ fn cmd_today_22045(
         Some(v) => vec![named_22045(v)],
         None => Variant22045::ALL.into_iter().map(named_22045).collect(),
     };
-    let memories = memories(&a);
+    let (hw, cols) = (Hw::of(&a)?, columns(&a));
     let explain = a.variant.is_some();
     let Some(rows) = check_rows(
         &variants,
-        &memories,
-        |k, tso| cell_22045(k.spec, tso, a.full, a.unfold, explain),
+        &cols,
+        |k, col| cell_22045(k.spec, &hw, col, a.unfold, explain),
         io,
     )?
     else {
         return Ok(EXIT_INCOMPLETE);
     };
-    render(&a, &memories, &rows, TITLE_22045, SMALL_22045, io)
+    render(&a, &cols, &rows, TITLE_22045, SMALL_22045, io)
 }
 
 fn render(
     a: &TodayArgs,
-    memories: &[bool],
+    cols: &[Col],
     rows: &[Row],
     title: &str,
     small: &'static str,
     io: &mut Io<'_>,
 ) -> Result<i32, CliError> {
-    render_as(a, a.variant.is_some(), memories, rows, title, small, io)
+    render_as(a, a.variant.is_some(), cols, rows, title, small, io)
 }
 
 /// `render`, where `explain` says whether a violation is the answer
@@ -668,7 +813,7 @@ fn render(
 fn render_as(
     a: &TodayArgs,
     explain: bool,
-    memories: &[bool],
+    cols: &[Col],
     rows: &[Row],
     title: &str,
     small: &'static str,
@@ -693,10 +838,8 @@ fn render_as(
         )?;
     } else {
         let o = &mut *io.out;
-        let mem_head: Vec<&str> = memories
-            .iter()
-            .map(|&t| if t { "TSO" } else { "SC" })
-            .collect();
+        let mem_head: Vec<&str> = cols.iter().map(|c| c.head()).collect();
+        let width = mem_head.iter().map(|h| h.len()).max().unwrap_or(0).max(3);
         if a.markdown {
             let _ = writeln!(
                 o,
@@ -720,15 +863,20 @@ fn render_as(
             for r in rows {
                 let _ = writeln!(o, "\n{} ({}): {}", r.variant, r.kernel, r.change);
                 for c in &r.cells {
-                    let head = if c.memory == "tso" { "TSO" } else { "SC " };
-                    let _ = writeln!(o, "  {head}  {}", cell_text(c));
+                    let head = match c.machine {
+                        Some(m) => m,
+                        None if c.memory == "tso" => "TSO",
+                        None => "SC",
+                    };
+                    let _ = writeln!(o, "  {head:<width$}  {}", cell_text(c));
                     if let Some(v) = &c.violation
                         && !c.trace.is_empty()
                     {
+                        let pad = " ".repeat(width + 4);
                         for (i, w) in c.trace.iter().enumerate() {
-                            let _ = writeln!(o, "       {:2}. {w}", i + 1);
+                            let _ = writeln!(o, "{pad}{:2}. {w}", i + 1);
                         }
-                        let _ = writeln!(o, "       => {v}");
+                        let _ = writeln!(o, "{pad}=> {v}");
                     }
                 }
             }
