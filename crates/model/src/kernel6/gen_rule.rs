@@ -11,14 +11,17 @@ use super::{EarlyReturn, Spec, Variant};
 /// The kernels of `flush_tlb_func()`'s early return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum VariantGen {
-    /// Before `aa44284960d5` (v5.18 and earlier, "Baseline (v5.17+)" in its
+    /// Before `aa44284960d5` (v5.19 and earlier, "Baseline (v5.17+)" in its
     /// benchmark): `mm_tlb_gen` is read at the top of `flush_tlb_func()`,
     /// and only `local_tlb_gen == mm_tlb_gen` returns early.
     BeforeAa442849,
     /// `aa44284960d5` ("x86/mm/tlb: Avoid reading mm_tlb_gen when
     /// possible", Nadav Amit, tip x86/mm, June 2022): `if (f->new_tlb_gen
     /// <= local_tlb_gen) return;` before reading `mm_tlb_gen`, which skips
-    /// `arch_tlbbatch_flush()`'s request (generation 0) everywhere.
+    /// `arch_tlbbatch_flush()`'s request (generation 0) everywhere.  It
+    /// reached mainline in the same push as its fix (1 Aug 2022, the v6.0
+    /// merge window), so no release has it alone: tip x86/mm and
+    /// linux-next of June and July 2022, where Hugh Dickins hit it.
     Aa442849,
     /// `8f1d56f64f8d` ("x86/mm/tlb: Ignore f->new_tlb_gen when zero", tip
     /// x86/mm, 19 July 2022; Fixes: `aa44284960d5`, Reported-by: Hugh
@@ -36,8 +39,8 @@ impl VariantGen {
 
     pub fn name(self) -> &'static str {
         match self {
-            VariantGen::BeforeAa442849 => "5.18 (before aa44284960d5)",
-            VariantGen::Aa442849 => "tip x86/mm, June-July 2022 (aa44284960d5)",
+            VariantGen::BeforeAa442849 => "5.19 and earlier (before aa44284960d5)",
+            VariantGen::Aa442849 => "tip x86/mm and linux-next, June-July 2022 (aa44284960d5)",
             VariantGen::Fix8f1d56f6 => "6.0+ (8f1d56f64f8d)",
         }
     }
