@@ -367,7 +367,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             let e = &mut shard.entries[j as usize];
             let i = base + n;
             e.index = i as u32;
-            self.p.parents.push((e.key >> 32) as usize, e.action);
+            self.p
+                .parents
+                .push((e.key >> 32) as usize, e.key as u32 as usize);
             self.p.goals_reached |= e.goals;
             let arena = &mut self.p.arena;
             if arena.is_compact() {

@@ -960,7 +960,7 @@ fn the_states_limit_ends_the_run_without_wrapping() {
         let _ = std::fs::remove_dir_all(&ck.dir);
     }
     assert!(!Bound::StatesLimit(STATES_LIMIT).is_resumable());
-    assert_eq!(STATES_LIMIT, u64::from(Parents::<u8>::ROOT));
+    assert_eq!(STATES_LIMIT, u64::from(Parents::ROOT));
     assert!(
         Bound::StatesLimit(STATES_LIMIT)
             .to_string()
@@ -1231,29 +1231,32 @@ fn resume_keeps_the_goals_reached() {
     }
 }
 
-// Checkpoint v3: a v2 checkpoint (intact, with its checksum) is another
-// version's, refused before anything is searched.
+// Checkpoint v4: a v2 or v3 checkpoint (intact, with its checksum) is
+// another version's, refused before anything is searched (v3 held the
+// parent links as actions, v4 as action positions).
 #[test]
-fn a_v2_checkpoint_is_another_version() {
+fn an_older_checkpoint_is_another_version() {
     let m = goals_grid(true);
-    let ck = temp_checkpoint("v2");
-    std::fs::create_dir_all(&ck.dir).expect("mkdir");
-    let mut v2 = [
-        postcard::to_stdvec(&("shootdown-checkpoint-v2", 0x5eed_u64)).unwrap(),
-        vec![0; 64],
-    ]
-    .concat();
-    let crc = crc32fast::hash(&v2);
-    v2.extend_from_slice(&crc.to_le_bytes());
-    std::fs::write(ck.path(), v2).expect("writes");
-    let e = Explorer::new(&m)
-        .checkpoint(&ck)
-        .bfs()
-        .err()
-        .expect("refused");
-    assert!(e.contains("another version"), "{e}");
-    assert!(e.contains("shootdown-checkpoint-v3"), "{e}");
-    let _ = std::fs::remove_dir_all(&ck.dir);
+    for old in ["shootdown-checkpoint-v2", "shootdown-checkpoint-v3"] {
+        let ck = temp_checkpoint(old);
+        std::fs::create_dir_all(&ck.dir).expect("mkdir");
+        let mut bytes = [
+            postcard::to_stdvec(&(old, 0x5eed_u64)).unwrap(),
+            vec![0; 64],
+        ]
+        .concat();
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        std::fs::write(ck.path(), bytes).expect("writes");
+        let e = Explorer::new(&m)
+            .checkpoint(&ck)
+            .bfs()
+            .err()
+            .expect("refused");
+        assert!(e.contains("another version"), "{e}");
+        assert!(e.contains("shootdown-checkpoint-v4"), "{e}");
+        let _ = std::fs::remove_dir_all(&ck.dir);
+    }
 }
 
 // SimOutcome::goals_reached: walks report the goals of the states and
