@@ -224,7 +224,10 @@ impl Checkpoint {
     /// Loads the checkpoint, if there is one; a `tree` (the part offsets
     /// of `Model::packed_parts`) has the packed states compressed as they
     /// are read, so that loading never holds them whole.
-    fn load<S, A, V>(&self, tree: Option<&[usize]>) -> Result<Option<Progress<S, A, V>>, String>
+    pub(crate) fn load<S, A, V>(
+        &self,
+        tree: Option<&[usize]>,
+    ) -> Result<Option<Progress<S, A, V>>, String>
     where
         S: DeserializeOwned,
         A: DeserializeOwned,

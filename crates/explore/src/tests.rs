@@ -1231,6 +1231,61 @@ fn resume_keeps_the_goals_reached() {
     }
 }
 
+// Checkpoint v4: a file whose checksum is right but whose parent links
+// are not in BFS order, or name a state found later, is refused as
+// damaged (`Parents::try_push`), never a panic; the links as saved load.
+#[test]
+fn a_checkpoint_with_links_out_of_order_is_refused() {
+    let m = Grid {
+        max: 9,
+        bad: Some([4, 4, 4]),
+        packed: true,
+    };
+    let ck = temp_checkpoint("links");
+    let r = resumable(&m, &ck, bounded(Some(100), 1));
+    assert!(r.saved);
+    let good = std::fs::read(ck.path()).expect("saved");
+    type P = Progress<<Grid as Model>::State, u8, String>;
+    let p: P = ck.load(None).expect("loads").expect("saved");
+    assert_eq!(p.parents.len(), 100);
+    let links: Vec<(u32, u32)> = p.parents.links().collect();
+    // The links are the last items before the checksum (a packed arena
+    // writes no whole state): each its length and postcard bytes.
+    let section = |links: &[(u32, u32)]| -> Vec<u8> {
+        let mut out = Vec::new();
+        for l in links {
+            let b = postcard::to_stdvec(l).expect("encodes");
+            out.push(b.len() as u8);
+            out.extend(b);
+        }
+        out
+    };
+    let body = good.len() - 4;
+    let start = body - section(&links).len();
+    assert_eq!(&good[start..body], section(&links).as_slice());
+    let with = |links: &[(u32, u32)]| {
+        let mut bytes = [&good[..start], &section(links)].concat();
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes
+    };
+    assert_eq!(with(&links), good);
+    let k = links.len() - 1;
+    assert!(links[k - 1].0 > 0);
+    let mut behind = links.clone();
+    behind[k].0 = links[k - 1].0 - 1;
+    let mut ahead = links.clone();
+    ahead[k].0 = k as u32 + 1;
+    for (bad, why) in [(behind, "breadth-first order"), (ahead, "found after it")] {
+        std::fs::write(ck.path(), with(&bad)).expect("writes");
+        match check_resumable(&m, bounded(None, 1), &ck) {
+            Err(e) => assert!(e.contains("damaged checkpoint") && e.contains(why), "{e}"),
+            Ok(r) => panic!("loaded: {:?}", r.outcome.verdict),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&ck.dir);
+}
+
 // Checkpoint v4: a v2 or v3 checkpoint (intact, with its checksum) is
 // another version's, refused before anything is searched (v3 held the
 // parent links as actions, v4 as action positions).
