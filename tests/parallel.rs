@@ -146,3 +146,23 @@ fn symmetry_gives_the_same_search_on_any_number_of_threads() {
     }
     assert_eq!(kinds, [true, false], "2.4.18 races, 2.4.20 is safe");
 }
+
+// A deep counterexample of the three-CPU race (2.4.18: 22 steps, found
+// after some 660,000 states, its levels far wider than a segment): the
+// parent links keep action positions and the trace is replayed from them
+// (`parents.rs`), so the fingerprint store and the tree store on two
+// threads must rebuild the very trace the full store finds on one.
+#[test]
+fn a_deep_counterexample_is_the_same_in_every_store_on_two_threads() {
+    let racy = three_cpus("2.4.18");
+    let one = Explorer::new(&racy).store(Store::Full).bfs();
+    let Verdict::Violation { trace, .. } = &one.verdict else {
+        panic!("2.4.18 races on three CPUs: {:?}", one.verdict);
+    };
+    assert_eq!(trace.len(), 22);
+    let want = summary(&one);
+    for store in [Store::Fingerprint, Store::Tree] {
+        let out = Explorer::new(&racy).store(store).jobs(2).bfs();
+        assert_eq!(summary(&out), want, "{store:?}, 2 threads");
+    }
+}

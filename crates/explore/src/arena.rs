@@ -115,20 +115,6 @@ impl<S> Arena<S> {
         a
     }
 
-    /// Sizes the tables for a search bounded to `memory_max` bytes: a
-    /// fingerprint table gets a quarter of it at once (the largest power
-    /// of two of 8-byte slots that fits), so it never doubles within the
-    /// bound.  Other stores grow as they fill.
-    pub fn size_for_memory(&mut self, memory_max: u64) {
-        if let Some(f) = &mut self.fps {
-            let slots = usize::try_from(memory_max / 4 / 8).unwrap_or(usize::MAX);
-            if slots >= 16 {
-                // The largest power of two not above `slots`.
-                f.reserve_slots(1 << (usize::BITS - 1 - slots.leading_zeros()));
-            }
-        }
-    }
-
     /// Whether packed state `b` is held (a compact arena).  Read only.
     #[inline]
     pub fn contains(&self, b: &[u8]) -> bool {

@@ -33,8 +33,9 @@ struct Batch<S, A, V> {
     items: Vec<BatchItem<A, V>>,
 }
 
-/// An enabled action of a [`Batch`], its transition and its hash.
-type BatchItem<A, V> = (A, Option<Transition<(), V>>, u64);
+/// An enabled action of a [`Batch`], its position among the candidates,
+/// its transition and its hash.
+type BatchItem<A, V> = (A, usize, Option<Transition<(), V>>, u64);
 
 /// States expanded between checks of the time, memory and stop bounds
 /// (and progress reports and periodic saves) in the sequential loop.
@@ -226,11 +227,15 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         model.candidates(here, candidates);
         let mut progress = false;
         if self.por_on {
+            // The enabled actions and their positions among the
+            // candidates.
             let mut enabled = Vec::with_capacity(candidates.len());
-            for &a in candidates.iter() {
+            let mut positions = Vec::with_capacity(candidates.len());
+            for (pos, &a) in candidates.iter().enumerate() {
                 if let Some(tr) = model.step(here, a) {
                     progress |= model.is_progress(a);
                     enabled.push((a, tr));
+                    positions.push(pos);
                 }
             }
             let ample = if enabled
@@ -250,10 +255,15 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                         k += 1;
                         pos.contains(&(k - 1))
                     });
+                    let mut k = 0;
+                    positions.retain(|_| {
+                        k += 1;
+                        pos.contains(&(k - 1))
+                    });
                 }
                 None => self.por.full += 1,
             }
-            for (a, tr) in enabled {
+            for ((a, tr), pos) in enabled.into_iter().zip(positions) {
                 transitions += 1;
                 let (tr, n) = match tr {
                     Transition::Next(n) => (Transition::Next(()), Some(n)),
@@ -261,16 +271,16 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                     Transition::Cut(why) => (Transition::Cut(why), None),
                 };
                 let n = n.as_ref().unwrap_or(here);
-                self.take(here, a, tr, n, cursor, buf, limit, &mut goals)?;
+                self.take(here, a, pos, tr, n, cursor, buf, limit, &mut goals)?;
             }
         } else {
-            for &a in candidates.iter() {
+            for (pos, &a) in candidates.iter().enumerate() {
                 let Some(tr) = model.step_into(here, a, next) else {
                     continue;
                 };
                 transitions += 1;
                 progress |= model.is_progress(a);
-                self.take(here, a, tr, next, cursor, buf, limit, &mut goals)?;
+                self.take(here, a, pos, tr, next, cursor, buf, limit, &mut goals)?;
             }
         }
         self.p.transitions += transitions;
@@ -303,7 +313,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         model.candidates(here, candidates);
         let mut progress = false;
         batch.items.clear();
-        for &a in candidates.iter() {
+        for (pos, &a) in candidates.iter().enumerate() {
             let k = batch.items.len();
             if batch.states.len() <= k {
                 batch.states.push(here.clone());
@@ -323,9 +333,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 h = hash_bytes(b);
                 self.visited.prefetch(h);
             }
-            batch.items.push((a, Some(tr), h));
+            batch.items.push((a, pos, Some(tr), h));
         }
-        for &(_, ref tr, h) in &batch.items {
+        for &(_, _, ref tr, h) in &batch.items {
             if let Some(Transition::Next(())) = tr
                 && let Some(j) = self.visited.recent(h)
             {
@@ -333,21 +343,22 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             }
         }
         for k in 0..batch.items.len() {
-            let (a, tr, h) = &mut batch.items[k];
-            let (a, h) = (*a, *h);
+            let (a, pos, tr, h) = &mut batch.items[k];
+            let (a, pos, h) = (*a, *pos, *h);
             match tr.take().expect("each item is recorded once") {
                 Transition::Next(()) => {
                     if self.p.pending.is_some() {
                         continue;
                     }
                     let b = &batch.bytes[k * stride..(k + 1) * stride];
-                    if self.record_packed(b, h, cursor, a, limit)? {
+                    if self.record_packed(b, h, cursor, pos, limit)? {
                         self.p.goals_reached |= model.goals(&batch.states[k]);
                     }
                 }
                 tr => self.take(
                     here,
                     a,
+                    pos,
                     tr,
                     here,
                     cursor,
@@ -372,6 +383,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         &mut self,
         here: &M::State,
         a: M::Action,
+        pos: usize,
         tr: Transition<(), M::Violation>,
         next: &M::State,
         cursor: usize,
@@ -389,11 +401,11 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 // One probe of the visited index: insert if absent.
                 let h = self.key(next, buf);
                 if self.p.arena.is_packed() {
-                    if self.record_packed(buf, h, cursor, a, limit)? {
+                    if self.record_packed(buf, h, cursor, pos, limit)? {
                         self.p.goals_reached |= model.goals(next);
                     }
                 } else {
-                    self.record_state(next, h, cursor, a, limit)?;
+                    self.record_state(next, h, cursor, pos, limit)?;
                 }
             }
             Transition::Violation(v) => {

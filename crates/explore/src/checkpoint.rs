@@ -10,15 +10,16 @@
 //! compressed as they are read, never held whole); a fingerprint search
 //! keeps no expanded state and is not checkpointed.
 //!
-//! The file (format v3) is written in one pass, streamed through a buffer,
+//! The file (format v4) is written in one pass, streamed through a buffer,
 //! so that saving needs no second copy of the search in memory:
 //!
 //! ```text
-//! header      postcard: magic "shootdown-checkpoint-v3", model fingerprint
+//! header      postcard: magic "shootdown-checkpoint-v4", model fingerprint
 //! meta        item: the search's counters, goals reached, pending
 //!             violation, cut, and the lengths of the three vectors below
 //! packed      the packed states, raw bytes
-//! parents     one item per state: (parent index, action)
+//! parents     one item per state after the initial one: (parent index,
+//!             action position), in BFS order (`parents.rs`)
 //! arena       one item per unpacked state
 //! checksum    CRC-32 (IEEE, little-endian) of every byte before it
 //! ```
@@ -29,7 +30,8 @@
 //! damaged file (bytes flipped, truncated) is refused, and so is a
 //! checkpoint made for another model (another scenario, variant, profile
 //! or tool version) or by another format version.  (v3 added the goals
-//! reached; v2 files are refused as another version's.)
+//! reached, v4 made the parent links action positions; older files are
+//! refused as another version's.)
 
 use crate::arena::Arena;
 use crate::explorer::{Explorer, Options};
@@ -43,7 +45,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const MAGIC: &str = "shootdown-checkpoint-v3";
+const MAGIC: &str = "shootdown-checkpoint-v4";
 /// Every format version's magic starts so.
 const MAGIC_STEM: &str = "shootdown-checkpoint-";
 const FILE: &str = "search.ckpt";
@@ -222,7 +224,10 @@ impl Checkpoint {
     /// Loads the checkpoint, if there is one; a `tree` (the part offsets
     /// of `Model::packed_parts`) has the packed states compressed as they
     /// are read, so that loading never holds them whole.
-    fn load<S, A, V>(&self, tree: Option<&[usize]>) -> Result<Option<Progress<S, A, V>>, String>
+    pub(crate) fn load<S, A, V>(
+        &self,
+        tree: Option<&[usize]>,
+    ) -> Result<Option<Progress<S, A, V>>, String>
     where
         S: DeserializeOwned,
         A: DeserializeOwned,
@@ -348,9 +353,13 @@ impl Checkpoint {
                 r.read_exact(&mut packed).map_err(|e| e.to_string())?;
             }
         }
-        let mut parent = Vec::with_capacity(usize_of(meta.states)?);
-        for _ in 0..meta.states {
-            parent.push(read_item(&mut r, &mut scratch, body)?);
+        let mut parents = Parents::new();
+        if meta.states > 0 {
+            parents.try_push_root().map_err(|e| e.to_string())?;
+        }
+        for _ in 1..meta.states {
+            let (parent, pos): (u32, u32) = read_item(&mut r, &mut scratch, body)?;
+            parents.try_push(parent, pos).map_err(|e| e.to_string())?;
         }
         let mut arena = Vec::with_capacity(usize_of(meta.arena_len)?);
         for _ in 0..meta.arena_len {
@@ -366,7 +375,7 @@ impl Checkpoint {
         };
         Ok(Progress {
             arena,
-            parents: Parents::from_links(parent),
+            parents,
             cursor: usize_of(meta.cursor)?,
             level_end: usize_of(meta.level_end)?,
             depth: meta.depth,
@@ -456,7 +465,7 @@ impl Checkpoint {
             w.write_all(p.arena.packed_bytes())?;
         }
         for link in p.parents.links() {
-            write_item(&mut w, &mut scratch, link)?;
+            write_item(&mut w, &mut scratch, &link)?;
         }
         for s in p.arena.states() {
             write_item(&mut w, &mut scratch, s)?;

@@ -17,7 +17,9 @@
 //! same [`Arena`](crate::Arena), [`Visited`](crate::Visited) index and
 //! [`Parents`](crate::Parents) links, with a stack of (index, next action)
 //! in place of the BFS cursor: its traces are not shortest, and its memory
-//! beyond the visited set is the stack rather than the frontier.  A
+//! beyond the visited set is the stack rather than the frontier.  (Its
+//! parents would not come in increasing order, which the delta-encoded
+//! `Parents` requires: it would keep plain (parent, position) links.)  A
 //! visited index other than the exact table would be chosen here too (a
 //! `.visited::<T>()` step), the search being generic over it.
 //!
@@ -259,9 +261,6 @@ impl<'m, 'a, M: Model> Explorer<'m, 'a, M> {
         search.states_limit = self.states_limit;
         search.tuning = self.tuning;
         search.por_check = self.opts.por_check;
-        if let Some(m) = self.opts.memory_max_bytes {
-            search.p.arena.size_for_memory(m);
-        }
         search
     }
 

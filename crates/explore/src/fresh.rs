@@ -35,12 +35,11 @@ pub(crate) enum Probe<'a, S> {
 
 /// One new state of the segment.
 #[derive(Clone, Copy)]
-pub(crate) struct Fresh<A> {
+pub(crate) struct Fresh {
     pub(crate) hash: u64,
-    /// The lowest (parent index << 32 | action position) that reached it.
+    /// The lowest (parent index << 32 | action position) that reached it
+    /// (the parent link: `parents.rs`).
     pub(crate) key: u64,
-    /// The action of that transition.
-    pub(crate) action: A,
     /// `Model::goals` of the state.
     pub(crate) goals: u64,
     /// Its root pair (tree) or fingerprint; 0 otherwise.
@@ -54,16 +53,16 @@ pub(crate) struct Fresh<A> {
 }
 
 /// One shard: its states in the order added.
-pub(crate) struct FreshShard<S, A> {
+pub(crate) struct FreshShard<S> {
     index: HashTable<u32>,
-    pub(crate) entries: Vec<Fresh<A>>,
+    pub(crate) entries: Vec<Fresh>,
     /// Full store: each entry's packed bytes, `stride` each.
     pub(crate) bytes: Vec<u8>,
     /// A model that does not pack: each entry's state.
     pub(crate) states: Vec<Option<S>>,
 }
 
-impl<S, A> FreshShard<S, A> {
+impl<S> FreshShard<S> {
     fn new() -> Self {
         FreshShard {
             index: HashTable::new(),
@@ -83,8 +82,8 @@ impl<S, A> FreshShard<S, A> {
 }
 
 /// The fresh set (see the module documentation).
-pub(crate) struct FreshSet<S, A> {
-    shards: Vec<Mutex<FreshShard<S, A>>>,
+pub(crate) struct FreshSet<S> {
+    shards: Vec<Mutex<FreshShard<S>>>,
     /// Bytes of a packed state (for `Probe::Bytes`).
     stride: usize,
 }
@@ -93,7 +92,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl<S: Eq, A: Copy> FreshSet<S, A> {
+impl<S: Eq> FreshSet<S> {
     pub(crate) fn new(stride: usize) -> Self {
         FreshSet {
             shards: (0..SHARDS).map(|_| Mutex::new(FreshShard::new())).collect(),
@@ -102,14 +101,14 @@ impl<S: Eq, A: Copy> FreshSet<S, A> {
     }
 
     /// Offers the state `probe` (hash `hash`) reached by the transition
-    /// (`key`, `action`): added if absent, with its goals (from `goals`)
-    /// and the fingerprint store's (`aux`, `store`), and then true; if
-    /// present, its key and action become these if the key is lower.
+    /// `key` (parent index << 32 | action position): added if absent,
+    /// with its goals (from `goals`) and the fingerprint store's (`aux`,
+    /// `store`), and then true; if present, its key becomes the lower.
     pub(crate) fn offer(
         &self,
         hash: u64,
         probe: Probe<'_, S>,
-        (key, action): (u64, A),
+        key: u64,
         (aux, store): (u64, u16),
         goals: impl FnOnce() -> u64,
     ) -> bool {
@@ -135,10 +134,7 @@ impl<S: Eq, A: Copy> FreshSet<S, A> {
         match index.entry(hash, same, |&j| entries[j as usize].hash) {
             Entry::Occupied(e) => {
                 let f = &mut entries[*e.get() as usize];
-                if key < f.key {
-                    f.key = key;
-                    f.action = action;
-                }
+                f.key = f.key.min(key);
                 false
             }
             Entry::Vacant(e) => {
@@ -158,7 +154,6 @@ impl<S: Eq, A: Copy> FreshSet<S, A> {
                 entries.push(Fresh {
                     hash,
                     key,
-                    action,
                     goals: goals(),
                     id,
                     aux,
@@ -171,7 +166,7 @@ impl<S: Eq, A: Copy> FreshSet<S, A> {
     }
 
     /// The shards, by shard number.
-    pub(crate) fn shards_mut(&mut self) -> impl Iterator<Item = &mut FreshShard<S, A>> {
+    pub(crate) fn shards_mut(&mut self) -> impl Iterator<Item = &mut FreshShard<S>> {
         self.shards
             .iter_mut()
             .map(|m| m.get_mut().unwrap_or_else(|e| e.into_inner()))

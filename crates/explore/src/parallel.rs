@@ -95,13 +95,13 @@ struct ChunkOut {
 
 /// What a parallel search keeps from segment to segment: its threads,
 /// the fresh set, and each thread's buffers.
-pub(crate) struct Threads<S, A> {
+pub(crate) struct Threads<S> {
     pool: Pool,
-    fresh: FreshSet<S, A>,
+    fresh: FreshSet<S>,
     scratch: Vec<Mutex<Scratch>>,
 }
 
-impl<S: Eq, A: Copy> Threads<S, A> {
+impl<S: Eq> Threads<S> {
     /// `jobs` threads for a search of packed states of `stride` bytes
     /// (0: whole states).
     pub(crate) fn new(jobs: usize, stride: usize) -> Self {
@@ -246,7 +246,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     /// there.
     pub(crate) fn parallel_segment(
         &mut self,
-        threads: &mut Threads<M::State, M::Action>,
+        threads: &mut Threads<M::State>,
         tuning: Tuning,
         limit: usize,
     ) -> Segment {
@@ -367,7 +367,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             let e = &mut shard.entries[j as usize];
             let i = base + n;
             e.index = i as u32;
-            self.p.parents.push((e.key >> 32) as usize, e.action);
+            self.p
+                .parents
+                .push((e.key >> 32) as usize, e.key as u32 as usize);
             self.p.goals_reached |= e.goals;
             let arena = &mut self.p.arena;
             if arena.is_compact() {
@@ -450,7 +452,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     fn expand_chunk(
         &self,
         range: std::ops::Range<usize>,
-        fresh: &FreshSet<M::State, M::Action>,
+        fresh: &FreshSet<M::State>,
         pending: bool,
         candidates: &mut Vec<M::Action>,
         scratch: &mut Scratch,
@@ -481,7 +483,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                         out.goals |= model.transition_goals(&here, a, next);
                         if !pending {
                             let key = (i as u64) << 32 | pos as u64;
-                            self.offer(next, key, a, hint.as_ref(), fresh, scratch);
+                            self.offer(next, key, hint.as_ref(), fresh, scratch);
                         }
                     }
                     Transition::Violation(_) if !pending => return None,
@@ -498,17 +500,16 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         Some(out)
     }
 
-    /// Looks successor `next` (reached by transition `key`, `a` from a
-    /// state whose tree is `hint`) up in the kept index, and offers it to
+    /// Looks successor `next` (reached by transition `key` from a state
+    /// whose tree is `hint`) up in the kept index, and offers it to
     /// `fresh` if it is not there.
     #[inline]
     fn offer(
         &self,
         next: &M::State,
         key: u64,
-        a: M::Action,
         hint: Option<&crate::store::Hint>,
-        fresh: &FreshSet<M::State, M::Action>,
+        fresh: &FreshSet<M::State>,
         scratch: &mut Scratch,
     ) {
         let Scratch {
@@ -532,7 +533,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             {
                 let goals = model.goals(next);
                 let probe = Probe::State(next.clone());
-                *new += fresh.offer(h, probe, (key, a), (0, 0), || goals) as usize;
+                *new += fresh.offer(h, probe, key, (0, 0), || goals) as usize;
             }
             return;
         }
@@ -542,7 +543,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             let h = TreeStore::root_hash(root);
             if tree.find_root_index(root).is_none() && offered.first_id(h, root) {
                 let probe = Probe::Id(root);
-                *new += fresh.offer(h, probe, (key, a), (0, 0), || model.goals(next)) as usize;
+                *new += fresh.offer(h, probe, key, (0, 0), || model.goals(next)) as usize;
             }
         } else if let Some(fps) = arena.fingerprints() {
             let fp = fingerprint(buf);
@@ -554,7 +555,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 let chain = chain.as_mut().expect("a chain in the window");
                 let root = window.root_after(buf, chain);
                 let at = (root, *thread as u16);
-                *new += fresh.offer(fp, Probe::Id(fp), (key, a), at, || model.goals(next)) as usize;
+                *new += fresh.offer(fp, Probe::Id(fp), key, at, || model.goals(next)) as usize;
             }
         } else {
             let h = hash_bytes(buf);
@@ -565,7 +566,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 && offered.first_bytes(h, buf)
             {
                 let probe = Probe::Bytes(buf);
-                *new += fresh.offer(h, probe, (key, a), (0, 0), || model.goals(next)) as usize;
+                *new += fresh.offer(h, probe, key, (0, 0), || model.goals(next)) as usize;
             }
         }
     }
@@ -574,11 +575,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
 /// The fresh states whose parents are in `first..upto`, in key order,
 /// as (key, shard, entry): a counting sort by parent, then each parent's
 /// few states by action position.
-fn key_order<S, A>(
-    shards: &[&mut FreshShard<S, A>],
-    first: usize,
-    upto: usize,
-) -> Vec<(u64, u16, u32)> {
+fn key_order<S>(shards: &[&mut FreshShard<S>], first: usize, upto: usize) -> Vec<(u64, u16, u32)> {
     let bound = (upto as u64) << 32;
     let parent = |key: u64| (key >> 32) as usize - first;
     // starts[p + 1]: how many states parent `first + p` has, then where

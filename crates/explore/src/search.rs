@@ -19,15 +19,16 @@ use crate::parallel::Tuning;
 use crate::parents::Parents;
 use crate::store::{Hint, Store};
 use crate::visited::{ExactTable, Visited, hash_bytes, hash_state};
-use crate::{Bound, Model, Outcome, Stats, Verdict};
+use crate::{Bound, Model, Outcome, Stats, Transition, Verdict};
 use std::time::{Duration, Instant};
 
 /// Everything a search has learnt so far: what a checkpoint holds.
 pub struct Progress<S, A, V> {
     /// Visited states in BFS order.
     pub arena: Arena<S>,
-    /// Per state: its parent's index and the action from it.
-    pub parents: Parents<A>,
+    /// Per state: its parent's index and the position of the action from
+    /// it in the parent's enumeration.
+    pub parents: Parents,
     /// Next state to expand (a run stopped by the state bound leaves it at
     /// the state it was expanding: that state is expanded again).
     pub cursor: usize,
@@ -270,7 +271,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     }
 
     /// Records packed state `b` (hash `h`) as reached from `parent` by
-    /// `a`: Some(true) if it is new, Some(false) if it was visited; None
+    /// the action at `pos` in its enumeration: Some(true) if it is new, Some(false) if it was visited; None
     /// if it is new but the arena holds `limit` states already (then
     /// nothing changes).
     #[inline]
@@ -279,7 +280,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         b: &[u8],
         h: u64,
         parent: usize,
-        a: M::Action,
+        pos: usize,
         limit: usize,
     ) -> Option<bool> {
         if self.p.arena.is_compact() {
@@ -288,7 +289,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             }
             let new = self.p.arena.insert_child(b, Some(parent));
             if new {
-                self.p.parents.push(parent, a);
+                self.p.parents.push(parent, pos);
             }
             return Some(new);
         }
@@ -301,7 +302,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         let (_, new) = self.visited.insert_if_absent(h, same, arena.len() as u32);
         if new {
             self.p.arena.push_bytes(b);
-            self.p.parents.push(parent, a);
+            self.p.parents.push(parent, pos);
         }
         Some(new)
     }
@@ -315,7 +316,7 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         s: &M::State,
         h: u64,
         parent: usize,
-        a: M::Action,
+        pos: usize,
         limit: usize,
     ) -> Option<bool> {
         let arena = &self.p.arena;
@@ -327,13 +328,21 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         if new {
             self.p.goals_reached |= self.model.goals(s);
             self.p.arena.push_state(s.clone());
-            self.p.parents.push(parent, a);
+            self.p.parents.push(parent, pos);
         }
         Some(new)
     }
 
+    /// The actions from the initial state to the state at index `i`: the
+    /// parent links' action positions (`parents.rs`) replayed from the
+    /// initial state, each step from the state as the search expanded it
+    /// (packed and unpacked when the arena packs).
     pub(crate) fn trace_to(&self, i: usize) -> Vec<M::Action> {
-        self.p.parents.trace_to(i)
+        replay(
+            self.model,
+            self.p.arena.stride(),
+            &self.p.parents.path_to(i),
+        )
     }
 
     /// The explorer's estimate of its tables, in bytes.
@@ -389,6 +398,38 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             verdict: Verdict::Incomplete(b),
         }
     }
+}
+
+/// The actions at `path`'s positions, from the initial state on (see
+/// `Search::trace_to`).  Panics if a position names no enabled action
+/// leading to a state: the model's enumeration or steps are not
+/// deterministic.
+pub(crate) fn replay<M: Model>(model: &M, stride: usize, path: &[u32]) -> Vec<M::Action> {
+    let mut buf = Vec::new();
+    let as_expanded = |s: M::State, buf: &mut Vec<u8>| {
+        if stride > 0 {
+            pack(model, stride, &s, buf);
+            model.unpack(buf)
+        } else {
+            s
+        }
+    };
+    let mut s = as_expanded(model.initial(), &mut buf);
+    let mut candidates = Vec::new();
+    let mut trace = Vec::with_capacity(path.len());
+    for &pos in path {
+        candidates.clear();
+        model.candidates(&s, &mut candidates);
+        let a = *candidates
+            .get(pos as usize)
+            .expect("a parent link's action position is among the candidates");
+        match model.step(&s, a) {
+            Some(Transition::Next(n)) => s = as_expanded(n, &mut buf),
+            _ => panic!("a parent link's action does not replay: the model is not deterministic"),
+        }
+        trace.push(a);
+    }
+    trace
 }
 
 /// `s`'s hash; when states are packed (`stride > 0`), `buf` gets its
