@@ -14,12 +14,14 @@
 //! The steps in between are the same code (`arch/x86/mm/tlb.c`):
 //! `inc_mm_tlb_gen()`, the `mm_cpumask` read, `native_flush_tlb_multi()`'s
 //! choice for the other CPU ([`Kernel6::flush_multi_decides`]), the local
-//! `flush_tlb_func()`, and the wait for the IPI's acknowledgment.
+//! `flush_tlb_func()`, and the wait for the IPI's acknowledgment.  The
+//! other side, the IPI handler, is [`Kernel6::ipi_step`]: every system
+//! runs its CPUs' handlers through it.
 //!
 //! With [`Kernel6::unfold`] the folded steps run as their own
 //! interleaving points: `should_flush_tlb()`'s `loaded_mm` load apart from
 //! its `is_lazy` load and decision ([`FlushPc::ShouldFlushLazy`]), and
-//! `flush_tlb_func()` (local here, remote in the systems' IPI handlers) as
+//! `flush_tlb_func()` (local here, remote in [`Kernel6::ipi_step`]) as
 //! [`Func`]'s steps.
 
 use super::collapse::RemoteNote;
@@ -375,6 +377,72 @@ impl Kernel6 {
                 FuncStep::Switch(op, n)
             }
         })
+    }
+}
+
+/// What one step of the IPI handler ([`Kernel6::ipi_step`]) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpiNote {
+    /// Folded, without the lazy branch: [`Kernel6::flush_tlb_func`]'s
+    /// outcome.
+    Func(FuncNote),
+    /// Folded, with the lazy branch: [`Kernel6::flush_tlb_func_remote`]'s
+    /// outcome.
+    Remote(RemoteNote),
+    /// Unfolded: one step of [`Func`]; the flag: this step took the
+    /// interrupt (the handler's first).
+    Step(bool, FuncStep),
+}
+
+impl Kernel6 {
+    /// One step of `cpu`'s IPI handler, `flush_tlb_func()` for the request
+    /// pending in `ipi`: folded, the whole function as one step; with
+    /// [`Unfold::handler`](super::Unfold::handler), [`Func`]'s steps in `handler`.
+    /// The first step takes the interrupt, if `irqs_on` (else the handler
+    /// is not enabled); the last acknowledges the IPI (`ipi` cleared).
+    /// `lazy_branch` as in [`FlushRequest`] (the system with lazy CPUs).
+    /// None: not enabled, or refused (the caller drops what changed).
+    #[allow(clippy::too_many_arguments)]
+    pub fn ipi_step<A: Arch64>(
+        &self,
+        cpu: usize,
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        tlb: &mut TlbState,
+        handler: &mut Func,
+        ipi: &mut Option<FlushInfo>,
+        irqs_on: bool,
+        lazy_branch: Option<Frame>,
+    ) -> Option<IpiNote> {
+        let info = (*ipi)?;
+        let first = handler.idle();
+        if first {
+            if !irqs_on {
+                return None;
+            }
+            hw.take_interrupt(f).ok()?;
+        }
+        let note = if self.unfold.handler {
+            let step = self
+                .func_step(cpu, hw, mem, f, tlb, handler, info, false, lazy_branch)
+                .ok()?;
+            IpiNote::Step(first, step)
+        } else if let Some(init) = lazy_branch {
+            IpiNote::Remote(
+                self.flush_tlb_func_remote(cpu, hw, mem, f, tlb, info, init)
+                    .ok()?,
+            )
+        } else {
+            IpiNote::Func(
+                self.flush_tlb_func(cpu, hw, mem, f, tlb, info, false)
+                    .ok()?,
+            )
+        };
+        if handler.idle() {
+            *ipi = None; // acknowledged as it returns
+        }
+        Some(note)
     }
 }
 

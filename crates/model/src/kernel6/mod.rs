@@ -43,7 +43,9 @@
 //! `prev` here), and `nmi_uaccess_okay()`.
 
 use crate::hw::x86_64::{Addr, Arch64, Frame, Pcid, Refused, Vpn, Word, X64Features, X64Memory};
-pub use flush::{AfterFlush, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncPc, FuncStep};
+pub use flush::{
+    AfterFlush, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncPc, FuncStep, IpiNote,
+};
 pub use spec::{EarlyReturn, LazyIpi, PartialRule, Spec};
 
 pub mod collapse;
@@ -478,7 +480,7 @@ pub struct Kernel6 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Unfold {
     /// The remote `flush_tlb_func()` (the IPI handler) step by step
-    /// ([`flush::Func`]; the system runs it).
+    /// ([`flush::Func`]; [`Kernel6::ipi_step`] runs it).
     pub handler: bool,
     /// `should_flush_tlb()`'s `loaded_mm` load apart from its `is_lazy`
     /// load and the decision.

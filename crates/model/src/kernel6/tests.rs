@@ -415,6 +415,94 @@ fn unfolded_flush_tlb_func_ends_where_the_folded_one_does() {
     }
 }
 
+/// The IPI handler ([`Kernel6::ipi_step`]) on a bare CPU that runs the
+/// mm, not lazy: not enabled without a pending IPI or, on entry, with
+/// interrupts off; folded, one step that acknowledges; unfolded, the
+/// first step takes the interrupt, only the last acknowledges, and the
+/// handler ends where the folded one does (with or without the lazy
+/// branch, which a CPU that is not lazy does not take).
+#[test]
+fn the_ipi_handler_acknowledges_as_flush_tlb_func_returns() {
+    use super::collapse::RemoteNote;
+    let f = tso();
+    let spec = Variant::Fix83b0177a.spec();
+    let mut mem = X64Memory::new();
+    mem.words[0][0] = Word::table(1);
+    mem.words[1][0] = Word::table(2);
+    mem.words[2][0] = Word::leaf(3, false, false);
+    mem.write(Layout::loaded_mm(1), Word(mm_id(0)));
+    mem.write(Layout::cpumask(0), Word(0b11));
+    mem.write(Layout::tlb_gen(0), Word(1));
+    let tlb0 = TlbState {
+        loaded_mm_asid: 0,
+        next_asid: 1,
+        ctxs: [
+            Ctx {
+                ctx_id: mm_id(0),
+                tlb_gen: 0,
+            },
+            Ctx::default(),
+        ],
+    };
+    // One generation behind: the partial flush (INVLPG) of the page.
+    let want = FuncNote::Partial {
+        local: 0,
+        mm_gen: 1,
+        set: 1,
+    };
+    // The lazy branch's init_mm root: never reached, the CPU is not lazy.
+    for lazy_branch in [None, Some(7)] {
+        let mut ends = Vec::new();
+        for unfold in [Unfold::NONE, Unfold::ALL] {
+            let k = Kernel6 { spec, unfold };
+            // (the CPU, memory, its tlb state, its handler)
+            let mut st = (X64Cpu::new(0, 1), mem, tlb0, Func::default());
+            let step = |st: &mut (X64Cpu, X64Memory, TlbState, Func),
+                        ipi: &mut Option<FlushInfo>,
+                        irqs_on: bool| {
+                let (cpu, m, tlb, handler) = st;
+                k.ipi_step(1, cpu, m, &f, tlb, handler, ipi, irqs_on, lazy_branch)
+            };
+            assert_eq!(step(&mut st, &mut None, true), None, "no IPI pending");
+            let mut ipi = Some(info(1));
+            assert_eq!(step(&mut st, &mut ipi, false), None, "interrupts off");
+            assert_eq!(ipi, Some(info(1)));
+            let mut notes = Vec::new();
+            while ipi.is_some() {
+                // Interrupts off inside the handler stop no step of it.
+                let irqs_on = notes.is_empty();
+                notes.push(step(&mut st, &mut ipi, irqs_on).expect("a step"));
+                assert_eq!(ipi.is_none(), st.3.idle());
+                assert!(notes.len() < 10, "the handler returns");
+            }
+            let last = *notes.last().expect("a step");
+            if unfold.handler {
+                assert!(notes.len() > 1);
+                assert!(matches!(notes[0], IpiNote::Step(true, _)));
+                assert!(
+                    notes[1..]
+                        .iter()
+                        .all(|n| matches!(n, IpiNote::Step(false, _)))
+                );
+                assert_eq!(
+                    last,
+                    IpiNote::Step(false, FuncStep::Returned(RemoteNote::Func(want)))
+                );
+            } else {
+                let folded = match lazy_branch {
+                    None => IpiNote::Func(want),
+                    Some(_) => IpiNote::Remote(RemoteNote::Func(want)),
+                };
+                assert_eq!(notes, [folded]);
+            }
+            let (cpu, m, tlb, _) = st;
+            ends.push((tlb, m.read(Layout::cpumask(0)), cpu.lookup(0).is_some()));
+        }
+        assert_eq!(ends[0], ends[1], "{lazy_branch:?}");
+        assert_eq!(ends[0].0.ctxs[0].tlb_gen, 1);
+    }
+}
+
 /// The comment of `flush_tlb_func()`'s rule, on a bare CPU: request 1
 /// (page 0) handled when the mm is already at 2 (request 2, page 1, in
 /// flight).  The shipped rule flushes everything; each half dropped

@@ -23,6 +23,7 @@
 //! switches to `init_mm`; a speculative walk reads PT through the cached
 //! PD entry before the free (the mechanism is live).
 
+use super::{explain_trace, hw_candidates, transition};
 use crate::hw::x86_64::{
     Addr, Arch64, DEMAND, Frame, Level, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
@@ -31,7 +32,7 @@ use crate::kernel6::Unfold;
 use crate::kernel6::collapse::RemoteNote;
 use crate::kernel6::{
     AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncNote,
-    FuncStep, INIT_MM, Kernel6, Layout, LazyIpi, Spec, TlbState, mm_id, pcid_of,
+    FuncStep, INIT_MM, IpiNote, Kernel6, Layout, LazyIpi, Spec, TlbState, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
@@ -239,37 +240,25 @@ impl System22045 {
             }
             Action22045::Ipi { cpu } => {
                 let cpu = cpu as usize;
-                let info = n.ipi[cpu]?;
-                if k.unfold.handler {
-                    let first = n.handler[cpu].idle();
-                    if first {
-                        n.cpus[cpu].take_interrupt(f).ok()?;
-                    }
-                    let step = k
-                        .func_step(
-                            cpu,
-                            &mut n.cpus[cpu],
-                            &mut n.mem,
-                            f,
-                            &mut n.tlb[cpu],
-                            &mut n.handler[cpu],
-                            info,
-                            false,
-                            Some(INIT_ROOT),
-                        )
-                        .ok()?;
-                    if n.handler[cpu].idle() {
-                        n.ipi[cpu] = None; // acknowledged as it returns
-                    }
-                    return Some((n, Note22045::IpiStep(first, step), None));
-                }
-                let hw = &mut n.cpus[cpu];
-                hw.take_interrupt(f).ok()?;
-                let rn = k
-                    .flush_tlb_func_remote(cpu, hw, &mut n.mem, f, &mut n.tlb[cpu], info, INIT_ROOT)
-                    .ok()?;
-                n.ipi[cpu] = None;
-                Some((n, Note22045::Ipi(rn), None))
+                let note = k.ipi_step(
+                    cpu,
+                    &mut n.cpus[cpu],
+                    &mut n.mem,
+                    f,
+                    &mut n.tlb[cpu],
+                    &mut n.handler[cpu],
+                    &mut n.ipi[cpu],
+                    true,
+                    Some(INIT_ROOT),
+                )?;
+                let note = match note {
+                    // With the lazy branch the folded handler's outcome is
+                    // a RemoteNote; a plain FuncNote is its non-lazy case.
+                    IpiNote::Func(fnote) => Note22045::Ipi(RemoteNote::Func(fnote)),
+                    IpiNote::Remote(rn) => Note22045::Ipi(rn),
+                    IpiNote::Step(first, step) => Note22045::IpiStep(first, step),
+                };
+                Some((n, note, None))
             }
             Action22045::Hw { cpu, hw } => {
                 let c = cpu as usize;
@@ -440,16 +429,12 @@ impl System22045 {
 
     /// Each step of `trace` in words.
     pub fn explain(&self, trace: &[Action22045]) -> Vec<String> {
-        let mut s = self.initial();
-        let mut out = Vec::new();
-        for &a in trace {
-            out.push(self.describe(&s, a));
-            match self.apply(&s, a) {
-                Some((n, _, _)) => s = n,
-                None => break,
-            }
-        }
-        out
+        explain_trace(
+            self.initial(),
+            trace,
+            |s, a| self.describe(s, a),
+            |s, a| self.apply(s, a),
+        )
     }
 }
 
@@ -504,12 +489,9 @@ impl Model for System22045 {
         for cpu in 0..2u8 {
             out.push(Action22045::Ipi { cpu });
         }
-        let mut hw = Vec::new();
-        for cpu in 0..2u8 {
-            hw.clear();
-            s.cpus[cpu as usize].hw_actions(&s.mem, &self.cfg.features, &mut hw);
-            out.extend(hw.iter().map(|&hw| Action22045::Hw { cpu, hw }));
-        }
+        hw_candidates(&s.cpus, &s.mem, &self.cfg.features, out, |cpu, hw| {
+            Action22045::Hw { cpu, hw }
+        });
     }
 
     fn step(
@@ -517,11 +499,7 @@ impl Model for System22045 {
         s: &State22045,
         a: Action22045,
     ) -> Option<Transition<State22045, Violation22045>> {
-        let (n, _, viol) = self.apply(s, a)?;
-        Some(match viol {
-            Some(v) => Transition::Violation(v),
-            None => Transition::Next(n),
-        })
+        transition(self.apply(s, a))
     }
 
     fn is_progress(&self, _a: Action22045) -> bool {

@@ -46,6 +46,7 @@
 //! A kernel that marks a CPU up to date after flushing one of two ranges
 //! breaks the first and not the second: its generation says "flushed".
 
+use super::{explain_trace, hw_candidates, transition};
 use crate::hw::x86_64::{
     Addr, Arch64, DEMAND, Frame, Vpn, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
@@ -53,7 +54,7 @@ use crate::hw::x86_64::{
 use crate::kernel6::collapse::RemoteNote;
 use crate::kernel6::{
     AfterFlush, Ctx, EarlyReturn, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, Func,
-    FuncNote, FuncStep, Kernel6, Layout, Spec, TlbState, Unfold, mm_id, pcid_of,
+    FuncNote, FuncStep, IpiNote, Kernel6, Layout, Spec, TlbState, Unfold, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
@@ -344,41 +345,25 @@ impl SystemFlushers {
             }
             ActionFlushers::Ipi { cpu } => {
                 let cpu = cpu as usize;
-                let info = n.ipi[cpu]?;
                 // Interrupts are off inside the local flush_tlb_func().
-                if !n.flusher[cpu].func.idle() {
-                    return None;
-                }
-                if k.unfold.handler {
-                    let first = n.handler[cpu].idle();
-                    if first {
-                        n.cpus[cpu].take_interrupt(f).ok()?;
-                    }
-                    let step = k
-                        .func_step(
-                            cpu,
-                            &mut n.cpus[cpu],
-                            &mut n.mem,
-                            f,
-                            &mut n.tlb[cpu],
-                            &mut n.handler[cpu],
-                            info,
-                            false,
-                            None,
-                        )
-                        .ok()?;
-                    if n.handler[cpu].idle() {
-                        n.ipi[cpu] = None; // acknowledged as it returns
-                    }
-                    return Some((n, NoteFlushers::IpiStep(first, step), None));
-                }
-                let hw = &mut n.cpus[cpu];
-                hw.take_interrupt(f).ok()?;
-                let fnote = k
-                    .flush_tlb_func(cpu, hw, &mut n.mem, f, &mut n.tlb[cpu], info, false)
-                    .ok()?;
-                n.ipi[cpu] = None;
-                (NoteFlushers::Ipi(fnote), None)
+                let irqs_on = n.flusher[cpu].func.idle();
+                let note = k.ipi_step(
+                    cpu,
+                    &mut n.cpus[cpu],
+                    &mut n.mem,
+                    f,
+                    &mut n.tlb[cpu],
+                    &mut n.handler[cpu],
+                    &mut n.ipi[cpu],
+                    irqs_on,
+                    None,
+                )?;
+                let note = match note {
+                    IpiNote::Func(fnote) => NoteFlushers::Ipi(fnote),
+                    IpiNote::Remote(_) => unreachable!("no lazy branch: no CPU is lazy here"),
+                    IpiNote::Step(first, step) => NoteFlushers::IpiStep(first, step),
+                };
+                (note, None)
             }
             ActionFlushers::Hw { cpu, hw } => {
                 let out = n.cpus[cpu as usize].apply_hw(&mut n.mem, f, hw);
@@ -640,16 +625,12 @@ impl SystemFlushers {
 
     /// Each step of `trace` in words.
     pub fn explain(&self, trace: &[ActionFlushers]) -> Vec<String> {
-        let mut s = self.initial();
-        let mut out = Vec::new();
-        for &a in trace {
-            out.push(self.describe(&s, a));
-            match self.apply(&s, a) {
-                Some((n, _, _)) => s = n,
-                None => break,
-            }
-        }
-        out
+        explain_trace(
+            self.initial(),
+            trace,
+            |s, a| self.describe(s, a),
+            |s, a| self.apply(s, a),
+        )
     }
 }
 
@@ -707,12 +688,9 @@ impl Model for SystemFlushers {
                 out.push(ActionFlushers::Read { cpu, page });
             }
         }
-        let mut hw = Vec::new();
-        for cpu in 0..2u8 {
-            hw.clear();
-            s.cpus[cpu as usize].hw_actions(&s.mem, &self.cfg.features, &mut hw);
-            out.extend(hw.iter().map(|&hw| ActionFlushers::Hw { cpu, hw }));
-        }
+        hw_candidates(&s.cpus, &s.mem, &self.cfg.features, out, |cpu, hw| {
+            ActionFlushers::Hw { cpu, hw }
+        });
     }
 
     fn step(
@@ -720,11 +698,7 @@ impl Model for SystemFlushers {
         s: &StateFlushers,
         a: ActionFlushers,
     ) -> Option<Transition<StateFlushers, ViolationFlushers>> {
-        let (n, _, viol) = self.apply(s, a)?;
-        Some(match viol {
-            Some(v) => Transition::Violation(v),
-            None => Transition::Next(n),
-        })
+        transition(self.apply(s, a))
     }
 
     fn is_progress(&self, _a: ActionFlushers) -> bool {

@@ -50,8 +50,8 @@ use crate::kernel6::Unfold;
 use crate::kernel6::collapse::RemoteNote;
 use crate::kernel6::{
     AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncNote,
-    FuncStep, Kernel6, LOADED_MM_SWITCHING, Layout, Mm, Spec, Switch, SwitchNote, SwitchOp,
-    TlbState, mm_id, pcid_of,
+    FuncStep, IpiNote, Kernel6, LOADED_MM_SWITCHING, Layout, Mm, Spec, Switch, SwitchNote,
+    SwitchOp, TlbState, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
@@ -443,59 +443,24 @@ impl System6 {
             }
             Action6::Ipi { cpu } => {
                 let cpu = cpu as usize;
-                let info = n.ipi[cpu]?;
-                if k.unfold.handler {
-                    if n.handler[cpu].idle() {
-                        if !self.irqs_on(&n, cpu) {
-                            return None;
-                        }
-                        n.cpus[cpu].take_interrupt(f).ok()?;
-                    }
-                    let step = k
-                        .func_step(
-                            cpu,
-                            &mut n.cpus[cpu],
-                            &mut n.mem,
-                            f,
-                            &mut n.tlb[cpu],
-                            &mut n.handler[cpu],
-                            info,
-                            false,
-                            // The lazy branch exists where a CPU can be lazy.
-                            (self.cfg.shape == Shape6::LazyReturn).then_some(INIT_ROOT),
-                        )
-                        .ok()?;
-                    if n.handler[cpu].idle() {
-                        n.ipi[cpu] = None; // acknowledged as it returns
-                    }
-                    return Some((n, Note::IpiStep(s.handler[cpu].idle(), step), None));
-                }
-                if !self.irqs_on(&n, cpu) {
-                    return None;
-                }
-                let hw = &mut n.cpus[cpu];
-                hw.take_interrupt(f).ok()?;
-                let note = if self.cfg.shape == Shape6::LazyReturn {
-                    // flush_tlb_func() with its lazy branch.
-                    let rn = k
-                        .flush_tlb_func_remote(
-                            cpu,
-                            hw,
-                            &mut n.mem,
-                            f,
-                            &mut n.tlb[cpu],
-                            info,
-                            INIT_ROOT,
-                        )
-                        .ok()?;
-                    Note::LazyIpi(rn)
-                } else {
-                    let fnote = k
-                        .flush_tlb_func(cpu, hw, &mut n.mem, f, &mut n.tlb[cpu], info, false)
-                        .ok()?;
-                    Note::Ipi(fnote)
+                let irqs_on = self.irqs_on(&n, cpu);
+                let note = k.ipi_step(
+                    cpu,
+                    &mut n.cpus[cpu],
+                    &mut n.mem,
+                    f,
+                    &mut n.tlb[cpu],
+                    &mut n.handler[cpu],
+                    &mut n.ipi[cpu],
+                    irqs_on,
+                    // The lazy branch exists where a CPU can be lazy.
+                    (self.cfg.shape == Shape6::LazyReturn).then_some(INIT_ROOT),
+                )?;
+                let note = match note {
+                    IpiNote::Func(fnote) => Note::Ipi(fnote),
+                    IpiNote::Remote(rn) => Note::LazyIpi(rn),
+                    IpiNote::Step(first, step) => Note::IpiStep(first, step),
                 };
-                n.ipi[cpu] = None;
                 (note, None)
             }
             Action6::Hw { cpu, hw } => {
@@ -808,16 +773,12 @@ impl System6 {
 
     /// Each step of `trace` in words.
     pub fn explain(&self, trace: &[Action6]) -> Vec<String> {
-        let mut s = self.initial();
-        let mut out = Vec::new();
-        for &a in trace {
-            out.push(self.describe(&s, a));
-            match self.apply(&s, a) {
-                Some((n, _, _)) => s = n,
-                None => break,
-            }
-        }
-        out
+        explain_trace(
+            self.initial(),
+            trace,
+            |s, a| self.describe(s, a),
+            |s, a| self.apply(s, a),
+        )
     }
 }
 
@@ -898,6 +859,52 @@ fn func_words(n: FuncNote) -> String {
         FuncNote::Full { local, mm_gen, .. } => {
             format!("local tlb_gen {local} < {mm_gen}: flush_tlb_local() (CR3 reload)")
         }
+    }
+}
+
+/// The explorer's step from a system's `apply()`: the property it
+/// broke, else the successor.
+fn transition<S, N, V>(applied: Option<(S, N, Option<V>)>) -> Option<Transition<S, V>> {
+    let (n, _, viol) = applied?;
+    Some(match viol {
+        Some(v) => Transition::Violation(v),
+        None => Transition::Next(n),
+    })
+}
+
+/// Each step of `trace` from `s` in words (`describe`), as far as
+/// `apply` runs it.
+fn explain_trace<S, A: Copy, N, V>(
+    mut s: S,
+    trace: &[A],
+    describe: impl Fn(&S, A) -> String,
+    apply: impl Fn(&S, A) -> Option<(S, N, V)>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for &a in trace {
+        out.push(describe(&s, a));
+        match apply(&s, a) {
+            Some((n, _, _)) => s = n,
+            None => break,
+        }
+    }
+    out
+}
+
+/// Appends the hardware's own steps of both CPUs, CPU0's first, each as
+/// the system's action `hw(cpu, step)`.
+fn hw_candidates<A>(
+    cpus: &[X64Cpu; 2],
+    mem: &X64Memory,
+    f: &X64Features,
+    out: &mut Vec<A>,
+    hw: impl Fn(u8, X64HwAction) -> A,
+) {
+    let mut steps = Vec::new();
+    for cpu in 0..2u8 {
+        steps.clear();
+        cpus[cpu as usize].hw_actions(mem, f, &mut steps);
+        out.extend(steps.iter().map(|&step| hw(cpu, step)));
     }
 }
 
@@ -999,20 +1006,13 @@ impl Model for System6 {
         for cpu in 0..2u8 {
             out.push(Action6::Ipi { cpu });
         }
-        let mut hw = Vec::new();
-        for cpu in 0..2u8 {
-            hw.clear();
-            s.cpus[cpu as usize].hw_actions(&s.mem, &self.cfg.features, &mut hw);
-            out.extend(hw.iter().map(|&hw| Action6::Hw { cpu, hw }));
-        }
+        hw_candidates(&s.cpus, &s.mem, &self.cfg.features, out, |cpu, hw| {
+            Action6::Hw { cpu, hw }
+        });
     }
 
     fn step(&self, s: &State6, a: Action6) -> Option<Transition<State6, Violation6>> {
-        let (n, _, viol) = self.apply(s, a)?;
-        Some(match viol {
-            Some(v) => Transition::Violation(v),
-            None => Transition::Next(n),
-        })
+        transition(self.apply(s, a))
     }
 
     fn is_progress(&self, _a: Action6) -> bool {
