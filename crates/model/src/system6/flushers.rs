@@ -14,7 +14,9 @@
 //! may INVLPG just its request's page and still write `ctxs[asid].tlb_gen
 //! = mm_tlb_gen`.
 //!
-//! Process A maps pages X and Y (one page table).  At boot both CPUs ran
+//! Process A maps pages X and Y, each in its own page table (two PD
+//! entries: the only layout in which the kernel runs two such flushes at
+//! once, see [`PAGES`]).  At boot both CPUs ran
 //! A and read both pages: each TLB holds X and Y under A's PCID, both
 //! CPUs are in `mm_cpumask(A)` with `loaded_mm == A`, not lazy, and
 //! `ctxs[0] = {A, 0}`.  Then, concurrently:
@@ -48,7 +50,7 @@
 
 use super::{explain_trace, hw_candidates, transition};
 use crate::hw::x86_64::{
-    Addr, Arch64, DEMAND, Frame, Vpn, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
+    Addr, Arch64, DEMAND, Frame, Level, Vpn, WalkEnd, Word, X64Cpu, X64Features, X64HwAction,
     X64HwOutcome, X64Memory, X64Preset,
 };
 use crate::kernel6::collapse::RemoteNote;
@@ -59,11 +61,16 @@ use crate::kernel6::{
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
 
-/// The pages: X (CPU0's COW) and Y (CPU1's COW or reclaim).
-pub const PAGES: [Vpn; 2] = [0, 1];
+/// The pages: X (CPU0's COW) and Y (CPU1's COW or reclaim), in two page
+/// tables (two PD entries): with split PTE locks the kernel flushes them
+/// concurrently only then, since `wp_page_copy()` and
+/// `try_to_unmap_one()` hold the page table's lock around the clear, the
+/// flush and the set.
+pub const PAGES: [Vpn; 2] = [0, crate::hw::x86_64::mem::PT_ENTRIES as Vpn];
 const ROOT: Frame = 0;
 const PD: Frame = 1;
-const PT: Frame = 2;
+/// X's page table and Y's.
+const PTS: [Frame; 2] = [2, 7];
 /// The frames before the change, X's and Y's.
 pub const OLD: [Frame; 2] = [3, 4];
 /// The copies after the COW.
@@ -223,7 +230,7 @@ pub struct SystemFlushers {
 }
 
 fn pte(page: usize) -> Addr {
-    Addr::entry(PT, page as u8)
+    Addr::entry(PTS[page], Level::Pt.index_of(PAGES[page]))
 }
 
 impl SystemFlushers {
@@ -643,9 +650,11 @@ impl Model for SystemFlushers {
         let f = &self.cfg.features;
         let mut mem = X64Memory::new();
         mem.words[ROOT as usize][0] = Word::table(PD);
-        mem.words[PD as usize][0] = Word::table(PT);
-        for (p, &old) in OLD.iter().enumerate() {
-            mem.words[PT as usize][p] = Word::leaf(old, false, false);
+        for p in 0..2 {
+            let pd = Level::Pd.index_of(PAGES[p]) as usize;
+            mem.words[PD as usize][pd] = Word::table(PTS[p]);
+            let at = Level::Pt.index_of(PAGES[p]) as usize;
+            mem.words[PTS[p] as usize][at] = Word::leaf(OLD[p], false, false);
         }
         mem.write(Layout::cpumask(MM_A), Word(0b11));
         for c in 0..2 {
