@@ -89,6 +89,14 @@ struct RawPatch {
     should_flush_tlb: Option<RawShould>,
     flush: Option<RawFlush>,
     flush_tlb_func: Option<RawFunc>,
+    mmu_gather: Option<RawGather>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGather {
+    freed_tables: Option<bool>,
+    table_invalidate: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +242,14 @@ pub fn load_str(file: &str, text: &str) -> Result<Patch, ScenarioError> {
             spec.range_freed_tables = v;
         }
     }
+    if let Some(g) = &raw.mmu_gather {
+        if let Some(v) = g.freed_tables {
+            spec.gather_freed_tables = v;
+        }
+        if let Some(v) = g.table_invalidate {
+            spec.table_invalidate = v;
+        }
+    }
     if let Some(fu) = &raw.flush_tlb_func {
         // One `key = "value"` of this section, checked against its values.
         fn pick<T: Copy>(
@@ -350,7 +366,16 @@ pub fn render(name: &str, base: &str, spec: &Spec) -> String {
          early_return = \"{}\"\n\
          # What ctxs[asid].tlb_gen becomes after the flush (mm-tlb-gen, new-tlb-gen):\n\
          # \"Both paths above update our state to mm_tlb_gen.\"\n\
-         local_tlb_gen = \"{}\"\n",
+         local_tlb_gen = \"{}\"\n\
+         \n\
+         [mmu_gather]\n\
+         # 016c4d92cd16: tlb_flush() passes tlb->freed_tables (set by pte_free_tlb()) to\n\
+         # flush_tlb_mm_range(), so a munmap() that frees page tables IPIs lazy CPUs too.\n\
+         freed_tables = {}\n\
+         # tlb_table_invalidate(): when tlb_remove_table() cannot allocate its batch page it\n\
+         # flushes before tlb_remove_table_one() frees the table (false: free first, as with\n\
+         # MMU_GATHER_NO_TABLE_INVALIDATE, which x86 never selected, and as in Linux 2.4).\n\
+         table_invalidate = {}\n",
         quoted(spec.switch_ops()),
         quoted(spec.lazy_ops()),
         spec.lazy_cpumask,
@@ -366,6 +391,8 @@ pub fn render(name: &str, base: &str, spec: &Spec) -> String {
         } else {
             "new-tlb-gen"
         },
+        spec.gather_freed_tables,
+        spec.table_invalidate,
     )
 }
 

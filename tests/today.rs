@@ -1027,6 +1027,205 @@ mod cve_2025_22045 {
     const NO_PSC_STATES: u64 = 10;
 }
 
+// ---- munmap() frees a page table under an mmu_gather (the mail's path today) ----
+
+mod free_pgtables {
+    use super::*;
+    use shootdown_model::kernel6::collapse::Variant22045;
+    use shootdown_model::kernel6::{LazyIpi, Spec, Unfold};
+    use shootdown_model::system6::collapse::{
+        Action22045, Config22045, System22045, TableFree, Violation22045,
+    };
+
+    type Out = Outcome<Action22045, Violation22045>;
+
+    /// Every goal: the table freed, the lazy CPU's switch to init_mm, its
+    /// speculative walk through the cached PD entry, and the batch page
+    /// allocation failing (`tlb_remove_table_one()`).
+    const ALL_GOALS: u64 = 0b1111;
+
+    fn config(spec: impl Into<Spec>, tso: bool, full: bool) -> Config22045 {
+        let mut cfg = if full {
+            Config22045::full(spec, tso)
+        } else {
+            Config22045::new(spec, tso)
+        };
+        cfg.path = TableFree::Gather;
+        cfg
+    }
+
+    fn run(cfg: Config22045) -> (System22045, Out) {
+        let sys = System22045::new(cfg);
+        let out = check(&sys, Options::default());
+        (sys, out)
+    }
+
+    fn kind(out: &Out) -> &'static str {
+        match &out.verdict {
+            Verdict::Safe => "safe",
+            Verdict::Violation { .. } => "freed table walked",
+            Verdict::Incomplete(_) => "incomplete",
+        }
+    }
+
+    /// The counterexample replayed and told, with its trace; panics if
+    /// safe.
+    fn counterexample(sys: &System22045, out: &Out) -> (Violation22045, Vec<Action22045>, String) {
+        let Verdict::Violation { trace, violation } = &out.verdict else {
+            panic!("expected a violation, got {:?}", out.verdict);
+        };
+        let (_, replayed) = replay(sys, trace).expect("the counterexample replays");
+        assert_eq!(
+            replayed,
+            Some(*violation),
+            "the replay ends in the same violation"
+        );
+        let words = sys.explain(trace);
+        assert_eq!(words.len(), trace.len());
+        let text = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| format!("{:2}. {w}\n", i + 1))
+            .collect::<String>();
+        (*violation, trace.clone(), format!("{text}=> {violation}\n"))
+    }
+
+    fn assert_safe(sys: &System22045, out: &Out, what: &str) -> u64 {
+        assert_eq!(kind(out), "safe", "{what}");
+        let props = sys.properties();
+        let unreached = shootdown_explore::unreached_goals(&props, out.stats.goals_reached);
+        assert!(
+            unreached.is_empty(),
+            "{what}: goals unreached: {unreached:?}"
+        );
+        assert_eq!(props.len(), 4, "{what}");
+        let _ = ALL_GOALS;
+        out.stats.states
+    }
+
+    /// Every kernel of the collapse rows frees the table after the flush
+    /// on the munmap path, and the flush carries `tlb->freed_tables`:
+    /// safe, on both paths of `tlb_remove_table()` (every goal reached,
+    /// the batch allocation failing included), small and whole machine,
+    /// TSO and SC.  `before-3ef938c3` too: its bug was in
+    /// `flush_tlb_range()`'s callers, not in the mmu_gather.
+    #[test]
+    fn every_kernel_frees_page_tables_after_the_flush() {
+        for v in Variant22045::ALL {
+            for (full, tso, want) in [
+                (false, true, 79),
+                (false, false, 37),
+                (true, true, 539),
+                (true, false, 361),
+            ] {
+                let (sys, out) = run(config(v, tso, full));
+                let what = format!("{} tso={tso} full={full}", v.name());
+                assert_eq!(assert_safe(&sys, &out, &what), want, "{what}");
+            }
+        }
+    }
+
+    /// Without `tlb_table_invalidate()` the fallback frees the table
+    /// before any flush (Linux 2.4's order): a speculative walk through
+    /// a paging-structure-cache entry reads it; the shortest
+    /// counterexample takes the fallback.
+    #[test]
+    fn freeing_before_the_flush_is_the_mail_s_bug() {
+        let mut spec = Variant22045::Fix3ef938c3.spec();
+        spec.table_invalidate = false;
+        for (tso, states) in [(true, 19), (false, 15)] {
+            let (sys, out) = run(config(spec, tso, false));
+            let (_, trace, text) = counterexample(&sys, &out);
+            assert_eq!((trace.len(), out.stats.states), (6, states), "{text}");
+            assert_eq!(trace[0], Action22045::BatchFails, "{text}");
+            for name in [
+                "__get_free_page(GFP_NOWAIT) fails",
+                "tlb_remove_table_sync_one()",
+                "before any TLB flush (no tlb_table_invalidate())",
+                "FREED page table",
+            ] {
+                assert!(text.contains(name), "`{name}` is named:\n{text}");
+            }
+        }
+    }
+
+    /// If `tlb_flush()` passed `false` instead of `tlb->freed_tables`,
+    /// the lazy CPU would get no IPI and walk the freed table (the munmap
+    /// form of CVE-2025-22045), on the batched path.
+    #[test]
+    fn the_munmap_flush_must_carry_freed_tables() {
+        let mut spec = Variant22045::Fix3ef938c3.spec();
+        spec.gather_freed_tables = false;
+        for (tso, steps) in [(true, 9), (false, 8)] {
+            let (sys, out) = run(config(spec, tso, false));
+            let (v, trace, text) = counterexample(&sys, &out);
+            let Violation22045::FreedTableWalked { cpu, lazy, .. } = v;
+            assert_eq!((cpu, lazy, trace.len()), (1, true, steps), "{text}");
+            assert!(!trace.contains(&Action22045::BatchFails), "{text}");
+            for name in [
+                "freed_tables = false, not tlb->freed_tables",
+                "the lazy CPU is skipped",
+                "call_rcu()",
+                "CPU1 (lazy",
+            ] {
+                assert!(text.contains(name), "`{name}` is named:\n{text}");
+            }
+        }
+    }
+
+    /// The verdict of every combination of the mmu_gather's two decisions
+    /// and the lazy-IPI rule, TSO and SC, folded, with every fold undone
+    /// and with each fold alone, against the rule read off the code (not
+    /// the model): safe exactly when the table is freed after a flush
+    /// (`table_invalidate`) that reaches the lazy CPU (`ipi_lazy` always,
+    /// or when tables are freed and the flush says so).
+    #[test]
+    fn the_verdict_is_the_order_of_free_and_flush_folded_or_not() {
+        let mut unfolds = vec![("folded", Unfold::NONE), ("all", Unfold::ALL)];
+        unfolds.extend(Unfold::each());
+        let mut checked = 0;
+        for table_invalidate in [true, false] {
+            for freed in [true, false] {
+                for lazy in LazyIpi::ALL {
+                    let mut spec = Variant22045::Fix3ef938c3.spec();
+                    spec.table_invalidate = table_invalidate;
+                    spec.gather_freed_tables = freed;
+                    spec.ipi_lazy = lazy;
+                    let reaches_lazy = match lazy {
+                        LazyIpi::Always => true,
+                        LazyIpi::WhenTablesFreed => freed,
+                        LazyIpi::Never => false,
+                    };
+                    let want = if table_invalidate && reaches_lazy {
+                        "safe"
+                    } else {
+                        "freed table walked"
+                    };
+                    for tso in [true, false] {
+                        for &(name, steps) in &unfolds {
+                            let mut cfg = config(spec, tso, false);
+                            cfg.unfold = steps != Unfold::NONE;
+                            cfg.unfold_steps = steps;
+                            let (sys, out) = run(cfg);
+                            let what = format!(
+                                "table_invalidate={table_invalidate} freed_tables={freed} {lazy:?} tso={tso} unfold={name}"
+                            );
+                            assert_eq!(kind(&out), want, "{what}");
+                            if want == "safe" {
+                                assert_safe(&sys, &out, &what);
+                            } else {
+                                counterexample(&sys, &out);
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 2 * 2 * 3 * 2 * 7);
+    }
+}
+
 /// Concurrent flushers (`system6::flushers`): two CPUs flush one mm at
 /// once, which is what asks `flush_tlb_func()`'s partial-vs-full rule.
 /// docs/today.md "Concurrent flushers" has the table these pin.

@@ -14,7 +14,7 @@ use crate::kernel6::collapse::Variant22045;
 use crate::kernel6::gen_rule::VariantGen;
 use crate::kernel6::{Spec, Variant};
 use crate::patch6::{self, variant_name, variant_name_22045, variant_name_gen};
-use crate::system6::collapse::{Config22045, System22045};
+use crate::system6::collapse::{Config22045, System22045, TableFree};
 use crate::system6::flushers::{ConfigFlushers, Flavour, SystemFlushers, ViolationFlushers};
 use crate::system6::{Action6, Config6, Shape6, System6, Violation6};
 use clap::Args;
@@ -48,9 +48,12 @@ pub struct TodayArgs {
     /// flush), thp-collapse (--cve 22045), concurrent-flush (two CPUs
     /// flush one mm at once: flush_tlb_func()'s partial-vs-full rule) or
     /// batch-flush (the same with reclaim's arch_tlbbatch_flush() on
-    /// CPU1: generation 0).  A concurrent-flush variant name given to
-    /// --variant selects concurrent-flush.
-    #[arg(long, value_name = "SHAPE", value_parser = ["switch-back", "lazy-return", "thp-collapse", "concurrent-flush", "batch-flush"])]
+    /// CPU1: generation 0), or free-pgtables (munmap() frees a page table
+    /// a lazy CPU caches, under an mmu_gather: tlb->freed_tables and
+    /// tlb_remove_table(), batched or at once; the kernels of
+    /// thp-collapse).  A concurrent-flush variant name given to --variant
+    /// selects concurrent-flush.
+    #[arg(long, value_name = "SHAPE", value_parser = ["switch-back", "lazy-return", "thp-collapse", "concurrent-flush", "batch-flush", "free-pgtables"])]
     pub shape: Option<String>,
     /// Run the kernel's folded steps as their own interleaving points (the
     /// IPI handler and the local flush_tlb_func() step by step,
@@ -319,9 +322,11 @@ fn cell(
     run_cell(&sys, col, kind, explain.then_some(words))
 }
 
-/// One CVE-2025-22045 cell.
+/// One cell of the system that frees a page table (THP collapse or the
+/// mmu_gather).
 fn cell_22045(
     spec: Spec,
+    path: TableFree,
     hw: &Hw,
     col: Col,
     unfold: bool,
@@ -330,6 +335,7 @@ fn cell_22045(
     let mut cfg = Config22045::new(spec, col.tso);
     cfg.features = hw.features(cfg.features, col);
     cfg.unfold = unfold;
+    cfg.path = path;
     let sys = System22045::new(cfg);
     let tell = |sys: &System22045, trace: &[_]| sys.explain(trace);
     run_cell(&sys, col, |_| "freed table walked", explain.then_some(tell))
@@ -411,6 +417,7 @@ const TITLE_FLUSH: &str =
     "Linux 6.x concurrent flushers of one mm (flush_tlb_func()'s partial-vs-full generation rule)";
 const TITLE_BATCH: &str =
     "Linux 6.x concurrent flushers, CPU1's a reclaim batch (arch_tlbbatch_flush(), generation 0)";
+const TITLE_GATHER: &str = "Linux 6.x munmap() frees a page table under an mmu_gather (free_pgtables(), tlb_remove_table(): the mail's path today)";
 const SMALL_22045: &str =
     "the small x64 machine (atomic walks, speculative walks, paging-structure caches)";
 
@@ -436,7 +443,7 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
         return Ok(EXIT_SAFE);
     }
     if a.cve.as_deref() == Some("22045")
-        || a.shape.as_deref() == Some("thp-collapse")
+        || matches!(a.shape.as_deref(), Some("thp-collapse" | "free-pgtables"))
         || by_name_22045.is_some()
     {
         return cmd_today_22045(a, by_name_22045, io);
@@ -526,12 +533,16 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
     let all = [
         Which::Cow(Shape6::SwitchBack),
         Which::Cow(Shape6::LazyReturn),
-        Which::Collapse,
+        Which::Collapse(TableFree::Collapse),
         Which::Flushers(Flavour::Cow),
         Which::Flushers(Flavour::Batch),
+        Which::Collapse(TableFree::Gather),
     ];
     let shapes: Vec<Which> = match (a.cve.as_deref(), a.shape.as_deref()) {
-        (Some("22045"), _) | (_, Some("thp-collapse")) => vec![Which::Collapse],
+        (Some("22045"), _) | (_, Some("thp-collapse")) => {
+            vec![Which::Collapse(TableFree::Collapse)]
+        }
+        (_, Some("free-pgtables")) => vec![Which::Collapse(TableFree::Gather)],
         (Some(_), _) | (_, Some("switch-back")) => vec![Which::Cow(Shape6::SwitchBack)],
         (_, Some("lazy-return")) => vec![Which::Cow(Shape6::LazyReturn)],
         (_, Some("concurrent-flush")) => vec![Which::Flushers(Flavour::Cow)],
@@ -551,7 +562,7 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
     for (i, &shape) in shapes.iter().enumerate() {
         let run = |k: &Kernel, col| match shape {
             Which::Cow(shape) => cell(k.spec, shape, &hw, col, a.unfold, true),
-            Which::Collapse => cell_22045(k.spec, &hw, col, a.unfold, true),
+            Which::Collapse(path) => cell_22045(k.spec, path, &hw, col, a.unfold, true),
             Which::Flushers(fl) => cell_gen(k.spec, fl, &hw, col, a.unfold, true),
         };
         let Some(rows) = check_rows(std::slice::from_ref(&k), &cols, run, io)? else {
@@ -560,7 +571,8 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
         let (name, title, small) = match shape {
             Which::Cow(Shape6::SwitchBack) => ("switch-back", TITLE_COW, SMALL_COW),
             Which::Cow(Shape6::LazyReturn) => ("lazy-return", TITLE_LAZY, SMALL_COW),
-            Which::Collapse => ("thp-collapse", TITLE_22045, SMALL_22045),
+            Which::Collapse(TableFree::Collapse) => ("thp-collapse", TITLE_22045, SMALL_22045),
+            Which::Collapse(TableFree::Gather) => ("free-pgtables", TITLE_GATHER, SMALL_22045),
             Which::Flushers(Flavour::Cow) => ("concurrent-flush", TITLE_FLUSH, SMALL_COW),
             Which::Flushers(Flavour::Batch) => ("batch-flush", TITLE_BATCH, SMALL_COW),
         };
@@ -610,8 +622,9 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
 enum Which {
     /// `System6`'s shapes.
     Cow(Shape6),
-    /// The THP-collapse system.
-    Collapse,
+    /// The system that frees a page table: THP collapse or the
+    /// mmu_gather.
+    Collapse(TableFree),
     /// The concurrent-flush system.
     Flushers(Flavour),
 }
@@ -785,16 +798,25 @@ fn cmd_today_22045(
     };
     let (hw, cols) = (Hw::of(&a)?, columns(&a));
     let explain = a.variant.is_some();
+    let path = if a.shape.as_deref() == Some("free-pgtables") {
+        TableFree::Gather
+    } else {
+        TableFree::Collapse
+    };
     let Some(rows) = check_rows(
         &variants,
         &cols,
-        |k, col| cell_22045(k.spec, &hw, col, a.unfold, explain),
+        |k, col| cell_22045(k.spec, path, &hw, col, a.unfold, explain),
         io,
     )?
     else {
         return Ok(EXIT_INCOMPLETE);
     };
-    render(&a, &cols, &rows, TITLE_22045, SMALL_22045, io)
+    let title = match path {
+        TableFree::Collapse => TITLE_22045,
+        TableFree::Gather => TITLE_GATHER,
+    };
+    render(&a, &cols, &rows, title, SMALL_22045, io)
 }
 
 fn render(

@@ -43,6 +43,18 @@ pub enum AfterFlush {
     /// The frame is allocated again and written (any other user of the
     /// page allocator): a plain store of garbage into its first entry.
     ReuseTable(Frame),
+    /// `tlb_remove_table_sync_one()` (`mm/mmu_gather.c`, v5.x..v6.13):
+    /// `smp_call_function(tlb_remove_table_smp_sync, NULL, 1)`, an IPI to
+    /// the other CPUs whose handler does nothing ("Simply deliver the
+    /// interrupt"), for software walkers that disable interrupts
+    /// (GUP-fast).  The engine changes nothing here: the system posts the
+    /// IPI on this step's note, and the handler takes the interrupt and
+    /// acknowledges.
+    SyncIpi,
+    /// `smp_call_function(.., wait = 1)`: spin until the other CPU has
+    /// taken [`AfterFlush::SyncIpi`]'s interrupt (the system enables this
+    /// step only then).
+    WaitSync,
 }
 
 /// One flush and what surrounds it.
@@ -52,9 +64,16 @@ pub struct FlushRequest<'a> {
     pub mm: usize,
     /// A page of the flushed range (the local INVLPG's address).
     pub vpn: Vpn,
-    /// The entry cleared first with a locked `xchg` (`ptep_get_and_clear()`
-    /// of a PTE, `pmdp_huge_get_and_clear()` of a PMD).
+    /// The entry cleared first: with a locked `xchg` (`ptep_get_and_clear()`
+    /// of a PTE, `pmdp_huge_get_and_clear()` of a PMD) if `clear_locked`,
+    /// else with a plain store (`pmd_clear()`: `native_set_pmd()`, a
+    /// `WRITE_ONCE()`; through the store buffer with TSO).
     pub clear: Addr,
+    pub clear_locked: bool,
+    /// The caller's steps between the clear and `flush_tlb_mm_range()`, in
+    /// order (`tlb_remove_table()` freeing a table at once, without
+    /// `tlb_table_invalidate()`'s flush first).
+    pub before: &'a [AfterFlush],
     /// `flush_tlb_mm_range()`'s `freed_tables`.
     pub freed_tables: bool,
     /// The steps after the flush returned, in order.
@@ -74,8 +93,11 @@ pub struct FlushRequest<'a> {
 /// The sender's steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FlushPc {
-    /// The locked `xchg` that clears [`FlushRequest::clear`].
+    /// The locked `xchg` (or plain store) that clears
+    /// [`FlushRequest::clear`].
     Clear,
+    /// The `i`th step of [`FlushRequest::before`].
+    Before(u8),
     /// `info->new_tlb_gen = inc_mm_tlb_gen(mm)` (`atomic64_inc_return`,
     /// locked: "This is also a barrier that synchronizes with
     /// switch_mm()").
@@ -129,10 +151,22 @@ impl Flusher {
 
     /// Whether the step `step` of `after` has run.
     pub fn has_done(&self, after: &[AfterFlush], step: AfterFlush) -> bool {
+        self.has_done_around(&[], after, step)
+    }
+
+    /// Whether the step `step` of `before` or `after` has run.
+    pub fn has_done_around(
+        &self,
+        before: &[AfterFlush],
+        after: &[AfterFlush],
+        step: AfterFlush,
+    ) -> bool {
         match self.pc {
-            FlushPc::Done => after.contains(&step),
-            FlushPc::After(i) => after[..i as usize].contains(&step),
-            _ => false,
+            FlushPc::Clear => false,
+            FlushPc::Before(i) => before[..i as usize].contains(&step),
+            FlushPc::Done => before.contains(&step) || after.contains(&step),
+            FlushPc::After(i) => before.contains(&step) || after[..i as usize].contains(&step),
+            _ => before.contains(&step),
         }
     }
 }
@@ -171,6 +205,8 @@ pub enum FlushNote {
     /// Unfolded: a step of the local `flush_tlb_func()`.
     LocalStep(FuncStep),
     Acked,
+    /// A step of [`FlushRequest::before`].
+    Before(AfterFlush),
     After(AfterFlush),
 }
 
@@ -447,6 +483,22 @@ impl Kernel6 {
 }
 
 impl Kernel6 {
+    /// One of the caller's steps around the flush.
+    fn caller_step<A: Arch64>(
+        hw: &mut A,
+        mem: &mut X64Memory,
+        f: &X64Features,
+        step: AfterFlush,
+    ) -> Result<(), Refused> {
+        match step {
+            AfterFlush::SetPte { pte, word } => hw.store(mem, f, pte, word),
+            AfterFlush::FreeTable(_) | AfterFlush::SyncIpi | AfterFlush::WaitSync => Ok(()),
+            AfterFlush::ReuseTable(table) => {
+                hw.store(mem, f, Addr::entry(table, 0), Word::garbage(table))
+            }
+        }
+    }
+
     /// One step of the flush `req` on `cpu`.  `ipi_acked`: whether no IPI
     /// of this flush is pending (the system enables `WaitAcks` only
     /// then).  Returns the note and the IPI to post, if any.
@@ -480,8 +532,27 @@ impl Kernel6 {
         };
         let (note, next, ipi) = match fl.pc {
             FlushPc::Clear => {
-                hw.locked_rmw(mem, req.clear, |_| Word::ZERO)?;
-                (FlushNote::Cleared, FlushPc::IncTlbGen, None)
+                if req.clear_locked {
+                    hw.locked_rmw(mem, req.clear, |_| Word::ZERO)?;
+                } else {
+                    hw.store(mem, f, req.clear, Word::ZERO)?;
+                }
+                let next = if req.before.is_empty() {
+                    FlushPc::IncTlbGen
+                } else {
+                    FlushPc::Before(0)
+                };
+                (FlushNote::Cleared, next, None)
+            }
+            FlushPc::Before(i) => {
+                let step = req.before[i as usize];
+                Self::caller_step(hw, mem, f, step)?;
+                let next = if (i as usize + 1) < req.before.len() {
+                    FlushPc::Before(i + 1)
+                } else {
+                    FlushPc::IncTlbGen
+                };
+                (FlushNote::Before(step), next, None)
             }
             FlushPc::IncTlbGen => {
                 let old = hw.locked_rmw(mem, Layout::tlb_gen(mm), |g| Word(g.0 + 1))?;
@@ -589,13 +660,7 @@ impl Kernel6 {
             }
             FlushPc::After(i) => {
                 let step = req.after[i as usize];
-                match step {
-                    AfterFlush::SetPte { pte, word } => hw.store(mem, f, pte, word)?,
-                    AfterFlush::FreeTable(_) => {}
-                    AfterFlush::ReuseTable(table) => {
-                        hw.store(mem, f, Addr::entry(table, 0), Word::garbage(table))?
-                    }
-                }
+                Self::caller_step(hw, mem, f, step)?;
                 (FlushNote::After(step), after(i as usize + 1), None)
             }
             FlushPc::Done => unreachable!("a finished flusher takes no step"),

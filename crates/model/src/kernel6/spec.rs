@@ -180,6 +180,19 @@ pub struct Spec {
     /// `3ef938c35035`: `flush_tlb_range()` passes `freed_tables = true`
     /// (it is used for zapping page-table-pointing PMDs: THP collapse).
     pub range_freed_tables: bool,
+    /// `016c4d92cd16`: `tlb_flush()` (`arch/x86/include/asm/tlb.h`) passes
+    /// the mmu_gather's `tlb->freed_tables` (set by `pte_free_tlb()` and
+    /// the other `*_free_tlb()`) to `flush_tlb_mm_range()`; false: it
+    /// passes `false` (no commit: the munmap path's form of
+    /// CVE-2025-22045).
+    pub gather_freed_tables: bool,
+    /// `tlb_table_invalidate()` (`mm/mmu_gather.c`): when
+    /// `tlb_remove_table()` cannot allocate its batch page it flushes the
+    /// TLBs (`tlb_flush_mmu_tlbonly()`) before `tlb_remove_table_one()`
+    /// frees the table at once; false: the free comes first, as on an
+    /// architecture that selects `MMU_GATHER_NO_TABLE_INVALIDATE` (x86
+    /// never did: its walks cache and speculate) and as in Linux 2.4.
+    pub table_invalidate: bool,
     /// `flush_tlb_func()`: when a flush may be partial (INVLPG of the
     /// range) rather than full.
     pub partial_rule: PartialRule,
@@ -207,6 +220,8 @@ impl Spec {
             ipi_switching: true,
             ipi_lazy: LazyIpi::WhenTablesFreed,
             range_freed_tables: true,
+            gather_freed_tables: true,
+            table_invalidate: true,
             partial_rule: PartialRule::NextAndLatest,
             early_return: EarlyReturn::StaleValid,
             local_gen_is_mm_gen: true,

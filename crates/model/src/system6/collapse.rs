@@ -50,8 +50,51 @@ const X_FRAME: Frame = 3;
 const INIT_ROOT: Frame = 5;
 const MM_A: usize = 0;
 /// What follows the collapse's flush: `pte_free_defer()` of PT, then its
-/// frame's reuse.
+/// frame's reuse.  The same after the mmu_gather's flush: its batch freed
+/// (`tlb_table_flush()`: `call_rcu()`), then the frame's reuse.
 const AFTER: [AfterFlush; 2] = [AfterFlush::FreeTable(PT), AfterFlush::ReuseTable(PT)];
+/// `tlb_remove_table_one()` (v6.1..v6.13): `tlb_remove_table_sync_one()`
+/// (an empty IPI, waited for), `__tlb_remove_table()`, then the frame's
+/// reuse.
+const TABLE_ONE: [AfterFlush; 4] = [
+    AfterFlush::SyncIpi,
+    AfterFlush::WaitSync,
+    AfterFlush::FreeTable(PT),
+    AfterFlush::ReuseTable(PT),
+];
+
+/// Which kernel path frees the page table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TableFree {
+    /// THP collapse (CVE-2025-22045): `pmdp_collapse_flush()` (an `xchg`,
+    /// then `flush_tlb_range()`), then `pte_free_defer()`.
+    #[default]
+    Collapse,
+    /// `munmap()`'s `free_pgtables()` under an mmu_gather
+    /// (`mm/mmu_gather.c`, `include/asm-generic/tlb.h`): `pmd_clear()` (a
+    /// plain store), `pte_free_tlb()` (`tlb->freed_tables = 1`,
+    /// `tlb_remove_table()`), then `tlb_finish_mmu()`: the flush with
+    /// `tlb->freed_tables`, then the batch freed after a grace period.
+    /// When the batch page cannot be allocated (`GFP_NOWAIT`: the model
+    /// chooses), `tlb_remove_table()` flushes at once
+    /// (`tlb_table_invalidate()`) and frees the table with
+    /// `tlb_remove_table_one()`.  The mail's path on today's kernel.
+    Gather,
+}
+
+/// How `tlb_remove_table()` went (the [`TableFree::Gather`] path).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GatherPath {
+    /// Not yet called (and always, on the collapse path).
+    #[default]
+    Undecided,
+    /// The batch page was allocated: the table waits in `tlb->batch` for
+    /// `tlb_finish_mmu()`.
+    Batched,
+    /// `__get_free_page(GFP_NOWAIT)` failed: `tlb_table_invalidate()`,
+    /// then `tlb_remove_table_one()`.
+    TableOne,
+}
 
 /// What is checked.
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +107,8 @@ pub struct Config22045 {
     pub unfold: bool,
     /// Which folds `unfold` undoes (default: all five).
     pub unfold_steps: Unfold,
+    /// The path that frees the table: THP collapse or munmap's mmu_gather.
+    pub path: TableFree,
 }
 
 impl Config22045 {
@@ -80,6 +125,7 @@ impl Config22045 {
             features,
             unfold: false,
             unfold_steps: Unfold::ALL,
+            path: TableFree::Collapse,
         }
     }
 
@@ -92,6 +138,7 @@ impl Config22045 {
             features,
             unfold: false,
             unfold_steps: Unfold::ALL,
+            path: TableFree::Collapse,
         }
     }
 }
@@ -107,12 +154,19 @@ pub struct State22045 {
     pub ipi: [Option<FlushInfo>; 2],
     /// Unfolded: the IPI handler in progress per CPU (interrupts off).
     pub handler: [Func; 2],
+    /// `tlb_remove_table_sync_one()`'s IPI pending per CPU.
+    pub sync: [bool; 2],
+    /// How `tlb_remove_table()` went (the mmu_gather path).
+    pub gather: GatherPath,
+    /// Ghost: PT has been freed (`pte_free_defer()`, the batch's or
+    /// `tlb_remove_table_one()`'s free ran).
+    pub freed: bool,
 }
 
 impl State22045 {
-    /// Ghost: PT has been freed (`pte_free_defer()` ran).
+    /// Ghost: PT has been freed.
     pub fn pt_freed(&self) -> bool {
-        self.collapser.has_done(&AFTER, AfterFlush::FreeTable(PT))
+        self.freed
     }
 }
 
@@ -121,8 +175,12 @@ impl State22045 {
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum Action22045 {
-    /// CPU0's next step of the collapse.
+    /// CPU0's next step of the collapse (or of the unmap; at its first
+    /// step, `tlb_remove_table()` gets its batch page).
     Collapse,
+    /// The unmap's first step with `tlb_remove_table()`'s batch page
+    /// allocation failing (`tlb_remove_table_one()`).
+    BatchFails,
     /// `cpu` takes its pending flush IPI.
     Ipi { cpu: u8 },
     /// The hardware of `cpu` acts on its own.
@@ -166,6 +224,8 @@ impl fmt::Display for Violation22045 {
 #[derive(Clone, Copy, Debug)]
 pub enum Note22045 {
     Collapse(FlushNote),
+    /// CPU1 took `tlb_remove_table_sync_one()`'s interrupt.
+    SyncTaken,
     Ipi(RemoteNote),
     /// Unfolded: a step of the IPI handler (`true`: its first).
     IpiStep(bool, FuncStep),
@@ -190,6 +250,17 @@ impl System22045 {
         }
     }
 
+    /// The caller's steps before and after the flush: the collapse's and
+    /// the batch's free after it; `tlb_remove_table_one()`'s after it with
+    /// `tlb_table_invalidate()`, before it without.
+    fn around(&self, gather: GatherPath) -> (&'static [AfterFlush], &'static [AfterFlush]) {
+        match gather {
+            GatherPath::TableOne if self.cfg.kernel.table_invalidate => (&[], &TABLE_ONE),
+            GatherPath::TableOne => (&TABLE_ONE, &[]),
+            _ => (&[], &AFTER),
+        }
+    }
+
     fn is_lazy(s: &State22045, cpu: usize) -> bool {
         s.cpus[cpu].load(&s.mem, Layout::is_lazy(cpu)).0 != 0
     }
@@ -204,20 +275,44 @@ impl System22045 {
         let mut n = *s;
         let k = &self.kernel;
         match a {
-            Action22045::Collapse => {
+            Action22045::Collapse | Action22045::BatchFails => {
                 if n.collapser.pc == FlushPc::Done {
                     return None;
                 }
+                let gather = self.cfg.path == TableFree::Gather;
+                if gather && n.collapser.pc == FlushPc::Clear {
+                    n.gather = if a == Action22045::BatchFails {
+                        GatherPath::TableOne
+                    } else {
+                        GatherPath::Batched
+                    };
+                } else if a == Action22045::BatchFails {
+                    return None;
+                }
+                let (before, after) = self.around(n.gather);
+                let pending = match n.collapser.pc {
+                    FlushPc::Before(i) => Some(before[i as usize]),
+                    FlushPc::After(i) => Some(after[i as usize]),
+                    _ => None,
+                };
                 let acked = n.ipi[LAZY].is_none();
-                if n.collapser.pc == FlushPc::WaitAcks && !acked {
+                if n.collapser.pc == FlushPc::WaitAcks && !acked
+                    || pending == Some(AfterFlush::WaitSync) && n.sync[LAZY]
+                {
                     return None;
                 }
                 let req = FlushRequest {
                     mm: MM_A,
                     vpn: 0,
                     clear: pmd(),
-                    freed_tables: self.cfg.kernel.range_freed_tables,
-                    after: &AFTER,
+                    clear_locked: !gather,
+                    before,
+                    freed_tables: if gather {
+                        self.cfg.kernel.gather_freed_tables
+                    } else {
+                        self.cfg.kernel.range_freed_tables
+                    },
+                    after,
                     lazy_branch: Some(INIT_ROOT),
                     batch: false,
                 };
@@ -236,7 +331,25 @@ impl System22045 {
                 if let Some((target, info)) = ipi {
                     n.ipi[target] = Some(info);
                 }
+                if let FlushNote::Before(step) | FlushNote::After(step) = note {
+                    match step {
+                        // smp_call_function(): every other online CPU.
+                        AfterFlush::SyncIpi => n.sync[LAZY] = true,
+                        AfterFlush::FreeTable(_) => n.freed = true,
+                        _ => {}
+                    }
+                }
                 Some((n, Note22045::Collapse(note), None))
+            }
+            Action22045::Ipi { cpu } if s.sync[cpu as usize] => {
+                // tlb_remove_table_smp_sync(): "Simply deliver the
+                // interrupt".  Never with a flush IPI in progress: the
+                // sender waits for each before it sends the other.
+                let cpu = cpu as usize;
+                debug_assert!(n.ipi[cpu].is_none() && n.handler[cpu].idle());
+                n.cpus[cpu].take_interrupt(f).ok()?;
+                n.sync[cpu] = false;
+                Some((n, Note22045::SyncTaken, None))
             }
             Action22045::Ipi { cpu } => {
                 let cpu = cpu as usize;
@@ -292,7 +405,21 @@ impl System22045 {
             v if v == mm_id(MM_A) => "mm A".to_string(),
             v => format!("mm id {v}"),
         };
+        if let Note22045::Collapse(c) = note
+            && self.cfg.path == TableFree::Gather
+            && let Some(w) = self.gather_words(s, &n, a, c)
+        {
+            return w;
+        }
         match note {
+            Note22045::SyncTaken => format!(
+                "CPU1 takes tlb_remove_table_sync_one()'s IPI: tlb_remove_table_smp_sync() does nothing{}",
+                if self.cfg.features.interrupt_flushes_psc {
+                    " (this machine drops the paging-structure caches on an interrupt: interrupt_flushes_psc)"
+                } else {
+                    " (the interrupt leaves the TLB and paging-structure caches as they are)"
+                }
+            ),
             Note22045::Collapse(c) => match c {
                 FlushNote::Cleared => "CPU0 collapse_pte_mapped_thp() -> pmdp_collapse_flush(): pmdp_huge_get_and_clear() clears the PD entry -> page table (xchg, locked)".into(),
                 FlushNote::IncTlbGen { mm_gen } => format!(
@@ -343,7 +470,7 @@ impl System22045 {
                 FlushNote::After(AfterFlush::FreeTable(_)) => format!(
                     "CPU0 pte_free_defer(): the page table (frame {PT}) is freed"
                 ),
-                FlushNote::After(_) => format!(
+                FlushNote::Before(_) | FlushNote::After(_) => format!(
                     "frame {PT} is allocated again and written (garbage in entry 0{})",
                     if n.cpus[COLLAPSER].drained() { "" } else { ", in CPU0's store buffer" }
                 ),
@@ -427,6 +554,90 @@ impl System22045 {
         }
     }
 
+    /// The unmap's steps in words, where they differ from the collapse's.
+    fn gather_words(
+        &self,
+        s: &State22045,
+        n: &State22045,
+        a: Action22045,
+        c: FlushNote,
+    ) -> Option<String> {
+        let spec = &self.cfg.kernel;
+        let table_one = n.gather == GatherPath::TableOne;
+        Some(match c {
+            FlushNote::Cleared => format!(
+                "CPU0 munmap() -> free_pgtables() -> free_pte_range(): pmd_clear() clears the PD entry -> page table (a plain store{}); pte_free_tlb(): tlb->freed_tables = 1, tlb_remove_table(): {}",
+                if n.cpus[COLLAPSER].drained() {
+                    ""
+                } else {
+                    ", in CPU0's store buffer"
+                },
+                if a == Action22045::BatchFails {
+                    "__get_free_page(GFP_NOWAIT) fails, so tlb_remove_table_one() frees the table now"
+                } else {
+                    "the table waits in tlb->batch for tlb_finish_mmu()"
+                }
+            ),
+            FlushNote::IncTlbGen { mm_gen } => format!(
+                "CPU0 {} -> tlb_flush() -> flush_tlb_mm_range(freed_tables = {}): inc_mm_tlb_gen() -> tlb_gen = {mm_gen}",
+                if table_one && spec.table_invalidate {
+                    "tlb_table_invalidate() -> tlb_flush_mmu_tlbonly()"
+                } else {
+                    "tlb_finish_mmu() -> tlb_flush_mmu()"
+                },
+                if spec.gather_freed_tables {
+                    "tlb->freed_tables = 1"
+                } else {
+                    "false, not tlb->freed_tables"
+                }
+            ),
+            FlushNote::ShouldFlush {
+                freed_tables,
+                loaded,
+                lazy,
+                ipi,
+                ..
+            } => {
+                let why = if ipi && spec.ipi_lazy == LazyIpi::Always {
+                    "every CPU in the mask gets the IPI, the lazy one too (before 145f573b89a6)"
+                } else if ipi && freed_tables {
+                    "freed_tables: on_each_cpu_mask(), IPI sent to the lazy CPU too"
+                } else if lazy && freed_tables {
+                    "freed_tables, but this kernel never IPIs lazy CPUs: no IPI, its paging-structure cache keeps the PD entry -> page table"
+                } else if lazy {
+                    "freed_tables = false: the lazy CPU is skipped, no IPI: its paging-structure cache keeps the PD entry -> page table"
+                } else if ipi {
+                    "IPI sent"
+                } else {
+                    "no IPI"
+                };
+                format!(
+                    "CPU0 native_flush_tlb_multi(): CPU1 loaded_mm = {}, is_lazy = {}: {why}",
+                    if loaded == INIT_MM { "init_mm" } else { "mm A" },
+                    lazy as u8
+                )
+            }
+            FlushNote::Acked => "CPU0 flush_tlb_mm_range() returns".into(),
+            FlushNote::Before(step) | FlushNote::After(step) => match step {
+                AfterFlush::SyncIpi => "CPU0 tlb_remove_table_one() -> tlb_remove_table_sync_one(): smp_call_function(tlb_remove_table_smp_sync): an IPI to CPU1 whose handler does nothing".into(),
+                AfterFlush::WaitSync => "CPU0 smp_call_function() returns: CPU1 took the interrupt".into(),
+                AfterFlush::FreeTable(_) if table_one => format!(
+                    "CPU0 __tlb_remove_table(): the page table (frame {PT}) is freed{}",
+                    if s.collapser.new_tlb_gen == 0 {
+                        ", before any TLB flush (no tlb_table_invalidate())"
+                    } else {
+                        ""
+                    }
+                ),
+                AfterFlush::FreeTable(_) => format!(
+                    "CPU0 tlb_flush_mmu_free() -> tlb_table_flush() -> call_rcu(): after the grace period the page table (frame {PT}) is freed"
+                ),
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+
     /// Each step of `trace` in words.
     pub fn explain(&self, trace: &[Action22045]) -> Vec<String> {
         explain_trace(
@@ -481,11 +692,17 @@ impl Model for System22045 {
             collapser: Flusher::new(),
             ipi: [None; 2],
             handler: [Func::default(); 2],
+            sync: [false; 2],
+            gather: GatherPath::Undecided,
+            freed: false,
         }
     }
 
     fn candidates(&self, s: &State22045, out: &mut Vec<Action22045>) {
         out.push(Action22045::Collapse);
+        if self.cfg.path == TableFree::Gather {
+            out.push(Action22045::BatchFails);
+        }
         for cpu in 0..2u8 {
             out.push(Action22045::Ipi { cpu });
         }
@@ -512,19 +729,25 @@ impl Model for System22045 {
 
     fn actor(&self, a: Action22045) -> usize {
         match a {
-            Action22045::Collapse => 0,
+            Action22045::Collapse | Action22045::BatchFails => 0,
             Action22045::Ipi { cpu } | Action22045::Hw { cpu, .. } => cpu as usize,
         }
     }
 
     fn properties(&self) -> Vec<Property> {
-        vec![
+        let mut p = vec![
             Property::sometimes("the page table is freed"),
             Property::sometimes("the lazy CPU takes the flush IPI and switches to init_mm"),
             Property::sometimes(
                 "a speculative walk of the lazy CPU reads the page table through its cached PD entry",
             ),
-        ]
+        ];
+        if self.cfg.path == TableFree::Gather {
+            p.push(Property::sometimes(
+                "tlb_remove_table() cannot allocate its batch page: tlb_remove_table_one()",
+            ));
+        }
+        p
     }
 
     fn transition_goals(&self, s: &State22045, a: Action22045, next: &State22045) -> u64 {
@@ -545,6 +768,7 @@ impl Model for System22045 {
             }
             _ => false,
         };
-        freed as u64 | (lazy_ipi as u64) << 1 | (spec as u64) << 2
+        let table_one = a == Action22045::BatchFails;
+        freed as u64 | (lazy_ipi as u64) << 1 | (spec as u64) << 2 | (table_one as u64) << 3
     }
 }

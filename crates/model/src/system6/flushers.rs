@@ -291,6 +291,8 @@ impl SystemFlushers {
                     mm: MM_A,
                     vpn: PAGES[cpu],
                     clear: pte(cpu),
+                    clear_locked: true,
+                    before: &[],
                     freed_tables: false,
                     after: &after,
                     lazy_branch: None,
@@ -529,6 +531,7 @@ impl SystemFlushers {
                         },
                         n.completed[c]
                     ),
+                    FlushNote::Before(_) => unreachable!("this flush has no steps before it"),
                     FlushNote::After(_) => {
                         format!("CPU{c} set_pte_at({p} -> the copy); the COW fault returns")
                     }

@@ -335,6 +335,8 @@ impl System6 {
                     mm: MM_A,
                     vpn: X,
                     clear: pte_x(),
+                    clear_locked: true,
+                    before: &[],
                     freed_tables: false, // a COW fault frees no page table
                     after: &after,
                     lazy_branch: None, // no CPU is lazy here
@@ -592,6 +594,7 @@ impl System6 {
                     "CPU0 flush_tlb_mm_range() returns (tlb_gen {} flushed everywhere it thinks needed)",
                     n.completed_gen
                 ),
+                FlushNote::Before(_) => unreachable!("this flush has no steps before it"),
                 FlushNote::After(_) => {
                     "CPU0 set_pte_at(X -> the copy); the COW fault returns".into()
                 }
