@@ -1224,6 +1224,67 @@ mod free_pgtables {
         }
         assert_eq!(checked, 2 * 2 * 3 * 2 * 7);
     }
+
+    /// `leave_mm()` (a lazy CPU entering a deep idle state switches to
+    /// `init_mm` by itself) is left out of the shapes; with it as a step
+    /// of the lazy CPU at any time, folded or unfolded, every kernel of
+    /// both paths (and the racy patches) keeps its verdict, small and
+    /// whole machine, TSO and SC, and every safe cell reaches it.
+    #[test]
+    fn leave_mm_changes_no_verdict() {
+        let mut kernels: Vec<(String, Spec)> = Variant22045::ALL
+            .into_iter()
+            .map(|v| (v.name().to_string(), v.spec()))
+            .collect();
+        let fix = Variant22045::Fix3ef938c3.spec();
+        for (name, edit) in [
+            (
+                "never",
+                (|s: &mut Spec| s.ipi_lazy = LazyIpi::Never) as fn(&mut Spec),
+            ),
+            ("no table_invalidate", |s| s.table_invalidate = false),
+            ("no gather freed_tables", |s| s.gather_freed_tables = false),
+        ] {
+            let mut spec = fix;
+            edit(&mut spec);
+            kernels.push((name.to_string(), spec));
+        }
+        let mut races = 0;
+        for path in [TableFree::Collapse, TableFree::Gather] {
+            for (name, spec) in &kernels {
+                for tso in [true, false] {
+                    for full in [false, true] {
+                        for unfold in [false, true] {
+                            let mut cfg = config(*spec, tso, full);
+                            cfg.path = path;
+                            cfg.unfold = unfold;
+                            let (_, without) = run(cfg);
+                            cfg.leave_mm = true;
+                            let (sys, with) = run(cfg);
+                            let what =
+                                format!("{path:?} {name} tso={tso} full={full} unfold={unfold}");
+                            assert_eq!(kind(&with), kind(&without), "{what}");
+                            if kind(&with) == "safe" {
+                                let props = sys.properties();
+                                let unreached = shootdown_explore::unreached_goals(
+                                    &props,
+                                    with.stats.goals_reached,
+                                );
+                                assert!(unreached.is_empty(), "{what}: {unreached:?}");
+                                assert!(with.stats.states > without.stats.states, "{what}");
+                            } else {
+                                counterexample(&sys, &with);
+                                races += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // before-3ef938c3 and `never` on the collapse; `never` and both
+        // patches on the unmap: 5 kernels x 8 cells.
+        assert_eq!(races, 5 * 8);
+    }
 }
 
 /// Concurrent flushers (`system6::flushers`): two CPUs flush one mm at

@@ -34,9 +34,11 @@
 //!   with `freed_tables`, `native_flush_tlb_multi()`'s choice for lazy
 //!   CPUs, and `flush_tlb_func()`'s lazy branch (switch to `init_mm`).
 //!
-//! Left out: the lazy path of `switch_mm_irqs_off()` (`prev == next`,
-//! `was_lazy`: it has an unconditional `smp_mb()`), `enter_lazy_tlb()`
-//! and `leave_mm()`, ASID allocation beyond a free slot, global ASIDs and
+//! `enter_lazy_tlb()` and the lazy path of `switch_mm_irqs_off()` are
+//! steps; `leave_mm()` is the lazy branch's switch to `init_mm` run by
+//! the idle CPU itself (an option of `system6::collapse`).
+//!
+//! Left out: ASID allocation beyond a free slot, global ASIDs and
 //! INVLPGB/RAR, PTI's user PCIDs, LAM, the once-a-second
 //! `trim_cpumask` (taken as false: the common case, and the one that lets
 //! `should_flush_tlb()` skip a CPU), `prev`'s `mm_cpumask` (no one flushes

@@ -109,6 +109,12 @@ pub struct Config22045 {
     pub unfold_steps: Unfold,
     /// The path that frees the table: THP collapse or munmap's mmu_gather.
     pub path: TableFree,
+    /// The lazy CPU may call `leave_mm()` at any time (an idle driver
+    /// entering a C-state that flushes the TLB: `intel_idle`'s
+    /// `CPUIDLE_FLAG_TLB_FLUSHED`, ACPI's bus-master idle): off by
+    /// default, a check that leaving it out changes no verdict
+    /// (`tests/today.rs`, `leave_mm_changes_no_verdict`).
+    pub leave_mm: bool,
 }
 
 impl Config22045 {
@@ -126,6 +132,7 @@ impl Config22045 {
             unfold: false,
             unfold_steps: Unfold::ALL,
             path: TableFree::Collapse,
+            leave_mm: false,
         }
     }
 
@@ -139,6 +146,7 @@ impl Config22045 {
             unfold: false,
             unfold_steps: Unfold::ALL,
             path: TableFree::Collapse,
+            leave_mm: false,
         }
     }
 }
@@ -161,6 +169,10 @@ pub struct State22045 {
     /// Ghost: PT has been freed (`pte_free_defer()`, the batch's or
     /// `tlb_remove_table_one()`'s free ran).
     pub freed: bool,
+    /// Unfolded: the lazy CPU's `leave_mm()` in progress (interrupts off:
+    /// `switch_mm()`'s `local_irq_save()`), as the steps of the handler's
+    /// lazy branch.
+    pub leave: Func,
 }
 
 impl State22045 {
@@ -181,6 +193,8 @@ pub enum Action22045 {
     /// The unmap's first step with `tlb_remove_table()`'s batch page
     /// allocation failing (`tlb_remove_table_one()`).
     BatchFails,
+    /// The lazy CPU's next step of `leave_mm()` ([`Config22045::leave_mm`]).
+    LeaveMm,
     /// `cpu` takes its pending flush IPI.
     Ipi { cpu: u8 },
     /// The hardware of `cpu` acts on its own.
@@ -226,6 +240,8 @@ pub enum Note22045 {
     Collapse(FlushNote),
     /// CPU1 took `tlb_remove_table_sync_one()`'s interrupt.
     SyncTaken,
+    /// CPU1's `leave_mm()`: folded (None), or one step of it.
+    LeaveMm(Option<FuncStep>),
     Ipi(RemoteNote),
     /// Unfolded: a step of the IPI handler (`true`: its first).
     IpiStep(bool, FuncStep),
@@ -341,6 +357,56 @@ impl System22045 {
                 }
                 Some((n, Note22045::Collapse(note), None))
             }
+            Action22045::LeaveMm => {
+                // Not from inside the flush IPI handler (interrupts off).
+                if !self.cfg.leave_mm || !n.handler[LAZY].idle() {
+                    return None;
+                }
+                if n.leave.idle() {
+                    // leave_mm(): "if (loaded_mm == &init_mm) return;".
+                    let loaded = n.cpus[LAZY].load(&n.mem, Layout::loaded_mm(LAZY)).0;
+                    if loaded == INIT_MM {
+                        return None;
+                    }
+                    if !k.unfold.lazy_switch {
+                        // switch_mm(NULL, &init_mm, NULL), interrupts off:
+                        // the handler's lazy branch as one step.
+                        k.lazy_to_init_mm(
+                            LAZY,
+                            &mut n.cpus[LAZY],
+                            &mut n.mem,
+                            f,
+                            &mut n.tlb[LAZY],
+                            INIT_ROOT,
+                        )
+                        .ok()?;
+                        return Some((n, Note22045::LeaveMm(None), None));
+                    }
+                    // switch_mm_irqs_off(): "if (was_lazy) is_lazy = false",
+                    // then its steps to init_mm.
+                    n.leave.pc = crate::kernel6::FuncPc::ClearIsLazy;
+                }
+                let info = FlushInfo {
+                    mm: MM_A,
+                    vpn: 0,
+                    new_tlb_gen: 0,
+                    batch: false,
+                };
+                let step = k
+                    .func_step(
+                        LAZY,
+                        &mut n.cpus[LAZY],
+                        &mut n.mem,
+                        f,
+                        &mut n.tlb[LAZY],
+                        &mut n.leave,
+                        info,
+                        false,
+                        Some(INIT_ROOT),
+                    )
+                    .ok()?;
+                Some((n, Note22045::LeaveMm(Some(step)), None))
+            }
             Action22045::Ipi { cpu } if s.sync[cpu as usize] => {
                 // tlb_remove_table_smp_sync(): "Simply deliver the
                 // interrupt".  Never with a flush IPI in progress: the
@@ -361,7 +427,7 @@ impl System22045 {
                     &mut n.tlb[cpu],
                     &mut n.handler[cpu],
                     &mut n.ipi[cpu],
-                    true,
+                    cpu != LAZY || s.leave.idle(),
                     Some(INIT_ROOT),
                 )?;
                 let note = match note {
@@ -419,6 +485,16 @@ impl System22045 {
                 } else {
                     " (the interrupt leaves the TLB and paging-structure caches as they are)"
                 }
+            ),
+            Note22045::LeaveMm(None) => "CPU1 goes idle: leave_mm(): switch_mm(NULL, &init_mm, NULL): CR3 = init_mm with a flush, A's paging-structure-cache entries no longer used".into(),
+            Note22045::LeaveMm(Some(st)) => format!(
+                "CPU1 {}{}",
+                if s.leave.idle() {
+                    "goes idle: leave_mm() -> switch_mm(NULL, &init_mm, NULL): "
+                } else {
+                    "leave_mm(): "
+                },
+                super::step_words(st, &mm_name)
             ),
             Note22045::Collapse(c) => match c {
                 FlushNote::Cleared => "CPU0 collapse_pte_mapped_thp() -> pmdp_collapse_flush(): pmdp_huge_get_and_clear() clears the PD entry -> page table (xchg, locked)".into(),
@@ -695,6 +771,7 @@ impl Model for System22045 {
             sync: [false; 2],
             gather: GatherPath::Undecided,
             freed: false,
+            leave: Func::default(),
         }
     }
 
@@ -702,6 +779,9 @@ impl Model for System22045 {
         out.push(Action22045::Collapse);
         if self.cfg.path == TableFree::Gather {
             out.push(Action22045::BatchFails);
+        }
+        if self.cfg.leave_mm {
+            out.push(Action22045::LeaveMm);
         }
         for cpu in 0..2u8 {
             out.push(Action22045::Ipi { cpu });
@@ -730,6 +810,7 @@ impl Model for System22045 {
     fn actor(&self, a: Action22045) -> usize {
         match a {
             Action22045::Collapse | Action22045::BatchFails => 0,
+            Action22045::LeaveMm => LAZY,
             Action22045::Ipi { cpu } | Action22045::Hw { cpu, .. } => cpu as usize,
         }
     }
@@ -745,6 +826,11 @@ impl Model for System22045 {
         if self.cfg.path == TableFree::Gather {
             p.push(Property::sometimes(
                 "tlb_remove_table() cannot allocate its batch page: tlb_remove_table_one()",
+            ));
+        }
+        if self.cfg.leave_mm {
+            p.push(Property::sometimes(
+                "the lazy CPU leaves lazy mode by itself: leave_mm()",
             ));
         }
         p
@@ -768,7 +854,19 @@ impl Model for System22045 {
             }
             _ => false,
         };
-        let table_one = a == Action22045::BatchFails;
-        freed as u64 | (lazy_ipi as u64) << 1 | (spec as u64) << 2 | (table_one as u64) << 3
+        let mut bits = freed as u64 | (lazy_ipi as u64) << 1 | (spec as u64) << 2;
+        let mut bit = 3;
+        if self.cfg.path == TableFree::Gather {
+            bits |= ((a == Action22045::BatchFails) as u64) << bit;
+            bit += 1;
+        }
+        if self.cfg.leave_mm {
+            // leave_mm()'s CR3 write to init_mm.
+            let left = a == Action22045::LeaveMm
+                && next.cpus[LAZY].cr3.root == INIT_ROOT
+                && s.cpus[LAZY].cr3.root != INIT_ROOT;
+            bits |= (left as u64) << bit;
+        }
+        bits
     }
 }
