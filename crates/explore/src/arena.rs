@@ -22,7 +22,9 @@ pub const STATES_LIMIT: u64 = u32::MAX as u64;
 
 const _: () = assert!(STATES_LIMIT <= u32::MAX as u64, "indices are u32s");
 
-use crate::store::{Chain, FingerprintSet, Hint, Store, TierJob, TreeStore, fingerprint};
+use crate::store::{
+    Chain, FingerprintSet, FpInsertJob, Hint, Store, TierJob, TreeStore, fingerprint,
+};
 
 /// Visited states, by index.
 pub struct Arena<S> {
@@ -290,6 +292,15 @@ impl<S> Arena<S> {
         }
     }
 
+    /// The jobs that insert the fingerprints `push_fingerprint` counted
+    /// (`FingerprintSet::insert_jobs`); none for other arenas.
+    pub(crate) fn fingerprint_jobs(&mut self) -> Vec<FpInsertJob<'_>> {
+        match &mut self.fps {
+            Some(f) => f.insert_jobs(),
+            None => Vec::new(),
+        }
+    }
+
     /// Adds a new state to a tree arena by its root pair
     /// (`TreeStore::root_shared`); its index is the old `len()`, and it is
     /// found once the tree's index has it (`TreeStore::index_jobs`).
@@ -302,10 +313,10 @@ impl<S> Arena<S> {
     /// Adds a new state to a fingerprint arena: its fingerprint (not held)
     /// and its root pair in store `store` of the next level's window (see
     /// `take_next_stores`).
+    /// The fingerprint is counted now and inserted by `fingerprint_jobs`.
     #[inline]
     pub(crate) fn push_fingerprint(&mut self, fp: u64, store: usize, root: u64) {
-        let new = self.fps.as_mut().expect("a fingerprint arena").insert(fp);
-        debug_assert!(new, "a new fingerprint");
+        self.fps.as_mut().expect("a fingerprint arena").defer(fp);
         let w = self.windows.as_mut().expect("windows");
         debug_assert_eq!(w.next.base + w.next.len(), self.len);
         w.next.push(store, root);

@@ -411,10 +411,19 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         }
         self.p.cursor = upto;
         // Phase 4: the new states into the tree's root index or the
-        // visited table, shard by shard (their shards are the fresh set's).
+        // visited table, shard by shard (their shards are the fresh set's),
+        // or the new fingerprints into the fingerprint set's shards.
         let mut jobs: Vec<Job<'_>> = Vec::new();
         let compact = self.p.arena.is_compact();
-        if let Some(tree) = self.p.arena.tree_mut() {
+        if self.p.arena.fingerprints().is_some() {
+            jobs.extend(
+                self.p
+                    .arena
+                    .fingerprint_jobs()
+                    .into_iter()
+                    .map(|j| Box::new(move || j.run()) as Job<'_>),
+            );
+        } else if let Some(tree) = self.p.arena.tree_mut() {
             for (mut index, s) in tree.index_jobs().into_iter().zip(shards) {
                 if s.entries.is_empty() {
                     continue;

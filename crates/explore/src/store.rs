@@ -37,7 +37,6 @@
 use crate::visited::{Recent, SHARDS, hash_bytes, shard_of};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
-use std::hash::Hasher;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -978,13 +977,17 @@ impl TreeStore {
     }
 }
 
-/// The fingerprint of a packed state: SipHash-1-3 with fixed keys (the
-/// standard library's `DefaultHasher::new()`), never 0 (the empty slot).
+/// The fingerprint of a packed state: XXH3-64 (`xxhash-rust`, seed 0),
+/// never 0 (the empty slot).  XXH3 passes SMHasher's distribution and
+/// avalanche tests, which is what the omission bound n(n-1)/2 / 2^64
+/// assumes of a fingerprint, at a fraction of SipHash's cost on a few
+/// hundred bytes (the standard library's SipHash-1-3 took 15% of a
+/// fingerprint search's time; BENCHMARKS.md, "Parallel search").  No
+/// fingerprint is ever stored on disk (a fingerprint search is not
+/// checkpointed), so the function may change between versions.
 #[inline]
 pub fn fingerprint(b: &[u8]) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    h.write(b);
-    h.finish().max(1)
+    xxhash_rust::xxh3::xxh3_64(b).max(1)
 }
 
 /// Shards of a [`FingerprintSet`], by the fingerprint's top bits.
@@ -1024,6 +1027,9 @@ const FP_SHARD_MIN: usize = 16;
 pub struct FingerprintSet {
     shards: Vec<FpShard>,
     len: usize,
+    /// New fingerprints by shard, to be inserted by `insert_jobs` (a
+    /// parallel search's phase 4); none in between.
+    deferred: Vec<Vec<u64>>,
 }
 
 /// One shard: `home` home slots, then the tail (`slots.len() - home`).
@@ -1138,6 +1144,7 @@ impl FingerprintSet {
         FingerprintSet {
             shards: (0..FP_SHARDS).map(|_| FpShard::new(home)).collect(),
             len: 0,
+            deferred: Vec::new(),
         }
     }
 
@@ -1156,6 +1163,10 @@ impl FingerprintSet {
 
     #[inline]
     pub fn contains(&self, fp: u64) -> bool {
+        debug_assert!(
+            self.deferred.iter().all(Vec::is_empty),
+            "the deferred fingerprints are inserted"
+        );
         match self.shards.get(Self::shard_of(fp)) {
             Some(s) => s.contains(fp),
             None => false,
@@ -1174,6 +1185,32 @@ impl FingerprintSet {
         new
     }
 
+    /// Counts `fp` (not 0, not held) as added, but leaves it to
+    /// [`Self::insert_jobs`] to insert, shard by shard on several threads;
+    /// no lookup may come in between.
+    #[inline]
+    pub(crate) fn defer(&mut self, fp: u64) {
+        debug_assert_ne!(fp, 0);
+        if self.shards.is_empty() {
+            *self = Self::with_capacity(0);
+        }
+        if self.deferred.is_empty() {
+            self.deferred = vec![Vec::new(); FP_SHARDS];
+        }
+        self.deferred[Self::shard_of(fp)].push(fp);
+        self.len += 1;
+    }
+
+    /// A job per shard with deferred fingerprints, which inserts them.
+    pub(crate) fn insert_jobs(&mut self) -> Vec<FpInsertJob<'_>> {
+        self.shards
+            .iter_mut()
+            .zip(self.deferred.iter_mut())
+            .filter(|(_, d)| !d.is_empty())
+            .map(|(shard, fps)| FpInsertJob { shard, fps })
+            .collect()
+    }
+
     /// Slots held, home and tail (what `memory_bytes` counts, over 8).
     pub fn slots(&self) -> usize {
         self.shards.iter().map(|s| s.slots.len()).sum()
@@ -1185,6 +1222,28 @@ impl FingerprintSet {
             .iter()
             .map(|s| s.slots.capacity() * 8)
             .sum::<usize>()
+            + self
+                .deferred
+                .iter()
+                .map(|d| d.capacity() * 8)
+                .sum::<usize>()
             + self.shards.capacity() * std::mem::size_of::<FpShard>()) as u64
+    }
+}
+
+/// One shard of a fingerprint set and the fingerprints deferred to it
+/// (`FingerprintSet::insert_jobs`).
+pub(crate) struct FpInsertJob<'a> {
+    shard: &'a mut FpShard,
+    fps: &'a mut Vec<u64>,
+}
+
+impl FpInsertJob<'_> {
+    pub(crate) fn run(self) {
+        for &fp in self.fps.iter() {
+            let new = self.shard.insert(fp);
+            debug_assert!(new, "a new fingerprint");
+        }
+        self.fps.clear();
     }
 }
