@@ -965,7 +965,7 @@ fn today_free_pgtables_races_only_when_the_free_comes_first() {
         text.contains("munmap() frees a page table under an mmu_gather"),
         "{text}"
     );
-    assert_eq!(text.matches("TSO  safe (79 states)").count(), 3, "{text}");
+    assert_eq!(text.matches("TSO  safe (80 states)").count(), 3, "{text}");
     let o = shootdown(&["today", "--variant", "3ef938c3", "--as-patch"]);
     let template = stdout(&o);
     let edited = template.replace("table_invalidate = true", "table_invalidate = false");
@@ -1011,7 +1011,7 @@ fn today_free_pgtables_races_only_when_the_free_comes_first() {
     }
     let o = shootdown(&["today", "--patch", path, "--shape", "free-pgtables"]);
     let text = stdout(&o);
-    assert!(text.contains("freed table walked in 6 steps"), "{text}");
+    assert!(text.contains("freed table walked in 7 steps"), "{text}");
     assert!(
         text.contains("before any TLB flush (no tlb_table_invalidate())"),
         "{text}"

@@ -1113,10 +1113,10 @@ mod free_pgtables {
     fn every_kernel_frees_page_tables_after_the_flush() {
         for v in Variant22045::ALL {
             for (full, tso, want) in [
-                (false, true, 79),
-                (false, false, 37),
-                (true, true, 539),
-                (true, false, 361),
+                (false, true, 80),
+                (false, false, 38),
+                (true, true, 564),
+                (true, false, 386),
             ] {
                 let (sys, out) = run(config(v, tso, full));
                 let what = format!("{} tso={tso} full={full}", v.name());
@@ -1133,12 +1133,14 @@ mod free_pgtables {
     fn freeing_before_the_flush_is_the_mail_s_bug() {
         let mut spec = Variant22045::Fix3ef938c3.spec();
         spec.table_invalidate = false;
-        for (tso, states) in [(true, 19), (false, 15)] {
+        for (tso, states) in [(true, 20), (false, 16)] {
             let (sys, out) = run(config(spec, tso, false));
             let (_, trace, text) = counterexample(&sys, &out);
-            assert_eq!((trace.len(), out.stats.states), (6, states), "{text}");
-            assert_eq!(trace[0], Action22045::BatchFails, "{text}");
+            assert_eq!((trace.len(), out.stats.states), (7, states), "{text}");
+            // The PTE zap, then pmd_clear() with the allocation failing.
+            assert_eq!(trace[1], Action22045::BatchFails, "{text}");
             for name in [
+                "zap_pte_range(): ptep_get_and_clear_full()",
                 "__get_free_page(GFP_NOWAIT) fails",
                 "tlb_remove_table_sync_one()",
                 "before any TLB flush (no tlb_table_invalidate())",
@@ -1156,7 +1158,7 @@ mod free_pgtables {
     fn the_munmap_flush_must_carry_freed_tables() {
         let mut spec = Variant22045::Fix3ef938c3.spec();
         spec.gather_freed_tables = false;
-        for (tso, steps) in [(true, 9), (false, 8)] {
+        for (tso, steps) in [(true, 10), (false, 9)] {
             let (sys, out) = run(config(spec, tso, false));
             let (v, trace, text) = counterexample(&sys, &out);
             let Violation22045::FreedTableWalked { cpu, lazy, .. } = v;

@@ -43,6 +43,10 @@ pub enum AfterFlush {
     /// The frame is allocated again and written (any other user of the
     /// page allocator): a plain store of garbage into its first entry.
     ReuseTable(Frame),
+    /// `pmd_clear()` of this entry: a plain store of zero
+    /// (`native_set_pmd()`, a `WRITE_ONCE()`; through the store buffer
+    /// with TSO).
+    ClearEntry(Addr),
     /// `tlb_remove_table_sync_one()` (`mm/mmu_gather.c`, v5.x..v6.13):
     /// `smp_call_function(tlb_remove_table_smp_sync, NULL, 1)`, an IPI to
     /// the other CPUs whose handler does nothing ("Simply deliver the
@@ -64,12 +68,9 @@ pub struct FlushRequest<'a> {
     pub mm: usize,
     /// A page of the flushed range (the local INVLPG's address).
     pub vpn: Vpn,
-    /// The entry cleared first: with a locked `xchg` (`ptep_get_and_clear()`
-    /// of a PTE, `pmdp_huge_get_and_clear()` of a PMD) if `clear_locked`,
-    /// else with a plain store (`pmd_clear()`: `native_set_pmd()`, a
-    /// `WRITE_ONCE()`; through the store buffer with TSO).
+    /// The entry cleared first with a locked `xchg` (`ptep_get_and_clear()`
+    /// of a PTE, `pmdp_huge_get_and_clear()` of a PMD).
     pub clear: Addr,
-    pub clear_locked: bool,
     /// The caller's steps between the clear and `flush_tlb_mm_range()`, in
     /// order (`tlb_remove_table()` freeing a table at once, without
     /// `tlb_table_invalidate()`'s flush first).
@@ -93,8 +94,7 @@ pub struct FlushRequest<'a> {
 /// The sender's steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FlushPc {
-    /// The locked `xchg` (or plain store) that clears
-    /// [`FlushRequest::clear`].
+    /// The locked `xchg` that clears [`FlushRequest::clear`].
     Clear,
     /// The `i`th step of [`FlushRequest::before`].
     Before(u8),
@@ -492,6 +492,7 @@ impl Kernel6 {
     ) -> Result<(), Refused> {
         match step {
             AfterFlush::SetPte { pte, word } => hw.store(mem, f, pte, word),
+            AfterFlush::ClearEntry(addr) => hw.store(mem, f, addr, Word::ZERO),
             AfterFlush::FreeTable(_) | AfterFlush::SyncIpi | AfterFlush::WaitSync => Ok(()),
             AfterFlush::ReuseTable(table) => {
                 hw.store(mem, f, Addr::entry(table, 0), Word::garbage(table))
@@ -532,11 +533,7 @@ impl Kernel6 {
         };
         let (note, next, ipi) = match fl.pc {
             FlushPc::Clear => {
-                if req.clear_locked {
-                    hw.locked_rmw(mem, req.clear, |_| Word::ZERO)?;
-                } else {
-                    hw.store(mem, f, req.clear, Word::ZERO)?;
-                }
+                hw.locked_rmw(mem, req.clear, |_| Word::ZERO)?;
                 let next = if req.before.is_empty() {
                     FlushPc::IncTlbGen
                 } else {

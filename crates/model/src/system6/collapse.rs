@@ -53,6 +53,22 @@ const MM_A: usize = 0;
 /// frame's reuse.  The same after the mmu_gather's flush: its batch freed
 /// (`tlb_table_flush()`: `call_rcu()`), then the frame's reuse.
 const AFTER: [AfterFlush; 2] = [AfterFlush::FreeTable(PT), AfterFlush::ReuseTable(PT)];
+/// The PD entry -> PT.
+const PMD: Addr = Addr::entry(A_PD, 0);
+/// X's PTE (entry 0 of PT).
+const X_PTE: Addr = Addr::entry(PT, 0);
+/// `free_pgtables()`'s `pmd_clear()`, after the unmap zapped X's PTE: the
+/// first step after the engine's clear on the mmu_gather path.
+const PMD_CLEAR: [AfterFlush; 1] = [AfterFlush::ClearEntry(PMD)];
+/// `pmd_clear()`, then `tlb_remove_table_one()` freeing the table at once
+/// (without `tlb_table_invalidate()`'s flush first).
+const TABLE_ONE_FIRST: [AfterFlush; 5] = [
+    AfterFlush::ClearEntry(PMD),
+    AfterFlush::SyncIpi,
+    AfterFlush::WaitSync,
+    AfterFlush::FreeTable(PT),
+    AfterFlush::ReuseTable(PT),
+];
 /// `tlb_remove_table_one()` (v6.1..v6.13): `tlb_remove_table_sync_one()`
 /// (an empty IPI, waited for), `__tlb_remove_table()`, then the frame's
 /// reuse.
@@ -70,9 +86,10 @@ pub enum TableFree {
     /// then `flush_tlb_range()`), then `pte_free_defer()`.
     #[default]
     Collapse,
-    /// `munmap()`'s `free_pgtables()` under an mmu_gather
-    /// (`mm/mmu_gather.c`, `include/asm-generic/tlb.h`): `pmd_clear()` (a
-    /// plain store), `pte_free_tlb()` (`tlb->freed_tables = 1`,
+    /// `munmap()` under an mmu_gather (`mm/mmu_gather.c`,
+    /// `include/asm-generic/tlb.h`): `unmap_vmas()` zaps X's PTE (an
+    /// `xchg`), then `free_pgtables()`: `pmd_clear()` (a plain store),
+    /// `pte_free_tlb()` (`tlb->freed_tables = 1`,
     /// `tlb_remove_table()`), then `tlb_finish_mmu()`: the flush with
     /// `tlb->freed_tables`, then the batch freed after a grace period.
     /// When the batch page cannot be allocated (`GFP_NOWAIT`: the model
@@ -85,7 +102,8 @@ pub enum TableFree {
 /// How `tlb_remove_table()` went (the [`TableFree::Gather`] path).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum GatherPath {
-    /// Not yet called (and always, on the collapse path).
+    /// Not yet called (and always, on the collapse path): the unmap has
+    /// not reached `pmd_clear()`.
     #[default]
     Undecided,
     /// The batch page was allocated: the table waits in `tlb->batch` for
@@ -254,10 +272,6 @@ pub struct System22045 {
     kernel: Kernel6,
 }
 
-fn pmd() -> Addr {
-    Addr::entry(A_PD, 0)
-}
-
 impl System22045 {
     pub fn new(cfg: Config22045) -> System22045 {
         System22045 {
@@ -270,10 +284,14 @@ impl System22045 {
     /// the batch's free after it; `tlb_remove_table_one()`'s after it with
     /// `tlb_table_invalidate()`, before it without.
     fn around(&self, gather: GatherPath) -> (&'static [AfterFlush], &'static [AfterFlush]) {
-        match gather {
-            GatherPath::TableOne if self.cfg.kernel.table_invalidate => (&[], &TABLE_ONE),
-            GatherPath::TableOne => (&TABLE_ONE, &[]),
-            _ => (&[], &AFTER),
+        match (self.cfg.path, gather) {
+            (TableFree::Collapse, _) => (&[], &AFTER),
+            (_, GatherPath::TableOne) if self.cfg.kernel.table_invalidate => {
+                (&PMD_CLEAR, &TABLE_ONE)
+            }
+            (_, GatherPath::TableOne) => (&TABLE_ONE_FIRST, &[]),
+            // Undecided: `pmd_clear()`, where the paths part.
+            _ => (&PMD_CLEAR, &AFTER),
         }
     }
 
@@ -296,7 +314,7 @@ impl System22045 {
                     return None;
                 }
                 let gather = self.cfg.path == TableFree::Gather;
-                if gather && n.collapser.pc == FlushPc::Clear {
+                if gather && n.collapser.pc == FlushPc::Before(0) {
                     n.gather = if a == Action22045::BatchFails {
                         GatherPath::TableOne
                     } else {
@@ -320,8 +338,7 @@ impl System22045 {
                 let req = FlushRequest {
                     mm: MM_A,
                     vpn: 0,
-                    clear: pmd(),
-                    clear_locked: !gather,
+                    clear: if gather { X_PTE } else { PMD },
                     before,
                     freed_tables: if gather {
                         self.cfg.kernel.gather_freed_tables
@@ -641,8 +658,9 @@ impl System22045 {
         let spec = &self.cfg.kernel;
         let table_one = n.gather == GatherPath::TableOne;
         Some(match c {
-            FlushNote::Cleared => format!(
-                "CPU0 munmap() -> free_pgtables() -> free_pte_range(): pmd_clear() clears the PD entry -> page table (a plain store{}); pte_free_tlb(): tlb->freed_tables = 1, tlb_remove_table(): {}",
+            FlushNote::Cleared => "CPU0 munmap() -> unmap_vmas() -> zap_pte_range(): ptep_get_and_clear_full() clears X's PTE (xchg, locked); tlb_remove_tlb_entry() adds X to the gather's range".into(),
+            FlushNote::Before(AfterFlush::ClearEntry(_)) => format!(
+                "CPU0 free_pgtables() -> free_pte_range(): pmd_clear() clears the PD entry -> page table (a plain store{}); pte_free_tlb(): tlb->freed_tables = 1, tlb_remove_table(): {}",
                 if n.cpus[COLLAPSER].drained() {
                     ""
                 } else {

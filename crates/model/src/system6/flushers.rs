@@ -291,7 +291,6 @@ impl SystemFlushers {
                     mm: MM_A,
                     vpn: PAGES[cpu],
                     clear: pte(cpu),
-                    clear_locked: true,
                     before: &[],
                     freed_tables: false,
                     after: &after,

@@ -335,7 +335,6 @@ impl System6 {
                     mm: MM_A,
                     vpn: X,
                     clear: pte_x(),
-                    clear_locked: true,
                     before: &[],
                     freed_tables: false, // a COW fault frees no page table
                     after: &after,

@@ -252,7 +252,7 @@ pub enum Place {
 impl Addr {
     pub const ZERO: Addr = Addr(0);
 
-    pub fn entry(frame: Frame, index: u8) -> Addr {
+    pub const fn entry(frame: Frame, index: u8) -> Addr {
         debug_assert!((frame as usize) < FRAMES && (index as usize) < WORDS);
         Addr(frame * WORDS as u8 + index)
     }
