@@ -195,7 +195,7 @@ impl Variant {
     pub fn description(self) -> &'static str {
         match self {
             Variant::Before209954cb => {
-                "cpumask_set_cpu() always (locked); should_flush_tlb() IPIs every non-lazy CPU in the mask"
+                "cpumask_set_cpu() always (locked); tlb_is_not_lazy() IPIs every non-lazy CPU in the mask"
             }
             Variant::V614 => {
                 "lazy mm_cpumask; should_flush_tlb() IPIs only a CPU whose loaded_mm is the mm; SWITCHING stored after the tlb_gen load"

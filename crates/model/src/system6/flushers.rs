@@ -494,15 +494,24 @@ impl SystemFlushers {
                         if others { "is in it" } else { "is not in it" }
                     ),
                     FlushNote::ShouldFlush { ipi, target, .. } => format!(
-                        "CPU{c} native_flush_tlb_multi(): {}",
+                        "CPU{c} native_flush_tlb_multi(): {}(CPU{target}): {}",
+                        self.cfg.kernel.ipi_condition(),
                         if ipi {
                             format!("IPI to CPU{target}")
                         } else {
                             format!("no IPI to CPU{target}")
                         }
                     ),
+                    FlushNote::LoadedMm { target, loaded }
+                        if self.cfg.kernel.ipi_checks_loaded_mm =>
+                    {
+                        format!(
+                            "CPU{c} should_flush_tlb(CPU{target}): loaded_mm = {}",
+                            mm_name(loaded)
+                        )
+                    }
                     FlushNote::LoadedMm { target, loaded } => format!(
-                        "CPU{c} should_flush_tlb(CPU{target}): loaded_mm = {}",
+                        "CPU{c} tlb_is_not_lazy(CPU{target}): per_cpu(loaded_mm, {target}) = {} (not checked before 6db2526c1d69)",
                         mm_name(loaded)
                     ),
                     FlushNote::Local(fnote) => {

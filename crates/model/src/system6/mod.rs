@@ -558,7 +558,8 @@ impl System6 {
                         "no IPI: CPU1 runs another mm".to_string()
                     };
                     format!(
-                        "CPU0 should_flush_tlb(CPU1): loaded_mm = {}, is_lazy = {}: {why}",
+                        "CPU0 {}(CPU1): loaded_mm = {}, is_lazy = {}: {why}",
+                        self.cfg.kernel.ipi_condition(),
                         mm_name(loaded),
                         lazy as u8
                     )
@@ -581,7 +582,8 @@ impl System6 {
                         ""
                     };
                     format!(
-                        "CPU0 should_flush_tlb(CPU1): per_cpu(loaded_mm, 1) = {}{why}",
+                        "CPU0 {}(CPU1): per_cpu(loaded_mm, 1) = {}{why}",
+                        self.cfg.kernel.ipi_condition(),
                         mm_name(loaded)
                     )
                 }
