@@ -220,6 +220,7 @@ impl System22045 {
                     after: &AFTER,
                     lazy_branch: Some(INIT_ROOT),
                     batch: false,
+                    full: false,
                 };
                 let (note, ipi) = k
                     .flush_step(

@@ -339,6 +339,7 @@ impl System6 {
                     after: &after,
                     lazy_branch: None, // no CPU is lazy here
                     batch: false,
+                    full: false,
                 };
                 let (note, ipi) = k
                     .flush_step(
