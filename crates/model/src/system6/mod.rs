@@ -1038,7 +1038,10 @@ impl Model for System6 {
         match self.cfg.shape {
             Shape6::SwitchBack => vec![
                 Property::sometimes("CPU1 reads X after the flush returned"),
-                Property::sometimes("should_flush_tlb() IPIs CPU1 in its SWITCHING window"),
+                Property::sometimes(format!(
+                    "{}() IPIs CPU1 in its SWITCHING window",
+                    self.cfg.kernel.ipi_condition()
+                )),
             ],
             Shape6::LazyReturn => vec![
                 Property::sometimes("CPU1 reads X after the flush returned"),
