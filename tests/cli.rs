@@ -581,15 +581,15 @@ fn today_cve_22045_checks_freed_tables_and_the_readme_shows_its_table() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
-/// `shootdown today --shape concurrent-flush` / `batch-flush`: two
-/// flushers of one mm; the README shows both tables; the batch race of
-/// `aa44284960d5` and a patch dropping half of the generation rule are
-/// explained; bad names are located errors.
+/// `shootdown today --shape concurrent-flush` / `batch-flush` /
+/// `full-flush`: two flushers of one mm; the README shows their tables;
+/// the batch race of `aa44284960d5` and patches dropping half of the
+/// generation rule are explained; bad names are located errors.
 #[test]
 fn today_concurrent_flushers_and_the_readme_shows_their_tables() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
-    for shape in ["concurrent-flush", "batch-flush"] {
+    for shape in ["concurrent-flush", "batch-flush", "full-flush"] {
         let o = shootdown(&["today", "--shape", shape, "--markdown"]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let table = stdout(&o);
@@ -658,6 +658,31 @@ fn today_concurrent_flushers_and_the_readme_shows_their_tables() {
         text.contains("marks itself up to date through generation 2 after flushing only"),
         "{text}"
     );
+    // The comment's "full flush then partial flush", handled in reverse
+    // order: without `f->new_tlb_gen == local_tlb_gen + 1` the partial
+    // request marks the full one done.
+    let path = temp_file(
+        "partial-latest.toml",
+        "name = \"partial ignores local_tlb_gen\"\nbase = \"8f1d56f6\"\n[flush_tlb_func]\npartial = \"latest\"\n",
+    );
+    let o = shootdown(&[
+        "today",
+        "--patch",
+        path.to_str().expect("path"),
+        "--shape",
+        "full-flush",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("TSO  stale read in 13 steps"), "{text}");
+    assert!(text.contains("SC   stale read in 13 steps"), "{text}");
+    assert!(
+        text.contains("so generation 1, CPU1's full flush of mm A (TLB_FLUSH_ALL, f->new_tlb_gen = 1), counts as done without its flush"),
+        "{text}"
+    );
+    assert!(text.contains("tlb_is_not_lazy(CPU1)"), "{text}");
+    let o = shootdown(&["today", "--shape", "full-flush", "--variant", "aa442849"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let bad = temp_file(
         "partial-bad.toml",
         "name = \"x\"\n[flush_tlb_func]\nearly_return = \"stale-vlid\"\n",
@@ -703,6 +728,7 @@ fn today_checks_a_patch_of_ones_own() {
             "thp-collapse",
             "concurrent-flush",
             "batch-flush",
+            "full-flush",
             "free-pgtables"
         ]
     );

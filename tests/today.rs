@@ -1354,7 +1354,7 @@ mod concurrent_flush {
     }
 
     /// (variant, flavour, TSO, SC): the safe states, folded and unfolded.
-    const SAFE: [(VariantGen, Flavour, [u64; 2], [u64; 2]); 5] = [
+    const SAFE: [(VariantGen, Flavour, [u64; 2], [u64; 2]); 8] = [
         (
             VariantGen::BeforeAa442849,
             Flavour::Cow,
@@ -1379,6 +1379,24 @@ mod concurrent_flush {
             Flavour::Batch,
             [394, 367],
             [3452, 3338],
+        ),
+        (
+            VariantGen::BeforeAa442849,
+            Flavour::Full,
+            [394, 367],
+            [3594, 3480],
+        ),
+        (
+            VariantGen::Aa442849,
+            Flavour::Full,
+            [394, 367],
+            [3223, 3118],
+        ),
+        (
+            VariantGen::Fix8f1d56f6,
+            Flavour::Full,
+            [394, 367],
+            [3223, 3118],
         ),
     ];
 
@@ -1423,6 +1441,117 @@ mod concurrent_flush {
         let (v, steps, _) = counterexample(&sys, &out);
         assert!(matches!(v, ViolationFlushers::StaleGen { .. }), "{v}");
         assert_eq!((steps, out.stats.states), (7, 1233));
+        let (sys, out) = run(config(VariantGen::Fix8f1d56f6, Flavour::Full, true, true));
+        assert_eq!(safe_states(&sys, &out), 637964);
+        let (sys, out) = run(config(
+            with(PartialRule::Latest, EarlyReturn::StaleValid, true),
+            Flavour::Full,
+            true,
+            true,
+        ));
+        let (v, steps, _) = counterexample(&sys, &out);
+        assert!(
+            matches!(v, ViolationFlushers::StaleRead { page: 1, .. }),
+            "{v}"
+        );
+        assert_eq!((steps, out.stats.states), (13, 25257));
+    }
+
+    /// The `flush_tlb_func()` comment's own example: a full flush (CPU1,
+    /// `TLB_FLUSH_ALL` with a new generation) and a partial one (CPU0's X).
+    /// Without either half of the rule a CPU INVLPGs X for the one
+    /// request, writes the generation of both, and skips the full flush
+    /// as done: Y's old translation survives its return.  Without
+    /// `new == local + 1` it is the comment's reverse order (the partial
+    /// request, generation 2, handled before the full one, generation 1),
+    /// and writing `f->new_tlb_gen` does not repair it (it writes 2 all
+    /// the same: "If we were to use __flush_tlb_one_user() and set
+    /// local_tlb_gen to 3, we'd be break the invariant"); without `new ==
+    /// mm_tlb_gen` it is the older partial request handled after the
+    /// newer full one was counted in `mm_tlb_gen`, which the
+    /// `f->new_tlb_gen` write does repair.
+    #[test]
+    fn full_then_partial_needs_both_halves_of_the_rule() {
+        // (rule, write mm_tlb_gen, TSO states, SC states, unfolded TSO
+        // steps and states, the full request's generation)
+        for (rule, mm_gen, tso_states, sc_states, unfolded, full_gen) in [
+            (PartialRule::Next, true, 329, 322, (24, 2091), 2),
+            (PartialRule::Latest, true, 339, 331, (24, 2120), 1),
+            (PartialRule::Latest, false, 294, 286, (24, 2264), 1),
+        ] {
+            let k = with(rule, EarlyReturn::StaleValid, mm_gen);
+            for (tso, states) in [(true, tso_states), (false, sc_states)] {
+                let (sys, out) = run(config(k, Flavour::Full, tso, false));
+                let (v, steps, words) = counterexample(&sys, &out);
+                assert!(
+                    matches!(
+                        v,
+                        ViolationFlushers::StaleRead {
+                            cpu: 1,
+                            page: 1,
+                            ..
+                        }
+                    ),
+                    "{v}"
+                );
+                assert_eq!(
+                    (steps, out.stats.states),
+                    (13, states),
+                    "{rule:?} {mm_gen} tso {tso}"
+                );
+                assert!(
+                    words.contains(&format!(
+                        "marks itself up to date through generation 2 after flushing only X's range, so generation {full_gen}, CPU1's full flush of mm A (TLB_FLUSH_ALL, f->new_tlb_gen = {full_gen}), counts as done without its flush"
+                    )),
+                    "{words}"
+                );
+                assert!(
+                    words.contains(
+                        "the full flush is skipped though Y's old entry is still in CPU1's TLB"
+                    ),
+                    "{words}"
+                );
+                assert!(
+                    words.contains("reads Y through frame 4 (TLB hit) = the unmapped frame"),
+                    "{words}"
+                );
+            }
+            let mut cfg = config(k, Flavour::Full, true, false);
+            cfg.unfold = true;
+            let (sys, out) = run(cfg);
+            let (v, steps, words) = counterexample(&sys, &out);
+            assert!(matches!(v, ViolationFlushers::StaleRead { .. }), "{v}");
+            assert_eq!((steps, out.stats.states), unfolded, "{rule:?} unfolded");
+            assert!(
+                words.contains("counts as done without its flush"),
+                "{words}"
+            );
+        }
+        // Safe: the write of f->new_tlb_gen alone, or with the mm_tlb_gen
+        // half dropped; Duan's mm-next; every early return.
+        for (k, states) in [
+            (
+                with(PartialRule::NextAndLatest, EarlyReturn::StaleValid, false),
+                [352, 325],
+            ),
+            (
+                with(PartialRule::Next, EarlyReturn::StaleValid, false),
+                [281, 265],
+            ),
+            (
+                with(PartialRule::MmNext, EarlyReturn::StaleValid, true),
+                [394, 367],
+            ),
+            (
+                with(PartialRule::MmNext, EarlyReturn::None, true),
+                [394, 367],
+            ),
+        ] {
+            for (i, tso) in [true, false].into_iter().enumerate() {
+                let (sys, out) = run(config(k, Flavour::Full, tso, false));
+                assert_eq!(safe_states(&sys, &out), states[i], "{k:?} tso {tso}");
+            }
+        }
     }
 
     /// Each half of the rule is needed: dropped, a CPU INVLPGs one page,
@@ -1529,7 +1658,7 @@ mod concurrent_flush {
     }
 
     /// Folded = unfolded (every fold at once, and each alone) for every
-    /// choice of the rule's three decisions, both flavours, TSO and SC.
+    /// choice of the rule's three decisions, each flavour (concurrent-flush, batch-flush, full-flush), TSO and SC.
     #[test]
     fn unfolding_changes_no_verdict_of_any_rule() {
         let kind = |out: &Out| match &out.verdict {
@@ -1546,7 +1675,7 @@ mod concurrent_flush {
             for early in EarlyReturn::ALL {
                 for mm_gen in [true, false] {
                     let k = with(rule, early, mm_gen);
-                    for flavour in [Flavour::Cow, Flavour::Batch] {
+                    for flavour in [Flavour::Cow, Flavour::Batch, Flavour::Full] {
                         for tso in [true, false] {
                             let (_, folded) = run(config(k, flavour, tso, false));
                             let want = kind(&folded);
@@ -1568,6 +1697,6 @@ mod concurrent_flush {
                 }
             }
         }
-        assert_eq!((cells, races), (96, 58));
+        assert_eq!((cells, races), (144, 76));
     }
 }

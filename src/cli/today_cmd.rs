@@ -1,7 +1,9 @@
 //! `shootdown today` (issue 11): Linux 6.x's x86 lazy-TLB protocol on
-//! the x86-64 machine (`kernel6`, `system6`), in three shapes (the switch
+//! the x86-64 machine (`kernel6`, `system6`), in six shapes (the switch
 //! back of CVE-2025-37964 and CVE-2025-40174, a lazy CPU's return, the THP
-//! collapse of CVE-2025-22045): each named kernel, or a patch file
+//! collapse of CVE-2025-22045, and two concurrent flushers of one mm:
+//! two COW faults, a COW and a reclaim batch, a COW and a full flush of
+//! the mm): each named kernel, or a patch file
 //! (`--patch`, `crate::patch6`), checked exhaustively with and without
 //! x86-TSO store buffers.  docs/today.md has the model; the verdicts are
 //! the explorer's, every time, and each counterexample is replayed before
@@ -48,12 +50,15 @@ pub struct TodayArgs {
     /// flush), thp-collapse (--cve 22045), concurrent-flush (two CPUs
     /// flush one mm at once: flush_tlb_func()'s partial-vs-full rule) or
     /// batch-flush (the same with reclaim's arch_tlbbatch_flush() on
-    /// CPU1: generation 0), or free-pgtables (munmap() frees a page table
-    /// a lazy CPU caches, under an mmu_gather: tlb->freed_tables and
-    /// tlb_remove_table(), batched or at once; the kernels of
-    /// thp-collapse).  A concurrent-flush variant name given to --variant
-    /// selects concurrent-flush.
-    #[arg(long, value_name = "SHAPE", value_parser = ["switch-back", "lazy-return", "thp-collapse", "concurrent-flush", "batch-flush", "free-pgtables"])]
+    /// CPU1: generation 0), full-flush (the same with a full flush of
+    /// the mm on CPU1: TLB_FLUSH_ALL with a new generation, the
+    /// flush_tlb_func() comment's "full flush then partial flush"), or
+    /// free-pgtables (munmap() frees a page table a lazy CPU caches,
+    /// under an mmu_gather: tlb->freed_tables and tlb_remove_table(),
+    /// batched or at once; the kernels of thp-collapse).  A
+    /// concurrent-flush variant name given to --variant selects
+    /// concurrent-flush.
+    #[arg(long, value_name = "SHAPE", value_parser = ["switch-back", "lazy-return", "thp-collapse", "concurrent-flush", "batch-flush", "full-flush", "free-pgtables"])]
     pub shape: Option<String>,
     /// Run the kernel's folded steps as their own interleaving points (the
     /// IPI handler and the local flush_tlb_func() step by step,
@@ -418,6 +423,31 @@ const TITLE_FLUSH: &str =
 const TITLE_BATCH: &str =
     "Linux 6.x concurrent flushers, CPU1's a reclaim batch (arch_tlbbatch_flush(), generation 0)";
 const TITLE_GATHER: &str = "Linux 6.x munmap() frees a page table under an mmu_gather (free_pgtables(), tlb_remove_table(): the mail's path today)";
+const TITLE_FULL: &str = "Linux 6.x concurrent flushers, CPU1's a full flush of the mm (TLB_FLUSH_ALL with a new generation, then CPU0's partial one)";
+
+/// The concurrent-flush shapes: each flavour's `--shape` name and title.
+const FLUSHERS: [(Flavour, &str, &str); 3] = [
+    (Flavour::Cow, "concurrent-flush", TITLE_FLUSH),
+    (Flavour::Batch, "batch-flush", TITLE_BATCH),
+    (Flavour::Full, "full-flush", TITLE_FULL),
+];
+
+/// The flavour `--shape` names, if a concurrent-flush shape.
+fn flushers_shape(shape: Option<&str>) -> Option<Flavour> {
+    FLUSHERS
+        .into_iter()
+        .find(|&(_, name, _)| Some(name) == shape)
+        .map(|(fl, _, _)| fl)
+}
+
+/// A flavour's `--shape` name and title.
+fn flavour_words(flavour: Flavour) -> (&'static str, &'static str) {
+    FLUSHERS
+        .into_iter()
+        .find(|&(fl, _, _)| fl == flavour)
+        .map(|(_, name, title)| (name, title))
+        .expect("every flavour has a shape")
+}
 const SMALL_22045: &str =
     "the small x64 machine (atomic walks, speculative walks, paging-structure caches)";
 
@@ -453,7 +483,7 @@ pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> 
             .into_iter()
             .find(|&v| variant_name_gen(v) == name)
     });
-    if matches!(a.shape.as_deref(), Some("concurrent-flush" | "batch-flush"))
+    if flushers_shape(a.shape.as_deref()).is_some()
         || (by_name_gen.is_some() && a.cve.is_none() && a.shape.is_none())
     {
         return cmd_today_gen(a, by_name_gen, io);
@@ -536,6 +566,7 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
         Which::Collapse(TableFree::Collapse),
         Which::Flushers(Flavour::Cow),
         Which::Flushers(Flavour::Batch),
+        Which::Flushers(Flavour::Full),
         Which::Collapse(TableFree::Gather),
     ];
     let shapes: Vec<Which> = match (a.cve.as_deref(), a.shape.as_deref()) {
@@ -545,9 +576,10 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
         (_, Some("free-pgtables")) => vec![Which::Collapse(TableFree::Gather)],
         (Some(_), _) | (_, Some("switch-back")) => vec![Which::Cow(Shape6::SwitchBack)],
         (_, Some("lazy-return")) => vec![Which::Cow(Shape6::LazyReturn)],
-        (_, Some("concurrent-flush")) => vec![Which::Flushers(Flavour::Cow)],
-        (_, Some(_)) => vec![Which::Flushers(Flavour::Batch)],
         (None, None) => all.to_vec(),
+        (_, shape) => vec![Which::Flushers(
+            flushers_shape(shape).expect("clap knows the shapes"),
+        )],
     };
     // With --json, one document: the patch and each shape's row.
     #[derive(Serialize)]
@@ -573,8 +605,10 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
             Which::Cow(Shape6::LazyReturn) => ("lazy-return", TITLE_LAZY, SMALL_COW),
             Which::Collapse(TableFree::Collapse) => ("thp-collapse", TITLE_22045, SMALL_22045),
             Which::Collapse(TableFree::Gather) => ("free-pgtables", TITLE_GATHER, SMALL_22045),
-            Which::Flushers(Flavour::Cow) => ("concurrent-flush", TITLE_FLUSH, SMALL_COW),
-            Which::Flushers(Flavour::Batch) => ("batch-flush", TITLE_BATCH, SMALL_COW),
+            Which::Flushers(fl) => {
+                let (name, title) = flavour_words(fl);
+                (name, title, SMALL_COW)
+            }
         };
         let code = exit_code(true, &rows);
         worst = match (worst, code) {
@@ -629,7 +663,8 @@ enum Which {
     Flushers(Flavour),
 }
 
-/// `--shape concurrent-flush` / `batch-flush`: two flushers of one mm.
+/// `--shape concurrent-flush` / `batch-flush` / `full-flush`: two
+/// flushers of one mm.
 fn cmd_today_gen(
     a: TodayArgs,
     chosen: Option<VariantGen>,
@@ -643,11 +678,7 @@ fn cmd_today_gen(
             names.join(", ")
         )));
     }
-    let flavour = if a.shape.as_deref() == Some("batch-flush") {
-        Flavour::Batch
-    } else {
-        Flavour::Cow
-    };
+    let flavour = flushers_shape(a.shape.as_deref()).unwrap_or(Flavour::Cow);
     let variants: Vec<Kernel> = match chosen {
         Some(v) => vec![Kernel {
             name: variant_name_gen(v).into(),
@@ -678,11 +709,7 @@ fn cmd_today_gen(
     else {
         return Ok(EXIT_INCOMPLETE);
     };
-    let title = match flavour {
-        Flavour::Cow => TITLE_FLUSH,
-        Flavour::Batch => TITLE_BATCH,
-    };
-    render(&a, &cols, &rows, title, SMALL_COW, io)
+    render(&a, &cols, &rows, flavour_words(flavour).1, SMALL_COW, io)
 }
 
 /// What machine a table was checked on (and whether unfolded).

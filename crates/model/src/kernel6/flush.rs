@@ -89,6 +89,10 @@ pub struct FlushRequest<'a> {
     /// local `flush_tlb_func()`, the wait), but the request is
     /// [`FlushInfo::batch`]: generation 0, `TLB_FLUSH_ALL`, no mm.
     pub batch: bool,
+    /// `flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, ..)`: a new generation
+    /// from `inc_mm_tlb_gen()`, the whole address space
+    /// ([`FlushInfo::full`]); the local `flush_tlb_func()` flushes in full.
+    pub full: bool,
 }
 
 /// The sender's steps.
@@ -523,6 +527,7 @@ impl Kernel6 {
             // arch_tlbbatch_flush(): TLB_GENERATION_INVALID.
             new_tlb_gen: if req.batch { 0 } else { fl.new_tlb_gen },
             batch: req.batch,
+            full: req.full,
         };
         let after = |i: usize| {
             if i < req.after.len() {

@@ -67,10 +67,16 @@ impl VariantGen {
         }
     }
 
-    /// Mainline (`83b0177a6c48`, whose other decisions this shape does not
-    /// exercise: no CPU switches or is lazy) with this early return.
+    /// The kernel of 2022 (`Variant::Before209954cb`'s decisions: no lazy
+    /// `mm_cpumask`, `native_flush_tlb_multi()`'s callback
+    /// `tlb_is_not_lazy()`, no IPI for `LOADED_MM_SWITCHING`; those
+    /// commits are of 2024-2025) with this early return.  The shapes of
+    /// these rows never exercise those decisions (no CPU switches or is
+    /// lazy: `tlb_is_not_lazy()` and `should_flush_tlb()` IPI the same
+    /// CPUs; the counts are those of mainline's decisions), but the words
+    /// name the 2022 callback.
     pub fn spec(self) -> Spec {
-        let mut s = Variant::Fix83b0177a.spec();
+        let mut s = Variant::Before209954cb.spec();
         s.early_return = match self {
             VariantGen::BeforeAa442849 => EarlyReturn::None,
             VariantGen::Aa442849 => EarlyReturn::Stale,

@@ -197,7 +197,7 @@ impl Variant {
     pub fn description(self) -> &'static str {
         match self {
             Variant::Before209954cb => {
-                "cpumask_set_cpu() always (locked); should_flush_tlb() IPIs every non-lazy CPU in the mask"
+                "cpumask_set_cpu() always (locked); tlb_is_not_lazy() IPIs every non-lazy CPU in the mask"
             }
             Variant::V614 => {
                 "lazy mm_cpumask; should_flush_tlb() IPIs only a CPU whose loaded_mm is the mm; SWITCHING stored after the tlb_gen load"
@@ -452,6 +452,11 @@ pub struct FlushInfo {
     /// wrong-mm check is skipped; `mm` is the loaded one), the whole
     /// address space (never partial), `new_tlb_gen` 0.
     pub batch: bool,
+    /// `f->end == TLB_FLUSH_ALL` with an mm and a generation:
+    /// `flush_tlb_mm()` (`flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, ..)`), or
+    /// a range longer than `tlb_single_page_flush_ceiling`, which
+    /// `flush_tlb_mm_range()` turns into one.  Never partial.
+    pub full: bool,
 }
 
 /// What `flush_tlb_func()` did.
@@ -898,10 +903,11 @@ impl Kernel6 {
 
     /// `flush_tlb_func()`'s choice: a partial flush (INVLPG of the range)
     /// for `info` on a CPU at `local` with the mm at `mm_gen`
-    /// ([`Spec::partial_rule`]); `arch_tlbbatch_flush()`'s
-    /// `TLB_FLUSH_ALL` is always full (`f->end != TLB_FLUSH_ALL` first).
+    /// ([`Spec::partial_rule`]); `TLB_FLUSH_ALL` (`arch_tlbbatch_flush()`'s,
+    /// [`FlushInfo::full`]) is always full (`f->end != TLB_FLUSH_ALL` first).
     pub fn partial(&self, info: FlushInfo, local: u16, mm_gen: u16) -> bool {
         !info.batch
+            && !info.full
             && self
                 .spec
                 .partial_rule

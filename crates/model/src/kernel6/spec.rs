@@ -206,6 +206,17 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// The name of `native_flush_tlb_multi()`'s condition callback in this
+    /// kernel: `should_flush_tlb` since `6db2526c1d69` (the `loaded_mm`
+    /// check, [`Spec::ipi_checks_loaded_mm`]), `tlb_is_not_lazy` before it.
+    pub fn ipi_condition(&self) -> &'static str {
+        if self.ipi_checks_loaded_mm {
+            "should_flush_tlb"
+        } else {
+            "tlb_is_not_lazy"
+        }
+    }
+
     /// A spec with `steps` as `switch_mm_irqs_off()` and today's mainline
     /// (v6.18) everywhere else.
     pub fn mainline(steps: &[SwitchOp]) -> Spec {

@@ -19,6 +19,7 @@ fn info(new_tlb_gen: u16) -> FlushInfo {
         vpn: 0,
         new_tlb_gen,
         batch: false,
+        full: false,
     }
 }
 
@@ -580,4 +581,18 @@ fn the_generation_rule_on_a_request_overtaken_by_another() {
         "8f1d56f64f8d: {n:?}"
     );
     assert_eq!((lgen, kept), (2, false));
+    // flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL): generation 1 with mm 2 is
+    // full under every rule (f->end == TLB_FLUSH_ALL comes first).
+    let full = FlushInfo {
+        full: true,
+        ..info(1)
+    };
+    for rule in PartialRule::ALL {
+        let (n, lgen, kept) = run(rule, full, stale);
+        assert!(
+            matches!(n, Ok(FuncNote::Full { set: 2, .. })),
+            "{rule:?}: {n:?}"
+        );
+        assert_eq!((lgen, kept), (2, false), "{rule:?}");
+    }
 }

@@ -348,6 +348,7 @@ impl System22045 {
                     after,
                     lazy_branch: Some(INIT_ROOT),
                     batch: false,
+                    full: false,
                 };
                 let (note, ipi) = k
                     .flush_step(
@@ -403,11 +404,13 @@ impl System22045 {
                     // then its steps to init_mm.
                     n.leave.pc = crate::kernel6::FuncPc::ClearIsLazy;
                 }
+                // The lazy branch's steps read no request.
                 let info = FlushInfo {
                     mm: MM_A,
                     vpn: 0,
                     new_tlb_gen: 0,
                     batch: false,
+                    full: false,
                 };
                 let step = k
                     .func_step(
@@ -524,14 +527,19 @@ impl System22045 {
                     if others { "is in it (lazy CPUs keep their bit)" } else { "is not in it" }
                 ),
                 FlushNote::ShouldFlush { freed_tables, loaded, lazy, ipi, .. } => {
-                    let why = if ipi && self.cfg.kernel.ipi_lazy == LazyIpi::Always {
+                    let skip;
+                    let why: &str = if ipi && self.cfg.kernel.ipi_lazy == LazyIpi::Always {
                         "every CPU in the mask gets the IPI, the lazy one too (before 016c4d92cd16)"
                     } else if ipi && freed_tables {
                         "freed_tables = true: on_each_cpu_mask(), IPI sent to the lazy CPU too (3ef938c35035)"
                     } else if lazy && freed_tables {
                         "freed_tables = true, but this kernel never IPIs lazy CPUs: no IPI, its paging-structure cache keeps the PD entry -> page table"
                     } else if lazy {
-                        "freed_tables = false: should_flush_tlb() skips the lazy CPU (\"Lazy TLB will get flushed at the next context switch\"), no IPI: its paging-structure cache keeps the PD entry -> page table"
+                        skip = format!(
+                            "freed_tables = false: {}() skips the lazy CPU (\"Lazy TLB will get flushed at the next context switch\"), no IPI: its paging-structure cache keeps the PD entry -> page table",
+                            self.cfg.kernel.ipi_condition()
+                        );
+                        &skip
                     } else if ipi {
                         "IPI sent"
                     } else {
@@ -552,7 +560,8 @@ impl System22045 {
                     }
                 ),
                 FlushNote::LoadedMm { loaded, .. } => format!(
-                    "CPU0 native_flush_tlb_multi() -> should_flush_tlb(CPU1): per_cpu(loaded_mm, 1) = {}",
+                    "CPU0 native_flush_tlb_multi() -> {}(CPU1): per_cpu(loaded_mm, 1) = {}",
+                    self.cfg.kernel.ipi_condition(),
                     mm_name(loaded)
                 ),
                 FlushNote::LocalStep(st) => format!(

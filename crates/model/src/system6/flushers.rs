@@ -23,7 +23,10 @@
 //! - CPU0 takes a COW fault on X (`ptep_clear_flush()`:
 //!   `ptep_get_and_clear()`, `flush_tlb_mm_range()`; then `set_pte_at()`
 //!   of the copy), the flush engine of [`crate::kernel6::flush`];
-//! - CPU1 the same on Y ([`Flavour::Cow`]), or, [`Flavour::Batch`],
+//! - CPU1 the same on Y ([`Flavour::Cow`]), or, [`Flavour::Full`], a zap
+//!   of Y flushed in full (`flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, ..)`
+//!   with a new generation, as `flush_tlb_mm()`: the `flush_tlb_func()`
+//!   comment's "full flush then partial flush"), or, [`Flavour::Batch`],
 //!   reclaim unmaps Y with a batched flush (`mm/rmap.c`
 //!   `try_to_unmap_one()` with `TTU_BATCH_FLUSH`: `ptep_get_and_clear()`,
 //!   `set_tlb_ubc_flush_pending()` -> `arch_tlbbatch_add_mm()`:
@@ -86,6 +89,13 @@ pub enum Flavour {
     /// Reclaim: `try_to_unmap_one()` with a batched flush,
     /// `arch_tlbbatch_flush()` (generation 0, `TLB_FLUSH_ALL`, no mm).
     Batch,
+    /// A full flush of the mm: CPU1 zaps Y (`ptep_get_and_clear()`) in a
+    /// range longer than `tlb_single_page_flush_ceiling`, so
+    /// `flush_tlb_mm_range()` flushes `0 .. TLB_FLUSH_ALL`, as
+    /// `flush_tlb_mm()` does: a new generation from `inc_mm_tlb_gen()`,
+    /// `f->end == TLB_FLUSH_ALL` (never partial); the PTE stays clear.
+    /// The `flush_tlb_func()` comment's "full flush then partial flush".
+    Full,
 }
 
 /// What is checked: a kernel on a machine, in a flavour.
@@ -246,10 +256,17 @@ impl SystemFlushers {
         cpu == 1 && self.cfg.flavour == Flavour::Batch
     }
 
+    /// CPU `cpu`'s change is a zap flushed with `TLB_FLUSH_ALL` (not a
+    /// COW).
+    fn full(&self, cpu: usize) -> bool {
+        cpu == 1 && self.cfg.flavour == Flavour::Full
+    }
+
     /// What follows `cpu`'s flush: `set_pte_at()` of the copy (COW); the
-    /// batch leaves the PTE clear (the page is freed, a ghost here).
+    /// batch and the zap leave the PTE clear (the page is freed, a ghost
+    /// here).
     fn after(&self, cpu: usize) -> Vec<AfterFlush> {
-        if self.batch(cpu) {
+        if self.batch(cpu) || self.full(cpu) {
             Vec::new()
         } else {
             vec![AfterFlush::SetPte {
@@ -296,6 +313,7 @@ impl SystemFlushers {
                     after: &after,
                     lazy_branch: None,
                     batch: self.batch(cpu),
+                    full: self.full(cpu),
                 };
                 let (note, ipi) = k
                     .flush_step(
@@ -405,6 +423,11 @@ impl SystemFlushers {
             format!(
                 "CPU{cpu}'s arch_tlbbatch_flush() (f->mm = NULL, TLB_FLUSH_ALL, f->new_tlb_gen = 0)"
             )
+        } else if info.full {
+            format!(
+                "CPU{cpu}'s full flush of mm A (TLB_FLUSH_ALL, f->new_tlb_gen = {})",
+                info.new_tlb_gen
+            )
         } else {
             format!(
                 "CPU{cpu}'s flush of {} (f->new_tlb_gen = {})",
@@ -417,7 +440,8 @@ impl SystemFlushers {
     /// `flush_tlb_func()`'s outcome on `cpu` for `info` in words, naming
     /// the mechanism when a partial flush marks more generations done
     /// than the one it flushed.
-    fn func_words(&self, cpu: usize, info: FlushInfo, n: FuncNote) -> String {
+    /// `s` is the state after the step.
+    fn func_words(&self, s: &StateFlushers, cpu: usize, info: FlushInfo, n: FuncNote) -> String {
         let at = PAGES.iter().position(|&v| v == info.vpn).unwrap_or(0);
         let (page, other) = (page_name(at), page_name(1 - at));
         match n {
@@ -431,27 +455,64 @@ impl SystemFlushers {
                     "f->new_tlb_gen 0 (TLB_GENERATION_INVALID) <= local tlb_gen {local}: returns without flushing (aa44284960d5's early return; 8f1d56f64f8d ignores generation 0)"
                 )
             }
-            FuncNote::UpToDate { local } => format!(
-                "already up to date (local tlb_gen {local} covers f->new_tlb_gen {}): no flush",
-                info.new_tlb_gen
-            ),
+            FuncNote::UpToDate { local } => {
+                let mut w = format!(
+                    "already up to date (local tlb_gen {local} covers f->new_tlb_gen {}): no flush",
+                    info.new_tlb_gen
+                );
+                // The pages this request is for whose old translation
+                // this CPU still holds after their PTE was cleared.
+                let kept: Vec<String> = (0..2)
+                    .filter(|&p| (info.batch || info.full || p == at) && self.old_entry(s, cpu, p))
+                    .map(|p| page_name(p).to_string())
+                    .collect();
+                if !kept.is_empty() {
+                    w += &format!(
+                        ": the {} is skipped though {}'s old entry is still in CPU{cpu}'s TLB (generation {local} was marked done without flushing it)",
+                        if info.full { "full flush" } else { "flush" },
+                        kept.join(" and ")
+                    );
+                }
+                w
+            }
             FuncNote::Partial { local, mm_gen, set } => {
                 let skipped = !(info.new_tlb_gen == local + 1 && set == info.new_tlb_gen);
-                format!(
-                    "local tlb_gen {local}, mm tlb_gen {mm_gen}: partial flush: flush_tlb_one_user({page}) (INVLPG) only; ctxs[asid].tlb_gen = {set}{}",
-                    if skipped {
-                        format!(
-                            ": CPU{cpu} marks itself up to date through generation {set} after flushing only {page}'s range ({other}'s old entry is still in its TLB)"
-                        )
-                    } else {
-                        String::new()
+                let mut w = format!(
+                    "local tlb_gen {local}, mm tlb_gen {mm_gen}: partial flush: flush_tlb_one_user({page}) (INVLPG) only; ctxs[asid].tlb_gen = {set}"
+                );
+                if skipped {
+                    w += &format!(
+                        ": CPU{cpu} marks itself up to date through generation {set} after flushing only {page}'s range"
+                    );
+                    // The other generations it claims, and whose they are.
+                    for g in local + 1..=set {
+                        let owner = (0..2).find(|&c| s.flusher[c].new_tlb_gen == g);
+                        if let (true, Some(o)) = (g != info.new_tlb_gen, owner) {
+                            w += &format!(
+                                ", so generation {g}, {}, counts as done without its flush",
+                                self.request_words(o, self.info_of(s, o))
+                            );
+                        }
                     }
-                )
+                    if self.old_entry(s, cpu, 1 - at) {
+                        w += &format!(" ({other}'s old entry is still in its TLB)");
+                    }
+                }
+                w
             }
             FuncNote::Full { local, mm_gen, set } => format!(
                 "local tlb_gen {local}, mm tlb_gen {mm_gen}: full flush: flush_tlb_local() (CR3 reload); ctxs[asid].tlb_gen = {set}"
             ),
         }
+    }
+
+    /// Whether `cpu`'s TLB still translates `page` to its old frame after
+    /// the page's PTE was cleared.
+    fn old_entry(&self, s: &StateFlushers, cpu: usize, page: usize) -> bool {
+        s.flusher[page].pc != FlushPc::Clear
+            && s.cpus[cpu]
+                .lookup(PAGES[page])
+                .is_some_and(|t| t.frame == OLD[page])
     }
 
     /// `a` from `s` in words.
@@ -471,7 +532,11 @@ impl SystemFlushers {
                 let c = cpu as usize;
                 let p = page_name(c);
                 let batch = self.batch(c);
+                let full = self.full(c);
                 match w {
+                    FlushNote::Cleared if full => format!(
+                        "CPU{c} zaps {p} (a range beyond tlb_single_page_flush_ceiling): ptep_get_and_clear() clears the PTE (xchg, locked)"
+                    ),
                     FlushNote::Cleared if batch => format!(
                         "CPU{c} reclaim: try_to_unmap_one({p}): ptep_get_and_clear() (xchg, locked), TTU_BATCH_FLUSH"
                     ),
@@ -480,6 +545,9 @@ impl SystemFlushers {
                     ),
                     FlushNote::IncTlbGen { mm_gen } if batch => format!(
                         "CPU{c} set_tlb_ubc_flush_pending() -> arch_tlbbatch_add_mm(): inc_mm_tlb_gen() -> tlb_gen = {mm_gen} (locked)"
+                    ),
+                    FlushNote::IncTlbGen { mm_gen } if full => format!(
+                        "CPU{c} flush_tlb_mm_range(A, 0, TLB_FLUSH_ALL) (a full flush, as flush_tlb_mm()): inc_mm_tlb_gen() -> tlb_gen = {mm_gen} (locked)"
                     ),
                     FlushNote::IncTlbGen { mm_gen } => format!(
                         "CPU{c} flush_tlb_mm_range({p}): inc_mm_tlb_gen() -> tlb_gen = {mm_gen} (locked)"
@@ -495,15 +563,24 @@ impl SystemFlushers {
                         if others { "is in it" } else { "is not in it" }
                     ),
                     FlushNote::ShouldFlush { ipi, target, .. } => format!(
-                        "CPU{c} native_flush_tlb_multi(): {}",
+                        "CPU{c} native_flush_tlb_multi(): {}(CPU{target}): {}",
+                        self.cfg.kernel.ipi_condition(),
                         if ipi {
                             format!("IPI to CPU{target}")
                         } else {
                             format!("no IPI to CPU{target}")
                         }
                     ),
+                    FlushNote::LoadedMm { target, loaded }
+                        if self.cfg.kernel.ipi_checks_loaded_mm =>
+                    {
+                        format!(
+                            "CPU{c} should_flush_tlb(CPU{target}): loaded_mm = {}",
+                            mm_name(loaded)
+                        )
+                    }
                     FlushNote::LoadedMm { target, loaded } => format!(
-                        "CPU{c} should_flush_tlb(CPU{target}): loaded_mm = {}",
+                        "CPU{c} tlb_is_not_lazy(CPU{target}): per_cpu(loaded_mm, {target}) = {} (not checked before 6db2526c1d69)",
                         mm_name(loaded)
                     ),
                     FlushNote::Local(fnote) => {
@@ -511,20 +588,22 @@ impl SystemFlushers {
                         format!(
                             "CPU{c} local flush_tlb_func() for {}: {}",
                             self.request_words(c, info),
-                            self.func_words(c, info, fnote)
+                            self.func_words(&n, c, info, fnote)
                         )
                     }
                     FlushNote::LocalStep(st) => {
                         let info = self.info_of(&n, c);
                         format!(
                             "CPU{c} local flush_tlb_func(): {}",
-                            self.step_words(c, info, st)
+                            self.step_words(&n, c, info, st)
                         )
                     }
                     FlushNote::Acked => format!(
                         "CPU{c} {} returns (tlb_gen {} flushed everywhere it thinks needed)",
                         if batch {
                             "arch_tlbbatch_flush()"
+                        } else if full {
+                            "flush_tlb_mm_range(A, 0, TLB_FLUSH_ALL)"
                         } else {
                             "flush_tlb_mm_range()"
                         },
@@ -561,7 +640,7 @@ impl SystemFlushers {
                 format!(
                     "CPU{c} takes {} IPI: flush_tlb_func(): {}",
                     self.request_words(1 - c, info),
-                    self.func_words(c, info, fnote)
+                    self.func_words(&n, c, info, fnote)
                 )
             }
             (ActionFlushers::Ipi { cpu }, NoteFlushers::IpiStep(first, st)) => {
@@ -577,7 +656,7 @@ impl SystemFlushers {
                     } else {
                         "flush_tlb_func(): ".to_string()
                     },
-                    self.step_words(c, info, st)
+                    self.step_words(&n, c, info, st)
                 )
             }
             (ActionFlushers::Hw { cpu, .. }, NoteFlushers::Hw(out)) => match out {
@@ -606,11 +685,12 @@ impl SystemFlushers {
             vpn: PAGES[cpu],
             new_tlb_gen: if batch { 0 } else { s.flusher[cpu].new_tlb_gen },
             batch,
+            full: self.full(cpu),
         }
     }
 
     /// One step of an unfolded `flush_tlb_func()` in words.
-    fn step_words(&self, cpu: usize, info: FlushInfo, st: FuncStep) -> String {
+    fn step_words(&self, s: &StateFlushers, cpu: usize, info: FlushInfo, st: FuncStep) -> String {
         let page = page_name(PAGES.iter().position(|&v| v == info.vpn).unwrap_or(0));
         match st {
             FuncStep::LoadedMm { .. } => "this_cpu_read(loaded_mm) = mm A".into(),
@@ -626,7 +706,7 @@ impl SystemFlushers {
             }
             FuncStep::Flushed { partial: false } => "flush_tlb_local() (CR3 reload)".into(),
             FuncStep::Returned(RemoteNote::Func(n)) => {
-                format!("{}; returns", self.func_words(cpu, info, n))
+                format!("{}; returns", self.func_words(s, cpu, info, n))
             }
             other => format!("{other:?}"),
         }
@@ -730,7 +810,7 @@ impl Model for SystemFlushers {
     }
 
     fn properties(&self) -> Vec<Property> {
-        vec![
+        let mut goals = vec![
             Property::sometimes("a CPU reads the other CPU's page after that flush returned"),
             Property::sometimes(
                 "flush_tlb_func() finds both flushes outstanding (mm tlb_gen = local + 2)",
@@ -738,31 +818,48 @@ impl Model for SystemFlushers {
             Property::sometimes(
                 "a flush_tlb_func() returns without flushing: an earlier one covered it",
             ),
-        ]
+        ];
+        if self.cfg.flavour == Flavour::Full {
+            goals.push(Property::sometimes(
+                "a CPU handles the newer partial request before the older full flush (the comment's reverse order)",
+            ));
+        }
+        goals
     }
 
     fn transition_goals(&self, s: &StateFlushers, a: ActionFlushers, _next: &StateFlushers) -> u64 {
         let read = matches!(a, ActionFlushers::Read { cpu, page } if cpu != page && s.completed[page as usize] > 0);
-        let (both, covered) = match self.apply(s, a) {
+        let handled = match self.apply(s, a) {
             Some((_, NoteFlushers::Ipi(fnote), _))
-            | Some((_, NoteFlushers::Flush(FlushNote::Local(fnote)), _))
-            | Some((_, NoteFlushers::IpiStep(_, FuncStep::Returned(RemoteNote::Func(fnote))), _))
+            | Some((_, NoteFlushers::IpiStep(_, FuncStep::Returned(RemoteNote::Func(fnote))), _)) =>
+            {
+                let cpu = self.actor(a);
+                s.ipi[cpu].map(|info| (fnote, info))
+            }
+            Some((_, NoteFlushers::Flush(FlushNote::Local(fnote)), _))
             | Some((
                 _,
                 NoteFlushers::Flush(FlushNote::LocalStep(FuncStep::Returned(RemoteNote::Func(
                     fnote,
                 )))),
                 _,
-            )) => match fnote {
-                FuncNote::Partial { local, mm_gen, .. } | FuncNote::Full { local, mm_gen, .. } => {
-                    (mm_gen >= local + 2, false)
-                }
-                FuncNote::UpToDate { local } => (false, local > 0),
-                FuncNote::WrongMm { .. } => (false, false),
-            },
-            _ => (false, false),
+            )) => Some((fnote, self.info_of(s, self.actor(a)))),
+            _ => None,
         };
-        read as u64 | (both as u64) << 1 | (covered as u64) << 2
+        let (both, covered, local) = match handled.map(|(n, _)| n) {
+            Some(
+                FuncNote::Partial { local, mm_gen, .. } | FuncNote::Full { local, mm_gen, .. },
+            ) => (mm_gen >= local + 2, false, Some(local)),
+            Some(FuncNote::UpToDate { local }) => (false, local > 0, Some(local)),
+            _ => (false, false, None),
+        };
+        // Full flavour: the partial request handled on a CPU that has not
+        // yet handled the older full flush (generation `g`).
+        let g = s.flusher[1].new_tlb_gen;
+        let reverse = self.cfg.flavour == Flavour::Full
+            && handled.is_some_and(|(_, info)| !info.full && g > 0 && g < info.new_tlb_gen)
+            && local.is_some_and(|l| l < g);
+        read as u64 | (both as u64) << 1 | (covered as u64) << 2 | (reverse as u64) << 3
     }
 }
 

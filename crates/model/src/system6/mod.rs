@@ -340,6 +340,7 @@ impl System6 {
                     after: &after,
                     lazy_branch: None, // no CPU is lazy here
                     batch: false,
+                    full: false,
                 };
                 let (note, ipi) = k
                     .flush_step(
@@ -559,7 +560,8 @@ impl System6 {
                         "no IPI: CPU1 runs another mm".to_string()
                     };
                     format!(
-                        "CPU0 should_flush_tlb(CPU1): loaded_mm = {}, is_lazy = {}: {why}",
+                        "CPU0 {}(CPU1): loaded_mm = {}, is_lazy = {}: {why}",
+                        self.cfg.kernel.ipi_condition(),
                         mm_name(loaded),
                         lazy as u8
                     )
@@ -582,7 +584,8 @@ impl System6 {
                         ""
                     };
                     format!(
-                        "CPU0 should_flush_tlb(CPU1): per_cpu(loaded_mm, 1) = {}{why}",
+                        "CPU0 {}(CPU1): per_cpu(loaded_mm, 1) = {}{why}",
+                        self.cfg.kernel.ipi_condition(),
                         mm_name(loaded)
                     )
                 }
@@ -1037,7 +1040,10 @@ impl Model for System6 {
         match self.cfg.shape {
             Shape6::SwitchBack => vec![
                 Property::sometimes("CPU1 reads X after the flush returned"),
-                Property::sometimes("should_flush_tlb() IPIs CPU1 in its SWITCHING window"),
+                Property::sometimes(format!(
+                    "{}() IPIs CPU1 in its SWITCHING window",
+                    self.cfg.kernel.ipi_condition()
+                )),
             ],
             Shape6::LazyReturn => vec![
                 Property::sometimes("CPU1 reads X after the flush returned"),
