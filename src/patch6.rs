@@ -73,6 +73,7 @@ pub fn variant_name(v: Variant) -> &'static str {
 /// A CVE-2025-22045 variant's command-line name.
 pub fn variant_name_22045(v: Variant22045) -> &'static str {
     match v {
+        Variant22045::BeforeD86564a2 => "before-d86564a2",
         Variant22045::Before145f573b => "before-145f573b",
         Variant22045::Before3ef938c3 => "before-3ef938c3",
         Variant22045::Fix3ef938c3 => "3ef938c3",
@@ -372,9 +373,9 @@ pub fn render(name: &str, base: &str, spec: &Spec) -> String {
          # 016c4d92cd16: tlb_flush() passes tlb->freed_tables (set by pte_free_tlb()) to\n\
          # flush_tlb_mm_range(), so a munmap() that frees page tables IPIs lazy CPUs too.\n\
          freed_tables = {}\n\
-         # tlb_table_invalidate(): when tlb_remove_table() cannot allocate its batch page it\n\
-         # flushes before tlb_remove_table_one() frees the table (false: free first, as with\n\
-         # MMU_GATHER_NO_TABLE_INVALIDATE, which x86 never selected, and as in Linux 2.4).\n\
+         # d86564a2f085, tlb_table_invalidate(): when tlb_remove_table() cannot allocate its\n\
+         # batch page it flushes before tlb_remove_table_one() frees the table (false: free\n\
+         # first, as x86 did in 4.14..4.18 and Linux 2.4 did; tlb_needs_table_invalidate()).\n\
          table_invalidate = {}\n",
         quoted(spec.switch_ops()),
         quoted(spec.lazy_ops()),

@@ -42,6 +42,18 @@ pub use super::INIT_CTX_ID;
 /// The kernels of CVE-2025-22045.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Variant22045 {
+    /// `9e52fc2b50de` ("x86/mm: Enable RCU based page table freeing
+    /// (CONFIG_HAVE_RCU_TABLE_FREE=y)", v4.14) until `d86564a2f085`
+    /// ("mm/tlb, x86/mm: Support invalidating TLB caches for
+    /// RCU_TABLE_FREE", Peter Zijlstra, August 2018, for stable): x86 freed
+    /// page tables through `tlb_remove_table()`, and when the batch page
+    /// could not be allocated, `tlb_remove_table_one()` freed the table
+    /// after an empty IPI and no TLB flush ("Jann reported that x86 was
+    /// missing required TLB invalidates when he hit the !*batch slow path
+    /// in tlb_remove_table()").  Every flush IPIed lazy CPUs (as
+    /// `Before145f573b`).  Only the munmap shape (`free-pgtables`) takes
+    /// that path.
+    BeforeD86564a2,
     /// Before `145f573b89a6` ("x86/mm/tlb: Make lazy TLB mode lazier",
     /// 2018, which used `016c4d92cd16`'s `freed_tables` to skip lazy CPUs;
     /// v4.19 and earlier): a flush IPIs every CPU in
@@ -61,7 +73,8 @@ pub enum Variant22045 {
 }
 
 impl Variant22045 {
-    pub const ALL: [Variant22045; 3] = [
+    pub const ALL: [Variant22045; 4] = [
+        Variant22045::BeforeD86564a2,
         Variant22045::Before145f573b,
         Variant22045::Before3ef938c3,
         Variant22045::Fix3ef938c3,
@@ -69,6 +82,7 @@ impl Variant22045 {
 
     pub fn name(self) -> &'static str {
         match self {
+            Variant22045::BeforeD86564a2 => "4.14..4.18 (before d86564a2f085)",
             Variant22045::Before145f573b => "4.19 (before 145f573b89a6)",
             Variant22045::Before3ef938c3 => "4.20..6.14 (before 3ef938c35035)",
             Variant22045::Fix3ef938c3 => "6.15+ and stable (3ef938c35035)",
@@ -77,6 +91,7 @@ impl Variant22045 {
 
     pub fn commit(self) -> &'static str {
         match self {
+            Variant22045::BeforeD86564a2 => "9e52fc2b50de .. d86564a2f085^",
             Variant22045::Before145f573b => "145f573b89a6^",
             Variant22045::Before3ef938c3 => {
                 "016c4d92cd16 .. 3ef938c35035^ (the Fixes: range of 3ef938c35035)"
@@ -87,6 +102,9 @@ impl Variant22045 {
 
     pub fn description(self) -> &'static str {
         match self {
+            Variant22045::BeforeD86564a2 => {
+                "tlb_remove_table() without tlb_table_invalidate(): when its batch page cannot be allocated it frees the table after an empty IPI, before any TLB flush"
+            }
             Variant22045::Before145f573b => {
                 "every flush IPIs lazy CPUs too (no freed_tables yet): they switch to init_mm"
             }
@@ -105,10 +123,11 @@ impl Variant22045 {
     pub fn spec(self) -> Spec {
         let mut s = Variant::Fix83b0177a.spec();
         s.ipi_lazy = match self {
-            Variant22045::Before145f573b => LazyIpi::Always,
+            Variant22045::BeforeD86564a2 | Variant22045::Before145f573b => LazyIpi::Always,
             _ => LazyIpi::WhenTablesFreed,
         };
         s.range_freed_tables = self == Variant22045::Fix3ef938c3;
+        s.table_invalidate = self != Variant22045::BeforeD86564a2;
         s
     }
 }

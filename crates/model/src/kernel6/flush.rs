@@ -47,12 +47,14 @@ pub enum AfterFlush {
     /// (`native_set_pmd()`, a `WRITE_ONCE()`; through the store buffer
     /// with TSO).
     ClearEntry(Addr),
-    /// `tlb_remove_table_sync_one()` (`mm/mmu_gather.c`, v5.x..v6.13):
+    /// `tlb_remove_table_one()`'s IPI (`mm/mmu_gather.c`, 2011..v6.x; named
+    /// `tlb_remove_table_sync_one()` since 2022):
     /// `smp_call_function(tlb_remove_table_smp_sync, NULL, 1)`, an IPI to
     /// the other CPUs whose handler does nothing ("Simply deliver the
     /// interrupt"), for software walkers that disable interrupts
-    /// (GUP-fast).  The engine changes nothing here: the system posts the
-    /// IPI on this step's note, and the handler takes the interrupt and
+    /// (GUP-fast).  Queuing the call is a locked `cmpxchg`, so this step
+    /// waits for the store buffer to drain; the system posts the IPI on
+    /// this step's note, and the handler takes the interrupt and
     /// acknowledges.
     SyncIpi,
     /// `smp_call_function(.., wait = 1)`: spin until the other CPU has
@@ -497,7 +499,10 @@ impl Kernel6 {
         match step {
             AfterFlush::SetPte { pte, word } => hw.store(mem, f, pte, word),
             AfterFlush::ClearEntry(addr) => hw.store(mem, f, addr, Word::ZERO),
-            AfterFlush::FreeTable(_) | AfterFlush::SyncIpi | AfterFlush::WaitSync => Ok(()),
+            // smp_call_function(): queuing the call is a locked
+            // cmpxchg (llist_add()), so the store buffer drains first.
+            AfterFlush::SyncIpi => hw.mfence(),
+            AfterFlush::FreeTable(_) | AfterFlush::WaitSync => Ok(()),
             AfterFlush::ReuseTable(table) => {
                 hw.store(mem, f, Addr::entry(table, 0), Word::garbage(table))
             }

@@ -186,12 +186,13 @@ pub struct Spec {
     /// passes `false` (no commit: the munmap path's form of
     /// CVE-2025-22045).
     pub gather_freed_tables: bool,
-    /// `tlb_table_invalidate()` (`mm/mmu_gather.c`): when
+    /// `tlb_table_invalidate()` (`mm/mmu_gather.c`, `d86564a2f085`): when
     /// `tlb_remove_table()` cannot allocate its batch page it flushes the
     /// TLBs (`tlb_flush_mmu_tlbonly()`) before `tlb_remove_table_one()`
-    /// frees the table at once; false: the free comes first, as on an
-    /// architecture that selects `MMU_GATHER_NO_TABLE_INVALIDATE` (x86
-    /// never did: its walks cache and speculate) and as in Linux 2.4.
+    /// frees the table at once; false: the free comes first, as on x86
+    /// from `9e52fc2b50de` (v4.14) until `d86564a2f085` (Jann Horn's
+    /// report), on an architecture whose `tlb_needs_table_invalidate()`
+    /// is false (sparc64, powerpc-hash), and as in Linux 2.4.
     pub table_invalidate: bool,
     /// `flush_tlb_func()`: when a flush may be partial (INVLPG of the
     /// range) rather than full.

@@ -95,7 +95,11 @@ pub enum TableFree {
     /// When the batch page cannot be allocated (`GFP_NOWAIT`: the model
     /// chooses), `tlb_remove_table()` flushes at once
     /// (`tlb_table_invalidate()`) and frees the table with
-    /// `tlb_remove_table_one()`.  The mail's path on today's kernel.
+    /// `tlb_remove_table_one()`.  The mail's path on today's kernel (native
+    /// x86 before 6.14 freed page tables with `tlb_remove_page()` in the
+    /// pages batch, in the batched path's order; paravirt guests, and
+    /// native x86 in 4.14..4.18 and from 6.14-6.15, through
+    /// `tlb_remove_table()`).
     Gather,
 }
 
@@ -432,6 +436,10 @@ impl System22045 {
                 // interrupt".  Never with a flush IPI in progress: the
                 // sender waits for each before it sends the other.
                 let cpu = cpu as usize;
+                if cpu == LAZY && !s.leave.idle() {
+                    // Interrupts are off in leave_mm()'s switch_mm().
+                    return None;
+                }
                 debug_assert!(n.ipi[cpu].is_none() && n.handler[cpu].idle());
                 n.cpus[cpu].take_interrupt(f).ok()?;
                 n.sync[cpu] = false;
@@ -499,7 +507,7 @@ impl System22045 {
         }
         match note {
             Note22045::SyncTaken => format!(
-                "CPU1 takes tlb_remove_table_sync_one()'s IPI: tlb_remove_table_smp_sync() does nothing{}",
+                "CPU1 takes tlb_remove_table_one()'s IPI: tlb_remove_table_smp_sync() does nothing{}",
                 if self.cfg.features.interrupt_flushes_psc {
                     " (this machine drops the paging-structure caches on an interrupt: interrupt_flushes_psc)"
                 } else {
@@ -666,32 +674,36 @@ impl System22045 {
     ) -> Option<String> {
         let spec = &self.cfg.kernel;
         let table_one = n.gather == GatherPath::TableOne;
+        // A kernel that IPIs every CPU in the mask predates freed_tables
+        // (22a61c3c4f13, 016c4d92cd16): its words leave it out.
+        let tracked = spec.ipi_lazy != LazyIpi::Always;
         Some(match c {
             FlushNote::Cleared => "CPU0 munmap() -> unmap_vmas() -> zap_pte_range(): ptep_get_and_clear_full() clears X's PTE (xchg, locked); tlb_remove_tlb_entry() adds X to the gather's range".into(),
             FlushNote::Before(AfterFlush::ClearEntry(_)) => format!(
-                "CPU0 free_pgtables() -> free_pte_range(): pmd_clear() clears the PD entry -> page table (a plain store{}); pte_free_tlb(): tlb->freed_tables = 1, tlb_remove_table(): {}",
+                "CPU0 free_pgtables() -> free_pte_range(): pmd_clear() clears the PD entry -> page table (a plain store{}); pte_free_tlb(): {}tlb_remove_table(): {}",
                 if n.cpus[COLLAPSER].drained() {
                     ""
                 } else {
                     ", in CPU0's store buffer"
                 },
+                if tracked { "tlb->freed_tables = 1, " } else { "" },
                 if a == Action22045::BatchFails {
-                    "__get_free_page(GFP_NOWAIT) fails, so tlb_remove_table_one() frees the table now"
+                    "__get_free_page(GFP_NOWAIT) fails, so the table is freed at once by tlb_remove_table_one(), not batched"
                 } else {
                     "the table waits in tlb->batch for tlb_finish_mmu()"
                 }
             ),
             FlushNote::IncTlbGen { mm_gen } => format!(
-                "CPU0 {} -> tlb_flush() -> flush_tlb_mm_range(freed_tables = {}): inc_mm_tlb_gen() -> tlb_gen = {mm_gen}",
+                "CPU0 {} -> tlb_flush() -> flush_tlb_mm_range({}): inc_mm_tlb_gen() -> tlb_gen = {mm_gen}",
                 if table_one && spec.table_invalidate {
                     "tlb_table_invalidate() -> tlb_flush_mmu_tlbonly()"
                 } else {
                     "tlb_finish_mmu() -> tlb_flush_mmu()"
                 },
-                if spec.gather_freed_tables {
-                    "tlb->freed_tables = 1"
-                } else {
-                    "false, not tlb->freed_tables"
+                match (tracked, spec.gather_freed_tables) {
+                    (false, _) => "",
+                    (true, true) => "freed_tables = tlb->freed_tables = 1",
+                    (true, false) => "freed_tables = false, not tlb->freed_tables",
                 }
             ),
             FlushNote::ShouldFlush {
@@ -722,7 +734,7 @@ impl System22045 {
             }
             FlushNote::Acked => "CPU0 flush_tlb_mm_range() returns".into(),
             FlushNote::Before(step) | FlushNote::After(step) => match step {
-                AfterFlush::SyncIpi => "CPU0 tlb_remove_table_one() -> tlb_remove_table_sync_one(): smp_call_function(tlb_remove_table_smp_sync): an IPI to CPU1 whose handler does nothing".into(),
+                AfterFlush::SyncIpi => "CPU0 tlb_remove_table_one(): smp_call_function(tlb_remove_table_smp_sync, NULL, 1) (tlb_remove_table_sync_one() since 2022): an IPI to CPU1 whose handler does nothing".into(),
                 AfterFlush::WaitSync => "CPU0 smp_call_function() returns: CPU1 took the interrupt".into(),
                 AfterFlush::FreeTable(_) if table_one => format!(
                     "CPU0 __tlb_remove_table(): the page table (frame {PT}) is freed{}",
