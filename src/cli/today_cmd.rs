@@ -423,7 +423,7 @@ const TITLE_FLUSH: &str =
 const TITLE_BATCH: &str =
     "Linux 6.x concurrent flushers, CPU1's a reclaim batch (arch_tlbbatch_flush(), generation 0)";
 const TITLE_GATHER: &str = "Linux 6.x munmap() frees a page table under an mmu_gather (free_pgtables(), tlb_remove_table(): the mail's path today)";
-const TITLE_FULL: &str = "Linux 6.x concurrent flushers, CPU1's a full flush of the mm (TLB_FLUSH_ALL with a new generation, then CPU0's partial one)";
+const TITLE_FULL: &str = "Linux 6.x concurrent flushers, CPU1's a full flush of the mm (TLB_FLUSH_ALL with a new generation) beside CPU0's one-page flush";
 
 /// The concurrent-flush shapes: each flavour's `--shape` name and title.
 const FLUSHERS: [(Flavour, &str, &str); 3] = [

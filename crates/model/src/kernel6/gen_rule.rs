@@ -39,7 +39,7 @@ impl VariantGen {
 
     pub fn name(self) -> &'static str {
         match self {
-            VariantGen::BeforeAa442849 => "5.19 and earlier (before aa44284960d5)",
+            VariantGen::BeforeAa442849 => "5.13..5.19 (before aa44284960d5; the rule since 4.14)",
             VariantGen::Aa442849 => "tip x86/mm and linux-next, June-July 2022 (aa44284960d5)",
             VariantGen::Fix8f1d56f6 => "6.0+ (8f1d56f64f8d)",
         }
@@ -70,7 +70,9 @@ impl VariantGen {
     /// The kernel of 2022 (`Variant::Before209954cb`'s decisions: no lazy
     /// `mm_cpumask`, `native_flush_tlb_multi()`'s callback
     /// `tlb_is_not_lazy()`, no IPI for `LOADED_MM_SWITCHING`; those
-    /// commits are of 2024-2025) with this early return.  The shapes of
+    /// commits are of 2024-2025; and `flush_tlb_range()` passing
+    /// `freed_tables = false`, before `3ef938c35035` of 2025) with this
+    /// early return.  The shapes of
     /// these rows never exercise those decisions (no CPU switches or is
     /// lazy: `tlb_is_not_lazy()` and `should_flush_tlb()` IPI the same
     /// CPUs; the counts are those of mainline's decisions), but the words
@@ -82,6 +84,7 @@ impl VariantGen {
             VariantGen::Aa442849 => EarlyReturn::Stale,
             VariantGen::Fix8f1d56f6 => EarlyReturn::StaleValid,
         };
+        s.range_freed_tables = false;
         s
     }
 }

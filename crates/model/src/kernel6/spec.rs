@@ -183,8 +183,9 @@ pub struct Spec {
     /// `016c4d92cd16`: `tlb_flush()` (`arch/x86/include/asm/tlb.h`) passes
     /// the mmu_gather's `tlb->freed_tables` (set by `pte_free_tlb()` and
     /// the other `*_free_tlb()`) to `flush_tlb_mm_range()`; false: it
-    /// passes `false` (no commit: the munmap path's form of
-    /// CVE-2025-22045).
+    /// passes `false` (no commit on munmap's path; hugetlb PMD unsharing
+    /// went through the mmu_gather without `freed_tables` until
+    /// `tlb->unshared_tables`, December 2025).
     pub gather_freed_tables: bool,
     /// `tlb_table_invalidate()` (`mm/mmu_gather.c`, `d86564a2f085`): when
     /// `tlb_remove_table()` cannot allocate its batch page it flushes the
@@ -202,7 +203,9 @@ pub struct Spec {
     pub early_return: EarlyReturn,
     /// `flush_tlb_func()`: after either flush, `ctxs[asid].tlb_gen =
     /// mm_tlb_gen` ("Both paths above update our state to mm_tlb_gen");
-    /// false: `= f->new_tlb_gen` (no commit).
+    /// false: `= f->new_tlb_gen` (no commit: Andy Lutomirski's "somewhat
+    /// evil hack" in the `aa44284960d5` v2 thread, June 2022, with
+    /// `PartialRule::Next`).
     pub local_gen_is_mm_gen: bool,
 }
 

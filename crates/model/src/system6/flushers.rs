@@ -15,8 +15,10 @@
 //! = mm_tlb_gen`.
 //!
 //! Process A maps pages X and Y, each in its own page table (two PD
-//! entries: the only layout in which the kernel runs two such flushes at
-//! once, see [`PAGES`]).  At boot both CPUs ran
+//! entries: a layout in which the kernel runs two such flushes at once;
+//! two COW flushes in one table are serialized by its PTE lock, see
+//! [`PAGES`]; a zap's gathered flush runs after that lock is dropped, so
+//! it could also meet a COW of the same table).  At boot both CPUs ran
 //! A and read both pages: each TLB holds X and Y under A's PCID, both
 //! CPUs are in `mm_cpumask(A)` with `loaded_mm == A`, not lazy, and
 //! `ctxs[0] = {A, 0}`.  Then, concurrently:
@@ -468,9 +470,10 @@ impl SystemFlushers {
                     .collect();
                 if !kept.is_empty() {
                     w += &format!(
-                        ": the {} is skipped though {}'s old entry is still in CPU{cpu}'s TLB (generation {local} was marked done without flushing it)",
+                        ": the {} is skipped though {}'s old entry is still in CPU{cpu}'s TLB (its generation {} counts as done, by local tlb_gen {local}, without its flush)",
                         if info.full { "full flush" } else { "flush" },
-                        kept.join(" and ")
+                        kept.join(" and "),
+                        info.new_tlb_gen
                     );
                 }
                 w
@@ -547,7 +550,7 @@ impl SystemFlushers {
                         "CPU{c} set_tlb_ubc_flush_pending() -> arch_tlbbatch_add_mm(): inc_mm_tlb_gen() -> tlb_gen = {mm_gen} (locked)"
                     ),
                     FlushNote::IncTlbGen { mm_gen } if full => format!(
-                        "CPU{c} flush_tlb_mm_range(A, 0, TLB_FLUSH_ALL) (a full flush, as flush_tlb_mm()): inc_mm_tlb_gen() -> tlb_gen = {mm_gen} (locked)"
+                        "CPU{c} tlb_flush() -> flush_tlb_mm_range(A, start, end): the gathered range is beyond tlb_single_page_flush_ceiling, so 0 .. TLB_FLUSH_ALL (a full flush); inc_mm_tlb_gen() -> tlb_gen = {mm_gen} (locked)"
                     ),
                     FlushNote::IncTlbGen { mm_gen } => format!(
                         "CPU{c} flush_tlb_mm_range({p}): inc_mm_tlb_gen() -> tlb_gen = {mm_gen} (locked)"
@@ -603,7 +606,7 @@ impl SystemFlushers {
                         if batch {
                             "arch_tlbbatch_flush()"
                         } else if full {
-                            "flush_tlb_mm_range(A, 0, TLB_FLUSH_ALL)"
+                            "flush_tlb_mm_range() (TLB_FLUSH_ALL)"
                         } else {
                             "flush_tlb_mm_range()"
                         },
