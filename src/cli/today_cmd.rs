@@ -1,7 +1,8 @@
 //! `shootdown today` (issue 11): Linux 6.x's x86 lazy-TLB protocol on
-//! the x86-64 machine (`kernel6`, `system6`), in six shapes (the switch
+//! the x86-64 machine (`kernel6`, `system6`), in seven shapes (the switch
 //! back of CVE-2025-37964 and CVE-2025-40174, a lazy CPU's return, the THP
-//! collapse of CVE-2025-22045, and two concurrent flushers of one mm:
+//! collapse of CVE-2025-22045, munmap's page-table free through the
+//! mmu_gather, and two concurrent flushers of one mm:
 //! two COW faults, a COW and a reclaim batch, a COW and a full flush of
 //! the mm): each named kernel, or a patch file
 //! (`--patch`, `crate::patch6`), checked exhaustively with and without
