@@ -154,27 +154,6 @@ impl Flusher {
             func: Func::default(),
         }
     }
-
-    /// Whether the step `step` of `after` has run.
-    pub fn has_done(&self, after: &[AfterFlush], step: AfterFlush) -> bool {
-        self.has_done_around(&[], after, step)
-    }
-
-    /// Whether the step `step` of `before` or `after` has run.
-    pub fn has_done_around(
-        &self,
-        before: &[AfterFlush],
-        after: &[AfterFlush],
-        step: AfterFlush,
-    ) -> bool {
-        match self.pc {
-            FlushPc::Clear => false,
-            FlushPc::Before(i) => before[..i as usize].contains(&step),
-            FlushPc::Done => before.contains(&step) || after.contains(&step),
-            FlushPc::After(i) => before.contains(&step) || after[..i as usize].contains(&step),
-            _ => before.contains(&step),
-        }
-    }
 }
 
 impl Default for Flusher {
