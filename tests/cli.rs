@@ -1053,3 +1053,43 @@ fn today_free_pgtables_races_only_when_the_free_comes_first() {
         "{text}"
     );
 }
+
+/// `today --leave-mm`: the lazy CPU may leave lazy mode by itself on the
+/// shapes that free a page table; every verdict stays, with more states;
+/// another shape refuses the flag (exit 2).
+#[test]
+fn today_leave_mm_changes_no_verdict_and_is_refused_elsewhere() {
+    for shape in ["thp-collapse", "free-pgtables"] {
+        let cells = |extra: &[&str]| -> Vec<(String, u64)> {
+            let mut args = vec!["today", "--shape", shape, "--json"];
+            args.extend_from_slice(extra);
+            let o = shootdown(&args);
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+            doc["rows"]
+                .as_array()
+                .expect("rows")
+                .iter()
+                .flat_map(|r| r["cells"].as_array().expect("cells").clone())
+                .map(|c| {
+                    let verdict = c["verdict"].as_str().expect("verdict").to_string();
+                    (verdict, c["states"].as_u64().expect("states"))
+                })
+                .collect()
+        };
+        let (plain, left) = (cells(&[]), cells(&["--leave-mm"]));
+        assert_eq!(plain.len(), left.len(), "{shape}");
+        assert_eq!(plain.len(), 4 * 2, "{shape}: four kernels, TSO and SC");
+        for ((v, n), (w, m)) in plain.iter().zip(&left) {
+            assert_eq!(v, w, "{shape}");
+            assert!(m > n, "{shape}: {m} states with leave_mm(), {n} without");
+        }
+    }
+    let o = shootdown(&["today", "--shape", "lazy-return", "--leave-mm"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--leave-mm applies to"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -69,6 +69,13 @@ pub struct TodayArgs {
     /// --patch.
     #[arg(long)]
     pub unfold: bool,
+    /// Let the lazy CPU of the shapes that free a page table (thp-collapse,
+    /// free-pgtables) call leave_mm() at any time, as an idle state that
+    /// flushes the TLB does: the check that leaving it out changes no
+    /// verdict.  Refused with the other shapes; with --patch and no
+    /// --shape, it applies to those two.
+    #[arg(long)]
+    pub leave_mm: bool,
     /// Print JSON instead of text.
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -336,12 +343,14 @@ fn cell_22045(
     hw: &Hw,
     col: Col,
     unfold: bool,
+    leave_mm: bool,
     explain: bool,
 ) -> Result<Cell, CliError> {
     let mut cfg = Config22045::new(spec, col.tso);
     cfg.features = hw.features(cfg.features, col);
     cfg.unfold = unfold;
     cfg.path = path;
+    cfg.leave_mm = leave_mm;
     let sys = System22045::new(cfg);
     let tell = |sys: &System22045, trace: &[_]| sys.explain(trace);
     run_cell(&sys, col, |_| "freed table walked", explain.then_some(tell))
@@ -453,14 +462,24 @@ const SMALL_22045: &str =
     "the small x64 machine (atomic walks, speculative walks, paging-structure caches)";
 
 pub(super) fn cmd_today(a: TodayArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
-    if let Some(path) = a.patch.clone() {
-        return cmd_today_patch(a, &path, io);
-    }
     let by_name_22045 = a.variant.as_deref().and_then(|name| {
         Variant22045::ALL
             .into_iter()
             .find(|&v| variant_name_22045(v) == name)
     });
+    let frees_a_table = a.cve.as_deref() == Some("22045")
+        || matches!(a.shape.as_deref(), Some("thp-collapse" | "free-pgtables"))
+        || (a.patch.is_none() && a.shape.is_none() && by_name_22045.is_some())
+        || (a.patch.is_some() && a.shape.is_none() && a.cve.is_none());
+    if a.leave_mm && !frees_a_table {
+        return Err(CliError::Input(
+            "--leave-mm applies to the shapes with a lazy CPU whose page table is freed: --shape thp-collapse or free-pgtables"
+                .into(),
+        ));
+    }
+    if let Some(path) = a.patch.clone() {
+        return cmd_today_patch(a, &path, io);
+    }
     if a.as_patch {
         let name = a.variant.as_deref().unwrap_or_default();
         let Some((base, spec, _)) = patch6::bases().into_iter().find(|(n, _, _)| *n == name) else {
@@ -595,7 +614,7 @@ fn cmd_today_patch(a: TodayArgs, path: &std::path::Path, io: &mut Io<'_>) -> Res
     for (i, &shape) in shapes.iter().enumerate() {
         let run = |k: &Kernel, col| match shape {
             Which::Cow(shape) => cell(k.spec, shape, &hw, col, a.unfold, true),
-            Which::Collapse(path) => cell_22045(k.spec, path, &hw, col, a.unfold, true),
+            Which::Collapse(path) => cell_22045(k.spec, path, &hw, col, a.unfold, a.leave_mm, true),
             Which::Flushers(fl) => cell_gen(k.spec, fl, &hw, col, a.unfold, true),
         };
         let Some(rows) = check_rows(std::slice::from_ref(&k), &cols, run, io)? else {
@@ -728,10 +747,12 @@ fn machine(a: &TodayArgs, small: &'static str) -> String {
         machine = format!("{machine} with {}", a.set.join(", "));
     }
     if a.unfold {
-        format!("{machine}, every kernel step unfolded")
-    } else {
-        machine.to_string()
+        machine = format!("{machine}, every kernel step unfolded");
     }
+    if a.leave_mm && small == SMALL_22045 {
+        machine = format!("{machine}, the lazy CPU free to leave_mm()");
+    }
+    machine
 }
 
 /// The exit code of a table: 1 if a violation is the answer (`explain`:
@@ -834,7 +855,7 @@ fn cmd_today_22045(
     let Some(rows) = check_rows(
         &variants,
         &cols,
-        |k, col| cell_22045(k.spec, path, &hw, col, a.unfold, explain),
+        |k, col| cell_22045(k.spec, path, &hw, col, a.unfold, a.leave_mm, explain),
         io,
     )?
     else {
