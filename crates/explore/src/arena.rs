@@ -312,8 +312,8 @@ impl<S> Arena<S> {
 
     /// Adds a new state to a fingerprint arena: its fingerprint (not held)
     /// and its root pair in store `store` of the next level's window (see
-    /// `take_next_stores`).
-    /// The fingerprint is counted now and inserted by `fingerprint_jobs`.
+    /// `take_next_stores`).  The fingerprint is counted now and inserted
+    /// by `fingerprint_jobs`.
     #[inline]
     pub(crate) fn push_fingerprint(&mut self, fp: u64, store: usize, root: u64) {
         self.fps.as_mut().expect("a fingerprint arena").defer(fp);

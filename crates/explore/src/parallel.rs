@@ -22,8 +22,11 @@
 //! 3. *Number* (the calling thread): the fresh states in key order (a
 //!    counting sort by parent) get the next arena indices, parent links
 //!    and goals: the order in which `expand` would have recorded them.
-//! 4. *Index* (every thread, a job per shard, tree store): the new states
-//!    go into the root index, whose shards are the fresh set's.
+//! 4. *Index* (every thread, a job per shard): the new states go into the
+//!    tree store's root index or the full store's visited table, whose
+//!    shards are the fresh set's, or their fingerprints into the
+//!    fingerprint set's shards (counted in phase 3,
+//!    `FingerprintSet::defer`).
 //!
 //! What only the sequential order decides is left to the sequential loop:
 //! the segment is committed up to the start of the first chunk with a
