@@ -1,11 +1,14 @@
 //! Packed states: `unpack(pack(s)) == s` for every reachable state of every
 //! built-in scenario and matrix cell, and packing changes no count or trace.
+//! `step_into` copies only the parts a run has into a state left over from
+//! an earlier step: the same successor as `step`.
 
 use shootdown::explore::{self, Model, Options, Transition, Verdict};
 use shootdown::hw::Profile;
 use shootdown::kernel::Machine;
 use shootdown::scenario;
 use shootdown::system::{Action, System, Violation, matrix};
+use std::sync::Mutex;
 
 /// The system, unpacked, checking the round trip of every successor.
 struct RoundTrip<'a>(&'a System);
@@ -75,4 +78,66 @@ fn packed_states_are_smaller() {
         "{}",
         sys.packed_bytes()
     );
+}
+
+/// The system, unpacked, computing every successor twice: by `step` (a
+/// fresh copy of the parent) and by `step_into` into the state the last
+/// call left (another state of the run, or a half-stepped one).
+struct IntoCheck<'a>(&'a System, Mutex<Machine>);
+
+impl Model for IntoCheck<'_> {
+    type State = Machine;
+    type Action = Action;
+    type Violation = Violation;
+    fn initial(&self) -> Machine {
+        self.0.initial()
+    }
+    fn candidates(&self, s: &Machine, out: &mut Vec<Action>) {
+        self.0.candidates(s, out)
+    }
+    fn step(&self, s: &Machine, a: Action) -> Option<Transition<Machine, Violation>> {
+        let t = self.0.step(s, a);
+        let mut next = self.1.lock().expect("one thread");
+        let into = self.0.step_into(s, a, &mut next);
+        match (&t, &into) {
+            (None, None) => {}
+            (Some(Transition::Next(n)), Some(Transition::Next(()))) => {
+                assert_eq!(n, &*next, "step_into after {a:?}")
+            }
+            (Some(Transition::Violation(v)), Some(Transition::Violation(w))) => {
+                assert_eq!(v, w, "{a:?}")
+            }
+            (Some(Transition::Cut(v)), Some(Transition::Cut(w))) => assert_eq!(v, w, "{a:?}"),
+            _ => panic!("step and step_into differ on {a:?}"),
+        }
+        t
+    }
+    fn is_progress(&self, a: Action) -> bool {
+        self.0.is_progress(a)
+    }
+    fn check_state(&self, s: &Machine, progress: bool) -> Option<Violation> {
+        self.0.check_state(s, progress)
+    }
+}
+
+#[test]
+fn step_into_a_left_over_state_is_step() {
+    for name in ["mail-race", "munmap-lazy", "exec"] {
+        let base = scenario::resolve(name).expect("loads");
+        for v in ["2.4.18", "2.4.20"] {
+            let v = matrix::rows()
+                .into_iter()
+                .find(|r| r.2.label() == v)
+                .expect("a row")
+                .2;
+            for profile in Profile::ALL {
+                let sys = System::new(matrix::cell_config(&base, v, profile)).expect("builds");
+                let model = IntoCheck(&sys, Mutex::new(sys.initial()));
+                let checked = explore::check(&model, Options::default());
+                let plain = explore::check(&sys, Options::default());
+                assert_eq!(checked.stats.states, plain.stats.states, "{name}");
+                assert!(checked.stats.transitions > 100, "{name}");
+            }
+        }
+    }
 }

@@ -146,7 +146,9 @@ pub trait Model: Sync {
         a: Self::Action,
     ) -> Option<Transition<Self::State, Self::Violation>>;
     /// [`step`](Self::step) into `next`, a state the caller keeps from one
-    /// call to the next (any value of the type): `Some(Transition::Next(()))`
+    /// call to the next (the initial state, a state reached from it, or
+    /// what an earlier call left in it: a model may copy only the parts in
+    /// which its states can differ): `Some(Transition::Next(()))`
     /// when `next` is now the successor; after any other result `next`
     /// holds some state, no matter which.  The same result as `step`; the
     /// searches' hot loops call this, so that a model whose states are

@@ -442,6 +442,19 @@ impl KernelState {
         self.alloc.pack(frames, w);
     }
 
+    /// `self` becomes `s`, a state of the same run: only the processes,
+    /// CPUs and tasks the run has are copied (`Machine::copy_run_from`).
+    #[cfg(not(feature = "large"))]
+    #[inline]
+    pub fn copy_run_from(&mut self, s: &Self, st: &Static) {
+        let (mms, cpus, tasks) = (st.mms as usize, st.cpus as usize, st.tasks.len());
+        self.mms[..mms].clone_from_slice(&s.mms[..mms]);
+        self.cpus[..cpus].clone_from_slice(&s.cpus[..cpus]);
+        self.tasks[..tasks].clone_from_slice(&s.tasks[..tasks]);
+        self.flush.clone_from(&s.flush);
+        self.alloc.clone_from(&s.alloc);
+    }
+
     /// Reads what `pack` wrote onto `self`, a state of the same run whose
     /// unpacked parts (processes, CPUs, tasks and frames the run does not
     /// have) are the ones every state of the run has.

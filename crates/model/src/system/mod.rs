@@ -826,6 +826,9 @@ impl Model for System {
         a: Action,
         next: &mut Machine,
     ) -> Option<Transition<(), Violation>> {
+        #[cfg(not(feature = "large"))]
+        next.copy_run_from(s, &self.st);
+        #[cfg(feature = "large")]
         next.clone_from(s);
         self.step_on_copy(s, a, next)
     }
