@@ -170,6 +170,38 @@ impl<S> Arena<S> {
         self.insert_child(b, None)
     }
 
+    /// Whether the arena is a fingerprint store.
+    #[inline]
+    pub(crate) fn is_fingerprint(&self) -> bool {
+        self.fps.is_some()
+    }
+
+    /// Asks the processor for where a fingerprint arena would look
+    /// fingerprint `fp` up.
+    #[inline]
+    pub(crate) fn prefetch_fingerprint(&self, fp: u64) {
+        if let Some(f) = &self.fps {
+            f.prefetch(fp);
+        }
+    }
+
+    /// [`Self::insert_child`] for a fingerprint arena, given `b`'s
+    /// fingerprint (`store::fingerprint`), computed once.
+    #[inline]
+    pub(crate) fn insert_fingerprinted(&mut self, b: &[u8], fp: u64) -> bool {
+        debug_assert_eq!(fp, fingerprint(b));
+        let f = self.fps.as_mut().expect("a fingerprint arena");
+        let new = f.insert(fp);
+        if new {
+            let w = self.windows.as_mut().expect("windows");
+            debug_assert_eq!(w.next.base + w.next.len(), self.len);
+            let root = w.next.stores[0].root_after(b, &mut w.chain);
+            w.next.push(0, root);
+            self.len += 1;
+        }
+        new
+    }
+
     /// [`Self::insert_compact`] for a successor of state `parent` (held):
     /// compressed against the parent's tree.
     #[inline]
@@ -191,18 +223,9 @@ impl<S> Arena<S> {
                 let hint = parent.and(self.hint.as_ref()).map(|h| &h.1);
                 t.insert_near(b, hint).1
             }
-            (None, Some(f)) => {
-                let new = f.insert(fingerprint(b));
-                if new {
-                    // Into the next level's window, which the parent's
-                    // tree is not in: compressed without a hint.
-                    let w = self.windows.as_mut().expect("windows");
-                    debug_assert_eq!(w.next.base + w.next.len(), self.len);
-                    let root = w.next.stores[0].root_after(b, &mut w.chain);
-                    w.next.push(0, root);
-                }
-                new
-            }
+            // Into the next level's window, which the parent's tree is
+            // not in: compressed without a hint.
+            (None, Some(_)) => return self.insert_fingerprinted(b, fingerprint(b)),
             (None, None) => unreachable!("not a compact arena"),
         };
         self.len += new as usize;

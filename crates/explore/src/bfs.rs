@@ -18,6 +18,7 @@
 use crate::explorer::Options;
 use crate::parallel::{Segment, Threads};
 use crate::search::Search;
+use crate::store::fingerprint;
 use crate::visited::{Visited, hash_bytes};
 use crate::{Bound, Model, Outcome, Transition, Verdict};
 use std::sync::atomic::Ordering;
@@ -63,7 +64,8 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         let model = self.model;
         // Where each successor is computed (`Model::step_into`): one
         // state for the whole run, not one per transition; with the full
-        // store, one per successor of a state (`expand_batch`).
+        // and fingerprint stores, one per successor of a state
+        // (`expand_batch`).
         let mut next = model.initial();
         let mut batch = Batch {
             states: Vec::new(),
@@ -172,7 +174,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 Some(bytes) => model.unpack(bytes),
                 None => self.state(self.p.cursor),
             };
-            let expanded = if self.p.arena.is_packed() && !self.p.arena.is_compact() && !self.por_on
+            let expanded = if self.p.arena.is_packed()
+                && (!self.p.arena.is_compact() || self.p.arena.is_fingerprint())
+                && !self.por_on
             {
                 self.expand_batch(&here, &mut batch, &mut candidates, limit)
             } else {
@@ -288,13 +292,14 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         Some(progress)
     }
 
-    /// [`Self::expand`] for a full store, in three passes over the state's
-    /// successors: compute, pack and hash them all (each into a state of
-    /// `batch`) and ask the processor for each one's entry in the visited
-    /// table's cache; ask it for the bytes of the states those entries
-    /// name; then record them in order, as `expand` does.  The misses of
-    /// the seven or so lookups of a state then overlap instead of
-    /// following one another.  What is recorded, and in what order, is
+    /// [`Self::expand`] for a full or fingerprint store, in three passes
+    /// over the state's successors: compute, pack and hash them all (each
+    /// into a state of `batch`) and ask the processor for each one's entry
+    /// in the visited table's cache (a fingerprint store: the slot where
+    /// its fingerprint's lookup starts); ask it for the bytes of the states
+    /// those entries name (a full store); then record them in order, as
+    /// `expand` does.  The misses of the seven or so lookups of a state
+    /// then overlap instead of following one another.  What is recorded, and in what order, is
     /// `expand`'s: the model's steps are pure, and only the third pass
     /// changes the search.
     fn expand_batch(
@@ -307,6 +312,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         let model = self.model;
         let cursor = self.p.cursor;
         let stride = self.p.arena.stride();
+        // A fingerprint arena: `h` is the fingerprint, and the slot where
+        // its lookup starts is what is asked for.
+        let fingerprints = self.p.arena.is_fingerprint();
         let mut transitions = 0u64;
         let mut goals = 0u64;
         candidates.clear();
@@ -330,13 +338,19 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 goals |= model.transition_goals(here, a, next);
                 let b = &mut batch.bytes[k * stride..(k + 1) * stride];
                 model.pack(next, b);
-                h = hash_bytes(b);
-                self.visited.prefetch(h);
+                if fingerprints {
+                    h = fingerprint(b);
+                    self.p.arena.prefetch_fingerprint(h);
+                } else {
+                    h = hash_bytes(b);
+                    self.visited.prefetch(h);
+                }
             }
             batch.items.push((a, pos, Some(tr), h));
         }
         for &(_, _, ref tr, h) in &batch.items {
-            if let Some(Transition::Next(())) = tr
+            if !fingerprints
+                && let Some(Transition::Next(())) = tr
                 && let Some(j) = self.visited.recent(h)
             {
                 self.p.arena.prefetch_bytes(j as usize);

@@ -287,7 +287,13 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             if self.p.arena.len() >= limit && !self.p.arena.contains(b) {
                 return None;
             }
-            let new = self.p.arena.insert_child(b, Some(parent));
+            // A fingerprint arena's `h` is the fingerprint, or 0 if the
+            // caller has not computed it.
+            let new = if h != 0 && self.p.arena.is_fingerprint() {
+                self.p.arena.insert_fingerprinted(b, h)
+            } else {
+                self.p.arena.insert_child(b, Some(parent))
+            };
             if new {
                 self.p.parents.push(parent, pos);
             }

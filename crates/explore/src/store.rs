@@ -1079,6 +1079,14 @@ impl FpShard {
         self.slots.get(self.probe(fp)) == Some(&fp)
     }
 
+    /// Asks the processor for `fp`'s home slot.
+    #[inline]
+    fn prefetch(&self, fp: u64) {
+        if let Some(x) = self.slots.get(self.home_of(fp)) {
+            crate::visited::prefetch(x);
+        }
+    }
+
     /// Adds `fp`; whether it is new.
     #[inline]
     fn insert(&mut self, fp: u64) -> bool {
@@ -1170,6 +1178,16 @@ impl FingerprintSet {
         match self.shards.get(Self::shard_of(fp)) {
             Some(s) => s.contains(fp),
             None => false,
+        }
+    }
+
+    /// Asks the processor for the slot where a lookup of `fp` starts
+    /// (a search looks up all of a state's successors after asking for
+    /// all their slots: `Search::expand_batch`).
+    #[inline]
+    pub fn prefetch(&self, fp: u64) {
+        if let Some(s) = self.shards.get(Self::shard_of(fp)) {
+            s.prefetch(fp);
         }
     }
 
