@@ -477,12 +477,63 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         };
         // Where the successors are computed (`Model::step_into`).
         let mut next: Option<M::State> = None;
+        // A fingerprint search computes a state's successors first, each
+        // in a state of `states` and its packed bytes in `bytes`, and asks
+        // the processor for each one's slot in the fingerprint table
+        // before it looks any up (as `Search::expand_batch`).
+        let fps = self.p.arena.fingerprints();
+        let stride = self.p.arena.stride();
+        let mut states: Vec<M::State> = Vec::new();
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut items: Vec<(usize, u64)> = Vec::new();
         for i in range {
             let (here, hint) = self.state_and_hint(i);
             candidates.clear();
             model.candidates(&here, candidates);
             debug_assert!(candidates.len() <= u32::MAX as usize);
             let mut progress = false;
+            if let Some(fps) = fps.filter(|_| stride > 0) {
+                items.clear();
+                for (pos, &a) in candidates.iter().enumerate() {
+                    let k = items.len();
+                    if states.len() <= k {
+                        states.push(here.clone());
+                        bytes.resize(states.len() * stride, 0);
+                    }
+                    let next = &mut states[k];
+                    let Some(tr) = model.step_into(&here, a, next) else {
+                        continue;
+                    };
+                    out.transitions += 1;
+                    progress |= model.is_progress(a);
+                    match tr {
+                        Transition::Next(()) => {
+                            out.goals |= model.transition_goals(&here, a, next);
+                            if !pending {
+                                let b = &mut bytes[k * stride..(k + 1) * stride];
+                                model.pack(next, b);
+                                let fp = fingerprint(b);
+                                fps.prefetch(fp);
+                                items.push((pos, fp));
+                            }
+                        }
+                        Transition::Violation(_) if !pending => return None,
+                        Transition::Violation(_) => {}
+                        Transition::Cut(why) => {
+                            out.cut.get_or_insert(why);
+                        }
+                    }
+                }
+                for (k, &(pos, fp)) in items.iter().enumerate() {
+                    let key = (i as u64) << 32 | pos as u64;
+                    let b = &bytes[k * stride..(k + 1) * stride];
+                    self.offer_fingerprint(b, fp, &states[k], key, fresh, scratch);
+                }
+                if model.check_state(&here, progress).is_some() {
+                    return None;
+                }
+                continue;
+            }
             let next = next.get_or_insert_with(|| here.clone());
             for (pos, &a) in candidates.iter().enumerate() {
                 let Some(tr) = model.step_into(&here, a, next) else {
@@ -525,13 +576,11 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
         scratch: &mut Scratch,
     ) {
         let Scratch {
-            thread,
             buf,
-            window,
-            chain,
             offered,
             new,
             seen,
+            ..
         } = scratch;
         let model = self.model;
         let arena = &self.p.arena;
@@ -557,18 +606,11 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 let probe = Probe::Id(root);
                 *new += fresh.offer(h, probe, key, (0, 0), || model.goals(next)) as usize;
             }
-        } else if let Some(fps) = arena.fingerprints() {
+        } else if arena.fingerprints().is_some() {
             let fp = fingerprint(buf);
-            if !fps.contains(fp) && offered.first_id(fp, fp) {
-                // Compressed in this thread's store before it is offered,
-                // so that one lock does: if another thread offered it
-                // first, the tree is left unused in the store.
-                let window = window.as_mut().expect("a store of the next window");
-                let chain = chain.as_mut().expect("a chain in the window");
-                let root = window.root_after(buf, chain);
-                let at = (root, *thread as u16);
-                *new += fresh.offer(fp, Probe::Id(fp), key, at, || model.goals(next)) as usize;
-            }
+            let b = std::mem::take(buf);
+            self.offer_fingerprint(&b, fp, next, key, fresh, scratch);
+            scratch.buf = b;
         } else {
             let h = hash_bytes(buf);
             if self
@@ -580,6 +622,34 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 let probe = Probe::Bytes(buf);
                 *new += fresh.offer(h, probe, key, (0, 0), || model.goals(next)) as usize;
             }
+        }
+    }
+}
+
+impl<M: Model, T: Visited> Search<'_, M, T> {
+    /// [`Self::offer`] for a fingerprint search: successor `next`, packed
+    /// `b`, fingerprint `fp`.
+    #[inline]
+    fn offer_fingerprint(
+        &self,
+        b: &[u8],
+        fp: u64,
+        next: &M::State,
+        key: u64,
+        fresh: &FreshSet<M::State>,
+        scratch: &mut Scratch,
+    ) {
+        let fps = self.p.arena.fingerprints().expect("a fingerprint arena");
+        if !fps.contains(fp) && scratch.offered.first_id(fp, fp) {
+            // Compressed in this thread's store before it is offered, so
+            // that one lock does: if another thread offered it first, the
+            // tree is left unused in the store.
+            let window = scratch.window.as_mut().expect("a store of the next window");
+            let chain = scratch.chain.as_mut().expect("a chain in the window");
+            let root = window.root_after(b, chain);
+            let at = (root, scratch.thread as u16);
+            let model = self.model;
+            scratch.new += fresh.offer(fp, Probe::Id(fp), key, at, || model.goals(next)) as usize;
         }
     }
 }
