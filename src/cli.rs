@@ -21,6 +21,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 mod cost_cmd;
+mod grow_cmd;
 mod today_cmd;
 pub use cost_cmd::CostArgs;
 
@@ -378,8 +379,17 @@ pub struct BenchArgs {
     /// Measure `shootdown cost` instead of the search: one fair execution
     /// of the workload per run under each of 2.4.18, 2.4.20 and 2.5, on
     /// the large build.
-    #[arg(long, conflicts_with_all = ["store", "fingerprint"])]
+    #[arg(long, conflicts_with_all = ["store", "fingerprint", "grow"])]
     pub cost: bool,
+    /// How the search grows: the mail race grown by CPUs, pages,
+    /// speculative walks per CPU and program length, one at a time, each
+    /// checked to a proof (2.4.20) and to the first violation (2.4.18).
+    #[arg(long, conflicts_with_all = ["scenario", "repeat"])]
+    pub grow: bool,
+    /// With --grow: the most states of one run (a run over it is shown
+    /// incomplete and its axis stops there).
+    #[arg(long, requires = "grow", default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub states_max: u64,
     /// How many times to run the whole matrix (1-100).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
@@ -2254,6 +2264,17 @@ fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             a.repeat,
             io,
         );
+    }
+    if a.grow {
+        let store = if a.fingerprint {
+            explore::Store::Fingerprint
+        } else {
+            a.store
+                .as_deref()
+                .and_then(explore::Store::from_name)
+                .unwrap_or_default()
+        };
+        return grow_cmd::bench_grow(store, a.states_max, io);
     }
     let mut cfg = load(a.scenario.as_deref().unwrap_or("mail-race"), io)?.cfg;
     if a.fingerprint {

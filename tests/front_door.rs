@@ -270,6 +270,7 @@ fn numeric_options_outside_their_range_exit_2() {
         vec!["simulate", "mail-race", "--walks", "0"],
         vec!["simulate", "mail-race", "--depth", "4294967295"],
         vec!["bench", "--repeat", "0"],
+        vec!["bench", "--grow", "--states-max", "0"],
         vec!["report", "x.json", "--width", "4294967296"],
     ] {
         let started = Instant::now();
@@ -327,6 +328,26 @@ fn bench_after_ctrl_c_exits_3_and_counts_only_complete_runs() {
     let out = stdout(&o);
     assert!(out.contains("interrupted"), "{out}");
     assert!(!out.contains(" 0 states/s"), "{out}");
+}
+
+#[test]
+fn bench_grow_after_ctrl_c_exits_3_and_keeps_the_rows_it_has() {
+    let child = bin()
+        .args(["bench", "--grow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(child.id(), "-INT");
+    let o = child.wait_with_output().expect("waits");
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("interrupted"), "{out}");
+    assert!(
+        out.contains("| cpus | 2 | 2.4.20 | safe (32876 states) |"),
+        "{out}"
+    );
 }
 
 // ---- defect 7 -------------------------------------------------------------
