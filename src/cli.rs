@@ -390,6 +390,10 @@ pub struct BenchArgs {
     /// incomplete and its axis stops there).
     #[arg(long, requires = "grow", default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub states_max: u64,
+    /// With --grow: search each point on this many threads (the same
+    /// counts; the states/s of all cores).
+    #[arg(short = 'j', long, requires = "grow", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
     /// How many times to run the whole matrix (1-100).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
@@ -2274,7 +2278,7 @@ fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
                 .and_then(explore::Store::from_name)
                 .unwrap_or_default()
         };
-        return grow_cmd::bench_grow(store, a.states_max, io);
+        return grow_cmd::bench_grow(store, a.states_max, a.jobs as usize, io);
     }
     let mut cfg = load(a.scenario.as_deref().unwrap_or("mail-race"), io)?.cfg;
     if a.fingerprint {

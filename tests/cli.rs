@@ -1208,4 +1208,13 @@ fn bench_grow_starts_at_mail_race_and_grows_each_axis() {
     assert_eq!(row("cpus", "3", "2.4.20").2, "over the bound");
     assert!(!rows.contains_key(&("cpus".into(), "4".into(), "2.4.20".into())));
     assert!(row("pages", "3", "2.4.18").0.starts_with("P1 in "), "{out}");
+    // On two threads: the same rows, verdict for verdict, count for count.
+    let o = shootdown(&["bench", "--grow", "--states-max", "100000", "-j", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let two = grow_rows(&stdout(&o));
+    assert_eq!(two.len(), rows.len());
+    for (k, (verdict, states, _)) in &rows {
+        let (v2, s2, _) = &two[k];
+        assert_eq!((verdict, states), (v2, s2), "{k:?}");
+    }
 }

@@ -5,8 +5,9 @@
 //! program length (the reader's reads repeated).  Each grown scenario is
 //! checked under a safe kernel (2.4.20: the time to a complete proof)
 //! and a racy one (2.4.18: the time to the first violation), on profile
-//! 4, single-threaded, every reduction off, and the table says how the
-//! states, time, rate and bytes per state grow.
+//! 4, single-threaded (or on `--jobs` threads: the same counts), every
+//! reduction off, and the table says how the states, time, rate and
+//! bytes per state grow.
 //!
 //! The grown scenarios are TOML text put through the scenario loader
 //! (`scenario::load_str`), as a user's file is; the base point (2 CPUs, 2
@@ -137,12 +138,18 @@ impl Grown {
 pub fn bench_grow(
     store: crate::explore::Store,
     states_max: u64,
+    jobs: usize,
     io: &mut Io<'_>,
 ) -> Result<i32, CliError> {
     let o = &mut io.out;
     let _ = writeln!(
         o,
-        "bench --grow: the mail race grown along one axis at a time, profile 4, single-threaded, {} store, no reduction, at most {states_max} states a run",
+        "bench --grow: the mail race grown along one axis at a time, profile 4, {}, {} store, no reduction, at most {states_max} states a run",
+        if jobs == 1 {
+            "single-threaded".to_string()
+        } else {
+            format!("{jobs} threads")
+        },
         store.name()
     );
     let _ = writeln!(
@@ -165,8 +172,13 @@ pub fn bench_grow(
                 let mut cfg = Grown::along(axis, value).config();
                 cfg.bounds.store = store;
                 cfg.bounds.states_max = Some(states_max);
-                let r =
-                    matrix::check_cell(&cfg, variant, Profile::Speculative, Some(io.stop.clone()));
+                let r = matrix::check_cell_on(
+                    &cfg,
+                    variant,
+                    Profile::Speculative,
+                    Some(io.stop.clone()),
+                    jobs,
+                );
                 let states = r.stats.states;
                 let complete = !matches!(r.cell.verdict, CellVerdict::Incomplete { .. });
                 let interrupted = io.stop.load(std::sync::atomic::Ordering::Relaxed);

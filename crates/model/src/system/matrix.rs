@@ -105,6 +105,17 @@ pub fn check_cell(
     profile: Profile,
     stop: Option<Arc<AtomicBool>>,
 ) -> CellResult {
+    check_cell_on(base, variant, profile, stop, 1)
+}
+
+/// [`check_cell`] on `jobs` threads (the same result: `check --jobs`).
+pub fn check_cell_on(
+    base: &Config,
+    variant: Variant,
+    profile: Profile,
+    stop: Option<Arc<AtomicBool>>,
+    jobs: usize,
+) -> CellResult {
     let cfg = cell_config(base, variant, profile);
     let bounds = cfg.bounds;
     let sys = System::new(cfg).expect("the loader checked the frames");
@@ -112,6 +123,7 @@ pub fn check_cell(
         &sys,
         Options {
             stop,
+            jobs,
             ..bounds.options()
         },
     );
