@@ -313,17 +313,22 @@ fn every_option_has_help_text() {
 
 // ---- defect 6 -------------------------------------------------------------
 
-#[test]
-fn bench_after_ctrl_c_exits_3_and_counts_only_complete_runs() {
+/// The binary run with `args`, sent SIGINT (Ctrl-C) after 1.5 s.
+fn interrupted(args: &[&str]) -> std::process::Output {
     let child = bin()
-        .args(["bench", "--repeat", "100"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawns");
     std::thread::sleep(Duration::from_millis(1500));
     signal(child.id(), "-INT");
-    let o = child.wait_with_output().expect("waits");
+    child.wait_with_output().expect("waits")
+}
+
+#[test]
+fn bench_after_ctrl_c_exits_3_and_counts_only_complete_runs() {
+    let o = interrupted(&["bench", "--repeat", "100"]);
     assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
     let out = stdout(&o);
     assert!(out.contains("interrupted"), "{out}");
@@ -332,15 +337,7 @@ fn bench_after_ctrl_c_exits_3_and_counts_only_complete_runs() {
 
 #[test]
 fn bench_grow_after_ctrl_c_exits_3_and_keeps_the_rows_it_has() {
-    let child = bin()
-        .args(["bench", "--grow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    std::thread::sleep(Duration::from_millis(1500));
-    signal(child.id(), "-INT");
-    let o = child.wait_with_output().expect("waits");
+    let o = interrupted(&["bench", "--grow"]);
     assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
     let out = stdout(&o);
     assert!(out.contains("interrupted"), "{out}");

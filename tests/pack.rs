@@ -10,10 +10,18 @@ use shootdown::scenario;
 use shootdown::system::{Action, System, Violation, matrix};
 use std::sync::Mutex;
 
-/// The system, unpacked, checking the round trip of every successor.
-struct RoundTrip<'a>(&'a System);
+/// The system, unpacked, checking each successor as it is computed:
+/// `RoundTrip` packs and unpacks it; `Into` computes it a second time by
+/// `step_into` into the state the last call left (another state of the
+/// run, or a half-stepped one), which must give what `step` gives.
+enum Check {
+    RoundTrip,
+    Into(Box<Mutex<Machine>>),
+}
 
-impl Model for RoundTrip<'_> {
+struct Checked<'a>(&'a System, Check);
+
+impl Model for Checked<'_> {
     type State = Machine;
     type Action = Action;
     type Violation = Violation;
@@ -24,13 +32,33 @@ impl Model for RoundTrip<'_> {
         self.0.candidates(s, out)
     }
     fn step(&self, s: &Machine, a: Action) -> Option<Transition<Machine, Violation>> {
-        let t = self.0.step(s, a)?;
-        if let Transition::Next(n) = &t {
-            let mut buf = vec![0u8; self.0.packed_bytes()];
-            self.0.pack_into(n, &mut buf);
-            assert_eq!(&self.0.unpack_from(&buf), n, "round trip after {a:?}");
+        let t = self.0.step(s, a);
+        match &self.1 {
+            Check::RoundTrip => {
+                if let Some(Transition::Next(n)) = &t {
+                    let mut buf = vec![0u8; self.0.packed_bytes()];
+                    self.0.pack_into(n, &mut buf);
+                    assert_eq!(&self.0.unpack_from(&buf), n, "round trip after {a:?}");
+                }
+            }
+            Check::Into(left) => {
+                let mut next = left.lock().expect("one thread");
+                match (&t, self.0.step_into(s, a, &mut next)) {
+                    (None, None) => {}
+                    (Some(Transition::Next(n)), Some(Transition::Next(()))) => {
+                        assert_eq!(n, &*next, "step_into after {a:?}")
+                    }
+                    (Some(Transition::Violation(v)), Some(Transition::Violation(w))) => {
+                        assert_eq!(v, &w, "{a:?}")
+                    }
+                    (Some(Transition::Cut(v)), Some(Transition::Cut(w))) => {
+                        assert_eq!(v, &w, "{a:?}")
+                    }
+                    _ => panic!("step and step_into differ on {a:?}"),
+                }
+            }
         }
-        Some(t)
+        t
     }
     fn is_progress(&self, a: Action) -> bool {
         self.0.is_progress(a)
@@ -48,7 +76,7 @@ fn every_reachable_state_round_trips_and_packing_changes_nothing() {
         for (_, _, v) in matrix::rows() {
             for profile in Profile::ALL {
                 let sys = System::new(matrix::cell_config(&base, v, profile)).expect("builds");
-                let plain = explore::check(&RoundTrip(&sys), Options::default());
+                let plain = explore::check(&Checked(&sys, Check::RoundTrip), Options::default());
                 let packed = explore::check(&sys, Options::default());
                 let what = format!("{name} {} {}", v.label(), profile.name());
                 assert_eq!(plain.stats.states, packed.stats.states, "{what}");
@@ -80,46 +108,6 @@ fn packed_states_are_smaller() {
     );
 }
 
-/// The system, unpacked, computing every successor twice: by `step` (a
-/// fresh copy of the parent) and by `step_into` into the state the last
-/// call left (another state of the run, or a half-stepped one).
-struct IntoCheck<'a>(&'a System, Mutex<Machine>);
-
-impl Model for IntoCheck<'_> {
-    type State = Machine;
-    type Action = Action;
-    type Violation = Violation;
-    fn initial(&self) -> Machine {
-        self.0.initial()
-    }
-    fn candidates(&self, s: &Machine, out: &mut Vec<Action>) {
-        self.0.candidates(s, out)
-    }
-    fn step(&self, s: &Machine, a: Action) -> Option<Transition<Machine, Violation>> {
-        let t = self.0.step(s, a);
-        let mut next = self.1.lock().expect("one thread");
-        let into = self.0.step_into(s, a, &mut next);
-        match (&t, &into) {
-            (None, None) => {}
-            (Some(Transition::Next(n)), Some(Transition::Next(()))) => {
-                assert_eq!(n, &*next, "step_into after {a:?}")
-            }
-            (Some(Transition::Violation(v)), Some(Transition::Violation(w))) => {
-                assert_eq!(v, w, "{a:?}")
-            }
-            (Some(Transition::Cut(v)), Some(Transition::Cut(w))) => assert_eq!(v, w, "{a:?}"),
-            _ => panic!("step and step_into differ on {a:?}"),
-        }
-        t
-    }
-    fn is_progress(&self, a: Action) -> bool {
-        self.0.is_progress(a)
-    }
-    fn check_state(&self, s: &Machine, progress: bool) -> Option<Violation> {
-        self.0.check_state(s, progress)
-    }
-}
-
 #[test]
 fn step_into_a_left_over_state_is_step() {
     for name in ["mail-race", "munmap-lazy", "exec"] {
@@ -132,7 +120,7 @@ fn step_into_a_left_over_state_is_step() {
                 .2;
             for profile in Profile::ALL {
                 let sys = System::new(matrix::cell_config(&base, v, profile)).expect("builds");
-                let model = IntoCheck(&sys, Mutex::new(sys.initial()));
+                let model = Checked(&sys, Check::Into(Box::new(Mutex::new(sys.initial()))));
                 let checked = explore::check(&model, Options::default());
                 let plain = explore::check(&sys, Options::default());
                 assert_eq!(checked.stats.states, plain.stats.states, "{name}");

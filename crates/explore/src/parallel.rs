@@ -492,50 +492,19 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
             model.candidates(&here, candidates);
             debug_assert!(candidates.len() <= u32::MAX as usize);
             let mut progress = false;
-            if let Some(fps) = fps.filter(|_| stride > 0) {
-                items.clear();
-                for (pos, &a) in candidates.iter().enumerate() {
-                    let k = items.len();
+            let batched = fps.filter(|_| stride > 0);
+            items.clear();
+            for (pos, &a) in candidates.iter().enumerate() {
+                let k = items.len();
+                let next = if batched.is_some() {
                     if states.len() <= k {
                         states.push(here.clone());
                         bytes.resize(states.len() * stride, 0);
                     }
-                    let next = &mut states[k];
-                    let Some(tr) = model.step_into(&here, a, next) else {
-                        continue;
-                    };
-                    out.transitions += 1;
-                    progress |= model.is_progress(a);
-                    match tr {
-                        Transition::Next(()) => {
-                            out.goals |= model.transition_goals(&here, a, next);
-                            if !pending {
-                                let b = &mut bytes[k * stride..(k + 1) * stride];
-                                model.pack(next, b);
-                                let fp = fingerprint(b);
-                                fps.prefetch(fp);
-                                items.push((pos, fp));
-                            }
-                        }
-                        Transition::Violation(_) if !pending => return None,
-                        Transition::Violation(_) => {}
-                        Transition::Cut(why) => {
-                            out.cut.get_or_insert(why);
-                        }
-                    }
-                }
-                for (k, &(pos, fp)) in items.iter().enumerate() {
-                    let key = (i as u64) << 32 | pos as u64;
-                    let b = &bytes[k * stride..(k + 1) * stride];
-                    self.offer_fingerprint(b, fp, &states[k], key, fresh, scratch);
-                }
-                if model.check_state(&here, progress).is_some() {
-                    return None;
-                }
-                continue;
-            }
-            let next = next.get_or_insert_with(|| here.clone());
-            for (pos, &a) in candidates.iter().enumerate() {
+                    &mut states[k]
+                } else {
+                    next.get_or_insert_with(|| here.clone())
+                };
                 let Some(tr) = model.step_into(&here, a, next) else {
                     continue;
                 };
@@ -544,9 +513,21 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 match tr {
                     Transition::Next(()) => {
                         out.goals |= model.transition_goals(&here, a, next);
-                        if !pending {
-                            let key = (i as u64) << 32 | pos as u64;
-                            self.offer(next, key, hint.as_ref(), fresh, scratch);
+                        if pending {
+                            continue;
+                        }
+                        match batched {
+                            Some(fps) => {
+                                let b = &mut bytes[k * stride..(k + 1) * stride];
+                                model.pack(next, b);
+                                let fp = fingerprint(b);
+                                fps.prefetch(fp);
+                                items.push((pos, fp));
+                            }
+                            None => {
+                                let key = (i as u64) << 32 | pos as u64;
+                                self.offer(next, key, hint.as_ref(), fresh, scratch);
+                            }
                         }
                     }
                     Transition::Violation(_) if !pending => return None,
@@ -555,6 +536,11 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                         out.cut.get_or_insert(why);
                     }
                 }
+            }
+            for (k, &(pos, fp)) in items.iter().enumerate() {
+                let key = (i as u64) << 32 | pos as u64;
+                let b = &bytes[k * stride..(k + 1) * stride];
+                self.offer_fingerprint(b, fp, &states[k], key, fresh, scratch);
             }
             if model.check_state(&here, progress).is_some() {
                 return None;
