@@ -32,10 +32,10 @@
 //!   `switch_mm_irqs_off(NULL, &init_mm, NULL)`.
 
 use super::{
-    ASIDS, Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, LazyIpi, Spec, TlbState, Variant,
+    ASIDS, Ctx, FlushInfo, FuncNote, INIT_MM, Kernel6, Layout, LazyIpi, OnCpu, Spec, Variant,
     mm_id, pcid_of,
 };
-use crate::hw::x86_64::{Arch64, Frame, Refused, Word, X64Features, X64Memory};
+use crate::hw::x86_64::{Arch64, Frame, Refused, Word};
 
 pub use super::INIT_CTX_ID;
 
@@ -159,22 +159,19 @@ impl Kernel6 {
     #[allow(clippy::too_many_arguments)]
     pub fn flush_tlb_func_remote<A: Arch64>(
         &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
+        c: OnCpu<'_, A>,
         info: FlushInfo,
         init_pgd: Frame,
     ) -> Result<RemoteNote, Refused> {
+        let (cpu, hw, mem, f, tlb) = c.parts();
         let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
         let lazy = hw.load(mem, Layout::is_lazy(cpu)).0 != 0;
         if loaded != mm_id(info.mm) || !lazy {
             return self
-                .flush_tlb_func(cpu, hw, mem, f, tlb, info, false)
+                .flush_tlb_func(OnCpu::of(cpu, hw, mem, f, tlb), info, false)
                 .map(RemoteNote::Func);
         }
-        self.lazy_to_init_mm(cpu, hw, mem, f, tlb, init_pgd)?;
+        self.lazy_to_init_mm(OnCpu::of(cpu, hw, mem, f, tlb), init_pgd)?;
         Ok(RemoteNote::LazyToInitMm)
     }
 
@@ -183,13 +180,10 @@ impl Kernel6 {
     /// `is_lazy`.
     pub fn lazy_to_init_mm<A: Arch64>(
         &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
+        c: OnCpu<'_, A>,
         init_pgd: Frame,
     ) -> Result<(), Refused> {
+        let (cpu, hw, mem, f, tlb) = c.parts();
         // choose_new_asid(&init_mm): its slot, else the next one, flushed.
         let asid = match tlb.ctxs.iter().position(|c| c.ctx_id == INIT_CTX_ID) {
             Some(a) => a as u8,

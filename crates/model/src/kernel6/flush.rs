@@ -25,9 +25,7 @@
 //! [`Func`]'s steps.
 
 use super::collapse::RemoteNote;
-use super::{
-    FlushInfo, FuncNote, Kernel6, Layout, Mm, Switch, SwitchNote, SwitchOp, TlbState, mm_id,
-};
+use super::{FlushInfo, FuncNote, Kernel6, Layout, Mm, OnCpu, Switch, SwitchNote, SwitchOp, mm_id};
 use crate::hw::x86_64::{Addr, Arch64, Frame, Refused, Vpn, Word, X64Features, X64Memory};
 
 /// What the caller does after the flush has returned, one step each.
@@ -281,16 +279,13 @@ impl Kernel6 {
     #[allow(clippy::too_many_arguments)]
     pub fn func_step<A: Arch64>(
         &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
+        c: OnCpu<'_, A>,
         fs: &mut Func,
         info: FlushInfo,
         local: bool,
         lazy_branch: Option<Frame>,
     ) -> Result<FuncStep, Refused> {
+        let (cpu, hw, mem, f, tlb) = c.parts();
         let asid = tlb.loaded_mm_asid as usize;
         let ret = |fs: &mut Func, n: RemoteNote| {
             fs.pc = FuncPc::Idle;
@@ -378,7 +373,7 @@ impl Kernel6 {
             FuncPc::ClearIsLazy if !self.unfold.lazy_switch => {
                 // The switch to init_mm as one step (the folded form).
                 let init = lazy_branch.expect("the lazy branch has init_mm");
-                self.lazy_to_init_mm(cpu, hw, mem, f, tlb, init)?;
+                self.lazy_to_init_mm(OnCpu::of(cpu, hw, mem, f, tlb), init)?;
                 ret(fs, RemoteNote::LazyToInitMm)
             }
             FuncPc::ClearIsLazy => {
@@ -391,7 +386,7 @@ impl Kernel6 {
                 let init = Mm::init(lazy_branch.expect("the lazy branch has init_mm"));
                 let ops = self.spec.switch_ops();
                 let op = ops[fs.sw.pc as usize];
-                let n = self.switch_step(cpu, hw, mem, f, tlb, &mut fs.sw, init)?;
+                let n = self.switch_step(OnCpu::of(cpu, hw, mem, f, tlb), &mut fs.sw, init)?;
                 if fs.sw.pc as usize == ops.len() {
                     fs.pc = FuncPc::Idle;
                 }
@@ -426,16 +421,13 @@ impl Kernel6 {
     #[allow(clippy::too_many_arguments)]
     pub fn ipi_step<A: Arch64>(
         &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
+        c: OnCpu<'_, A>,
         handler: &mut Func,
         ipi: &mut Option<FlushInfo>,
         irqs_on: bool,
         lazy_branch: Option<Frame>,
     ) -> Option<IpiNote> {
+        let (cpu, hw, mem, f, tlb) = c.parts();
         let info = (*ipi)?;
         let first = handler.idle();
         if first {
@@ -446,17 +438,23 @@ impl Kernel6 {
         }
         let note = if self.unfold.handler {
             let step = self
-                .func_step(cpu, hw, mem, f, tlb, handler, info, false, lazy_branch)
+                .func_step(
+                    OnCpu::of(cpu, hw, mem, f, tlb),
+                    handler,
+                    info,
+                    false,
+                    lazy_branch,
+                )
                 .ok()?;
             IpiNote::Step(first, step)
         } else if let Some(init) = lazy_branch {
             IpiNote::Remote(
-                self.flush_tlb_func_remote(cpu, hw, mem, f, tlb, info, init)
+                self.flush_tlb_func_remote(OnCpu::of(cpu, hw, mem, f, tlb), info, init)
                     .ok()?,
             )
         } else {
             IpiNote::Func(
-                self.flush_tlb_func(cpu, hw, mem, f, tlb, info, false)
+                self.flush_tlb_func(OnCpu::of(cpu, hw, mem, f, tlb), info, false)
                     .ok()?,
             )
         };
@@ -494,15 +492,12 @@ impl Kernel6 {
     #[allow(clippy::too_many_arguments)]
     pub fn flush_step<A: Arch64>(
         &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
+        c: OnCpu<'_, A>,
         fl: &mut Flusher,
         req: &FlushRequest<'_>,
         ipi_acked: bool,
     ) -> Result<(FlushNote, Option<(usize, FlushInfo)>), Refused> {
+        let (cpu, hw, mem, f, tlb) = c.parts();
         let other = 1 - cpu;
         let mm = req.mm;
         let info = FlushInfo {
@@ -608,11 +603,7 @@ impl Kernel6 {
             }
             FlushPc::LocalFlush if self.unfold.local_flush => {
                 let step = self.func_step(
-                    cpu,
-                    hw,
-                    mem,
-                    f,
-                    tlb,
+                    OnCpu::of(cpu, hw, mem, f, tlb),
                     &mut fl.func,
                     info,
                     true,
@@ -631,7 +622,7 @@ impl Kernel6 {
                 // the `mm == loaded_mm` branch).
                 let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
                 let n = if loaded == mm_id(mm) {
-                    self.flush_tlb_func(cpu, hw, mem, f, tlb, info, true)?
+                    self.flush_tlb_func(OnCpu::of(cpu, hw, mem, f, tlb), info, true)?
                 } else {
                     FuncNote::WrongMm { loaded }
                 };

@@ -50,6 +50,51 @@ pub use flush::{
 };
 pub use spec::{EarlyReturn, LazyIpi, PartialRule, Spec};
 
+/// One CPU as a kernel step sees it: its number, its translation
+/// hardware, the memory, the machine's features and its `cpu_tlbstate`.
+/// The systems build it with `system6`'s `on_cpu!` from their state's
+/// `cpus`, `mem` and `tlb`.
+pub struct OnCpu<'a, A> {
+    pub cpu: usize,
+    pub hw: &'a mut A,
+    pub mem: &'a mut X64Memory,
+    pub f: &'a X64Features,
+    pub tlb: &'a mut TlbState,
+}
+
+impl<'a, A> OnCpu<'a, A> {
+    /// The parts, for a step to use by name.
+    #[allow(clippy::type_complexity)]
+    pub fn parts(
+        self,
+    ) -> (
+        usize,
+        &'a mut A,
+        &'a mut X64Memory,
+        &'a X64Features,
+        &'a mut TlbState,
+    ) {
+        (self.cpu, self.hw, self.mem, self.f, self.tlb)
+    }
+
+    /// The CPU of these parts (a nested step's, borrowed again).
+    pub fn of(
+        cpu: usize,
+        hw: &'a mut A,
+        mem: &'a mut X64Memory,
+        f: &'a X64Features,
+        tlb: &'a mut TlbState,
+    ) -> Self {
+        OnCpu {
+            cpu,
+            hw,
+            mem,
+            f,
+            tlb,
+        }
+    }
+}
+
 pub mod collapse;
 pub mod flush;
 pub mod gen_rule;
@@ -574,16 +619,13 @@ impl Kernel6 {
     #[allow(clippy::too_many_arguments)]
     pub fn switch_step<A: Arch64>(
         &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
+        c: OnCpu<'_, A>,
         sw: &mut Switch,
         next: Mm,
     ) -> Result<SwitchNote, Refused> {
+        let (cpu, hw, mem, f, tlb) = c.parts();
         let op = self.spec.switch_ops()[sw.pc as usize];
-        let note = self.switch_op(op, false, cpu, hw, mem, f, tlb, sw, next)?;
+        let note = self.switch_op(op, false, OnCpu::of(cpu, hw, mem, f, tlb), sw, next)?;
         // Unfolded, the tlb_gen load is half of its step: the pc stays
         // for choose_new_asid().
         if !matches!(note, SwitchNote::LoadedTlbGen { .. }) {
@@ -599,14 +641,11 @@ impl Kernel6 {
         &self,
         op: SwitchOp,
         lazy: bool,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
+        c: OnCpu<'_, A>,
         sw: &mut Switch,
         next: Mm,
     ) -> Result<SwitchNote, Refused> {
+        let (cpu, hw, mem, f, tlb) = c.parts();
         Ok(match op {
             SwitchOp::StoreSwitching => {
                 hw.store(mem, f, Layout::loaded_mm(cpu), w(LOADED_MM_SWITCHING))?;
@@ -750,16 +789,13 @@ impl Kernel6 {
     #[allow(clippy::too_many_arguments)]
     pub fn lazy_switch_step<A: Arch64>(
         &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
+        c: OnCpu<'_, A>,
         sw: &mut Switch,
         next: Mm,
     ) -> Result<SwitchNote, Refused> {
+        let (cpu, hw, mem, f, tlb) = c.parts();
         let op = self.lazy_op(sw.pc);
-        let note = self.switch_op(op, true, cpu, hw, mem, f, tlb, sw, next)?;
+        let note = self.switch_op(op, true, OnCpu::of(cpu, hw, mem, f, tlb), sw, next)?;
         sw.pc = if op == SwitchOp::ReadTlbGen && !sw.need_flush {
             // Up to date: return, the switch is over.
             self.lazy_len() as u8
@@ -854,14 +890,11 @@ impl Kernel6 {
     #[allow(clippy::too_many_arguments)]
     pub fn flush_tlb_func<A: Arch64>(
         &self,
-        cpu: usize,
-        hw: &mut A,
-        mem: &mut X64Memory,
-        f: &X64Features,
-        tlb: &mut TlbState,
+        c: OnCpu<'_, A>,
         info: FlushInfo,
         local: bool,
     ) -> Result<FuncNote, Refused> {
+        let (cpu, hw, mem, f, tlb) = c.parts();
         let loaded = hw.load(mem, Layout::loaded_mm(cpu)).0;
         if !local && !info.batch && loaded != mm_id(info.mm) {
             // "Can only happen on remote CPUs": trim the lazy cpumask

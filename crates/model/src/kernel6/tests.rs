@@ -94,17 +94,17 @@ fn the_cpumask_step_is_a_barrier_only_with_83b0177a6c48() {
         let mut sw = Switch::default();
         let a = Mm::user(0, 0);
         let n = k
-            .switch_step(1, &mut cpu, &mut mem, &f, &mut tlb, &mut sw, a)
+            .switch_step(OnCpu::of(1, &mut cpu, &mut mem, &f, &mut tlb), &mut sw, a)
             .expect("store");
         assert_eq!(n, SwitchNote::StoredSwitching);
         assert!(!cpu.drained(), "the store is buffered");
-        let r = k.switch_step(1, &mut cpu, &mut mem, &f, &mut tlb, &mut sw, a);
+        let r = k.switch_step(OnCpu::of(1, &mut cpu, &mut mem, &f, &mut tlb), &mut sw, a);
         if barrier {
             assert_eq!(r, Err(Refused::StoreBufferNotEmpty), "smp_mb() waits");
             assert_eq!(sw.pc, 1, "a refused step does not move");
             cpu.drain_one(&mut mem);
             assert_eq!(
-                k.switch_step(1, &mut cpu, &mut mem, &f, &mut tlb, &mut sw, a),
+                k.switch_step(OnCpu::of(1, &mut cpu, &mut mem, &f, &mut tlb), &mut sw, a),
                 Ok(SwitchNote::CpumaskSkipped { mb: true })
             );
         } else {
@@ -150,7 +150,7 @@ fn flush_tlb_func_compares_generations() {
     // One flush behind: partial (INVLPG), generation caught up.
     let (mut cpu, mut m, mut tlb) = fresh();
     m.write(Layout::tlb_gen(0), Word(1));
-    let n = k.flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), false);
+    let n = k.flush_tlb_func(OnCpu::of(1, &mut cpu, &mut m, &f, &mut tlb), info(1), false);
     assert_eq!(
         n,
         Ok(FuncNote::Partial {
@@ -164,7 +164,7 @@ fn flush_tlb_func_compares_generations() {
     // Two behind: full flush.
     let (mut cpu, mut m, mut tlb) = fresh();
     m.write(Layout::tlb_gen(0), Word(2));
-    let n = k.flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), false);
+    let n = k.flush_tlb_func(OnCpu::of(1, &mut cpu, &mut m, &f, &mut tlb), info(1), false);
     assert_eq!(
         n,
         Ok(FuncNote::Full {
@@ -179,14 +179,14 @@ fn flush_tlb_func_compares_generations() {
     let (mut cpu, mut m, mut tlb) = fresh();
     tlb.ctxs[0].tlb_gen = 1;
     m.write(Layout::tlb_gen(0), Word(1));
-    let n = k.flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), false);
+    let n = k.flush_tlb_func(OnCpu::of(1, &mut cpu, &mut m, &f, &mut tlb), info(1), false);
     assert_eq!(n, Ok(FuncNote::UpToDate { local: 1 }));
     assert!(cpu.lookup(0).is_some());
     // Another mm loaded: trim the cpumask, keep the TLB.
     let (mut cpu, mut m, mut tlb) = fresh();
     m.write(Layout::loaded_mm(1), Word(mm_id(1)));
     m.write(Layout::cpumask(0), Word(0b11));
-    let n = k.flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), false);
+    let n = k.flush_tlb_func(OnCpu::of(1, &mut cpu, &mut m, &f, &mut tlb), info(1), false);
     assert_eq!(n, Ok(FuncNote::WrongMm { loaded: mm_id(1) }));
     assert_eq!(m.read(Layout::cpumask(0)).0, 0b01);
 }
@@ -239,7 +239,7 @@ fn the_lazy_path_waits_at_its_barrier_and_reloads_only_when_out_of_date() {
         };
         let mut sw = Switch::default();
         let step = |cpu: &mut X64Cpu, mem: &mut X64Memory, tlb: &mut TlbState, sw: &mut Switch| {
-            k.lazy_switch_step(1, cpu, mem, &f, tlb, sw, a)
+            k.lazy_switch_step(OnCpu::of(1, cpu, mem, &f, tlb), sw, a)
         };
         assert_eq!(
             step(&mut cpu, &mut mem, &mut tlb, &mut sw),
@@ -384,7 +384,7 @@ fn unfolded_flush_tlb_func_ends_where_the_folded_one_does() {
                 FuncNote::WrongMm { loaded }
             } else {
                 folded
-                    .flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info(1), local)
+                    .flush_tlb_func(OnCpu::of(1, &mut cpu, &mut m, &f, &mut tlb), info(1), local)
                     .expect("folded")
             };
             let mut fs = Func::default();
@@ -392,11 +392,7 @@ fn unfolded_flush_tlb_func_ends_where_the_folded_one_does() {
             let got = loop {
                 let st = unfolded
                     .func_step(
-                        1,
-                        &mut cpu2,
-                        &mut m2,
-                        &f,
-                        &mut tlb2,
+                        OnCpu::of(1, &mut cpu2, &mut m2, &f, &mut tlb2),
                         &mut fs,
                         info(1),
                         local,
@@ -462,7 +458,13 @@ fn the_ipi_handler_acknowledges_as_flush_tlb_func_returns() {
                         ipi: &mut Option<FlushInfo>,
                         irqs_on: bool| {
                 let (cpu, m, tlb, handler) = st;
-                k.ipi_step(1, cpu, m, &f, tlb, handler, ipi, irqs_on, lazy_branch)
+                k.ipi_step(
+                    OnCpu::of(1, cpu, m, &f, tlb),
+                    handler,
+                    ipi,
+                    irqs_on,
+                    lazy_branch,
+                )
             };
             assert_eq!(step(&mut st, &mut None, true), None, "no IPI pending");
             let mut ipi = Some(info(1));
@@ -543,7 +545,7 @@ fn the_generation_rule_on_a_request_overtaken_by_another() {
                 Ctx::default(),
             ],
         };
-        let n = k.flush_tlb_func(1, &mut cpu, &mut m, &f, &mut tlb, info, false);
+        let n = k.flush_tlb_func(OnCpu::of(1, &mut cpu, &mut m, &f, &mut tlb), info, false);
         (n, tlb.ctxs[0].tlb_gen, cpu.lookup(1).is_some())
     };
     let first = info(1);

@@ -355,16 +355,7 @@ impl System22045 {
                     full: false,
                 };
                 let (note, ipi) = k
-                    .flush_step(
-                        COLLAPSER,
-                        &mut n.cpus[COLLAPSER],
-                        &mut n.mem,
-                        f,
-                        &mut n.tlb[COLLAPSER],
-                        &mut n.collapser,
-                        &req,
-                        acked,
-                    )
+                    .flush_step(on_cpu!(n, COLLAPSER, f), &mut n.collapser, &req, acked)
                     .ok()?;
                 if let Some((target, info)) = ipi {
                     n.ipi[target] = Some(info);
@@ -393,15 +384,7 @@ impl System22045 {
                     if !k.unfold.lazy_switch {
                         // switch_mm(NULL, &init_mm, NULL), interrupts off:
                         // the handler's lazy branch as one step.
-                        k.lazy_to_init_mm(
-                            LAZY,
-                            &mut n.cpus[LAZY],
-                            &mut n.mem,
-                            f,
-                            &mut n.tlb[LAZY],
-                            INIT_ROOT,
-                        )
-                        .ok()?;
+                        k.lazy_to_init_mm(on_cpu!(n, LAZY, f), INIT_ROOT).ok()?;
                         return Some((n, Note22045::LeaveMm(None), None));
                     }
                     // switch_mm_irqs_off(): "if (was_lazy) is_lazy = false",
@@ -418,11 +401,7 @@ impl System22045 {
                 };
                 let step = k
                     .func_step(
-                        LAZY,
-                        &mut n.cpus[LAZY],
-                        &mut n.mem,
-                        f,
-                        &mut n.tlb[LAZY],
+                        on_cpu!(n, LAZY, f),
                         &mut n.leave,
                         info,
                         false,
@@ -448,11 +427,7 @@ impl System22045 {
             Action22045::Ipi { cpu } => {
                 let cpu = cpu as usize;
                 let note = k.ipi_step(
-                    cpu,
-                    &mut n.cpus[cpu],
-                    &mut n.mem,
-                    f,
-                    &mut n.tlb[cpu],
+                    on_cpu!(n, cpu, f),
                     &mut n.handler[cpu],
                     &mut n.ipi[cpu],
                     cpu != LAZY || s.leave.idle(),

@@ -318,16 +318,7 @@ impl SystemFlushers {
                     full: self.full(cpu),
                 };
                 let (note, ipi) = k
-                    .flush_step(
-                        cpu,
-                        &mut n.cpus[cpu],
-                        &mut n.mem,
-                        f,
-                        &mut n.tlb[cpu],
-                        &mut n.flusher[cpu],
-                        &req,
-                        acked,
-                    )
+                    .flush_step(on_cpu!(n, cpu, f), &mut n.flusher[cpu], &req, acked)
                     .ok()?;
                 if let Some((target, info)) = ipi {
                     debug_assert!(n.ipi[target].is_none());
@@ -376,11 +367,7 @@ impl SystemFlushers {
                 // Interrupts are off inside the local flush_tlb_func().
                 let irqs_on = n.flusher[cpu].func.idle();
                 let note = k.ipi_step(
-                    cpu,
-                    &mut n.cpus[cpu],
-                    &mut n.mem,
-                    f,
-                    &mut n.tlb[cpu],
+                    on_cpu!(n, cpu, f),
                     &mut n.handler[cpu],
                     &mut n.ipi[cpu],
                     irqs_on,

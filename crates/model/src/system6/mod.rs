@@ -50,11 +50,26 @@ use crate::kernel6::Unfold;
 use crate::kernel6::collapse::RemoteNote;
 use crate::kernel6::{
     AfterFlush, Ctx, FlushInfo, FlushNote, FlushPc, FlushRequest, Flusher, Func, FuncNote,
-    FuncStep, IpiNote, Kernel6, LOADED_MM_SWITCHING, Layout, Mm, Spec, Switch, SwitchNote,
+    FuncStep, IpiNote, Kernel6, LOADED_MM_SWITCHING, Layout, Mm, OnCpu, Spec, Switch, SwitchNote,
     SwitchOp, TlbState, mm_id, pcid_of,
 };
 use shootdown_explore::{Model, Property, Transition};
 use std::fmt;
+
+/// `kernel6::OnCpu` of CPU `$cpu` of system state `$n` (any state with
+/// `cpus`, `mem` and `tlb`), with features `$f`: the fields borrowed
+/// apart, so the call may borrow `$n`'s other fields too.
+macro_rules! on_cpu {
+    ($n:expr, $cpu:expr, $f:expr) => {
+        crate::kernel6::OnCpu {
+            cpu: $cpu,
+            hw: &mut $n.cpus[$cpu],
+            mem: &mut $n.mem,
+            f: $f,
+            tlb: &mut $n.tlb[$cpu],
+        }
+    };
+}
 
 pub mod collapse;
 pub mod flushers;
@@ -238,16 +253,7 @@ pub enum Note {
 
 /// [`Kernel6::switch_step`] or [`Kernel6::lazy_switch_step`] on the
 /// x86-64 CPU.
-type SwitchFn = fn(
-    &Kernel6,
-    usize,
-    &mut X64Cpu,
-    &mut X64Memory,
-    &X64Features,
-    &mut TlbState,
-    &mut Switch,
-    Mm,
-) -> Result<SwitchNote, Refused>;
+type SwitchFn = fn(&Kernel6, OnCpu<'_, X64Cpu>, &mut Switch, Mm) -> Result<SwitchNote, Refused>;
 
 /// The model.
 pub struct System6 {
@@ -343,16 +349,7 @@ impl System6 {
                     full: false,
                 };
                 let (note, ipi) = k
-                    .flush_step(
-                        WRITER,
-                        &mut n.cpus[WRITER],
-                        &mut n.mem,
-                        f,
-                        &mut n.tlb[WRITER],
-                        &mut n.flusher,
-                        &req,
-                        acked,
-                    )
+                    .flush_step(on_cpu!(n, WRITER, f), &mut n.flusher, &req, acked)
                     .ok()?;
                 if let Some((target, info)) = ipi {
                     debug_assert!(n.ipi[target].is_none());
@@ -386,17 +383,7 @@ impl System6 {
                         Kernel6::switch_step::<X64Cpu> as SwitchFn,
                     )
                 };
-                let sn = step(
-                    k,
-                    READER,
-                    &mut n.cpus[READER],
-                    &mut n.mem,
-                    f,
-                    &mut n.tlb[READER],
-                    &mut n.switch,
-                    mm_a(),
-                )
-                .ok()?;
+                let sn = step(k, on_cpu!(n, READER, f), &mut n.switch, mm_a()).ok()?;
                 (Note::Switch(op, sn), None)
             }
             Action6::EnterLazy => {
@@ -447,11 +434,7 @@ impl System6 {
                 let cpu = cpu as usize;
                 let irqs_on = self.irqs_on(&n, cpu);
                 let note = k.ipi_step(
-                    cpu,
-                    &mut n.cpus[cpu],
-                    &mut n.mem,
-                    f,
-                    &mut n.tlb[cpu],
+                    on_cpu!(n, cpu, f),
                     &mut n.handler[cpu],
                     &mut n.ipi[cpu],
                     irqs_on,
