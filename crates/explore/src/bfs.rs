@@ -299,9 +299,9 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
     /// its fingerprint's lookup starts); ask it for the bytes of the states
     /// those entries name (a full store); then record them in order, as
     /// `expand` does.  The misses of the seven or so lookups of a state
-    /// then overlap instead of following one another.  What is recorded, and in what order, is
-    /// `expand`'s: the model's steps are pure, and only the third pass
-    /// changes the search.
+    /// then overlap instead of following one another.  What is recorded,
+    /// and in what order, is `expand`'s: the model's steps are pure, and
+    /// only the third pass changes the search.
     fn expand_batch(
         &mut self,
         here: &M::State,

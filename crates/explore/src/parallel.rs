@@ -592,12 +592,10 @@ impl<'m, M: Model, T: Visited> Search<'m, M, T> {
                 let probe = Probe::Id(root);
                 *new += fresh.offer(h, probe, key, (0, 0), || model.goals(next)) as usize;
             }
-        } else if arena.fingerprints().is_some() {
-            let fp = fingerprint(buf);
-            let b = std::mem::take(buf);
-            self.offer_fingerprint(&b, fp, next, key, fresh, scratch);
-            scratch.buf = b;
         } else {
+            // A fingerprint search's successors go through
+            // `offer_fingerprint`, a state's at a time (`expand_chunk`).
+            debug_assert!(arena.fingerprints().is_none());
             let h = hash_bytes(buf);
             if self
                 .visited
