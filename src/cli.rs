@@ -2269,21 +2269,17 @@ fn cmd_bench(a: BenchArgs, io: &mut Io<'_>) -> Result<i32, CliError> {
             io,
         );
     }
+    let store = if a.fingerprint {
+        Some(explore::Store::Fingerprint)
+    } else {
+        a.store.as_deref().and_then(explore::Store::from_name)
+    };
     if a.grow {
-        let store = if a.fingerprint {
-            explore::Store::Fingerprint
-        } else {
-            a.store
-                .as_deref()
-                .and_then(explore::Store::from_name)
-                .unwrap_or_default()
-        };
+        let store = store.unwrap_or_default();
         return grow_cmd::bench_grow(store, a.states_max, a.jobs as usize, io);
     }
     let mut cfg = load(a.scenario.as_deref().unwrap_or("mail-race"), io)?.cfg;
-    if a.fingerprint {
-        cfg.bounds.store = explore::Store::Fingerprint;
-    } else if let Some(s) = a.store.as_deref().and_then(explore::Store::from_name) {
+    if let Some(s) = store {
         cfg.bounds.store = s;
     }
     let o = &mut io.out;
